@@ -1,0 +1,106 @@
+/* cmd_train.c: `curvscope train`: one run, recorded in the database. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/threads.h"
+#include "run_opts.h"
+#include "studies/probes.h"
+
+static void help(void) {
+  printf("usage: curvscope train [options]\n\n"
+         "Trains a network and records the run (steps, metrics, probes, checkpoints) in the\n"
+         "database. Options (also accepted in a --config file as 'key = value'):\n\n");
+  run_opts_help(stdout);
+  printf("\nexample:\n  curvscope train --data fashion-mnist:n=5000 --model mlp:784-200-200-10 "
+         "--act tanh \\\n      --loss mse --opt gd --lr 0.02 --steps 2000 --stop-acc 0.99 "
+         "--probe sharpness:every=10,k=2\n");
+}
+
+int cli_train_run(const RunOpts *o, Db *db, int64_t *run_id, int print_summary) {
+  Err err = {0};
+  RunSetup s;
+  Probe probes[RUN_MAX_PROBES];
+  int nprobes = 0, code = EXIT_OK, has_sharpness = 0;
+  if (run_setup(o, &s, &err)) return cli_fail(&err);
+  for (int i = 0; i < o->nprobes; i++) {
+    if (probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, &probes[nprobes], &err)) {
+      code = cli_fail(&err);
+      goto out;
+    }
+    nprobes++;
+    has_sharpness |= !strncmp(o->probe[i], "sharpness", 9) ||
+                     !strncmp(o->probe[i], "precond-sharpness", 17);
+  }
+  Recorder rec;
+  if (db_recorder_open(db, &rec, &err)) {
+    code = cli_fail(&err);
+    goto out;
+  }
+  char *config = run_opts_to_json(o), *layout = net_layout_json(&s.net);
+  RunInfo info = {o->name[0] ? o->name : NULL, o->study, o->group[0] ? o->group : NULL, config,
+                  (uint64_t)o->seed, s.net.n_params, layout};
+  int64_t id = 0;
+  int rc = rec_run_begin(&rec, &info, &id, &err);
+  free(config);
+  free(layout);
+  if (rc) {
+    db_recorder_close(&rec);
+    code = cli_fail(&err);
+    goto out;
+  }
+  if (run_id) *run_id = id;
+  if (print_summary)
+    fprintf(stderr, "run %lld: %s, %zu parameters, %zu training examples%s\n", (long long)id,
+            o->model, s.net.n_params, s.train->n, s.test && s.test->n ? "" : " (no test split)");
+  s.tcfg.progress = o->quiet ? NULL : cli_progress;
+  TrainResult res;
+  rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, probes, nprobes, &rec, &res,
+                 &err);
+  Err end_err = {0};
+  rec_run_end(&rec, res.status, rc ? err.msg : NULL, &end_err);
+  db_recorder_close(&rec);
+  if (rc) {
+    fprintf(stderr, "\n");
+    code = cli_fail(&err);
+    goto out;
+  }
+  if (has_sharpness && cli_eos_analyze_run(db, id, 0, 0, &err))
+    fprintf(stderr, "curvscope: edge-of-stability analysis skipped: %s\n", err.msg);
+  if (print_summary) {
+    printf("run %lld %s after %ld steps (%.1f s): loss %.6g", (long long)id, res.status,
+           res.steps_done, res.wall_s, res.final_loss);
+    if (!isnan(res.final_accuracy)) printf(", accuracy %.4f", res.final_accuracy);
+    if (!isnan(res.test_accuracy)) printf(", test accuracy %.4f", res.test_accuracy);
+    printf("\n");
+    if (!strcmp(res.status, "diverged"))
+      printf("  the loss became non-finite or exploded: try a smaller --lr\n");
+    if (!strcmp(res.status, "interrupted"))
+      printf("  interrupted: everything up to step %ld is in %s\n", res.steps_done, db_path(db));
+  }
+out:
+  for (int i = 0; i < nprobes; i++) probes[i].destroy(probes[i].self);
+  run_setup_free(&s);
+  return code;
+}
+
+int cmd_train(int argc, char **argv) {
+  if (cli_is_help(argc, argv)) {
+    help();
+    return EXIT_OK;
+  }
+  RunOpts o;
+  run_opts_default(&o);
+  Err err = {0};
+  if (run_opts_parse(&o, argc, argv, 1, &err)) return cli_fail(&err);
+  threads_set((int)o.threads);
+  Db *db = NULL;
+  if (db_open(o.db, &db, &err)) return cli_fail(&err);
+  cli_install_sigint();
+  int code = cli_train_run(&o, db, NULL, 1);
+  db_close(db);
+  return code;
+}

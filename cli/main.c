@@ -1,0 +1,49 @@
+/* main.c: `curvscope SUBCOMMAND ...` dispatch, --help and --version. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct Command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *help;
+} Command;
+
+static const Command commands[] = {
+    {"train", cmd_train, "train a network, logging the run (and probes) to the database"},
+    {"runs", cmd_runs, "list the runs in a database"},
+    {"analyze", cmd_analyze, "curvature of a stored checkpoint: top/bottom eigenvalues, trace, density"},
+    {"study", cmd_study, "run a study preset (eos) or analyse a run (study eos --run ID)"},
+    {"report", cmd_report, "write a self-contained HTML report of the database"},
+    {"bench", cmd_bench, "benchmarks: gradient, HVP and eigensolver speed (--json)"},
+    {"demo", cmd_demo, "the main job: a short edge-of-stability reproduction and its report"},
+};
+#define NCOMMANDS (sizeof commands / sizeof *commands)
+
+static void usage(FILE *f) {
+  fprintf(f, "curvscope %s: exact curvature of neural-network training\n\n", CURVSCOPE_VERSION);
+  fprintf(f, "usage: curvscope COMMAND [options]   (curvscope COMMAND --help for its options)\n\n");
+  for (size_t i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "\n  --version  print the version\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return EXIT_OK;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("curvscope %s\n", CURVSCOPE_VERSION);
+    return EXIT_OK;
+  }
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "curvscope: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return EXIT_USAGE;
+}

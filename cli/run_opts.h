@@ -1,0 +1,65 @@
+/*
+ * run_opts.h: the options of a training run, from flags, a config file or a
+ * stored run's config JSON, and everything built from them.
+ *
+ * One table (run_opts.c) lists every option once: its flag, its JSON key, its
+ * type and help. Flags, `--config FILE` lines (`key = value`, # comments) and
+ * the config JSON stored with each run are all read through that table, so
+ * `curvscope analyze` rebuilds exactly the network and data a run trained on.
+ */
+#ifndef CS_RUN_OPTS_H
+#define CS_RUN_OPTS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/dataset.h"
+#include "core/err.h"
+#include "core/loss.h"
+#include "core/net.h"
+#include "core/optim.h"
+#include "core/train.h"
+
+#define RUN_MAX_PROBES 8
+
+typedef struct RunOpts {
+  char data[512], model[256], act[64], embed[128], init[64], loss[16], opt[16];
+  double lr, momentum, beta1, beta2, eps, weight_decay, stop_acc, diverge_factor;
+  long batch, steps, eval_every, checkpoint_every, chunk, seed, threads;
+  char db[512], name[128], study[32], group[64];
+  int nprobes;
+  char probe[RUN_MAX_PROBES][256];
+  int quiet;
+} RunOpts;
+
+void run_opts_default(RunOpts *o);
+/* Parses argv[start..argc) into o. Unknown flags or bad values: CS_EINVAL naming
+ * the token. Positional arguments are refused. `--config FILE` may appear anywhere;
+ * later flags override earlier ones and the file. */
+int run_opts_parse(RunOpts *o, int argc, char **argv, int start, Err *err);
+int run_opts_from_file(RunOpts *o, const char *path, Err *err);
+/* Sets one option by its key (without dashes) from text. */
+int run_opts_set(RunOpts *o, const char *key, const char *value, Err *err);
+/* The options as a flat JSON object (caller frees). */
+char *run_opts_to_json(const RunOpts *o);
+int run_opts_from_json(RunOpts *o, const char *json, Err *err);
+void run_opts_help(FILE *f);
+
+/* What a run is made of. */
+typedef struct RunSetup {
+  Net net;
+  double *theta;
+  Dataset *train, *test;
+  Optimizer *opt;
+  const OptimizerType *opt_type;
+  OptConfig opt_cfg;
+  LossKind loss;
+  TrainConfig tcfg;
+} RunSetup;
+
+/* Loads data, builds the net (widths checked against the data), initialises θ
+ * from the seed, and the optimizer. */
+int run_setup(const RunOpts *o, RunSetup *s, Err *err);
+void run_setup_free(RunSetup *s);
+
+#endif

@@ -1,0 +1,93 @@
+/* loss.c: MSE and softmax cross-entropy; the chunked objective (see loss.h). */
+#include "loss.h"
+
+#include <math.h>
+#include <string.h>
+
+int loss_parse(const char *text, LossKind *k, Err *err) {
+  if (!strcmp(text, "mse")) *k = LOSS_MSE;
+  else if (!strcmp(text, "ce") || !strcmp(text, "xent") || !strcmp(text, "cross-entropy"))
+    *k = LOSS_CE;
+  else return err_set(err, CS_EINVAL, "unknown loss '%s' (known: mse, ce)", text);
+  return CS_OK;
+}
+
+const char *loss_name(LossKind k) { return k == LOSS_CE ? "ce" : "mse"; }
+
+double loss_eval(LossKind kind, size_t n, size_t k, const double *F, const double *Y, double scale,
+                 double *GL, double *aux) {
+  double total = 0.0;
+  if (kind == LOSS_MSE) {
+#pragma omp parallel for schedule(static) reduction(+ : total) if (n * k > 8192)
+    for (size_t i = 0; i < n * k; i++) {
+      double r = F[i] - Y[i];
+      total += 0.5 * r * r;
+      if (GL) GL[i] = scale * r;
+    }
+    return total;
+  }
+#pragma omp parallel for schedule(static) reduction(+ : total) if (n * k > 8192)
+  for (size_t i = 0; i < n; i++) {
+    const double *f = F + i * k, *y = Y + i * k;
+    double *p = aux + i * k;
+    double m = f[0];
+    for (size_t j = 1; j < k; j++) m = f[j] > m ? f[j] : m;
+    double z = 0.0;
+    for (size_t j = 0; j < k; j++) z += (p[j] = exp(f[j] - m));
+    double lz = log(z) + m, ysum = 0.0, l = 0.0;
+    for (size_t j = 0; j < k; j++) {
+      p[j] /= z;
+      l -= y[j] * (f[j] - lz);
+      ysum += y[j];
+    }
+    total += l;
+    if (GL)
+      for (size_t j = 0; j < k; j++) GL[i * k + j] = scale * (ysum * p[j] - y[j]);
+  }
+  return total;
+}
+
+void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const double *RF,
+                     double scale, double *RGL) {
+  if (kind == LOSS_MSE) {
+#pragma omp parallel for schedule(static) if (n * k > 8192)
+    for (size_t i = 0; i < n * k; i++) RGL[i] = scale * RF[i];
+    return;
+  }
+#pragma omp parallel for schedule(static) if (n * k > 8192)
+  for (size_t i = 0; i < n; i++) {
+    const double *p = aux + i * k, *r = RF + i * k;
+    double pr = 0.0;
+    for (size_t j = 0; j < k; j++) pr += p[j] * r[j];
+    for (size_t j = 0; j < k; j++) RGL[i * k + j] = scale * p[j] * (r[j] - pr);
+  }
+}
+
+static size_t argmax(const double *f, size_t k) {
+  size_t best = 0;
+  for (size_t j = 1; j < k; j++)
+    if (f[j] > f[best]) best = j;
+  return best;
+}
+
+int objective_eval(const Net *net, const double *theta, LossKind loss, const Batch *b,
+                   NetCache *cache, double *grad, double *loss_out, double *acc_out) {
+  size_t k = net->d_out, d = net->d_in;
+  double scale = 1.0 / (double)b->n, total = 0.0;
+  size_t correct = 0;
+  if (grad) memset(grad, 0, net->n_params * sizeof *grad);
+  for (size_t r0 = 0; r0 < b->n; r0 += cache->cap) {
+    size_t m = b->n - r0 < cache->cap ? b->n - r0 : cache->cap;
+    net_forward(net, theta, b->X + r0 * d, m, cache);
+    const double *F = cache->A[net->nlayers - 1];
+    /* G[top] doubles as the buffer for dL/dF: net_backward reads GL before writing G. */
+    double *GL = grad ? cache->G[net->nlayers - 1] : NULL;
+    total += loss_eval(loss, m, k, F, b->Y + r0 * k, scale, GL, cache->aux);
+    if (b->labels)
+      for (size_t i = 0; i < m; i++) correct += (int)argmax(F + i * k, k) == b->labels[r0 + i];
+    if (grad) net_backward(net, theta, cache, GL, grad);
+  }
+  if (loss_out) *loss_out = total * scale;
+  if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
+  return CS_OK;
+}

@@ -1,0 +1,45 @@
+/*
+ * loss.h: training losses with value, gradient and output-space Hessian, and
+ * the full objective L(θ) = (1/N) Σ_i ℓ(f(x_i), y_i) summed over row chunks.
+ *
+ * MSE: ℓ = ½‖f − y‖² (SCIENCE.md §1a), ∇ℓ = f − y, H_ℓ = I.
+ * Cross-entropy: p = softmax(f), ℓ = −Σ y log p, ∇ℓ = p − y, H_ℓ = diag(p) − ppᵀ.
+ * objective_eval is the one place the sum over examples happens for gradients
+ * (a data-parallel reduction would slot in here).
+ */
+#ifndef CS_LOSS_H
+#define CS_LOSS_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "net.h"
+
+typedef enum { LOSS_MSE = 0, LOSS_CE } LossKind;
+
+int loss_parse(const char *text, LossKind *k, Err *err);
+const char *loss_name(LossKind k);
+
+/* Sum over rows of ℓ(F_i, Y_i). If GL is non-NULL it receives scale·∇ℓ per row.
+ * aux [n][k] receives softmax probabilities for CE (needed by loss_hess_apply). */
+double loss_eval(LossKind kind, size_t n, size_t k, const double *F, const double *Y, double scale,
+                 double *GL, double *aux);
+/* RGL = scale · H_ℓ(F_i) RF_i per row (aux from loss_eval). */
+void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const double *RF,
+                     double scale, double *RGL);
+
+/* Rows [0, n) of a dataset; labels may be NULL (no accuracy). */
+typedef struct Batch {
+  const double *X;   /* [n][d] */
+  const double *Y;   /* [n][k] */
+  const int *labels; /* [n] or NULL */
+  size_t n;
+} Batch;
+
+/* Loss (mean over the batch), accuracy (NAN without labels) and, when grad is
+ * non-NULL, the gradient (overwritten), through cache in chunks of cache->cap rows.
+ * Returns CS_OK. */
+int objective_eval(const Net *net, const double *theta, LossKind loss, const Batch *b,
+                   NetCache *cache, double *grad, double *loss_out, double *acc_out);
+
+#endif

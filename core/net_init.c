@@ -1,0 +1,61 @@
+/* net_init.c: parameter initialisations (PyTorch default, He, Xavier, SIREN, NTK). */
+#include <math.h>
+
+#include "net.h"
+
+/* Fills W [out][in] and b [out] of one layer. `first` marks the first dense layer
+ * after any embedding (SIREN treats it differently). */
+static void init_layer(const NetSpec *spec, const Layer *L, int first, double *W, double *b,
+                       Rng *rng) {
+  double fan_in = (double)L->in, fan_out = (double)L->out;
+  size_t nw = L->in * L->out;
+  double torch_bound = 1.0 / sqrt(fan_in);  /* kaiming_uniform(a=√5) and the bias rule */
+  switch (spec->init) {
+    case INIT_TORCH:
+      for (size_t i = 0; i < nw; i++) W[i] = rng_uniform_in(rng, -torch_bound, torch_bound);
+      break;
+    case INIT_HE: {
+      double sd = sqrt(2.0 / fan_in);
+      for (size_t i = 0; i < nw; i++) W[i] = sd * rng_normal(rng);
+      break;
+    }
+    case INIT_XAVIER: {
+      double a = sqrt(6.0 / (fan_in + fan_out));
+      for (size_t i = 0; i < nw; i++) W[i] = rng_uniform_in(rng, -a, a);
+      break;
+    }
+    case INIT_SIREN: {
+      double w0 = spec->act.kind == ACT_SINE ? spec->act.w0 : 30.0;
+      double a = first ? 1.0 / fan_in : sqrt(6.0 / fan_in) / w0;
+      for (size_t i = 0; i < nw; i++) W[i] = rng_uniform_in(rng, -a, a);
+      break;
+    }
+    case INIT_NTK:
+      for (size_t i = 0; i < nw; i++) W[i] = rng_normal(rng);
+      break;
+  }
+  if (!b) return;
+  for (size_t i = 0; i < L->out; i++) {
+    if (spec->bias == BIAS_ZERO) b[i] = 0;
+    else if (spec->init == INIT_NTK) b[i] = rng_normal(rng);
+    else if (spec->init == INIT_HE || spec->init == INIT_XAVIER) b[i] = 0;
+    else b[i] = rng_uniform_in(rng, -torch_bound, torch_bound);
+  }
+}
+
+void net_init_params(const Net *net, double *theta, Rng *rng) {
+  int first_dense = 1;
+  for (int l = 0; l < net->nlayers; l++) {
+    const Layer *L = &net->layer[l];
+    if (!L->trainable) continue;
+    double *W = theta + L->w_off;
+    double *b = L->has_bias ? theta + L->b_off : NULL;
+    if (L->act.kind == ACT_COSSIN) {  /* learned Fourier features: B ~ N(0, σ²), W = 2πB */
+      for (size_t i = 0; i < L->in * L->out; i++)
+        W[i] = 2.0 * M_PI * net->spec.fourier_sigma * rng_normal(rng);
+      continue;
+    }
+    init_layer(&net->spec, L, first_dense, W, b, rng);
+    first_dense = 0;
+  }
+}

@@ -1,0 +1,129 @@
+/* optim.c: GD, heavy-ball, Nesterov and Adam updates (torch.optim semantics). */
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OMP_N(n) if ((n) > 32768)
+
+static void gd_step(Optimizer *o, double *theta, const double *grad) {
+  double lr = o->cfg.lr, wd = o->cfg.weight_decay;
+  size_t n = o->n;
+#pragma omp parallel for schedule(static) OMP_N(n)
+  for (size_t i = 0; i < n; i++) theta[i] -= lr * (grad[i] + wd * theta[i]);
+}
+
+/* torch: buf = μ·buf + g (buf = g at the first step); heavy ball θ -= lr·buf,
+ * Nesterov θ -= lr·(g + μ·buf). */
+static void momentum_update(Optimizer *o, double *theta, const double *grad, int nesterov) {
+  double lr = o->cfg.lr, wd = o->cfg.weight_decay, mu = o->cfg.momentum;
+  double *buf = o->state;
+  size_t n = o->n;
+  int first = o->t == 1;
+#pragma omp parallel for schedule(static) OMP_N(n)
+  for (size_t i = 0; i < n; i++) {
+    double g = grad[i] + wd * theta[i];
+    double b = first ? g : mu * buf[i] + g;
+    buf[i] = b;
+    theta[i] -= lr * (nesterov ? g + mu * b : b);
+  }
+}
+
+static void momentum_step(Optimizer *o, double *theta, const double *grad) {
+  momentum_update(o, theta, grad, 0);
+}
+
+static void nesterov_step(Optimizer *o, double *theta, const double *grad) {
+  momentum_update(o, theta, grad, 1);
+}
+
+static void adam_step(Optimizer *o, double *theta, const double *grad) {
+  const OptConfig *c = &o->cfg;
+  double b1 = c->beta1, b2 = c->beta2, eps = c->eps, lr = c->lr, wd = c->weight_decay;
+  double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
+  double step = lr / bc1, rbc2 = 1.0 / sqrt(bc2);
+  double *m = o->state, *v = o->state + o->n;
+  size_t n = o->n;
+#pragma omp parallel for schedule(static) OMP_N(n)
+  for (size_t i = 0; i < n; i++) {
+    double g = grad[i] + wd * theta[i];
+    m[i] = b1 * m[i] + (1.0 - b1) * g;
+    v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+    theta[i] -= step * m[i] / (sqrt(v[i]) * rbc2 + eps);
+  }
+}
+
+static const OptimizerType gd_type = {"gd", 0, gd_step};
+static const OptimizerType momentum_type = {"momentum", 1, momentum_step};
+static const OptimizerType nesterov_type = {"nesterov", 1, nesterov_step};
+static const OptimizerType adam_type = {"adam", 2, adam_step};
+const OptimizerType *const optim_gd = &gd_type, *const optim_momentum = &momentum_type,
+                           *const optim_nesterov = &nesterov_type, *const optim_adam = &adam_type;
+
+void optconfig_default(OptConfig *c) {
+  c->lr = 0.01;
+  c->momentum = 0.9;
+  c->beta1 = 0.9;
+  c->beta2 = 0.999;
+  c->eps = 1e-8;
+  c->weight_decay = 0.0;
+}
+
+int optim_parse(const char *name, const OptimizerType **type, Err *err) {
+  if (!strcmp(name, "gd") || !strcmp(name, "sgd")) *type = optim_gd;
+  else if (!strcmp(name, "momentum") || !strcmp(name, "heavy-ball")) *type = optim_momentum;
+  else if (!strcmp(name, "nesterov")) *type = optim_nesterov;
+  else if (!strcmp(name, "adam")) *type = optim_adam;
+  else
+    return err_set(err, CS_EINVAL, "unknown optimizer '%s' (known: gd, sgd, momentum, nesterov, adam)",
+                   name);
+  return CS_OK;
+}
+
+Optimizer *optim_alloc(const OptimizerType *type, const OptConfig *cfg, size_t n) {
+  Optimizer *o = calloc(1, sizeof *o);
+  if (!o) return NULL;
+  o->type = type;
+  o->cfg = *cfg;
+  o->n = n;
+  if (type->state_arrays) {
+    o->state = calloc(type->state_arrays * n, sizeof *o->state);
+    if (!o->state) {
+      free(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+void optim_free(Optimizer *o) {
+  if (!o) return;
+  free(o->state);
+  free(o);
+}
+
+void optim_step(Optimizer *o, double *theta, const double *grad) {
+  o->t++;
+  o->type->step(o, theta, grad);
+}
+
+int optim_adam_precond(const Optimizer *o, double *P, Err *err) {
+  if (o->type != optim_adam)
+    return err_set(err, CS_EINVAL, "the preconditioned Hessian needs Adam (optimizer is %s)",
+                   o->type->name);
+  if (o->t < 1) return err_set(err, CS_EINVAL, "Adam's preconditioner needs at least one step");
+  const OptConfig *c = &o->cfg;
+  double bc1 = 1.0 - pow(c->beta1, (double)o->t), bc2 = 1.0 - pow(c->beta2, (double)o->t);
+  const double *v = o->state + o->n;
+  for (size_t i = 0; i < o->n; i++) P[i] = bc1 * (sqrt(v[i] / bc2) + c->eps);
+  return CS_OK;
+}
+
+double optim_threshold(const OptimizerType *type, const OptConfig *cfg) {
+  double lr = cfg->lr;
+  if (type == optim_momentum) return (2.0 + 2.0 * cfg->momentum) / lr;
+  if (type == optim_nesterov) return (2.0 + 2.0 * cfg->momentum) / ((1.0 + 2.0 * cfg->momentum) * lr);
+  if (type == optim_adam) return (2.0 + 2.0 * cfg->beta1) / ((1.0 - cfg->beta1) * lr);
+  return 2.0 / lr;
+}

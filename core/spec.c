@@ -1,0 +1,214 @@
+/* spec.c: `kind:key=value,...` parsing with strict numbers (see spec.h). */
+#include "spec.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int parse_double(const char *text, double *out) {
+  if (!text || !*text) return CS_EINVAL;
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (*end || errno == ERANGE || isnan(v)) return CS_EINVAL;
+  *out = v;
+  return CS_OK;
+}
+
+int parse_long(const char *text, long *out) {
+  if (!text || !*text) return CS_EINVAL;
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (*end || errno == ERANGE) {
+    /* Accept integral floats like 1e4 for counts. */
+    double d;
+    if (parse_double(text, &d) == CS_OK && d == floor(d) && fabs(d) < 9e15) {
+      *out = (long)d;
+      return CS_OK;
+    }
+    return CS_EINVAL;
+  }
+  *out = v;
+  return CS_OK;
+}
+
+void spec_free(Spec *s) {
+  if (!s) return;
+  free(s->text);
+  free(s->kind);
+  for (int i = 0; i < s->npos; i++) free(s->pos[i]);
+  for (int i = 0; i < s->nkv; i++) {
+    free(s->key[i]);
+    free(s->val[i]);
+  }
+  memset(s, 0, sizeof *s);
+}
+
+static char *dup_range(const char *a, size_t n) {
+  char *p = malloc(n + 1);
+  if (!p) return NULL;
+  memcpy(p, a, n);
+  p[n] = '\0';
+  return p;
+}
+
+int spec_parse(Spec *s, const char *text, Err *err) {
+  memset(s, 0, sizeof *s);
+  if (!text || !*text) return err_set(err, CS_EINVAL, "empty spec");
+  s->text = strdup(text);
+  const char *colon = strchr(text, ':');
+  size_t klen = colon ? (size_t)(colon - text) : strlen(text);
+  if (klen == 0) {
+    err_set(err, CS_EINVAL, "spec '%s' has no kind before ':'", text);
+    spec_free(s);
+    return CS_EINVAL;
+  }
+  s->kind = dup_range(text, klen);
+  if (!colon) return CS_OK;
+  const char *p = colon + 1;
+  while (*p) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    if (len == 0) {
+      err_set(err, CS_EINVAL, "spec '%s' has an empty item", text);
+      spec_free(s);
+      return CS_EINVAL;
+    }
+    if (s->npos + s->nkv >= SPEC_MAX_ITEMS) {
+      err_set(err, CS_EINVAL, "spec '%s' has too many items", text);
+      spec_free(s);
+      return CS_EINVAL;
+    }
+    const char *eq = memchr(p, '=', len);
+    if (eq) {
+      size_t kl = (size_t)(eq - p);
+      if (kl == 0) {
+        err_set(err, CS_EINVAL, "spec '%s': item '%.*s' has no key", text, (int)len, p);
+        spec_free(s);
+        return CS_EINVAL;
+      }
+      char *key = dup_range(p, kl);
+      for (int i = 0; i < s->nkv; i++)
+        if (!strcmp(s->key[i], key)) {
+          err_set(err, CS_EINVAL, "spec '%s': key '%s' given twice", text, key);
+          free(key);
+          spec_free(s);
+          return CS_EINVAL;
+        }
+      s->key[s->nkv] = key;
+      s->val[s->nkv] = dup_range(eq + 1, len - kl - 1);
+      s->nkv++;
+    } else {
+      if (s->nkv > 0) {
+        err_set(err, CS_EINVAL, "spec '%s': positional value '%.*s' after key=value items", text,
+                (int)len, p);
+        spec_free(s);
+        return CS_EINVAL;
+      }
+      s->pos[s->npos++] = dup_range(p, len);
+    }
+    p += len;
+    if (*p == ',') p++;
+  }
+  return CS_OK;
+}
+
+static int find_key(Spec *s, const char *key) {
+  for (int i = 0; i < s->nkv; i++)
+    if (!strcmp(s->key[i], key)) {
+      s->used[i] = 1;
+      return i;
+    }
+  return -1;
+}
+
+int spec_has(const Spec *s, const char *key) {
+  for (int i = 0; i < s->nkv; i++)
+    if (!strcmp(s->key[i], key)) return 1;
+  return 0;
+}
+
+int spec_get_str(Spec *s, const char *key, const char **out) {
+  int i = find_key(s, key);
+  if (i >= 0) *out = s->val[i];
+  return CS_OK;
+}
+
+int spec_get_int(Spec *s, const char *key, long *out, Err *err) {
+  int i = find_key(s, key);
+  if (i < 0) return CS_OK;
+  if (parse_long(s->val[i], out))
+    return err_set(err, CS_EINVAL, "spec '%s': %s=%s is not an integer", s->text, key, s->val[i]);
+  return CS_OK;
+}
+
+int spec_get_double(Spec *s, const char *key, double *out, Err *err) {
+  int i = find_key(s, key);
+  if (i < 0) return CS_OK;
+  if (parse_double(s->val[i], out))
+    return err_set(err, CS_EINVAL, "spec '%s': %s=%s is not a number", s->text, key, s->val[i]);
+  return CS_OK;
+}
+
+int spec_get_bool(Spec *s, const char *key, int *out, Err *err) {
+  int i = find_key(s, key);
+  if (i < 0) return CS_OK;
+  const char *v = s->val[i];
+  if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
+    *out = 1;
+  else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
+    *out = 0;
+  else
+    return err_set(err, CS_EINVAL, "spec '%s': %s=%s is not a boolean (true/false)", s->text, key,
+                   v);
+  return CS_OK;
+}
+
+int spec_parse_int_list(const char *text, long *out, int max, int *n, Err *err) {
+  *n = 0;
+  if (!text || !*text) return err_set(err, CS_EINVAL, "empty list");
+  char buf[512];
+  if (strlen(text) >= sizeof buf) return err_set(err, CS_EINVAL, "list '%.40s...' too long", text);
+  strcpy(buf, text);
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, "-", &save); tok; tok = strtok_r(NULL, "-", &save)) {
+    if (*n >= max) return err_set(err, CS_EINVAL, "list '%s' has more than %d items", text, max);
+    if (parse_long(tok, &out[*n]))
+      return err_set(err, CS_EINVAL, "list '%s': '%s' is not an integer", text, tok);
+    (*n)++;
+  }
+  if (*n == 0) return err_set(err, CS_EINVAL, "empty list '%s'", text);
+  return CS_OK;
+}
+
+int spec_parse_double_list(const char *text, double *out, int max, int *n, Err *err) {
+  *n = 0;
+  if (!text || !*text) return err_set(err, CS_EINVAL, "empty list");
+  char buf[512];
+  if (strlen(text) >= sizeof buf) return err_set(err, CS_EINVAL, "list '%.40s...' too long", text);
+  strcpy(buf, text);
+  /* '-' separates items, so an exponent like 1e-3 must be written 1e-3 only when
+   * the list has one item; lists of small numbers use 0.001. */
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, "-", &save); tok; tok = strtok_r(NULL, "-", &save)) {
+    if (*n >= max) return err_set(err, CS_EINVAL, "list '%s' has more than %d items", text, max);
+    if (parse_double(tok, &out[*n]))
+      return err_set(err, CS_EINVAL, "list '%s': '%s' is not a number", text, tok);
+    (*n)++;
+  }
+  if (*n == 0) return err_set(err, CS_EINVAL, "empty list '%s'", text);
+  return CS_OK;
+}
+
+int spec_check_unused(const Spec *s, int npos_allowed, Err *err) {
+  if (s->npos > npos_allowed)
+    return err_set(err, CS_EINVAL, "spec '%s': unexpected value '%s'", s->text,
+                   s->pos[npos_allowed]);
+  for (int i = 0; i < s->nkv; i++)
+    if (!s->used[i])
+      return err_set(err, CS_EINVAL, "spec '%s': unknown key '%s' for '%s'", s->text, s->key[i],
+                     s->kind);
+  return CS_OK;
+}

@@ -1,0 +1,174 @@
+/* train.c: the training loop (see train.h). */
+#include "train.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "threads.h"
+
+static volatile sig_atomic_t stop_flag = 0;
+
+void train_request_stop(void) { stop_flag = 1; }
+int train_stop_requested(void) { return stop_flag != 0; }
+void train_clear_stop(void) { stop_flag = 0; }
+
+void trainconfig_default(TrainConfig *c) {
+  memset(c, 0, sizeof *c);
+  c->steps = 1000;
+  c->chunk = 5000;
+  c->eval_every = 100;
+  c->diverge_factor = 1e4;
+  c->loss = LOSS_MSE;
+}
+
+/* Gathers rows idx[0..m) of ds into the batch buffers. */
+static void gather(const Dataset *ds, const size_t *idx, size_t m, double *X, double *Y, int *lab) {
+#pragma omp parallel for schedule(static) if (m * ds->d > 65536)
+  for (size_t i = 0; i < m; i++) {
+    memcpy(X + i * ds->d, ds->X + idx[i] * ds->d, ds->d * sizeof *X);
+    memcpy(Y + i * ds->k, ds->Y + idx[i] * ds->k, ds->k * sizeof *Y);
+    if (lab) lab[i] = ds->labels[idx[i]];
+  }
+}
+
+static double out_norm_sq(const Net *net, const double *theta) {
+  size_t off, len;
+  net_output_block(net, &off, &len);
+  double s = cblas_dnrm2((int)len, theta + off, 1);
+  return s * s;
+}
+
+typedef struct Loop {
+  const TrainConfig *cfg;
+  const Net *net;
+  const Dataset *train, *test;
+  NetCache *cache;
+  Recorder *rec;
+  Err *err;
+} Loop;
+
+/* Test loss/accuracy (and full training loss for mini-batch runs) as metrics. */
+static int evaluate(Loop *lp, long step, const double *theta, TrainResult *res) {
+  Batch b;
+  double l, a;
+  if (lp->test && lp->test->n) {
+    b = (Batch){lp->test->X, lp->test->Y, lp->test->labels, lp->test->n};
+    objective_eval(lp->net, theta, lp->cfg->loss, &b, lp->cache, NULL, &l, &a);
+    res->test_loss = l;
+    res->test_accuracy = a;
+    if (rec_metric(lp->rec, step, "test_loss", l, lp->err)) return lp->err->code;
+    if (!isnan(a) && rec_metric(lp->rec, step, "test_accuracy", a, lp->err)) return lp->err->code;
+  }
+  if (lp->cfg->batch > 0) {
+    b = (Batch){lp->train->X, lp->train->Y, lp->train->labels, lp->train->n};
+    objective_eval(lp->net, theta, lp->cfg->loss, &b, lp->cache, NULL, &l, &a);
+    if (rec_metric(lp->rec, step, "train_loss", l, lp->err)) return lp->err->code;
+    if (!isnan(a) && rec_metric(lp->rec, step, "train_accuracy", a, lp->err)) return lp->err->code;
+  }
+  return CS_OK;
+}
+
+int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *opt,
+              const Dataset *train, const Dataset *test, Probe *probes, int nprobes,
+              Recorder *rec, TrainResult *res, Err *err) {
+  memset(res, 0, sizeof *res);
+  res->status = "failed";
+  res->test_loss = res->test_accuracy = NAN;
+  size_t P = net->n_params, n = train->n;
+  int minibatch = cfg->batch > 0 && (size_t)cfg->batch < n;
+  size_t bsz = minibatch ? (size_t)cfg->batch : n;
+  size_t cap = minibatch ? bsz : (cfg->chunk > 0 && (size_t)cfg->chunk < n ? (size_t)cfg->chunk : n);
+  double *grad = malloc(P * sizeof *grad);
+  NetCache *cache = net_cache_alloc(net, cap, 0);
+  size_t *perm = minibatch ? malloc(n * sizeof *perm) : NULL;
+  double *bX = minibatch ? malloc(bsz * train->d * sizeof *bX) : NULL;
+  double *bY = minibatch ? malloc(bsz * train->k * sizeof *bY) : NULL;
+  int *bL = minibatch && train->labels ? malloc(bsz * sizeof *bL) : NULL;
+  int rc = CS_OK;
+  if (!grad || !cache || (minibatch && (!perm || !bX || !bY || (train->labels && !bL)))) {
+    rc = err_set(err, CS_ENOMEM, "out of memory for training workspaces (%zu parameters)", P);
+    goto out;
+  }
+  Rng rng;
+  rng_seed_stream(&rng, cfg->seed, 0x5eed5eedULL);
+  for (size_t i = 0; perm && i < n; i++) perm[i] = i;
+  size_t cursor = n;  /* forces a shuffle at the first mini-batch */
+  Loop lp = {cfg, net, train, test, cache, rec, err};
+  TrainState st = {.net = net, .theta = theta, .grad = grad, .opt = opt, .loss_kind = cfg->loss,
+                   .train = train, .test = test, .rec = rec, .lr = opt->cfg.lr,
+                   .threshold = optim_threshold(opt->type, &opt->cfg)};
+  double t0 = wall_time(), loss0 = NAN;
+  const char *status = "finished";
+  long t;
+  for (t = 0;; t++) {
+    Batch b;
+    if (minibatch) {
+      if (cursor + bsz > n) {
+        rng_shuffle(&rng, perm, n);
+        cursor = 0;
+      }
+      gather(train, perm + cursor, bsz, bX, bY, bL);
+      cursor += bsz;
+      b = (Batch){bX, bY, bL, bsz};
+    } else {
+      b = (Batch){train->X, train->Y, train->labels, n};
+    }
+    double loss, acc;
+    objective_eval(net, theta, cfg->loss, &b, cache, grad, &loss, &acc);
+    if (t == 0) loss0 = loss;
+    double gnorm = cblas_dnrm2((int)P, grad, 1), pnorm = cblas_dnrm2((int)P, theta, 1);
+    StepRecord sr = {t, (double)t * (double)bsz / (double)n, loss, acc, opt->cfg.lr, gnorm, pnorm,
+                     wall_time() - t0};
+    if ((rc = rec_step(rec, &sr, err))) goto out;
+    if ((rc = rec_metric(rec, t, "out_norm", out_norm_sq(net, theta), err))) goto out;
+    int diverged = !isfinite(loss) || !isfinite(gnorm) ||
+                   loss > cfg->diverge_factor * (loss0 > 1.0 ? loss0 : 1.0);
+    int last = diverged || t >= cfg->steps || train_stop_requested() ||
+               (cfg->stop_accuracy > 0 && !isnan(acc) && acc >= cfg->stop_accuracy);
+    res->final_loss = loss;
+    res->final_accuracy = acc;
+    res->steps_done = t;
+    if (diverged) {
+      status = "diverged";
+      break;
+    }
+    st.step = t;
+    st.loss = loss;
+    st.accuracy = acc;
+    for (int p = 0; p < nprobes; p++)
+      if (t % probes[p].every == 0 || last)
+        if ((rc = probes[p].run(probes[p].self, &st, err))) {
+          err_prefix(err, "probe %s at step %ld", probes[p].name, t);
+          goto out;
+        }
+    if ((cfg->eval_every > 0 && t % cfg->eval_every == 0) || last)
+      if ((rc = evaluate(&lp, t, theta, res))) goto out;
+    if ((cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) || last)
+      if ((rc = rec_checkpoint(rec, t, theta, P, err))) goto out;
+    if (cfg->progress) {
+      double el = wall_time() - t0, sps = el > 0 ? (double)(t + 1) / el : 0;
+      TrainProgress pr = {t, cfg->steps, loss, acc, sps, sps > 0 ? (double)(cfg->steps - t) / sps : 0};
+      cfg->progress(cfg->progress_ctx, &pr);
+    }
+    if (last) {
+      if (train_stop_requested()) status = "interrupted";
+      break;
+    }
+    optim_step(opt, theta, grad);
+  }
+  res->status = status;
+  res->wall_s = wall_time() - t0;
+  if ((rc = rec_flush(rec, err))) goto out;
+out:
+  if (rc) res->status = "failed";
+  free(grad);
+  net_cache_free(cache);
+  free(perm);
+  free(bX);
+  free(bY);
+  free(bL);
+  return rc;
+}

@@ -1,0 +1,89 @@
+/*
+ * train.h: the training loop, with probe and recorder hooks.
+ *
+ * At each step t = 0, 1, ...: the loss and gradient at θ_t (full batch in chunks,
+ * or a shuffled mini-batch), a step record, the probes due at t (they see θ_t and
+ * its gradient, before the update, as Cohen et al. measure), test evaluation
+ * every eval_every steps, checkpoints every checkpoint_every steps, then the
+ * update θ_{t+1}. The run ends at `steps`, at a training accuracy, on divergence
+ * (NaN/Inf or an exploding loss: status "diverged", never a crash) or when
+ * train_request_stop() was called (Ctrl-C: status "interrupted"). The final
+ * state is always recorded and checkpointed, and the recorder flushed.
+ *
+ * core/ never prints: progress goes to an optional callback.
+ */
+#ifndef CS_TRAIN_H
+#define CS_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "loss.h"
+#include "net.h"
+#include "optim.h"
+#include "recorder.h"
+
+typedef struct TrainState {
+  const Net *net;
+  double *theta;            /* θ_t */
+  const double *grad;       /* ∇L at θ_t on the step's batch */
+  Optimizer *opt;           /* state after t updates */
+  long step;
+  double loss, accuracy;    /* on the step's batch */
+  LossKind loss_kind;
+  const Dataset *train, *test;
+  Recorder *rec;
+  double lr;                /* η in use */
+  double threshold;         /* optimizer's stability threshold at this η */
+} TrainState;
+
+/* A measurement run during training; studies implement probes. */
+typedef struct Probe {
+  const char *name;
+  long every;               /* run when step % every == 0 (and at the final step) */
+  void *self;
+  int (*run)(void *self, TrainState *st, Err *err);
+  void (*destroy)(void *self);
+} Probe;
+
+typedef struct TrainProgress {
+  long step, steps;
+  double loss, accuracy, steps_per_s, eta_s;
+} TrainProgress;
+
+typedef struct TrainConfig {
+  long steps;               /* updates to take */
+  long batch;               /* 0: full batch */
+  long chunk;               /* rows per GEMM chunk for full-batch passes */
+  long eval_every;          /* 0: only at the end */
+  long checkpoint_every;    /* 0: only the final parameters */
+  double stop_accuracy;     /* stop when training accuracy >= this (0: never) */
+  double diverge_factor;    /* loss > factor·max(L_0, 1) counts as divergence */
+  uint64_t seed;            /* mini-batch shuffling */
+  LossKind loss;
+  void (*progress)(void *ctx, const TrainProgress *p);
+  void *progress_ctx;
+} TrainConfig;
+
+typedef struct TrainResult {
+  const char *status;       /* "finished", "diverged", "interrupted", "failed" */
+  long steps_done;          /* updates taken */
+  double final_loss, final_accuracy, test_loss, test_accuracy;
+  double wall_s;
+} TrainResult;
+
+void trainconfig_default(TrainConfig *c);
+/* Runs the loop. Returns CS_OK for finished, diverged and interrupted runs (see
+ * res->status); an error status only when the run could not proceed (recorder
+ * failure, out of memory, a failing probe), after marking the run failed. */
+int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *opt,
+              const Dataset *train, const Dataset *test, Probe *probes, int nprobes,
+              Recorder *rec, TrainResult *res, Err *err);
+
+/* Async-signal-safe: asks the running loop to stop after the current step. */
+void train_request_stop(void);
+int train_stop_requested(void);
+void train_clear_stop(void);
+
+#endif

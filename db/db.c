@@ -1,0 +1,300 @@
+/*
+ * db.c: opening a curvscope database: checks, schema creation, migrations.
+ *
+ * An existing file is inspected before anything is written to it: its first
+ * bytes must be SQLite's magic, its application_id curvscope's (or the
+ * database empty), its user_version at most DB_SCHEMA_VERSION. Only then is
+ * the file switched to WAL and migrated forward, inside one IMMEDIATE
+ * transaction that re-reads the version (so several processes may create or
+ * migrate the same file at once). A refused file is left byte-for-byte
+ * unchanged: the checks only read, and checkpoint-on-close is off until they
+ * pass.
+ *
+ * Ownership: db_open allocates the Db; db_close frees it.
+ * Thread safety: one thread per Db.
+ */
+#include "db_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* ---- schema ------------------------------------------------------------- */
+
+/* migrations[v] takes a database from user_version v to v + 1. */
+static const char *const migrations[DB_SCHEMA_VERSION] = {
+    /* v0 -> v1: the initial schema (docs/SCHEMA.md). */
+    "CREATE TABLE runs(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  name TEXT, study TEXT, grp TEXT,\n"
+    "  status TEXT NOT NULL CHECK(status IN "
+    "('running','finished','diverged','interrupted','failed')),\n"
+    "  created_at TEXT NOT NULL, finished_at TEXT,\n"
+    "  config TEXT NOT NULL CHECK(json_valid(config)),\n"
+    "  seed INTEGER, n_params INTEGER, version TEXT, host TEXT, pid INTEGER,\n"
+    "  heartbeat_at TEXT, error TEXT,\n"
+    "  layout TEXT);\n"
+    "CREATE TABLE steps(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  step INTEGER NOT NULL, epoch REAL, loss REAL, accuracy REAL, lr REAL,\n"
+    "  grad_norm REAL, param_norm REAL, wall_s REAL, PRIMARY KEY(run_id, step));\n"
+    "CREATE TABLE metrics(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  step INTEGER NOT NULL, name TEXT NOT NULL, value REAL, PRIMARY KEY(run_id, name, step));\n"
+    "CREATE TABLE eigs(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  step INTEGER NOT NULL, operator TEXT NOT NULL, batch_size INTEGER,\n"
+    "  idx INTEGER NOT NULL,\n"
+    "  value REAL, residual REAL, matvecs INTEGER, wall_s REAL, converged INTEGER,\n"
+    "  PRIMARY KEY(run_id, operator, step, idx));\n"
+    "CREATE TABLE series(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  step INTEGER NOT NULL, name TEXT NOT NULL, idx INTEGER NOT NULL, value REAL,\n"
+    "  PRIMARY KEY(run_id, name, step, idx));\n"
+    "CREATE TABLE densities(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  step INTEGER NOT NULL, operator TEXT NOT NULL, x REAL NOT NULL, density REAL);\n"
+    "CREATE INDEX densities_run ON densities(run_id, operator, step);\n"
+    "CREATE TABLE phases(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  phase TEXT NOT NULL, start_step INTEGER NOT NULL, end_step INTEGER NOT NULL, detail TEXT);\n"
+    "CREATE TABLE checkpoints(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  step INTEGER NOT NULL, params BLOB NOT NULL,\n"
+    "  layout TEXT NOT NULL, PRIMARY KEY(run_id, step));\n"
+    "CREATE INDEX phases_run ON phases(run_id, start_step);\n"
+    "CREATE VIEW run_summary AS SELECT\n"
+    "  r.id, r.name, r.study, r.grp, r.status,\n"
+    "  (SELECT max(step) FROM steps s WHERE s.run_id = r.id) AS steps,\n"
+    "  (SELECT loss FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1) AS final_loss,\n"
+    "  (SELECT accuracy FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1)\n"
+    "    AS final_accuracy,\n"
+    "  (SELECT min(loss) FROM steps s WHERE s.run_id = r.id) AS best_loss,\n"
+    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'test_loss'\n"
+    "    AND m.step >= 0 ORDER BY m.step DESC LIMIT 1) AS final_test_loss,\n"
+    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'test_accuracy'\n"
+    "    AND m.step >= 0 ORDER BY m.step DESC LIMIT 1) AS final_test_accuracy,\n"
+    "  (SELECT max(value) FROM eigs e WHERE e.run_id = r.id AND e.operator = 'hessian'\n"
+    "    AND e.idx = 0) AS max_sharpness,\n"
+    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'eos_onset'\n"
+    "    AND m.step = -1) AS eos_onset,\n"
+    "  json_extract(r.config, '$.lr') AS lr,\n"
+    "  json_extract(r.config, '$.opt') AS opt,\n"
+    "  json_extract(r.config, '$.batch') AS batch,\n"
+    "  r.created_at\n"
+    "FROM runs r;\n",
+};
+
+/* ---- helpers shared by the db/ sources ---------------------------------- */
+
+sqlite3 *db_sqlite(Db *db) { return db ? db->h : NULL; }
+
+const char *db_path(const Db *db) { return db ? db->path : ""; }
+
+int db_fail(Db *db, Err *err, const char *what) {
+  return err_set(err, CS_EDB, "%s: %s (%s)", what, sqlite3_errmsg(db->h), db->path);
+}
+
+int db_exec(Db *db, const char *sql, Err *err) {
+  char *msg = NULL;
+  if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    err_set(err, CS_EDB, "%s (%s)", msg ? msg : sqlite3_errmsg(db->h), db->path);
+    sqlite3_free(msg);
+    return CS_EDB;
+  }
+  return CS_OK;
+}
+
+int db_prepare(Db *db, const char *sql, sqlite3_stmt **st, const char *what, Err *err) {
+  *st = NULL;
+  if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK) return db_fail(db, err, what);
+  return CS_OK;
+}
+
+int db_run_check(Db *db, int64_t run, Err *err) {
+  sqlite3_stmt *st;
+  if (db_prepare(db, "SELECT 1 FROM runs WHERE id = ?", &st, "looking up a run", err))
+    return CS_EDB;
+  sqlite3_bind_int64(st, 1, run);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_ROW) return CS_OK;
+  if (rc == SQLITE_DONE)
+    return err_set(err, CS_ENOTFOUND, "no run %lld in %s", (long long)run, db->path);
+  return db_fail(db, err, "looking up a run");
+}
+
+void db_now_iso(char buf[32]) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t k = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + k, 32 - k, ".%03ldZ", ts.tv_nsec / 1000000L);
+}
+
+int db_bind_real(sqlite3_stmt *st, int i, double v) {
+  return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+int db_bind_text(sqlite3_stmt *st, int i, const char *s) {
+  return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+}
+
+/* ---- checks before touching a file -------------------------------------- */
+
+/* Reads the first 16 bytes: an empty file is fine (SQLite treats it as a new
+ * database), anything else must start with SQLite's magic. */
+static int check_magic(const char *path, Err *err) {
+  static const char magic[16] = "SQLite format 3";
+  FILE *f = fopen(path, "rb");
+  if (!f) return err_set(err, CS_EIO, "cannot open %s: %s", path, strerror(errno));
+  char head[16];
+  size_t got = fread(head, 1, sizeof head, f);
+  fclose(f);
+  if (got == 0) return CS_OK;
+  if (got < sizeof head || memcmp(head, magic, sizeof head) != 0)
+    return err_set(err, CS_EFORMAT, "%s is not a curvscope database (not SQLite)", path);
+  return CS_OK;
+}
+
+/* One integer from a read-only query; SQLITE_NOTADB becomes CS_EFORMAT. */
+static int query_int(Db *db, const char *sql, long long *out, Err *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return CS_OK;
+  }
+  int code = sqlite3_extended_errcode(db->h) & 0xff;
+  sqlite3_finalize(st);
+  if (code == SQLITE_NOTADB)
+    return err_set(err, CS_EFORMAT, "%s is not a curvscope database (not SQLite)", db->path);
+  return db_fail(db, err, "reading the database header");
+}
+
+/* Refuses a database that is not curvscope's or is of a newer schema.
+ * Only reads, in one read transaction so that a schema being created by
+ * another process is seen either whole or not at all. */
+static int check_identity(Db *db, long long *version, Err *err) {
+  long long app = 0, ver = 0, nobj = 0;
+  int rc = db_exec(db, "BEGIN", err);
+  if (rc == CS_OK) rc = query_int(db, "PRAGMA application_id", &app, err);
+  if (rc == CS_OK) rc = query_int(db, "PRAGMA user_version", &ver, err);
+  if (rc == CS_OK) rc = query_int(db, "SELECT count(*) FROM sqlite_master", &nobj, err);
+  if (!sqlite3_get_autocommit(db->h)) sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+  if (rc) return rc;
+  int empty = app == 0 && ver == 0 && nobj == 0;
+  if (!empty && (unsigned long long)app != DB_APPLICATION_ID)
+    return err_set(err, CS_EFORMAT,
+                   "%s is not a curvscope database (application_id 0x%08llx, expected "
+                   "0x%08x); it was left untouched",
+                   db->path, (unsigned long long)app & 0xffffffffULL, DB_APPLICATION_ID);
+  if (ver > DB_SCHEMA_VERSION)
+    return err_set(err, CS_EVERSION,
+                   "%s was written by a newer curvscope (schema v%lld, this build knows v%d); "
+                   "it was left untouched",
+                   db->path, ver, DB_SCHEMA_VERSION);
+  *version = ver;
+  return CS_OK;
+}
+
+/* ---- setting up --------------------------------------------------------- */
+
+/* One text result of a pragma into buf; returns the SQLite code of the step. */
+static int pragma_text(Db *db, const char *sql, char *buf, size_t n) {
+  sqlite3_stmt *st = NULL;
+  buf[0] = '\0';
+  int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+    snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Switches to WAL unless already there. Changing the journal mode can fail
+ * with SQLITE_BUSY without consulting the busy handler while another process
+ * creates the same file, so it is retried for up to the busy timeout. */
+static int set_wal(Db *db, Err *err) {
+  char mode[16];
+  int rc = pragma_text(db, "PRAGMA journal_mode", mode, sizeof mode);
+  if (rc == SQLITE_ROW && (!strcmp(mode, "wal") || !strcmp(mode, "memory"))) return CS_OK;
+  for (int tries = 0; tries < 1000; tries++) {
+    rc = pragma_text(db, "PRAGMA journal_mode = WAL", mode, sizeof mode);
+    if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
+    sqlite3_sleep(10);
+  }
+  if (rc != SQLITE_ROW) return db_fail(db, err, "switching to WAL");
+  if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)
+    return err_set(err, CS_EDB, "%s: cannot use WAL journal (mode is %s)", db->path, mode);
+  return CS_OK;
+}
+
+/* Brings the schema to DB_SCHEMA_VERSION inside one IMMEDIATE transaction,
+ * re-reading the version under the write lock. */
+static int migrate(Db *db, Err *err) {
+  if (db_exec(db, "BEGIN IMMEDIATE", err)) return err_prefix(err, "opening %s", db->path);
+  long long ver = 0;
+  int rc = query_int(db, "PRAGMA user_version", &ver, err);
+  for (long long v = ver; rc == CS_OK && v < DB_SCHEMA_VERSION; v++) {
+    rc = db_exec(db, migrations[v], err);
+    if (rc) err_prefix(err, "migrating to schema v%lld", v + 1);
+  }
+  if (rc == CS_OK && ver < DB_SCHEMA_VERSION) {
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d",
+             DB_APPLICATION_ID, DB_SCHEMA_VERSION);
+    rc = db_exec(db, sql, err);
+  }
+  if (rc == CS_OK) rc = db_exec(db, "COMMIT", err);
+  if (rc) sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+int db_open(const char *path, Db **out, Err *err) {
+  *out = NULL;
+  if (!path || !*path) return err_set(err, CS_EINVAL, "database path is empty");
+  if (strlen(path) >= DB_PATH_MAX)
+    return err_set(err, CS_EINVAL, "database path is too long (%zu bytes)", strlen(path));
+  struct stat sb;
+  int exists = stat(path, &sb) == 0;
+  if (!exists && errno != ENOENT) return err_set(err, CS_EIO, "cannot access %s: %s", path, strerror(errno));
+  if (exists && S_ISDIR(sb.st_mode)) return err_set(err, CS_EIO, "%s is a directory", path);
+  int rc;
+  if (exists && (rc = check_magic(path, err))) return rc;
+
+  Db *db = calloc(1, sizeof *db);
+  if (!db) return err_set(err, CS_ENOMEM, "out of memory opening %s", path);
+  snprintf(db->path, sizeof db->path, "%s", path);
+  int flags = SQLITE_OPEN_READWRITE | (exists ? 0 : SQLITE_OPEN_CREATE);
+  if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+    rc = err_set(err, CS_EIO, "cannot open %s: %s", path,
+                 db->h ? sqlite3_errmsg(db->h) : "out of memory");
+    db_close(db);
+    return rc;
+  }
+  /* Connection settings only, nothing is written to the file yet; no
+   * checkpoint on close while the file may still be refused. */
+  sqlite3_extended_result_codes(db->h, 1);
+  sqlite3_busy_timeout(db->h, 10000);
+  sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+  long long version = 0;
+  rc = check_identity(db, &version, err);
+  if (rc == CS_OK) rc = db_exec(db, "PRAGMA foreign_keys = ON", err);
+  if (rc == CS_OK) rc = set_wal(db, err);
+  /* Current files take no write lock here (and may be read-only). */
+  if (rc == CS_OK && version < DB_SCHEMA_VERSION) rc = migrate(db, err);
+  if (rc) {
+    db_close(db);
+    return rc;
+  }
+  sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
+  *out = db;
+  return CS_OK;
+}
+
+void db_close(Db *db) {
+  if (!db) return;
+  sqlite3_close_v2(db->h); /* NULL is a no-op; unfinalized statements keep it alive */
+  free(db);
+}

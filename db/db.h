@@ -1,0 +1,125 @@
+/*
+ * db.h: curvscope's run database (one SQLite file; schema in docs/SCHEMA.md).
+ *
+ * A Db is one connection to one file. db_open creates the file with the
+ * current schema, or checks that an existing file is a curvscope database of a
+ * schema this build knows (a refused file is left byte-for-byte unchanged),
+ * then migrates it forward. Writers go through a Recorder (db_recorder_open /
+ * db_recorder_attach); readers return malloc'd copies the caller frees.
+ * Several processes may open the same file at once (WAL, 10 s busy timeout).
+ *
+ * Ownership: db_open allocates, db_close frees (NULL is a no-op). Arrays
+ * returned through `**` out-parameters are malloc'd and freed with free();
+ * they are NULL when the count is 0. Strings in a RunRow are freed by
+ * run_row_free.
+ * Thread safety: one thread per Db (and per Recorder built on it).
+ */
+#ifndef CS_DB_H
+#define CS_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/recorder.h"
+
+typedef struct Db Db;
+
+#define DB_APPLICATION_ID 0x43757276 /* "Curv" */
+#define DB_SCHEMA_VERSION 1
+
+/* ---- open / close (db.c) ------------------------------------------------ */
+
+/* Opens or creates the database at path. Errors: CS_EFORMAT (not SQLite, or a
+ * SQLite file that is not curvscope's), CS_EVERSION (written by a newer
+ * curvscope), CS_EIO (cannot access the path), CS_EDB (SQLite failed). */
+int db_open(const char *path, Db **out, Err *err);
+void db_close(Db *db);
+/* The path the database was opened with. */
+const char *db_path(const Db *db);
+
+/* ---- writing (db_recorder.c) --------------------------------------------
+ * A Recorder over the database. Writes are queued in memory and committed in
+ * one transaction on flush, on run_end, right after a checkpoint, and
+ * automatically once 256 rows are pending or the oldest pending row is 2 s
+ * old (checked on each write); every commit also refreshes runs.heartbeat_at
+ * of a running run. The write lock is held only during a commit, so other
+ * processes are never blocked while this one trains. eigs, metrics, steps,
+ * series and checkpoints replace an existing row with the same key.
+ * A failing row is dropped and reported (CS_EDB with SQLite's message); the
+ * rest of the queue is kept for the next commit. */
+
+/* Fills out with a recorder that starts new runs (run_begin). */
+int db_recorder_open(Db *db, Recorder *out, Err *err);
+/* Fills out with a recorder writing to the existing run `run` (no run_begin
+ * needed): for post-hoc analysis of a run's checkpoints (curvscope analyze,
+ * study eos --run). CS_ENOTFOUND if the run does not exist. */
+int db_recorder_attach(Db *db, int64_t run, Recorder *out, Err *err);
+/* Commits what is pending (errors are dropped: call rec_flush first to see
+ * them), frees the recorder and zeroes *r. NULL or a zeroed recorder is a
+ * no-op. A run begun and not ended stays 'running' (see db_mark_stale). */
+void db_recorder_close(Recorder *r);
+
+/* Direct writes without a Recorder, each committed at once (autocommit).
+ * metric: INSERT OR REPLACE on (run, name, step); step -1 for
+ * run-level metrics. phase: appends a row (call db_phases_clear first when
+ * re-analysing). */
+int db_metric_put(Db *db, int64_t run, long step, const char *name, double v, Err *err);
+int db_phase_put(Db *db, int64_t run, const char *phase, long start_step, long end_step,
+                 const char *detail_json, Err *err);
+int db_phases_clear(Db *db, int64_t run, Err *err);
+
+/* Runs still 'running' whose heartbeat is older than stale_seconds (or
+ * missing), that were started on this host by a process that no longer
+ * exists, become 'interrupted' (runs of other hosts are left alone: their
+ * liveness cannot be checked). *n_marked (may be NULL) gets the count. */
+int db_mark_stale(Db *db, double stale_seconds, int *n_marked, Err *err);
+
+/* ---- reading (db_read.c) ------------------------------------------------ */
+
+typedef struct RunRow {
+  int64_t id;
+  char *name, *study, *grp, *status, *config, *layout, *created_at, *error; /* NULL when SQL NULL */
+  char *finished_at, *host, *version;
+  uint64_t seed;
+  size_t n_params;
+  long pid;
+} RunRow;
+
+/* CS_ENOTFOUND "no run N in FILE". out is zeroed first; free with run_row_free. */
+int db_run_get(Db *db, int64_t id, RunRow *out, Err *err);
+/* Frees the strings and zeroes the row; NULL is a no-op. */
+void run_row_free(RunRow *row);
+
+typedef struct RunSummary {
+  int64_t id;
+  char name[64], study[32], status[16]; /* truncated copies; "" when NULL */
+  long steps;                           /* last recorded step; -1 when none */
+  double final_loss, final_accuracy, final_test_accuracy, max_sharpness, eos_onset; /* NAN when NULL */
+} RunSummary;
+
+/* Every run from the run_summary view, by id. *out is malloc'd (NULL if none). */
+int db_run_summaries(Db *db, RunSummary **out, size_t *n, Err *err);
+
+/* Steps that have a checkpoint, ascending. CS_ENOTFOUND if no such run. */
+int db_checkpoint_steps(Db *db, int64_t run, long **steps, size_t *n, Err *err);
+/* Reads the checkpoint at `step` (-1: the last one) into a malloc'd array of
+ * *n doubles; *step_out (may be NULL) gets its step. CS_ENOTFOUND names the
+ * steps that do have a checkpoint; CS_EFORMAT if the blob is not float64s. */
+int db_checkpoint_read(Db *db, int64_t run, long step, double **params, size_t *n,
+                       long *step_out, Err *err);
+
+/* Time series, ascending by step; NULL values come back as NAN.
+ * db_metric_series: metrics.name; db_eig_series: eigs of operator op at index
+ * idx (0 = largest, -1 = smallest); db_step_series: a column of steps, one of
+ * loss, accuracy, lr, grad_norm, param_norm, epoch, wall_s (else CS_EINVAL).
+ * CS_ENOTFOUND if the run does not exist; an existing run with no data gives
+ * n = 0. */
+int db_metric_series(Db *db, int64_t run, const char *name, long **steps, double **values,
+                     size_t *n, Err *err);
+int db_eig_series(Db *db, int64_t run, const char *op, int idx, long **steps, double **values,
+                  size_t *n, Err *err);
+int db_step_series(Db *db, int64_t run, const char *column, long **steps, double **values,
+                   size_t *n, Err *err);
+
+#endif

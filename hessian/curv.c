@@ -1,0 +1,186 @@
+/* curv.c: cached Hessian, Gauss-Newton, Jacobian and NTK products (see curv.h). */
+#include "curv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct Curvature {
+  const Net *net;
+  LossKind loss;
+  size_t n_max, chunk;
+  int nchunks_max, nchunks;
+  NetCache **cache;      /* one per chunk */
+  NetRWork *rw;
+  double *RGL;           /* [chunk][d_out] */
+  double *grad;          /* [P] */
+  double *tmp;           /* [P]: vjp scratch for the NTK */
+  const double *theta;
+  Batch batch;
+  double loss_value;
+  long applies;
+};
+
+Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk, Err *err) {
+  if (n_max == 0) {
+    err_set(err, CS_EINVAL, "curvature needs at least one example");
+    return NULL;
+  }
+  if (chunk == 0 || chunk > n_max) chunk = n_max;
+  Curvature *c = calloc(1, sizeof *c);
+  if (!c) goto oom;
+  c->net = net;
+  c->loss = loss;
+  c->n_max = n_max;
+  c->chunk = chunk;
+  c->nchunks_max = (int)((n_max + chunk - 1) / chunk);
+  c->cache = calloc((size_t)c->nchunks_max, sizeof *c->cache);
+  if (!c->cache) goto oom;
+  for (int i = 0; i < c->nchunks_max; i++) {
+    size_t rows = (i + 1) * chunk <= n_max ? chunk : n_max - i * chunk;
+    if (!(c->cache[i] = net_cache_alloc(net, rows, 1))) goto oom;
+  }
+  c->rw = net_rwork_alloc(net, chunk);
+  c->RGL = malloc(chunk * net->d_out * sizeof *c->RGL);
+  c->grad = malloc(net->n_params * sizeof *c->grad);
+  c->tmp = malloc(net->n_params * sizeof *c->tmp);
+  if (!c->rw || !c->RGL || !c->grad || !c->tmp) goto oom;
+  return c;
+oom:
+  curv_free(c);
+  err_set(err, CS_ENOMEM, "out of memory for curvature workspaces (%zu rows, %zu parameters)",
+          n_max, net->n_params);
+  return NULL;
+}
+
+void curv_free(Curvature *c) {
+  if (!c) return;
+  for (int i = 0; c->cache && i < c->nchunks_max; i++) net_cache_free(c->cache[i]);
+  free(c->cache);
+  net_rwork_free(c->rw);
+  free(c->RGL);
+  free(c->grad);
+  free(c->tmp);
+  free(c);
+}
+
+int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
+  if (b->n > c->n_max || b->n == 0)
+    return err_set(err, CS_EINVAL, "curvature batch of %zu rows (workspace holds 1..%zu)", b->n,
+                   c->n_max);
+  const Net *net = c->net;
+  size_t k = net->d_out, d = net->d_in;
+  double scale = 1.0 / (double)b->n, total = 0.0;
+  c->theta = theta;
+  c->batch = *b;
+  c->nchunks = (int)((b->n + c->chunk - 1) / c->chunk);
+  memset(c->grad, 0, net->n_params * sizeof *c->grad);
+  for (int i = 0; i < c->nchunks; i++) {
+    size_t r0 = (size_t)i * c->chunk, m = b->n - r0 < c->chunk ? b->n - r0 : c->chunk;
+    NetCache *nc = c->cache[i];
+    net_forward(net, theta, b->X + r0 * d, m, nc);
+    double *GL = nc->G[net->nlayers - 1];
+    total += loss_eval(c->loss, m, k, nc->A[net->nlayers - 1], b->Y + r0 * k, scale, GL, nc->aux);
+    net_backward(net, theta, nc, GL, c->grad);
+  }
+  c->loss_value = total * scale;
+  c->applies = 0;
+  return CS_OK;
+}
+
+double curv_loss(const Curvature *c) { return c->loss_value; }
+const double *curv_grad(const Curvature *c) { return c->grad; }
+size_t curv_nparams(const Curvature *c) { return c->net->n_params; }
+size_t curv_nrows(const Curvature *c) { return c->batch.n; }
+long curv_applies(const Curvature *c) { return c->applies; }
+
+/* The sum over chunks: out = Σ_chunks R-backward(H_ℓ-or-GGN R-forward(v)). */
+static int curv_accumulate(Curvature *c, const double *v, double *out, int mode) {
+  const Net *net = c->net;
+  size_t k = net->d_out;
+  double scale = 1.0 / (double)c->batch.n;
+  memset(out, 0, net->n_params * sizeof *out);
+  for (int i = 0; i < c->nchunks; i++) {
+    NetCache *nc = c->cache[i];
+    net_rforward(net, c->theta, nc, v, NULL, c->rw);
+    loss_hess_apply(c->loss, nc->n, k, nc->aux, c->rw->RA[net->nlayers - 1], scale, c->RGL);
+    net_rbackward(net, c->theta, nc, v, NULL, c->rw, c->RGL, mode, out);
+  }
+  c->applies++;
+  return CS_OK;
+}
+
+int curv_hvp(Curvature *c, const double *v, double *hv) {
+  return curv_accumulate(c, v, hv, NET_R_HESSIAN);
+}
+
+int curv_ggn(Curvature *c, const double *v, double *gv) {
+  return curv_accumulate(c, v, gv, NET_R_GGN);
+}
+
+int curv_jvp(Curvature *c, const double *v, double *jv) {
+  const Net *net = c->net;
+  size_t k = net->d_out;
+  for (int i = 0; i < c->nchunks; i++) {
+    NetCache *nc = c->cache[i];
+    net_rforward(net, c->theta, nc, v, NULL, c->rw);
+    memcpy(jv + (size_t)i * c->chunk * k, c->rw->RA[net->nlayers - 1], nc->n * k * sizeof *jv);
+  }
+  return CS_OK;
+}
+
+/* Jᵀu through the linearised net: R-backward in GGN mode with R{G_L} = u and v = 0. */
+int curv_vjp(Curvature *c, const double *u, double *jtu) {
+  const Net *net = c->net;
+  size_t k = net->d_out;
+  memset(jtu, 0, net->n_params * sizeof *jtu);
+  for (int i = 0; i < c->nchunks; i++) {
+    NetCache *nc = c->cache[i];
+    for (int l = 0; l < net->nlayers; l++) c->rw->zero[l] = 1;
+    net_rbackward(net, c->theta, nc, NULL, NULL, c->rw, u + (size_t)i * c->chunk * k, NET_R_GGN,
+                  jtu);
+  }
+  return CS_OK;
+}
+
+int curv_ntk(Curvature *c, const double *u, double *out) {
+  curv_vjp(c, u, c->tmp);
+  curv_jvp(c, c->tmp, out);
+  c->applies++;
+  return CS_OK;
+}
+
+static int hess_apply(void *self, const double *x, double *y) { return curv_hvp(self, x, y); }
+static int ggn_apply(void *self, const double *x, double *y) { return curv_ggn(self, x, y); }
+static int ntk_apply(void *self, const double *x, double *y) { return curv_ntk(self, x, y); }
+
+Linop curv_hessian_op(Curvature *c) {
+  return (Linop){c->net->n_params, hess_apply, NULL, c};
+}
+
+Linop curv_ggn_op(Curvature *c) { return (Linop){c->net->n_params, ggn_apply, NULL, c}; }
+
+Linop curv_ntk_op(Curvature *c) {
+  return (Linop){c->batch.n * c->net->d_out, ntk_apply, NULL, c};
+}
+
+int curv_fd_hvp(const Net *net, LossKind loss, const double *theta, const Batch *b,
+                const double *v, double eps, double *out, Err *err) {
+  size_t P = net->n_params;
+  double *th = malloc(P * sizeof *th), *gm = malloc(P * sizeof *gm);
+  NetCache *nc = net_cache_alloc(net, b->n, 0);
+  if (!th || !gm || !nc) {
+    free(th);
+    free(gm);
+    net_cache_free(nc);
+    return err_set(err, CS_ENOMEM, "out of memory for the finite-difference HVP");
+  }
+  for (size_t i = 0; i < P; i++) th[i] = theta[i] + eps * v[i];
+  objective_eval(net, th, loss, b, nc, out, NULL, NULL);
+  for (size_t i = 0; i < P; i++) th[i] = theta[i] - eps * v[i];
+  objective_eval(net, th, loss, b, nc, gm, NULL, NULL);
+  for (size_t i = 0; i < P; i++) out[i] = (out[i] - gm[i]) / (2.0 * eps);
+  free(th);
+  free(gm);
+  net_cache_free(nc);
+  return CS_OK;
+}

@@ -1,0 +1,30 @@
+/*
+ * probes.h: curvature measurements run during training (`--probe SPEC`).
+ *
+ *   sharpness:every=K,k=2,samples=N,tol=T,solver=arpack|lanczos,warm=true,residuals=exact|estimate
+ *       top-k eigenvalues of the training-loss Hessian on the first N examples
+ *       (all by default) every K steps; eigs rows with operator "hessian", and
+ *       metric sharpness_threshold = the optimizer's threshold (2/η for GD).
+ *   precond-sharpness:... (Adam) λ_max of P^{-1/2} H P^{-1/2}, operator "precond",
+ *       with metric precond_threshold = (2+2β1)/((1−β1)η); raw sharpness alongside.
+ *   gn-sharpness:... Gauss-Newton proxy: λ_max of the GGN (operator "ggn"; for MSE
+ *       with ½ this is (1/n)λ_max(JJᵀ)), metric gn_sharpness, and the residual
+ *       measures residual_R = ‖(I − uuᵀ)D‖²/n and residual_Dv = ⟨D, u⟩ with
+ *       D = f − y and u the top eigenvector of JJᵀ (SCIENCE.md §2).
+ * Each probe warm-starts its solve from the previous eigenvectors (warm=false
+ * to disable), so tracking every step is cheap.
+ *
+ * Ownership: probe_create fills a Probe whose destroy() frees its state.
+ */
+#ifndef CS_PROBES_H
+#define CS_PROBES_H
+
+#include "core/dataset.h"
+#include "core/loss.h"
+#include "core/net.h"
+#include "core/train.h"
+
+int probe_create(const char *spec, const Net *net, const Dataset *train, LossKind loss,
+                 const OptimizerType *opt, Probe *out, Err *err);
+
+#endif

@@ -1,0 +1,220 @@
+/* sharpness.c: the sharpness, preconditioned-sharpness and Gauss-Newton probes (see probes.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/spec.h"
+#include "core/threads.h"
+#include "hessian/curv.h"
+#include "hessian/ops.h"
+#include "lanczos/eig.h"
+#include "probes.h"
+
+typedef enum { PK_HESSIAN, PK_PRECOND, PK_GN } ProbeKind;
+
+typedef struct SharpProbe {
+  ProbeKind kind;
+  const Net *net;
+  Curvature *curv;
+  Batch batch;
+  EigOpts eo;
+  int use_lanczos, warm;
+  double *prev;        /* k previous eigenvectors (warm start) */
+  int nprev;
+  double *prev_raw;    /* previous raw-Hessian eigenvector (precond probe) */
+  int nprev_raw;
+  double *P;           /* Adam preconditioner (precond probe) */
+  double *jv, *resid;  /* [n][d_out] (gn probe) */
+  char name[32];
+} SharpProbe;
+
+/* Top-k solve warm-started from (prev, *nprev), which it then updates. */
+static int solve_warm(SharpProbe *sp, const Linop *op, int k, double *prev, int *nprev,
+                      EigResult *r, Err *err) {
+  EigOpts eo = sp->eo;
+  eo.k = k;
+  if (sp->warm && *nprev) {
+    eo.warm = prev;
+    eo.nwarm = *nprev;
+  }
+  int rc = sp->use_lanczos ? eig_lanczos_top(op, &eo, r, err) : eig_arpack(op, &eo, r, err);
+  if (rc && rc != CS_ENOCONV) return rc;
+  if (r->ntop > 0) {
+    memcpy(prev, r->vectors, (size_t)r->ntop * op->n * sizeof *prev);
+    *nprev = r->ntop;
+  }
+  return CS_OK;
+}
+
+static int solve(SharpProbe *sp, const Linop *op, EigResult *r, Err *err) {
+  return solve_warm(sp, op, sp->eo.k, sp->prev, &sp->nprev, r, err);
+}
+
+static int record(TrainState *st, const char *opname, long batch, const EigResult *r, Err *err) {
+  EigRecord er = {st->step, opname, batch, r->ntop, r->values, r->residuals, r->matvecs,
+                  r->wall_s, r->converged, 0};
+  return rec_eigs(st->rec, &er, err);
+}
+
+/* GN residual measures: D = f − y, u = J w/‖J w‖ with w the top GGN eigenvector. */
+static int gn_residuals(SharpProbe *sp, TrainState *st, const double *w, Err *err) {
+  const Net *net = sp->net;
+  size_t n = sp->batch.n, k = net->d_out, m = n * k;
+  curv_jvp(sp->curv, w, sp->jv);
+  NetCache *c = net_cache_alloc(net, n, 0);
+  if (!c) return err_set(err, CS_ENOMEM, "out of memory in the gn-sharpness probe");
+  net_forward(net, st->theta, sp->batch.X, n, c);
+  const double *F = c->A[net->nlayers - 1];
+  double un = 0, dv = 0, dd = 0;
+  for (size_t i = 0; i < m; i++) {
+    sp->resid[i] = F[i] - sp->batch.Y[i];
+    un += sp->jv[i] * sp->jv[i];
+  }
+  net_cache_free(c);
+  un = sqrt(un);
+  for (size_t i = 0; i < m; i++) {
+    double u = un > 0 ? sp->jv[i] / un : 0;
+    dv += sp->resid[i] * u;
+    dd += sp->resid[i] * sp->resid[i];
+  }
+  int rc = rec_metric(st->rec, st->step, "residual_R", (dd - dv * dv) / (double)n, err);
+  if (!rc) rc = rec_metric(st->rec, st->step, "residual_Dv", dv, err);
+  return rc;
+}
+
+static int probe_run(void *self, TrainState *st, Err *err) {
+  SharpProbe *sp = self;
+  int rc = curv_build(sp->curv, st->theta, &sp->batch, err);
+  if (rc) return rc;
+  Linop H = curv_hessian_op(sp->curv);
+  EigResult r = {0};
+  long nb = (long)sp->batch.n;
+  switch (sp->kind) {
+    case PK_HESSIAN:
+      if ((rc = solve(sp, &H, &r, err))) break;
+      if ((rc = record(st, "hessian", nb, &r, err))) break;
+      /* Adam's own threshold is on the preconditioned sharpness; 2/η is the reference here. */
+      rc = rec_metric(st->rec, st->step, "sharpness_threshold",
+                      st->opt->type == optim_adam ? 2.0 / st->lr : st->threshold, err);
+      break;
+    case PK_PRECOND: {
+      if (st->opt->t < 1) break; /* no preconditioner before Adam's first step */
+      if ((rc = optim_adam_precond(st->opt, sp->P, err))) break;
+      PrecondOp *pop = precond_op_alloc(&H, sp->P, err);
+      if (!pop) return err->code;
+      Linop op = precond_op_linop(pop);
+      rc = solve(sp, &op, &r, err);
+      precond_op_free(pop);
+      if (rc || (rc = record(st, "precond", nb, &r, err))) break;
+      if ((rc = rec_metric(st->rec, st->step, "precond_threshold", st->threshold, err))) break;
+      eig_result_free(&r); /* raw sharpness alongside */
+      if ((rc = solve_warm(sp, &H, 1, sp->prev_raw, &sp->nprev_raw, &r, err))) break;
+      if ((rc = record(st, "hessian", nb, &r, err))) break;
+      rc = rec_metric(st->rec, st->step, "sharpness_threshold", 2.0 / st->lr, err);
+      break;
+    }
+    case PK_GN: {
+      Linop G = curv_ggn_op(sp->curv);
+      if ((rc = solve(sp, &G, &r, err)) || (rc = record(st, "ggn", nb, &r, err))) break;
+      if (r.ntop < 1) break;
+      if ((rc = rec_metric(st->rec, st->step, "gn_sharpness", r.values[0], err))) break;
+      rc = gn_residuals(sp, st, r.vectors, err);
+      break;
+    }
+  }
+  eig_result_free(&r);
+  return rc;
+}
+
+static void probe_destroy(void *self) {
+  SharpProbe *sp = self;
+  if (!sp) return;
+  curv_free(sp->curv);
+  free(sp->prev);
+  free(sp->prev_raw);
+  free(sp->P);
+  free(sp->jv);
+  free(sp->resid);
+  free(sp);
+}
+
+int probe_create(const char *text, const Net *net, const Dataset *train, LossKind loss,
+                 const OptimizerType *opt, Probe *out, Err *err) {
+  Spec s;
+  if (spec_parse(&s, text, err)) return err_prefix(err, "--probe");
+  ProbeKind kind;
+  if (!strcmp(s.kind, "sharpness")) kind = PK_HESSIAN;
+  else if (!strcmp(s.kind, "precond-sharpness")) kind = PK_PRECOND;
+  else if (!strcmp(s.kind, "gn-sharpness")) kind = PK_GN;
+  else {
+    err_set(err, CS_EINVAL,
+            "--probe: unknown probe '%s' (known: sharpness, precond-sharpness, gn-sharpness)",
+            s.kind);
+    spec_free(&s);
+    return CS_EINVAL;
+  }
+  long every = 10, k = kind == PK_HESSIAN ? 2 : 1, samples = 0, chunk = 5000;
+  double tol = 1e-6;
+  int warm = 1;
+  const char *solver = "lanczos", *resid = "estimate";
+  int rc = spec_get_int(&s, "every", &every, err);
+  if (!rc) rc = spec_get_int(&s, "k", &k, err);
+  if (!rc) rc = spec_get_int(&s, "samples", &samples, err);
+  if (!rc) rc = spec_get_int(&s, "chunk", &chunk, err);
+  if (!rc) rc = spec_get_double(&s, "tol", &tol, err);
+  if (!rc) rc = spec_get_bool(&s, "warm", &warm, err);
+  if (!rc) {
+    spec_get_str(&s, "solver", &solver);
+    spec_get_str(&s, "residuals", &resid);
+    rc = spec_check_unused(&s, 0, err);
+  }
+  if (!rc && (every < 1 || k < 1 || k > 64 || samples < 0 || !(tol > 0)))
+    rc = err_set(err, CS_EINVAL, "--probe '%s': need every >= 1, 1 <= k <= 64, samples >= 0, tol > 0",
+                 text);
+  if (!rc && strcmp(solver, "arpack") && strcmp(solver, "lanczos"))
+    rc = err_set(err, CS_EINVAL, "--probe '%s': solver=%s (use arpack or lanczos)", text, solver);
+  if (!rc && strcmp(resid, "exact") && strcmp(resid, "estimate"))
+    rc = err_set(err, CS_EINVAL, "--probe '%s': residuals=%s (use exact or estimate)", text, resid);
+  if (!rc && kind == PK_PRECOND && opt != optim_adam)
+    rc = err_set(err, CS_EINVAL, "--probe precond-sharpness needs --opt adam (got %s)", opt->name);
+  int use_lanczos = !rc && !strcmp(solver, "lanczos");
+  int exact = !rc && !strcmp(resid, "exact");
+  spec_free(&s);
+  if (rc) return rc;
+
+  size_t n = samples > 0 && (size_t)samples < train->n ? (size_t)samples : train->n;
+  if ((size_t)k >= net->n_params) return err_set(err, CS_EINVAL, "--probe: k=%ld >= parameters", k);
+  SharpProbe *sp = calloc(1, sizeof *sp);
+  if (!sp) return err_set(err, CS_ENOMEM, "out of memory for a probe");
+  sp->kind = kind;
+  sp->net = net;
+  sp->batch = (Batch){train->X, train->Y, train->labels, n};
+  sp->use_lanczos = use_lanczos;
+  sp->warm = warm;
+  eig_opts_default(&sp->eo);
+  sp->eo.k = (int)k;
+  sp->eo.tol = tol;
+  sp->eo.seed = 0x5a3bULL;
+  sp->eo.exact_residuals = exact;
+  sp->curv = curv_alloc(net, loss, n, (size_t)chunk, err);
+  sp->prev = malloc((size_t)k * net->n_params * sizeof *sp->prev);
+  if (kind == PK_PRECOND) {
+    sp->P = malloc(net->n_params * sizeof *sp->P);
+    sp->prev_raw = malloc(net->n_params * sizeof *sp->prev_raw);
+  }
+  if (kind == PK_GN) {
+    sp->jv = malloc(n * net->d_out * sizeof *sp->jv);
+    sp->resid = malloc(n * net->d_out * sizeof *sp->resid);
+  }
+  if (!sp->curv || !sp->prev || (kind == PK_PRECOND && (!sp->P || !sp->prev_raw)) ||
+      (kind == PK_GN && (!sp->jv || !sp->resid))) {
+    probe_destroy(sp);
+    return err->code ? err->code : err_set(err, CS_ENOMEM, "out of memory for a probe");
+  }
+  snprintf(sp->name, sizeof sp->name, "%s", kind == PK_HESSIAN ? "sharpness"
+                                            : kind == PK_PRECOND ? "precond-sharpness"
+                                                                 : "gn-sharpness");
+  *out = (Probe){sp->name, every, sp, probe_run, probe_destroy};
+  return CS_OK;
+}
