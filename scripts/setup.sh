@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# setup.sh: installs what curvscope needs on Debian and builds it into build/.
+#
+#   scripts/setup.sh            build dependencies + Fashion-MNIST + report assets, then build
+#   scripts/setup.sh --test     also what the tests need (chromium for the report's browser test)
+#
+# Installs only what is missing (apt-get as root; otherwise prints the command to run).
+# Idempotent: with everything in place it only runs the (incremental) build.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+pkgs=(build-essential meson ninja-build pkg-config python3 libopenblas-openmp-dev libarpack2-dev
+      liblapacke-dev libsqlite3-dev sqlite3 zlib1g-dev dataset-fashion-mnist nodejs npm)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+if [ $want_test -eq 1 ]; then
+  bash scripts/setup_report.sh
+else
+  bash scripts/setup_report.sh --no-browser
+fi
+
+if [ ! -f build/build.ninja ]; then
+  werror=false
+  [ -n "${CI:-}" ] && werror=true
+  meson setup build --buildtype=release -Dwerror=$werror >/dev/null
+fi
+ninja -C build
