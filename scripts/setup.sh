@@ -14,11 +14,14 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(build-essential meson ninja-build pkg-config python3 libopenblas-openmp-dev libarpack2-dev
-      liblapacke-dev libsqlite3-dev sqlite3 zlib1g-dev dataset-fashion-mnist nodejs npm)
+      liblapacke-dev libsqlite3-dev sqlite3 zlib1g-dev dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node and npm may come from another packaging (with npm inside nodejs): check the commands.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing Debian packages: ${missing[*]}" >&2
