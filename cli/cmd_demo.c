@@ -25,7 +25,7 @@ int cmd_demo(int argc, char **argv) {
     return EXIT_OK;
   }
   const char *db_path = "runs.db", *out = "report.html";
-  long steps = 600, threads = 0;
+  long steps = 500, threads = 0;
   int quiet = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }
@@ -54,7 +54,7 @@ int cmd_demo(int argc, char **argv) {
   if (db_open(db_path, &db, &err)) return cli_fail(&err);
   cli_install_sigint();
   printf("curvscope demo: edge of stability on Fashion-MNIST (fc-tanh, MSE, full-batch GD)\n");
-  static const double lrs[] = {0.05, 0.1};
+  static const double lrs[] = {0.06, 0.08};
   char group[64];
   snprintf(group, sizeof group, "demo-%ld", (long)time(NULL));
   int code = EXIT_OK;

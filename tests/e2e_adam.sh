@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# e2e_adam.sh CURVSCOPE: Adam at the edge of stability (SCIENCE.md §1b, issue 4's must-show).
+# Full-batch Adam on a Fashion-MNIST subset with the preconditioned-sharpness probe: the
+# preconditioned sharpness λmax(P^{-1/2} H P^{-1/2}) rises to Adam's threshold
+# (2+2β1)/((1−β1)η) = 38/η and then stays near it, far above where the raw sharpness sits
+# relative to 2/η.
+set -u
+bin="$1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+q() { sqlite3 "$tmp/adam.db" "$1"; }
+
+"$bin" train --db "$tmp/adam.db" --data fashion-mnist:n=500,test=0 --model mlp:784-64-64-10 \
+  --opt adam --lr 0.001 --steps 300 --eval-every 0 --quiet --threads 1 \
+  --probe precond-sharpness:every=10 > "$tmp/out" 2>&1
+ok $? "full-batch Adam run with the precond-sharpness probe"
+ok "$([ "$(q 'select status from runs')" = finished ] && echo 0 || echo 1)" "run finished"
+thr=$(q "select value from metrics where name='precond_threshold' limit 1")
+ok "$(awk -v t="$thr" 'BEGIN{exit !(t > 37999 && t < 38001)}'; echo $?)" "precond threshold is 38/eta = 38000 (got $thr)"
+nprec=$(q "select count(*) from eigs where operator='precond' and idx=0")
+nraw=$(q "select count(*) from eigs where operator='hessian' and idx=0")
+ok "$([ "$nprec" -ge 25 ] && [ "$nraw" -eq "$nprec" ] && echo 0 || echo 1)" "preconditioned and raw sharpness recorded side by side ($nprec, $nraw)"
+# The EoS analysis judges Adam runs on the preconditioned sharpness.
+onset=$(q "select value from metrics where name='eos_onset' and step=-1")
+ok "$([ -n "$onset" ] && echo 0 || echo 1)" "preconditioned sharpness reached 38/eta (onset step ${onset:-none})"
+med=$(q "select value from metrics where name='eos_ratio_median' and step=-1")
+ok "$(awk -v m="${med:-0}" 'BEGIN{exit !(m > 0.7 && m < 1.15)}'; echo $?)" "after onset it stays near 38/eta (median ratio ${med:-none} in (0.7, 1.15))"
+early=$(q "select value from eigs where operator='precond' and idx=0 and step=10")
+peak=$(q "select max(value) from eigs where operator='precond' and idx=0")
+ok "$(awk -v a="$early" -v b="$peak" 'BEGIN{exit !(b > 3 * a)}'; echo $?)" "it rose to get there ($early -> $peak)"
+rawmax=$(q "select max(value) from eigs where operator='hessian' and idx=0")
+ok "$(awk -v r="$rawmax" 'BEGIN{exit !(r * 0.001 / 2 < 0.5)}'; echo $?)" "raw sharpness stays far below 2/eta meanwhile (max $rawmax)"
+echo "1..$n"
+[ $failed -eq 0 ]
