@@ -47,8 +47,8 @@ double loss_eval(LossKind kind, size_t n, size_t k, const double *F, const doubl
   return total;
 }
 
-void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const double *RF,
-                     double scale, double *RGL) {
+void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const double *Y,
+                     const double *RF, double scale, double *RGL) {
   if (kind == LOSS_MSE) {
 #pragma omp parallel for schedule(static) if (n * k > 8192)
     for (size_t i = 0; i < n * k; i++) RGL[i] = scale * RF[i];
@@ -56,10 +56,13 @@ void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const
   }
 #pragma omp parallel for schedule(static) if (n * k > 8192)
   for (size_t i = 0; i < n; i++) {
-    const double *p = aux + i * k, *r = RF + i * k;
-    double pr = 0.0;
-    for (size_t j = 0; j < k; j++) pr += p[j] * r[j];
-    for (size_t j = 0; j < k; j++) RGL[i * k + j] = scale * p[j] * (r[j] - pr);
+    const double *p = aux + i * k, *r = RF + i * k, *y = Y + i * k;
+    double pr = 0.0, ysum = 0.0;
+    for (size_t j = 0; j < k; j++) {
+      pr += p[j] * r[j];
+      ysum += y[j];
+    }
+    for (size_t j = 0; j < k; j++) RGL[i * k + j] = scale * ysum * p[j] * (r[j] - pr);
   }
 }
 

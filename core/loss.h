@@ -3,7 +3,8 @@
  * the full objective L(θ) = (1/N) Σ_i ℓ(f(x_i), y_i) summed over row chunks.
  *
  * MSE: ℓ = ½‖f − y‖² (SCIENCE.md §1a), ∇ℓ = f − y, H_ℓ = I.
- * Cross-entropy: p = softmax(f), ℓ = −Σ y log p, ∇ℓ = p − y, H_ℓ = diag(p) − ppᵀ.
+ * Cross-entropy: p = softmax(f), ℓ = −Σ_j y_j log p_j, ∇ℓ = (Σy) p − y,
+ * H_ℓ = (Σy)(diag(p) − ppᵀ) (Σy = 1 for one-hot or smoothed targets).
  * objective_eval is the one place the sum over examples happens for gradients
  * (a data-parallel reduction would slot in here).
  */
@@ -24,9 +25,9 @@ const char *loss_name(LossKind k);
  * aux [n][k] receives softmax probabilities for CE (needed by loss_hess_apply). */
 double loss_eval(LossKind kind, size_t n, size_t k, const double *F, const double *Y, double scale,
                  double *GL, double *aux);
-/* RGL = scale · H_ℓ(F_i) RF_i per row (aux from loss_eval). */
-void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const double *RF,
-                     double scale, double *RGL);
+/* RGL = scale · H_ℓ(F_i) RF_i per row (aux from loss_eval; Y the same targets). */
+void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const double *Y,
+                     const double *RF, double scale, double *RGL);
 
 /* Rows [0, n) of a dataset; labels may be NULL (no accuracy). */
 typedef struct Batch {

@@ -101,8 +101,9 @@ static int curv_accumulate(Curvature *c, const double *v, double *out, int mode)
   memset(out, 0, net->n_params * sizeof *out);
   for (int i = 0; i < c->nchunks; i++) {
     NetCache *nc = c->cache[i];
+    const double *Y = c->batch.Y + (size_t)i * c->chunk * k;
     net_rforward(net, c->theta, nc, v, NULL, c->rw);
-    loss_hess_apply(c->loss, nc->n, k, nc->aux, c->rw->RA[net->nlayers - 1], scale, c->RGL);
+    loss_hess_apply(c->loss, nc->n, k, nc->aux, Y, c->rw->RA[net->nlayers - 1], scale, c->RGL);
     net_rbackward(net, c->theta, nc, v, NULL, c->rw, c->RGL, mode, out);
   }
   c->applies++;

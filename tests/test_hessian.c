@@ -353,6 +353,44 @@ static void test_hvp_variants(void) {
       }
 }
 
+/*
+ * Cross-entropy with non-one-hot targets. loss_eval differentiates
+ * ℓ = −Σ y log p exactly (∇ℓ = (Σy) p − y), so the HVP must be the Hessian of
+ * that objective: H_ℓ = (Σy)(diag p − ppᵀ). Targets that are distributions
+ * (label smoothing) and rows with other sums (scaled, all-zero rows) are
+ * checked against FD of the library's own gradient.
+ */
+static void test_ce_targets(void) {
+  Rng rng;
+  rng_seed(&rng, 1001);
+  const char *names[4] = {"smoothed one-hot (rows sum to 1)", "rows sum to 0.8",
+                          "rows sum to 2", "one row all zero"};
+  for (int kind = 0; kind < 4; kind++) {
+    Case c;
+    if (case_make(&c, acts[A_TANH].act, LOSS_CE, E_NONE, 2, 3, 5, 3, NROWS, NULL, NULL, &rng,
+                  "ce targets"))
+      continue;
+    for (size_t i = 0; i < c.n; i++)
+      for (size_t j = 0; j < c.k; j++) {
+        double y = 0.9 * c.Y[i * c.k + j] + 0.1 / (double)c.k;
+        if (kind == 1) y *= 0.8;
+        if (kind == 2) y *= 2.0;
+        if (kind == 3 && i == 2) y = 0.0;
+        c.Y[i * c.k + j] = y;
+      }
+    Curvature *cv = case_curv(&c, 0);
+    double *v = malloc(c.P * sizeof *v), *hv = malloc(c.P * sizeof *hv);
+    unit_normal(&rng, v, c.P);
+    curv_hvp(cv, v, hv);
+    int rr;
+    double rel = hvp_fd_error(&c, v, hv, &rr);
+    tap_ok(rel <= 1e-6, "%s, %s: HVP vs FD of the gradient rel %.2e", c.label, names[kind], rel);
+    free(v), free(hv);
+    curv_free(cv);
+    case_free(&c);
+  }
+}
+
 /* Dense H (P x P, column j at H + j*P) through dense_from_linop; asym optional. */
 static double *dense_of(Linop op, double *asym) {
   double *A = malloc(op.n * op.n * sizeof *A);
@@ -564,6 +602,43 @@ static void test_jacobian(void) {
     curv_free(cv);
     case_free(&c);
   }
+}
+
+/* Batches large enough for the OpenMP branches of the passes (n * width > 8192). */
+static void test_large_batch(void) {
+  Rng rng;
+  rng_seed(&rng, 31415);
+  int as[] = {A_TANH, A_GELU, A_SINE30, A_SOFTPLUS};
+  int es[] = {E_NONE, E_FOURIER_LEARNED, E_MSCALE, E_BASIC};
+  for (int t = 0; t < 4; t++)
+    for (int loss = 0; loss < 2; loss++) {
+      Case c;
+      if (case_make(&c, acts[as[t]].act, (LossKind)loss, es[t], 3, 3, 5, loss ? 3 : 2, 3000, NULL,
+                    NULL, &rng, "large batch n=3000"))
+        continue;
+      size_t P = c.P, nk = c.n * c.k;
+      Curvature *one = case_curv(&c, 0), *ch = case_curv(&c, 1000);
+      double *v = malloc(P * sizeof *v), *hv = malloc(P * sizeof *hv), *h2 = malloc(P * sizeof *h2);
+      double *jv = malloc(nk * sizeof *jv), *hj = malloc(nk * sizeof *hj), *F = malloc(nk * sizeof *F);
+      unit_normal(&rng, v, P);
+      curv_hvp(one, v, hv);
+      int rr;
+      double rel = hvp_fd_error(&c, v, hv, &rr);
+      curv_hvp(ch, v, h2);
+      double rch = rel_diff(h2, hv, P);
+      curv_ggn(one, v, h2);
+      curv_jvp(one, v, jv);
+      forward_out(&c, c.theta, F);
+      loss_hess_ref(&c, F, jv, hj);
+      curv_vjp(one, hj, hv);
+      double rg = rel_diff(h2, hv, P);
+      tap_ok(rel <= 1e-6 && rch <= 1e-12 && rg <= 1e-12,
+             "%s: HVP vs FD rel %.1e%s, chunk 1000 vs one chunk %.1e, GGN vs J'H_l J %.1e", c.label,
+             rel, rr ? " (Richardson)" : "", rch, rg);
+      free(v), free(hv), free(h2), free(jv), free(hj), free(F);
+      curv_free(one), curv_free(ch);
+      case_free(&c);
+    }
 }
 
 /* Chunked products equal one-chunk products; loss and gradient equal objective_eval. */
@@ -967,9 +1042,11 @@ static void test_ops(void) {
 int main(void) {
   test_hvp_grid();
   test_hvp_variants();
+  test_ce_targets();
   test_dense();
   test_ggn_vs_hessian();
   test_jacobian();
+  test_large_batch();
   test_chunks_and_rebuild();
   test_known_spectrum();
   test_arpack_vs_dense();

@@ -211,7 +211,7 @@ static void fd_gradient(const Net *net, double *theta, LossKind loss, const Batc
  * against finite differences. Returns the number of failed assertions.
  */
 static int check_gradient_n(const Net *net, LossKind loss, Rng *rng, const char *label,
-                            int quiet_ok, size_t n) {
+                            int quiet_ok, size_t n, int ndir) {
   size_t P = net->n_params, d = net->d_in, k = net->d_out;
   double *X = malloc(n * d * sizeof *X), *Y = malloc(n * k * sizeof *Y);
   double *F = malloc(n * k * sizeof *F);
@@ -247,6 +247,30 @@ static int check_gradient_n(const Net *net, LossKind loss, Rng *rng, const char 
     fails += !tap_ok(lrel <= 1e-12 && acc_lib == acc_ref,
                      "%s: loss %.15g vs scalar reference %.15g (rel %.1e), acc %.3f vs %.3f",
                      label, l_lib, l_ref, lrel, acc_lib, acc_ref);
+  if (ndir > 0) {
+    /* directional: g·v against the O(h^4) FD of L along unit v (cheap for large n) */
+    double *th = malloc(P * sizeof *th), *v = malloc(P * sizeof *v), worst = 0, h = 1e-5;
+    for (int q = 0; q < ndir; q++) {
+      rng_normal_fill(rng, v, P);
+      double vn = norm2(v, P), gv = 0, f[4];
+      const double st[4] = {h, -h, 2 * h, -2 * h};
+      for (size_t i = 0; i < P; i++) gv += g[i] * (v[i] /= vn);
+      for (int s = 0; s < 4; s++) {
+        for (size_t i = 0; i < P; i++) th[i] = theta[i] + st[s] * v[i];
+        f[s] = objective(net, th, loss, &b, c);
+      }
+      double fd = (8.0 * (f[0] - f[1]) - (f[2] - f[3])) / (12.0 * h);
+      double r = fabs(gv - fd) / norm2(g, P);
+      if (!(r <= worst)) worst = r;
+    }
+    fails += !tap_ok(worst <= 1e-6 && norm2(g, P) > 0,
+                     "%s: gradient along %d random directions vs FD, P=%zu, max |g.v - fd|/|g| %.2e",
+                     label, ndir, P, worst);
+    free(th);
+    free(v);
+    net_cache_free(c);
+    goto done;
+  }
   fd_gradient(net, theta, loss, &b, c, 1e-5, gfd);
   double rel = rel_diff(g, gfd, P);
   if (!(rel <= worst_grad_rel)) worst_grad_rel = rel;
@@ -269,7 +293,7 @@ done:
 
 static int check_gradient(const Net *net, LossKind loss, Rng *rng, const char *label,
                           int quiet_ok) {
-  return check_gradient_n(net, loss, rng, label, quiet_ok, NROWS);
+  return check_gradient_n(net, loss, rng, label, quiet_ok, NROWS, 0);
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -294,7 +318,7 @@ static void test_large_batch(void) {
         continue;
       }
       /* smooth activations only: 15000 relu/hat pre-activations never all keep 1e-3 */
-      check_gradient_n(&net, (LossKind)loss, &rng, label, 0, 3000);
+      check_gradient_n(&net, (LossKind)loss, &rng, label, 0, 3000, 6);
       net_deinit(&net);
     }
 }

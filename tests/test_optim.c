@@ -264,12 +264,14 @@ static void test_thresholds_numeric(void) {
       double mx_lo = run_quadratic(types[k], &c, 0.98 * thr, steps, &fin);
       double fin_lo = fin;
       run_quadratic(types[k], &c, 1.02 * thr, steps, &fin);
+      char who[64];
+      if (k) snprintf(who, sizeof who, "%s (mu %.1f)", names[k], c.momentum);
+      else snprintf(who, sizeof who, "%s", names[k]);
       tap_ok(mx_lo < 50.0 && fabs(fin_lo) < 1.0,
-             "%s (mu %.1f): lambda = 0.98 x threshold stays bounded (max |theta| %.3g, final %.2e)",
-             names[k], c.momentum, mx_lo, fin_lo);
-      tap_ok(!(fabs(fin) < 1e6),
-             "%s (mu %.1f): lambda = 1.02 x threshold blows up (|theta| %.3g after %d steps)",
-             names[k], c.momentum, fabs(fin), steps);
+             "%s: lambda = 0.98 x threshold %.4g stays bounded (max |theta| %.3g, final %.2e)", who,
+             thr, mx_lo, fin_lo);
+      tap_ok(!(fabs(fin) < 1e6), "%s: lambda = 1.02 x threshold blows up (|theta| %.3g after %d steps)",
+             who, fabs(fin), steps);
     }
   OptConfig c;
   optconfig_default(&c);
