@@ -166,7 +166,9 @@ int spec_get_bool(Spec *s, const char *key, int *out, Err *err) {
   return CS_OK;
 }
 
-int spec_parse_int_list(const char *text, long *out, int max, int *n, Err *err) {
+/* Splits a '-'-joined list and parses each item with parse(item, out + i). */
+static int parse_list(const char *text, void *out, size_t item_size, int max, int *n,
+                      int (*parse)(const char *, void *), const char *what, Err *err) {
   *n = 0;
   if (!text || !*text) return err_set(err, CS_EINVAL, "empty list");
   char buf[512];
@@ -175,31 +177,24 @@ int spec_parse_int_list(const char *text, long *out, int max, int *n, Err *err) 
   char *save = NULL;
   for (char *tok = strtok_r(buf, "-", &save); tok; tok = strtok_r(NULL, "-", &save)) {
     if (*n >= max) return err_set(err, CS_EINVAL, "list '%s' has more than %d items", text, max);
-    if (parse_long(tok, &out[*n]))
-      return err_set(err, CS_EINVAL, "list '%s': '%s' is not an integer", text, tok);
+    if (parse(tok, (char *)out + (size_t)*n * item_size))
+      return err_set(err, CS_EINVAL, "list '%s': '%s' is not %s", text, tok, what);
     (*n)++;
   }
   if (*n == 0) return err_set(err, CS_EINVAL, "empty list '%s'", text);
   return CS_OK;
 }
 
+static int parse_long_item(const char *t, void *out) { return parse_long(t, out); }
+static int parse_double_item(const char *t, void *out) { return parse_double(t, out); }
+
+int spec_parse_int_list(const char *text, long *out, int max, int *n, Err *err) {
+  return parse_list(text, out, sizeof *out, max, n, parse_long_item, "an integer", err);
+}
+
+/* '-' separates items, so numbers in a list are written without exponents (0.001). */
 int spec_parse_double_list(const char *text, double *out, int max, int *n, Err *err) {
-  *n = 0;
-  if (!text || !*text) return err_set(err, CS_EINVAL, "empty list");
-  char buf[512];
-  if (strlen(text) >= sizeof buf) return err_set(err, CS_EINVAL, "list '%.40s...' too long", text);
-  strcpy(buf, text);
-  /* '-' separates items, so an exponent like 1e-3 must be written 1e-3 only when
-   * the list has one item; lists of small numbers use 0.001. */
-  char *save = NULL;
-  for (char *tok = strtok_r(buf, "-", &save); tok; tok = strtok_r(NULL, "-", &save)) {
-    if (*n >= max) return err_set(err, CS_EINVAL, "list '%s' has more than %d items", text, max);
-    if (parse_double(tok, &out[*n]))
-      return err_set(err, CS_EINVAL, "list '%s': '%s' is not a number", text, tok);
-    (*n)++;
-  }
-  if (*n == 0) return err_set(err, CS_EINVAL, "empty list '%s'", text);
-  return CS_OK;
+  return parse_list(text, out, sizeof *out, max, n, parse_double_item, "a number", err);
 }
 
 int spec_check_unused(const Spec *s, int npos_allowed, Err *err) {

@@ -1,0 +1,148 @@
+/* test_core.c: specs, strict numbers, JSON writing and reading, the RNG, error messages. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/json.h"
+#include "core/rng.h"
+#include "core/spec.h"
+#include "tap.h"
+
+static void test_spec(void) {
+  Spec s;
+  Err e = {0};
+  tap_ok(spec_parse(&s, "mlp:784-200-10,bias=none", &e) == CS_OK, "spec with positional and key");
+  tap_ok(!strcmp(s.kind, "mlp") && s.npos == 1 && !strcmp(s.pos[0], "784-200-10"), "kind and positional");
+  const char *b = NULL;
+  spec_get_str(&s, "bias", &b);
+  tap_ok(b && !strcmp(b, "none"), "key value read");
+  tap_ok(spec_check_unused(&s, 1, &e) == CS_OK, "all keys used");
+  spec_free(&s);
+
+  spec_parse(&s, "fashion-mnist:n=50,tset=3", &e);
+  long n = 0;
+  spec_get_int(&s, "n", &n, &e);
+  tap_ok(n == 50, "integer key");
+  int rc = spec_check_unused(&s, 0, &e);
+  tap_ok(rc == CS_EINVAL && strstr(e.msg, "'tset'"), "unknown key named: %s", e.msg);
+  spec_free(&s);
+
+  tap_ok(spec_parse(&s, "x:a=1,a=2", &e) == CS_EINVAL && strstr(e.msg, "twice"), "duplicate key refused");
+  tap_ok(spec_parse(&s, "x:a=1,pos", &e) == CS_EINVAL && strstr(e.msg, "'pos'"), "positional after keys refused");
+  tap_ok(spec_parse(&s, ":a=1", &e) == CS_EINVAL, "missing kind refused");
+  tap_ok(spec_parse(&s, "x:a=1,,b=2", &e) == CS_EINVAL, "empty item refused");
+
+  spec_parse(&s, "x:lr=abc,on=maybe", &e);
+  double d = 0;
+  tap_ok(spec_get_double(&s, "lr", &d, &e) == CS_EINVAL && strstr(e.msg, "lr=abc"), "bad number named: %s", e.msg);
+  int flag = 0;
+  tap_ok(spec_get_bool(&s, "on", &flag, &e) == CS_EINVAL, "bad boolean refused");
+  spec_free(&s);
+
+  long w[8];
+  int nw;
+  tap_ok(spec_parse_int_list("784-200-200-10", w, 8, &nw, &e) == CS_OK && nw == 4 && w[0] == 784 && w[3] == 10, "int list");
+  tap_ok(spec_parse_int_list("784-x-10", w, 8, &nw, &e) == CS_EINVAL && strstr(e.msg, "'x'"), "bad list item named: %s", e.msg);
+  tap_ok(spec_parse_int_list("1-2-3", w, 2, &nw, &e) == CS_EINVAL, "list longer than max refused");
+  double dl[4];
+  tap_ok(spec_parse_double_list("0.01-0.5", dl, 4, &nw, &e) == CS_OK && nw == 2 && dl[1] == 0.5, "double list");
+}
+
+static void test_numbers(void) {
+  double d;
+  long l;
+  tap_ok(parse_double("1e-3", &d) == CS_OK && d == 1e-3, "1e-3 parses");
+  tap_ok(parse_double("1e-3x", &d) == CS_EINVAL, "trailing junk refused");
+  tap_ok(parse_double("", &d) == CS_EINVAL && parse_double("nan", &d) == CS_EINVAL, "empty and nan refused");
+  tap_ok(parse_long("42", &l) == CS_OK && l == 42, "integer parses");
+  tap_ok(parse_long("1e4", &l) == CS_OK && l == 10000, "integral float accepted as count");
+  tap_ok(parse_long("2.5", &l) == CS_EINVAL, "fraction refused as integer");
+}
+
+static void test_json(void) {
+  StrBuf b;
+  sb_init(&b);
+  sb_append(&b, "{\"name\":");
+  sb_json_str(&b, "a \"q\" <script>\n");
+  sb_append(&b, ",\"lr\":");
+  sb_json_num(&b, 0.125);
+  sb_append(&b, ",\"bad\":");
+  sb_json_num(&b, NAN);
+  sb_append(&b, ",\"probe\":[\"sharpness:every=5\",\"gn-sharpness\"],\"nested\":{\"x\":[1,{\"y\":2}]},\"last\":7}");
+  tap_ok(!strstr(b.p, "<script>") && strstr(b.p, "\\u003cscript\\u003e"), "< and > escaped for HTML embedding");
+  tap_ok(strstr(b.p, "\"bad\":null") != NULL, "NaN written as null");
+  char s[64];
+  double v;
+  tap_ok(json_get_str(b.p, "name", s, sizeof s) == CS_OK && !strcmp(s, "a \"q\" <script>\n"), "string round trip");
+  tap_ok(json_get_num(b.p, "lr", &v) == CS_OK && v == 0.125, "number round trip");
+  tap_ok(json_get_num(b.p, "bad", &v) == CS_ENOTFOUND, "null reads as absent");
+  tap_ok(json_get_num(b.p, "last", &v) == CS_OK && v == 7, "key after a nested object found");
+  tap_ok(json_get_num(b.p, "x", &v) == CS_ENOTFOUND, "nested keys are not top-level");
+  tap_ok(json_get_str(b.p, "missing", s, sizeof s) == CS_ENOTFOUND, "missing key");
+  sb_free(&b);
+}
+
+static void test_rng(void) {
+  Rng a, b;
+  rng_seed(&a, 7);
+  rng_seed(&b, 7);
+  int same = 1;
+  for (int i = 0; i < 100; i++) same &= rng_u64(&a) == rng_u64(&b);
+  tap_ok(same, "same seed, same stream");
+  rng_seed_stream(&a, 7, 1);
+  rng_seed_stream(&b, 7, 2);
+  tap_ok(rng_u64(&a) != rng_u64(&b), "different streams differ");
+  rng_seed(&a, 1);
+  double m = 0, m2 = 0, u = 0;
+  int N = 200000;
+  for (int i = 0; i < N; i++) {
+    double z = rng_normal(&a);
+    m += z;
+    m2 += z * z;
+    u += rng_uniform(&a);
+  }
+  m /= N;
+  m2 /= N;
+  u /= N;
+  tap_ok(fabs(m) < 0.01 && fabs(m2 - 1) < 0.02, "normal mean %.4f variance %.4f", m, m2);
+  tap_ok(fabs(u - 0.5) < 0.005, "uniform mean %.4f", u);
+  size_t idx[50];
+  for (size_t i = 0; i < 50; i++) idx[i] = i;
+  rng_shuffle(&a, idx, 50);
+  int seen[50] = {0}, perm = 1, moved = 0;
+  for (size_t i = 0; i < 50; i++) {
+    perm &= idx[i] < 50 && !seen[idx[i]];
+    seen[idx[i] < 50 ? idx[i] : 0] = 1;
+    moved += idx[i] != i;
+  }
+  tap_ok(perm && moved > 25, "shuffle is a permutation that moves most items");
+  double r[64];
+  rng_rademacher(&a, r, 64);
+  int pm = 1;
+  for (int i = 0; i < 64; i++) pm &= r[i] == 1.0 || r[i] == -1.0;
+  tap_ok(pm, "rademacher entries are ±1");
+}
+
+static void test_err(void) {
+  Err e;
+  err_set(&e, CS_EIO, "cannot read '%s'", "x.gz");
+  err_prefix(&e, "--data");
+  tap_ok(e.code == CS_EIO && !strcmp(e.msg, "--data: cannot read 'x.gz'"), "prefix keeps code: %s", e.msg);
+  char big[400];
+  memset(big, 'a', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  err_set(&e, CS_EINVAL, "%s", big);
+  err_prefix(&e, "ctx");
+  tap_ok(strlen(e.msg) == sizeof e.msg - 1 && !strncmp(e.msg, "ctx: ", 5), "long messages truncated safely");
+  tap_ok(err_set(NULL, CS_EDB, "x") == CS_EDB, "NULL Err still returns the code");
+}
+
+int main(void) {
+  test_spec();
+  test_numbers();
+  test_json();
+  test_rng();
+  test_err();
+  return tap_done();
+}
