@@ -127,14 +127,18 @@ static void print_eigs(const char *what, const EigResult *r, int from, int count
     printf("  %s[%d] = %.10g   residual %.2e\n", what, j - from, r->values[j], r->residuals[j]);
 }
 
+/* Stores the ntop top and nbottom bottom values asked for (the solver may return more
+ * at one end, since it solves the same count at both). */
 static int record_eigs(Recorder *rec, long step, const char *op, long nb, const EigResult *r,
-                       Err *err) {
-  EigRecord top = {step, op, nb, r->ntop, r->values, r->residuals, r->matvecs, r->wall_s,
+                       int ntop, int nbottom, Err *err) {
+  if (ntop > r->ntop) ntop = r->ntop;
+  if (nbottom > r->nbottom) nbottom = r->nbottom;
+  EigRecord top = {step, op, nb, ntop, r->values, r->residuals, r->matvecs, r->wall_s,
                    r->converged, 0};
-  EigRecord bot = {step, op, nb, r->nbottom, r->values + r->ntop, r->residuals + r->ntop,
+  EigRecord bot = {step, op, nb, nbottom, r->values + r->ntop, r->residuals + r->ntop,
                    r->matvecs, r->wall_s, r->converged, 1};
-  int rc = r->ntop ? rec_eigs(rec, &top, err) : CS_OK;
-  if (!rc && r->nbottom) rc = rec_eigs(rec, &bot, err);
+  int rc = ntop ? rec_eigs(rec, &top, err) : CS_OK;
+  if (!rc && nbottom) rc = rec_eigs(rec, &bot, err);
   return rc;
 }
 
@@ -224,7 +228,7 @@ int cmd_analyze(int argc, char **argv) {
            r.converged ? "" : ", NOT CONVERGED: values below are the converged ones only");
     print_eigs("top", &r, 0, r.ntop < a.top ? r.ntop : (int)a.top);
     print_eigs("bottom", &r, r.ntop, r.nbottom < a.bottom ? r.nbottom : (int)a.bottom);
-    rc = record_eigs(&rec, step, opname, (long)b.n, &r, &err);
+    rc = record_eigs(&rec, step, opname, (long)b.n, &r, (int)a.top, (int)a.bottom, &err);
     eig_result_free(&r);
     if (rc) goto fail;
   }

@@ -122,7 +122,7 @@ int run_opts_set(RunOpts *o, const char *key, const char *value, Err *err) {
 
 int run_opts_from_file(RunOpts *o, const char *path, Err *err) {
   FILE *f = fopen(path, "r");
-  if (!f) return err_set(err, CS_EIO, "cannot open config file '%s'", path);
+  if (!f) return err_set(err, CS_EINVAL, "cannot open config file '%s'", path);
   char line[1024];
   int lineno = 0, rc = CS_OK;
   while (!rc && fgets(line, sizeof line, f)) {
@@ -275,8 +275,10 @@ int run_setup(const RunOpts *o, RunSetup *s, Err *err) {
   if ((rc = loss_parse(o->loss, &s->loss, err))) return err_prefix(err, "--loss");
   if ((rc = optim_parse(o->opt, &s->opt_type, err))) return err_prefix(err, "--opt");
   if (!(o->lr > 0)) return err_set(err, CS_EINVAL, "--lr must be positive (got %g)", o->lr);
-  if ((rc = data_load(o->data, (uint64_t)o->seed, &s->train, &s->test, err)))
+  if ((rc = data_load(o->data, (uint64_t)o->seed, &s->train, &s->test, err))) {
+    err->code = CS_EINVAL; /* unreadable data is bad input: exit 2, whatever the cause */
     return err_prefix(err, "--data");
+  }
   if (s->train->n == 0) {
     run_setup_free(s);
     return err_set(err, CS_EINVAL, "--data '%s' gave no training examples", o->data);

@@ -47,7 +47,7 @@ static const char *const migrations[DB_SCHEMA_VERSION] = {
     "  step INTEGER NOT NULL, operator TEXT NOT NULL, batch_size INTEGER,\n"
     "  idx INTEGER NOT NULL,\n"
     "  value REAL, residual REAL, matvecs INTEGER, wall_s REAL, converged INTEGER,\n"
-    "  PRIMARY KEY(run_id, operator, step, idx));\n"
+    "  PRIMARY KEY(run_id, operator, batch_size, step, idx));\n"
     "CREATE TABLE series(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  step INTEGER NOT NULL, name TEXT NOT NULL, idx INTEGER NOT NULL, value REAL,\n"
     "  PRIMARY KEY(run_id, name, step, idx));\n"

@@ -290,8 +290,10 @@ int db_eig_series(Db *db, int64_t run, const char *op, int idx, long **steps, do
   if (rc) return rc;
   sqlite3_stmt *st;
   if (db_prepare(db,
-                 "SELECT step, value FROM eigs WHERE run_id = ? AND operator = ? AND idx = ?"
-                 " ORDER BY step",
+                 /* one value per step: the solve on the most examples (SQLite takes
+                    the bare column from the row with the max) */
+                 "SELECT step, value, max(batch_size) FROM eigs"
+                 " WHERE run_id = ? AND operator = ? AND idx = ? GROUP BY step ORDER BY step",
                  &st, "reading eigenvalues", err))
     return CS_EDB;
   sqlite3_bind_int64(st, 1, run);

@@ -347,7 +347,7 @@ static void test_roundtrip(void) {
   rc = db_recorder_attach(db, id, &rec, &err);
   tap_ok(rc == CS_OK, "db_recorder_attach to run %lld (%s)", (long long)id, err.msg);
   double again[1] = {99}, again_res[1] = {0};
-  EigRecord e2 = {.step = 10, .op = "hessian", .count = 1, .values = again,
+  EigRecord e2 = {.step = 10, .op = "hessian", .batch_size = 100, .count = 1, .values = again,
                   .residuals = again_res, .converged = 1};
   rc = rec_eigs(&rec, &e2, &err);
   if (rc == CS_OK) rc = rec_metric(&rec, 19, "test_loss", 0.25, &err);
@@ -359,6 +359,25 @@ static void test_roundtrip(void) {
            "SELECT count(*) * 1000 + max(value) FROM eigs WHERE run_id = %lld AND step = 10"
            " AND operator = 'hessian' AND idx = 0", (long long)id);
   tap_ok(sql_int(h, sql) == 1099, "re-analysis replaced the eigenvalue (no duplicate)");
+  /* a solve on another number of examples is another measurement: kept beside it */
+  EigRecord e3 = e2;
+  e3.batch_size = 50;
+  again[0] = 77;
+  rc = rec_eigs(&rec, &e3, &err);
+  if (rc == CS_OK) rc = rec_flush(&rec, &err);
+  tap_ok(rc == CS_OK && sql_int(h, sql) == 2099, "a solve on fewer examples is stored beside it");
+  long *es = NULL;
+  double *ev = NULL;
+  size_t ne = 0;
+  rc = db_eig_series(db, id, "hessian", 0, &es, &ev, &ne, &err);
+  int one_per_step = rc == CS_OK && ne > 0;
+  for (size_t i = 0; one_per_step && i < ne; i++) {
+    if (i && es[i] == es[i - 1]) one_per_step = 0;
+    if (es[i] == 10 && ev[i] != 99) one_per_step = 0;
+  }
+  tap_ok(one_per_step, "db_eig_series gives one value per step, from the most examples");
+  free(es);
+  free(ev);
   snprintf(sql, sizeof sql,
            "SELECT count(*) * 1000 + 100 * max(value) FROM metrics WHERE run_id = %lld"
            " AND step = 19 AND name = 'test_loss'", (long long)id);

@@ -1,0 +1,677 @@
+/*
+ * cmd_bench.c: `curvscope bench grad|hvp|eig|track|all --workload NAME`.
+ *
+ * The workloads mirror ../shared/bench/peer_torch.py in shape (widths,
+ * activation, bias, N), with synthetic data from our own RNG (seed 0):
+ * X ~ N(0,1), uniform labels 0..9 one-hot, MSE loss ½·mean, PyTorch default
+ * init. Every figure is a median of wall-clock repeats; GEMM FLOPs are counted
+ * analytically (see flops_grad / flops_hvp) and set against a DGEMM rate
+ * measured in the same process (cblas_dgemm 2048², run last so its buffers do
+ * not count in the reported peak RSS). Output: a table, or with --json one JSON
+ * object on one line. The side-by-side comparison with the peer is bench/compare.
+ */
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+#include "core/json.h"
+#include "core/loss.h"
+#include "core/net.h"
+#include "core/optim.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "hessian/curv.h"
+#include "lanczos/eig.h"
+
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+
+typedef struct Workload {
+  const char *name;
+  int nwidths;
+  long widths[8];
+  ActKind act;
+  int bias;
+  size_t N;
+} Workload;
+
+static const Workload WORKLOADS[] = {
+    {"digits", 4, {64, 200, 200, 10}, ACT_TANH, 1, 1797},
+    {"cohen", 4, {3072, 200, 200, 10}, ACT_TANH, 1, 5000},
+    {"deeplinear", 6, {50, 100, 100, 100, 100, 10}, ACT_IDENTITY, 0, 2000},
+    {"wide", 4, {784, 1024, 1024, 10}, ACT_TANH, 1, 4096},
+};
+#define NWORKLOADS (sizeof WORKLOADS / sizeof *WORKLOADS)
+
+enum { PART_GRAD = 1, PART_HVP = 2, PART_EIG = 4, PART_TRACK = 8, PART_EIG10 = 16 };
+
+typedef struct BenchOpts {
+  int parts;
+  const char *mode;
+  const Workload *w;
+  int threads;
+  int repeats;
+  double budget;      /* seconds of timed repeats per measurement before stopping early */
+  int eig_repeats;
+  int steps;          /* GD steps for track */
+  double lr;          /* 0: 0.5 / λ_max at the start */
+  double tol;
+  int dgemm_n;        /* DGEMM size; 0 skips it (for profiling) */
+  int json;
+} BenchOpts;
+
+typedef struct EigRun {
+  double s;
+  long matvecs;
+  int converged;
+  double value;
+  int status;
+} EigRun;
+
+typedef struct Results {
+  double dgemm_gflops;
+  int rounds;
+  double grad_s, grad_flops;
+  double hvp_s, hvp_flops, build_s, build_first_s;
+  EigRun e1_arpack, e1_lanczos, e10_arpack, e10_lanczos;
+  double track_s, track_eig_s, track_build_s, gd_step_s, track_lr, track_lambda0, track_lambda1;
+  double track_mv_warm, track_mv_cold;
+  int track_steps, track_all_conv;
+  double grad_share, hvp_share; /* medians of the per-round shares of the DGEMM rate */
+  double rss_mb;
+} Results;
+
+static double maxrss_mb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *t, int n) {
+  if (n <= 0) return NAN;
+  qsort(t, (size_t)n, sizeof *t, cmp_double);
+  return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* ---------------------------------------------------------------- FLOPs */
+
+/* Gradient: forward 2·N·in·out per layer, dW the same per trainable layer,
+ * D = G W the same for every layer but the first. */
+static double flops_grad(const Net *net, size_t N) {
+  double f = 0.0;
+  for (int l = 0; l < net->nlayers; l++) {
+    const Layer *L = &net->layer[l];
+    double g = 2.0 * (double)N * (double)L->in * (double)L->out;
+    f += g * (1 + (L->trainable ? 1 : 0) + (l > net->first_trainable ? 1 : 0));
+  }
+  return f;
+}
+
+/* HVP (MATH.md): R-forward 1 GEMM for the first layer (A0 Vᵀ), 2 above it
+ * (R{A} Wᵀ + A Vᵀ); R-backward R{dW} 1 for the first (R{G}ᵀ A0), 2 above
+ * (+ Gᵀ R{A}); R{D} 2 per layer above the first (R{G} W + G V). */
+static double flops_hvp(const Net *net, size_t N) {
+  double f = 0.0;
+  for (int l = 0; l < net->nlayers; l++) {
+    const Layer *L = &net->layer[l];
+    double g = 2.0 * (double)N * (double)L->in * (double)L->out;
+    f += g * (l == 0 ? 2 : 6);
+  }
+  return f;
+}
+
+/* ---------------------------------------------------------------- DGEMM */
+
+typedef struct GemmCtx {
+  int n;
+  double *A, *B, *C;
+} GemmCtx;
+
+static void gemm_once(void *p) {
+  GemmCtx *g = p;
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->n, g->n, g->n, 1.0, g->A, g->n, g->B,
+              g->n, 0.0, g->C, g->n);
+}
+
+/* ---------------------------------------------------------------- contexts */
+
+typedef struct Ctx {
+  Net net;
+  double *theta, *X, *Y, *grad, *v, *hv;
+  Batch b;
+  NetCache *cache;
+  Curvature *curv;
+} Ctx;
+
+static void grad_once(void *p) {
+  Ctx *c = p;
+  double loss;
+  objective_eval(&c->net, c->theta, LOSS_MSE, &c->b, c->cache, c->grad, &loss, NULL);
+}
+
+static void hvp_once(void *p) {
+  Ctx *c = p;
+  curv_hvp(c->curv, c->v, c->hv);
+}
+
+static void ctx_free(Ctx *c) {
+  curv_free(c->curv);
+  net_cache_free(c->cache);
+  free(c->theta), free(c->X), free(c->Y), free(c->grad), free(c->v), free(c->hv);
+  net_deinit(&c->net);
+}
+
+static int ctx_init(Ctx *c, const Workload *w, Err *err) {
+  memset(c, 0, sizeof *c);
+  NetSpec spec;
+  netspec_default(&spec);
+  spec.nwidths = w->nwidths;
+  for (int i = 0; i < w->nwidths; i++) spec.widths[i] = w->widths[i];
+  spec.act = (Act){w->act, 1.0};
+  spec.bias = w->bias ? BIAS_INIT : BIAS_NONE;
+  spec.init = INIT_TORCH;
+  Rng r;
+  rng_seed_stream(&r, 0, 1);
+  int rc = net_init(&c->net, &spec, &r, err);
+  if (rc) return rc;
+  size_t N = w->N, d = c->net.d_in, k = c->net.d_out, P = c->net.n_params;
+  c->theta = malloc(P * sizeof(double));
+  c->grad = malloc(P * sizeof(double));
+  c->v = malloc(P * sizeof(double));
+  c->hv = malloc(P * sizeof(double));
+  c->X = malloc(N * d * sizeof(double));
+  c->Y = calloc(N * k, sizeof(double));
+  if (!c->theta || !c->grad || !c->v || !c->hv || !c->X || !c->Y)
+    return err_set(err, CS_ENOMEM, "out of memory for workload %s", w->name);
+  net_init_params(&c->net, c->theta, &r);
+  Rng rd;
+  rng_seed(&rd, 0);
+  rng_normal_fill(&rd, c->X, N * d);
+  for (size_t i = 0; i < N; i++) c->Y[i * k + rng_below(&rd, k)] = 1.0;
+  Rng rv;
+  rng_seed_stream(&rv, 0, 2);
+  rng_normal_fill(&rv, c->v, P);
+  double nv = cblas_dnrm2((int)P, c->v, 1);
+  cblas_dscal((int)P, 1.0 / nv, c->v, 1);
+  c->b = (Batch){c->X, c->Y, NULL, N};
+  return CS_OK;
+}
+
+/* The gradient, the HVP and the reference DGEMM timed in alternation, round by
+ * round, so that each share of the DGEMM rate compares figures taken seconds
+ * apart on a shared machine. One untimed warm-up round; at least 3 rounds. */
+static int paired_rounds(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
+  int do_grad = (o->parts & (PART_GRAD | PART_HVP)) != 0, do_hvp = (o->parts & PART_HVP) != 0;
+  int R = o->repeats < 3 ? 3 : o->repeats > 256 ? 256 : o->repeats;
+  double tg[256], th[256], tm[256], sg[256], sh[256], total = 0.0;
+  GemmCtx g = {o->dgemm_n, NULL, NULL, NULL};
+  size_t nn = (size_t)g.n * (size_t)g.n;
+  if (g.n > 0) {
+    g.A = malloc(nn * sizeof(double));
+    g.B = malloc(nn * sizeof(double));
+    g.C = malloc(nn * sizeof(double));
+    if (!g.A || !g.B || !g.C) {
+      free(g.A), free(g.B), free(g.C);
+      return err_set(err, CS_ENOMEM, "out of memory for the %d^2 DGEMM", g.n);
+    }
+    Rng rg;
+    rng_seed_stream(&rg, 0, 99);
+    rng_normal_fill(&rg, g.A, nn);
+    rng_normal_fill(&rg, g.B, nn);
+    memset(g.C, 0, nn * sizeof(double));
+  }
+  double gemm_flops = 2.0 * (double)g.n * (double)g.n * (double)g.n;
+  int n = 0;
+  for (int it = -1; it < R; it++) {
+    double t0 = wall_time();
+    if (g.n > 0) gemm_once(&g);
+    double t1 = wall_time();
+    if (do_grad) grad_once(c);
+    double t2 = wall_time();
+    if (do_hvp) hvp_once(c);
+    double t3 = wall_time();
+    if (it < 0) continue;
+    tm[n] = t1 - t0, tg[n] = t2 - t1, th[n] = t3 - t2;
+    double rate = gemm_flops / tm[n];
+    sg[n] = r->grad_flops / rate / tg[n];
+    sh[n] = r->hvp_flops / rate / th[n];
+    total += t3 - t1;
+    n++;
+    if (total > o->budget && n >= 3) break;
+  }
+  r->rounds = n;
+  r->dgemm_gflops = g.n > 0 ? gemm_flops / median(tm, n) / 1e9 : NAN;
+  if (do_grad) r->grad_s = median(tg, n), r->grad_share = g.n > 0 ? median(sg, n) : NAN;
+  if (do_hvp) r->hvp_s = median(th, n), r->hvp_share = g.n > 0 ? median(sh, n) : NAN;
+  free(g.A), free(g.B), free(g.C);
+  return CS_OK;
+}
+
+/* ---------------------------------------------------------------- eig */
+
+
+typedef int (*EigSolver)(const Linop *, const EigOpts *, EigResult *, Err *);
+
+static EigRun eig_measure(Curvature *curv, EigSolver solver, int k, double tol, int repeats,
+                          double budget) {
+  EigRun out = {NAN, 0, 0, NAN, 0};
+  Linop op = curv_hessian_op(curv);
+  EigOpts o;
+  eig_opts_default(&o);
+  o.k = k;
+  o.tol = tol;
+  o.exact_residuals = 0; /* as the peer: residuals are not part of the timed solve */
+  double t[64], total = 0.0;
+  int n = 0;
+  if (repeats > 64) repeats = 64;
+  while (n < (repeats < 1 ? 1 : repeats)) {
+    EigResult r;
+    Err err = {0};
+    double t0 = wall_time();
+    int rc = solver(&op, &o, &r, &err);
+    t[n] = wall_time() - t0;
+    total += t[n++];
+    out.status = rc;
+    out.matvecs = r.matvecs;
+    out.converged = rc == CS_OK && r.converged;
+    out.value = r.k > 0 && r.values ? r.values[0] : NAN;
+    if (rc && rc != CS_ENOCONV) fprintf(stderr, "curvscope bench: %s\n", err.msg);
+    eig_result_free(&r);
+    if (total > budget) break;
+  }
+  out.s = median(t, n);
+  return out;
+}
+
+/* ---------------------------------------------------------------- output */
+
+
+static void json_kv(StrBuf *b, const char *k, double v) {
+  sb_printf(b, ",\"%s\":", k);
+  sb_json_num(b, v);
+}
+
+static void json_eig(StrBuf *b, const char *pre, const EigRun *e) {
+  char k[64];
+  snprintf(k, sizeof k, "%s_s", pre), json_kv(b, k, e->s);
+  snprintf(k, sizeof k, "%s_matvecs", pre), json_kv(b, k, (double)e->matvecs);
+  snprintf(k, sizeof k, "%s_converged", pre), json_kv(b, k, e->converged);
+  snprintf(k, sizeof k, "%s_value", pre), json_kv(b, k, e->value);
+}
+
+/* The faster converged solver of a pair (ARPACK on ties or when neither converged). */
+static const EigRun *eig_best(const EigRun *a, const EigRun *l, const char **name) {
+  int pick_l = l->converged && (!a->converged || l->s < a->s);
+  *name = pick_l ? "lanczos" : "arpack";
+  return pick_l ? l : a;
+}
+
+static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
+  StrBuf b;
+  sb_init(&b);
+  sb_append(&b, "{\"workload\":");
+  sb_json_str(&b, o->w->name);
+  sb_append(&b, ",\"mode\":");
+  sb_json_str(&b, o->mode);
+  json_kv(&b, "threads", threads_get());
+  json_kv(&b, "N", (double)o->w->N);
+  json_kv(&b, "n_params", (double)c->net.n_params);
+  sb_append(&b, ",\"omp_wait_policy\":");
+  sb_json_str(&b, getenv("OMP_WAIT_POLICY"));
+  sb_append(&b, ",\"openblas_coretype\":");
+  sb_json_str(&b, getenv("OPENBLAS_CORETYPE"));
+  sb_append(&b, ",\"openblas_corename\":");
+  sb_json_str(&b, openblas_get_corename());
+  sb_append(&b, ",\"openblas_config\":");
+  sb_json_str(&b, openblas_get_config());
+  json_kv(&b, "dgemm_gflops", r->dgemm_gflops);
+  if (o->parts & (PART_GRAD | PART_HVP)) {
+    json_kv(&b, "grad_s", r->grad_s);
+    json_kv(&b, "grad_repeats", r->rounds);
+    json_kv(&b, "grad_gemm_flops", r->grad_flops);
+    json_kv(&b, "grad_gflops", r->grad_flops / r->grad_s / 1e9);
+    json_kv(&b, "grad_gemm_share", r->grad_share);
+  }
+  if (o->parts & (PART_HVP | PART_EIG | PART_TRACK)) {
+    json_kv(&b, "build_s", r->build_s);
+    json_kv(&b, "build_first_s", r->build_first_s);
+  }
+  if (o->parts & PART_HVP) {
+    json_kv(&b, "hvp_s", r->hvp_s);
+    json_kv(&b, "hvp_repeats", r->rounds);
+    json_kv(&b, "hvp_gemm_flops", r->hvp_flops);
+    json_kv(&b, "hvp_gflops", r->hvp_flops / r->hvp_s / 1e9);
+    json_kv(&b, "hvp_gemm_share", r->hvp_share);
+    json_kv(&b, "hvp_over_grad", r->hvp_s / r->grad_s);
+  }
+  if (o->parts & PART_EIG) {
+    const char *n1;
+    const EigRun *e1 = eig_best(&r->e1_arpack, &r->e1_lanczos, &n1);
+    json_eig(&b, "eig1", e1);
+    sb_append(&b, ",\"eig1_solver\":");
+    sb_json_str(&b, n1);
+    json_eig(&b, "eig1_arpack", &r->e1_arpack);
+    json_eig(&b, "eig1_lanczos", &r->e1_lanczos);
+    if (o->parts & PART_EIG10) {
+      const char *n10;
+      const EigRun *e10 = eig_best(&r->e10_arpack, &r->e10_lanczos, &n10);
+      json_eig(&b, "eig10", e10);
+      sb_append(&b, ",\"eig10_solver\":");
+      sb_json_str(&b, n10);
+      json_eig(&b, "eig10_arpack", &r->e10_arpack);
+      json_eig(&b, "eig10_lanczos", &r->e10_lanczos);
+    }
+  }
+  if (o->parts & PART_TRACK) {
+    json_kv(&b, "track_steps", r->track_steps);
+    json_kv(&b, "track_lr", r->track_lr);
+    json_kv(&b, "gd_step_s", r->gd_step_s);
+    json_kv(&b, "track_s", r->track_s);
+    json_kv(&b, "track_build_s", r->track_build_s);
+    json_kv(&b, "track_eig_s", r->track_eig_s);
+    json_kv(&b, "track_over_gd", r->track_s / r->gd_step_s);
+    json_kv(&b, "track_matvecs_warm", r->track_mv_warm);
+    json_kv(&b, "track_matvecs_cold", r->track_mv_cold);
+    json_kv(&b, "track_all_converged", r->track_all_conv);
+    json_kv(&b, "track_lambda_first", r->track_lambda0);
+    json_kv(&b, "track_lambda_last", r->track_lambda1);
+  }
+  json_kv(&b, "rss_mb", r->rss_mb);
+  sb_append(&b, "}");
+  printf("%s\n", b.p);
+  sb_free(&b);
+}
+
+static void print_eig_row(const char *what, const EigRun *e) {
+  printf("  %-26s %10.4f s  %5ld products  %s  lambda=%.8g\n", what, e->s, e->matvecs,
+         e->converged ? "converged    " : "NOT converged", e->value);
+}
+
+static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
+  const Workload *w = o->w;
+  printf("curvscope bench %s  workload %s  (", o->mode, w->name);
+  for (int i = 0; i < w->nwidths; i++) printf("%s%ld", i ? "-" : "", w->widths[i]);
+  printf(", %s, %s, N=%zu, P=%zu)\n", act_name(w->act), w->bias ? "bias" : "no bias", w->N,
+         c->net.n_params);
+  const char *wp = getenv("OMP_WAIT_POLICY"), *ct = getenv("OPENBLAS_CORETYPE");
+  printf("  threads %d  OMP_WAIT_POLICY=%s  OPENBLAS_CORETYPE=%s  OpenBLAS %s\n", threads_get(),
+         wp ? wp : "(unset)", ct ? ct : "(unset)", openblas_get_corename());
+  printf("  %-26s %10.2f GFLOP/s (cblas_dgemm %d^2, float64)\n", "DGEMM rate", r->dgemm_gflops,
+         o->dgemm_n);
+  if (o->parts & (PART_GRAD | PART_HVP))
+    printf("  %-26s %10.4f s  %7.2f GFLOP/s  %5.1f%% of DGEMM  (%d repeats)\n", "gradient",
+           r->grad_s, r->grad_flops / r->grad_s / 1e9, 100.0 * r->grad_share, r->rounds);
+  if (o->parts & (PART_HVP | PART_EIG | PART_TRACK))
+    printf("  %-26s %10.4f s  (first build, with page faults: %.4f s)\n", "curvature build",
+           r->build_s, r->build_first_s);
+  if (o->parts & PART_HVP) {
+    printf("  %-26s %10.4f s  %7.2f GFLOP/s  %5.1f%% of DGEMM  (%d repeats)\n", "HVP", r->hvp_s,
+           r->hvp_flops / r->hvp_s / 1e9, 100.0 * r->hvp_share, r->rounds);
+    printf("  %-26s %10.2f\n", "HVP / gradient", r->hvp_s / r->grad_s);
+  }
+  if (o->parts & PART_EIG) {
+    const char *n1;
+    eig_best(&r->e1_arpack, &r->e1_lanczos, &n1);
+    print_eig_row("top-1  ARPACK", &r->e1_arpack);
+    print_eig_row("top-1  Lanczos", &r->e1_lanczos);
+    printf("  %-26s %s\n", "top-1  faster", n1);
+    if (o->parts & PART_EIG10) {
+      const char *n10;
+      eig_best(&r->e10_arpack, &r->e10_lanczos, &n10);
+      print_eig_row("top-10 ARPACK", &r->e10_arpack);
+      print_eig_row("top-10 Lanczos", &r->e10_lanczos);
+      printf("  %-26s %s\n", "top-10 faster", n10);
+    }
+  }
+  if (o->parts & PART_TRACK) {
+    printf("  %-26s %10.4f s  (objective_eval + optim step; %d steps, lr %.4g)\n", "GD step",
+           r->gd_step_s, r->track_steps, r->track_lr);
+    printf("  %-26s %10.4f s  (build %.4f s + top-2 Lanczos %.4f s)  = %.2f x GD step\n",
+           "tracking per step", r->track_s, r->track_build_s, r->track_eig_s,
+           r->track_s / r->gd_step_s);
+    printf("  %-26s %10.1f warm  vs %.0f cold%s\n", "products per measurement", r->track_mv_warm,
+           r->track_mv_cold, r->track_all_conv ? "" : "  (some did NOT converge)");
+    printf("  %-26s %.8g -> %.8g\n", "sharpness", r->track_lambda0, r->track_lambda1);
+  }
+  printf("  %-26s %10.1f MB\n", "peak RSS", r->rss_mb);
+}
+
+/* ---------------------------------------------------------------- track */
+
+static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
+  const Net *net = &c->net;
+  size_t P = net->n_params;
+  double *th = malloc(P * sizeof *th), *g = malloc(P * sizeof *g);
+  double *warm = malloc(2 * P * sizeof *warm);
+  int steps = o->steps < 1 ? 1 : o->steps;
+  double *t_gd = malloc((size_t)steps * sizeof(double)), *t_tr = malloc((size_t)steps * sizeof(double));
+  double *t_b = malloc((size_t)steps * sizeof(double)), *t_e = malloc((size_t)steps * sizeof(double));
+  double *mv = malloc((size_t)steps * sizeof(double));
+  Optimizer *opt = NULL;
+  int rc = CS_OK;
+  if (!th || !g || !warm || !t_gd || !t_tr || !t_b || !t_e || !mv) {
+    rc = err_set(err, CS_ENOMEM, "out of memory for track");
+    goto done;
+  }
+  memcpy(th, c->theta, P * sizeof *th);
+  Linop op = curv_hessian_op(c->curv);
+  EigOpts eo;
+  eig_opts_default(&eo);
+  eo.k = 2;
+  eo.tol = o->tol;
+  eo.exact_residuals = 0;
+  EigResult er;
+  /* cold start at θ0: sharpness, hence the learning rate */
+  if ((rc = curv_build(c->curv, th, &c->b, err))) goto done;
+  rc = eig_lanczos_top(&op, &eo, &er, err);
+  if (rc && rc != CS_ENOCONV) goto done;
+  rc = CS_OK;
+  r->track_lambda0 = er.values[0];
+  memcpy(warm, er.vectors, 2 * P * sizeof *warm);
+  eig_result_free(&er);
+  OptConfig cfg;
+  optconfig_default(&cfg);
+  cfg.lr = o->lr > 0 ? o->lr : 0.5 / fabs(r->track_lambda0);
+  r->track_lr = cfg.lr;
+  opt = optim_alloc(optim_gd, &cfg, P);
+  if (!opt) {
+    rc = err_set(err, CS_ENOMEM, "out of memory for the optimizer");
+    goto done;
+  }
+  r->track_all_conv = 1;
+  for (int s = 0; s < steps; s++) {
+    double t0 = wall_time(), loss;
+    objective_eval(net, th, LOSS_MSE, &c->b, c->cache, g, &loss, NULL);
+    optim_step(opt, th, g);
+    double t1 = wall_time();
+    if ((rc = curv_build(c->curv, th, &c->b, err))) goto done;
+    double t2 = wall_time();
+    eo.warm = warm;
+    eo.nwarm = 2;
+    rc = eig_lanczos_top(&op, &eo, &er, err);
+    double t3 = wall_time();
+    if (rc && rc != CS_ENOCONV) goto done;
+    r->track_all_conv &= rc == CS_OK;
+    rc = CS_OK;
+    memcpy(warm, er.vectors, 2 * P * sizeof *warm);
+    r->track_lambda1 = er.values[0];
+    mv[s] = (double)er.matvecs;
+    eig_result_free(&er);
+    t_gd[s] = t1 - t0, t_b[s] = t2 - t1, t_e[s] = t3 - t2, t_tr[s] = t3 - t1;
+  }
+  /* cold solve at the final point, for the products warm vs cold */
+  eo.warm = NULL;
+  eo.nwarm = 0;
+  rc = eig_lanczos_top(&op, &eo, &er, err);
+  if (rc && rc != CS_ENOCONV) goto done;
+  rc = CS_OK;
+  r->track_mv_cold = (double)er.matvecs;
+  eig_result_free(&er);
+  r->track_steps = steps;
+  r->gd_step_s = median(t_gd, steps);
+  r->track_s = median(t_tr, steps);
+  r->track_build_s = median(t_b, steps);
+  r->track_eig_s = median(t_e, steps);
+  r->track_mv_warm = median(mv, steps);
+done:
+  optim_free(opt);
+  free(th), free(g), free(warm), free(t_gd), free(t_tr), free(t_b), free(t_e), free(mv);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: curvscope bench grad|hvp|eig|track|all --workload NAME [options]\n\n"
+          "  --workload NAME    digits | cohen | deeplinear | wide (shapes of peer_torch.py)\n"
+          "  --threads N        OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS or all cores)\n"
+          "  --repeats R        timed repeats for gradient and HVP (default 5; 1 warm-up)\n"
+          "  --budget S         stop repeating a measurement after S timed seconds (default 20)\n"
+          "  --eig-repeats R    timed eigen-solves per solver (default 1)\n"
+          "  --no-eig10         skip the top-10 solves (eig, all)\n"
+          "  --tol T            eigen tolerance (default 1e-6, as the peer's eigsh)\n"
+          "  --steps S          GD steps for track (default 10)\n"
+          "  --lr LR            GD learning rate for track (default 0.5 / lambda_max)\n"
+          "  --dgemm-n N        size of the reference DGEMM (default 2048; 0 skips it)\n"
+          "  --json             one JSON object on one line\n\n"
+          "grad: gradient; hvp: gradient + HVP; eig: top-1/top-10 by ARPACK and Lanczos;\n"
+          "track: sharpness tracking (top-2, warm) against a GD step; all: everything.\n");
+}
+
+int cmd_bench(int argc, char **argv) {
+  if (cli_is_help(argc, argv)) {
+    usage(stdout);
+    return EXIT_OK;
+  }
+  BenchOpts o = {0, NULL, NULL, 0, 5, 20.0, 1, 10, 0.0, 1e-6, 2048, 0};
+  int no_eig10 = 0;
+  enum { O_WORKLOAD = 1, O_THREADS, O_REPEATS, O_BUDGET, O_EIGREP, O_NOEIG10, O_TOL, O_STEPS,
+         O_LR, O_JSON, O_DGEMMN };
+  static const struct option lo[] = {
+      {"workload", required_argument, 0, O_WORKLOAD}, {"threads", required_argument, 0, O_THREADS},
+      {"repeats", required_argument, 0, O_REPEATS},   {"budget", required_argument, 0, O_BUDGET},
+      {"eig-repeats", required_argument, 0, O_EIGREP}, {"no-eig10", no_argument, 0, O_NOEIG10},
+      {"tol", required_argument, 0, O_TOL},           {"steps", required_argument, 0, O_STEPS},
+      {"lr", required_argument, 0, O_LR},             {"json", no_argument, 0, O_JSON},
+      {"dgemm-n", required_argument, 0, O_DGEMMN},
+      {0, 0, 0, 0}};
+  optind = 1;
+  int ch;
+  const char *wname = NULL;
+  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (ch) {
+      case O_WORKLOAD: wname = optarg; break;
+      case O_THREADS: o.threads = atoi(optarg); break;
+      case O_REPEATS: o.repeats = atoi(optarg); break;
+      case O_BUDGET: o.budget = atof(optarg); break;
+      case O_EIGREP: o.eig_repeats = atoi(optarg); break;
+      case O_NOEIG10: no_eig10 = 1; break;
+      case O_TOL: o.tol = atof(optarg); break;
+      case O_STEPS: o.steps = atoi(optarg); break;
+      case O_LR: o.lr = atof(optarg); break;
+      case O_JSON: o.json = 1; break;
+      case O_DGEMMN: o.dgemm_n = atoi(optarg); break;
+      default: usage(stderr); return EXIT_USAGE;
+    }
+  }
+  if (optind != argc - 1) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  o.mode = argv[optind];
+  if (!strcmp(o.mode, "grad")) o.parts = PART_GRAD;
+  else if (!strcmp(o.mode, "hvp")) o.parts = PART_GRAD | PART_HVP;
+  else if (!strcmp(o.mode, "eig")) o.parts = PART_EIG | PART_EIG10;
+  else if (!strcmp(o.mode, "track")) o.parts = PART_TRACK;
+  else if (!strcmp(o.mode, "all")) o.parts = PART_GRAD | PART_HVP | PART_EIG | PART_EIG10 | PART_TRACK;
+  else {
+    fprintf(stderr, "curvscope bench: unknown benchmark '%s' (grad, hvp, eig, track, all)\n",
+            o.mode);
+    return EXIT_USAGE;
+  }
+  if (no_eig10) o.parts &= ~PART_EIG10;
+  if (!wname) {
+    fprintf(stderr, "curvscope bench: --workload is required (digits, cohen, deeplinear, wide)\n");
+    return EXIT_USAGE;
+  }
+  for (size_t i = 0; i < NWORKLOADS; i++)
+    if (!strcmp(wname, WORKLOADS[i].name)) o.w = &WORKLOADS[i];
+  if (!o.w) {
+    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide)\n",
+            wname);
+    return EXIT_USAGE;
+  }
+  threads_set(o.threads);
+
+  Err err = {0};
+  Ctx c;
+  Results r;
+  memset(&r, 0, sizeof r);
+  int rc = ctx_init(&c, o.w, &err);
+  if (rc) goto fail;
+  size_t N = o.w->N;
+  if (o.parts & (PART_GRAD | PART_HVP | PART_TRACK)) {
+    if (!(c.cache = net_cache_alloc(&c.net, N, 0))) {
+      rc = err_set(&err, CS_ENOMEM, "out of memory for the gradient cache");
+      goto fail;
+    }
+  }
+  if (o.parts & (PART_GRAD | PART_HVP)) {
+    r.grad_flops = flops_grad(&c.net, N);
+  }
+  if (o.parts & (PART_HVP | PART_EIG | PART_TRACK)) {
+    if (!(c.curv = curv_alloc(&c.net, LOSS_MSE, N, N, &err))) {
+      rc = err.code ? err.code : CS_ENOMEM;
+      goto fail;
+    }
+    /* The first build also faults in the fresh workspaces: time it apart, then
+     * the median of a few rebuilds (what a probe pays at every step). */
+    double tb[5];
+    for (int i = 0; i < 6; i++) {
+      double t0 = wall_time();
+      if ((rc = curv_build(c.curv, c.theta, &c.b, &err))) goto fail;
+      if (i == 0) r.build_first_s = wall_time() - t0;
+      else tb[i - 1] = wall_time() - t0;
+    }
+    r.build_s = median(tb, 5);
+  }
+  if (o.parts & PART_HVP) {
+    r.hvp_flops = flops_hvp(&c.net, N);
+  }
+  if (o.parts & PART_EIG) {
+    r.e1_arpack = eig_measure(c.curv, eig_arpack, 1, o.tol, o.eig_repeats, o.budget);
+    r.e1_lanczos = eig_measure(c.curv, eig_lanczos_top, 1, o.tol, o.eig_repeats, o.budget);
+    if (o.parts & PART_EIG10) {
+      r.e10_arpack = eig_measure(c.curv, eig_arpack, 10, o.tol, o.eig_repeats, o.budget);
+      r.e10_lanczos = eig_measure(c.curv, eig_lanczos_top, 10, o.tol, o.eig_repeats, o.budget);
+    }
+  }
+  if (o.parts & PART_TRACK) {
+    if ((rc = run_track(&o, &c, &r, &err))) goto fail;
+  }
+  /* Peak RSS before the DGEMM buffers (3 x 32 MB at 2048) exist; gradient and HVP
+   * workspaces are all allocated by now (the passes allocate nothing). */
+  r.rss_mb = maxrss_mb();
+  /* Gradient, HVP and DGEMM last, in alternation (the HVP's context may have been
+   * rebuilt by track at another θ: same cost). */
+  if ((rc = paired_rounds(&o, &c, &r, &err))) goto fail;
+  if (o.json) print_json(&o, &c, &r);
+  else print_table(&o, &c, &r);
+  fflush(stdout);
+  ctx_free(&c);
+  return EXIT_OK;
+fail:
+  ctx_free(&c);
+  return cli_fail(&err);
+}
