@@ -659,12 +659,13 @@ int cmd_bench(int argc, char **argv) {
   }
   if (o.parts & PART_TRACK) {
     if ((rc = run_track(&o, &c, &r, &err))) goto fail;
+    /* track built the context at its own (now freed) θ: rebuild at θ0 */
+    if ((rc = curv_build(c.curv, c.theta, &c.b, &err))) goto fail;
   }
   /* Peak RSS before the DGEMM buffers (3 x 32 MB at 2048) exist; gradient and HVP
    * workspaces are all allocated by now (the passes allocate nothing). */
   r.rss_mb = maxrss_mb();
-  /* Gradient, HVP and DGEMM last, in alternation (the HVP's context may have been
-   * rebuilt by track at another θ: same cost). */
+  /* Gradient, HVP and DGEMM last, in alternation. */
   if ((rc = paired_rounds(&o, &c, &r, &err))) goto fail;
   if (o.json) print_json(&o, &c, &r);
   else print_table(&o, &c, &r);
