@@ -1,6 +1,8 @@
 /* main.c: `curvscope SUBCOMMAND ...` dispatch, --help and --version. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -28,7 +30,20 @@ static void usage(FILE *f) {
   fprintf(f, "\n  --version  print the version\n");
 }
 
+/* OpenMP threads that spin while waiting starve each other, and BLAS, on a shared
+ * machine (3-9x slower HVPs measured with one other busy process on 2 cores). libgomp
+ * reads its settings before main, so the default is set by re-running ourselves once
+ * with OMP_WAIT_POLICY=passive; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
+static void prefer_passive_waiting(char **argv) {
+  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("CURVSCOPE_REEXEC")) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  setenv("CURVSCOPE_REEXEC", "1", 1);
+  execv("/proc/self/exe", argv);
+  /* exec failed (no /proc): carry on with the runtime's default */
+}
+
 int main(int argc, char **argv) {
+  prefer_passive_waiting(argv);
   if (argc < 2) {
     usage(stderr);
     return EXIT_USAGE;

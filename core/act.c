@@ -7,6 +7,12 @@
 
 #include "spec.h"
 
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(CS_HAVE_LIBMVEC)
+/* glibc's libmvec has vector tanh; math.h only announces it under -ffast-math. */
+#pragma omp declare simd notinbranch
+extern double tanh(double);
+#endif
+
 static const char *const names[] = {"identity", "relu", "tanh", "softplus", "gelu",
                                     "sine",     "hat",  "sigmoid", "cossin"};
 
@@ -90,7 +96,8 @@ void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double 
       }
       return;
     case ACT_TANH:
-#pragma omp parallel for schedule(static) if (n > 16384)
+      /* simd: glibc's vector tanh (libmvec), several times faster than the scalar one */
+#pragma omp parallel for simd schedule(static) if (n > 16384)
       for (size_t i = 0; i < n; i++) {
         double t = tanh(z[i]), g = 1 - t * t;
         if (a) a[i] = t;
