@@ -25,7 +25,7 @@ int cmd_demo(int argc, char **argv) {
     return EXIT_OK;
   }
   const char *db_path = "runs.db", *out = "report.html";
-  long steps = 500, threads = 0;
+  long steps = 300, threads = 0;
   int quiet = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }

@@ -91,6 +91,8 @@ typedef struct EigResult {
   int nconv;              /* pairs that met tol */
   int iterations;         /* ARPACK restart cycles (iparam[2]); own Lanczos: steps */
   int ncv;                /* Krylov dimension finally used */
+  double next_value;      /* eig_lanczos_top, EIG_TOP: the largest unwanted Ritz value
+                             (θ_{k+1} of the final T_m, an estimate of λ_{k+1}); else NAN */
 } EigResult;
 
 /* Frees r's arrays (not r) and zeroes it. NULL and zeroed results are no-ops. */

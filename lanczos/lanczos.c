@@ -187,6 +187,12 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
   r->matvecs = matvecs;
   r->iterations = m;
   r->ncv = cap;
+  r->next_value = NAN;
+  if (o->which == EIG_TOP && m > k) { /* all Ritz values of T_m, ascending */
+    memcpy(rw.d, alpha, (size_t)m * sizeof *rw.d);
+    memcpy(rw.e, beta, (size_t)(m - 1) * sizeof *rw.e);
+    if (LAPACKE_dsterf(m, rw.d, rw.e) == 0) r->next_value = rw.d[m - k - 1];
+  }
   r->nconv = nconv;
   r->converged = nconv == nev;
   if (o->exact_residuals) {

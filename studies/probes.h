@@ -1,7 +1,7 @@
 /*
  * probes.h: curvature measurements run during training (`--probe SPEC`).
  *
- *   sharpness:every=K,k=2,samples=N,tol=T,solver=arpack|lanczos,warm=true,residuals=exact|estimate
+ *   sharpness:every=K,k=2,samples=N,tol=T,solver=lanczos|arpack,warm=true
  *       top-k eigenvalues of the training-loss Hessian on the first N examples
  *       (all by default) every K steps; eigs rows with operator "hessian", and
  *       metric sharpness_threshold = the optimizer's threshold (2/η for GD).
@@ -11,8 +11,9 @@
  *       with ½ this is (1/n)λ_max(JJᵀ)), metric gn_sharpness, and the residual
  *       measures residual_R = ‖(I − uuᵀ)D‖²/n and residual_Dv = ⟨D, u⟩ with
  *       D = f − y and u the top eigenvector of JJᵀ (SCIENCE.md §2).
- * Each probe warm-starts its solve from the previous eigenvectors (warm=false
- * to disable), so tracking every step is cheap.
+ * Each probe tracks its eigenvectors (studies/track.h): one block product and a
+ * Rayleigh-Ritz check per measurement when the previous vectors still fit, else a
+ * full solve to tol warm-started from them (warm=false: a cold solve every time).
  *
  * Ownership: probe_create fills a Probe whose destroy() frees its state.
  */

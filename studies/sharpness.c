@@ -10,6 +10,7 @@
 #include "hessian/ops.h"
 #include "lanczos/eig.h"
 #include "probes.h"
+#include "track.h"
 
 typedef enum { PK_HESSIAN, PK_PRECOND, PK_GN } ProbeKind;
 
@@ -18,37 +19,23 @@ typedef struct SharpProbe {
   const Net *net;
   Curvature *curv;
   Batch batch;
-  EigOpts eo;
-  int use_lanczos, warm;
-  double *prev;        /* k previous eigenvectors (warm start) */
-  int nprev;
-  double *prev_raw;    /* previous raw-Hessian eigenvector (precond probe) */
-  int nprev_raw;
+  int warm;
+  Tracker *tr;         /* the probe's operator */
+  Tracker *tr_raw;     /* raw Hessian alongside (precond probe) */
   double *P;           /* Adam preconditioner (precond probe) */
   double *jv, *resid;  /* [n][d_out] (gn probe) */
   char name[32];
 } SharpProbe;
 
-/* Top-k solve warm-started from (prev, *nprev), which it then updates. */
-static int solve_warm(SharpProbe *sp, const Linop *op, int k, double *prev, int *nprev,
-                      EigResult *r, Err *err) {
-  EigOpts eo = sp->eo;
-  eo.k = k;
-  if (sp->warm && *nprev) {
-    eo.warm = prev;
-    eo.nwarm = *nprev;
-  }
-  int rc = sp->use_lanczos ? eig_lanczos_top(op, &eo, r, err) : eig_arpack(op, &eo, r, err);
-  if (rc && rc != CS_ENOCONV) return rc;
-  if (r->ntop > 0) {
-    memcpy(prev, r->vectors, (size_t)r->ntop * op->n * sizeof *prev);
-    *nprev = r->ntop;
-  }
-  return CS_OK;
+/* One measurement through a tracker (a cold solve each time when warm=false). */
+static int solve_with(SharpProbe *sp, Tracker *tr, const Linop *op, EigResult *r, Err *err) {
+  if (!sp->warm) tracker_reset(tr);
+  int rc = tracker_measure(tr, op, r, NULL, err);
+  return rc == CS_ENOCONV ? CS_OK : rc;
 }
 
 static int solve(SharpProbe *sp, const Linop *op, EigResult *r, Err *err) {
-  return solve_warm(sp, op, sp->eo.k, sp->prev, &sp->nprev, r, err);
+  return solve_with(sp, sp->tr, op, r, err);
 }
 
 static int record(TrainState *st, const char *opname, long batch, const EigResult *r, Err *err) {
@@ -109,7 +96,7 @@ static int probe_run(void *self, TrainState *st, Err *err) {
       if (rc || (rc = record(st, "precond", nb, &r, err))) break;
       if ((rc = rec_metric(st->rec, st->step, "precond_threshold", st->threshold, err))) break;
       eig_result_free(&r); /* raw sharpness alongside */
-      if ((rc = solve_warm(sp, &H, 1, sp->prev_raw, &sp->nprev_raw, &r, err))) break;
+      if ((rc = solve_with(sp, sp->tr_raw, &H, &r, err))) break;
       if ((rc = record(st, "hessian", nb, &r, err))) break;
       rc = rec_metric(st->rec, st->step, "sharpness_threshold", 2.0 / st->lr, err);
       break;
@@ -131,8 +118,8 @@ static void probe_destroy(void *self) {
   SharpProbe *sp = self;
   if (!sp) return;
   curv_free(sp->curv);
-  free(sp->prev);
-  free(sp->prev_raw);
+  tracker_free(sp->tr);
+  tracker_free(sp->tr_raw);
   free(sp->P);
   free(sp->jv);
   free(sp->resid);
@@ -157,7 +144,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   long every = 10, k = kind == PK_HESSIAN ? 2 : 1, samples = 0, chunk = 5000;
   double tol = 1e-6;
   int warm = 1;
-  const char *solver = "lanczos", *resid = "estimate";
+  const char *solver = "lanczos";
   int rc = spec_get_int(&s, "every", &every, err);
   if (!rc) rc = spec_get_int(&s, "k", &k, err);
   if (!rc) rc = spec_get_int(&s, "samples", &samples, err);
@@ -166,7 +153,6 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   if (!rc) rc = spec_get_bool(&s, "warm", &warm, err);
   if (!rc) {
     spec_get_str(&s, "solver", &solver);
-    spec_get_str(&s, "residuals", &resid);
     rc = spec_check_unused(&s, 0, err);
   }
   if (!rc && (every < 1 || k < 1 || k > 64 || samples < 0 || !(tol > 0)))
@@ -174,12 +160,9 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
                  text);
   if (!rc && strcmp(solver, "arpack") && strcmp(solver, "lanczos"))
     rc = err_set(err, CS_EINVAL, "--probe '%s': solver=%s (use arpack or lanczos)", text, solver);
-  if (!rc && strcmp(resid, "exact") && strcmp(resid, "estimate"))
-    rc = err_set(err, CS_EINVAL, "--probe '%s': residuals=%s (use exact or estimate)", text, resid);
   if (!rc && kind == PK_PRECOND && opt != optim_adam)
     rc = err_set(err, CS_EINVAL, "--probe precond-sharpness needs --opt adam (got %s)", opt->name);
   int use_lanczos = !rc && !strcmp(solver, "lanczos");
-  int exact = !rc && !strcmp(resid, "exact");
   spec_free(&s);
   if (rc) return rc;
 
@@ -190,24 +173,18 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   sp->kind = kind;
   sp->net = net;
   sp->batch = (Batch){train->X, train->Y, train->labels, n};
-  sp->use_lanczos = use_lanczos;
   sp->warm = warm;
-  eig_opts_default(&sp->eo);
-  sp->eo.k = (int)k;
-  sp->eo.tol = tol;
-  sp->eo.seed = 0x5a3bULL;
-  sp->eo.exact_residuals = exact;
   sp->curv = curv_alloc(net, loss, n, (size_t)chunk, err);
-  sp->prev = malloc((size_t)k * net->n_params * sizeof *sp->prev);
+  sp->tr = tracker_alloc(net->n_params, (int)k, tol, !use_lanczos, 0x5a3bULL);
   if (kind == PK_PRECOND) {
     sp->P = malloc(net->n_params * sizeof *sp->P);
-    sp->prev_raw = malloc(net->n_params * sizeof *sp->prev_raw);
+    sp->tr_raw = tracker_alloc(net->n_params, 1, tol, !use_lanczos, 0x5a3cULL);
   }
   if (kind == PK_GN) {
     sp->jv = malloc(n * net->d_out * sizeof *sp->jv);
     sp->resid = malloc(n * net->d_out * sizeof *sp->resid);
   }
-  if (!sp->curv || !sp->prev || (kind == PK_PRECOND && (!sp->P || !sp->prev_raw)) ||
+  if (!sp->curv || !sp->tr || (kind == PK_PRECOND && (!sp->P || !sp->tr_raw)) ||
       (kind == PK_GN && (!sp->jv || !sp->resid))) {
     probe_destroy(sp);
     return err->code ? err->code : err_set(err, CS_ENOMEM, "out of memory for a probe");

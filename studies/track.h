@@ -1,0 +1,40 @@
+/*
+ * track.h: cheap, checked tracking of the top-k eigenpairs along a trajectory.
+ *
+ * Between two nearby parameter points the top eigenvectors barely move. Each
+ * measurement applies the operator once to the previous k vectors V (one block
+ * product, k vectors) and does Rayleigh-Ritz on span(V). The Ritz values are
+ * accepted when the a-posteriori bound |λ − θ| ≤ ‖Hy − θy‖²/δ is at most tol·|θ|
+ * for every pair, δ = θ_k − θ_{k+1} the gap to the rest of the spectrum (θ_{k+1}
+ * from the last full solve, which computes one pair more than asked). Otherwise
+ * (and at the first measurement) a full Lanczos (or ARPACK) solve to tol,
+ * warm-started from the Ritz vectors, decides.
+ * The next V is the orthonormalised H·Y (one step of subspace iteration for free),
+ * so the vectors keep converging while training moves.
+ *
+ * Ownership: tracker_alloc/tracker_free; the EigResult is the caller's (free it).
+ */
+#ifndef CS_TRACK_H
+#define CS_TRACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/linop.h"
+#include "lanczos/eig.h"
+
+typedef struct Tracker Tracker;
+
+/* n unknowns, k pairs, tol as in EigOpts; use_arpack selects the full solver. */
+Tracker *tracker_alloc(size_t n, int k, double tol, int use_arpack, uint64_t seed);
+void tracker_free(Tracker *t);
+/* Forget the vectors: the next measurement is a full cold solve. */
+void tracker_reset(Tracker *t);
+/* Measures the top-k pairs of op. r: values descending, vectors, residuals (exact for
+ * accepted updates, the solver's estimates otherwise), matvecs, wall_s, converged.
+ * *full (optional) says whether a full solve was needed. */
+int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *err);
+/* Counters: measurements and full solves so far. */
+void tracker_counts(const Tracker *t, long *measurements, long *full_solves);
+
+#endif
