@@ -84,6 +84,28 @@ double act_d2f(Act act, double z) {
   }
 }
 
+/* tanh and its derivatives over a block, vectorised: glibc's libmvec has a vector
+ * tanh several times faster than the scalar one. */
+static void tanh_block(size_t n, const double *z, double *a, double *d1, double *d2) {
+  if (a && d1) {
+    double *g2 = d2;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+      double t = tanh(z[i]), g = 1 - t * t;
+      a[i] = t;
+      d1[i] = g;
+      if (g2) g2[i] = -2 * t * g;
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    double t = tanh(z[i]), g = 1 - t * t;
+    if (a) a[i] = t;
+    if (d1) d1[i] = g;
+    if (d2) d2[i] = -2 * t * g;
+  }
+}
+
 /* The common activations get a fused loop; the rest go through the scalar versions. */
 void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double *d2) {
   switch (act.kind) {
@@ -96,13 +118,13 @@ void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double 
       }
       return;
     case ACT_TANH:
-      /* simd: glibc's vector tanh (libmvec), several times faster than the scalar one */
-#pragma omp parallel for simd schedule(static) if (n > 16384)
-      for (size_t i = 0; i < n; i++) {
-        double t = tanh(z[i]), g = 1 - t * t;
-        if (a) a[i] = t;
-        if (d1) d1[i] = g;
-        if (d2) d2[i] = -2 * t * g;
+      if (n > 16384) {
+#pragma omp parallel for schedule(static)
+        for (size_t b = 0; b < n; b += 4096)
+          tanh_block(n - b < 4096 ? n - b : 4096, z + b, a ? a + b : NULL, d1 ? d1 + b : NULL,
+                     d2 ? d2 + b : NULL);
+      } else {
+        tanh_block(n, z, a, d1, d2);
       }
       return;
     case ACT_RELU:
