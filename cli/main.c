@@ -36,9 +36,13 @@ static void usage(FILE *f) {
  * with OMP_WAIT_POLICY=passive; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
 static void prefer_passive_waiting(char **argv) {
   if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("CURVSCOPE_REEXEC")) return;
+  char self[4096];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len <= 0) return;
+  self[len] = '\0';  /* the real path, so the process keeps its name in ps and top */
   setenv("OMP_WAIT_POLICY", "passive", 1);
   setenv("CURVSCOPE_REEXEC", "1", 1);
-  execv("/proc/self/exe", argv);
+  execv(self, argv);
   /* exec failed (no /proc): carry on with the runtime's default */
 }
 
