@@ -51,7 +51,8 @@ static int run_load(Report *r, int64_t id, ReportRun *run, Err *err) {
   run->id = id;
   run->lr = NAN;
   if (db_query_strs(r->db, "SELECT name, study, grp, status, json_extract(config,'$.opt'), "
-                    "json_extract(config,'$.batch'), error, json_extract(config,'$.lr') "
+                    "CASE WHEN json_extract(config,'$.batch') IN (0, '0') THEN 'full' "
+                    "ELSE json_extract(config,'$.batch') END, error, json_extract(config,'$.lr') "
                     "FROM runs WHERE id=?1", &id, 1, &s, err))
     return err->code;
   if (!s.nrow) {
