@@ -32,5 +32,18 @@ peak=$(q "select max(value) from eigs where operator='precond' and idx=0")
 ok "$(awk -v a="$early" -v b="$peak" 'BEGIN{exit !(b > 3 * a)}'; echo $?)" "it rose to get there ($early -> $peak)"
 rawmax=$(q "select max(value) from eigs where operator='hessian' and idx=0")
 ok "$(awk -v r="$rawmax" 'BEGIN{exit !(r * 0.001 / 2 < 0.5)}'; echo $?)" "raw sharpness stays far below 2/eta meanwhile (max $rawmax)"
+
+# The Gauss-Newton probe (SCIENCE.md §2): λmax of the GGN, and the residual split
+# R = ‖(I − uuᵀ)D‖²/n, ⟨D,u⟩, which must add up to ‖D‖²/n = 2·loss (loss = ½ mean ‖D_i‖²).
+"$bin" train --db "$tmp/gn.db" --data fashion-mnist:n=300,test=0 --model mlp:784-32-10 \
+  --lr 0.05 --steps 20 --quiet --threads 1 --probe gn-sharpness:every=10 > "$tmp/gn.out" 2>&1
+ok $? "training with the gn-sharpness probe"
+g() { sqlite3 "$tmp/gn.db" "$1"; }
+ok "$([ "$(g "select count(*) from metrics where name='gn_sharpness'")" = 3 ] && echo 0 || echo 1)" "gn_sharpness at steps 0, 10, 20"
+same=$(g "select count(*) from metrics m join eigs e on e.step=m.step and e.operator='ggn' and e.idx=0 where m.name='gn_sharpness' and abs(m.value-e.value) <= 1e-12*abs(e.value) and e.value > 0")
+ok "$([ "$same" = 3 ] && echo 0 || echo 1)" "gn_sharpness is the positive top GGN eigenvalue"
+split=$(g "select count(*) from steps s join metrics r on r.step=s.step and r.name='residual_R' join metrics d on d.step=s.step and d.name='residual_Dv' where r.value >= 0 and abs(r.value + d.value*d.value/300.0 - 2*s.loss) <= 1e-9*(2*s.loss)")
+ok "$([ "$split" = 3 ] && echo 0 || echo 1)" "R + <D,u>^2/n equals |D|^2/n = 2 loss at every measured step"
+
 echo "1..$n"
 [ $failed -eq 0 ]
