@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/json.h"
 #include "core/spec.h"
 #include "core/threads.h"
 #include "hessian/curv.h"
@@ -25,12 +26,13 @@ typedef struct AnalyzeOpts {
 static void help(void) {
   printf(
       "usage: curvscope analyze --run ID [--db runs.db] [--step S|last]\n"
-      "         [--operator hessian|ggn|batch:B|layer:L] [--top K] [--bottom K]\n"
+      "         [--operator hessian|ggn|precond|batch:B|layer:L] [--top K] [--bottom K]\n"
       "         [--trace] [--density] [--samples N] [--tol T] [--solver arpack|lanczos]\n\n"
       "Loads a stored checkpoint and its run's data and configuration, measures the curvature\n"
       "and writes it to the database (eigs with residuals and products; metrics trace and\n"
       "trace_se; densities) as well as printing it.\n\n"
       "  --operator hessian   the training-loss Hessian (default); ggn: Gauss-Newton;\n"
+      "             precond   Adam's P^{-1/2} H P^{-1/2} from the optimizer state at that step;\n"
       "             batch:B   the Hessian of a random mini-batch of B examples (seeded);\n"
       "             layer:L   the diagonal block of layer L (0 = first; L1-L2 for several)\n"
       "  --top K / --bottom K eigenvalues at each end (default --top 1)\n"
@@ -122,6 +124,25 @@ static int pick_rows(const Dataset *ds, long samples, long batch, uint64_t seed,
   return CS_OK;
 }
 
+/* Adam's state (m, v, t) stored with the checkpoint at `step`, loaded into opt. */
+static int load_adam(Db *db, int64_t run, long step, Optimizer *opt, Err *err) {
+  char *meta = NULL;
+  double *state = NULL, t = 0;
+  size_t n = 0;
+  int rc = db_opt_state_read(db, run, step, &meta, &state, &n, err);
+  if (rc) return err_prefix(err, "--operator precond");
+  if (n != 2 * opt->n || json_get_num(meta, "t", &t) || t < 1)
+    rc = err_set(err, CS_EFORMAT, "run %lld: the optimizer state at step %ld is not Adam's "
+                 "(m, v) for %zu parameters", (long long)run, step, opt->n);
+  else {
+    memcpy(opt->state, state, n * sizeof *state);
+    opt->t = (long)t;
+  }
+  free(meta);
+  free(state);
+  return rc;
+}
+
 static void print_eigs(const char *what, const EigResult *r, int from, int count) {
   for (int j = from; j < from + count; j++)
     printf("  %s[%d] = %.10g   residual %.2e\n", what, j - from, r->values[j], r->residuals[j]);
@@ -158,6 +179,7 @@ int cmd_analyze(int argc, char **argv) {
   Dataset *owned = NULL;
   Curvature *curv = NULL;
   SubsetOp *sub = NULL;
+  PrecondOp *pre = NULL;
   double *params = NULL;
   Recorder rec = {0};
   int code = EXIT_FAIL, have_rec = 0;
@@ -186,12 +208,15 @@ int cmd_analyze(int argc, char **argv) {
     snprintf(opbuf, sizeof opbuf, "layer:%s", layers);
     opname = opbuf;
   } else if (!strcmp(a.op, "precond")) {
-    err_set(&err, CS_EINVAL,
-            "--operator precond needs Adam's second-moment state, which checkpoints do not "
-            "store; track it during training with --probe precond-sharpness");
-    goto fail;
+    if (s.opt_type != optim_adam) {
+      err_set(&err, CS_EINVAL, "--operator precond needs a run trained with Adam (run %lld used %s)",
+              (long long)a.run, s.opt_type->name);
+      goto fail;
+    }
+    if (load_adam(db, a.run, step, s.opt, &err)) goto fail;
   } else if (strcmp(a.op, "hessian") && strcmp(a.op, "ggn")) {
-    err_set(&err, CS_EINVAL, "unknown --operator '%s' (hessian, ggn, batch:B, layer:L)", a.op);
+    err_set(&err, CS_EINVAL, "unknown --operator '%s' (hessian, ggn, precond, batch:B, layer:L)",
+            a.op);
     goto fail;
   }
   Batch b;
@@ -199,6 +224,16 @@ int cmd_analyze(int argc, char **argv) {
   if (!(curv = curv_alloc(&s.net, s.loss, b.n, (size_t)ro.chunk, &err))) goto fail;
   if (curv_build(curv, params, &b, &err)) goto fail;
   Linop op = strcmp(a.op, "ggn") ? curv_hessian_op(curv) : curv_ggn_op(curv);
+  if (!strcmp(a.op, "precond")) { /* P^{-1/2} H P^{-1/2} from Adam's state at that step */
+    double *P = malloc(s.net.n_params * sizeof *P);
+    if (!P || optim_adam_precond(s.opt, P, &err) || !(pre = precond_op_alloc(&op, P, &err))) {
+      free(P);
+      if (!err.code) err_set(&err, CS_ENOMEM, "out of memory");
+      goto fail;
+    }
+    free(P);
+    op = precond_op_linop(pre);
+  }
   if (layers) {
     size_t ranges[2 * NET_MAX_LAYERS];
     int np;
@@ -271,6 +306,7 @@ fail:
 out:
   if (have_rec) db_recorder_close(&rec);
   subset_op_free(sub);
+  precond_op_free(pre);
   curv_free(curv);
   dataset_free(owned);
   free(params);

@@ -26,6 +26,10 @@ int rec_phase(Recorder *r, const char *phase, long start, long end, const char *
 int rec_checkpoint(Recorder *r, long step, const double *params, size_t n, Err *err) {
   DISPATCH(checkpoint, step, params, n, err);
 }
+int rec_opt_state(Recorder *r, long step, const char *meta_json, const double *state, size_t n,
+                  Err *err) {
+  DISPATCH(opt_state, step, meta_json, state, n, err);
+}
 int rec_flush(Recorder *r, Err *err) { DISPATCH(flush, err); }
 int rec_run_end(Recorder *r, const char *status, const char *error, Err *err) {
   DISPATCH(run_end, status, error, err);

@@ -64,6 +64,10 @@ typedef struct Recorder {
   int (*phase)(void *self, const char *phase, long start_step, long end_step,
                const char *detail_json, Err *err);
   int (*checkpoint)(void *self, long step, const double *params, size_t n, Err *err);
+  /* The optimizer's state at a checkpointed step (after that step's checkpoint call):
+   * meta_json describes it, state holds n values (its arrays one after another). */
+  int (*opt_state)(void *self, long step, const char *meta_json, const double *state, size_t n,
+                   Err *err);
   int (*flush)(void *self, Err *err);
   /* status: "finished", "diverged", "interrupted" or "failed"; error may be NULL. */
   int (*run_end)(void *self, const char *status, const char *error, Err *err);
@@ -80,6 +84,8 @@ int rec_density(Recorder *r, long step, const char *op, size_t n, const double *
 int rec_phase(Recorder *r, const char *phase, long start, long end, const char *detail,
               Err *err);
 int rec_checkpoint(Recorder *r, long step, const double *params, size_t n, Err *err);
+int rec_opt_state(Recorder *r, long step, const char *meta_json, const double *state, size_t n,
+                  Err *err);
 int rec_flush(Recorder *r, Err *err);
 int rec_run_end(Recorder *r, const char *status, const char *error, Err *err);
 

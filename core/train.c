@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,19 @@ static double out_norm_sq(const Net *net, const double *theta) {
   net_output_block(net, &off, &len);
   double s = cblas_dnrm2((int)len, theta + off, 1);
   return s * s;
+}
+
+/* The optimizer's state beside a checkpoint, so analyses that need it (Adam's
+ * preconditioner) can run after the fact. */
+static int save_opt_state(Recorder *rec, long step, const Optimizer *opt, Err *err) {
+  if (!opt->type->state_arrays) return CS_OK;
+  char meta[256];
+  snprintf(meta, sizeof meta,
+           "{\"optimizer\":\"%s\",\"t\":%ld,\"arrays\":%s,\"lr\":%.17g,\"beta1\":%.17g,"
+           "\"beta2\":%.17g,\"eps\":%.17g,\"momentum\":%.17g}",
+           opt->type->name, opt->t, opt->type->state_arrays == 2 ? "[\"m\",\"v\"]" : "[\"buf\"]",
+           opt->cfg.lr, opt->cfg.beta1, opt->cfg.beta2, opt->cfg.eps, opt->cfg.momentum);
+  return rec_opt_state(rec, step, meta, opt->state, opt->type->state_arrays * opt->n, err);
 }
 
 typedef struct Loop {
@@ -147,7 +161,8 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
     if ((cfg->eval_every > 0 && t % cfg->eval_every == 0) || last)
       if ((rc = evaluate(&lp, t, theta, res))) goto out;
     if ((cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) || last)
-      if ((rc = rec_checkpoint(rec, t, theta, P, err))) goto out;
+      if ((rc = rec_checkpoint(rec, t, theta, P, err)) || (rc = save_opt_state(rec, t, opt, err)))
+        goto out;
     if (cfg->progress) {
       double el = wall_time() - t0, sps = el > 0 ? (double)(t + 1) / el : 0;
       TrainProgress pr = {t, cfg->steps, loss, acc, sps, sps > 0 ? (double)(cfg->steps - t) / sps : 0};

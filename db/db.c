@@ -58,7 +58,7 @@ static const char *const migrations[DB_SCHEMA_VERSION] = {
     "  phase TEXT NOT NULL, start_step INTEGER NOT NULL, end_step INTEGER NOT NULL, detail TEXT);\n"
     "CREATE TABLE checkpoints(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
     "  step INTEGER NOT NULL, params BLOB NOT NULL,\n"
-    "  layout TEXT NOT NULL, PRIMARY KEY(run_id, step));\n"
+    "  layout TEXT NOT NULL, opt_meta TEXT, opt_state BLOB, PRIMARY KEY(run_id, step));\n"
     "CREATE INDEX phases_run ON phases(run_id, start_step);\n"
     "CREATE VIEW run_summary AS SELECT\n"
     "  r.id, r.name, r.study, r.grp, r.status,\n"

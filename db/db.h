@@ -115,6 +115,10 @@ int db_checkpoint_read(Db *db, int64_t run, long step, double **params, size_t *
  * loss, accuracy, lr, grad_norm, param_norm, epoch, wall_s (else CS_EINVAL).
  * CS_ENOTFOUND if the run does not exist; an existing run with no data gives
  * n = 0. */
+/* The optimizer state stored with the checkpoint at `step` (CS_ENOTFOUND if none):
+ * its JSON description and its values (malloc'd; caller frees both). */
+int db_opt_state_read(Db *db, int64_t run, long step, char **meta, double **state, size_t *n,
+                      Err *err);
 int db_metric_series(Db *db, int64_t run, const char *name, long **steps, double **values,
                      size_t *n, Err *err);
 int db_eig_series(Db *db, int64_t run, const char *op, int idx, long **steps, double **values,

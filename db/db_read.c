@@ -217,6 +217,51 @@ static int not_found(Db *db, int64_t run, long step, Err *err) {
                  (long long)run, step, list);
 }
 
+/* Little-endian float64 bytes to doubles, whatever the host's byte order. */
+static void decode_le(const unsigned char *b, size_t count, double *out) {
+  for (size_t i = 0; i < count; i++) {
+    uint64_t u = 0;
+    for (int k = 7; k >= 0; k--) u = (u << 8) | b[8 * i + (size_t)k];
+    memcpy(&out[i], &u, sizeof u);
+  }
+}
+
+int db_opt_state_read(Db *db, int64_t run, long step, char **meta, double **state, size_t *n,
+                      Err *err) {
+  *meta = NULL;
+  *state = NULL;
+  *n = 0;
+  sqlite3_stmt *st;
+  if (db_prepare(db, "SELECT opt_meta, opt_state FROM checkpoints WHERE run_id = ?1 AND step = ?2",
+                 &st, "reading an optimizer state", err))
+    return CS_EDB;
+  sqlite3_bind_int64(st, 1, run);
+  sqlite3_bind_int64(st, 2, step);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL) {
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(db, err, "reading an optimizer state");
+    return err_set(err, CS_ENOTFOUND,
+                   "run %lld has no optimizer state stored at step %ld (runs trained before it "
+                   "was stored, or by an optimizer without state)", (long long)run, step);
+  }
+  const char *m = (const char *)sqlite3_column_text(st, 0);
+  const unsigned char *b = sqlite3_column_blob(st, 1);
+  size_t bytes = (size_t)sqlite3_column_bytes(st, 1), count = bytes / 8;
+  *meta = m ? strdup(m) : NULL;
+  *state = count ? malloc(count * sizeof **state) : NULL;
+  if (!*meta || (count && !*state)) {
+    sqlite3_finalize(st);
+    free(*meta), free(*state);
+    *meta = NULL, *state = NULL;
+    return err_set(err, CS_ENOMEM, "out of memory reading an optimizer state");
+  }
+  decode_le(b, count, *state);
+  *n = count;
+  sqlite3_finalize(st);
+  return CS_OK;
+}
+
 int db_checkpoint_read(Db *db, int64_t run, long step, double **params, size_t *n,
                        long *step_out, Err *err) {
   *params = NULL;
@@ -252,11 +297,7 @@ int db_checkpoint_read(Db *db, int64_t run, long step, double **params, size_t *
     sqlite3_finalize(st);
     return err_set(err, CS_ENOMEM, "out of memory reading a checkpoint of %zu values", count);
   }
-  for (size_t i = 0; i < count; i++) { /* little-endian, whatever the host */
-    uint64_t u = 0;
-    for (int k = 7; k >= 0; k--) u = (u << 8) | b[8 * i + (size_t)k];
-    memcpy(&p[i], &u, sizeof u);
-  }
+  decode_le(b, count, p);
   sqlite3_finalize(st);
   *params = p;
   *n = count;

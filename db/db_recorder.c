@@ -27,7 +27,7 @@
 #define COMMIT_ROWS 256
 #define COMMIT_SECONDS 2.0
 
-typedef enum { Q_STEP, Q_METRIC, Q_SERIES, Q_EIGS, Q_DENSITY, Q_PHASE, Q_CKPT } QKind;
+typedef enum { Q_STEP, Q_METRIC, Q_SERIES, Q_EIGS, Q_DENSITY, Q_PHASE, Q_CKPT, Q_OPT } QKind;
 
 /* One queued record; arrays and strings are owned copies. */
 typedef struct QItem {
@@ -45,7 +45,7 @@ typedef struct QItem {
   int converged, bottom;
 } QItem;
 
-enum { S_STEP, S_METRIC, S_SERIES, S_EIG, S_DENSITY, S_PHASE, S_CKPT, S_RUN, S_BEAT, S_END,
+enum { S_STEP, S_METRIC, S_SERIES, S_EIG, S_DENSITY, S_PHASE, S_CKPT, S_OPT, S_RUN, S_BEAT, S_END,
        S_BEGIN, S_COMMIT, S_ROLLBACK, S_COUNT };
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -59,6 +59,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PHASE] = "INSERT INTO phases(run_id, phase, start_step, end_step, detail)"
                 " VALUES(?,?,?,?,?)",
     [S_CKPT] = "INSERT OR REPLACE INTO checkpoints(run_id, step, params, layout) VALUES(?,?,?,?)",
+    [S_OPT] = "UPDATE checkpoints SET opt_meta = ?, opt_state = ? WHERE run_id = ? AND step = ?",
     [S_RUN] = "INSERT INTO runs(name, study, grp, status, created_at, config, seed, n_params,"
               " version, host, pid, heartbeat_at, layout)"
               " VALUES(?,?,?,'running',?,?,?,?,?,?,?,?,?)",
@@ -124,7 +125,7 @@ static int stmt_run(DbRecorder *r, sqlite3_stmt *st) {
 
 static void item_describe(const QItem *it, char *buf, size_t n) {
   static const char *const kind[] = {"step", "metric", "series", "eigs", "density", "phase",
-                                     "checkpoint"};
+                                     "checkpoint", "optimizer state"};
   if (it->s1)
     snprintf(buf, n, "writing %s '%s' at step %ld", kind[it->kind], it->s1, it->step);
   else
@@ -210,6 +211,14 @@ static int item_write(DbRecorder *r, const QItem *it) {
       sqlite3_bind_blob64(st, 3, it->blob ? (const void *)it->blob : (const void *)"",
                           it->n, SQLITE_STATIC);
       sqlite3_bind_text(st, 4, r->layout ? r->layout : "null", -1, SQLITE_STATIC);
+      return stmt_run(r, st);
+    case Q_OPT:
+      st = r->st[S_OPT];
+      db_bind_text(st, 1, it->s2);
+      sqlite3_bind_blob64(st, 2, it->blob ? (const void *)it->blob : (const void *)"", it->n,
+                          SQLITE_STATIC);
+      sqlite3_bind_int64(st, 3, r->run);
+      sqlite3_bind_int64(st, 4, it->step);
       return stmt_run(r, st);
   }
   return SQLITE_MISUSE;
@@ -429,6 +438,19 @@ static int dr_checkpoint(void *self, long step, const double *params, size_t n, 
   return enqueue(r, &it, 1, 1, err);
 }
 
+static int dr_opt_state(void *self, long step, const char *meta, const double *state, size_t n,
+                        Err *err) {
+  DbRecorder *r = self;
+  if (need_run(r, "opt_state", err)) return CS_EINVAL;
+  QItem it = {.kind = Q_OPT, .step = step, .n = 8 * n, .s2 = dup_str(meta)};
+  if (n) {
+    it.blob = malloc(8 * n);
+    if (!it.blob || (meta && !it.s2)) return oom(r, &it, "an optimizer state", err);
+    encode_le(state, n, it.blob);
+  }
+  return enqueue(r, &it, 1, 1, err);
+}
+
 static int dr_run_end(void *self, const char *status, const char *error, Err *err) {
   DbRecorder *r = self;
   if (need_run(r, "run_end", err)) return CS_EINVAL;
@@ -465,6 +487,7 @@ static int recorder_new(Db *db, Recorder *out, DbRecorder **rp, Err *err) {
                     .density = dr_density,
                     .phase = dr_phase,
                     .checkpoint = dr_checkpoint,
+                    .opt_state = dr_opt_state,
                     .flush = dr_flush,
                     .run_end = dr_run_end};
   *rp = r;

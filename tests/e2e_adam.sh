@@ -33,6 +33,17 @@ ok "$(awk -v a="$early" -v b="$peak" 'BEGIN{exit !(b > 3 * a)}'; echo $?)" "it r
 rawmax=$(q "select max(value) from eigs where operator='hessian' and idx=0")
 ok "$(awk -v r="$rawmax" 'BEGIN{exit !(r * 0.001 / 2 < 0.5)}'; echo $?)" "raw sharpness stays far below 2/eta meanwhile (max $rawmax)"
 
+# Adam's state is stored with each checkpoint, so the preconditioned spectrum can be
+# measured after the fact: it must equal what the probe tracked at that step.
+"$bin" train --db "$tmp/ad2.db" --data fashion-mnist:n=300,test=0 --model mlp:784-32-10 \
+  --opt adam --lr 0.001 --steps 40 --checkpoint-every 20 --quiet --threads 1 \
+  --probe precond-sharpness:every=20 > /dev/null 2>&1
+tracked=$(sqlite3 "$tmp/ad2.db" "select value from eigs where operator='precond' and idx=0 and step=20")
+"$bin" analyze --db "$tmp/ad2.db" --run 1 --step 20 --operator precond --top 1 --tol 1e-10 --threads 1 > "$tmp/an.out" 2>&1
+ok $? "analyze --operator precond on a stored Adam checkpoint"
+post=$(sed -n 's/.*top\[0\] = \([^ ]*\).*/\1/p' "$tmp/an.out")
+ok "$(awk -v a="$tracked" -v b="$post" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(a > 0 && d <= 1e-6*a)}'; echo $?)" "post-hoc preconditioned sharpness equals the tracked one ($post vs $tracked)"
+
 # The Gauss-Newton probe (SCIENCE.md §2): λmax of the GGN, and the residual split
 # R = ‖(I − uuᵀ)D‖²/n, ⟨D,u⟩, which must add up to ‖D‖²/n = 2·loss (loss = ½ mean ‖D_i‖²).
 "$bin" train --db "$tmp/gn.db" --data fashion-mnist:n=300,test=0 --model mlp:784-32-10 \

@@ -116,7 +116,7 @@ for op in bogus batch:x batch:0 layer:7; do
   [ $RC -eq 2 ] && [[ $ERR == *"${op#*:}"* ]]; ok $? "--operator $op -> exit 2 naming it (rc $RC: $ERR)"
 done
 run A --run "$ID" --operator precond
-[ $RC -eq 2 ] && [[ $ERR == *precond* ]]; ok $? "--operator precond on a checkpoint -> exit 2 with an explanation (rc $RC)"
+[ $RC -eq 2 ] && [[ $ERR == *precond* ]]; ok $? "--operator precond on a GD run -> exit 2 with an explanation (rc $RC)"
 run A --run "$ID" --top abc
 [ $RC -eq 2 ] && [[ $ERR == *abc* ]]; ok $? "--top abc -> exit 2 (rc $RC: $ERR)"
 run A --top 1
