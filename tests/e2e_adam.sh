@@ -4,12 +4,9 @@
 # preconditioned sharpness λmax(P^{-1/2} H P^{-1/2}) rises to Adam's threshold
 # (2+2β1)/((1−β1)η) = 38/η and then stays near it, far above where the raw sharpness sits
 # relative to 2/η.
-set -u
-bin="$1"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+. "$(dirname "$0")/tap.sh"
+tap_setup e2e_adam "$@"
+bin=$BIN tmp=$T
 q() { sqlite3 "$tmp/adam.db" "$1"; }
 
 "$bin" train --db "$tmp/adam.db" --data fashion-mnist:n=500,test=0 --model mlp:784-64-64-10 \
@@ -56,5 +53,4 @@ ok "$([ "$same" = 3 ] && echo 0 || echo 1)" "gn_sharpness is the positive top GG
 split=$(g "select count(*) from steps s join metrics r on r.step=s.step and r.name='residual_R' join metrics d on d.step=s.step and d.name='residual_Dv' where r.value >= 0 and abs(r.value + d.value*d.value/300.0 - 2*s.loss) <= 1e-9*(2*s.loss)")
 ok "$([ "$split" = 3 ] && echo 0 || echo 1)" "R + <D,u>^2/n equals |D|^2/n = 2 loss at every measured step"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end

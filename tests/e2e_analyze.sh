@@ -5,22 +5,8 @@
 # for a step without a checkpoint and for bad operators. TAP output.
 #
 #   bash tests/e2e_analyze.sh path/to/curvscope
-set -u
-BIN=${1:?usage: e2e_analyze.sh path/to/curvscope}
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-T=$(mktemp -d "${TMPDIR:-/tmp}/cs_e2e_analyze.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
-
-n=0 fails=0
-ok() {
-  n=$((n + 1))
-  local d=${2//$'\n'/ }
-  if [ "$1" -eq 0 ]; then echo "ok $n - $d"; else echo "not ok $n - $d"; fails=$((fails + 1)); fi
-}
-diag() { sed 's/^/# /'; }
-run() { "$@" >out.txt 2>err.txt; RC=$?; OUT=$(cat out.txt); ERR=$(cat err.txt); }
+. "$(dirname "$0")/tap.sh"
+tap_setup e2e_analyze "$@"
 DB=$T/runs.db
 q() { sqlite3 -batch "$DB" "$1"; }
 # relclose A B TOL: |A-B| <= TOL*|B|
@@ -141,5 +127,4 @@ after=$(q "select value || ' ' || batch_size from eigs where run_id=$ID and step
 [ $RC -eq 0 ] && [ "$before" = "$after" ]
 ok $? "analyze --samples 100 keeps the full-data (300-example) eigenvalue at step 20 (before '$before', after '$after'; rows: $(q "select group_concat(idx||':'||batch_size) from eigs where run_id=$ID and step=20 and operator='hessian'"))"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tap_end

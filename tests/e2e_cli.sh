@@ -5,25 +5,10 @@
 # foreign database files untouched. TAP output.
 #
 #   bash tests/e2e_cli.sh path/to/curvscope
-set -u
-BIN=${1:?usage: e2e_cli.sh path/to/curvscope}
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-T=$(mktemp -d "${TMPDIR:-/tmp}/cs_e2e_cli.XXXXXX")
+. "$(dirname "$0")/tap.sh"
+tap_setup e2e_cli "$@"
 BGPID=
-cleanup() { [ -n "$BGPID" ] && kill -9 "$BGPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-cd "$T" || exit 1
-
-n=0 fails=0
-ok() { # ok COND_STATUS DESCRIPTION (newlines in it are folded: one TAP line per test)
-  n=$((n + 1))
-  local d=${2//$'\n'/ }
-  if [ "$1" -eq 0 ]; then echo "ok $n - $d"; else echo "not ok $n - $d"; fails=$((fails + 1)); fi
-}
-diag() { sed 's/^/# /'; }
-# run CMD...: sets RC, OUT, ERR
-run() { "$@" >out.txt 2>err.txt; RC=$?; OUT=$(cat out.txt); ERR=$(cat err.txt); }
+trap '[ -n "$BGPID" ] && kill -9 "$BGPID" 2>/dev/null; rm -rf "$T"' EXIT
 q() { sqlite3 -batch "$DB" "$1"; }
 fm=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
@@ -264,5 +249,4 @@ run "$BIN" train --db "$DB" --threads 1 --data synth:classes,n=200,d=5,k=2 --mod
 [ $RC -eq 0 ] && [ "$(q "select status from runs where name='adam'")" = finished ]
 ok $? "mini-batch Adam on synth:classes trains (rc $RC: $ERR)"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tap_end

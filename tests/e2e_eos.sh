@@ -10,22 +10,8 @@
 # above it: η = 0.06 (2/η = 33.3, onset ~240) and η = 0.08 (2/η = 25, onset ~95).
 #
 #   bash tests/e2e_eos.sh path/to/curvscope
-set -u
-BIN=${1:?usage: e2e_eos.sh path/to/curvscope}
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-T=$(mktemp -d "${TMPDIR:-/tmp}/cs_e2e_eos.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
-
-n=0 fails=0
-ok() {
-  n=$((n + 1))
-  local d=${2//$'\n'/ }
-  if [ "$1" -eq 0 ]; then echo "ok $n - $d"; else echo "not ok $n - $d"; fails=$((fails + 1)); fi
-}
-diag() { sed 's/^/# /'; }
-run() { "$@" >out.txt 2>err.txt; RC=$?; OUT=$(cat out.txt); ERR=$(cat err.txt); }
+. "$(dirname "$0")/tap.sh"
+tap_setup e2e_eos "$@"
 DB=$T/eos.db
 q() { sqlite3 -batch "$DB" "$1"; }
 m1() { q "select value from metrics where run_id=$1 and step=-1 and name='$2'"; }
@@ -136,5 +122,4 @@ run "$BIN" study eos --db "$DB" --run 999
 run "$BIN" study nope
 [ $RC -eq 2 ] && [[ $ERR == *nope* ]]; ok $? "study nope -> exit 2 naming it (rc $RC)"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tap_end
