@@ -93,6 +93,14 @@ size_t curv_nparams(const Curvature *c) { return c->net->n_params; }
 size_t curv_nrows(const Curvature *c) { return c->batch.n; }
 long curv_applies(const Curvature *c) { return c->applies; }
 
+void curv_outputs(const Curvature *c, double *F) {
+  size_t k = c->net->d_out;
+  for (int i = 0; i < c->nchunks; i++) {
+    const NetCache *nc = c->cache[i];
+    memcpy(F + (size_t)i * c->chunk * k, nc->A[c->net->nlayers - 1], nc->n * k * sizeof *F);
+  }
+}
+
 /* The sum over chunks: out = Σ_chunks R-backward(H_ℓ-or-GGN R-forward(v)). */
 static int curv_accumulate(Curvature *c, const double *v, double *out, int mode) {
   const Net *net = c->net;

@@ -41,6 +41,9 @@ size_t curv_nparams(const Curvature *c);
 size_t curv_nrows(const Curvature *c);   /* rows of the built batch */
 long curv_applies(const Curvature *c);   /* products computed since build */
 
+/* The network's outputs F [n][d_out] at the built point (cached by the build). */
+void curv_outputs(const Curvature *c, double *F);
+
 int curv_hvp(Curvature *c, const double *v, double *hv);
 int curv_ggn(Curvature *c, const double *v, double *gv);
 int curv_jvp(Curvature *c, const double *v, double *jv);      /* jv: [n][d_out] */

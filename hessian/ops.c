@@ -36,15 +36,20 @@ PrecondOp *precond_op_alloc(const Linop *inner, const double *P, Err *err) {
     err_set(err, CS_ENOMEM, "out of memory for the preconditioned operator");
     return NULL;
   }
-  for (size_t i = 0; i < inner->n; i++) {
-    if (!(P[i] > 0) || !isfinite(P[i])) {
-      err_set(err, CS_EINVAL, "preconditioner entry %zu is %g (must be positive)", i, P[i]);
-      precond_op_free(op);
-      return NULL;
-    }
-    op->pinv_sqrt[i] = 1.0 / sqrt(P[i]);
+  if (precond_op_set(op, P, err)) {
+    precond_op_free(op);
+    return NULL;
   }
   return op;
+}
+
+int precond_op_set(PrecondOp *op, const double *P, Err *err) {
+  for (size_t i = 0; i < op->inner.n; i++) {
+    if (!(P[i] > 0) || !isfinite(P[i]))
+      return err_set(err, CS_EINVAL, "preconditioner entry %zu is %g (must be positive)", i, P[i]);
+    op->pinv_sqrt[i] = 1.0 / sqrt(P[i]);
+  }
+  return CS_OK;
 }
 
 void precond_op_free(PrecondOp *op) {

@@ -23,6 +23,8 @@ typedef struct PrecondOp PrecondOp;
 /* P has inner->n entries, all > 0. */
 PrecondOp *precond_op_alloc(const Linop *inner, const double *P, Err *err);
 void precond_op_free(PrecondOp *op);
+/* Replaces P (same size, all > 0) without reallocating: a probe updates it every step. */
+int precond_op_set(PrecondOp *op, const double *P, Err *err);
 Linop precond_op_linop(PrecondOp *op);
 
 typedef struct SubsetOp SubsetOp;

@@ -23,6 +23,7 @@ typedef struct SharpProbe {
   Tracker *tr;         /* the probe's operator */
   Tracker *tr_raw;     /* raw Hessian alongside (precond probe) */
   double *P;           /* Adam preconditioner (precond probe) */
+  PrecondOp *pop;      /* P^{-1/2} H P^{-1/2}, P updated at each measurement */
   double *jv, *resid;  /* [n][d_out] (gn probe) */
   char name[32];
 } SharpProbe;
@@ -49,16 +50,12 @@ static int gn_residuals(SharpProbe *sp, TrainState *st, const double *w, Err *er
   const Net *net = sp->net;
   size_t n = sp->batch.n, k = net->d_out, m = n * k;
   curv_jvp(sp->curv, w, sp->jv);
-  NetCache *c = net_cache_alloc(net, n, 0);
-  if (!c) return err_set(err, CS_ENOMEM, "out of memory in the gn-sharpness probe");
-  net_forward(net, st->theta, sp->batch.X, n, c);
-  const double *F = c->A[net->nlayers - 1];
+  curv_outputs(sp->curv, sp->resid);
   double un = 0, dv = 0, dd = 0;
   for (size_t i = 0; i < m; i++) {
-    sp->resid[i] = F[i] - sp->batch.Y[i];
+    sp->resid[i] -= sp->batch.Y[i];
     un += sp->jv[i] * sp->jv[i];
   }
-  net_cache_free(c);
   un = sqrt(un);
   for (size_t i = 0; i < m; i++) {
     double u = un > 0 ? sp->jv[i] / un : 0;
@@ -88,12 +85,12 @@ static int probe_run(void *self, TrainState *st, Err *err) {
     case PK_PRECOND: {
       if (st->opt->t < 1) break; /* no preconditioner before Adam's first step */
       if ((rc = optim_adam_precond(st->opt, sp->P, err))) break;
-      PrecondOp *pop = precond_op_alloc(&H, sp->P, err);
-      if (!pop) return err->code;
-      Linop op = precond_op_linop(pop);
-      rc = solve(sp, &op, &r, err);
-      precond_op_free(pop);
-      if (rc || (rc = record(st, "precond", nb, &r, err))) break;
+      if (sp->pop ? precond_op_set(sp->pop, sp->P, err) : !(sp->pop = precond_op_alloc(&H, sp->P, err))) {
+        rc = err->code;
+        break;
+      }
+      Linop op = precond_op_linop(sp->pop);
+      if ((rc = solve(sp, &op, &r, err)) || (rc = record(st, "precond", nb, &r, err))) break;
       if ((rc = rec_metric(st->rec, st->step, "precond_threshold", st->threshold, err))) break;
       eig_result_free(&r); /* raw sharpness alongside */
       if ((rc = solve_with(sp, sp->tr_raw, &H, &r, err))) break;
@@ -121,6 +118,7 @@ static void probe_destroy(void *self) {
   tracker_free(sp->tr);
   tracker_free(sp->tr_raw);
   free(sp->P);
+  precond_op_free(sp->pop);
   free(sp->jv);
   free(sp->resid);
   free(sp);
