@@ -27,6 +27,7 @@
 #include "core/threads.h"
 #include "hessian/curv.h"
 #include "lanczos/eig.h"
+#include "studies/track.h"
 
 char *openblas_get_config(void);
 char *openblas_get_corename(void);
@@ -452,14 +453,14 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   const Net *net = &c->net;
   size_t P = net->n_params;
   double *th = malloc(P * sizeof *th), *g = malloc(P * sizeof *g);
-  double *warm = malloc(2 * P * sizeof *warm);
   int steps = o->steps < 1 ? 1 : o->steps;
   double *t_gd = malloc((size_t)steps * sizeof(double)), *t_tr = malloc((size_t)steps * sizeof(double));
   double *t_b = malloc((size_t)steps * sizeof(double)), *t_e = malloc((size_t)steps * sizeof(double));
   double *mv = malloc((size_t)steps * sizeof(double));
   Optimizer *opt = NULL;
+  Tracker *tr = NULL;
   int rc = CS_OK;
-  if (!th || !g || !warm || !t_gd || !t_tr || !t_b || !t_e || !mv) {
+  if (!th || !g || !t_gd || !t_tr || !t_b || !t_e || !mv) {
     rc = err_set(err, CS_ENOMEM, "out of memory for track");
     goto done;
   }
@@ -477,7 +478,14 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   if (rc && rc != CS_ENOCONV) goto done;
   rc = CS_OK;
   r->track_lambda0 = er.values[0];
-  memcpy(warm, er.vectors, 2 * P * sizeof *warm);
+  eig_result_free(&er);
+  /* the probe's tracker (studies/track.h), primed at θ0 like a run's first measurement */
+  if (!(tr = tracker_alloc(P, 2, o->tol, 0, 0x5a3bULL))) {
+    rc = err_set(err, CS_ENOMEM, "out of memory for the tracker");
+    goto done;
+  }
+  if ((rc = tracker_measure(tr, &op, &er, NULL, err)) && rc != CS_ENOCONV) goto done;
+  rc = CS_OK;
   eig_result_free(&er);
   OptConfig cfg;
   optconfig_default(&cfg);
@@ -496,14 +504,11 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
     double t1 = wall_time();
     if ((rc = curv_build(c->curv, th, &c->b, err))) goto done;
     double t2 = wall_time();
-    eo.warm = warm;
-    eo.nwarm = 2;
-    rc = eig_lanczos_top(&op, &eo, &er, err);
+    rc = tracker_measure(tr, &op, &er, NULL, err);
     double t3 = wall_time();
     if (rc && rc != CS_ENOCONV) goto done;
-    r->track_all_conv &= rc == CS_OK;
+    r->track_all_conv &= rc == CS_OK && er.converged;
     rc = CS_OK;
-    memcpy(warm, er.vectors, 2 * P * sizeof *warm);
     r->track_lambda1 = er.values[0];
     mv[s] = (double)er.matvecs;
     eig_result_free(&er);
@@ -525,7 +530,8 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   r->track_mv_warm = median(mv, steps);
 done:
   optim_free(opt);
-  free(th), free(g), free(warm), free(t_gd), free(t_tr), free(t_b), free(t_e), free(mv);
+  tracker_free(tr);
+  free(th), free(g), free(t_gd), free(t_tr), free(t_b), free(t_e), free(mv);
   return rc;
 }
 
@@ -546,7 +552,7 @@ static void usage(FILE *f) {
           "  --dgemm-n N        size of the reference DGEMM (default 2048; 0 skips it)\n"
           "  --json             one JSON object on one line\n\n"
           "grad: gradient; hvp: gradient + HVP; eig: top-1/top-10 by ARPACK and Lanczos;\n"
-          "track: sharpness tracking (top-2, warm) against a GD step; all: everything.\n");
+          "track: sharpness tracking (top-2, the probe's tracker) against a GD step; all: everything.\n");
 }
 
 int cmd_bench(int argc, char **argv) {
