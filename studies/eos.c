@@ -52,13 +52,14 @@ static int label_phases(const EosOptions *o, const long *step, const double *S, 
     return CS_ENOMEM;
   }
   running_median(S, n, o->smooth > 0 ? o->smooth : 1, sm);
+  /* sign(ΔΛ) with a dead-band, measured from the last extreme rather than step to step,
+   * so a slow steady trend registers and wiggles smaller than the band do not. */
   int sign = 0, state = -1;
+  double ref = sm[0];
   for (size_t i = 0; i < n; i++) {
-    if (i > 0) {
-      double d = sm[i] - sm[i - 1], band = o->deadband * thr[i];
-      if (d > band) sign = 1;
-      else if (d < -band) sign = -1;
-    }
+    double band = o->deadband * thr[i];
+    if (sm[i] > ref + band || (sign > 0 && sm[i] > ref)) sign = 1, ref = sm[i];
+    else if (sm[i] < ref - band || (sign < 0 && sm[i] < ref)) sign = -1, ref = sm[i];
     int above = sm[i] >= thr[i];
     if (state < 0) state = above ? PH_III : PH_II;
     if (state == PH_I && sign > 0) state = PH_II;
