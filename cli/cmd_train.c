@@ -53,9 +53,11 @@ int cli_train_run(const RunOpts *o, Db *db, int64_t *run_id, int print_summary) 
     goto out;
   }
   if (run_id) *run_id = id;
-  if (print_summary)
-    fprintf(stderr, "run %lld: %s, %zu parameters, %zu training examples%s\n", (long long)id,
-            o->model, s.net.n_params, s.train->n, s.test && s.test->n ? "" : " (no test split)");
+  if (print_summary) {
+    printf("run %lld: %s, %zu parameters, %zu training examples%s\n", (long long)id, o->model,
+           s.net.n_params, s.train->n, s.test && s.test->n ? "" : " (no test split)");
+    fflush(stdout); /* before the progress line on stderr */
+  }
   s.tcfg.progress = o->quiet ? NULL : cli_progress;
   TrainResult res;
   rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, probes, nprobes, &rec, &res,
