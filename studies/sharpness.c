@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "core/spec.h"
-#include "core/threads.h"
 #include "hessian/curv.h"
 #include "hessian/ops.h"
 #include "lanczos/eig.h"
