@@ -1,8 +1,11 @@
 /* curv.c: cached Hessian, Gauss-Newton, Jacobian and NTK products (see curv.h). */
 #include "curv.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CURV_MAX_THREADS 64
 
 struct Curvature {
   const Net *net;
@@ -10,8 +13,15 @@ struct Curvature {
   size_t n_max, chunk;
   int nchunks_max, nchunks;
   NetCache **cache;      /* one per chunk */
-  NetRWork *rw;
-  double *RGL;           /* [chunk][d_out] */
+  NetRWork *rw;          /* = rws[0], for the serial products */
+  double *RGL;           /* = RGLs[0] */
+  /* Data parallelism over chunks: each thread runs whole chunks with single-threaded
+   * BLAS and its own workspaces and accumulator, then the accumulators are summed.
+   * Far fewer synchronisations than threading every GEMM and elementwise pass. */
+  int nthreads;
+  NetRWork *rws[CURV_MAX_THREADS];
+  double *RGLs[CURV_MAX_THREADS]; /* [chunk][d_out] each */
+  double *acc[CURV_MAX_THREADS];  /* [P] per thread (acc[0] unused: writes go to out) */
   double *grad;          /* [P] */
   double *tmp;           /* [P]: vjp scratch for the NTK */
   const double *theta;
@@ -26,8 +36,12 @@ Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk,
     return NULL;
   }
   if (chunk == 0 || chunk > n_max) chunk = n_max;
+  int T = omp_get_max_threads();
+  if (T > CURV_MAX_THREADS) T = CURV_MAX_THREADS;
+  if (T > 1 && chunk > (n_max + (size_t)T - 1) / (size_t)T) chunk = (n_max + (size_t)T - 1) / (size_t)T;
   Curvature *c = calloc(1, sizeof *c);
   if (!c) goto oom;
+  c->nthreads = T;
   c->net = net;
   c->loss = loss;
   c->n_max = n_max;
@@ -39,11 +53,17 @@ Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk,
     size_t rows = (i + 1) * chunk <= n_max ? chunk : n_max - i * chunk;
     if (!(c->cache[i] = net_cache_alloc(net, rows, 1))) goto oom;
   }
-  c->rw = net_rwork_alloc(net, chunk);
-  c->RGL = malloc(chunk * net->d_out * sizeof *c->RGL);
+  for (int t = 0; t < T; t++) {
+    c->rws[t] = net_rwork_alloc(net, chunk);
+    c->RGLs[t] = malloc(chunk * net->d_out * sizeof *c->RGLs[t]);
+    if (t > 0) c->acc[t] = malloc(net->n_params * sizeof *c->acc[t]);
+    if (!c->rws[t] || !c->RGLs[t] || (t > 0 && !c->acc[t])) goto oom;
+  }
+  c->rw = c->rws[0];
+  c->RGL = c->RGLs[0];
   c->grad = malloc(net->n_params * sizeof *c->grad);
   c->tmp = malloc(net->n_params * sizeof *c->tmp);
-  if (!c->rw || !c->RGL || !c->grad || !c->tmp) goto oom;
+  if (!c->grad || !c->tmp) goto oom;
   return c;
 oom:
   curv_free(c);
@@ -56,11 +76,32 @@ void curv_free(Curvature *c) {
   if (!c) return;
   for (int i = 0; c->cache && i < c->nchunks_max; i++) net_cache_free(c->cache[i]);
   free(c->cache);
-  net_rwork_free(c->rw);
-  free(c->RGL);
+  for (int t = 0; t < CURV_MAX_THREADS; t++) {
+    net_rwork_free(c->rws[t]);
+    free(c->RGLs[t]);
+    free(c->acc[t]);
+  }
   free(c->grad);
   free(c->tmp);
   free(c);
+}
+
+/* Threads to spread the chunks over: all of them when every thread gets a chunk,
+ * else 1 (one chunk per call then threads its GEMMs instead). */
+static int parallel_chunks(const Curvature *c) {
+  return c->nthreads > 1 && c->nchunks >= c->nthreads ? c->nthreads : 1;
+}
+
+/* out += Σ_{t ≥ 1} acc[t]: the one reduction over examples (an MPI allreduce would go here). */
+static void sum_accumulators(Curvature *c, int T, double *out) {
+  if (T < 2) return;
+  size_t P = c->net->n_params;
+#pragma omp parallel for schedule(static) if (P > 65536)
+  for (size_t j = 0; j < P; j++) {
+    double s = out[j];
+    for (int t = 1; t < T; t++) s += c->acc[t][j];
+    out[j] = s;
+  }
 }
 
 int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
@@ -74,14 +115,24 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
   c->batch = *b;
   c->nchunks = (int)((b->n + c->chunk - 1) / c->chunk);
   memset(c->grad, 0, net->n_params * sizeof *c->grad);
-  for (int i = 0; i < c->nchunks; i++) {
-    size_t r0 = (size_t)i * c->chunk, m = b->n - r0 < c->chunk ? b->n - r0 : c->chunk;
-    NetCache *nc = c->cache[i];
-    net_forward(net, theta, b->X + r0 * d, m, nc);
-    double *GL = nc->G[net->nlayers - 1];
-    total += loss_eval(c->loss, m, k, nc->A[net->nlayers - 1], b->Y + r0 * k, scale, GL, nc->aux);
-    net_backward(net, theta, nc, GL, c->grad);
+  int T = parallel_chunks(c);
+#pragma omp parallel num_threads(T) reduction(+ : total) if (T > 1)
+  {
+    int t = omp_get_thread_num();
+    double *g = t ? c->acc[t] : c->grad;
+    if (t) memset(g, 0, net->n_params * sizeof *g);
+#pragma omp for schedule(static)
+    for (int i = 0; i < c->nchunks; i++) {
+      size_t r0 = (size_t)i * c->chunk, m = b->n - r0 < c->chunk ? b->n - r0 : c->chunk;
+      NetCache *nc = c->cache[i];
+      net_forward(net, theta, b->X + r0 * d, m, nc);
+      double *GL = nc->G[net->nlayers - 1];
+      total += loss_eval(c->loss, m, k, nc->A[net->nlayers - 1], b->Y + r0 * k, scale, GL,
+                         nc->aux);
+      net_backward(net, theta, nc, GL, g);
+    }
   }
+  sum_accumulators(c, T, c->grad);
   c->loss_value = total * scale;
   c->applies = 0;
   return CS_OK;
@@ -107,13 +158,23 @@ static int curv_accumulate(Curvature *c, const double *v, double *out, int mode)
   size_t k = net->d_out;
   double scale = 1.0 / (double)c->batch.n;
   memset(out, 0, net->n_params * sizeof *out);
-  for (int i = 0; i < c->nchunks; i++) {
-    NetCache *nc = c->cache[i];
-    const double *Y = c->batch.Y + (size_t)i * c->chunk * k;
-    net_rforward(net, c->theta, nc, v, NULL, c->rw);
-    loss_hess_apply(c->loss, nc->n, k, nc->aux, Y, c->rw->RA[net->nlayers - 1], scale, c->RGL);
-    net_rbackward(net, c->theta, nc, v, NULL, c->rw, c->RGL, mode, out);
+  int T = parallel_chunks(c);
+#pragma omp parallel num_threads(T) if (T > 1)
+  {
+    int t = omp_get_thread_num();
+    double *dst = t ? c->acc[t] : out;
+    if (t) memset(dst, 0, net->n_params * sizeof *dst);
+    NetRWork *rw = c->rws[t];
+#pragma omp for schedule(static)
+    for (int i = 0; i < c->nchunks; i++) {
+      NetCache *nc = c->cache[i];
+      const double *Y = c->batch.Y + (size_t)i * c->chunk * k;
+      net_rforward(net, c->theta, nc, v, NULL, rw);
+      loss_hess_apply(c->loss, nc->n, k, nc->aux, Y, rw->RA[net->nlayers - 1], scale, c->RGLs[t]);
+      net_rbackward(net, c->theta, nc, v, NULL, rw, c->RGLs[t], mode, dst);
+    }
   }
+  sum_accumulators(c, T, out);
   c->applies++;
   return CS_OK;
 }
