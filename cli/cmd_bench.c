@@ -150,14 +150,14 @@ typedef struct Ctx {
   Net net;
   double *theta, *X, *Y, *grad, *v, *hv;
   Batch b;
-  NetCache *cache;
+  ObjectiveWork *work;  /* the training loop's gradient, data-parallel over chunks */
   Curvature *curv;
 } Ctx;
 
 static void grad_once(void *p) {
   Ctx *c = p;
   double loss;
-  objective_eval(&c->net, c->theta, LOSS_MSE, &c->b, c->cache, c->grad, &loss, NULL);
+  objective_eval_parallel(&c->net, c->theta, LOSS_MSE, &c->b, c->work, c->grad, &loss, NULL);
 }
 
 static void hvp_once(void *p) {
@@ -167,7 +167,7 @@ static void hvp_once(void *p) {
 
 static void ctx_free(Ctx *c) {
   curv_free(c->curv);
-  net_cache_free(c->cache);
+  objective_work_free(c->work);
   free(c->theta), free(c->X), free(c->Y), free(c->grad), free(c->v), free(c->hv);
   net_deinit(&c->net);
 }
@@ -499,7 +499,7 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   r->track_all_conv = 1;
   for (int s = 0; s < steps; s++) {
     double t0 = wall_time(), loss;
-    objective_eval(net, th, LOSS_MSE, &c->b, c->cache, g, &loss, NULL);
+    objective_eval_parallel(net, th, LOSS_MSE, &c->b, c->work, g, &loss, NULL);
     optim_step(opt, th, g);
     double t1 = wall_time();
     if ((rc = curv_build(c->curv, th, &c->b, err))) goto done;
@@ -628,7 +628,7 @@ int cmd_bench(int argc, char **argv) {
   if (rc) goto fail;
   size_t N = o.w->N;
   if (o.parts & (PART_GRAD | PART_HVP | PART_TRACK)) {
-    if (!(c.cache = net_cache_alloc(&c.net, N, 0))) {
+    if (!(c.work = objective_work_alloc(&c.net, N, 0))) {
       rc = err_set(&err, CS_ENOMEM, "out of memory for the gradient cache");
       goto fail;
     }

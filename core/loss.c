@@ -2,6 +2,8 @@
 #include "loss.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 int loss_parse(const char *text, LossKind *k, Err *err) {
@@ -89,6 +91,77 @@ int objective_eval(const Net *net, const double *theta, LossKind loss, const Bat
     if (b->labels)
       for (size_t i = 0; i < m; i++) correct += (int)argmax(F + i * k, k) == b->labels[r0 + i];
     if (grad) net_backward(net, theta, cache, GL, grad);
+  }
+  if (loss_out) *loss_out = total * scale;
+  if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
+  return CS_OK;
+}
+
+ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk) {
+  ObjectiveWork *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  int T = omp_get_max_threads();
+  if (T > OBJ_MAX_THREADS) T = OBJ_MAX_THREADS;
+  if (n_max == 0) n_max = 1;
+  if (chunk == 0 || chunk > n_max) chunk = n_max;
+  /* chunks small enough that every thread gets one */
+  if (T > 1 && chunk > (n_max + (size_t)T - 1) / (size_t)T) chunk = (n_max + (size_t)T - 1) / (size_t)T;
+  w->nthreads = T;
+  w->chunk = chunk;
+  for (int t = 0; t < T; t++) {
+    w->cache[t] = net_cache_alloc(net, chunk, 0);
+    if (t > 0) w->acc[t] = malloc(net->n_params * sizeof *w->acc[t]);
+    if (!w->cache[t] || (t > 0 && !w->acc[t])) {
+      objective_work_free(w);
+      return NULL;
+    }
+  }
+  return w;
+}
+
+void objective_work_free(ObjectiveWork *w) {
+  if (!w) return;
+  for (int t = 0; t < OBJ_MAX_THREADS; t++) {
+    net_cache_free(w->cache[t]);
+    free(w->acc[t]);
+  }
+  free(w);
+}
+
+int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
+                            ObjectiveWork *w, double *grad, double *loss_out, double *acc_out) {
+  size_t nchunks = (b->n + w->chunk - 1) / w->chunk, P = net->n_params, k = net->d_out;
+  int T = w->nthreads;
+  if (T < 2 || nchunks < (size_t)T)  /* too few chunks: thread the GEMMs instead */
+    return objective_eval(net, theta, loss, b, w->cache[0], grad, loss_out, acc_out);
+  double scale = 1.0 / (double)b->n, total = 0.0;
+  size_t correct = 0;
+  if (grad) memset(grad, 0, P * sizeof *grad);
+#pragma omp parallel num_threads(T) reduction(+ : total, correct)
+  {
+    int t = omp_get_thread_num();
+    NetCache *c = w->cache[t];
+    double *g = grad ? (t ? w->acc[t] : grad) : NULL;
+    if (g && t) memset(g, 0, P * sizeof *g);
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < nchunks; i++) {
+      size_t r0 = i * w->chunk, m = b->n - r0 < w->chunk ? b->n - r0 : w->chunk;
+      net_forward(net, theta, b->X + r0 * net->d_in, m, c);
+      const double *F = c->A[net->nlayers - 1];
+      double *GL = g ? c->G[net->nlayers - 1] : NULL;
+      total += loss_eval(loss, m, k, F, b->Y + r0 * k, scale, GL, c->aux);
+      if (b->labels)
+        for (size_t r = 0; r < m; r++) correct += (int)argmax(F + r * k, k) == b->labels[r0 + r];
+      if (g) net_backward(net, theta, c, GL, g);
+    }
+  }
+  if (grad) {
+#pragma omp parallel for schedule(static) if (P > 65536)
+    for (size_t j = 0; j < P; j++) {
+      double s = grad[j];
+      for (int t = 1; t < T; t++) s += w->acc[t][j];
+      grad[j] = s;
+    }
   }
   if (loss_out) *loss_out = total * scale;
   if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;

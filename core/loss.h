@@ -43,4 +43,20 @@ typedef struct Batch {
 int objective_eval(const Net *net, const double *theta, LossKind loss, const Batch *b,
                    NetCache *cache, double *grad, double *loss_out, double *acc_out);
 
+/* The same, data-parallel: each OpenMP thread runs whole chunks with single-threaded
+ * BLAS into its own cache and gradient accumulator, summed once at the end. Far fewer
+ * synchronisations than threading each GEMM, which small and mid-sized nets feel most. */
+#define OBJ_MAX_THREADS 64
+typedef struct ObjectiveWork {
+  int nthreads;
+  size_t chunk;                      /* rows per chunk */
+  NetCache *cache[OBJ_MAX_THREADS];  /* one per thread, cap = chunk */
+  double *acc[OBJ_MAX_THREADS];      /* [P] per thread t >= 1 */
+} ObjectiveWork;
+/* For batches of up to n_max rows, in chunks of at most `chunk` rows (0: no limit). */
+ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk);
+void objective_work_free(ObjectiveWork *w);
+int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
+                            ObjectiveWork *w, double *grad, double *loss_out, double *acc_out);
+
 #endif

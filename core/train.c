@@ -59,7 +59,7 @@ typedef struct Loop {
   const TrainConfig *cfg;
   const Net *net;
   const Dataset *train, *test;
-  NetCache *cache;
+  ObjectiveWork *work;
   Recorder *rec;
   Err *err;
 } Loop;
@@ -70,7 +70,7 @@ static int evaluate(Loop *lp, long step, const double *theta, TrainResult *res) 
   double l, a;
   if (lp->test && lp->test->n) {
     b = (Batch){lp->test->X, lp->test->Y, lp->test->labels, lp->test->n};
-    objective_eval(lp->net, theta, lp->cfg->loss, &b, lp->cache, NULL, &l, &a);
+    objective_eval_parallel(lp->net, theta, lp->cfg->loss, &b, lp->work, NULL, &l, &a);
     res->test_loss = l;
     res->test_accuracy = a;
     if (rec_metric(lp->rec, step, "test_loss", l, lp->err)) return lp->err->code;
@@ -78,7 +78,7 @@ static int evaluate(Loop *lp, long step, const double *theta, TrainResult *res) 
   }
   if (lp->cfg->batch > 0) {
     b = (Batch){lp->train->X, lp->train->Y, lp->train->labels, lp->train->n};
-    objective_eval(lp->net, theta, lp->cfg->loss, &b, lp->cache, NULL, &l, &a);
+    objective_eval_parallel(lp->net, theta, lp->cfg->loss, &b, lp->work, NULL, &l, &a);
     if (rec_metric(lp->rec, step, "train_loss", l, lp->err)) return lp->err->code;
     if (!isnan(a) && rec_metric(lp->rec, step, "train_accuracy", a, lp->err)) return lp->err->code;
   }
@@ -94,15 +94,14 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
   size_t P = net->n_params, n = train->n;
   int minibatch = cfg->batch > 0 && (size_t)cfg->batch < n;
   size_t bsz = minibatch ? (size_t)cfg->batch : n;
-  size_t cap = minibatch ? bsz : (cfg->chunk > 0 && (size_t)cfg->chunk < n ? (size_t)cfg->chunk : n);
   double *grad = malloc(P * sizeof *grad);
-  NetCache *cache = net_cache_alloc(net, cap, 0);
+  ObjectiveWork *work = objective_work_alloc(net, bsz, cfg->chunk > 0 ? (size_t)cfg->chunk : 0);
   size_t *perm = minibatch ? malloc(n * sizeof *perm) : NULL;
   double *bX = minibatch ? malloc(bsz * train->d * sizeof *bX) : NULL;
   double *bY = minibatch ? malloc(bsz * train->k * sizeof *bY) : NULL;
   int *bL = minibatch && train->labels ? malloc(bsz * sizeof *bL) : NULL;
   int rc = CS_OK;
-  if (!grad || !cache || (minibatch && (!perm || !bX || !bY || (train->labels && !bL)))) {
+  if (!grad || !work || (minibatch && (!perm || !bX || !bY || (train->labels && !bL)))) {
     rc = err_set(err, CS_ENOMEM, "out of memory for training workspaces (%zu parameters)", P);
     goto out;
   }
@@ -110,7 +109,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
   rng_seed_stream(&rng, cfg->seed, 0x5eed5eedULL);
   for (size_t i = 0; perm && i < n; i++) perm[i] = i;
   size_t cursor = n;  /* forces a shuffle at the first mini-batch */
-  Loop lp = {cfg, net, train, test, cache, rec, err};
+  Loop lp = {cfg, net, train, test, work, rec, err};
   TrainState st = {.net = net, .theta = theta, .grad = grad, .opt = opt, .loss_kind = cfg->loss,
                    .train = train, .test = test, .rec = rec, .lr = opt->cfg.lr,
                    .threshold = optim_threshold(opt->type, &opt->cfg)};
@@ -131,7 +130,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
       b = (Batch){train->X, train->Y, train->labels, n};
     }
     double loss, acc;
-    objective_eval(net, theta, cfg->loss, &b, cache, grad, &loss, &acc);
+    objective_eval_parallel(net, theta, cfg->loss, &b, work, grad, &loss, &acc);
     if (t == 0) loss0 = loss;
     double gnorm = cblas_dnrm2((int)P, grad, 1), pnorm = cblas_dnrm2((int)P, theta, 1);
     StepRecord sr = {t, (double)t * (double)bsz / (double)n, loss, acc, opt->cfg.lr, gnorm, pnorm,
@@ -180,7 +179,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
 out:
   if (rc) res->status = "failed";
   free(grad);
-  net_cache_free(cache);
+  objective_work_free(work);
   free(perm);
   free(bX);
   free(bY);
