@@ -21,6 +21,7 @@
 
 static double worst_grad_rel = 0, min_margin = INFINITY;
 
+#include "core/threads.h"
 #include "tests/cases.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -501,6 +502,52 @@ static void test_chunked(void) {
     }
 }
 
+/* The data-parallel objective (threads over chunks) equals the serial one, for batches
+ * that give fewer chunks than threads (serial fallback) and many more. */
+static void test_parallel_objective(void) {
+  Rng rng;
+  rng_seed(&rng, 777);
+  threads_set(2);
+  for (int loss = 0; loss < 2; loss++) {
+    Net net;
+    size_t k = 3;
+    build_net(&net, acts[2].act, E_NONE, 3, (long)k, NULL, NULL, &rng);
+    size_t P = net.n_params, n = 301, d = net.d_in;
+    double *X = malloc(n * d * sizeof *X), *Y = malloc(n * k * sizeof *Y);
+    int *labels = malloc(n * sizeof *labels);
+    make_data(&rng, n, d, k, (LossKind)loss, X, Y, labels);
+    double *th = malloc(P * sizeof *th), *g1 = malloc(P * sizeof *g1), *g2 = malloc(P * sizeof *g2);
+    net_init_params(&net, th, &rng);
+    Batch b = {X, Y, labels, n};
+    NetCache *c = net_cache_alloc(&net, n, 0);
+    double l1, a1;
+    objective_eval(&net, th, (LossKind)loss, &b, c, g1, &l1, &a1);
+    size_t chunks[] = {0, 7, 64, 1000};
+    for (size_t q = 0; q < sizeof chunks / sizeof *chunks; q++) {
+      ObjectiveWork *w = objective_work_alloc(&net, n, chunks[q]);
+      double l2 = NAN, a2 = NAN;
+      objective_eval_parallel(&net, th, (LossKind)loss, &b, w, g2, &l2, &a2);
+      double rel = rel_diff(g2, g1, P);
+      tap_ok(w && fabs(l2 - l1) <= 1e-12 * fabs(l1) && rel <= 1e-12 && a1 == a2,
+             "parallel objective = serial (loss=%s, chunk %zu -> %zu, %d threads): loss rel %.1e, "
+             "grad rel %.1e", loss_name((LossKind)loss), chunks[q], w ? w->chunk : 0,
+             w ? w->nthreads : 0, fabs(l2 - l1) / fabs(l1), rel);
+      /* a smaller batch through the same workspace (the mini-batch case) */
+      Batch bs = {X, Y, labels, 5};
+      objective_eval(&net, th, (LossKind)loss, &bs, c, g1, &l1, &a1);
+      objective_eval_parallel(&net, th, (LossKind)loss, &bs, w, g2, &l2, &a2);
+      tap_ok(rel_diff(g2, g1, P) <= 1e-12 && fabs(l2 - l1) <= 1e-12 * fabs(l1),
+             "parallel objective on a 5-row batch, chunk %zu", chunks[q]);
+      b.n = n;
+      objective_eval(&net, th, (LossKind)loss, &b, c, g1, &l1, &a1);
+      objective_work_free(w);
+    }
+    net_cache_free(c);
+    free(X), free(Y), free(labels), free(th), free(g1), free(g2);
+    net_deinit(&net);
+  }
+}
+
 static void test_layout_json(void) {
   Rng rng;
   rng_seed(&rng, 5);
@@ -546,6 +593,7 @@ int main(void) {
   test_large_batch();
   test_init_stats();
   test_chunked();
+  test_parallel_objective();
   test_layout_json();
   return tap_done();
 }
