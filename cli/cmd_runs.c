@@ -43,11 +43,14 @@ int cmd_runs(int argc, char **argv) {
     db_close(db);
     return cli_fail(&err);
   }
-  printf("%4s  %-24s %-11s %-8s %7s %10s %10s %10s %10s %8s\n", "id", "name", "status", "study",
-         "steps", "loss", "accuracy", "test_acc", "sharpness", "eos_at");
+  printf("%4s  %-24s %-11s %-8s %-8s %9s %7s %10s %10s %10s %10s %8s\n", "id", "name", "status",
+         "study", "opt", "lr", "steps", "loss", "accuracy", "test_acc", "sharpness", "eos_at");
   for (size_t i = 0; i < n; i++) {
-    printf("%4lld  %-24.24s %-11s %-8.8s %7ld ", (long long)rs[i].id, rs[i].name, rs[i].status,
-           rs[i].study, rs[i].steps);
+    printf("%4lld  %-24.24s %-11s %-8.8s %-8.8s ", (long long)rs[i].id, rs[i].name, rs[i].status,
+           rs[i].study, rs[i].opt);
+    if (isnan(rs[i].lr)) printf("%9s", "-");
+    else printf("%9.3g", rs[i].lr);
+    printf(" %7ld ", rs[i].steps);
     num(rs[i].final_loss, "%10.4g");
     printf(" ");
     num(rs[i].final_accuracy, "%10.4f");

@@ -96,6 +96,8 @@ typedef struct RunSummary {
   char name[64], study[32], status[16]; /* truncated copies; "" when NULL */
   long steps;                           /* last recorded step; -1 when none */
   double final_loss, final_accuracy, final_test_accuracy, max_sharpness, eos_onset; /* NAN when NULL */
+  char opt[16];                         /* optimizer from the config, "" when absent */
+  double lr;                            /* η from the config, NAN when absent */
 } RunSummary;
 
 /* Every run from the run_summary view, by id. *out is malloc'd (NULL if none). */

@@ -133,7 +133,8 @@ int db_run_summaries(Db *db, RunSummary **out, size_t *n, Err *err) {
   sqlite3_stmt *st;
   if (db_prepare(db,
                  "SELECT id, name, study, status, steps, final_loss, final_accuracy,"
-                 " final_test_accuracy, max_sharpness, eos_onset FROM run_summary ORDER BY id",
+                 " final_test_accuracy, max_sharpness, eos_onset, opt, lr FROM run_summary"
+                 " ORDER BY id",
                  &st, "reading run summaries", err))
     return CS_EDB;
   RunSummary *rs = NULL;
@@ -161,6 +162,8 @@ int db_run_summaries(Db *db, RunSummary **out, size_t *n, Err *err) {
     s->final_test_accuracy = col_real(st, 7);
     s->max_sharpness = col_real(st, 8);
     s->eos_onset = col_real(st, 9);
+    col_copy(st, 10, s->opt, sizeof s->opt);
+    s->lr = col_real(st, 11);
   }
   if (status == CS_OK && rc != SQLITE_DONE) status = db_fail(db, err, "reading run summaries");
   sqlite3_finalize(st);
