@@ -75,24 +75,30 @@ static size_t argmax(const double *f, size_t k) {
   return best;
 }
 
+double objective_chunk(const Net *net, const double *theta, LossKind loss, const Batch *b,
+                       size_t r0, size_t m, NetCache *cache, double *grad, size_t *correct) {
+  size_t k = net->d_out;
+  net_forward(net, theta, b->X + r0 * net->d_in, m, cache);
+  const double *F = cache->A[net->nlayers - 1];
+  /* G[top] doubles as the buffer for dL/dF: net_backward reads GL before writing G. */
+  double *GL = grad ? cache->G[net->nlayers - 1] : NULL;
+  double sum = loss_eval(loss, m, k, F, b->Y + r0 * k, 1.0 / (double)b->n, GL, cache->aux);
+  if (correct && b->labels)
+    for (size_t i = 0; i < m; i++) *correct += (int)argmax(F + i * k, k) == b->labels[r0 + i];
+  if (grad) net_backward(net, theta, cache, GL, grad);
+  return sum;
+}
+
 int objective_eval(const Net *net, const double *theta, LossKind loss, const Batch *b,
                    NetCache *cache, double *grad, double *loss_out, double *acc_out) {
-  size_t k = net->d_out, d = net->d_in;
-  double scale = 1.0 / (double)b->n, total = 0.0;
+  double total = 0.0;
   size_t correct = 0;
   if (grad) memset(grad, 0, net->n_params * sizeof *grad);
   for (size_t r0 = 0; r0 < b->n; r0 += cache->cap) {
     size_t m = b->n - r0 < cache->cap ? b->n - r0 : cache->cap;
-    net_forward(net, theta, b->X + r0 * d, m, cache);
-    const double *F = cache->A[net->nlayers - 1];
-    /* G[top] doubles as the buffer for dL/dF: net_backward reads GL before writing G. */
-    double *GL = grad ? cache->G[net->nlayers - 1] : NULL;
-    total += loss_eval(loss, m, k, F, b->Y + r0 * k, scale, GL, cache->aux);
-    if (b->labels)
-      for (size_t i = 0; i < m; i++) correct += (int)argmax(F + i * k, k) == b->labels[r0 + i];
-    if (grad) net_backward(net, theta, cache, GL, grad);
+    total += objective_chunk(net, theta, loss, b, r0, m, cache, grad, &correct);
   }
-  if (loss_out) *loss_out = total * scale;
+  if (loss_out) *loss_out = total / (double)b->n;
   if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
   return CS_OK;
 }
@@ -101,15 +107,10 @@ ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk) 
   ObjectiveWork *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   int T = omp_get_max_threads();
-  if (T > OBJ_MAX_THREADS) T = OBJ_MAX_THREADS;
-  if (n_max == 0) n_max = 1;
-  if (chunk == 0 || chunk > n_max) chunk = n_max;
-  /* chunks small enough that every thread gets one */
-  if (T > 1 && chunk > (n_max + (size_t)T - 1) / (size_t)T) chunk = (n_max + (size_t)T - 1) / (size_t)T;
-  w->nthreads = T;
-  w->chunk = chunk;
-  for (int t = 0; t < T; t++) {
-    w->cache[t] = net_cache_alloc(net, chunk, 0);
+  w->nthreads = T < THREADS_MAX ? T : THREADS_MAX;
+  w->chunk = threads_chunk_rows(n_max, chunk, w->nthreads);
+  for (int t = 0; t < w->nthreads; t++) {
+    w->cache[t] = net_cache_alloc(net, w->chunk, 0);
     if (t > 0) w->acc[t] = malloc(net->n_params * sizeof *w->acc[t]);
     if (!w->cache[t] || (t > 0 && !w->acc[t])) {
       objective_work_free(w);
@@ -121,7 +122,7 @@ ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk) 
 
 void objective_work_free(ObjectiveWork *w) {
   if (!w) return;
-  for (int t = 0; t < OBJ_MAX_THREADS; t++) {
+  for (int t = 0; t < THREADS_MAX; t++) {
     net_cache_free(w->cache[t]);
     free(w->acc[t]);
   }
@@ -130,40 +131,26 @@ void objective_work_free(ObjectiveWork *w) {
 
 int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
                             ObjectiveWork *w, double *grad, double *loss_out, double *acc_out) {
-  size_t nchunks = (b->n + w->chunk - 1) / w->chunk, P = net->n_params, k = net->d_out;
+  size_t nchunks = (b->n + w->chunk - 1) / w->chunk, P = net->n_params;
   int T = w->nthreads;
   if (T < 2 || nchunks < (size_t)T)  /* too few chunks: thread the GEMMs instead */
     return objective_eval(net, theta, loss, b, w->cache[0], grad, loss_out, acc_out);
-  double scale = 1.0 / (double)b->n, total = 0.0;
+  double total = 0.0;
   size_t correct = 0;
   if (grad) memset(grad, 0, P * sizeof *grad);
 #pragma omp parallel num_threads(T) reduction(+ : total, correct)
   {
     int t = omp_get_thread_num();
-    NetCache *c = w->cache[t];
     double *g = grad ? (t ? w->acc[t] : grad) : NULL;
     if (g && t) memset(g, 0, P * sizeof *g);
 #pragma omp for schedule(static)
     for (size_t i = 0; i < nchunks; i++) {
       size_t r0 = i * w->chunk, m = b->n - r0 < w->chunk ? b->n - r0 : w->chunk;
-      net_forward(net, theta, b->X + r0 * net->d_in, m, c);
-      const double *F = c->A[net->nlayers - 1];
-      double *GL = g ? c->G[net->nlayers - 1] : NULL;
-      total += loss_eval(loss, m, k, F, b->Y + r0 * k, scale, GL, c->aux);
-      if (b->labels)
-        for (size_t r = 0; r < m; r++) correct += (int)argmax(F + r * k, k) == b->labels[r0 + r];
-      if (g) net_backward(net, theta, c, GL, g);
+      total += objective_chunk(net, theta, loss, b, r0, m, w->cache[t], g, &correct);
     }
   }
-  if (grad) {
-#pragma omp parallel for schedule(static) if (P > 65536)
-    for (size_t j = 0; j < P; j++) {
-      double s = grad[j];
-      for (int t = 1; t < T; t++) s += w->acc[t][j];
-      grad[j] = s;
-    }
-  }
-  if (loss_out) *loss_out = total * scale;
+  if (grad) threads_sum_into(grad, w->acc, T, P);
+  if (loss_out) *loss_out = total / (double)b->n;
   if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
   return CS_OK;
 }

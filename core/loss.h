@@ -15,6 +15,7 @@
 
 #include "err.h"
 #include "net.h"
+#include "threads.h"
 
 typedef enum { LOSS_MSE = 0, LOSS_CE } LossKind;
 
@@ -37,6 +38,13 @@ typedef struct Batch {
   size_t n;
 } Batch;
 
+/* One chunk of the objective: forward rows [r0, r0+m) of b through cache (cap >= m), and
+ * return Σ ℓ over them; when grad is non-NULL, add their share of ∇L (scaled by 1/b->n);
+ * when correct is non-NULL and b has labels, add the argmax hits. The building block of
+ * every sum over examples (objective_eval*, hessian/curv.c). */
+double objective_chunk(const Net *net, const double *theta, LossKind loss, const Batch *b,
+                       size_t r0, size_t m, NetCache *cache, double *grad, size_t *correct);
+
 /* Loss (mean over the batch), accuracy (NAN without labels) and, when grad is
  * non-NULL, the gradient (overwritten), through cache in chunks of cache->cap rows.
  * Returns CS_OK. */
@@ -46,12 +54,11 @@ int objective_eval(const Net *net, const double *theta, LossKind loss, const Bat
 /* The same, data-parallel: each OpenMP thread runs whole chunks with single-threaded
  * BLAS into its own cache and gradient accumulator, summed once at the end. Far fewer
  * synchronisations than threading each GEMM, which small and mid-sized nets feel most. */
-#define OBJ_MAX_THREADS 64
 typedef struct ObjectiveWork {
   int nthreads;
-  size_t chunk;                      /* rows per chunk */
-  NetCache *cache[OBJ_MAX_THREADS];  /* one per thread, cap = chunk */
-  double *acc[OBJ_MAX_THREADS];      /* [P] per thread t >= 1 */
+  size_t chunk;                  /* rows per chunk */
+  NetCache *cache[THREADS_MAX];  /* one per thread, cap = chunk */
+  double *acc[THREADS_MAX];      /* [P] per thread t >= 1 */
 } ObjectiveWork;
 /* For batches of up to n_max rows, in chunks of at most `chunk` rows (0: no limit). */
 ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk);

@@ -16,6 +16,23 @@ int threads_set(int n) {
 
 int threads_get(void) { return omp_get_max_threads(); }
 
+size_t threads_chunk_rows(size_t n_max, size_t chunk, int nthreads) {
+  if (n_max == 0) n_max = 1;
+  if (chunk == 0 || chunk > n_max) chunk = n_max;
+  size_t share = (n_max + (size_t)nthreads - 1) / (size_t)nthreads;
+  return nthreads > 1 && chunk > share ? share : chunk;
+}
+
+void threads_sum_into(double *out, double *const *acc, int nthreads, size_t n) {
+  if (nthreads < 2) return;
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (size_t j = 0; j < n; j++) {
+    double s = out[j];
+    for (int t = 1; t < nthreads; t++) s += acc[t][j];
+    out[j] = s;
+  }
+}
+
 double wall_time(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

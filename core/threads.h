@@ -11,6 +11,17 @@
 /* n <= 0 keeps the default (OMP_NUM_THREADS or all cores). Returns the count in use. */
 int threads_set(int n);
 int threads_get(void);
+/* Data parallelism over row chunks (loss.c, hessian/curv.c): each thread runs whole
+ * chunks with single-threaded BLAS into its own accumulator, summed once at the end. */
+#define THREADS_MAX 64
+#include <stddef.h>
+/* Rows per chunk for batches of up to n_max rows: at most `chunk` (0: no limit) and small
+ * enough that each of nthreads threads gets a chunk. */
+size_t threads_chunk_rows(size_t n_max, size_t chunk, int nthreads);
+/* out[j] += Σ_{t=1}^{nthreads-1} acc[t][j] for j < n (acc[0] is unused: thread 0 writes to
+ * out directly). The one reduction over examples: an MPI allreduce would go here. */
+void threads_sum_into(double *out, double *const *acc, int nthreads, size_t n);
+
 /* Seconds on a monotonic clock. */
 double wall_time(void);
 

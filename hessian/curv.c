@@ -5,23 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CURV_MAX_THREADS 64
-
 struct Curvature {
   const Net *net;
   LossKind loss;
   size_t n_max, chunk;
   int nchunks_max, nchunks;
   NetCache **cache;      /* one per chunk */
-  NetRWork *rw;          /* = rws[0], for the serial products */
-  double *RGL;           /* = RGLs[0] */
-  /* Data parallelism over chunks: each thread runs whole chunks with single-threaded
-   * BLAS and its own workspaces and accumulator, then the accumulators are summed.
-   * Far fewer synchronisations than threading every GEMM and elementwise pass. */
+  /* Data parallelism over chunks (core/threads.h): each thread runs whole chunks with
+   * single-threaded BLAS, its own workspaces and accumulator; rws[0] also serves the
+   * serial products (Jv, Jᵀu). Far fewer synchronisations than threading every GEMM. */
   int nthreads;
-  NetRWork *rws[CURV_MAX_THREADS];
-  double *RGLs[CURV_MAX_THREADS]; /* [chunk][d_out] each */
-  double *acc[CURV_MAX_THREADS];  /* [P] per thread (acc[0] unused: writes go to out) */
+  NetRWork *rws[THREADS_MAX];
+  double *RGLs[THREADS_MAX]; /* [chunk][d_out] each */
+  double *acc[THREADS_MAX];  /* [P] per thread (acc[0] unused: thread 0 writes to out) */
   double *grad;          /* [P] */
   double *tmp;           /* [P]: vjp scratch for the NTK */
   const double *theta;
@@ -35,10 +31,9 @@ Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk,
     err_set(err, CS_EINVAL, "curvature needs at least one example");
     return NULL;
   }
-  if (chunk == 0 || chunk > n_max) chunk = n_max;
   int T = omp_get_max_threads();
-  if (T > CURV_MAX_THREADS) T = CURV_MAX_THREADS;
-  if (T > 1 && chunk > (n_max + (size_t)T - 1) / (size_t)T) chunk = (n_max + (size_t)T - 1) / (size_t)T;
+  if (T > THREADS_MAX) T = THREADS_MAX;
+  chunk = threads_chunk_rows(n_max, chunk, T);
   Curvature *c = calloc(1, sizeof *c);
   if (!c) goto oom;
   c->nthreads = T;
@@ -59,8 +54,6 @@ Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk,
     if (t > 0) c->acc[t] = malloc(net->n_params * sizeof *c->acc[t]);
     if (!c->rws[t] || !c->RGLs[t] || (t > 0 && !c->acc[t])) goto oom;
   }
-  c->rw = c->rws[0];
-  c->RGL = c->RGLs[0];
   c->grad = malloc(net->n_params * sizeof *c->grad);
   c->tmp = malloc(net->n_params * sizeof *c->tmp);
   if (!c->grad || !c->tmp) goto oom;
@@ -76,7 +69,7 @@ void curv_free(Curvature *c) {
   if (!c) return;
   for (int i = 0; c->cache && i < c->nchunks_max; i++) net_cache_free(c->cache[i]);
   free(c->cache);
-  for (int t = 0; t < CURV_MAX_THREADS; t++) {
+  for (int t = 0; t < THREADS_MAX; t++) {
     net_rwork_free(c->rws[t]);
     free(c->RGLs[t]);
     free(c->acc[t]);
@@ -92,25 +85,12 @@ static int parallel_chunks(const Curvature *c) {
   return c->nthreads > 1 && c->nchunks >= c->nthreads ? c->nthreads : 1;
 }
 
-/* out += Σ_{t ≥ 1} acc[t]: the one reduction over examples (an MPI allreduce would go here). */
-static void sum_accumulators(Curvature *c, int T, double *out) {
-  if (T < 2) return;
-  size_t P = c->net->n_params;
-#pragma omp parallel for schedule(static) if (P > 65536)
-  for (size_t j = 0; j < P; j++) {
-    double s = out[j];
-    for (int t = 1; t < T; t++) s += c->acc[t][j];
-    out[j] = s;
-  }
-}
-
 int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
   if (b->n > c->n_max || b->n == 0)
     return err_set(err, CS_EINVAL, "curvature batch of %zu rows (workspace holds 1..%zu)", b->n,
                    c->n_max);
   const Net *net = c->net;
-  size_t k = net->d_out, d = net->d_in;
-  double scale = 1.0 / (double)b->n, total = 0.0;
+  double total = 0.0;
   c->theta = theta;
   c->batch = *b;
   c->nchunks = (int)((b->n + c->chunk - 1) / c->chunk);
@@ -124,16 +104,11 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
 #pragma omp for schedule(static)
     for (int i = 0; i < c->nchunks; i++) {
       size_t r0 = (size_t)i * c->chunk, m = b->n - r0 < c->chunk ? b->n - r0 : c->chunk;
-      NetCache *nc = c->cache[i];
-      net_forward(net, theta, b->X + r0 * d, m, nc);
-      double *GL = nc->G[net->nlayers - 1];
-      total += loss_eval(c->loss, m, k, nc->A[net->nlayers - 1], b->Y + r0 * k, scale, GL,
-                         nc->aux);
-      net_backward(net, theta, nc, GL, g);
+      total += objective_chunk(net, theta, c->loss, b, r0, m, c->cache[i], g, NULL);
     }
   }
-  sum_accumulators(c, T, c->grad);
-  c->loss_value = total * scale;
+  threads_sum_into(c->grad, c->acc, T, net->n_params);
+  c->loss_value = total / (double)b->n;
   c->applies = 0;
   return CS_OK;
 }
@@ -174,7 +149,7 @@ static int curv_accumulate(Curvature *c, const double *v, double *out, int mode)
       net_rbackward(net, c->theta, nc, v, NULL, rw, c->RGLs[t], mode, dst);
     }
   }
-  sum_accumulators(c, T, out);
+  threads_sum_into(out, c->acc, T, net->n_params);
   c->applies++;
   return CS_OK;
 }
@@ -192,8 +167,8 @@ int curv_jvp(Curvature *c, const double *v, double *jv) {
   size_t k = net->d_out;
   for (int i = 0; i < c->nchunks; i++) {
     NetCache *nc = c->cache[i];
-    net_rforward(net, c->theta, nc, v, NULL, c->rw);
-    memcpy(jv + (size_t)i * c->chunk * k, c->rw->RA[net->nlayers - 1], nc->n * k * sizeof *jv);
+    net_rforward(net, c->theta, nc, v, NULL, c->rws[0]);
+    memcpy(jv + (size_t)i * c->chunk * k, c->rws[0]->RA[net->nlayers - 1], nc->n * k * sizeof *jv);
   }
   return CS_OK;
 }
@@ -205,8 +180,8 @@ int curv_vjp(Curvature *c, const double *u, double *jtu) {
   memset(jtu, 0, net->n_params * sizeof *jtu);
   for (int i = 0; i < c->nchunks; i++) {
     NetCache *nc = c->cache[i];
-    for (int l = 0; l < net->nlayers; l++) c->rw->zero[l] = 1;
-    net_rbackward(net, c->theta, nc, NULL, NULL, c->rw, u + (size_t)i * c->chunk * k, NET_R_GGN,
+    for (int l = 0; l < net->nlayers; l++) c->rws[0]->zero[l] = 1;
+    net_rbackward(net, c->theta, nc, NULL, NULL, c->rws[0], u + (size_t)i * c->chunk * k, NET_R_GGN,
                   jtu);
   }
   return CS_OK;

@@ -38,6 +38,12 @@ static int solve(SharpProbe *sp, const Linop *op, EigResult *r, Err *err) {
   return solve_with(sp, sp->tr, op, r, err);
 }
 
+/* The threshold the raw sharpness is compared with: the optimizer's, except for Adam,
+ * whose own threshold is on the preconditioned sharpness (2/η is the reference then). */
+static double raw_threshold(const TrainState *st) {
+  return st->opt->type == optim_adam ? 2.0 / st->lr : st->threshold;
+}
+
 static int record(TrainState *st, const char *opname, long batch, const EigResult *r, Err *err) {
   EigRecord er = {st->step, opname, batch, r->ntop, r->values, r->residuals, r->matvecs,
                   r->wall_s, r->converged, 0};
@@ -77,9 +83,7 @@ static int probe_run(void *self, TrainState *st, Err *err) {
     case PK_HESSIAN:
       if ((rc = solve(sp, &H, &r, err))) break;
       if ((rc = record(st, "hessian", nb, &r, err))) break;
-      /* Adam's own threshold is on the preconditioned sharpness; 2/η is the reference here. */
-      rc = rec_metric(st->rec, st->step, "sharpness_threshold",
-                      st->opt->type == optim_adam ? 2.0 / st->lr : st->threshold, err);
+      rc = rec_metric(st->rec, st->step, "sharpness_threshold", raw_threshold(st), err);
       break;
     case PK_PRECOND: {
       if (st->opt->t < 1) break; /* no preconditioner before Adam's first step */
@@ -94,7 +98,7 @@ static int probe_run(void *self, TrainState *st, Err *err) {
       eig_result_free(&r); /* raw sharpness alongside */
       if ((rc = solve_with(sp, sp->tr_raw, &H, &r, err))) break;
       if ((rc = record(st, "hessian", nb, &r, err))) break;
-      rc = rec_metric(st->rec, st->step, "sharpness_threshold", 2.0 / st->lr, err);
+      rc = rec_metric(st->rec, st->step, "sharpness_threshold", raw_threshold(st), err);
       break;
     }
     case PK_GN: {
