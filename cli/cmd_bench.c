@@ -4,7 +4,8 @@
  * The workloads mirror ../shared/bench/peer_torch.py in shape (widths,
  * activation, bias, N), with synthetic data from our own RNG (seed 0):
  * X ~ N(0,1), uniform labels 0..9 one-hot, MSE loss ½·mean, PyTorch default
- * init. Every figure is a median of wall-clock repeats; GEMM FLOPs are counted
+ * init; digits uses scikit-learn's real digits like the peer when the file is
+ * there (bench_digits.c). Every figure is a median of wall-clock repeats; GEMM FLOPs are counted
  * analytically (see flops_grad / flops_hvp) and set against a DGEMM rate
  * measured in the same process (cblas_dgemm 2048², run last so its buffers do
  * not count in the reported peak RSS). Output: a table, or with --json one JSON
@@ -18,12 +19,14 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_digits.h"
 #include "cli.h"
 #include "core/json.h"
 #include "core/loss.h"
 #include "core/net.h"
 #include "core/optim.h"
 #include "core/rng.h"
+#include "core/spec.h"
 #include "core/threads.h"
 #include "hessian/curv.h"
 #include "lanczos/eig.h"
@@ -60,6 +63,8 @@ typedef struct BenchOpts {
   double budget;      /* seconds of timed repeats per measurement before stopping early */
   int eig_repeats;
   int steps;          /* GD steps for track */
+  int track_k;        /* pairs tracked */
+  double update_tol;  /* the tracker's one-product acceptance (tracker_set_update_tol) */
   double lr;          /* 0: 0.5 / λ_max at the start */
   double tol;
   int dgemm_n;        /* DGEMM size; 0 skips it (for profiling) */
@@ -80,8 +85,9 @@ typedef struct Results {
   double grad_s, grad_flops;
   double hvp_s, hvp_flops, build_s, build_first_s;
   EigRun e1_arpack, e1_lanczos, e10_arpack, e10_lanczos;
-  double track_s, track_eig_s, track_build_s, gd_step_s, track_lr, track_lambda0, track_lambda1;
-  double track_mv_warm, track_mv_cold;
+  double track_s, track_eig_s, gd_step_s, track_lr, track_lambda0, track_lambda1;
+  double track_mv_warm, track_mv_cold, track_mv_mean, track_over_gd_mean, track_one_frac;
+  double track_exact_last;
   int track_steps, track_all_conv;
   double grad_share, hvp_share; /* medians of the per-round shares of the DGEMM rate */
   double rss_mb;
@@ -150,6 +156,7 @@ typedef struct Ctx {
   Net net;
   double *theta, *X, *Y, *grad, *v, *hv;
   Batch b;
+  const char *data;     /* "sklearn digits" or "synthetic" */
   ObjectiveWork *work;  /* the training loop's gradient, data-parallel over chunks */
   Curvature *curv;
 } Ctx;
@@ -195,10 +202,19 @@ static int ctx_init(Ctx *c, const Workload *w, Err *err) {
   if (!c->theta || !c->grad || !c->v || !c->hv || !c->X || !c->Y)
     return err_set(err, CS_ENOMEM, "out of memory for workload %s", w->name);
   net_init_params(&c->net, c->theta, &r);
-  Rng rd;
-  rng_seed(&rd, 0);
-  rng_normal_fill(&rd, c->X, N * d);
-  for (size_t i = 0; i < N; i++) c->Y[i * k + rng_below(&rd, k)] = 1.0;
+  c->data = "synthetic";
+  Err derr = {0};
+  if (!strcmp(w->name, "digits") &&
+      bench_digits_load(BENCH_DIGITS_PATH, N, c->X, c->Y, &derr) == CS_OK) {
+    c->data = "sklearn digits";
+  } else {
+    if (derr.code && derr.code != CS_ENOTFOUND) fprintf(stderr, "warning: %s\n", derr.msg);
+    Rng rd;
+    rng_seed(&rd, 0);
+    rng_normal_fill(&rd, c->X, N * d);
+    memset(c->Y, 0, N * k * sizeof *c->Y);
+    for (size_t i = 0; i < N; i++) c->Y[i * k + rng_below(&rd, k)] = 1.0;
+  }
   Rng rv;
   rng_seed_stream(&rv, 0, 2);
   rng_normal_fill(&rv, c->v, P);
@@ -327,6 +343,8 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
   json_kv(&b, "threads", threads_get());
   json_kv(&b, "N", (double)o->w->N);
   json_kv(&b, "n_params", (double)c->net.n_params);
+  sb_append(&b, ",\"data\":");
+  sb_json_str(&b, c->data);
   sb_append(&b, ",\"omp_wait_policy\":");
   sb_json_str(&b, getenv("OMP_WAIT_POLICY"));
   sb_append(&b, ",\"openblas_coretype\":");
@@ -378,11 +396,16 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
     json_kv(&b, "track_lr", r->track_lr);
     json_kv(&b, "gd_step_s", r->gd_step_s);
     json_kv(&b, "track_s", r->track_s);
-    json_kv(&b, "track_build_s", r->track_build_s);
+    json_kv(&b, "track_k", o->track_k);
+    json_kv(&b, "track_update_tol", o->update_tol);
     json_kv(&b, "track_eig_s", r->track_eig_s);
     json_kv(&b, "track_over_gd", r->track_s / r->gd_step_s);
+    json_kv(&b, "track_over_gd_mean", r->track_over_gd_mean);
     json_kv(&b, "track_matvecs_warm", r->track_mv_warm);
+    json_kv(&b, "track_matvecs_mean", r->track_mv_mean);
+    json_kv(&b, "track_one_product_frac", r->track_one_frac);
     json_kv(&b, "track_matvecs_cold", r->track_mv_cold);
+    json_kv(&b, "track_lambda_exact_last", r->track_exact_last);
     json_kv(&b, "track_all_converged", r->track_all_conv);
     json_kv(&b, "track_lambda_first", r->track_lambda0);
     json_kv(&b, "track_lambda_last", r->track_lambda1);
@@ -402,8 +425,8 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
   const Workload *w = o->w;
   printf("curvscope bench %s  workload %s  (", o->mode, w->name);
   for (int i = 0; i < w->nwidths; i++) printf("%s%ld", i ? "-" : "", w->widths[i]);
-  printf(", %s, %s, N=%zu, P=%zu)\n", act_name(w->act), w->bias ? "bias" : "no bias", w->N,
-         c->net.n_params);
+  printf(", %s, %s, N=%zu, P=%zu, %s data)\n", act_name(w->act), w->bias ? "bias" : "no bias",
+         w->N, c->net.n_params, c->data);
   const char *wp = getenv("OMP_WAIT_POLICY"), *ct = getenv("OPENBLAS_CORETYPE");
   printf("  threads %d  OMP_WAIT_POLICY=%s  OPENBLAS_CORETYPE=%s  OpenBLAS %s\n", threads_get(),
          wp ? wp : "(unset)", ct ? ct : "(unset)", openblas_get_corename());
@@ -435,32 +458,39 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
     }
   }
   if (o->parts & PART_TRACK) {
-    printf("  %-26s %10.4f s  (objective_eval + optim step; %d steps, lr %.4g)\n", "GD step",
+    printf("  %-26s %10.4f s  (objective_eval + update; %d steps, lr %.4g)\n", "GD step",
            r->gd_step_s, r->track_steps, r->track_lr);
-    printf("  %-26s %10.4f s  (build %.4f s + top-2 Lanczos %.4f s)  = %.2f x GD step\n",
-           "tracking per step", r->track_s, r->track_build_s, r->track_eig_s,
-           r->track_s / r->gd_step_s);
-    printf("  %-26s %10.1f warm  vs %.0f cold%s\n", "products per measurement", r->track_mv_warm,
-           r->track_mv_cold, r->track_all_conv ? "" : "  (some did NOT converge)");
-    printf("  %-26s %.8g -> %.8g\n", "sharpness", r->track_lambda0, r->track_lambda1);
+    printf("  %-26s %10.4f s  (build = the step's gradient, + top-%d %.4f s, + update)\n",
+           "GD step with sharpness", r->track_s, o->track_k, r->track_eig_s);
+    printf("  %-26s %10.2f x median, %.2f x mean (update_tol %g, tol %g)\n", "... over a GD step",
+           r->track_s / r->gd_step_s, r->track_over_gd_mean, o->update_tol, o->tol);
+    printf("  %-26s %10.1f median, %.2f mean (%.0f%% one-block updates) vs %.0f cold%s\n",
+           "products per measurement", r->track_mv_warm, r->track_mv_mean,
+           100 * r->track_one_frac, r->track_mv_cold,
+           r->track_all_conv ? "" : "  (some did NOT converge)");
+    printf("  %-26s %.8g -> %.8g (cold solve at the end: %.8g)\n", "sharpness",
+           r->track_lambda0, r->track_lambda1, r->track_exact_last);
   }
   printf("  %-26s %10.1f MB\n", "peak RSS", r->rss_mb);
 }
 
 /* ---------------------------------------------------------------- track */
 
+/* Sharpness at every step as a run with `--probe sharpness:every=1,k=K,update_tol=U`
+ * does it: per step one curvature build, which also gives the step's gradient
+ * (Probe.step_eval), a measurement by the tracker of the step's parity, the update.
+ * Against a plain GD step (objective_eval + update) timed at the same θ. */
 static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   const Net *net = &c->net;
   size_t P = net->n_params;
-  double *th = malloc(P * sizeof *th), *g = malloc(P * sizeof *g);
   int steps = o->steps < 1 ? 1 : o->steps;
+  double *th = malloc(P * sizeof *th), *g = malloc(P * sizeof *g);
   double *t_gd = malloc((size_t)steps * sizeof(double)), *t_tr = malloc((size_t)steps * sizeof(double));
-  double *t_b = malloc((size_t)steps * sizeof(double)), *t_e = malloc((size_t)steps * sizeof(double));
-  double *mv = malloc((size_t)steps * sizeof(double));
+  double *t_e = malloc((size_t)steps * sizeof(double)), *mv = malloc((size_t)steps * sizeof(double));
   Optimizer *opt = NULL;
-  Tracker *tr = NULL;
+  Tracker *tr[2] = {NULL, NULL};
   int rc = CS_OK;
-  if (!th || !g || !t_gd || !t_tr || !t_b || !t_e || !mv) {
+  if (!th || !g || !t_gd || !t_tr || !t_e || !mv) {
     rc = err_set(err, CS_ENOMEM, "out of memory for track");
     goto done;
   }
@@ -468,25 +498,25 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   Linop op = curv_hessian_op(c->curv);
   EigOpts eo;
   eig_opts_default(&eo);
-  eo.k = 2;
+  eo.k = o->track_k;
   eo.tol = o->tol;
   eo.exact_residuals = 0;
   EigResult er;
-  /* cold start at θ0: sharpness, hence the learning rate */
+  /* cold solve at θ0: the sharpness, hence the learning rate */
   if ((rc = curv_build(c->curv, th, &c->b, err))) goto done;
   rc = eig_lanczos_top(&op, &eo, &er, err);
   if (rc && rc != CS_ENOCONV) goto done;
   rc = CS_OK;
   r->track_lambda0 = er.values[0];
+  r->track_mv_cold = (double)er.matvecs;
   eig_result_free(&er);
-  /* the probe's tracker (studies/track.h), primed at θ0 like a run's first measurement */
-  if (!(tr = tracker_alloc(P, 2, o->tol, 0, 0x5a3bULL))) {
-    rc = err_set(err, CS_ENOMEM, "out of memory for the tracker");
-    goto done;
+  for (int i = 0; i < 2; i++) {
+    if (!(tr[i] = tracker_alloc(P, o->track_k, o->tol, 0, 0x5a3bULL + (uint64_t)i))) {
+      rc = err_set(err, CS_ENOMEM, "out of memory for the tracker");
+      goto done;
+    }
+    tracker_set_update_tol(tr[i], o->update_tol, o->update_tol > o->tol ? 10 : 0);
   }
-  if ((rc = tracker_measure(tr, &op, &er, NULL, err)) && rc != CS_ENOCONV) goto done;
-  rc = CS_OK;
-  eig_result_free(&er);
   OptConfig cfg;
   optconfig_default(&cfg);
   cfg.lr = o->lr > 0 ? o->lr : 0.5 / fabs(r->track_lambda0);
@@ -497,41 +527,55 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
     goto done;
   }
   r->track_all_conv = 1;
+  long one = 0;
+  double total_mv = 0, total_tr = 0, total_gd = 0;
   for (int s = 0; s < steps; s++) {
-    double t0 = wall_time(), loss;
+    /* a plain step is this evaluation at the same θ plus the same update */
+    double t1 = wall_time(), loss;
     objective_eval_parallel(net, th, LOSS_MSE, &c->b, c->work, g, &loss, NULL);
-    optim_step(opt, th, g);
-    double t1 = wall_time();
-    if ((rc = curv_build(c->curv, th, &c->b, err))) goto done;
     double t2 = wall_time();
-    rc = tracker_measure(tr, &op, &er, NULL, err);
+    if ((rc = curv_build(c->curv, th, &c->b, err))) goto done;
     double t3 = wall_time();
+    rc = tracker_measure(tr[s & 1], &op, &er, NULL, err);
+    double t4 = wall_time();
     if (rc && rc != CS_ENOCONV) goto done;
     r->track_all_conv &= rc == CS_OK && er.converged;
     rc = CS_OK;
     r->track_lambda1 = er.values[0];
+    if (s == steps - 1) memcpy(g, th, P * sizeof *g); /* the last measured point */
+    optim_step(opt, th, curv_grad(c->curv));
+    double t5 = wall_time();
     mv[s] = (double)er.matvecs;
     eig_result_free(&er);
-    t_gd[s] = t1 - t0, t_b[s] = t2 - t1, t_e[s] = t3 - t2, t_tr[s] = t3 - t1;
+    t_gd[s] = (t2 - t1) + (t5 - t4), t_e[s] = t4 - t3, t_tr[s] = t5 - t2;
+    if (s >= 2) { /* after each parity tracker's first (cold) solve, as in a long run */
+      one += mv[s] == o->track_k;
+      total_mv += mv[s], total_tr += t_tr[s], total_gd += t_gd[s];
+    }
   }
-  /* cold solve at the final point, for the products warm vs cold */
-  eo.warm = NULL;
-  eo.nwarm = 0;
+  /* how good is the last tracked value: a cold solve to 1e-10 at the point it measured
+   * (g holds that θ; the context must be rebuilt there, θ moved since) */
+  if ((rc = curv_build(c->curv, g, &c->b, err))) goto done;
+  eo.tol = 1e-10;
+  eo.k = 1;
   rc = eig_lanczos_top(&op, &eo, &er, err);
   if (rc && rc != CS_ENOCONV) goto done;
   rc = CS_OK;
-  r->track_mv_cold = (double)er.matvecs;
+  r->track_exact_last = er.values[0];
   eig_result_free(&er);
   r->track_steps = steps;
   r->gd_step_s = median(t_gd, steps);
   r->track_s = median(t_tr, steps);
-  r->track_build_s = median(t_b, steps);
   r->track_eig_s = median(t_e, steps);
   r->track_mv_warm = median(mv, steps);
+  int later = steps > 2 ? steps - 2 : 0;
+  r->track_mv_mean = later ? total_mv / later : NAN;
+  r->track_over_gd_mean = later ? total_tr / total_gd : NAN;
+  r->track_one_frac = later ? (double)one / later : NAN;
 done:
   optim_free(opt);
-  tracker_free(tr);
-  free(th), free(g), free(t_gd), free(t_tr), free(t_b), free(t_e), free(mv);
+  tracker_free(tr[0]), tracker_free(tr[1]);
+  free(th), free(g), free(t_gd), free(t_tr), free(t_e), free(mv);
   return rc;
 }
 
@@ -547,12 +591,16 @@ static void usage(FILE *f) {
           "  --eig-repeats R    timed eigen-solves per solver (default 1)\n"
           "  --no-eig10         skip the top-10 solves (eig, all)\n"
           "  --tol T            eigen tolerance (default 1e-6, as the peer's eigsh)\n"
-          "  --steps S          GD steps for track (default 10)\n"
+          "  --steps S          GD steps for track (default 20)\n"
           "  --lr LR            GD learning rate for track (default 0.5 / lambda_max)\n"
+          "  --track-k K        pairs tracked (default 1)\n"
+          "  --update-tol U     the tracker's one-product acceptance (default 1e-3; = --tol:\n"
+          "                     every measurement to tol, as sharpness:update_tol unset)\n"
           "  --dgemm-n N        size of the reference DGEMM (default 2048; 0 skips it)\n"
           "  --json             one JSON object on one line\n\n"
           "grad: gradient; hvp: gradient + HVP; eig: top-1/top-10 by ARPACK and Lanczos;\n"
-          "track: sharpness tracking (top-2, the probe's tracker) against a GD step; all: everything.\n");
+          "track: a GD step with sharpness at every step (the probe's trackers, the build\n"
+          "shared with the step's gradient) against a plain GD step; all: everything.\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -560,34 +608,49 @@ int cmd_bench(int argc, char **argv) {
     usage(stdout);
     return EXIT_OK;
   }
-  BenchOpts o = {0, NULL, NULL, 0, 5, 20.0, 1, 10, 0.0, 1e-6, 2048, 0};
+  BenchOpts o = {0, NULL, NULL, 0, 5, 20.0, 1, 20, 1, 1e-3, 0.0, 1e-6, 2048, 0};
   int no_eig10 = 0;
   enum { O_WORKLOAD = 1, O_THREADS, O_REPEATS, O_BUDGET, O_EIGREP, O_NOEIG10, O_TOL, O_STEPS,
-         O_LR, O_JSON, O_DGEMMN };
+         O_LR, O_JSON, O_DGEMMN, O_TRACKK, O_UPDTOL };
   static const struct option lo[] = {
       {"workload", required_argument, 0, O_WORKLOAD}, {"threads", required_argument, 0, O_THREADS},
       {"repeats", required_argument, 0, O_REPEATS},   {"budget", required_argument, 0, O_BUDGET},
       {"eig-repeats", required_argument, 0, O_EIGREP}, {"no-eig10", no_argument, 0, O_NOEIG10},
       {"tol", required_argument, 0, O_TOL},           {"steps", required_argument, 0, O_STEPS},
       {"lr", required_argument, 0, O_LR},             {"json", no_argument, 0, O_JSON},
-      {"dgemm-n", required_argument, 0, O_DGEMMN},
+      {"dgemm-n", required_argument, 0, O_DGEMMN},   {"track-k", required_argument, 0, O_TRACKK},
+      {"update-tol", required_argument, 0, O_UPDTOL},
       {0, 0, 0, 0}};
   optind = 1;
   int ch;
   const char *wname = NULL;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    long v = 0;
+    double d = 0;
+    int real = ch == O_BUDGET || ch == O_TOL || ch == O_LR || ch == O_UPDTOL;
+    int count = ch == O_THREADS || ch == O_REPEATS || ch == O_EIGREP || ch == O_STEPS ||
+                ch == O_DGEMMN || ch == O_TRACKK;
+    long lmin = ch == O_DGEMMN || ch == O_THREADS ? 0 : 1;
+    if ((real && (parse_double(optarg, &d) || !(d > 0) || !isfinite(d))) ||
+        (count && (parse_long(optarg, &v) || v < lmin || v > 1000000))) {
+      fprintf(stderr, "curvscope bench: --%s %s: expected %s\n", lo[ch - 1].name, optarg,
+              real ? "a positive number" : lmin ? "a whole number >= 1" : "a whole number >= 0");
+      return EXIT_USAGE;
+    }
     switch (ch) {
       case O_WORKLOAD: wname = optarg; break;
-      case O_THREADS: o.threads = atoi(optarg); break;
-      case O_REPEATS: o.repeats = atoi(optarg); break;
-      case O_BUDGET: o.budget = atof(optarg); break;
-      case O_EIGREP: o.eig_repeats = atoi(optarg); break;
+      case O_THREADS: o.threads = (int)v; break;
+      case O_REPEATS: o.repeats = (int)v; break;
+      case O_BUDGET: o.budget = d; break;
+      case O_EIGREP: o.eig_repeats = (int)v; break;
       case O_NOEIG10: no_eig10 = 1; break;
-      case O_TOL: o.tol = atof(optarg); break;
-      case O_STEPS: o.steps = atoi(optarg); break;
-      case O_LR: o.lr = atof(optarg); break;
+      case O_TOL: o.tol = d; break;
+      case O_STEPS: o.steps = (int)v; break;
+      case O_LR: o.lr = d; break;
       case O_JSON: o.json = 1; break;
-      case O_DGEMMN: o.dgemm_n = atoi(optarg); break;
+      case O_DGEMMN: o.dgemm_n = (int)v; break;
+      case O_TRACKK: o.track_k = (int)v; break;
+      case O_UPDTOL: o.update_tol = d; break;
       default: usage(stderr); return EXIT_USAGE;
     }
   }

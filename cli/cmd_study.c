@@ -135,6 +135,10 @@ static void help(void) {
       "  --steps N         step cap (default 3000)\n"
       "  --every K         sharpness every K steps (default 10)\n"
       "  --samples N       examples in the Hessian (default: all)\n"
+      "  --tol T           eigen tolerance of the sharpness measurements (default 1e-6)\n"
+      "  --update-tol U    accept a one-product tracker update within U (default: --tol);\n"
+      "                    with --every 1, e.g. --tol 1e-3 --update-tol 1e-2 measures every\n"
+      "                    step for a few products (docs/TRACKING.md)\n"
       "  --stop-acc F      stop at this training accuracy (default 0.99)\n"
       "  --data SPEC / --model SPEC / --act A   override the preset's data and network\n"
       "  --db FILE --threads N --seed N --quiet\n"
@@ -153,7 +157,7 @@ int cmd_study(int argc, char **argv) {
   Err err = {0};
   const char *db_path = "runs.db", *lrs = "0.02,0.04", *data = NULL, *model = NULL, *act = NULL;
   long run = -1, n = 5000, steps = 3000, every = 10, samples = 0, threads = 0, seed = 0;
-  double stop_acc = 0.99;
+  double stop_acc = 0.99, tol = 1e-6, update_tol = 0;
   int crossing = 0, quiet = 0;
   for (int i = 2; i < argc; i++) {
     const char *f = argv[i];
@@ -170,9 +174,10 @@ int cmd_study(int argc, char **argv) {
     else if (!strcmp(f, "--data")) data = v;
     else if (!strcmp(f, "--model")) model = v;
     else if (!strcmp(f, "--act")) act = v;
-    else if (!strcmp(f, "--stop-acc")) {
-      if (parse_double(v, &stop_acc)) {
-        fprintf(stderr, "curvscope study eos: --stop-acc '%s' is not a number\n", v);
+    else if (!strcmp(f, "--stop-acc") || !strcmp(f, "--tol") || !strcmp(f, "--update-tol")) {
+      double *dp = f[2] == 's' ? &stop_acc : f[2] == 't' ? &tol : &update_tol;
+      if (parse_double(v, dp) || !(*dp > 0)) {
+        fprintf(stderr, "curvscope study eos: %s '%s' is not a positive number\n", f, v);
         return EXIT_USAGE;
       }
     } else {
@@ -231,7 +236,10 @@ int cmd_study(int argc, char **argv) {
     o.eval_every = every * 10;
     o.checkpoint_every = steps / 4 > 0 ? steps / 4 : 1;
     o.quiet = quiet;
-    snprintf(o.probe[0], sizeof o.probe[0], "sharpness:every=%ld,k=2,samples=%ld", every, samples);
+    int len = snprintf(o.probe[0], sizeof o.probe[0], "sharpness:every=%ld,k=2,samples=%ld,tol=%.17g",
+                       every, samples, tol);
+    if (update_tol > 0)
+      snprintf(o.probe[0] + len, sizeof o.probe[0] - (size_t)len, ",update_tol=%.17g", update_tol);
     o.nprobes = 1;
     snprintf(o.study, sizeof o.study, "eos");
     snprintf(o.group, sizeof o.group, "%s", group);

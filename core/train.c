@@ -130,7 +130,15 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
       b = (Batch){train->X, train->Y, train->labels, n};
     }
     double loss, acc;
-    objective_eval_parallel(net, theta, cfg->loss, &b, work, grad, &loss, &acc);
+    int shared = 0;
+    for (int p = 0; !minibatch && !shared && p < nprobes; p++)
+      if (probes[p].step_eval && t % probes[p].every == 0 &&
+          (rc = probes[p].step_eval(probes[p].self, theta, &b, cfg->chunk, grad, &loss, &acc,
+                                    &shared, err))) {
+        err_prefix(err, "probe %s at step %ld", probes[p].name, t);
+        goto out;
+      }
+    if (!shared) objective_eval_parallel(net, theta, cfg->loss, &b, work, grad, &loss, &acc);
     if (t == 0) loss0 = loss;
     double gnorm = cblas_dnrm2((int)P, grad, 1), pnorm = cblas_dnrm2((int)P, theta, 1);
     StepRecord sr = {t, (double)t * (double)bsz / (double)n, loss, acc, opt->cfg.lr, gnorm, pnorm,

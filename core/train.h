@@ -3,7 +3,8 @@
  *
  * At each step t = 0, 1, ...: the loss and gradient at θ_t (full batch in chunks,
  * or a shuffled mini-batch), a step record, the probes due at t (they see θ_t and
- * its gradient, before the update, as Cohen et al. measure), test evaluation
+ * its gradient, before the update, as Cohen et al. measure; a due probe may supply
+ * the step's gradient from its own pass, see Probe.step_eval), test evaluation
  * every eval_every steps, checkpoints every checkpoint_every steps, then the
  * update θ_{t+1}. The run ends at `steps`, at a training accuracy, on divergence
  * (NaN/Inf or an exploding loss: status "diverged", never a crash) or when
@@ -45,6 +46,13 @@ typedef struct Probe {
   void *self;
   int (*run)(void *self, TrainState *st, Err *err);
   void (*destroy)(void *self);
+  /* Optional. At a full-batch step t with t % every == 0 the loop offers the probe the
+   * step's evaluation: it may compute loss, accuracy (NAN without labels) and gradient
+   * at θ_t on batch b, with `chunk` rows per chunk as the loop would (same bits), in
+   * the forward/backward its measurement needs anyway, and set *done = 1. The run()
+   * that follows at the same step then reuses that pass: one pass per step saved. */
+  int (*step_eval)(void *self, const double *theta, const Batch *b, long chunk, double *grad,
+                   double *loss, double *acc, int *done, Err *err);
 } Probe;
 
 typedef struct TrainProgress {

@@ -1,6 +1,7 @@
 /* curv.c: cached Hessian, Gauss-Newton, Jacobian and NTK products (see curv.h). */
 #include "curv.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct Curvature {
   const double *theta;
   Batch batch;
   double loss_value;
+  size_t correct;        /* rows whose argmax output matches the label (CE batches) */
   long applies;
 };
 
@@ -91,12 +93,13 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
                    c->n_max);
   const Net *net = c->net;
   double total = 0.0;
+  size_t correct = 0;
   c->theta = theta;
   c->batch = *b;
   c->nchunks = (int)((b->n + c->chunk - 1) / c->chunk);
   memset(c->grad, 0, net->n_params * sizeof *c->grad);
   int T = parallel_chunks(c);
-#pragma omp parallel num_threads(T) reduction(+ : total) if (T > 1)
+#pragma omp parallel num_threads(T) reduction(+ : total, correct) if (T > 1)
   {
     int t = omp_get_thread_num();
     double *g = t ? c->acc[t] : c->grad;
@@ -104,16 +107,20 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
 #pragma omp for schedule(static)
     for (int i = 0; i < c->nchunks; i++) {
       size_t r0 = (size_t)i * c->chunk, m = b->n - r0 < c->chunk ? b->n - r0 : c->chunk;
-      total += objective_chunk(net, theta, c->loss, b, r0, m, c->cache[i], g, NULL);
+      total += objective_chunk(net, theta, c->loss, b, r0, m, c->cache[i], g, &correct);
     }
   }
   threads_sum_into(c->grad, c->acc, T, net->n_params);
   c->loss_value = total / (double)b->n;
+  c->correct = correct;
   c->applies = 0;
   return CS_OK;
 }
 
 double curv_loss(const Curvature *c) { return c->loss_value; }
+double curv_accuracy(const Curvature *c) {
+  return c->batch.labels ? (double)c->correct / (double)c->batch.n : NAN;
+}
 const double *curv_grad(const Curvature *c) { return c->grad; }
 size_t curv_nparams(const Curvature *c) { return c->net->n_params; }
 size_t curv_nrows(const Curvature *c) { return c->batch.n; }

@@ -36,6 +36,8 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err);
 
 /* Loss and gradient at the built point (the gradient is a by-product of build). */
 double curv_loss(const Curvature *c);
+/* Training accuracy of the built batch (NAN without labels): as objective_eval's. */
+double curv_accuracy(const Curvature *c);
 const double *curv_grad(const Curvature *c);
 size_t curv_nparams(const Curvature *c);
 size_t curv_nrows(const Curvature *c);   /* rows of the built batch */

@@ -1,7 +1,7 @@
 /*
  * probes.h: curvature measurements run during training (`--probe SPEC`).
  *
- *   sharpness:every=K,k=2,samples=N,tol=T,solver=lanczos|arpack,warm=true
+ *   sharpness:every=K,k=2,samples=N,tol=T,update_tol=U,solver=lanczos|arpack,warm=true
  *       top-k eigenvalues of the training-loss Hessian on the first N examples
  *       (all by default) every K steps; eigs rows with operator "hessian", and
  *       metric sharpness_threshold = the optimizer's threshold (2/η for GD).
@@ -14,6 +14,10 @@
  * Each probe tracks its eigenvectors (studies/track.h): one block product and a
  * Rayleigh-Ritz check per measurement when the previous vectors still fit, else a
  * full solve to tol warm-started from them (warm=false: a cold solve every time).
+ * update_tol (default tol) is the bound the one-product update must meet: with a
+ * looser one, e.g. every=1,k=1,update_tol=1e-3, nearly every measurement is a single
+ * product. On a full-batch run a due probe also evaluates the step's gradient in its
+ * own build (Probe.step_eval, same bits), so a measured step costs one pass less.
  *
  * Ownership: probe_create fills a Probe whose destroy() frees its state.
  */

@@ -13,6 +13,9 @@ struct Tracker {
   size_t n;
   int k;
   double tol;
+  double update_tol;  /* acceptance of the one-product update (default tol) */
+  int refresh;        /* a full solve at least every `refresh` measurements (0: never) */
+  int since_full;     /* measurements since the last full solve */
   int use_arpack;
   uint64_t seed;
   int have;           /* V holds k orthonormal vectors */
@@ -31,6 +34,7 @@ Tracker *tracker_alloc(size_t n, int k, double tol, int use_arpack, uint64_t see
   t->n = n;
   t->k = k;
   t->tol = tol;
+  t->update_tol = tol;
   t->use_arpack = use_arpack;
   t->seed = seed;
   size_t sz = (size_t)k * n * sizeof(double);
@@ -49,6 +53,11 @@ void tracker_free(Tracker *t) {
 }
 
 void tracker_reset(Tracker *t) { t->have = 0; }
+
+void tracker_set_update_tol(Tracker *t, double update_tol, int refresh) {
+  t->update_tol = update_tol;
+  t->refresh = refresh;
+}
 
 void tracker_counts(const Tracker *t, long *measurements, long *full_solves) {
   if (measurements) *measurements = t->measurements;
@@ -107,7 +116,7 @@ static int rayleigh_ritz(Tracker *t, const Linop *op, EigResult *r, Err *err, in
     return 0;
   }
   /* Accept when the a-posteriori bound |λ − θ| ≤ ‖r‖²/δ (δ: distance from the Ritz
-   * values to the rest of the spectrum, θ_k − θ_{k+1}) is within tol·|θ|. */
+   * values to the rest of the spectrum, θ_k − θ_{k+1}) is within update_tol·|θ|. */
   double delta = theta[0] - t->next;
   int ok = delta > 0;
   for (int j = 0; j < k; j++) {
@@ -119,7 +128,7 @@ static int rayleigh_ritz(Tracker *t, const Linop *op, EigResult *r, Err *err, in
     }
     r->values[j] = th;
     r->residuals[j] = sqrt(s2);
-    ok &= s2 <= t->tol * fabs(th) * delta;
+    ok &= s2 <= t->update_tol * fabs(th) * delta;
   }
   memcpy(r->vectors, t->Y, (size_t)k * n * sizeof *r->vectors);
   r->matvecs = k;
@@ -135,7 +144,8 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
   int rc = CS_OK;
   long cheap_mv = 0;
   const double *warm = t->have ? t->V : NULL;
-  if (t->have && t->skip > 0) t->skip--;
+  int stale = t->refresh > 0 && t->since_full >= t->refresh;
+  if (t->have && (t->skip > 0 || stale)) t->skip -= t->skip > 0;
   else if (t->have) {
     if (rayleigh_ritz(t, op, r, err, &rc)) {
       /* next basis: one subspace-iteration step, H·Y orthonormalised */
@@ -144,16 +154,20 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
       if (!t->have) memcpy(t->V, t->Y, (size_t)t->k * t->n * sizeof *t->V), t->have = 1;
       r->wall_s = wall_time() - t0;
       if (full) *full = 0;
+      t->since_full++;
       return CS_OK;
     }
     if (rc) return rc;
     cheap_mv = r->matvecs;
     eig_result_free(r);
-    t->skip = 3; /* the vectors move faster than one update follows: solve for a while */
+    /* At tol, the vectors move faster than one update follows: solve for a while. A
+     * looser update_tol fails rarely: try the update again at the next measurement. */
+    t->skip = t->update_tol > t->tol ? 0 : 3;
     warm = t->Y;  /* the Ritz vectors of this point are the better start */
   }
   /* Full solve, warm-started from the Ritz vectors when there are some. */
   t->full_solves++;
+  t->since_full = 0;
   EigOpts eo;
   eig_opts_default(&eo);
   eo.k = t->k;

@@ -5,6 +5,7 @@
  * measurement applies the operator once to the previous k vectors V (one block
  * product, k vectors) and does Rayleigh-Ritz on span(V). The Ritz values are
  * accepted when the a-posteriori bound |λ − θ| ≤ ‖Hy − θy‖²/δ is at most tol·|θ|
+ * (or a looser update_tol·|θ|, tracker_set_update_tol)
  * for every pair, δ = θ_k − θ_{k+1} the gap to the rest of the spectrum (θ_{k+1}
  * from the last full solve, which computes one pair more than asked). Otherwise
  * (and at the first measurement) a full Lanczos (or ARPACK) solve to tol,
@@ -28,6 +29,14 @@ typedef struct Tracker Tracker;
 /* n unknowns, k pairs, tol as in EigOpts; use_arpack selects the full solver. */
 Tracker *tracker_alloc(size_t n, int k, double tol, int use_arpack, uint64_t seed);
 void tracker_free(Tracker *t);
+/* Accept the one-product update when its bound is within update_tol·|θ| (default:
+ * tol), and solve in full at least every `refresh` measurements (0: only when the
+ * bound fails). A looser update_tol (say 1e-2) makes most measurements one product
+ * per pair. The refresh is what catches a crossing: when another eigenvalue rises
+ * past the tracked one, the tracked vector still has a small residual (it is near an
+ * eigenvector, just not the top one) and δ from the last full solve is stale, so the
+ * bound cannot see it; a full solve finds the new top. */
+void tracker_set_update_tol(Tracker *t, double update_tol, int refresh);
 /* Forget the vectors: the next measurement is a full cold solve. */
 void tracker_reset(Tracker *t);
 /* Measures the top-k pairs of op. r: values descending, vectors, residuals (exact for

@@ -53,6 +53,12 @@ bad 4-8-2 --data synth:classes,n=50,d=3 --model mlp:4-8-2
 bad ce --data synth:sines,n=200 --model mlp:1-4-1 --loss ce
 bad stray --steps 3 stray
 bad sharpness:every=0 --data synth:classes,n=50 --model mlp:10-4-2 --probe sharpness:every=0
+bad update_tol --data synth:classes,n=50 --model mlp:10-4-2 --probe sharpness:update_tol=-1
+bad refresh --data synth:classes,n=50 --model mlp:10-4-2 --probe sharpness:update_tol=1e-2,refresh=-5
+run "$BIN" study eos --db "$DB" --update-tol x
+[ $RC -eq 2 ] && [[ $ERR == *--update-tol* ]]; ok $? "study eos --update-tol x -> exit 2 naming it (rc $RC: $ERR)"
+run "$BIN" bench track --workload digits --update-tol 0
+[ $RC -eq 2 ] && [[ $ERR == *--update-tol* ]]; ok $? "bench --update-tol 0 -> exit 2 naming it (rc $RC: $ERR)"
 run "$BIN" train --db "$DB" --lr 0
 [ $RC -eq 2 ] && [[ $ERR == *lr* ]]; ok $? "--lr 0 -> exit 2 (must be positive) (rc $RC: $ERR)"
 if [ -f "$DB" ]; then
