@@ -14,9 +14,11 @@
  * with weight 2πB followed by z -> (cos z, sin z), width doubling; fixed B lives
  * in net->frozen (not in θ), learned B in θ like any layer.
  *
- * The passes (net_pass.c) cache what the R-operator needs: A, s⊙σ'(Z),
- * s²⊙σ''(Z) from the forward, G = dL/dU and D = dL/dA from the backward.
- * With those, G = D ⊙ d1 and the MATH.md formulas hold with U in place of Z.
+ * The passes (net_pass.c) cache what the R-operator needs, and no more (NetCache):
+ * A from the forward and G = dL/dU from the backward; s⊙σ'(Z) only where σ' is
+ * not a function of A; and, for the exact Hessian, D ⊙ s²⊙σ''(Z) only where it is
+ * not a function of A and G (see NetCache). With those the MATH.md formulas hold
+ * with U in place of Z.
  *
  * Ownership: Net is a plain struct the caller owns (net_init/net_deinit);
  * NetCache and NetRWork are heap workspaces (_alloc/_free, NULL-safe).
@@ -101,18 +103,44 @@ void net_output_block(const Net *net, size_t *off, size_t *len);
 
 /* ---------------------------------------------------------------- passes */
 
+/*
+ * What is stored per layer, by activation (s: the per-unit scales, 1 without):
+ *
+ *   σ          s⊙σ'(Z)            D ⊙ s²⊙σ''(Z)  (R-backward's curvature weight)
+ *   identity   s                  0
+ *   relu       s⊙1[A > 0]         0
+ *   tanh       s⊙(1 − A²)         G ⊙ (−2 s⊙A)        since D ⊙ s⊙σ'(Z) = G
+ *   sigmoid    s⊙A⊙(1 − A)        G ⊙ s⊙(1 − 2A)
+ *   hat        stored (d1)        0
+ *   softplus, gelu, sine          stored (d1)         stored (K)
+ *   cos/sin    from A (cos, sin)  stored (K) = −(D_cos ⊙ cos Z + D_sin ⊙ sin Z)
+ *
+ * D = dL/dA is never kept: the backward forms it in G's buffer and turns it into G
+ * in place (cos/sin layers, twice as wide, use the scratch D[l]), K = D ⊙ K likewise.
+ * A first-order cache (second_order = 0) serves the gradient: its backward writes
+ * G_l over A_l (see net_cache_alloc in net_pass.c), so R-passes on it (GGN mode
+ * only) must come after net_forward and before net_backward.
+ */
 typedef struct NetCache {
   size_t cap;                       /* rows it can hold */
   size_t n;                         /* rows of the last forward */
   const double *X;                  /* input [n][d_in], not owned */
   double *A[NET_MAX_LAYERS];        /* [cap][out_act]; A[L-1] = F */
-  double *d1[NET_MAX_LAYERS];       /* s ⊙ σ'(Z)  [cap][out] */
-  double *d2[NET_MAX_LAYERS];       /* s² ⊙ σ''(Z) [cap][out], when second order */
-  double *G[NET_MAX_LAYERS];        /* dL/dU [cap][out] */
-  double *D[NET_MAX_LAYERS];        /* dL/dA [cap][out_act] (l < L-1) */
+  double *G[NET_MAX_LAYERS];        /* dL/dU [cap][out], layers >= first_trainable (else NULL).
+                                     * First order: G[l] = A[l] below the top (the backward
+                                     * writes G_l over A_l), so after it only F is kept. */
+  double *d1[NET_MAX_LAYERS];       /* s ⊙ σ'(Z) [cap][out] where not derived from A, else NULL */
+  double *K[NET_MAX_LAYERS];        /* second order, first_trainable <= l < L-1, where not derived:
+                                     * D ⊙ s²⊙σ''(Z) [cap][out] after net_backward
+                                     * (s²⊙σ''(Z) between net_forward and net_backward) */
+  double *D[NET_MAX_LAYERS];        /* dL/dA scratch [cap][out_act] or NULL (D formed in G's
+                                     * buffer). Second order: cos/sin layers only. First
+                                     * order: the one buffer dbuf, shared by the layers. */
+  double *dbuf;                     /* first order: the shared D scratch (owned) */
   double *aux;                      /* [cap][d_out]: loss scratch (softmax p) */
   double *ones;                     /* [cap] of 1.0, for bias sums as GEMV */
-  int second_order;
+  int second_order;                 /* G, K of every layer kept: what NET_R_HESSIAN needs */
+  int fresh;                        /* forward done, backward not yet */
 } NetCache;
 
 NetCache *net_cache_alloc(const Net *net, size_t cap, int second_order);
@@ -120,20 +148,28 @@ void net_cache_free(NetCache *c);
 
 /* Forward on n <= cap rows of X (kept by pointer). Output F = c->A[L-1]. */
 void net_forward(const Net *net, const double *theta, const double *X, size_t n, NetCache *c);
-/* Backward from GL = dL/dF [n][d_out]; fills c->G, c->D and adds the gradient to grad
- * (grad may be NULL to only fill G, D). Layers below `stop_at` are skipped (pass
- * 0 normally; first_trainable is used automatically when no input tangent is needed). */
+/* Backward from GL = dL/dF [n][d_out] (GL may be c->G[L-1]); fills c->G (and c->K) and
+ * adds the gradient to grad (grad may be NULL to only fill G). Layers below
+ * net->first_trainable are skipped. One backward per forward: the backward consumes K
+ * (second order) or A (first order) in place, so a second one redoes the forward first. */
 void net_backward(const Net *net, const double *theta, NetCache *c, const double *GL,
                   double *grad);
 
+/* R-workspace. R{U_l} has a buffer per layer; R{A_l} only on plain identity layers
+ * (where it is R{U_l}) and the top (R{F}): the other layers' R{A} share one scratch,
+ * which the R-backward refills (from R{U} and A) for R{dW_{l+1}}'s G_{l+1}ᵀ R{A_l} term.
+ * R{G} and R{D} take no buffers of their own: the R-backward writes R{D_{l-1}} over
+ * R{A_{l-1}} (dead once R{dW_l} has used it) and R{G_{l-1}} over R{U_{l-1}} in place. */
 typedef struct NetRWork {
   size_t cap;
-  double *RU[NET_MAX_LAYERS];       /* R{U} [cap][out] */
-  double *RA[NET_MAX_LAYERS];       /* R{A} [cap][out_act] */
-  double *RG;                       /* R{G} scratch [cap][max width] */
-  double *RD;                       /* R{D} scratch [cap][max width] */
+  double *RU[NET_MAX_LAYERS];       /* R{U} [cap][out] (aliases RA[l] when ra_is_ru[l]);
+                                     * R{G} after net_rbackward */
+  double *RA[NET_MAX_LAYERS];       /* R{A} [cap][out_act], own buffer or the scratch; R{F} at the
+                                     * top; R{D} after net_rbackward (l < L-1) */
+  double *scratch;                  /* the shared R{A} buffer (owned), or NULL */
+  int scratch_holds;                /* the layer whose R{A} the scratch holds, or -1 */
   int zero[NET_MAX_LAYERS];         /* R{A_l} is identically zero (below the direction) */
-  int ra_is_ru[NET_MAX_LAYERS];     /* identity layer without scales: R{A} stored, R{U} = R{A} */
+  int ra_is_ru[NET_MAX_LAYERS];     /* identity layer without scales: R{U} = R{A}, one buffer */
 } NetRWork;
 
 NetRWork *net_rwork_alloc(const Net *net, size_t cap);
@@ -144,9 +180,10 @@ void net_rwork_free(NetRWork *w);
 void net_rforward(const Net *net, const double *theta, const NetCache *c, const double *v,
                   const double *RA0, NetRWork *w);
 /* R-backward from RGL = R{dL/dF} [n][d_out] (may alias nothing in w).
- * mode NET_R_HESSIAN: the exact R-operator (needs c->G, c->D and d2);
+ * mode NET_R_HESSIAN: the exact R-operator (needs a second-order cache);
  * mode NET_R_GGN: the linearised net (drops the G, D terms): Jᵀ RGL-backprop.
- * Adds R{∇θ L} into out. */
+ * Adds R{∇θ L} into out. Consumes w: R{A_l}, R{U_l} below the top are overwritten
+ * (R{F} = w->RA[L-1] is kept). */
 enum { NET_R_HESSIAN = 0, NET_R_GGN = 1 };
 void net_rbackward(const Net *net, const double *theta, const NetCache *c, const double *v,
                    const double *RA0, NetRWork *w, const double *RGL, int mode, double *out);

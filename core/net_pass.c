@@ -16,31 +16,70 @@
 
 #define OMP_ROWS(n, w) if ((size_t)(n) * (size_t)(w) > 8192)
 
-/* The widest activation: R{G} and R{D} never take the input's width (R{D} stops at
- * the first layer's output), which on wide inputs (3072) saves most of the memory. */
-static size_t max_width(const Net *net) {
-  size_t m = 0;
-  for (int l = 0; l < net->nlayers; l++)
-    if (net->layer[l].out_act > m) m = net->layer[l].out_act;
-  return m;
-}
-
 /* An identity layer without per-unit scales: d1 = 1, d2 = 0, A = U. */
 static int plain_identity(const Layer *L) { return L->act.kind == ACT_IDENTITY && !L->s; }
 
+/* s⊙σ'(Z) is stored (c->d1): σ' is not a function of σ (see the table in net.h). */
+static int d1_stored(const Layer *L) {
+  ActKind k = L->act.kind;
+  return k == ACT_SOFTPLUS || k == ACT_GELU || k == ACT_SINE || k == ACT_HAT;
+}
+
+/* The curvature weight D ⊙ s²⊙σ''(Z) is stored (c->K): not a function of A and G. */
+static int k_stored(const Layer *L) {
+  ActKind k = L->act.kind;
+  return k == ACT_SOFTPLUS || k == ACT_GELU || k == ACT_SINE || k == ACT_COSSIN;
+}
+
+/* The forward writes s²⊙σ''(Z) into K (cos/sin: the backward forms K from D and A). */
+static int k_from_forward(const NetCache *c, const Net *net, int l) {
+  return c->K[l] && net->layer[l].act.kind != ACT_COSSIN;
+}
+
+/* σ'' is identically zero (no curvature term in R{G}). */
+static int linear_pieces(const Layer *L) {
+  ActKind k = L->act.kind;
+  return k == ACT_IDENTITY || k == ACT_RELU || k == ACT_HAT;
+}
+
+/*
+ * Second order: per layer A, G, and d1, K where stored (net.h); a D scratch for
+ * cos/sin layers. First order (the gradient): G_l of a hidden layer is written over
+ * A_l, which is dead once dW_{l+1} and s⊙σ'(Z_l) have used it; D_l goes to one
+ * scratch shared by all layers (a plain identity layer writes D_l = G_l straight
+ * over A_l). Only the top layer keeps a G of its own (and a cos/sin layer, whose G
+ * is half the width of its A).
+ */
 NetCache *net_cache_alloc(const Net *net, size_t cap, int second_order) {
   NetCache *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->cap = cap;
   c->second_order = second_order;
-  int ok = 1;
+  int ok = 1, top = net->nlayers - 1, low = net->first_trainable;
+  size_t dw = 0;  /* first order: width of the shared D scratch */
   for (int l = 0; l < net->nlayers; l++) {
     const Layer *L = &net->layer[l];
+    int cossin = L->act.kind == ACT_COSSIN;
     ok &= !!(c->A[l] = malloc(cap * L->out_act * sizeof(double)));
-    ok &= !!(c->d1[l] = malloc(cap * L->out * sizeof(double)));
-    if (second_order) ok &= !!(c->d2[l] = malloc(cap * L->out * sizeof(double)));
-    ok &= !!(c->G[l] = malloc(cap * L->out * sizeof(double)));
-    if (l < net->nlayers - 1) ok &= !!(c->D[l] = malloc(cap * L->out_act * sizeof(double)));
+    if (d1_stored(L)) ok &= !!(c->d1[l] = malloc(cap * L->out * sizeof(double)));
+    if (l < low) continue;
+    if (second_order || l == top || cossin) {
+      ok &= !!(c->G[l] = malloc(cap * L->out * sizeof(double)));
+    } else {
+      c->G[l] = c->A[l];
+    }
+    if (l == top) continue;
+    if (second_order) {
+      if (k_stored(L)) ok &= !!(c->K[l] = malloc(cap * L->out * sizeof(double)));
+      if (cossin) ok &= !!(c->D[l] = malloc(cap * L->out_act * sizeof(double)));
+    } else if (!plain_identity(L) && L->out_act > dw) {
+      dw = L->out_act;
+    }
+  }
+  if (dw) {
+    ok &= !!(c->dbuf = malloc(cap * dw * sizeof(double)));
+    for (int l = low; l < top; l++)
+      if (!plain_identity(&net->layer[l])) c->D[l] = c->dbuf;
   }
   ok &= !!(c->aux = malloc(cap * net->d_out * sizeof(double)));
   ok &= !!(c->ones = malloc(cap * sizeof(double)));
@@ -55,12 +94,13 @@ NetCache *net_cache_alloc(const Net *net, size_t cap, int second_order) {
 void net_cache_free(NetCache *c) {
   if (!c) return;
   for (int l = 0; l < NET_MAX_LAYERS; l++) {
+    if (c->G[l] != c->A[l]) free(c->G[l]);
+    if (c->D[l] != c->dbuf) free(c->D[l]);
     free(c->A[l]);
     free(c->d1[l]);
-    free(c->d2[l]);
-    free(c->G[l]);
-    free(c->D[l]);
+    free(c->K[l]);
   }
+  free(c->dbuf);
   free(c->aux);
   free(c->ones);
   free(c);
@@ -70,15 +110,22 @@ NetRWork *net_rwork_alloc(const Net *net, size_t cap) {
   NetRWork *w = calloc(1, sizeof *w);
   if (!w) return NULL;
   w->cap = cap;
-  size_t mw = max_width(net);
-  int ok = 1;
+  int ok = 1, top = net->nlayers - 1;
+  size_t sw = 0;  /* width of the shared R{A} scratch */
   for (int l = 0; l < net->nlayers; l++) {
     const Layer *L = &net->layer[l];
-    ok &= !!(w->RU[l] = malloc(cap * L->out * sizeof(double)));
-    ok &= !!(w->RA[l] = malloc(cap * L->out_act * sizeof(double)));
+    w->ra_is_ru[l] = plain_identity(L);
+    if (w->ra_is_ru[l] || l == top) ok &= !!(w->RA[l] = malloc(cap * L->out_act * sizeof(double)));
+    else if (L->out_act > sw) sw = L->out_act;
+    if (w->ra_is_ru[l]) w->RU[l] = w->RA[l];
+    else ok &= !!(w->RU[l] = malloc(cap * L->out * sizeof(double)));
   }
-  ok &= !!(w->RG = malloc(cap * mw * sizeof(double)));
-  ok &= !!(w->RD = malloc(cap * mw * sizeof(double)));
+  if (sw) {
+    ok &= !!(w->scratch = malloc(cap * sw * sizeof(double)));
+    for (int l = 0; l < top; l++)
+      if (!w->ra_is_ru[l]) w->RA[l] = w->scratch;
+  }
+  w->scratch_holds = -1;
   if (!ok) {
     net_rwork_free(w);
     return NULL;
@@ -89,21 +136,87 @@ NetRWork *net_rwork_alloc(const Net *net, size_t cap) {
 void net_rwork_free(NetRWork *w) {
   if (!w) return;
   for (int l = 0; l < NET_MAX_LAYERS; l++) {
-    free(w->RU[l]);
-    free(w->RA[l]);
+    if (!w->ra_is_ru[l]) free(w->RU[l]);
+    if (w->RA[l] != w->scratch) free(w->RA[l]);
   }
-  free(w->RG);
-  free(w->RD);
+  free(w->scratch);
   free(w);
+}
+
+/* ------------------------------------------------------- derivative kernels */
+
+/* One row of a layer that is not cos/sin: y = x ⊙ s⊙σ'(Z), with s⊙σ'(Z) from the
+ * row a of A, or the row g1 of the stored d1 (net.h). y may alias x. */
+static inline void mul_d1_row(ActKind k, const double *s, size_t out, const double *a,
+                              const double *g1, const double *x, double *y) {
+  switch (k) {
+    case ACT_IDENTITY:
+      if (s)
+        for (size_t j = 0; j < out; j++) y[j] = x[j] * s[j];
+      else if (y != x)
+        memcpy(y, x, out * sizeof *y);
+      return;
+    case ACT_TANH:
+      if (s)
+        for (size_t j = 0; j < out; j++) y[j] = x[j] * (s[j] * (1 - a[j] * a[j]));
+      else
+        for (size_t j = 0; j < out; j++) y[j] = x[j] * (1 - a[j] * a[j]);
+      return;
+    case ACT_SIGMOID:
+      if (s)
+        for (size_t j = 0; j < out; j++) y[j] = x[j] * (s[j] * (a[j] * (1 - a[j])));
+      else
+        for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] * (1 - a[j]));
+      return;
+    case ACT_RELU:
+      for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] > 0 ? (s ? s[j] : 1.0) : 0.0);
+      return;
+    default:
+      for (size_t j = 0; j < out; j++) y[j] = x[j] * g1[j];
+      return;
+  }
+}
+
+/* One row of R{G} = R{D} ⊙ s⊙σ'(Z) + D ⊙ s²⊙σ''(Z) ⊙ R{U}, written over ru (R{U}) in
+ * place; D ⊙ s²⊙σ''(Z) is G ⊙ (−2 s⊙A) (tanh), G ⊙ s⊙(1 − 2A) (sigmoid) or stored K. */
+static inline void rgrad_row(ActKind kind, const double *s, size_t out, const double *a,
+                             const double *g1, const double *g, const double *kw,
+                             const double *rd, double *ru) {
+  switch (kind) {
+    case ACT_TANH:
+      if (s)
+        for (size_t j = 0; j < out; j++)
+          ru[j] = rd[j] * (s[j] * (1 - a[j] * a[j])) + g[j] * (-2 * s[j] * a[j]) * ru[j];
+      else
+        for (size_t j = 0; j < out; j++)
+          ru[j] = rd[j] * (1 - a[j] * a[j]) + g[j] * (-2 * a[j]) * ru[j];
+      return;
+    case ACT_SIGMOID:
+      if (s)
+        for (size_t j = 0; j < out; j++)
+          ru[j] = rd[j] * (s[j] * (a[j] * (1 - a[j]))) + g[j] * (s[j] * (1 - 2 * a[j])) * ru[j];
+      else
+        for (size_t j = 0; j < out; j++)
+          ru[j] = rd[j] * (a[j] * (1 - a[j])) + g[j] * (1 - 2 * a[j]) * ru[j];
+      return;
+    default:  /* K stored */
+      for (size_t j = 0; j < out; j++) ru[j] = rd[j] * g1[j] + kw[j] * ru[j];
+      return;
+  }
 }
 
 /* ------------------------------------------------------------------ forward */
 
-/* C[n][out] = alpha * A[n][in] Wᵀ + beta_c * C */
+/* C[n][out] = alpha * A[n][in] Wᵀ + beta_c * C, C with row stride ldc */
+static void gemm_nt_ld(size_t n, size_t out, size_t in, double alpha, const double *A,
+                       const double *W, double beta_c, double *C, size_t ldc) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)out, (int)in, alpha, A,
+              (int)in, W, (int)in, beta_c, C, (int)ldc);
+}
+
 static void gemm_nt(size_t n, size_t out, size_t in, double alpha, const double *A, const double *W,
                     double beta_c, double *C) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)out, (int)in, alpha, A,
-              (int)in, W, (int)in, beta_c, C, (int)out);
+  gemm_nt_ld(n, out, in, alpha, A, W, beta_c, C, out);
 }
 
 /* C[out][in] += alpha * G[n][out]ᵀ A[n][in] */
@@ -129,21 +242,21 @@ static void colsum_acc(size_t n, size_t out, double alpha, const double *G, cons
 void net_forward(const Net *net, const double *theta, const double *X, size_t n, NetCache *c) {
   c->n = n;
   c->X = X;
+  c->fresh = 1;
   const double *Ain = X;
   for (int l = 0; l < net->nlayers; l++) {
     const Layer *L = &net->layer[l];
     const double *W = net_W(net, l, theta), *b = net_b(net, l, theta);
     size_t out = L->out;
-    double *A = c->A[l], *d1 = c->d1[l], *d2 = c->second_order ? c->d2[l] : NULL;
+    double *A = c->A[l];
     if (L->act.kind == ACT_COSSIN) {
-      /* U into d1 (scratch), then A = [cos U | sin U] row by row. */
-      gemm_nt(n, out, L->in, L->alpha, Ain, W, 0.0, d1);
+      /* U into the first half of each row of A, then A = [cos U | sin U] in place. */
+      gemm_nt_ld(n, out, L->in, L->alpha, Ain, W, 0.0, A, 2 * out);
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
       for (size_t i = 0; i < n; i++) {
-        const double *u = d1 + i * out;
         double *a = A + i * 2 * out;
         for (size_t j = 0; j < out; j++) {
-          double z = u[j] + (b ? L->beta * b[j] : 0.0);
+          double z = a[j] + (b ? L->beta * b[j] : 0.0);
           a[j] = cos(z);
           a[out + j] = sin(z);
         }
@@ -164,16 +277,18 @@ void net_forward(const Net *net, const double *theta, const double *X, size_t n,
     Act act = L->act;
     const double *s = L->s;
     double beta = L->beta;
+    double *d1 = c->d1[l], *d2 = k_from_forward(c, net, l) ? c->K[l] : NULL;
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
     for (size_t i = 0; i < n; i++) {
-      double *a = A + i * out, *g1 = d1 + i * out, *g2 = d2 ? d2 + i * out : NULL;
+      double *a = A + i * out, *g1 = d1 ? d1 + i * out : NULL, *g2 = d2 ? d2 + i * out : NULL;
       if (b)
         for (size_t j = 0; j < out; j++) a[j] += beta * b[j];
       if (s)
         for (size_t j = 0; j < out; j++) a[j] *= s[j];
       act_eval(act, out, a, a, g1, g2);  /* in place: Z -> σ(Z) */
       if (s) {
-        for (size_t j = 0; j < out; j++) g1[j] *= s[j];
+        if (g1)
+          for (size_t j = 0; j < out; j++) g1[j] *= s[j];
         if (g2)
           for (size_t j = 0; j < out; j++) g2[j] *= s[j] * s[j];
       }
@@ -182,32 +297,53 @@ void net_forward(const Net *net, const double *theta, const double *X, size_t n,
   }
 }
 
-/* G_low = D ⊙ d1 (or the cos/sin pair for ACT_COSSIN) on n rows of layer L. */
-static void grad_through_act(const Layer *L, size_t n, const double *D, const double *d1,
-                             const double *A, double *G) {
+/* G = D ⊙ s⊙σ'(Z) for layer l on n rows, and K = D ⊙ s²⊙σ''(Z) where stored. D is in
+ * the scratch c->D[l], or else in G's buffer (in place). G may be A's buffer (first
+ * order): each element of A is read before G's is written over it. */
+static void grad_through_act(const Net *net, int l, size_t n, NetCache *c) {
+  const Layer *L = &net->layer[l];
   size_t out = L->out;
+  const double *A = c->A[l];
+  double *G = c->G[l], *K = c->K[l];
   if (L->act.kind == ACT_COSSIN) {
+    const double *D = c->D[l];
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
     for (size_t i = 0; i < n; i++) {
       const double *dc = D + i * 2 * out, *a = A + i * 2 * out;
       double *g = G + i * out;
       for (size_t j = 0; j < out; j++) g[j] = -dc[j] * a[out + j] + dc[out + j] * a[j];
+      if (K) {
+        double *k = K + i * out;
+        for (size_t j = 0; j < out; j++) k[j] = -(dc[j] * a[j] + dc[out + j] * a[out + j]);
+      }
     }
     return;
   }
-  if (plain_identity(L)) {
-    if (G != D) memcpy(G, D, n * out * sizeof *G);
-    return;
-  }
+  if (plain_identity(L) && !c->D[l]) return;  /* G = D, already in place */
+  ActKind kind = L->act.kind;
+  const double *s = L->s, *d1 = c->d1[l], *D = c->D[l] ? c->D[l] : G;
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-  for (size_t i = 0; i < n * out; i++) G[i] = D[i] * d1[i];
+  for (size_t i = 0; i < n; i++) {
+    double *g = G + i * out;
+    const double *dd = D + i * out;
+    if (K) {
+      double *k = K + i * out;
+      for (size_t j = 0; j < out; j++) k[j] *= dd[j];
+    }
+    mul_d1_row(kind, s, out, A + i * out, d1 ? d1 + i * out : NULL, dd, g);
+  }
 }
 
 void net_backward(const Net *net, const double *theta, NetCache *c, const double *GL,
                   double *grad) {
   size_t n = c->n;
   int top = net->nlayers - 1, low = net->first_trainable;
-  grad_through_act(&net->layer[top], n, GL, c->d1[top], c->A[top], c->G[top]);
+  /* A second backward: K (second order) or A (first order) was consumed by the first. */
+  int consumed = 0;
+  for (int l = low; l < top; l++) consumed |= k_from_forward(c, net, l) || c->G[l] == c->A[l];
+  if (consumed && !c->fresh) net_forward(net, theta, c->X, n, c);
+  if (GL != c->G[top]) memcpy(c->G[top], GL, n * net->d_out * sizeof *GL);
+  grad_through_act(net, top, n, c);
   for (int l = top; l >= low; l--) {
     const Layer *L = &net->layer[l];
     const double *Ain = l ? c->A[l - 1] : c->X;
@@ -216,14 +352,53 @@ void net_backward(const Net *net, const double *theta, NetCache *c, const double
       if (L->has_bias) colsum_acc(n, L->out, L->beta, c->G[l], c->ones, grad + L->b_off);
     }
     if (l > low) {
-      gemm_nn(n, L->in, L->out, L->alpha, c->G[l], net_W(net, l, theta), 0.0, c->D[l - 1]);
-      grad_through_act(&net->layer[l - 1], n, c->D[l - 1], c->d1[l - 1], c->A[l - 1],
-                       c->G[l - 1]);
+      double *D = c->D[l - 1] ? c->D[l - 1] : c->G[l - 1];
+      gemm_nn(n, L->in, L->out, L->alpha, c->G[l], net_W(net, l, theta), 0.0, D);
+      grad_through_act(net, l - 1, n, c);
     }
   }
+  c->fresh = 0;
 }
 
 /* ---------------------------------------------------------------- R-passes */
+
+/* R{A_l} = s⊙σ'(Z) ⊙ R{U_l} (cos/sin: (−sin Z, cos Z) ⊙ R{U}) into w->RA[l], after adding
+ * β c (c_b: the bias direction, or NULL) to R{U_l}. Nothing for plain identity layers. */
+static void ra_from_ru(const Net *net, int l, size_t n, const NetCache *c, NetRWork *w,
+                       const double *c_b) {
+  const Layer *L = &net->layer[l];
+  size_t out = L->out;
+  double *RU = w->RU[l], *RA = w->RA[l], beta = L->beta;
+  const double *d1 = c->d1[l], *A = c->A[l], *s = L->s;
+  ActKind kind = L->act.kind;
+  if (RA == w->scratch) w->scratch_holds = l;
+  if (kind == ACT_COSSIN) {
+#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
+    for (size_t i = 0; i < n; i++) {
+      double *ru = RU + i * out, *ra = RA + i * 2 * out;
+      const double *a = A + i * 2 * out;
+      for (size_t j = 0; j < out; j++) {
+        if (c_b) ru[j] += beta * c_b[j];
+        ra[j] = -a[out + j] * ru[j];
+        ra[out + j] = a[j] * ru[j];
+      }
+    }
+  } else if (w->ra_is_ru[l]) {
+    if (c_b) {
+#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
+      for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < out; j++) RU[i * out + j] += beta * c_b[j];
+    }
+  } else {
+#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
+    for (size_t i = 0; i < n; i++) {
+      double *ru = RU + i * out;
+      if (c_b)
+        for (size_t j = 0; j < out; j++) ru[j] += beta * c_b[j];
+      mul_d1_row(kind, s, out, A + i * out, d1 ? d1 + i * out : NULL, ru, RA + i * out);
+    }
+  }
+}
 
 void net_rforward(const Net *net, const double *theta, const NetCache *c, const double *v,
                   const double *RA0, NetRWork *w) {
@@ -233,90 +408,54 @@ void net_rforward(const Net *net, const double *theta, const NetCache *c, const 
     const Layer *L = &net->layer[l];
     const double *Ain = l ? c->A[l - 1] : c->X;
     int has_v = v && L->trainable;
-    w->ra_is_ru[l] = plain_identity(L);
     if (!RAin && !has_v) {
       w->zero[l] = 1;
       continue;
     }
     w->zero[l] = 0;
     size_t out = L->out;
-    double *RU = w->ra_is_ru[l] ? w->RA[l] : w->RU[l];
+    double *RU = w->RU[l];
     double beta_c = 0.0;
     if (RAin) {
       gemm_nt(n, out, L->in, L->alpha, RAin, net_W(net, l, theta), 0.0, RU);
       beta_c = 1.0;
     }
     if (has_v) gemm_nt(n, out, L->in, L->alpha, Ain, v + L->w_off, beta_c, RU);
-    const double *c_b = has_v && L->has_bias ? v + L->b_off : NULL;
-    double beta = L->beta;
-    double *RA = w->RA[l];
-    const double *d1 = c->d1[l], *A = c->A[l];
-    if (L->act.kind == ACT_COSSIN) {
-#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-      for (size_t i = 0; i < n; i++) {
-        double *ru = RU + i * out, *ra = RA + i * 2 * out;
-        const double *a = A + i * 2 * out;
-        for (size_t j = 0; j < out; j++) {
-          if (c_b) ru[j] += beta * c_b[j];
-          ra[j] = -a[out + j] * ru[j];
-          ra[out + j] = a[j] * ru[j];
-        }
-      }
-    } else if (w->ra_is_ru[l]) {
-      if (c_b) {
-#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-        for (size_t i = 0; i < n; i++)
-          for (size_t j = 0; j < out; j++) RU[i * out + j] += beta * c_b[j];
-      }
-    } else {
-#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-      for (size_t i = 0; i < n; i++) {
-        double *ru = RU + i * out, *ra = RA + i * out;
-        const double *g1 = d1 + i * out;
-        if (c_b)
-          for (size_t j = 0; j < out; j++) ru[j] += beta * c_b[j];
-        for (size_t j = 0; j < out; j++) ra[j] = g1[j] * ru[j];
-      }
-    }
-    RAin = RA;
+    ra_from_ru(net, l, n, c, w, has_v && L->has_bias ? v + L->b_off : NULL);
+    RAin = w->RA[l];
   }
 }
 
-/* R{G} of layer L (below a dense layer) from R{D}:
- *   R{G} = R{D} ⊙ d1 + [hessian] D ⊙ d2 ⊙ R{U}   (cos/sin pair for ACT_COSSIN). */
-static void rgrad_through_act(const Layer *L, size_t n, const double *RD, const NetCache *c, int l,
-                              const NetRWork *w, int hessian, double *RG) {
+/* R{G} of layer l (below a dense layer) from R{D}, over R{U} in place (w->RU[l]):
+ *   R{G} = R{D} ⊙ s⊙σ'(Z) + [hessian] D ⊙ s²⊙σ''(Z) ⊙ R{U}   (cos/sin pair for ACT_COSSIN). */
+static void rgrad_through_act(const Net *net, int l, size_t n, const double *RD, const NetCache *c,
+                              NetRWork *w, int hessian) {
+  const Layer *L = &net->layer[l];
   size_t out = L->out;
-  const double *d1 = c->d1[l], *d2 = c->d2[l], *D = c->D[l], *A = c->A[l];
-  const double *RU = w->zero[l] ? NULL : (w->ra_is_ru[l] ? w->RA[l] : w->RU[l]);
-  int curv = hessian && RU && D;
+  const double *A = c->A[l], *d1 = c->d1[l], *G = c->G[l], *K = c->K[l], *s = L->s;
+  double *RG = w->RU[l];
+  int curv = hessian && !w->zero[l] && !linear_pieces(L);
   if (L->act.kind == ACT_COSSIN) {
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
     for (size_t i = 0; i < n; i++) {
       const double *rd = RD + i * 2 * out, *a = A + i * 2 * out;
       double *rg = RG + i * out;
       for (size_t j = 0; j < out; j++) {
-        double cz = a[j], sz = a[out + j];
-        double g = -rd[j] * sz + rd[out + j] * cz;
-        if (curv) {
-          const double *dd = D + i * 2 * out;
-          g -= (dd[j] * cz + dd[out + j] * sz) * RU[i * out + j];
-        }
-        rg[j] = g;
+        double g = -rd[j] * a[out + j] + rd[out + j] * a[j];
+        rg[j] = curv ? g + K[i * out + j] * rg[j] : g;
       }
     }
     return;
   }
-  if (plain_identity(L)) {
-    memcpy(RG, RD, n * out * sizeof *RG);
-    return;
-  }
-  if (curv && d2) {
+  if (plain_identity(L)) return;  /* R{G} = R{D}, already in place */
+  ActKind kind = L->act.kind;
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-    for (size_t i = 0; i < n * out; i++) RG[i] = RD[i] * d1[i] + D[i] * d2[i] * RU[i];
-  } else {
-#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-    for (size_t i = 0; i < n * out; i++) RG[i] = RD[i] * d1[i];
+  for (size_t i = 0; i < n; i++) {
+    size_t o = i * out;
+    if (curv)
+      rgrad_row(kind, s, out, A + o, d1 ? d1 + o : NULL, G + o, K ? K + o : NULL, RD + o, RG + o);
+    else
+      mul_d1_row(kind, s, out, A + o, d1 ? d1 + o : NULL, RD + o, RG + o);
   }
 }
 
@@ -325,20 +464,22 @@ void net_rbackward(const Net *net, const double *theta, const NetCache *c, const
   size_t n = c->n;
   int top = net->nlayers - 1, low = net->first_trainable;
   int hessian = mode == NET_R_HESSIAN;
-  double *RG = w->RG, *RD = w->RD;
   const Layer *T = &net->layer[top];
-  if (T->s) {
+  const double *RG = RGL;
+  if (T->s) {  /* R{G_top} = R{dL/dF} ⊙ s, into R{U_top} (not needed any more) */
+    double *rg = w->RU[top];
 #pragma omp parallel for schedule(static) OMP_ROWS(n, T->out)
     for (size_t i = 0; i < n; i++)
-      for (size_t j = 0; j < T->out; j++) RG[i * T->out + j] = RGL[i * T->out + j] * T->s[j];
-  } else if (RG != RGL) {
-    memcpy(RG, RGL, n * T->out * sizeof *RG);
+      for (size_t j = 0; j < T->out; j++) rg[i * T->out + j] = RGL[i * T->out + j] * T->s[j];
+    RG = rg;
   }
   for (int l = top; l >= low; l--) {
     const Layer *L = &net->layer[l];
     const double *Ain = l ? c->A[l - 1] : c->X;
     const double *RAin = l ? (w->zero[l - 1] ? NULL : w->RA[l - 1]) : RA0;
     int has_v = v && L->trainable;
+    if (hessian && L->trainable && RAin && l && RAin == w->scratch && w->scratch_holds != l - 1)
+      ra_from_ru(net, l - 1, n, c, w, NULL);  /* R{A_{l-1}} again, into the shared scratch */
     if (L->trainable) {
       double *oW = out + L->w_off;
       gemm_tn_acc(n, L->out, L->in, L->alpha, RG, Ain, oW);
@@ -346,9 +487,14 @@ void net_rbackward(const Net *net, const double *theta, const NetCache *c, const
       if (L->has_bias) colsum_acc(n, L->out, L->beta, RG, c->ones, out + L->b_off);
     }
     if (l > low) {
+      /* R{A_{l-1}} is dead now: R{D_{l-1}} goes over it (the scratch, or R{U_{l-1}} itself on a
+       * plain identity layer), then R{G_{l-1}} over R{U_{l-1}} in place. */
+      double *RD = w->RA[l - 1];
+      if (RD == w->scratch) w->scratch_holds = -1;
       gemm_nn(n, L->in, L->out, L->alpha, RG, net_W(net, l, theta), 0.0, RD);
       if (hessian && has_v) gemm_nn(n, L->in, L->out, L->alpha, c->G[l], v + L->w_off, 1.0, RD);
-      rgrad_through_act(&net->layer[l - 1], n, RD, c, l - 1, w, hessian, RG);
+      rgrad_through_act(net, l - 1, n, RD, c, w, hessian);
+      RG = w->RU[l - 1];
     }
   }
 }

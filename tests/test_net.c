@@ -548,6 +548,62 @@ static void test_parallel_objective(void) {
   }
 }
 
+/*
+ * The two cache layouts (net.h): a first-order cache writes G over A and keeps one D
+ * scratch, a second-order one keeps G and the curvature weight K per layer; both give
+ * the same gradient, and a second net_backward after one net_forward (which finds A or K
+ * consumed and redoes the forward) gives it again. Checks too that the activations whose
+ * derivatives are functions of their output store neither d1 nor K.
+ */
+static void test_cache_layouts(void) {
+  Rng rng;
+  rng_seed(&rng, 9090);
+  int cases = 0, bad = 0, bad_store = 0;
+  double worst = 0;
+  for (int a = 0; a < NACTS; a++)
+    for (int e = 0; e < E_COUNT; e++)
+      for (int depth = 1; depth <= 4; depth += 3) {
+        Net net;
+        size_t k = 2, n = NROWS;
+        if (build_net(&net, acts[a].act, e, depth, (long)k, NULL, NULL, &rng)) {
+          bad++;
+          continue;
+        }
+        size_t P = net.n_params, d = net.d_in;
+        double X[NROWS * 3], Y[NROWS * 2], GL[NROWS * 2];
+        int labels[NROWS];
+        make_data(&rng, n, d, k, LOSS_MSE, X, Y, labels);
+        double *th = malloc(P * sizeof *th), *g[4];
+        for (int q = 0; q < 4; q++) g[q] = calloc(P, sizeof *g[q]);
+        net_init_params(&net, th, &rng);
+        NetCache *c[2] = {net_cache_alloc(&net, n, 0), net_cache_alloc(&net, n, 1)};
+        for (int o = 0; o < 2; o++) {
+          net_forward(&net, th, X, n, c[o]);
+          loss_eval(LOSS_MSE, n, k, c[o]->A[net.nlayers - 1], Y, 1.0 / (double)n, GL, c[o]->aux);
+          net_backward(&net, th, c[o], GL, g[2 * o]);
+          net_backward(&net, th, c[o], GL, g[2 * o + 1]);
+        }
+        double r = fmax(rel_diff(g[1], g[0], P), fmax(rel_diff(g[2], g[0], P), rel_diff(g[3], g[0], P)));
+        if (!(r <= worst)) worst = r;
+        bad += !(r <= 1e-14);
+        ActKind ak = acts[a].act.kind;
+        if (ak == ACT_TANH || ak == ACT_SIGMOID || ak == ACT_RELU || ak == ACT_IDENTITY)
+          for (int l = 0; l < net.nlayers; l++)
+            if (net.layer[l].act.kind != ACT_COSSIN)  /* the Fourier layer stores K */
+              bad_store += c[1]->d1[l] != NULL || c[1]->K[l] != NULL;
+        cases++;
+        net_cache_free(c[0]);
+        net_cache_free(c[1]);
+        for (int q = 0; q < 4; q++) free(g[q]);
+        free(th);
+        net_deinit(&net);
+      }
+  tap_ok(bad == 0 && cases == NACTS * E_COUNT * 2,
+         "first- and second-order caches, backward twice after one forward: same gradient "
+         "(%d cases, worst rel %.1e)", cases, worst);
+  tap_ok(bad_store == 0, "identity, relu, tanh, sigmoid layers store no d1 and no K");
+}
+
 static void test_layout_json(void) {
   Rng rng;
   rng_seed(&rng, 5);
@@ -594,6 +650,7 @@ int main(void) {
   test_init_stats();
   test_chunked();
   test_parallel_objective();
+  test_cache_layouts();
   test_layout_json();
   return tap_done();
 }
