@@ -54,7 +54,7 @@ static int arpack_status(int info) {
 }
 
 typedef struct ArpackWork {
-  double *resid, *V, *workd, *workl, *d, *Z;
+  double *resid, *V, *workd, *workl, *d;
   a_int *select;
 } ArpackWork;
 
@@ -64,7 +64,6 @@ static void arpack_work_free(ArpackWork *w) {
   free(w->workd);
   free(w->workl);
   free(w->d);
-  free(w->Z);
   free(w->select);
   memset(w, 0, sizeof *w);
 }
@@ -76,14 +75,32 @@ static int arpack_work_alloc(ArpackWork *w, size_t n, int ncv, int nev, Err *err
   w->workd = malloc(3 * n * sizeof *w->workd);
   w->workl = calloc(c * (c + 8), sizeof *w->workl);
   w->d = calloc(c, sizeof *w->d);
-  w->Z = malloc(n * (size_t)nev * sizeof *w->Z);
   w->select = calloc(c, sizeof *w->select);
-  if (!w->resid || !w->V || !w->workd || !w->workl || !w->d || !w->Z || !w->select) {
+  if (!w->resid || !w->V || !w->workd || !w->workl || !w->d || !w->select) {
     arpack_work_free(w);
     return err_set(err, CS_ENOMEM, "eig_arpack: cannot allocate workspace for n=%zu, ncv=%d", n,
                    ncv);
   }
   return CS_OK;
+}
+
+/* Reorders the first m columns of V (n rows) so that column i becomes old column
+ * src[i] (src a permutation of 0..m-1), following cycles through one n-vector tmp. */
+static void permute_columns(double *V, size_t n, const int *src, int m, double *tmp,
+                            unsigned char *done) {
+  memset(done, 0, (size_t)m);
+  for (int i = 0; i < m; i++) {
+    if (done[i] || src[i] == i) continue;
+    memcpy(tmp, V + (size_t)i * n, n * sizeof *tmp);
+    int j = i;
+    while (src[j] != i) {
+      memcpy(V + (size_t)j * n, V + (size_t)src[j] * n, n * sizeof *V);
+      done[j] = 1;
+      j = src[j];
+    }
+    memcpy(V + (size_t)j * n, tmp, n * sizeof *V);
+    done[j] = 1;
+  }
 }
 
 /* Which end a converged Ritz value belongs to. For BE it is ranked among the ncv
@@ -175,15 +192,17 @@ static int eig_arpack_locked(const Linop *op, const EigOpts *o, EigResult *r, Er
     goto done;
   }
 
+  /* Z = V (dseupd allows it): the Ritz vectors overwrite the basis's first columns,
+   * and V then becomes the result's vectors, so no second n x nev array exists. */
   a_int info2 = 0;
-  dseupd_c(1, "A", w.select, w.d, w.Z, n, 0.0, "I", n, which, nev, o->tol, w.resid, ncv, w.V, n,
+  dseupd_c(1, "A", w.select, w.d, w.V, n, 0.0, "I", n, which, nev, o->tol, w.resid, ncv, w.V, n,
            iparam, ipntr, w.workd, w.workl, lworkl, &info2);
   if (info2 != 0) {
     rc = err_set(err, arpack_status(info2), "eig_arpack: dseupd info=%d: %s", (int)info2,
                  arpack_info_text(info2));
     goto done;
   }
-  /* d[0..nconv) ascending with vectors Z + j*n; Ritz estimates at workl + ipntr[8] - 1
+  /* d[0..nconv) ascending with vectors V + j*n; Ritz estimates at workl + ipntr[8] - 1
    * (Fortran IPNTR(9)), in the same order. H's ncv eigenvalues at workl + ipntr[7] - 1. */
   const double *est = w.workl + ipntr[8] - 1, *hev = w.workl + ipntr[7] - 1;
   int ntop = 0, nbot = 0;
@@ -191,35 +210,43 @@ static int eig_arpack_locked(const Linop *op, const EigOpts *o, EigResult *r, Er
     if (arpack_is_bottom(o->which, w.d[j], hev, ncv)) nbot++;
     else ntop++;
   }
-  rc = lz_result_alloc(r, (size_t)n, nconv, err);
+  free(w.workd), free(w.resid);
+  w.workd = w.resid = NULL;
+  rc = lz_result_alloc(r, (size_t)n, nconv, 0, err);
   if (rc) goto done;
   r->ncv = ncv;
   r->iterations = iparam[2];
   r->k = nconv;
   r->ntop = ntop;
   r->nbottom = nbot;
-  /* top pairs: descending, i.e. walk d from the end; bottom pairs: ascending. */
-  int slot = 0;
+  /* top pairs: descending, i.e. walk d from the end; bottom pairs: ascending.
+   * src[slot] is the column of V holding the vector of result slot `slot`. */
+  int slot = 0, *src = malloc((size_t)nconv * (sizeof *src + 1));
+  if (!src) {
+    rc = err_set(err, CS_ENOMEM, "eig_arpack: out of memory");
+    goto done;
+  }
   for (int j = nconv - 1; j >= 0; j--)
-    if (!arpack_is_bottom(o->which, w.d[j], hev, ncv)) {
-      r->values[slot] = w.d[j];
-      r->residuals[slot] = est[j];
-      memcpy(r->vectors + (size_t)slot * n, w.Z + (size_t)j * n, (size_t)n * sizeof(double));
-      slot++;
-    }
+    if (!arpack_is_bottom(o->which, w.d[j], hev, ncv)) src[slot++] = j;
   for (int j = 0; j < nconv; j++)
-    if (arpack_is_bottom(o->which, w.d[j], hev, ncv)) {
-      r->values[slot] = w.d[j];
-      r->residuals[slot] = est[j];
-      memcpy(r->vectors + (size_t)slot * n, w.Z + (size_t)j * n, (size_t)n * sizeof(double));
-      slot++;
-    }
+    if (arpack_is_bottom(o->which, w.d[j], hev, ncv)) src[slot++] = j;
+  for (int i = 0; i < nconv; i++) {
+    r->values[i] = w.d[src[i]];
+    r->residuals[i] = est[src[i]];
+  }
+  permute_columns(w.V, (size_t)n, src, nconv, start, (unsigned char *)(src + nconv));
+  free(src);
+  r->vectors = realloc(w.V, (size_t)n * (size_t)nconv * sizeof *r->vectors);
+  if (!r->vectors) r->vectors = w.V; /* a failed shrink keeps the larger block */
+  w.V = NULL;
   r->matvecs = matvecs;
   r->nconv = nconv;
   r->converged = !hit_maxit && nconv >= nev;
   if (o->exact_residuals) {
-    /* Reuse V (n*ncv >= n*nconv) as the block output: ARPACK is done with it. */
-    rc = lz_exact_residuals(op, r, w.V, err);
+    double *Y = malloc((size_t)n * (size_t)nconv * sizeof *Y);
+    rc = Y ? lz_exact_residuals(op, r, Y, err)
+           : err_set(err, CS_ENOMEM, "eig_arpack: no memory for the exact residuals");
+    free(Y);
     if (rc) goto done;
   }
   if (!r->converged)

@@ -30,13 +30,13 @@ void eig_result_free(EigResult *r) {
   memset(r, 0, sizeof *r);
 }
 
-int lz_result_alloc(EigResult *r, size_t n, int k, Err *err) {
+int lz_result_alloc(EigResult *r, size_t n, int k, int with_vectors, Err *err) {
   memset(r, 0, sizeof *r);
   size_t kk = k > 0 ? (size_t)k : 1;
   r->values = calloc(kk, sizeof *r->values);
-  r->vectors = calloc(kk * n, sizeof *r->vectors);
+  if (with_vectors) r->vectors = calloc(kk * n, sizeof *r->vectors);
   r->residuals = calloc(kk, sizeof *r->residuals);
-  if (!r->values || !r->vectors || !r->residuals) {
+  if (!r->values || (with_vectors && !r->vectors) || !r->residuals) {
     eig_result_free(r);
     return err_set(err, CS_ENOMEM, "eigen result: cannot allocate %d vectors of length %zu", k, n);
   }
@@ -100,19 +100,35 @@ int lz_start_vector(size_t n, const double *warm, int nwarm, uint64_t seed, doub
   return CS_OK;
 }
 
-int lz_step(const Linop *op, const double *Q, int j, double *alpha, double *beta, double *w,
-            double *h, double *qnext, double *tnorm, int *breakdown, Err *err) {
+/* One classical Gram-Schmidt pass of w against q_0..q_j: h = Q^T w, w -= Q h. */
+static void cgs_pass(int n, int c, const double *Q, double *w, double *h) {
+  cblas_dgemv(CblasColMajor, CblasTrans, n, c, 1.0, Q, n, w, 1, 0.0, h, 1);
+  cblas_dgemv(CblasColMajor, CblasNoTrans, n, c, -1.0, Q, n, h, 1, 1.0, w, 1);
+}
+
+int lz_step(const Linop *op, const double *Q, int j, int local, double *alpha, double *beta,
+            double *w, double *h, double *qnext, double *tnorm, int *breakdown, Err *err) {
   const int n = (int)op->n, c = j + 1;
   const double *q = Q + (size_t)j * op->n;
   int rc = op->apply(op->self, q, w);
   if (rc) return err_set(err, rc, "Lanczos step %d: operator apply failed (status %d)", j, rc);
   double a = 0.0;
-  for (int pass = 0; pass < 2; pass++) {   /* classical Gram-Schmidt, twice */
-    cblas_dgemv(CblasColMajor, CblasTrans, n, c, 1.0, Q, n, w, 1, 0.0, h, 1);
-    cblas_dgemv(CblasColMajor, CblasNoTrans, n, c, -1.0, Q, n, h, 1, 1.0, w, 1);
-    a += h[j];
+  if (local) { /* the three-term recurrence: what is left for CGS is rounding-sized */
+    if (j > 0) cblas_daxpy(n, -beta[j - 1], q - op->n, 1, w, 1);
+    a = cblas_ddot(n, q, 1, w, 1);
+    cblas_daxpy(n, -a, q, 1, w, 1);
   }
+  /* DGKS: a pass leaves components along Q of about eps * (norm before it), which is
+   * rounding level for the result unless the pass cancelled much of w; so repeat it
+   * only when the norm fell below 1/sqrt(2) of what it was. */
   double b = cblas_dnrm2(n, w, 1);
+  for (int pass = 0; pass < 2; pass++) {
+    double before = b;
+    cgs_pass(n, c, Q, w, h);
+    a += h[j];
+    b = cblas_dnrm2(n, w, 1);
+    if (!(b < M_SQRT1_2 * before)) break;
+  }
   if (!isfinite(a) || !isfinite(b))
     return err_set(err, CS_EINVAL, "Lanczos step %d: operator produced NaN or Inf", j);
   alpha[j] = a;

@@ -5,9 +5,9 @@
  * It offers
  *   - eig_arpack:       top-k, bottom-k or both ends by ARPACK's implicitly
  *                       restarted Lanczos (dsaupd/dseupd, mode 1, exact shifts);
- *   - eig_lanczos_top:  the same questions by plain Lanczos with full
- *                       reorthogonalisation and no restart (cheaper in products
- *                       for a few well-separated extreme pairs; memory n*m);
+ *   - eig_lanczos_top:  the same questions by thick-restart Lanczos (Wu & Simon)
+ *                       with full reorthogonalisation (as few products as plain
+ *                       Lanczos for a few extreme pairs; memory n*(ncv+1));
  *   - lanczos_run:      the raw Lanczos recurrence (alpha, beta, basis Q);
  *   - slq_nodes / slq_density: stochastic Lanczos quadrature (MATH.md);
  *   - trace_hutchinson: Rademacher trace estimate with its standard error;
@@ -50,10 +50,12 @@ typedef struct EigOpts {
   int k;               /* pairs wanted at each requested end (EIG_BOTH: k top + k bottom) */
   EigWhich which;      /* EIG_TOP: largest algebraic; EIG_BOTTOM: smallest; EIG_BOTH: both */
   double tol;          /* relative: Ritz estimate <= tol * |theta| (ARPACK: max(eps^(2/3), |theta|));
-                          0: ARPACK uses machine precision, own Lanczos runs to its cap */
-  int maxit;           /* ARPACK: restart cycles (iparam[2]); own Lanczos: cap on steps */
+                          0: ARPACK uses machine precision, own Lanczos runs to maxit */
+  int maxit;           /* ARPACK: restart cycles (iparam[2]); own Lanczos: cap on products
+                          (Lanczos steps, exact-residual products not counted), >= nev */
   int ncv;             /* ARPACK: Krylov dimension, 0 = MIN(n, MAX(2*nev+1, 20)), nev = k or 2k;
-                          own Lanczos: basis cap, 0 = MIN(n, maxit, MAX(200, 20*k)) */
+                          own Lanczos: basis cap (vectors held), 0 = MIN(n, maxit,
+                          MAX(2*nev+8, 20)); an explicit cap must exceed nev */
   const double *warm;  /* optional nwarm vectors (vector j at warm + j*n): warm start from
                           their normalised sum (plus a 1e-6 seeded Gaussian nudge) */
   int nwarm;
@@ -89,10 +91,13 @@ typedef struct EigResult {
   double wall_s;
   int converged;          /* 1 when every wanted pair met tol */
   int nconv;              /* pairs that met tol */
-  int iterations;         /* ARPACK restart cycles (iparam[2]); own Lanczos: steps */
-  int ncv;                /* Krylov dimension finally used */
+  int iterations;         /* ARPACK restart cycles (iparam[2]); own Lanczos: steps (products
+                             without the residual ones) */
+  int ncv;                /* Krylov dimension finally used (own Lanczos: the basis cap) */
   double next_value;      /* eig_lanczos_top, EIG_TOP: the largest unwanted Ritz value
-                             (θ_{k+1} of the final T_m, an estimate of λ_{k+1}); else NAN */
+                             (θ_{k+1} of the final projected T, a lower bound on λ_{k+1}
+                             and an estimate of it when the cap leaves room for
+                             extra kept pairs, as the default does); else NAN */
 } EigResult;
 
 /* Frees r's arrays (not r) and zeroes it. NULL and zeroed results are no-ops. */
@@ -112,14 +117,20 @@ void eig_result_free(EigResult *r);
 int eig_arpack(const Linop *op, const EigOpts *o, EigResult *r, Err *err);
 
 /*
- * Own solver: Lanczos with full reorthogonalisation (classical Gram-Schmidt
- * twice), no restart. After every step the wanted Ritz pairs of T_m are
- * computed (LAPACK dstevr) and the run stops when each satisfies
- * |beta_m * s_{m,i}| <= tol * max(|theta_i|, sqrt(eps) * ||T_m||), on breakdown
- * (an invariant subspace: all Ritz pairs exact), or at the basis cap (see
- * EigOpts.ncv), which returns CS_ENOCONV with the best pairs. Uses o->which
- * like eig_arpack. Memory: n * cap doubles. A multiple eigenvalue is found
- * once (one start vector spans one copy).
+ * Own solver: thick-restart Lanczos (Wu & Simon, as TRLan) with full
+ * reorthogonalisation (three-term recurrence, then classical Gram-Schmidt
+ * against the basis, a second pass only when DGKS asks for it). After every
+ * step the Ritz pairs of the projected T (m x m, LAPACK dsyevr) are computed
+ * and the run stops when each wanted pair satisfies
+ * |beta_m * s_{m,i}| <= tol * max(|theta_i|, sqrt(eps) * ||T||), on breakdown
+ * (an invariant subspace: all Ritz pairs exact), or after maxit products, which
+ * returns CS_ENOCONV with the best pairs. When the basis reaches its cap (see
+ * EigOpts.ncv) it restarts from the nev wanted Ritz vectors plus about half of
+ * the remaining room in the next best ones, and the residual. Uses o->which
+ * like eig_arpack. Memory: n * (cap + 1) doubles plus a 4096 x cap buffer; the
+ * result vectors are the first nev basis columns, shrunk in place (exact
+ * residuals then take nev more vectors). A multiple eigenvalue is found once
+ * (one start vector spans one copy). CS_EINVAL when ncv <= nev or maxit < nev.
  */
 int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err);
 

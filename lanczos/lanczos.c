@@ -1,12 +1,22 @@
 /*
  * lanczos.c: the plain Lanczos recurrence (lanczos_run) and the own extreme
- * eigen-solver built on it (eig_lanczos_top).
+ * eigen-solver built on it (eig_lanczos_top, thick-restart Lanczos).
  *
- * Full reorthogonalisation (classical Gram-Schmidt twice against the whole
- * stored basis) keeps Q orthonormal to rounding, so T's Ritz values carry no
- * ghost copies and |beta_m s_{m,i}| is the true residual of Ritz pair i. No
- * restart: memory is n * (basis cap) doubles; each step costs one product and
- * O(n m) flops. All workspaces are allocated once per call.
+ * Full reorthogonalisation (local recurrence, then classical Gram-Schmidt
+ * against the whole stored basis, a second pass only when DGKS asks for it)
+ * keeps Q orthonormal to rounding, so T's Ritz values carry no ghost copies
+ * and |beta_m s_{m,i}| is the true residual of Ritz pair i.
+ *
+ * eig_lanczos_top restarts thickly (Wu & Simon, as TRLan): when the basis
+ * reaches its cap m, the p best Ritz vectors Y = Q S are rotated into Q's
+ * first p columns in place and the residual becomes q_p, so that
+ *       [ diag(theta)  c                        ]
+ *   T = [ c^T          alpha_p  beta_p          ]    c_i = beta_{m-1} s_{m-1,i}
+ *       [              beta_p   alpha_{p+1} ... ]
+ * (an arrowhead, tridiagonal again below). T is small (m x m): it is assembled
+ * densely and solved by LAPACK dsyevr after every step.
+ * Memory: n * (m + 1) doubles plus a row-block buffer; each step costs one
+ * product and O(n j) flops. All workspaces are allocated once per call.
  */
 #include <cblas.h>
 #include <lapacke.h>
@@ -46,7 +56,7 @@ int lanczos_run(const Linop *op, const double *v0, int m, double *alpha, double 
   for (int j = 0; j < m; j++) {
     int bd = 0;
     double *qnext = j + 1 < m ? Q + (size_t)(j + 1) * n : NULL;
-    rc = lz_step(op, Q, j, alpha, beta, w, h, qnext, &tnorm, &bd, err);
+    rc = lz_step(op, Q, j, 1, alpha, beta, w, h, qnext, &tnorm, &bd, err);
     if (rc) break;
     if (matvecs) (*matvecs)++;
     steps = j + 1;
@@ -57,49 +67,124 @@ int lanczos_run(const Linop *op, const double *v0, int m, double *alpha, double 
   return rc ? -rc : steps;
 }
 
-/* Workspace for the Ritz pairs of T_m by LAPACK dstevr (range I), sized for the cap. */
-typedef struct RitzWork {
-  double *d, *e, *work;
-  int *isuppz, *iwork;
-  int lwork, liwork;
-} RitzWork;
+/* Rows per block of the in-place basis rotation (the buffer is LZ_ROWBLOCK x m). */
+#define LZ_ROWBLOCK 4096
 
-/* The wanted Ritz pairs of T_m in result layout (top descending, then bottom
- * ascending): theta[i] and unit eigenvectors S + i*m of T_m. */
-static int ritz_pairs(const double *alpha, const double *beta, int m, EigWhich which, int k,
-                      double *theta, double *S, RitzWork *rw, Err *err) {
-  int ends[2][2], nends = 0; /* (il, iu), 1-based, ascending */
-  if (which != EIG_BOTTOM) ends[nends][0] = m - k + 1, ends[nends][1] = m, nends++;
-  if (which != EIG_TOP) ends[nends][0] = 1, ends[nends][1] = k, nends++;
-  int out = 0;
-  for (int t = 0; t < nends; t++) {
-    memcpy(rw->d, alpha, (size_t)m * sizeof *rw->d);
-    if (m > 1) memcpy(rw->e, beta, (size_t)(m - 1) * sizeof *rw->e);
-    rw->e[m - 1] = 0.0;
-    lapack_int found = 0;
-    double *wv = theta + out, *Z = S + (size_t)out * m;
-    lapack_int info = LAPACKE_dstevr_work(LAPACK_COL_MAJOR, 'V', 'I', m, rw->d, rw->e, 0.0, 0.0,
-                                          ends[t][0], ends[t][1], 0.0, &found, wv, Z, m,
-                                          rw->isuppz, rw->work, rw->lwork, rw->iwork, rw->liwork);
-    if (info != 0 || found != k)
-      return err_set(err, CS_ENOCONV, "eig_lanczos_top: LAPACK dstevr failed (info=%d, m=%d)",
-                     (int)info, m);
-    int top = which != EIG_BOTTOM && t == 0;
-    if (top) { /* ascending -> descending */
-      for (int a = 0, b = k - 1; a < b; a++, b--) {
-        double tv = wv[a];
-        wv[a] = wv[b];
-        wv[b] = tv;
-        for (int i = 0; i < m; i++) {
-          double tz = Z[(size_t)a * m + i];
-          Z[(size_t)a * m + i] = Z[(size_t)b * m + i];
-          Z[(size_t)b * m + i] = tz;
-        }
-      }
-    }
-    out += k;
+/* eig_lanczos_top's workspace for a basis cap m, allocated once per call. */
+typedef struct TrWork {
+  double *Q, *w, *h;            /* basis (n x m), residual (n), Gram-Schmidt coefficients (m) */
+  double *alpha, *beta, *arrow; /* (m) each: T's diagonal, its sub-diagonal from p on, and the
+                                   arrow couplings of the p kept Ritz vectors to q_p */
+  double *T, *Z, *S;            /* (m x m) each: dense T, its eigenvectors, the picked ones */
+  double *theta;                /* (m): T's eigenvalues, ascending */
+  double *buf;                  /* (LZ_ROWBLOCK x m): rotation buffer */
+  double *work;                 /* dsyevr workspace */
+  int *iwork, *isuppz;
+  int lwork, liwork;
+} TrWork;
+
+static void trwork_free(TrWork *t) {
+  free(t->Q), free(t->w), free(t->h), free(t->alpha), free(t->beta), free(t->arrow);
+  free(t->T), free(t->theta), free(t->Z), free(t->S), free(t->buf), free(t->work);
+  free(t->iwork), free(t->isuppz);
+  memset(t, 0, sizeof *t);
+}
+
+static int trwork_alloc(TrWork *t, size_t n, int m, Err *err) {
+  const size_t c = (size_t)m, mm = c * c;
+  memset(t, 0, sizeof *t);
+  t->Q = malloc(n * c * sizeof *t->Q);
+  t->w = malloc(n * sizeof *t->w);
+  t->h = malloc(c * sizeof *t->h);
+  t->alpha = malloc(c * sizeof *t->alpha);
+  t->beta = malloc(c * sizeof *t->beta);
+  t->arrow = malloc(c * sizeof *t->arrow);
+  t->T = malloc(mm * sizeof *t->T);
+  t->theta = malloc(c * sizeof *t->theta);
+  t->Z = malloc(mm * sizeof *t->Z);
+  t->S = malloc(mm * sizeof *t->S);
+  t->buf = malloc((size_t)LZ_ROWBLOCK * c * sizeof *t->buf);
+  t->isuppz = malloc(2 * c * sizeof *t->isuppz);
+  /* dsyevr's optimal workspace for the largest T (the query does not touch T). */
+  double wq = 0.0;
+  lapack_int iq = 0, found = 0;
+  lapack_int info = LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', 'A', 'L', m, t->T, m, 0.0, 0.0, 0,
+                                        0, 0.0, &found, t->theta, t->Z, m, t->isuppz, &wq, -1,
+                                        &iq, -1);
+  t->lwork = info == 0 ? MAX((int)wq, 26 * m) : 26 * m;
+  t->liwork = info == 0 ? MAX((int)iq, 10 * m) : 10 * m;
+  t->work = malloc((size_t)t->lwork * sizeof *t->work);
+  t->iwork = malloc((size_t)t->liwork * sizeof *t->iwork);
+  if (!t->Q || !t->w || !t->h || !t->alpha || !t->beta || !t->arrow || !t->T || !t->theta ||
+      !t->Z || !t->S || !t->buf || !t->isuppz || !t->work || !t->iwork) {
+    trwork_free(t);
+    return err_set(err, CS_ENOMEM, "eig_lanczos_top: cannot allocate a %zu x %d basis", n, m);
   }
   return CS_OK;
+}
+
+/* All eigenpairs of the current T (basis size m, arrow of p couplings into column p,
+ * tridiagonal from p on; p = 0 before the first restart): theta ascending, Z. */
+static int ritz_all(TrWork *t, int m, int p, Err *err) {
+  double *T = t->T;
+  memset(T, 0, (size_t)m * m * sizeof *T);
+  for (int i = 0; i < m; i++) T[(size_t)i * m + i] = t->alpha[i];
+  for (int i = 0; i < p; i++) T[(size_t)i * m + p] = t->arrow[i]; /* lower triangle only */
+  for (int i = p; i + 1 < m; i++) T[(size_t)i * m + i + 1] = t->beta[i];
+  lapack_int found = 0;
+  lapack_int info = LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', 'A', 'L', m, T, m, 0.0, 0.0, 0, 0,
+                                        0.0, &found, t->theta, t->Z, m, t->isuppz, t->work,
+                                        t->lwork, t->iwork, t->liwork);
+  if (info != 0 || found != m)
+    return err_set(err, CS_ENOCONV, "eig_lanczos_top: LAPACK dsyevr failed (info=%d, m=%d)",
+                   (int)info, m);
+  return CS_OK;
+}
+
+/* Index into the ascending theta of pair i of a selection of ntop top pairs
+ * (descending) followed by bottom pairs (ascending): the result layout. */
+static int pick(int i, int ntop, int m) { return i < ntop ? m - 1 - i : i - ntop; }
+
+/* Q[:, 0..p) = Q[:, 0..m) S, S = the picked columns of Z (m x p), in place: a block of
+ * rows of the product depends only on the same rows of Q, so it goes through buf
+ * instead of a second n x m array. */
+static void rotate_basis(TrWork *t, size_t n, int m, int p, int ntop) {
+  for (int i = 0; i < p; i++)
+    memcpy(t->S + (size_t)i * m, t->Z + (size_t)pick(i, ntop, m) * m, (size_t)m * sizeof *t->S);
+  for (size_t r0 = 0; r0 < n; r0 += LZ_ROWBLOCK) {
+    int b = (int)MIN((size_t)LZ_ROWBLOCK, n - r0);
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, b, p, m, 1.0, t->Q + r0, (int)n, t->S,
+                m, 0.0, t->buf, b);
+    for (int c = 0; c < p; c++)
+      memcpy(t->Q + (size_t)c * n + r0, t->buf + (size_t)c * b, (size_t)b * sizeof *t->buf);
+  }
+}
+
+/* Thick restart of a full basis (size m, residual w of norm beta[m-1]): keep ntop
+ * top and nbot bottom Ritz pairs as q_0..q_{p-1} with T = diag(theta) plus the
+ * arrow couplings, and the normalised residual as q_p. Returns p. */
+static int thick_restart(TrWork *t, size_t n, int m, int ntop, int nbot) {
+  const int p = ntop + nbot;
+  const double bm = t->beta[m - 1];
+  rotate_basis(t, n, m, p, ntop);
+  for (int i = 0; i < p; i++) {
+    int z = pick(i, ntop, m);
+    t->alpha[i] = t->theta[z];
+    t->arrow[i] = bm * t->Z[(size_t)z * m + m - 1];
+  }
+  double *qp = t->Q + (size_t)p * n;
+  for (size_t i = 0; i < n; i++) qp[i] = t->w[i] / bm;
+  return p;
+}
+
+/* Ritz pairs kept at a restart, per end: the k wanted ones plus extras (split over the
+ * two ends for EIG_BOTH), leaving at least two new steps per cycle when the cap allows. */
+static void keep_counts(EigWhich which, int k, int nev, int m, int *ntop, int *nbot) {
+  int extra = (m - nev) / 2;
+  if (nev + extra > m - 2) extra = MAX(0, m - 2 - nev);
+  if (which == EIG_TOP) *ntop = k + extra, *nbot = 0;
+  else if (which == EIG_BOTTOM) *ntop = 0, *nbot = k + extra;
+  else *ntop = k + extra / 2, *nbot = k + extra - extra / 2;
 }
 
 int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
@@ -109,33 +194,24 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
   int nev, rc = lz_check_opts(op, o, &nev, "eig_lanczos_top", err);
   if (rc) return rc;
   const size_t n = op->n;
-  int cap = o->ncv > 0 ? o->ncv : MIN(o->maxit, MAX(200, 20 * o->k));
-  if ((size_t)cap > n) cap = (int)n;
-  if (cap > o->maxit) cap = o->maxit;
-  if (cap < nev)
+  if (o->ncv > 0 && o->ncv <= nev)
     return err_set(err, CS_EINVAL,
-                   "eig_lanczos_top: basis cap %d (ncv/maxit) is below the %d wanted pairs", cap,
-                   nev);
-  const int k = o->k;
-  const size_t c = (size_t)cap;
-  double *Q = malloc(n * c * sizeof *Q), *w = malloc(n * sizeof *w);
-  double *h = malloc(c * sizeof *h), *alpha = malloc(c * sizeof *alpha);
-  double *beta = malloc(c * sizeof *beta), *theta = malloc((size_t)nev * sizeof *theta);
-  double *S = malloc(c * (size_t)nev * sizeof *S);
-  RitzWork rw = {0};
-  rw.lwork = 20 * cap;
-  rw.liwork = 10 * cap;
-  rw.d = malloc(c * sizeof *rw.d);
-  rw.e = malloc(c * sizeof *rw.e);
-  rw.work = malloc((size_t)rw.lwork * sizeof *rw.work);
-  rw.isuppz = malloc(2 * c * sizeof *rw.isuppz);
-  rw.iwork = malloc((size_t)rw.liwork * sizeof *rw.iwork);
-  if (!Q || !w || !h || !alpha || !beta || !theta || !S || !rw.d || !rw.e || !rw.work ||
-      !rw.isuppz || !rw.iwork) {
-    rc = err_set(err, CS_ENOMEM, "eig_lanczos_top: cannot allocate a %zu x %d basis", n, cap);
-    goto done;
-  }
-  rc = lz_start_vector(n, o->warm, o->nwarm, o->seed, Q, err);
+                   "eig_lanczos_top: basis cap ncv=%d must exceed the %d wanted pairs (a thick "
+                   "restart keeps them plus the residual)",
+                   o->ncv, nev);
+  if (o->maxit < nev)
+    return err_set(err, CS_EINVAL, "eig_lanczos_top: maxit=%d products cannot give %d Ritz pairs",
+                   o->maxit, nev);
+  int cap = o->ncv > 0 ? o->ncv : MAX(2 * nev + 8, 20);
+  if ((size_t)cap > n) cap = (int)n;
+  if (cap > o->maxit) cap = o->maxit; /* never more columns than products */
+  const int k = o->k, ntop_w = o->which == EIG_BOTTOM ? 0 : k;
+  int keep_top, keep_bot;
+  keep_counts(o->which, k, nev, cap, &keep_top, &keep_bot);
+  TrWork t;
+  rc = trwork_alloc(&t, n, cap, err);
+  if (rc) return rc;
+  rc = lz_start_vector(n, o->warm, o->nwarm, o->seed, t.Q, err);
   if (rc) {
     err_prefix(err, "eig_lanczos_top");
     goto done;
@@ -144,10 +220,11 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
   const double sqeps = sqrt(2.220446049250313e-16);
   double tnorm = 0.0;
   long matvecs = 0;
-  int m = 0, nconv = 0, breakdown = 0;
-  for (int j = 0; j < cap; j++) {
-    double *qnext = j + 1 < cap ? Q + (size_t)(j + 1) * n : NULL;
-    rc = lz_step(op, Q, j, alpha, beta, w, h, qnext, &tnorm, &breakdown, err);
+  int m = 0, p = 0, restarts = 0, nconv = 0, breakdown = 0;
+  for (int j = 0;; j++) {
+    double *qnext = j + 1 < cap ? t.Q + (size_t)(j + 1) * n : NULL;
+    rc = lz_step(op, t.Q, j, p == 0 || j > p, t.alpha, t.beta, t.w, t.h, qnext, &tnorm,
+                 &breakdown, err);
     if (rc) {
       err_prefix(err, "eig_lanczos_top");
       goto done;
@@ -161,64 +238,62 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
                    m, nev);
       goto done;
     }
-    /* Check once T_m has nev Ritz values and (unless forced) twice as many steps. */
-    if (m < nev || (m < MIN(cap, 2 * nev) && !breakdown)) continue;
-    rc = ritz_pairs(alpha, beta, m, o->which, k, theta, S, &rw, err);
+    const int last = breakdown || matvecs >= o->maxit;
+    /* Check once T has nev Ritz values and (unless forced) twice as many steps. */
+    if (m < nev || (!restarts && m < MIN(cap, 2 * nev) && !last)) continue;
+    rc = ritz_all(&t, m, p, err);
     if (rc) goto done;
     nconv = 0;
     for (int i = 0; i < nev; i++) {
-      double est = fabs(beta[m - 1] * S[(size_t)i * m + m - 1]);
-      nconv += breakdown || est <= o->tol * MAX(fabs(theta[i]), sqeps * tnorm);
+      int z = pick(i, ntop_w, m);
+      double est = fabs(t.beta[m - 1] * t.Z[(size_t)z * m + m - 1]);
+      nconv += breakdown || est <= o->tol * MAX(fabs(t.theta[z]), sqeps * tnorm);
     }
-    if (nconv == nev || breakdown) break;
+    if (nconv == nev || last) break;
+    if (m < cap) continue;
+    p = thick_restart(&t, n, m, keep_top, keep_bot);
+    restarts++;
+    j = p - 1; /* the next step extends from q_p */
   }
 
-  rc = lz_result_alloc(r, n, nev, err);
+  rc = lz_result_alloc(r, n, nev, 0, err);
   if (rc) goto done;
   r->k = nev;
-  r->ntop = o->which == EIG_BOTTOM ? 0 : k;
+  r->ntop = ntop_w;
   r->nbottom = o->which == EIG_TOP ? 0 : k;
   for (int i = 0; i < nev; i++) {
-    r->values[i] = theta[i];
-    r->residuals[i] = fabs(beta[m - 1] * S[(size_t)i * m + m - 1]);
-    cblas_dgemv(CblasColMajor, CblasNoTrans, (int)n, m, 1.0, Q, (int)n, S + (size_t)i * m, 1, 0.0,
-                r->vectors + (size_t)i * n, 1);
+    int z = pick(i, ntop_w, m);
+    r->values[i] = t.theta[z];
+    r->residuals[i] = fabs(t.beta[m - 1] * t.Z[(size_t)z * m + m - 1]);
   }
+  r->next_value = o->which == EIG_TOP && m > k ? t.theta[m - k - 1] : NAN;
+  /* The Ritz vectors in place, then the basis shrinks to them and becomes the result:
+   * peak memory is the basis alone. */
+  rotate_basis(&t, n, m, nev, ntop_w);
+  double *V = realloc(t.Q, n * (size_t)nev * sizeof *V);
+  r->vectors = V ? V : t.Q;
+  t.Q = NULL;
+  trwork_free(&t);
   r->matvecs = matvecs;
-  r->iterations = m;
+  r->iterations = (int)matvecs;
   r->ncv = cap;
-  r->next_value = NAN;
-  if (o->which == EIG_TOP && m > k) { /* all Ritz values of T_m, ascending */
-    memcpy(rw.d, alpha, (size_t)m * sizeof *rw.d);
-    memcpy(rw.e, beta, (size_t)(m - 1) * sizeof *rw.e);
-    if (LAPACKE_dsterf(m, rw.d, rw.e) == 0) r->next_value = rw.d[m - k - 1];
-  }
   r->nconv = nconv;
   r->converged = nconv == nev;
   if (o->exact_residuals) {
-    /* The basis is no longer needed: reuse it as the block output. */
-    rc = lz_exact_residuals(op, r, Q, err); /* cap >= nev columns */
+    double *Y = malloc(n * (size_t)nev * sizeof *Y);
+    rc = Y ? lz_exact_residuals(op, r, Y, err)
+           : err_set(err, CS_ENOMEM, "eig_lanczos_top: cannot allocate %d residual vectors", nev);
+    free(Y);
     if (rc) goto done;
   }
   if (!r->converged)
     rc = err_set(err, CS_ENOCONV,
-                 "eig_lanczos_top: basis cap %d reached: %d of %d pairs converged to tol=%g "
-                 "(%ld products); raise ncv or maxit",
-                 cap, nconv, nev, o->tol, matvecs);
+                 "eig_lanczos_top: maxit=%d products reached (%d restarts of a %d-vector basis): "
+                 "%d of %d pairs converged to tol=%g; raise maxit or ncv",
+                 o->maxit, restarts, cap, nconv, nev, o->tol);
 done:
   if (rc && rc != CS_ENOCONV) eig_result_free(r);
-  if (r) r->wall_s = wall_time() - t0;
-  free(Q);
-  free(w);
-  free(h);
-  free(alpha);
-  free(beta);
-  free(theta);
-  free(S);
-  free(rw.d);
-  free(rw.e);
-  free(rw.work);
-  free(rw.isuppz);
-  free(rw.iwork);
+  r->wall_s = wall_time() - t0;
+  trwork_free(&t);
   return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * lz_internal.h: helpers shared by the lanczos/ sources (not a public header).
  *
- * The one Lanczos step with full reorthogonalisation, the start vector rule,
+ * The one Lanczos step with full reorthogonalisation (local recurrence, then
+ * classical Gram-Schmidt with the DGKS second-pass test), the start vector rule,
  * result allocation and exact residuals live here so that eig_arpack,
  * eig_lanczos_top, lanczos_run and the SLQ code agree on them.
  * Thread safety: reentrant; all state is in the caller's arrays.
@@ -15,23 +16,30 @@
 #define LZ_BREAKDOWN 1e-12
 
 /*
- * One Lanczos step from q_j = Q + j*n (q_0..q_j orthonormal): w = A q_j,
- * orthogonalised against q_0..q_j by classical Gram-Schmidt twice (cblas_dgemv),
+ * One Lanczos step from q_j = Q + j*n (q_0..q_j orthonormal): w = A q_j, then
+ *   local = 1: the three-term recurrence first (w -= beta[j-1] q_{j-1} when j > 0,
+ *              alpha = q_j^T w, w -= alpha q_j), then ONE classical Gram-Schmidt
+ *              pass against q_0..q_j (cblas_dgemv);
+ *   local = 0: (the first step after a thick restart, whose local terms are the
+ *              arrow couplings) Gram-Schmidt against q_0..q_j alone, alpha = q_j^T A q_j.
+ * A second pass follows only when a pass shrank ||w|| by more than 1/sqrt(2)
+ * (DGKS): Q stays orthonormal to rounding at one pass per step in the common case.
  * alpha[j] = q_j^T A q_j, beta[j] = ||w||. *tnorm tracks max |alpha|, beta
  * seen so far. When qnext is non-NULL and there is no breakdown, qnext = w/beta.
- * w (n) and h (j+1) are scratch. Sets *breakdown. Returns CS_OK or the
- * operator's status (err filled).
+ * w (n) and h (j+1) are scratch; on return w holds the orthogonalised residual
+ * (norm beta[j]). Sets *breakdown. Returns CS_OK or the operator's status (err filled).
  */
-int lz_step(const Linop *op, const double *Q, int j, double *alpha, double *beta, double *w,
-            double *h, double *qnext, double *tnorm, int *breakdown, Err *err);
+int lz_step(const Linop *op, const double *Q, int j, int local, double *alpha, double *beta,
+            double *w, double *h, double *qnext, double *tnorm, int *breakdown, Err *err);
 
 /* A unit start vector v (n): the normalised sum of the nwarm warm vectors nudged
  * by 1e-6 of a seeded unit Gaussian (so that an exact eigenvector still spans a
  * Krylov space), or the seeded Gaussian alone. CS_EINVAL if warm is non-finite. */
 int lz_start_vector(size_t n, const double *warm, int nwarm, uint64_t seed, double *v, Err *err);
 
-/* Allocates r's arrays for k pairs of length n (zeroes r first). */
-int lz_result_alloc(EigResult *r, size_t n, int k, Err *err);
+/* Allocates r's arrays for k pairs of length n (zeroes r first); r->vectors only
+ * when with_vectors (else the caller hands over its own k*n array). */
+int lz_result_alloc(EigResult *r, size_t n, int k, int with_vectors, Err *err);
 
 /* residuals[j] = ||A v_j - lambda_j v_j|| for the r->k pairs, by one block
  * apply; Y is scratch (n * r->k). Adds the products to r->matvecs and

@@ -47,7 +47,7 @@ int slq_nodes(const Linop *op, int m_steps, int n_probes, uint64_t seed, double 
     for (int j = 0; j < m_steps; j++) {
       int bd = 0;
       double *qnext = j + 1 < m_steps ? Q + (size_t)(j + 1) * n : NULL;
-      rc = lz_step(op, Q, j, alpha, beta, w, h, qnext, &tnorm, &bd, err);
+      rc = lz_step(op, Q, j, 1, alpha, beta, w, h, qnext, &tnorm, &bd, err);
       if (rc) {
         err_prefix(err, "slq_nodes: probe %d", p);
         goto done;

@@ -16,6 +16,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "lanczos/eig.h"
+#include "lanczos/lz_internal.h"
 #include "tests/tap.h"
 
 /* ---- a dense symmetric operator that counts its products ---- */
@@ -150,6 +151,54 @@ static void check_pairs(const char *tag, size_t n, const double *A, const double
   tap_ok(ok_order, "%s: top descending, bottom ascending", tag);
   double oe = orth_error(n, r->k, r->vectors);
   tap_ok(oe <= 1e-10, "%s: eigenvectors orthonormal (max |V^T V - I| = %.2e)", tag, oe);
+}
+
+static const char *which_name(EigWhich w) {
+  return w == EIG_TOP ? "top" : w == EIG_BOTTOM ? "bottom" : "both";
+}
+
+/* A thick-restarted own-Lanczos solve with a basis cap ncv far below the products
+ * it needs, on the dense symmetric A (n x n) with ascending reference spectrum ref:
+ * pairs as check_pairs, products counted by the operator, several restarts, and
+ * for EIG_TOP next_value against lambda_{k+1} (Cauchy interlacing: theta_{k+1} <=
+ * lambda_{k+1}). Returns the products excluding residuals. */
+static long check_restarted(const char *name, size_t n, const double *A, const double *ref, int k,
+                            EigWhich which, int ncv, double next_rel, double anorm) {
+  DenseOp d;
+  Linop op = dense_linop(&d, n, A);
+  EigOpts o;
+  eig_opts_default(&o);
+  o.k = k;
+  o.which = which;
+  o.ncv = ncv;
+  o.tol = 1e-10;
+  o.seed = 3;
+  o.maxit = 5000; /* a 10-pair both-ends solve in 16 vectors needs ~800 */
+  EigResult r;
+  Err err = {0};
+  int rc = eig_lanczos_top(&op, &o, &r, &err);
+  const int nev = which == EIG_BOTH ? 2 * k : k;
+  char tag[96];
+  snprintf(tag, sizeof tag, "%s restarted %s-%d, ncv %d", name, which_name(which), k, ncv);
+  tap_ok(rc == CS_OK && r.converged && r.nconv == nev && r.k == nev && r.ncv == ncv &&
+             r.ntop == (which == EIG_BOTTOM ? 0 : k) && r.nbottom == (which == EIG_TOP ? 0 : k),
+         "%s: converged (rc %d, %s)", tag, rc, err.msg);
+  long prods = r.matvecs - r.residual_matvecs;
+  tap_ok(r.matvecs == d.count && r.residual_matvecs == nev && r.iterations == prods &&
+             prods >= 3 * ncv && prods <= o.maxit,
+         "%s: %ld products >= 3 ncv (several restarts), all counted by the operator (%ld)", tag,
+         prods, d.count);
+  if (rc == CS_OK) check_pairs(tag, n, A, ref, &r, 1e-8, o.tol, anorm);
+  if (which == EIG_TOP) {
+    double lk1 = ref[n - 1 - k], nv = r.next_value;
+    tap_ok(nv <= lk1 + 1e-10 * anorm && nv >= lk1 - next_rel * fabs(lk1),
+           "%s: next_value %.10g in [lambda_%d - %.0e |lambda|, lambda_%d] = %.10g", tag, nv, k + 1,
+           next_rel, k + 1, lk1);
+  } else {
+    tap_ok(isnan(r.next_value), "%s: next_value is NAN", tag);
+  }
+  eig_result_free(&r);
+  return prods;
 }
 
 int main(void) {
@@ -368,14 +417,110 @@ int main(void) {
   eig_result_free(&r);
   o.k = 3;
   o.which = EIG_TOP;
-  o.ncv = 8;
-  err_clear(&err);
+  o.maxit = 8;
+  dop.count = 0;
   err_clear(&err);
   rc = eig_lanczos_top(&op, &o, &r, &err);
-  tap_ok(rc == CS_ENOCONV && !r.converged && r.nconv < 3 && r.k == 3 && r.matvecs == 8 + 3,
-         "own Lanczos with an 8-vector cap: CS_ENOCONV, converged=0 (%s)", err.msg);
+  tap_ok(rc == CS_ENOCONV && err.code == CS_ENOCONV && !r.converged && r.nconv < 3 && r.k == 3 &&
+             r.matvecs == 8 + 3 && dop.count == 8 + 3 && r.values && r.vectors,
+         "own Lanczos with maxit = 8 products: CS_ENOCONV, converged=0, best pairs returned (%s)",
+         err.msg);
   eig_result_free(&r);
+  o.maxit = 9;
+  o.ncv = 5; /* restarts every 2 products */
+  dop.count = 0;
+  err_clear(&err);
+  rc = eig_lanczos_top(&op, &o, &r, &err);
+  tap_ok(rc == CS_ENOCONV && !r.converged && r.matvecs == 9 + 3 && dop.count == 9 + 3,
+         "own Lanczos, restarted, maxit = 9 products: stops at exactly 9 (%s)", err.msg);
+  eig_result_free(&r);
+  o.maxit = 1000;
+  for (int c = 2; c <= 3; c++) {
+    o.ncv = c;
+    err_clear(&err);
+    rc = eig_lanczos_top(&op, &o, &r, &err);
+    tap_ok(rc == CS_EINVAL && r.values == NULL && strstr(err.msg, "ncv"),
+           "own Lanczos top-3 with a basis cap of %d: CS_EINVAL (%s)", c, err.msg);
+  }
   o.ncv = 0;
+  o.maxit = 2;
+  err_clear(&err);
+  rc = eig_lanczos_top(&op, &o, &r, &err);
+  tap_ok(rc == CS_EINVAL && strstr(err.msg, "maxit"), "own Lanczos top-3 with maxit = 2: CS_EINVAL (%s)",
+         err.msg);
+  o.maxit = 1000;
+
+  /* ---- own Lanczos, thick restart: small caps, top / bottom / both, k = 1, 3, 5 ---- */
+  {
+    /* On A: top 10, 9, 8.5, 8.2, 6.002 (the 5th sits 1e-3 from 6.001), bottom -5, -4.2,
+     * -3.9, -3.7 and then the bulk edge -1 (spacing 0.01). */
+    const int ks[3] = {1, 3, 5};
+    const EigWhich ws[3] = {EIG_TOP, EIG_BOTTOM, EIG_BOTH};
+    long full_top5 = 0, rest_top5 = 0;
+    for (int wi = 0; wi < 3; wi++)
+      for (int ki = 0; ki < 3; ki++) {
+        int nev = ws[wi] == EIG_BOTH ? 2 * ks[ki] : ks[ki];
+        /* ncv = nev + 2 keeps no Ritz pair beyond the wanted ones, so theta_{k+1} is only
+         * a lower bound; larger caps keep extras and pin it down. */
+        long p = check_restarted("A", n, A, lam_asc, ks[ki], ws[wi], nev + 2 + 2 * ki,
+                                 ki ? 1e-3 : INFINITY, anorm);
+        if (ws[wi] == EIG_TOP && ks[ki] == 5) rest_top5 = p;
+      }
+    full_top5 = own_top5;
+    tap_diag("top-5 on A at tol 1e-10: %ld products with ncv 11, %ld with the default cap", rest_top5,
+             full_top5);
+
+    /* Ritz estimates |coupling| of a restarted solve are the true residuals: the arrow
+     * couplings and the rotated basis satisfy A Q = Q T + r e^T. */
+    eig_opts_default(&o);
+    o.k = 3;
+    o.which = EIG_BOTH;
+    o.ncv = 9;
+    o.tol = 1e-8;
+    o.exact_residuals = 0;
+    dop.count = 0;
+    err_clear(&err);
+    rc = eig_lanczos_top(&op, &o, &r, &err);
+    {
+      int ok = rc == CS_OK && r.residual_matvecs == 0 && r.matvecs == dop.count &&
+               r.matvecs >= 3 * o.ncv;
+      double wr = 0;
+      for (int j = 0; ok && j < r.k; j++) {
+        double ind = resid_indep(n, A, r.vectors + (size_t)j * n, r.values[j]);
+        wr = fmax(wr, fabs(ind - r.residuals[j]));
+        if (!(fabs(ind - r.residuals[j]) <= 1e-2 * ind + 1e-12 * anorm)) ok = 0;
+        if (!(r.residuals[j] <= o.tol * fabs(r.values[j]) + 1e-12 * anorm)) ok = 0;
+      }
+      tap_ok(ok, "own Lanczos restarted both-3, ncv 9, Ritz estimates: within tol and equal to "
+                 "the true residuals (worst diff %.2e, %ld products)", wr, r.matvecs);
+    }
+    eig_result_free(&r);
+
+    /* Restarted and unrestarted agree; the same seed gives the same bits. */
+    EigResult full, again;
+    o.which = EIG_TOP;
+    o.k = 4;
+    o.tol = 1e-10;
+    o.exact_residuals = 1;
+    o.ncv = 400; /* no restart */
+    rc = eig_lanczos_top(&op, &o, &full, &err);
+    o.ncv = 8;
+    int rc1 = eig_lanczos_top(&op, &o, &r, &err), rc2 = eig_lanczos_top(&op, &o, &again, &err);
+    double dv = 0;
+    for (int j = 0; j < 4 && rc == CS_OK && rc1 == CS_OK; j++)
+      dv = fmax(dv, fabs(full.values[j] - r.values[j]));
+    tap_ok(rc == CS_OK && rc1 == CS_OK && full.matvecs < r.matvecs && dv <= 1e-12 * anorm,
+           "own Lanczos top-4: ncv 8 (%ld products) and no restart (%ld) agree to %.1e", r.matvecs,
+           full.matvecs, dv);
+    tap_ok(rc2 == CS_OK && again.matvecs == r.matvecs &&
+               memcmp(again.values, r.values, 4 * sizeof(double)) == 0 &&
+               memcmp(again.vectors, r.vectors, 4 * n * sizeof(double)) == 0,
+           "own Lanczos restarted: same seed, same products and bit-identical pairs");
+    eig_result_free(&full);
+    eig_result_free(&again);
+    eig_result_free(&r);
+    eig_opts_default(&o);
+  }
 
   /* ---- random symmetric (Wigner) matrix vs dense LAPACK ---- */
   {
@@ -402,6 +547,10 @@ int main(void) {
            r.matvecs, err.msg);
     check_pairs("Wigner own Lanczos top-2 vs LAPACK", m, W, ww, &r, 1e-8, o.tol, 2.0);
     eig_result_free(&r);
+    /* The semicircle's edges: eigenvalues ~0.02 apart at both ends. */
+    check_restarted("Wigner", m, W, ww, 3, EIG_TOP, 7, 1e-2, 2.0);
+    check_restarted("Wigner", m, W, ww, 3, EIG_BOTTOM, 9, 1e-2, 2.0);
+    check_restarted("Wigner", m, W, ww, 3, EIG_BOTH, 12, 1e-2, 2.0);
 
     /* dense_from_linop: symmetric operator round trip, asymmetry of a skewed one */
     double *D = malloc(m * m * sizeof *D), asym = -1;
@@ -448,6 +597,53 @@ int main(void) {
       }
     tap_ok(s == ms && mv == ms && oe <= 1e-12 && te <= 1e-10 * anorm,
            "lanczos_run: %d steps, Q orthonormal (%.1e), Q^T A Q = T (%.1e)", s, oe, te);
+    {
+      /* 250 steps: far past the convergence of the top pairs, where the bare
+       * recurrence would lose orthogonality completely; one CGS pass (two when DGKS
+       * asks) keeps it at rounding level. */
+      const int ml = 250;
+      double *QL = malloc(n * ml * sizeof *QL), *al2 = malloc(ml * sizeof *al2);
+      double *be2 = malloc(ml * sizeof *be2), *AQL = malloc(n * ml * sizeof *AQL);
+      int sl = lanczos_run(&op, v0, ml, al2, be2, QL, NULL, &err);
+      double oel = orth_error(n, sl, QL), tel = 0;
+      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, sl, (int)n, 1.0, A, (int)n, QL,
+                  (int)n, 0.0, AQL, (int)n);
+      for (int a = 0; a < sl; a++)
+        for (int b = 0; b < sl; b++) {
+          double t = cblas_ddot((int)n, QL + (size_t)a * n, 1, AQL + (size_t)b * n, 1);
+          double want = a == b ? al2[a] : (abs(a - b) == 1 ? be2[a < b ? a : b] : 0.0);
+          tel = fmax(tel, fabs(t - want));
+        }
+      tap_ok(sl == ml && oel <= 1e-13 && tel <= 1e-12 * anorm,
+             "lanczos_run: %d steps, Q orthonormal (%.1e), Q^T A Q = T (%.1e)", sl, oel, tel);
+      free(QL), free(al2), free(be2), free(AQL);
+    }
+    {
+      /* DGKS: A q1 = q0 + 1e-9 u (u orthogonal to q0, q1). Gram-Schmidt alone (the
+       * first step after a restart) cancels the norm by 1e9, so one pass would leave
+       * q0-components of ~1e-7 in the next vector; the second pass must remove them. */
+      const double eps9 = 1e-9;
+      double *B = calloc(n * n, sizeof *B), *Q2 = malloc(3 * n * sizeof *Q2);
+      const double *q0 = U, *q1 = U + n, *u = U + 2 * n;
+      for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < n; c++)
+          B[c * n + i] = q0[i] * q1[c] + q1[i] * q0[c] + eps9 * (q1[i] * u[c] + u[i] * q1[c]);
+      memcpy(Q2, U, 2 * n * sizeof *Q2);
+      DenseOp db;
+      Linop opb = dense_linop(&db, n, B);
+      double al3[2], be3[2], *wv = malloc(n * sizeof *wv), hv[2], tn = 1.0;
+      int bd = -1;
+      rc = lz_step(&opb, Q2, 1, 0, al3, be3, wv, hv, Q2 + 2 * n, &tn, &bd, &err);
+      double o0 = fabs(cblas_ddot((int)n, Q2 + 2 * n, 1, q0, 1));
+      double o1 = fabs(cblas_ddot((int)n, Q2 + 2 * n, 1, q1, 1));
+      tap_ok(rc == CS_OK && bd == 0 && fabs(be3[1] - eps9) <= 1e-6 * eps9 && fabs(al3[1]) <= 1e-15 &&
+                 o0 <= 1e-13 && o1 <= 1e-13 && db.count == 1,
+             "lz_step after a restart: norm cancelled by 1e9, the DGKS second pass keeps the next "
+             "vector orthogonal (|q0^T q| %.1e, |q1^T q| %.1e, beta %.9g)", o0, o1, be3[1]);
+      free(B);
+      free(Q2);
+      free(wv);
+    }
     double *lam3 = malloc(n * sizeof *lam3), *A3 = malloc(n * n * sizeof *A3);
     for (size_t i = 0; i < n; i++) lam3[i] = (double)(i % 3) + 1.0;
     build_spectral(n, U, lam3, A3);
