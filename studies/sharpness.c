@@ -27,6 +27,7 @@ typedef struct SharpProbe {
    * H_{t-1} (one-product residuals 5-20x smaller, measured on Cohen's fc-tanh). */
   Tracker *tr[2], *tr_raw[2];
   int parity;          /* 1: index the trackers by step parity */
+  Tracker *last;       /* the tracker of the last measurement */
   long step;           /* step of the measurement in progress */
   double *P;           /* Adam preconditioner (precond probe) */
   PrecondOp *pop;      /* P^{-1/2} H P^{-1/2}, P updated at each measurement */
@@ -37,6 +38,7 @@ typedef struct SharpProbe {
 /* One measurement through a tracker (a cold solve each time when warm=false). */
 static int solve_with(SharpProbe *sp, Tracker *tr, const Linop *op, EigResult *r, Err *err) {
   if (!sp->warm) tracker_reset(tr);
+  sp->last = tr;
   int rc = tracker_measure(tr, op, r, NULL, err);
   return rc == CS_ENOCONV ? CS_OK : rc;
 }
@@ -51,10 +53,20 @@ static double raw_threshold(const TrainState *st) {
   return st->opt->type == optim_adam ? 2.0 / st->lr : st->threshold;
 }
 
-static int record(TrainState *st, const char *opname, long batch, const EigResult *r, Err *err) {
+/* The measurement's eigs rows, and when it was a refresh, the check of the one-product
+ * update it replaced (metric <op>_track_check, docs/TRACKING.md). */
+static int record(SharpProbe *sp, TrainState *st, const char *opname, long batch,
+                  const EigResult *r, Err *err) {
   EigRecord er = {st->step, opname, batch, r->ntop, r->values, r->residuals, r->matvecs,
                   r->wall_s, r->converged, 0};
-  return rec_eigs(st->rec, &er, err);
+  int rc = rec_eigs(st->rec, &er, err);
+  double check = sp->last ? tracker_last_check(sp->last) : NAN;
+  if (!rc && !isnan(check)) {
+    char name[48];
+    snprintf(name, sizeof name, "%s_track_check", opname);
+    rc = rec_metric(st->rec, st->step, name, check, err);
+  }
+  return rc;
 }
 
 /* GN residual measures: D = f − y, u = J w/‖J w‖ with w the top GGN eigenvector. */
@@ -110,7 +122,7 @@ static int probe_run(void *self, TrainState *st, Err *err) {
   switch (sp->kind) {
     case PK_HESSIAN:
       if ((rc = solve(sp, &H, &r, err))) break;
-      if ((rc = record(st, "hessian", nb, &r, err))) break;
+      if ((rc = record(sp, st, "hessian", nb, &r, err))) break;
       rc = rec_metric(st->rec, st->step, "sharpness_threshold", raw_threshold(st), err);
       break;
     case PK_PRECOND: {
@@ -121,17 +133,17 @@ static int probe_run(void *self, TrainState *st, Err *err) {
         break;
       }
       Linop op = precond_op_linop(sp->pop);
-      if ((rc = solve(sp, &op, &r, err)) || (rc = record(st, "precond", nb, &r, err))) break;
+      if ((rc = solve(sp, &op, &r, err)) || (rc = record(sp, st, "precond", nb, &r, err))) break;
       if ((rc = rec_metric(st->rec, st->step, "precond_threshold", st->threshold, err))) break;
       eig_result_free(&r); /* raw sharpness alongside */
       if ((rc = solve_with(sp, sp->tr_raw[sp->parity & sp->step], &H, &r, err))) break;
-      if ((rc = record(st, "hessian", nb, &r, err))) break;
+      if ((rc = record(sp, st, "hessian", nb, &r, err))) break;
       rc = rec_metric(st->rec, st->step, "sharpness_threshold", raw_threshold(st), err);
       break;
     }
     case PK_GN: {
       Linop G = curv_ggn_op(sp->curv);
-      if ((rc = solve(sp, &G, &r, err)) || (rc = record(st, "ggn", nb, &r, err))) break;
+      if ((rc = solve(sp, &G, &r, err)) || (rc = record(sp, st, "ggn", nb, &r, err))) break;
       if (r.ntop < 1) break;
       if ((rc = rec_metric(st->rec, st->step, "gn_sharpness", r.values[0], err))) break;
       rc = gn_residuals(sp, st, r.vectors, err);

@@ -9,13 +9,18 @@
 
 #include "core/threads.h"
 
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
 struct Tracker {
   size_t n;
   int k;
   double tol;
   double update_tol;  /* acceptance of the one-product update (default tol) */
   int refresh;        /* a full solve at least every `refresh` measurements (0: never) */
+  int interval;       /* the current refresh interval, adapted by its checks */
   int since_full;     /* measurements since the last full solve */
+  double check;       /* relative error of the one-product value at the last refresh */
   int use_arpack;
   uint64_t seed;
   int have;           /* V holds k orthonormal vectors */
@@ -35,6 +40,7 @@ Tracker *tracker_alloc(size_t n, int k, double tol, int use_arpack, uint64_t see
   t->k = k;
   t->tol = tol;
   t->update_tol = tol;
+  t->check = NAN;
   t->use_arpack = use_arpack;
   t->seed = seed;
   size_t sz = (size_t)k * n * sizeof(double);
@@ -56,8 +62,10 @@ void tracker_reset(Tracker *t) { t->have = 0; }
 
 void tracker_set_update_tol(Tracker *t, double update_tol, int refresh) {
   t->update_tol = update_tol;
-  t->refresh = refresh;
+  t->refresh = t->interval = refresh;
 }
+
+double tracker_last_check(const Tracker *t) { return t->check; }
 
 void tracker_counts(const Tracker *t, long *measurements, long *full_solves) {
   if (measurements) *measurements = t->measurements;
@@ -144,10 +152,14 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
   int rc = CS_OK;
   long cheap_mv = 0;
   const double *warm = t->have ? t->V : NULL;
-  int stale = t->refresh > 0 && t->since_full >= t->refresh;
-  if (t->have && (t->skip > 0 || stale)) t->skip -= t->skip > 0;
+  int stale = t->refresh > 0 && t->since_full >= t->interval;
+  double cheap_value = NAN; /* a refresh checks the update it replaces */
+  t->check = NAN;
+  if (t->have && t->skip > 0) t->skip--;
   else if (t->have) {
-    if (rayleigh_ritz(t, op, r, err, &rc)) {
+    int ok = rayleigh_ritz(t, op, r, err, &rc);
+    if (ok && stale) cheap_value = r->values[0];
+    else if (ok) {
       /* next basis: one subspace-iteration step, H·Y orthonormalised */
       memcpy(t->V, t->HY, (size_t)t->k * t->n * sizeof *t->V);
       t->have = orthonormalise(t->V, t->n, t->k);
@@ -162,7 +174,7 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
     eig_result_free(r);
     /* At tol, the vectors move faster than one update follows: solve for a while. A
      * looser update_tol fails rarely: try the update again at the next measurement. */
-    t->skip = t->update_tol > t->tol ? 0 : 3;
+    if (!ok) t->skip = t->update_tol > t->tol ? 0 : 3;
     warm = t->Y;  /* the Ritz vectors of this point are the better start */
   }
   /* Full solve, warm-started from the Ritz vectors when there are some. */
@@ -184,6 +196,14 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
   /* θ_{k+1} bounds the error of later cheap updates; without it (ARPACK) every
    * measurement is a full solve. */
   t->next = isnan(r->next_value) ? INFINITY : r->next_value;
+  if (!isnan(cheap_value) && r->ntop > 0) {
+    /* The update would have reported cheap_value: had the top moved away from it (a
+     * crossing the bound cannot see), check twice as often, else back towards `refresh`
+     * (never rarer: checks that pass say little about the crossings between them). */
+    t->check = (r->values[0] - cheap_value) / fabs(r->values[0]);
+    t->interval = fabs(t->check) > t->update_tol ? MAX(2, t->interval / 2)
+                                                 : MIN(t->refresh, 2 * t->interval);
+  }
   if (r->ntop == t->k) {
     memcpy(t->V, r->vectors, (size_t)t->k * t->n * sizeof *t->V);
     t->have = orthonormalise(t->V, t->n, t->k);

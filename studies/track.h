@@ -37,6 +37,11 @@ void tracker_free(Tracker *t);
  * eigenvector, just not the top one) and δ from the last full solve is stale, so the
  * bound cannot see it; a full solve finds the new top. */
 void tracker_set_update_tol(Tracker *t, double update_tol, int refresh);
+/* A refresh also computes the update it replaces (one block product) and compares:
+ * tracker_last_check is (λ_full − θ_update)/|λ_full| at the last measurement when it
+ * was such a check, else NAN. A check beyond update_tol halves the refresh interval
+ * (down to 2), a passed one doubles it back (up to refresh). */
+double tracker_last_check(const Tracker *t);
 /* Forget the vectors: the next measurement is a full cold solve. */
 void tracker_reset(Tracker *t);
 /* Measures the top-k pairs of op. r: values descending, vectors, residuals (exact for

@@ -149,6 +149,18 @@ int main(void) {
          "%ld of %zu measurements took one product, %.2f products per step", one, nm,
          (double)products / (double)nm);
 
+  /* 3. Refreshes check the update they replace: a full solve never finds the top below
+   * the update's Rayleigh quotient (beyond the full solve's own tolerance). */
+  long checks = 0;
+  int sane = 1;
+  for (size_t i = 0; i < probed->n_metrics; i++)
+    if (!strcmp(probed->metrics[i].name, "hessian_track_check")) {
+      checks++;
+      sane &= probed->metrics[i].value >= -1e-5 && probed->metrics[i].value < 1;
+    }
+  tap_ok(checks >= 5 && sane, "%ld refresh checks recorded (hessian_track_check), all in [-1e-5, 1)",
+         checks);
+
   memrec_free(plain);
   memrec_free(probed);
   free(vals), free(steps), free(s.theta0);
