@@ -65,6 +65,7 @@ typedef struct BenchOpts {
   int steps;          /* GD steps for track */
   int track_k;        /* pairs tracked */
   double update_tol;  /* the tracker's one-product acceptance (tracker_set_update_tol) */
+  double track_tol;   /* the tracker's full solves */
   double lr;          /* 0: 0.5 / λ_max at the start */
   double tol;
   int dgemm_n;        /* DGEMM size; 0 skips it (for profiling) */
@@ -90,7 +91,7 @@ typedef struct Results {
   double track_exact_last;
   int track_steps, track_all_conv;
   double grad_share, hvp_share; /* medians of the per-round shares of the DGEMM rate */
-  double rss_mb;
+  double rss_mb, rss_eig1_mb, rss_track_mb; /* peaks: all but tracking, up to top-1, all */
 } Results;
 
 static double maxrss_mb(void) {
@@ -398,6 +399,7 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
     json_kv(&b, "track_s", r->track_s);
     json_kv(&b, "track_k", o->track_k);
     json_kv(&b, "track_update_tol", o->update_tol);
+    json_kv(&b, "track_tol", o->track_tol);
     json_kv(&b, "track_eig_s", r->track_eig_s);
     json_kv(&b, "track_over_gd", r->track_s / r->gd_step_s);
     json_kv(&b, "track_over_gd_mean", r->track_over_gd_mean);
@@ -411,6 +413,8 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
     json_kv(&b, "track_lambda_last", r->track_lambda1);
   }
   json_kv(&b, "rss_mb", r->rss_mb);
+  if (o->parts & PART_EIG) json_kv(&b, "rss_eig1_mb", r->rss_eig1_mb);
+  if (o->parts & PART_TRACK) json_kv(&b, "rss_track_mb", r->rss_track_mb);
   sb_append(&b, "}");
   printf("%s\n", b.p);
   sb_free(&b);
@@ -463,7 +467,7 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
     printf("  %-26s %10.4f s  (build = the step's gradient, + top-%d %.4f s, + update)\n",
            "GD step with sharpness", r->track_s, o->track_k, r->track_eig_s);
     printf("  %-26s %10.2f x median, %.2f x mean (update_tol %g, tol %g)\n", "... over a GD step",
-           r->track_s / r->gd_step_s, r->track_over_gd_mean, o->update_tol, o->tol);
+           r->track_s / r->gd_step_s, r->track_over_gd_mean, o->update_tol, o->track_tol);
     printf("  %-26s %10.1f median, %.2f mean (%.0f%% one-block updates) vs %.0f cold%s\n",
            "products per measurement", r->track_mv_warm, r->track_mv_mean,
            100 * r->track_one_frac, r->track_mv_cold,
@@ -471,7 +475,10 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
     printf("  %-26s %.8g -> %.8g (cold solve at the end: %.8g)\n", "sharpness",
            r->track_lambda0, r->track_lambda1, r->track_exact_last);
   }
-  printf("  %-26s %10.1f MB\n", "peak RSS", r->rss_mb);
+  printf("  %-26s %10.1f MB", "peak RSS", r->rss_mb);
+  if (o->parts & PART_EIG) printf("  (up to top-1: %.1f MB)", r->rss_eig1_mb);
+  if (o->parts & PART_TRACK) printf("  (with tracking: %.1f MB)", r->rss_track_mb);
+  printf("\n");
 }
 
 /* ---------------------------------------------------------------- track */
@@ -499,7 +506,7 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   EigOpts eo;
   eig_opts_default(&eo);
   eo.k = o->track_k;
-  eo.tol = o->tol;
+  eo.tol = o->track_tol;
   eo.exact_residuals = 0;
   EigResult er;
   /* cold solve at θ0: the sharpness, hence the learning rate */
@@ -511,11 +518,11 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   r->track_mv_cold = (double)er.matvecs;
   eig_result_free(&er);
   for (int i = 0; i < 2; i++) {
-    if (!(tr[i] = tracker_alloc(P, o->track_k, o->tol, 0, 0x5a3bULL + (uint64_t)i))) {
+    if (!(tr[i] = tracker_alloc(P, o->track_k, o->track_tol, 0, 0x5a3bULL + (uint64_t)i))) {
       rc = err_set(err, CS_ENOMEM, "out of memory for the tracker");
       goto done;
     }
-    tracker_set_update_tol(tr[i], o->update_tol, o->update_tol > o->tol ? 10 : 0);
+    tracker_set_update_tol(tr[i], o->update_tol, o->update_tol > o->track_tol ? 10 : 0);
   }
   OptConfig cfg;
   optconfig_default(&cfg);
@@ -594,8 +601,9 @@ static void usage(FILE *f) {
           "  --steps S          GD steps for track (default 20)\n"
           "  --lr LR            GD learning rate for track (default 0.5 / lambda_max)\n"
           "  --track-k K        pairs tracked (default 1)\n"
-          "  --update-tol U     the tracker's one-product acceptance (default 1e-3; = --tol:\n"
-          "                     every measurement to tol, as sharpness:update_tol unset)\n"
+          "  --track-tol T      the tracker's full solves (default 1e-3)\n"
+          "  --update-tol U     the tracker's one-product acceptance (default 1e-2; equal to\n"
+          "                     --track-tol: every measurement to tol)\n"
           "  --dgemm-n N        size of the reference DGEMM (default 2048; 0 skips it)\n"
           "  --json             one JSON object on one line\n\n"
           "grad: gradient; hvp: gradient + HVP; eig: top-1/top-10 by ARPACK and Lanczos;\n"
@@ -608,10 +616,10 @@ int cmd_bench(int argc, char **argv) {
     usage(stdout);
     return EXIT_OK;
   }
-  BenchOpts o = {0, NULL, NULL, 0, 5, 20.0, 1, 20, 1, 1e-3, 0.0, 1e-6, 2048, 0};
+  BenchOpts o = {0, NULL, NULL, 0, 5, 20.0, 1, 20, 1, 1e-2, 1e-3, 0.0, 1e-6, 2048, 0};
   int no_eig10 = 0;
   enum { O_WORKLOAD = 1, O_THREADS, O_REPEATS, O_BUDGET, O_EIGREP, O_NOEIG10, O_TOL, O_STEPS,
-         O_LR, O_JSON, O_DGEMMN, O_TRACKK, O_UPDTOL };
+         O_LR, O_JSON, O_DGEMMN, O_TRACKK, O_UPDTOL, O_TRACKTOL };
   static const struct option lo[] = {
       {"workload", required_argument, 0, O_WORKLOAD}, {"threads", required_argument, 0, O_THREADS},
       {"repeats", required_argument, 0, O_REPEATS},   {"budget", required_argument, 0, O_BUDGET},
@@ -619,7 +627,7 @@ int cmd_bench(int argc, char **argv) {
       {"tol", required_argument, 0, O_TOL},           {"steps", required_argument, 0, O_STEPS},
       {"lr", required_argument, 0, O_LR},             {"json", no_argument, 0, O_JSON},
       {"dgemm-n", required_argument, 0, O_DGEMMN},   {"track-k", required_argument, 0, O_TRACKK},
-      {"update-tol", required_argument, 0, O_UPDTOL},
+      {"update-tol", required_argument, 0, O_UPDTOL}, {"track-tol", required_argument, 0, O_TRACKTOL},
       {0, 0, 0, 0}};
   optind = 1;
   int ch;
@@ -627,7 +635,7 @@ int cmd_bench(int argc, char **argv) {
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     long v = 0;
     double d = 0;
-    int real = ch == O_BUDGET || ch == O_TOL || ch == O_LR || ch == O_UPDTOL;
+    int real = ch == O_BUDGET || ch == O_TOL || ch == O_LR || ch == O_UPDTOL || ch == O_TRACKTOL;
     int count = ch == O_THREADS || ch == O_REPEATS || ch == O_EIGREP || ch == O_STEPS ||
                 ch == O_DGEMMN || ch == O_TRACKK;
     long lmin = ch == O_DGEMMN || ch == O_THREADS ? 0 : 1;
@@ -651,6 +659,7 @@ int cmd_bench(int argc, char **argv) {
       case O_DGEMMN: o.dgemm_n = (int)v; break;
       case O_TRACKK: o.track_k = (int)v; break;
       case O_UPDTOL: o.update_tol = d; break;
+      case O_TRACKTOL: o.track_tol = d; break;
       default: usage(stderr); return EXIT_USAGE;
     }
   }
@@ -721,19 +730,22 @@ int cmd_bench(int argc, char **argv) {
   if (o.parts & PART_EIG) {
     r.e1_arpack = eig_measure(c.curv, eig_arpack, 1, o.tol, o.eig_repeats, o.budget);
     r.e1_lanczos = eig_measure(c.curv, eig_lanczos_top, 1, o.tol, o.eig_repeats, o.budget);
+    r.rss_eig1_mb = maxrss_mb();
     if (o.parts & PART_EIG10) {
       r.e10_arpack = eig_measure(c.curv, eig_arpack, 10, o.tol, o.eig_repeats, o.budget);
       r.e10_lanczos = eig_measure(c.curv, eig_lanczos_top, 10, o.tol, o.eig_repeats, o.budget);
     }
   }
+  /* Peak RSS of the parts the peer runs too (gradient, HVP, eigen-solves): the passes
+   * allocate nothing, so their workspaces all exist by now. Tracking is apart. */
+  r.rss_mb = maxrss_mb();
   if (o.parts & PART_TRACK) {
     if ((rc = run_track(&o, &c, &r, &err))) goto fail;
     /* track built the context at its own (now freed) θ: rebuild at θ0 */
     if ((rc = curv_build(c.curv, c.theta, &c.b, &err))) goto fail;
+    r.rss_track_mb = maxrss_mb(); /* with the trackers' vectors */
   }
-  /* Peak RSS before the DGEMM buffers (3 x 32 MB at 2048) exist; gradient and HVP
-   * workspaces are all allocated by now (the passes allocate nothing). */
-  r.rss_mb = maxrss_mb();
+  /* (all peaks are taken before the DGEMM buffers, 3 x 32 MB at 2048, exist) */
   /* Gradient, HVP and DGEMM last, in alternation. */
   if ((rc = paired_rounds(&o, &c, &r, &err))) goto fail;
   if (o.json) print_json(&o, &c, &r);
