@@ -5,8 +5,8 @@
  * activation, bias, N), with synthetic data from our own RNG (seed 0):
  * X ~ N(0,1), uniform labels 0..9 one-hot, MSE loss ½·mean, PyTorch default
  * init; digits uses scikit-learn's real digits like the peer when the file is
- * there (bench_digits.c). Every figure is a median of wall-clock repeats; GEMM FLOPs are counted
- * analytically (see flops_grad / flops_hvp) and set against a DGEMM rate
+ * there (bench_digits.c). Every figure is a median of wall-clock repeats; GEMM
+ * FLOPs are counted analytically (see flops_grad / flops_hvp) and set against a DGEMM rate
  * measured in the same process (cblas_dgemm 2048², run last so its buffers do
  * not count in the reported peak RSS). Output: a table, or with --json one JSON
  * object on one line. The side-by-side comparison with the peer is bench/compare.
@@ -492,8 +492,8 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   size_t P = net->n_params;
   int steps = o->steps < 1 ? 1 : o->steps;
   double *th = malloc(P * sizeof *th), *g = malloc(P * sizeof *g);
-  double *t_gd = malloc((size_t)steps * sizeof(double)), *t_tr = malloc((size_t)steps * sizeof(double));
-  double *t_e = malloc((size_t)steps * sizeof(double)), *mv = malloc((size_t)steps * sizeof(double));
+  size_t ssz = (size_t)steps * sizeof(double);
+  double *t_gd = malloc(ssz), *t_tr = malloc(ssz), *t_e = malloc(ssz), *mv = malloc(ssz);
   Optimizer *opt = NULL;
   Tracker *tr[2] = {NULL, NULL};
   int rc = CS_OK;
@@ -627,7 +627,8 @@ int cmd_bench(int argc, char **argv) {
       {"tol", required_argument, 0, O_TOL},           {"steps", required_argument, 0, O_STEPS},
       {"lr", required_argument, 0, O_LR},             {"json", no_argument, 0, O_JSON},
       {"dgemm-n", required_argument, 0, O_DGEMMN},   {"track-k", required_argument, 0, O_TRACKK},
-      {"update-tol", required_argument, 0, O_UPDTOL}, {"track-tol", required_argument, 0, O_TRACKTOL},
+      {"update-tol", required_argument, 0, O_UPDTOL},
+      {"track-tol", required_argument, 0, O_TRACKTOL},
       {0, 0, 0, 0}};
   optind = 1;
   int ch;

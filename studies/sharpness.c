@@ -19,7 +19,7 @@ typedef struct SharpProbe {
   Curvature *curv;
   Batch batch;
   long chunk;          /* rows per chunk of the curvature build */
-  long built_step;     /* step whose θ the context holds from step_eval (-1: none) */
+  int prebuilt;        /* step_eval just built the context at this step's θ */
   int warm;
   /* Trackers of the probe's operator and of the raw Hessian alongside (precond
    * probe), one per step parity when `every` is odd: at the edge of stability GD
@@ -104,16 +104,14 @@ static int probe_step_eval(void *self, const double *theta, const Batch *b, long
   *loss = curv_loss(sp->curv);
   *acc = curv_accuracy(sp->curv);
   *done = 1;
-  sp->built_step = -2; /* marked with the step by the run() that follows */
+  sp->prebuilt = 1; /* the loop calls run() next, at the same θ */
   return CS_OK;
 }
 
 static int probe_run(void *self, TrainState *st, Err *err) {
   SharpProbe *sp = self;
-  int rc = CS_OK;
-  /* step_eval built the context at this θ just before (the loop calls run() next) */
-  int prebuilt = sp->built_step == -2;
-  sp->built_step = -1;
+  int rc = CS_OK, prebuilt = sp->prebuilt;
+  sp->prebuilt = 0;
   if (!prebuilt && (rc = curv_build(sp->curv, st->theta, &sp->batch, err))) return rc;
   Linop H = curv_hessian_op(sp->curv);
   EigResult r = {0};
@@ -219,7 +217,6 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   sp->net = net;
   sp->batch = (Batch){train->X, train->Y, train->labels, n};
   sp->chunk = chunk;
-  sp->built_step = -1;
   sp->warm = warm;
   sp->curv = curv_alloc(net, loss, n, (size_t)chunk, err);
   sp->parity = every % 2;

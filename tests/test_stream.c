@@ -158,8 +158,8 @@ int main(void) {
       checks++;
       sane &= probed->metrics[i].value >= -1e-5 && probed->metrics[i].value < 1;
     }
-  tap_ok(checks >= 5 && sane, "%ld refresh checks recorded (hessian_track_check), all in [-1e-5, 1)",
-         checks);
+  tap_ok(checks >= 5 && sane,
+         "%ld refresh checks recorded (hessian_track_check), all in [-1e-5, 1)", checks);
 
   memrec_free(plain);
   memrec_free(probed);
