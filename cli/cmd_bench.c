@@ -522,7 +522,7 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
       rc = err_set(err, CS_ENOMEM, "out of memory for the tracker");
       goto done;
     }
-    tracker_set_update_tol(tr[i], o->update_tol, o->update_tol > o->track_tol ? 10 : 0);
+    tracker_set_update_tol(tr[i], o->update_tol, -1); /* the probe's default refresh */
   }
   OptConfig cfg;
   optconfig_default(&cfg);

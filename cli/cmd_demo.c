@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "core/spec.h"
 #include "core/threads.h"
 #include "run_opts.h"
 
@@ -37,9 +38,7 @@ int cmd_demo(int argc, char **argv) {
     else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) out = argv[++i];
     else if (!strcmp(argv[i], "--steps") || !strcmp(argv[i], "--threads")) {
       long *p = !strcmp(argv[i], "--steps") ? &steps : &threads;
-      char *end;
-      *p = strtol(argv[++i], &end, 10);
-      if (*end || *p < 0) {
+      if (parse_long(argv[++i], p) || *p < 0) {
         fprintf(stderr, "curvscope demo: %s '%s' is not a non-negative integer\n", argv[i - 1], argv[i]);
         return EXIT_USAGE;
       }

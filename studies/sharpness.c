@@ -91,6 +91,21 @@ static int gn_residuals(SharpProbe *sp, TrainState *st, const double *w, Err *er
   return rc;
 }
 
+typedef struct TrackerSetup {
+  size_t n;
+  int k;
+  double tol, update_tol; /* update_tol 0: the tracker's default (tol) */
+  int refresh;            /* < 0: the tracker's default */
+  int use_arpack;
+  uint64_t seed;
+} TrackerSetup;
+
+static Tracker *tracker_new(const TrackerSetup *s) {
+  Tracker *t = tracker_alloc(s->n, s->k, s->tol, s->use_arpack, s->seed);
+  if (t && s->update_tol > 0) tracker_set_update_tol(t, s->update_tol, s->refresh);
+  return t;
+}
+
 /* The loop's evaluation of a full-batch step from the build the measurement needs:
  * only when the probe's batch and chunking are the loop's, so the bits are the same. */
 static int probe_step_eval(void *self, const double *theta, const Batch *b, long chunk,
@@ -222,12 +237,13 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   sp->parity = every % 2;
   int ok = 1;
   for (int i = 0; i <= sp->parity; i++) {
-    ok &= !!(sp->tr[i] = tracker_alloc(net->n_params, (int)k, tol, !use_lanczos, 0x5a3bULL + i));
-    if (kind == PK_PRECOND)
-      ok &= !!(sp->tr_raw[i] = tracker_alloc(net->n_params, 1, tol, !use_lanczos, 0x5a3dULL + i));
-    for (int j = 0; ok && update_tol > 0 && j < 1 + (kind == PK_PRECOND); j++)
-      tracker_set_update_tol(j ? sp->tr_raw[i] : sp->tr[i], update_tol,
-                             (int)(refresh >= 0 ? refresh : update_tol > tol ? 10 : 0));
+    TrackerSetup ts = {net->n_params, (int)k, tol, update_tol, (int)refresh, !use_lanczos,
+                       0x5a3bULL + (uint64_t)i};
+    ok &= !!(sp->tr[i] = tracker_new(&ts));
+    if (kind == PK_PRECOND) {
+      ts.k = 1, ts.seed = 0x5a3dULL + (uint64_t)i;
+      ok &= !!(sp->tr_raw[i] = tracker_new(&ts));
+    }
   }
   if (kind == PK_PRECOND) sp->P = malloc(net->n_params * sizeof *sp->P);
   if (kind == PK_GN) {

@@ -62,6 +62,7 @@ void tracker_reset(Tracker *t) { t->have = 0; }
 
 void tracker_set_update_tol(Tracker *t, double update_tol, int refresh) {
   t->update_tol = update_tol;
+  if (refresh < 0) refresh = update_tol > t->tol ? TRACKER_REFRESH : 0;
   t->refresh = t->interval = refresh;
 }
 

@@ -36,6 +36,7 @@ void tracker_free(Tracker *t);
  * past the tracked one, the tracked vector still has a small residual (it is near an
  * eigenvector, just not the top one) and δ from the last full solve is stale, so the
  * bound cannot see it; a full solve finds the new top. */
+#define TRACKER_REFRESH 10 /* refresh < 0: this when update_tol > tol, else none */
 void tracker_set_update_tol(Tracker *t, double update_tol, int refresh);
 /* A refresh also computes the update it replaces (one block product) and compares:
  * tracker_last_check is (λ_full − θ_update)/|λ_full| at the last measurement when it

@@ -188,6 +188,16 @@ static int triangle(const int *vi, const double *vv, int nv, double *S) {
   return n;
 }
 
+/* eos_analyze on S[0..n) at steps stride·i, threshold 10 throughout (n <= 64). */
+static int analyze_at_10(const EosOptions *o, const double *S, int n, long stride,
+                         EosSummary *s) {
+  double thr[64];
+  long step[64];
+  for (int i = 0; i < n; i++) step[i] = stride * i, thr[i] = 10.0;
+  Err err = {0};
+  return eos_analyze(o, step, S, thr, (size_t)n, NULL, NULL, 0, NULL, s, &err);
+}
+
 static int phases_are(const EosSummary *s, const char *const *lab, const long (*se)[2], int np,
                       const char *name) {
   int ok = s->nphases == np;
@@ -228,15 +238,12 @@ static int phases_are(const EosSummary *s, const char *const *lab, const long (*
 static void test_phases_cycle(void) {
   static const int vi[] = {0, 14, 26, 38};
   static const double vv[] = {5, 12, 6, 12};
-  double S[64], thr[64];
-  long step[64];
+  double S[64];
   int n = triangle(vi, vv, 4, S);
-  for (int i = 0; i < n; i++) step[i] = 10L * i, thr[i] = 10.0;
   EosOptions o;
   eos_options_default(&o);
   EosSummary s;
-  Err err = {0};
-  int rc = eos_analyze(&o, step, S, thr, (size_t)n, NULL, NULL, 0, NULL, &s, &err);
+  int rc = analyze_at_10(&o, S, n, 10, &s);
   tap_ok(rc == 0, "phase labeller on a II-III-IV-II-III cycle (%d samples)", n);
   static const char *const lab[] = {"II", "III", "IV", "II", "III"};
   static const long peak[][2] = {{0, 90}, {100, 150}, {160, 270}, {280, 330}, {340, 380}};
@@ -253,7 +260,7 @@ static void test_phases_cycle(void) {
   eos_summary_free(&s);
 
   o.iii_ends_at_crossing = 1;
-  rc = eos_analyze(&o, step, S, thr, (size_t)n, NULL, NULL, 0, NULL, &s, &err);
+  rc = analyze_at_10(&o, S, n, 10, &s);
   static const long cross[][2] = {{0, 90}, {100, 180}, {190, 270}, {280, 330}, {340, 380}};
   tap_ok(rc == 0, "labeller with Phase III ending at the crossing");
   phases_are(&s, lab, cross, 5, "Phase III ends at the downward crossing");
@@ -268,22 +275,19 @@ static void test_phases_cycle(void) {
 static void test_phases_merge(void) {
   static const int vi[] = {0, 14, 22, 30};
   static const double vv[] = {5, 12, 8, 12};
-  double S[64], thr[64];
-  long step[64];
+  double S[64];
   int n = triangle(vi, vv, 4, S);
-  for (int i = 0; i < n; i++) step[i] = i, thr[i] = 10.0;
   EosOptions o;
   eos_options_default(&o);
   EosSummary s;
-  Err err = {0};
-  eos_analyze(&o, step, S, thr, (size_t)n, NULL, NULL, 0, NULL, &s, &err);
+  analyze_at_10(&o, S, n, 1, &s);
   static const char *const lab[] = {"II", "III", "IV", "III"};
   static const long se[][2] = {{0, 9}, {10, 15}, {16, 25}, {26, 30}};
   phases_are(&s, lab, se, 4, "a 2-sample Phase II is merged into the Phase IV before it");
   eos_summary_free(&s);
 
   o.min_run = 1;
-  eos_analyze(&o, step, S, thr, (size_t)n, NULL, NULL, 0, NULL, &s, &err);
+  analyze_at_10(&o, S, n, 1, &s);
   static const char *const lab1[] = {"II", "III", "IV", "II", "III"};
   static const long se1[][2] = {{0, 9}, {10, 15}, {16, 23}, {24, 25}, {26, 30}};
   phases_are(&s, lab1, se1, 5, "min_run 1: the 2-sample Phase II is kept");
@@ -299,15 +303,12 @@ static void test_phases_merge(void) {
 static void test_phase_one(void) {
   static const int vi[] = {0, 4, 16};
   static const double vv[] = {8, 6, 12};
-  double S[64], thr[64];
-  long step[64];
+  double S[64];
   int n = triangle(vi, vv, 3, S);
-  for (int i = 0; i < n; i++) step[i] = i, thr[i] = 10.0;
   EosOptions o;
   eos_options_default(&o);
   EosSummary s;
-  Err err = {0};
-  eos_analyze(&o, step, S, thr, (size_t)n, NULL, NULL, 0, NULL, &s, &err);
+  analyze_at_10(&o, S, n, 1, &s);
   static const char *const lab[] = {"I", "II", "III"};
   static const long se[][2] = {{0, 5}, {6, 11}, {12, 16}};
   phases_are(&s, lab, se, 3, "Phase I covers the initial decrease up to the first minimum");
@@ -317,18 +318,15 @@ static void test_phase_one(void) {
 /* Single-sample smoothing (smooth = 1) and a dead-band that hides small wiggles. */
 static void test_deadband(void) {
   /* Rise to above the threshold, then wiggle by ±0.05 (< dead-band 0.1): stays III. */
-  double S[40], thr[40];
-  long step[40];
+  double S[40];
   int n = 0;
   for (int i = 0; i < 10; i++, n++) S[n] = 6.0 + 0.5 * i;          /* 6 .. 10.5 */
   for (int i = 0; i < 20; i++, n++) S[n] = 11.0 + (i % 2 ? 0.05 : 0.0);
-  for (int i = 0; i < n; i++) step[i] = i, thr[i] = 10.0;
   EosOptions o;
   eos_options_default(&o);
   o.smooth = 1;
   EosSummary s;
-  Err err = {0};
-  eos_analyze(&o, step, S, thr, (size_t)n, NULL, NULL, 0, NULL, &s, &err);
+  analyze_at_10(&o, S, n, 1, &s);
   static const char *const lab[] = {"II", "III"};
   static const long se[][2] = {{0, 7}, {8, 29}};
   phases_are(&s, lab, se, 2, "wiggles inside the dead-band do not end Phase III");
