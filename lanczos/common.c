@@ -100,6 +100,25 @@ int lz_start_vector(size_t n, const double *warm, int nwarm, uint64_t seed, doub
   return CS_OK;
 }
 
+int lz_start_given(size_t n, const double *warm, const double *products, int nwarm, double *v,
+                   double *w) {
+  double norm = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double acc = 0.0, accw = 0.0;
+    for (int j = 0; j < nwarm; j++) {
+      acc += warm[(size_t)j * n + i];
+      accw += products[(size_t)j * n + i];
+    }
+    v[i] = acc, w[i] = accw;
+    norm += acc * acc;
+  }
+  norm = sqrt(norm);
+  if (!(norm > 0.0) || !isfinite(norm)) return 0;
+  cblas_dscal((int)n, 1.0 / norm, v, 1);
+  cblas_dscal((int)n, 1.0 / norm, w, 1);
+  return 1;
+}
+
 /* One classical Gram-Schmidt pass of w against q_0..q_j: h = Q^T w, w -= Q h. */
 static void cgs_pass(int n, int c, const double *Q, double *w, double *h) {
   cblas_dgemv(CblasColMajor, CblasTrans, n, c, 1.0, Q, n, w, 1, 0.0, h, 1);
@@ -108,9 +127,15 @@ static void cgs_pass(int n, int c, const double *Q, double *w, double *h) {
 
 int lz_step(const Linop *op, const double *Q, int j, int local, double *alpha, double *beta,
             double *w, double *h, double *qnext, double *tnorm, int *breakdown, Err *err) {
+  return lz_step_given(op, Q, j, local, 0, alpha, beta, w, h, qnext, tnorm, breakdown, err);
+}
+
+int lz_step_given(const Linop *op, const double *Q, int j, int local, int have_w, double *alpha,
+                  double *beta, double *w, double *h, double *qnext, double *tnorm,
+                  int *breakdown, Err *err) {
   const int n = (int)op->n, c = j + 1;
   const double *q = Q + (size_t)j * op->n;
-  int rc = op->apply(op->self, q, w);
+  int rc = have_w ? CS_OK : op->apply(op->self, q, w);
   if (rc) return err_set(err, rc, "Lanczos step %d: operator apply failed (status %d)", j, rc);
   double a = 0.0;
   if (local) { /* the three-term recurrence: what is left for CGS is rounding-sized */

@@ -59,6 +59,9 @@ typedef struct EigOpts {
   const double *warm;  /* optional nwarm vectors (vector j at warm + j*n): warm start from
                           their normalised sum (plus a 1e-6 seeded Gaussian nudge) */
   int nwarm;
+  const double *warm_products; /* optional, own Lanczos only: A applied to each warm vector
+                          (same layout), so the first step reuses them instead of a product
+                          and starts from the warm sum exactly (no nudge) */
   uint64_t seed;       /* start vector when warm is NULL (seeded Gaussian) */
   int exact_residuals; /* 1: residual = ||A v - lambda v|| by k extra products (one block);
                           0: the solver's Ritz estimates (no extra products) */

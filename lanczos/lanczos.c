@@ -211,8 +211,10 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
   TrWork t;
   rc = trwork_alloc(&t, n, cap, err);
   if (rc) return rc;
-  rc = lz_start_vector(n, o->warm, o->nwarm, o->seed, t.Q, err);
-  if (rc) {
+  /* with the warm vectors' products the first step needs none */
+  int given = o->warm_products && o->warm && o->nwarm > 0 &&
+              lz_start_given(n, o->warm, o->warm_products, o->nwarm, t.Q, t.w);
+  if (!given && (rc = lz_start_vector(n, o->warm, o->nwarm, o->seed, t.Q, err))) {
     err_prefix(err, "eig_lanczos_top");
     goto done;
   }
@@ -223,14 +225,25 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
   int m = 0, p = 0, restarts = 0, nconv = 0, breakdown = 0;
   for (int j = 0;; j++) {
     double *qnext = j + 1 < cap ? t.Q + (size_t)(j + 1) * n : NULL;
-    rc = lz_step(op, t.Q, j, p == 0 || j > p, t.alpha, t.beta, t.w, t.h, qnext, &tnorm,
-                 &breakdown, err);
+    const int have_w = given && j == 0 && !restarts;
+    rc = lz_step_given(op, t.Q, j, p == 0 || j > p, have_w, t.alpha, t.beta, t.w, t.h, qnext,
+                       &tnorm, &breakdown, err);
     if (rc) {
       err_prefix(err, "eig_lanczos_top");
       goto done;
     }
-    matvecs++;
+    matvecs += !have_w;
     m = j + 1;
+    if (breakdown && m < nev && given) {
+      /* the un-nudged warm sum spans too small an invariant subspace: the nudged start */
+      trwork_free(&t);
+      EigOpts o2 = *o;
+      o2.warm_products = NULL;
+      rc = eig_lanczos_top(op, &o2, r, err);
+      r->matvecs += matvecs; /* the products spent here count too */
+      r->wall_s = wall_time() - t0;
+      return rc;
+    }
     if (breakdown && m < nev) {
       rc = err_set(err, CS_ENOCONV,
                    "eig_lanczos_top: the start vector spans an invariant subspace of dimension %d, "

@@ -32,6 +32,18 @@
 int lz_step(const Linop *op, const double *Q, int j, int local, double *alpha, double *beta,
             double *w, double *h, double *qnext, double *tnorm, int *breakdown, Err *err);
 
+/* lz_step when have_w says w already holds A q_j (a product the caller has). */
+int lz_step_given(const Linop *op, const double *Q, int j, int local, int have_w, double *alpha,
+                  double *beta, double *w, double *h, double *qnext, double *tnorm,
+                  int *breakdown, Err *err);
+
+/* The start of a warm solve whose products are known: v = s / ||s|| and
+ * w = A v = (sum of products) / ||s||, s the sum of the nwarm warm vectors (no nudge:
+ * a Gaussian would need its own product). Returns 0, leaving v and w unusable, when
+ * the sum is zero or not finite. */
+int lz_start_given(size_t n, const double *warm, const double *products, int nwarm, double *v,
+                   double *w);
+
 /* A unit start vector v (n): the normalised sum of the nwarm warm vectors nudged
  * by 1e-6 of a seeded unit Gaussian (so that an exact eigenvector still spans a
  * Krylov space), or the seeded Gaussian alone. CS_EINVAL if warm is non-finite. */

@@ -152,7 +152,7 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
   t->measurements++;
   int rc = CS_OK;
   long cheap_mv = 0;
-  const double *warm = t->have ? t->V : NULL;
+  const double *warm = t->have ? t->V : NULL, *warm_products = NULL;
   int stale = t->refresh > 0 && t->since_full >= t->interval;
   double cheap_value = NAN; /* a refresh checks the update it replaces */
   t->check = NAN;
@@ -176,7 +176,8 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
     /* At tol, the vectors move faster than one update follows: solve for a while. A
      * looser update_tol fails rarely: try the update again at the next measurement. */
     if (!ok) t->skip = t->update_tol > t->tol ? 0 : 3;
-    warm = t->Y;  /* the Ritz vectors of this point are the better start */
+    warm = t->Y;  /* the Ritz vectors of this point are the better start, */
+    warm_products = t->HY; /* and their products are paid for */
   }
   /* Full solve, warm-started from the Ritz vectors when there are some. */
   t->full_solves++;
@@ -190,6 +191,7 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
   if (warm) {
     eo.warm = warm;
     eo.nwarm = t->k;
+    eo.warm_products = warm_products;
   }
   rc = t->use_arpack ? eig_arpack(op, &eo, r, err) : eig_lanczos_top(op, &eo, r, err);
   if (rc && rc != CS_ENOCONV) return rc;

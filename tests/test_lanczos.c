@@ -351,8 +351,50 @@ int main(void) {
     tap_ok(l1 == CS_OK && l2 == CS_OK && lwarm.matvecs < lcold.matvecs,
            "own Lanczos warm start: %ld products < cold %ld", lwarm.matvecs, lcold.matvecs);
     check_pairs("own Lanczos warm top-3", n, A2, w2, &lwarm, 1e-8, o.tol, anorm);
+    /* the warm vectors' products given (computed here, outside the counted operator):
+     * the first step reuses them, every product counted is one the operator ran */
+    double *AP = malloc((size_t)prev.k * n * sizeof *AP);
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, prev.k, (int)n, 1.0, A2,
+                (int)n, prev.vectors, (int)n, 0.0, AP, (int)n);
+    EigOpts og = ow;
+    og.warm_products = AP;
+    EigResult lgiven;
+    long before = dop2.count;
+    int l3 = eig_lanczos_top(&op2, &og, &lgiven, &err);
+    long ran = dop2.count - before;
+    tap_ok(l3 == CS_OK && lgiven.converged, "own Lanczos with the warm products converges");
+    check_pairs("own Lanczos warm top-3, products given", n, A2, w2, &lgiven, 1e-8, o.tol, anorm);
+    tap_ok(ran == lgiven.matvecs, "products given: %ld counted = %ld run by the operator",
+           lgiven.matvecs, ran);
+    tap_ok(lgiven.matvecs < lwarm.matvecs,
+           "products given: %ld products < %ld with the same warm start without them",
+           lgiven.matvecs, lwarm.matvecs);
+    eig_result_free(&lgiven);
+    free(AP);
     eig_result_free(&lcold);
     eig_result_free(&lwarm);
+    {
+      /* an exact eigenvector with its product, two pairs wanted: the un-nudged start spans
+       * a one-dimensional invariant subspace, so the solver must fall back to the nudge */
+      double *Au = malloc(n * sizeof *Au);
+      for (size_t i = 0; i < n; i++) Au[i] = lam[0] * U[i];
+      EigOpts oe = o;
+      oe.k = 2;
+      oe.warm = U;
+      oe.nwarm = 1;
+      oe.warm_products = Au;
+      EigResult re;
+      long b0 = dop.count;
+      int rce = eig_lanczos_top(&op, &oe, &re, &err);
+      tap_ok(rce == CS_OK && re.converged && re.k == 2,
+             "exact eigenvector with its product, k=2: falls back to the nudged start (rc %d)",
+             rce);
+      if (rce == CS_OK) check_pairs("fallback top-2", n, A, lam_asc, &re, 1e-8, oe.tol, anorm);
+      tap_ok(re.matvecs == dop.count - b0, "fallback: %ld products counted = %ld run",
+             re.matvecs, dop.count - b0);
+      eig_result_free(&re);
+      free(Au);
+    }
     eig_result_free(&prev);
     eig_result_free(&cold);
     eig_result_free(&warm);
