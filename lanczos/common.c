@@ -119,10 +119,18 @@ int lz_start_given(size_t n, const double *warm, const double *products, int nwa
   return 1;
 }
 
-/* One classical Gram-Schmidt pass of w against q_0..q_j: h = Q^T w, w -= Q h. */
-static void cgs_pass(int n, int c, const double *Q, double *w, double *h) {
+/* One classical Gram-Schmidt pass of w against q_0..q_{c-1}: h = Q^T w, then
+ * w -= Q h unless every |h_i| is at most LZ_ORTH_LEVEL * ||w|| (norm given): after
+ * the local recurrence the coefficients are usually rounding-sized, and subtracting
+ * them would move w by less than that level. Both halves stream the whole basis, so
+ * a pass that stops at the measurement costs half. Returns whether w changed. */
+static int cgs_pass(int n, int c, const double *Q, double *w, double *h, double wnorm) {
   cblas_dgemv(CblasColMajor, CblasTrans, n, c, 1.0, Q, n, w, 1, 0.0, h, 1);
+  double hmax = 0.0;
+  for (int i = 0; i < c; i++) hmax = fmax(hmax, fabs(h[i]));
+  if (hmax <= LZ_ORTH_LEVEL * wnorm) return 0; /* (a NaN goes on to the update) */
   cblas_dgemv(CblasColMajor, CblasNoTrans, n, c, -1.0, Q, n, h, 1, 1.0, w, 1);
+  return 1;
 }
 
 int lz_step(const Linop *op, const double *Q, int j, int local, double *alpha, double *beta,
@@ -149,7 +157,7 @@ int lz_step_given(const Linop *op, const double *Q, int j, int local, int have_w
   double b = cblas_dnrm2(n, w, 1);
   for (int pass = 0; pass < 2; pass++) {
     double before = b;
-    cgs_pass(n, c, Q, w, h);
+    if (!cgs_pass(n, c, Q, w, h, before)) break;
     a += h[j];
     b = cblas_dnrm2(n, w, 1);
     if (!(b < M_SQRT1_2 * before)) break;
