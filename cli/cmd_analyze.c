@@ -40,6 +40,8 @@ static void help(void) {
       "  --density            SLQ spectral density (--probes M, --lanczos-steps m, default 10, 80)\n"
       "  --samples N          use the first N training examples (default: all)\n"
       "  --tol T              eigensolver tolerance (default 1e-8)\n"
+      "  --solver S           arpack (default: the reference the probes' own Lanczos is\n"
+      "                       checked against) or lanczos (fewer products, docs/LANCZOS.md)\n"
       "  --seed S             seed of probes and mini-batches (default 0)\n"
       "  --threads N          OpenMP/BLAS threads\n");
 }

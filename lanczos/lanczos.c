@@ -202,7 +202,7 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
   if (o->maxit < nev)
     return err_set(err, CS_EINVAL, "eig_lanczos_top: maxit=%d products cannot give %d Ritz pairs",
                    o->maxit, nev);
-  int cap = o->ncv > 0 ? o->ncv : MAX(2 * nev + 8, 20);
+  int cap = o->ncv > 0 ? o->ncv : MAX(2 * nev + 1, 20);
   if ((size_t)cap > n) cap = (int)n;
   if (cap > o->maxit) cap = o->maxit; /* never more columns than products */
   const int k = o->k, ntop_w = o->which == EIG_BOTTOM ? 0 : k;
