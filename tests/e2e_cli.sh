@@ -59,6 +59,21 @@ run "$BIN" study eos --db "$DB" --update-tol x
 [ $RC -eq 2 ] && [[ $ERR == *--update-tol* ]]; ok $? "study eos --update-tol x -> exit 2 naming it (rc $RC: $ERR)"
 run "$BIN" bench track --workload digits --update-tol 0
 [ $RC -eq 2 ] && [[ $ERR == *--update-tol* ]]; ok $? "bench --update-tol 0 -> exit 2 naming it (rc $RC: $ERR)"
+
+# ---- bench eig: the JSON bench/compare reads ----------------------------------------------
+run "$BIN" bench eig --workload deeplinear --threads 1 --dgemm-n 0 --json
+js=$(echo "$OUT" | grep '^{' | tail -1)
+[ $RC -eq 0 ] && [ -n "$js" ]; ok $? "bench eig --json exits 0 with a JSON line (rc $RC: $ERR)"
+jx() { sqlite3 :memory: "select json_extract('$js', '\$.$1')"; }
+jq1() { sqlite3 :memory: "select $1" | grep -qx 1; }
+jq1 "$(jx eig1_lanczos_converged) = 1 and $(jx eig1_arpack_converged) = 1 and $(jx eig10_lanczos_converged) = 1 and $(jx eig10_arpack_converged) = 1"
+ok $? "bench eig: all four solves converged"
+l1=$(jx eig1_lanczos_value) a1=$(jx eig1_arpack_value) l10=$(jx eig10_lanczos_value)
+jq1 "abs($l1 - $a1) <= 1e-5 * abs($a1) and abs($l10 - $a1) <= 1e-5 * abs($a1)"
+ok $? "bench eig: the top eigenvalue agrees across solvers and k (Lanczos $l1, ARPACK $a1, Lanczos top-10 $l10)"
+r1=$(jx rss_eig1_mb) r10=$(jx rss_eig10_mb) rall=$(jx rss_mb)
+jq1 "$r1 > 0 and $r1 <= $r10 and $r10 <= $rall"
+ok $? "bench eig: peaks ordered, up to top-1 <= up to top-10 <= both solvers ($r1, $r10, $rall MB)"
 run "$BIN" train --db "$DB" --lr 0
 [ $RC -eq 2 ] && [[ $ERR == *lr* ]]; ok $? "--lr 0 -> exit 2 (must be positive) (rc $RC: $ERR)"
 if [ -f "$DB" ]; then
