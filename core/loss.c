@@ -106,8 +106,7 @@ int objective_eval(const Net *net, const double *theta, LossKind loss, const Bat
 ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk) {
   ObjectiveWork *w = calloc(1, sizeof *w);
   if (!w) return NULL;
-  int T = omp_get_max_threads();
-  w->nthreads = T < THREADS_MAX ? T : THREADS_MAX;
+  w->nthreads = threads_data_parallel();
   w->chunk = threads_chunk_rows(n_max, chunk, w->nthreads);
   for (int t = 0; t < w->nthreads; t++) {
     w->cache[t] = net_cache_alloc(net, w->chunk, 0);
@@ -132,17 +131,15 @@ void objective_work_free(ObjectiveWork *w) {
 int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
                             ObjectiveWork *w, double *grad, double *loss_out, double *acc_out) {
   size_t nchunks = (b->n + w->chunk - 1) / w->chunk, P = net->n_params;
-  int T = w->nthreads;
-  if (T < 2 || nchunks < (size_t)T)  /* too few chunks: thread the GEMMs instead */
+  int T = threads_for_chunks(w->nthreads, nchunks);
+  if (T < 2) /* too few chunks: thread the GEMMs instead */
     return objective_eval(net, theta, loss, b, w->cache[0], grad, loss_out, acc_out);
   double total = 0.0;
   size_t correct = 0;
-  if (grad) memset(grad, 0, P * sizeof *grad);
 #pragma omp parallel num_threads(T) reduction(+ : total, correct)
   {
     int t = omp_get_thread_num();
-    double *g = grad ? (t ? w->acc[t] : grad) : NULL;
-    if (g && t) memset(g, 0, P * sizeof *g);
+    double *g = threads_accumulator(grad, w->acc, t, P);
 #pragma omp for schedule(static)
     for (size_t i = 0; i < nchunks; i++) {
       size_t r0 = i * w->chunk, m = b->n - r0 < w->chunk ? b->n - r0 : w->chunk;

@@ -2,6 +2,7 @@
 #include "threads.h"
 
 #include <omp.h>
+#include <string.h>
 #include <time.h>
 
 void openblas_set_num_threads(int num_threads);
@@ -21,6 +22,21 @@ size_t threads_chunk_rows(size_t n_max, size_t chunk, int nthreads) {
   if (chunk == 0 || chunk > n_max) chunk = n_max;
   size_t share = (n_max + (size_t)nthreads - 1) / (size_t)nthreads;
   return nthreads > 1 && chunk > share ? share : chunk;
+}
+
+int threads_data_parallel(void) {
+  int T = omp_get_max_threads();
+  return T < THREADS_MAX ? T : THREADS_MAX;
+}
+
+int threads_for_chunks(int nthreads, size_t nchunks) {
+  return nthreads > 1 && nchunks >= (size_t)nthreads ? nthreads : 1;
+}
+
+double *threads_accumulator(double *out, double *const *acc, int t, size_t n) {
+  double *dst = out && t ? acc[t] : out;
+  if (dst) memset(dst, 0, n * sizeof *dst);
+  return dst;
 }
 
 void threads_sum_into(double *out, double *const *acc, int nthreads, size_t n) {

@@ -18,6 +18,15 @@ int threads_get(void);
 /* Rows per chunk for batches of up to n_max rows: at most `chunk` (0: no limit) and small
  * enough that each of nthreads threads gets a chunk. */
 size_t threads_chunk_rows(size_t n_max, size_t chunk, int nthreads);
+/* Threads for data parallelism over chunks: the OpenMP count, at most THREADS_MAX. */
+int threads_data_parallel(void);
+/* Threads to spread nchunks chunks over: all nthreads when each gets a chunk, else 1
+ * (that thread then threads its GEMMs instead). */
+int threads_for_chunks(int nthreads, size_t nchunks);
+/* Inside the region: thread t's accumulator of n doubles, zeroed — out itself for
+ * thread 0, acc[t] for the others (threads_sum_into adds them to out afterwards).
+ * NULL when out is NULL. */
+double *threads_accumulator(double *out, double *const *acc, int t, size_t n);
 /* out[j] += Σ_{t=1}^{nthreads-1} acc[t][j] for j < n (acc[0] is unused: thread 0 writes to
  * out directly). The one reduction over examples: an MPI allreduce would go here. */
 void threads_sum_into(double *out, double *const *acc, int nthreads, size_t n);

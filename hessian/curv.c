@@ -33,8 +33,7 @@ Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk,
     err_set(err, CS_EINVAL, "curvature needs at least one example");
     return NULL;
   }
-  int T = omp_get_max_threads();
-  if (T > THREADS_MAX) T = THREADS_MAX;
+  int T = threads_data_parallel();
   chunk = threads_chunk_rows(n_max, chunk, T);
   Curvature *c = calloc(1, sizeof *c);
   if (!c) goto oom;
@@ -81,12 +80,6 @@ void curv_free(Curvature *c) {
   free(c);
 }
 
-/* Threads to spread the chunks over: all of them when every thread gets a chunk,
- * else 1 (one chunk per call then threads its GEMMs instead). */
-static int parallel_chunks(const Curvature *c) {
-  return c->nthreads > 1 && c->nchunks >= c->nthreads ? c->nthreads : 1;
-}
-
 int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
   if (b->n > c->n_max || b->n == 0)
     return err_set(err, CS_EINVAL, "curvature batch of %zu rows (workspace holds 1..%zu)", b->n,
@@ -97,13 +90,11 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
   c->theta = theta;
   c->batch = *b;
   c->nchunks = (int)((b->n + c->chunk - 1) / c->chunk);
-  memset(c->grad, 0, net->n_params * sizeof *c->grad);
-  int T = parallel_chunks(c);
+  int T = threads_for_chunks(c->nthreads, (size_t)c->nchunks);
 #pragma omp parallel num_threads(T) reduction(+ : total, correct) if (T > 1)
   {
     int t = omp_get_thread_num();
-    double *g = t ? c->acc[t] : c->grad;
-    if (t) memset(g, 0, net->n_params * sizeof *g);
+    double *g = threads_accumulator(c->grad, c->acc, t, net->n_params);
 #pragma omp for schedule(static)
     for (int i = 0; i < c->nchunks; i++) {
       size_t r0 = (size_t)i * c->chunk, m = b->n - r0 < c->chunk ? b->n - r0 : c->chunk;
@@ -139,13 +130,11 @@ static int curv_accumulate(Curvature *c, const double *v, double *out, int mode)
   const Net *net = c->net;
   size_t k = net->d_out;
   double scale = 1.0 / (double)c->batch.n;
-  memset(out, 0, net->n_params * sizeof *out);
-  int T = parallel_chunks(c);
+  int T = threads_for_chunks(c->nthreads, (size_t)c->nchunks);
 #pragma omp parallel num_threads(T) if (T > 1)
   {
     int t = omp_get_thread_num();
-    double *dst = t ? c->acc[t] : out;
-    if (t) memset(dst, 0, net->n_params * sizeof *dst);
+    double *dst = threads_accumulator(out, c->acc, t, net->n_params);
     NetRWork *rw = c->rws[t];
 #pragma omp for schedule(static)
     for (int i = 0; i < c->nchunks; i++) {

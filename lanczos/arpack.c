@@ -242,13 +242,7 @@ static int eig_arpack_locked(const Linop *op, const EigOpts *o, EigResult *r, Er
   r->matvecs = matvecs;
   r->nconv = nconv;
   r->converged = !hit_maxit && nconv >= nev;
-  if (o->exact_residuals) {
-    double *Y = malloc((size_t)n * (size_t)nconv * sizeof *Y);
-    rc = Y ? lz_exact_residuals(op, r, Y, err)
-           : err_set(err, CS_ENOMEM, "eig_arpack: no memory for the exact residuals");
-    free(Y);
-    if (rc) goto done;
-  }
+  if (o->exact_residuals && (rc = lz_exact_residuals(op, r, err))) goto done;
   if (!r->converged)
     rc = err_set(err, CS_ENOCONV,
                  "eig_arpack: %s after %d restart cycles: %d of %d pairs converged to tol=%g "

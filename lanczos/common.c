@@ -174,11 +174,17 @@ int lz_step_given(const Linop *op, const double *Q, int j, int local, int have_w
   return CS_OK;
 }
 
-int lz_exact_residuals(const Linop *op, EigResult *r, double *Y, Err *err) {
+int lz_exact_residuals(const Linop *op, EigResult *r, Err *err) {
   size_t n = op->n;
   if (r->k <= 0) return CS_OK;
+  /* allocated after the solver has shrunk its basis to the result: not on top of it */
+  double *Y = malloc(n * (size_t)r->k * sizeof *Y);
+  if (!Y) return err_set(err, CS_ENOMEM, "exact residuals: cannot allocate %d vectors", r->k);
   int rc = linop_apply_block(op, (size_t)r->k, r->vectors, Y);
-  if (rc) return err_set(err, rc, "exact residuals: operator apply failed (status %d)", rc);
+  if (rc) {
+    free(Y);
+    return err_set(err, rc, "exact residuals: operator apply failed (status %d)", rc);
+  }
   r->matvecs += r->k;
   r->residual_matvecs += r->k;
   for (int j = 0; j < r->k; j++) {
@@ -186,5 +192,6 @@ int lz_exact_residuals(const Linop *op, EigResult *r, double *Y, Err *err) {
     cblas_daxpy((int)n, -r->values[j], r->vectors + (size_t)j * n, 1, y, 1);
     r->residuals[j] = cblas_dnrm2((int)n, y, 1);
   }
+  free(Y);
   return CS_OK;
 }

@@ -292,13 +292,7 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
   r->ncv = cap;
   r->nconv = nconv;
   r->converged = nconv == nev;
-  if (o->exact_residuals) {
-    double *Y = malloc(n * (size_t)nev * sizeof *Y);
-    rc = Y ? lz_exact_residuals(op, r, Y, err)
-           : err_set(err, CS_ENOMEM, "eig_lanczos_top: cannot allocate %d residual vectors", nev);
-    free(Y);
-    if (rc) goto done;
-  }
+  if (o->exact_residuals && (rc = lz_exact_residuals(op, r, err))) goto done;
   if (!r->converged)
     rc = err_set(err, CS_ENOCONV,
                  "eig_lanczos_top: maxit=%d products reached (%d restarts of a %d-vector basis): "

@@ -62,9 +62,9 @@ int lz_start_vector(size_t n, const double *warm, int nwarm, uint64_t seed, doub
 int lz_result_alloc(EigResult *r, size_t n, int k, int with_vectors, Err *err);
 
 /* residuals[j] = ||A v_j - lambda_j v_j|| for the r->k pairs, by one block
- * apply; Y is scratch (n * r->k). Adds the products to r->matvecs and
- * r->residual_matvecs. */
-int lz_exact_residuals(const Linop *op, EigResult *r, double *Y, Err *err);
+ * apply into its own n * r->k scratch (call it once the solver's workspace is
+ * freed). Adds the products to r->matvecs and r->residual_matvecs. */
+int lz_exact_residuals(const Linop *op, EigResult *r, Err *err);
 
 /* Checks opts against n; sets *nev (k or 2k). */
 int lz_check_opts(const Linop *op, const EigOpts *o, int *nev, const char *who, Err *err);
