@@ -157,9 +157,9 @@ static int record_eigs(Recorder *rec, long step, const char *op, long nb, const 
   if (ntop > r->ntop) ntop = r->ntop;
   if (nbottom > r->nbottom) nbottom = r->nbottom;
   EigRecord top = {step, op, nb, ntop, r->values, r->residuals, r->matvecs, r->wall_s,
-                   r->converged, 0};
+                   r->converged, 0, 0, "analyze"};
   EigRecord bot = {step, op, nb, nbottom, r->values + r->ntop, r->residuals + r->ntop,
-                   r->matvecs, r->wall_s, r->converged, 1};
+                   r->matvecs, r->wall_s, r->converged, 1, 0, "analyze"};
   int rc = ntop ? rec_eigs(rec, &top, err) : CS_OK;
   if (!rc && nbottom) rc = rec_eigs(rec, &bot, err);
   return rc;

@@ -50,6 +50,9 @@ typedef struct EigRecord {
   double wall_s;           /* time of the solve */
   int converged;
   int bottom;              /* 0: top eigenvalues (stored idx 0,1,..); 1: bottom (idx -1 = smallest, -2, ..) */
+  int draw;                /* which random batch of this size (0 for a full-batch operator) */
+  const char *source;      /* what measured it: "probe" (during training, the default when
+                              NULL), "analyze" (a stored checkpoint, after the fact), a study */
 } EigRecord;
 
 typedef struct Recorder {

@@ -112,6 +112,8 @@ static int mr_eigs(void *self, const EigRecord *e, Err *err) {
     x->batch_size = e->batch_size;
     x->matvecs = e->matvecs;
     x->converged = e->converged;
+    x->draw = e->draw;
+    copy_str(x->source, sizeof x->source, e->source ? e->source : "probe");
   }
   return rc;
 }

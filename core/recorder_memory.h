@@ -36,6 +36,8 @@ typedef struct MemEig {
   long batch_size;
   long matvecs;
   int converged;
+  int draw;
+  char source[16];  /* "probe" when the record gave none */
 } MemEig;
 
 typedef struct MemSeries { /* one value of a series or of a density (name = operator) */

@@ -80,6 +80,62 @@ static const char *const migrations[DB_SCHEMA_VERSION] = {
     "  json_extract(r.config, '$.batch') AS batch,\n"
     "  r.created_at\n"
     "FROM runs r;\n",
+
+    /* v1 -> v2: run ids never reused (AUTOINCREMENT: a run deleted by hand no longer hands
+     * its id, and its orphaned rows, to the next run); eigs say which draw of a batch and
+     * which command (probe, analyze, a study) produced them, so a post-hoc solve never
+     * replaces the training probe's value at the same step; run_summary names the raw and
+     * the preconditioned sharpness apart. Tables are rebuilt (SQLite cannot alter a key);
+     * migrate() turns foreign keys off around it so no cascade fires. Rows written before
+     * v2 have source 'unknown'. */
+    "DROP VIEW run_summary;\n"
+    "CREATE TABLE runs_v2(\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  name TEXT, study TEXT, grp TEXT,\n"
+    "  status TEXT NOT NULL CHECK(status IN "
+    "('running','finished','diverged','interrupted','failed')),\n"
+    "  created_at TEXT NOT NULL, finished_at TEXT,\n"
+    "  config TEXT NOT NULL CHECK(json_valid(config)),\n"
+    "  seed INTEGER, n_params INTEGER, version TEXT, host TEXT, pid INTEGER,\n"
+    "  heartbeat_at TEXT, error TEXT,\n"
+    "  layout TEXT);\n"
+    "INSERT INTO runs_v2 SELECT * FROM runs;\n"
+    "DROP TABLE runs;\n"
+    "ALTER TABLE runs_v2 RENAME TO runs;\n"
+    "CREATE TABLE eigs_v2(run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  step INTEGER NOT NULL, operator TEXT NOT NULL, batch_size INTEGER,\n"
+    "  draw INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'probe',\n"
+    "  idx INTEGER NOT NULL,\n"
+    "  value REAL, residual REAL, matvecs INTEGER, wall_s REAL, converged INTEGER,\n"
+    "  PRIMARY KEY(run_id, operator, batch_size, draw, source, step, idx));\n"
+    "INSERT INTO eigs_v2(run_id, step, operator, batch_size, draw, source, idx, value,\n"
+    "  residual, matvecs, wall_s, converged)\n"
+    "  SELECT run_id, step, operator, batch_size, 0, 'unknown', idx, value, residual,\n"
+    "  matvecs, wall_s, converged FROM eigs;\n"
+    "DROP TABLE eigs;\n"
+    "ALTER TABLE eigs_v2 RENAME TO eigs;\n"
+    "CREATE VIEW run_summary AS SELECT\n"
+    "  r.id, r.name, r.study, r.grp, r.status,\n"
+    "  (SELECT max(step) FROM steps s WHERE s.run_id = r.id) AS steps,\n"
+    "  (SELECT loss FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1) AS final_loss,\n"
+    "  (SELECT accuracy FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1)\n"
+    "    AS final_accuracy,\n"
+    "  (SELECT min(loss) FROM steps s WHERE s.run_id = r.id) AS best_loss,\n"
+    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'test_loss'\n"
+    "    AND m.step >= 0 ORDER BY m.step DESC LIMIT 1) AS final_test_loss,\n"
+    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'test_accuracy'\n"
+    "    AND m.step >= 0 ORDER BY m.step DESC LIMIT 1) AS final_test_accuracy,\n"
+    "  (SELECT max(value) FROM eigs e WHERE e.run_id = r.id AND e.operator = 'hessian'\n"
+    "    AND e.idx = 0) AS max_sharpness,\n"
+    "  (SELECT max(value) FROM eigs e WHERE e.run_id = r.id AND e.operator = 'precond'\n"
+    "    AND e.idx = 0) AS max_precond_sharpness,\n"
+    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'eos_onset'\n"
+    "    AND m.step = -1) AS eos_onset,\n"
+    "  json_extract(r.config, '$.lr') AS lr,\n"
+    "  json_extract(r.config, '$.opt') AS opt,\n"
+    "  json_extract(r.config, '$.batch') AS batch,\n"
+    "  r.created_at\n"
+    "FROM runs r;\n",
 };
 
 /* ---- helpers shared by the db/ sources ---------------------------------- */
@@ -230,12 +286,23 @@ static int set_wal(Db *db, Err *err) {
   return CS_OK;
 }
 
+/* The number of child rows without their run (PRAGMA foreign_key_check gives a row
+ * per violation). A migration that rebuilds tables must not add any; rows orphaned
+ * before it (a run deleted by hand with foreign keys off) stay as they were. */
+static int count_orphans(Db *db, long long *n, Err *err) {
+  return query_int(db, "SELECT count(*) FROM pragma_foreign_key_check", n, err);
+}
+
 /* Brings the schema to DB_SCHEMA_VERSION inside one IMMEDIATE transaction,
  * re-reading the version under the write lock. */
 static int migrate(Db *db, Err *err) {
+  /* Rebuilding a parent table with foreign keys on would cascade its DROP into every
+   * child table; the pragma is a no-op inside a transaction, so it is set around it. */
+  if (db_exec(db, "PRAGMA foreign_keys = OFF", err)) return err_prefix(err, "opening %s", db->path);
   if (db_exec(db, "BEGIN IMMEDIATE", err)) return err_prefix(err, "opening %s", db->path);
-  long long ver = 0;
+  long long ver = 0, orphans = 0, orphans_after = 0;
   int rc = query_int(db, "PRAGMA user_version", &ver, err);
+  if (rc == CS_OK) rc = count_orphans(db, &orphans, err);
   for (long long v = ver; rc == CS_OK && v < DB_SCHEMA_VERSION; v++) {
     rc = db_exec(db, migrations[v], err);
     if (rc) err_prefix(err, "migrating to schema v%lld", v + 1);
@@ -246,9 +313,14 @@ static int migrate(Db *db, Err *err) {
              DB_APPLICATION_ID, DB_SCHEMA_VERSION);
     rc = db_exec(db, sql, err);
   }
+  if (rc == CS_OK) rc = count_orphans(db, &orphans_after, err);
+  if (rc == CS_OK && orphans_after > orphans)
+    rc = err_set(err, CS_EDB, "%s: migrating would orphan %lld rows; nothing was changed",
+                 db->path, orphans_after - orphans);
   if (rc == CS_OK) rc = db_exec(db, "COMMIT", err);
   if (rc) sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-  return rc;
+  int fk = db_exec(db, "PRAGMA foreign_keys = ON", rc ? NULL : err);
+  return rc ? rc : fk;
 }
 
 int db_open(const char *path, Db **out, Err *err) {

@@ -26,7 +26,7 @@
 typedef struct Db Db;
 
 #define DB_APPLICATION_ID 0x43757276 /* "Curv" */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* ---- open / close (db.c) ------------------------------------------------ */
 
@@ -113,7 +113,8 @@ int db_checkpoint_read(Db *db, int64_t run, long step, double **params, size_t *
 
 /* Time series, ascending by step; NULL values come back as NAN.
  * db_metric_series: metrics.name; db_eig_series: eigs of operator op at index
- * idx (0 = largest, -1 = smallest); db_step_series: a column of steps, one of
+ * idx (0 = largest, -1 = smallest) as measured during training (source other than
+ * 'analyze'); db_step_series: a column of steps, one of
  * loss, accuracy, lr, grad_norm, param_norm, epoch, wall_s (else CS_EINVAL).
  * CS_ENOTFOUND if the run does not exist; an existing run with no data gives
  * n = 0. */

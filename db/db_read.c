@@ -335,9 +335,11 @@ int db_eig_series(Db *db, int64_t run, const char *op, int idx, long **steps, do
   sqlite3_stmt *st;
   if (db_prepare(db,
                  /* one value per step: the solve on the most examples (SQLite takes
-                    the bare column from the row with the max) */
+                    the bare column from the row with the max); the training series
+                    only, never a post-hoc solve (source 'analyze') */
                  "SELECT step, value, max(batch_size) FROM eigs"
-                 " WHERE run_id = ? AND operator = ? AND idx = ? GROUP BY step ORDER BY step",
+                 " WHERE run_id = ? AND operator = ? AND idx = ? AND source <> 'analyze'"
+                 " GROUP BY step ORDER BY step",
                  &st, "reading eigenvalues", err))
     return CS_EDB;
   sqlite3_bind_int64(st, 1, run);

@@ -34,7 +34,7 @@ typedef struct QItem {
   QKind kind;
   long step;
   char *s1;        /* metric/series name, operator, phase */
-  char *s2;        /* phase detail JSON */
+  char *s2;        /* phase detail JSON; eigs source */
   size_t n;        /* values in v1 (and v2); blob bytes for a checkpoint */
   double *v1;      /* series values, eig values, density x */
   double *v2;      /* eig residuals, density y */
@@ -42,7 +42,7 @@ typedef struct QItem {
   StepRecord rec;  /* Q_STEP */
   double value;    /* metric value; eig wall_s */
   long a, b;       /* eig batch_size, matvecs; phase start, end */
-  int converged, bottom;
+  int converged, bottom, draw; /* eigs */
 } QItem;
 
 enum { S_STEP, S_METRIC, S_SERIES, S_EIG, S_DENSITY, S_PHASE, S_CKPT, S_OPT, S_RUN, S_BEAT, S_END,
@@ -54,7 +54,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_METRIC] = "INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES(?,?,?,?)",
     [S_SERIES] = "INSERT OR REPLACE INTO series(run_id, step, name, idx, value) VALUES(?,?,?,?,?)",
     [S_EIG] = "INSERT OR REPLACE INTO eigs(run_id, step, operator, batch_size, idx, value,"
-              " residual, matvecs, wall_s, converged) VALUES(?,?,?,?,?,?,?,?,?,?)",
+              " residual, matvecs, wall_s, converged, draw, source)"
+              " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_DENSITY] = "INSERT INTO densities(run_id, step, operator, x, density) VALUES(?,?,?,?,?)",
     [S_PHASE] = "INSERT INTO phases(run_id, phase, start_step, end_step, detail)"
                 " VALUES(?,?,?,?,?)",
@@ -182,6 +183,8 @@ static int item_write(DbRecorder *r, const QItem *it) {
         sqlite3_bind_int64(st, 8, it->b);
         db_bind_real(st, 9, it->value);
         sqlite3_bind_int(st, 10, it->converged);
+        sqlite3_bind_int(st, 11, it->draw);
+        sqlite3_bind_text(st, 12, it->s2 ? it->s2 : "probe", -1, SQLITE_STATIC);
         rc = stmt_run(r, st);
       }
       return rc;
@@ -388,8 +391,10 @@ static int dr_eigs(void *self, const EigRecord *e, Err *err) {
   QItem it = {.kind = Q_EIGS, .step = e->step, .n = n, .s1 = dup_str(e->op),
               .v1 = dup_doubles(e->values, n), .v2 = dup_doubles(e->residuals, n),
               .a = e->batch_size, .b = e->matvecs, .value = e->wall_s,
-              .converged = e->converged, .bottom = e->bottom};
-  if (!it.s1 || !it.v1 || (e->residuals && !it.v2)) return oom(r, &it, "eigenvalues", err);
+              .converged = e->converged, .bottom = e->bottom, .draw = e->draw,
+              .s2 = dup_str(e->source)};
+  if (!it.s1 || !it.v1 || (e->residuals && !it.v2) || (e->source && !it.s2))
+    return oom(r, &it, "eigenvalues", err);
   return enqueue(r, &it, n, 0, err);
 }
 

@@ -58,7 +58,7 @@ static double raw_threshold(const TrainState *st) {
 static int record(SharpProbe *sp, TrainState *st, const char *opname, long batch,
                   const EigResult *r, Err *err) {
   EigRecord er = {st->step, opname, batch, r->ntop, r->values, r->residuals, r->matvecs,
-                  r->wall_s, r->converged, 0};
+                  r->wall_s, r->converged, 0, 0, "probe"};
   int rc = rec_eigs(st->rec, &er, err);
   double check = sp->last ? tracker_last_check(sp->last) : NAN;
   if (!rc && !isnan(check)) {

@@ -127,7 +127,8 @@ static void test_roundtrip(void) {
   sqlite3 *h = db_sqlite(db);
   char buf[256];
   tap_ok(sql_int(h, "PRAGMA application_id") == DB_APPLICATION_ID, "application_id is Curv");
-  tap_ok(sql_int(h, "PRAGMA user_version") == 1, "user_version is 1");
+  tap_ok(sql_int(h, "PRAGMA user_version") == DB_SCHEMA_VERSION, "user_version is %d",
+         DB_SCHEMA_VERSION);
   tap_ok(!strcmp(sql_text(h, "PRAGMA journal_mode", buf, sizeof buf), "wal"), "journal is WAL");
   tap_ok(sql_int(h, "PRAGMA foreign_keys") == 1, "foreign keys on");
   tap_ok(sql_int(h, "SELECT count(*) FROM sqlite_master WHERE name IN ('runs','steps','metrics',"
@@ -634,7 +635,9 @@ static void test_refuse(void) {
   int rc = make_sqlite(path, "PRAGMA application_id = 1131770486; CREATE TABLE runs(id);"
                              "INSERT INTO runs VALUES(1); PRAGMA user_version = 99;");
   tap_ok(rc == SQLITE_OK, "made a curvscope file of schema v99");
-  expect_refused(path, CS_EVERSION, "schema v99, this build knows v1", 1, "a newer schema");
+  char needle[64];
+  snprintf(needle, sizeof needle, "schema v99, this build knows v%d", DB_SCHEMA_VERSION);
+  expect_refused(path, CS_EVERSION, needle, 1, "a newer schema");
 
   path_in(path, sizeof path, "notes.txt");
   FILE *f = fopen(path, "w");
@@ -665,7 +668,7 @@ static void test_refuse(void) {
   Err err = {0};
   Db *db = NULL;
   rc = db_open(path, &db, &err);
-  tap_ok(rc == CS_OK && sql_int(db_sqlite(db), "PRAGMA user_version") == 1,
+  tap_ok(rc == CS_OK && sql_int(db_sqlite(db), "PRAGMA user_version") == DB_SCHEMA_VERSION,
          "an empty file becomes a curvscope database (%s)", err.msg);
   db_close(db);
   rc = db_open(g_dir, &db, &err);
