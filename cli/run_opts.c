@@ -41,7 +41,7 @@ static const OptDef defs[] = {
     L(steps, "N     number of updates"),
     L(seed, "N      seed of data subsets, initialisation and shuffling"),
     L(eval_every, "N  test evaluation every N steps"),
-    L(checkpoint_every, "N  store parameters every N steps (the final ones always)"),
+    L(checkpoint_every, "N  store parameters every N steps (the final ones always; a diverged run's last finite ones)"),
     L(chunk, "N     rows per GEMM chunk in full-batch passes"),
     D(stop_acc, "F  stop when training accuracy reaches F (e.g. 0.99)"),
     D(diverge_factor, "F  divergence when loss > F·max(L0, 1)"),

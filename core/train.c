@@ -55,6 +55,28 @@ static int save_opt_state(Recorder *rec, long step, const Optimizer *opt, Err *e
   return rec_opt_state(rec, step, meta, opt->state, opt->type->state_arrays * opt->n, err);
 }
 
+static int all_finite(const double *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return 0;
+  return 1;
+}
+
+/* A diverged run still ends with a checkpoint: the parameters of the diverged step
+ * when they are finite (the loss exploded first), else those of the step before
+ * (prev, kept before each update), unless that step was checkpointed already. */
+static int checkpoint_last_finite(Recorder *rec, long t, const double *theta, const double *prev,
+                                  size_t P, const Optimizer *opt, long checkpoint_every,
+                                  Err *err) {
+  int rc;
+  if (all_finite(theta, P)) {
+    if ((rc = rec_checkpoint(rec, t, theta, P, err))) return rc;
+    return save_opt_state(rec, t, opt, err);
+  }
+  if (t == 0 || !all_finite(prev, P)) return CS_OK;
+  if (checkpoint_every > 0 && (t - 1) % checkpoint_every == 0) return CS_OK;
+  return rec_checkpoint(rec, t - 1, prev, P, err);
+}
+
 typedef struct Loop {
   const TrainConfig *cfg;
   const Net *net;
@@ -94,14 +116,14 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
   size_t P = net->n_params, n = train->n;
   int minibatch = cfg->batch > 0 && (size_t)cfg->batch < n;
   size_t bsz = minibatch ? (size_t)cfg->batch : n;
-  double *grad = malloc(P * sizeof *grad);
+  double *grad = malloc(P * sizeof *grad), *prev = malloc(P * sizeof *prev);
   ObjectiveWork *work = objective_work_alloc(net, bsz, cfg->chunk > 0 ? (size_t)cfg->chunk : 0);
   size_t *perm = minibatch ? malloc(n * sizeof *perm) : NULL;
   double *bX = minibatch ? malloc(bsz * train->d * sizeof *bX) : NULL;
   double *bY = minibatch ? malloc(bsz * train->k * sizeof *bY) : NULL;
   int *bL = minibatch && train->labels ? malloc(bsz * sizeof *bL) : NULL;
   int rc = CS_OK;
-  if (!grad || !work || (minibatch && (!perm || !bX || !bY || (train->labels && !bL)))) {
+  if (!grad || !prev || !work || (minibatch && (!perm || !bX || !bY || (train->labels && !bL)))) {
     rc = err_set(err, CS_ENOMEM, "out of memory for training workspaces (%zu parameters)", P);
     goto out;
   }
@@ -154,6 +176,8 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
     res->steps_done = t;
     if (diverged) {
       status = "diverged";
+      if ((rc = checkpoint_last_finite(rec, t, theta, prev, P, opt, cfg->checkpoint_every, err)))
+        goto out;
       break;
     }
     st.step = t;
@@ -179,6 +203,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
       if (train_stop_requested()) status = "interrupted";
       break;
     }
+    memcpy(prev, theta, P * sizeof *prev);
     optim_step(opt, theta, grad);
   }
   res->status = status;
@@ -187,6 +212,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
 out:
   if (rc) res->status = "failed";
   free(grad);
+  free(prev);
   objective_work_free(work);
   free(perm);
   free(bX);

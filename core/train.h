@@ -9,7 +9,9 @@
  * update θ_{t+1}. The run ends at `steps`, at a training accuracy, on divergence
  * (NaN/Inf or an exploding loss: status "diverged", never a crash) or when
  * train_request_stop() was called (Ctrl-C: status "interrupted"). The final
- * state is always recorded and checkpointed, and the recorder flushed.
+ * state is always recorded and checkpointed, and the recorder flushed; a diverged
+ * run's final checkpoint is its last finite parameters (the diverged step's when
+ * they are finite, else the step before's).
  *
  * core/ never prints: progress goes to an optional callback.
  */
