@@ -15,6 +15,7 @@ typedef struct Command {
 static const Command commands[] = {
     {"train", cmd_train, "train a network, logging the run (and probes) to the database"},
     {"runs", cmd_runs, "list the runs in a database"},
+    {"rm", cmd_rm, "remove runs and everything recorded of them"},
     {"analyze", cmd_analyze, "curvature of a stored checkpoint: top/bottom eigenvalues, trace, density"},
     {"study", cmd_study, "run a study preset (eos) or analyse a run (study eos --run ID)"},
     {"report", cmd_report, "write a self-contained HTML report of the database"},

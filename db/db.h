@@ -75,6 +75,17 @@ int db_phases_clear(Db *db, int64_t run, Err *err);
  * liveness cannot be checked). *n_marked (may be NULL) gets the count. */
 int db_mark_stale(Db *db, double stale_seconds, int *n_marked, Err *err);
 
+/* ---- removing (db_delete.c) ---------------------------------------------- */
+
+/* Removes runs ids[0..n) and every row of theirs (steps, metrics, eigs, series,
+ * densities, phases, checkpoints) in one transaction: all of them or, on any error,
+ * none. A run still 'running' is refused (CS_EINVAL) unless force; CS_ENOTFOUND names
+ * an id that is not there. *rows (may be NULL) gets the number of rows deleted. The
+ * file keeps its size until db_vacuum. */
+int db_runs_delete(Db *db, const int64_t *ids, size_t n, int force, long long *rows, Err *err);
+/* VACUUM: gives the space of deleted rows back to the file system. */
+int db_vacuum(Db *db, Err *err);
+
 /* ---- reading (db_read.c) ------------------------------------------------ */
 
 typedef struct RunRow {
