@@ -12,6 +12,7 @@ typedef struct Study {
 
 static const Study studies[] = {
     {"eos", study_eos, "edge of stability: Cohen et al.'s experiment, or the analysis of a run"},
+    {"batch-scaling", study_batch, "mini-batch Hessian extremes and stable step sizes against B"},
 };
 #define NSTUDIES (sizeof studies / sizeof *studies)
 

@@ -1,0 +1,226 @@
+/* batch_scaling.c: mini-batch Hessian extremes over batch sizes (see batch_scaling.h). */
+#include "batch_scaling.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "core/threads.h"
+#include "hessian/curv.h"
+#include "hessian/minibatch.h"
+#include "lanczos/eig.h"
+
+/* Random streams of the study (rng_seed_stream): one per (B, draw), one for z. */
+#define BS_STREAM 0xb5ULL
+#define BS_STREAM_Z ((BS_STREAM << 56) | 0xffffffULL)
+
+void batch_scaling_options_default(BatchScalingOptions *o) {
+  memset(o, 0, sizeof *o);
+  static const size_t def[] = {8, 32, 128, 512, 2048};
+  o->nbatches = (int)(sizeof def / sizeof *def);
+  memcpy(o->batches, def, sizeof def);
+  o->draws = 10;
+  o->tol = 1e-4;
+  o->maxit = 500;
+  o->chunk = 5000;
+}
+
+void batch_scaling_result_free(BatchScalingResult *r) {
+  if (!r) return;
+  free(r->batch);
+  free(r->ndraw);
+  free(r->draw);
+  free(r->lmax_mean);
+  free(r->lmax_std);
+  free(r->lmin_mean);
+  free(r->lmin_std);
+  free(r->hess_var);
+  memset(r, 0, sizeof *r);
+}
+
+static int cmp_size(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* The sizes to measure: sorted, distinct, those >= N folded into N, N last. Returns their
+ * count, or a negated status. */
+static int sizes_plan(const BatchScalingOptions *o, size_t N, size_t *out, Err *err) {
+  size_t tmp[BS_MAX_BATCHES + 1];
+  int n = 0;
+  if (o->nbatches < 0 || o->nbatches > BS_MAX_BATCHES)
+    return -err_set(err, CS_EINVAL, "%d batch sizes (at most %d)", o->nbatches, BS_MAX_BATCHES);
+  for (int i = 0; i < o->nbatches; i++) {
+    if (o->batches[i] == 0) return -err_set(err, CS_EINVAL, "batch size 0 (sizes start at 1)");
+    tmp[n++] = o->batches[i] < N ? o->batches[i] : N;
+  }
+  tmp[n++] = N;
+  qsort(tmp, (size_t)n, sizeof *tmp, cmp_size);
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    if (!m || tmp[i] != out[m - 1]) out[m++] = tmp[i];
+  return m;
+}
+
+static double dot(const double *x, const double *y, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += x[i] * y[i];
+  return s;
+}
+
+uint64_t batch_scaling_draw_stream(size_t B, int draw) {
+  return (BS_STREAM << 56) | ((uint64_t)B << 24) | (uint64_t)draw;
+}
+
+void batch_scaling_probe_vector(uint64_t seed, size_t P, double *z) {
+  Rng zr;
+  rng_seed_stream(&zr, seed, BS_STREAM_Z);
+  rng_normal_fill(&zr, z, P);
+  double zn = sqrt(dot(z, z, P));
+  for (size_t i = 0; i < P; i++) z[i] /= zn;
+}
+
+/* One extreme eigenpair of op, warm-started from *warm when *have_warm; the Ritz vector
+ * replaces it for the next solve. */
+static int solve_end(const Linop *op, const BatchScalingOptions *o, EigWhich which,
+                     uint64_t seed, double *warm, int *have_warm, double *value, double *res,
+                     long *mv, double *wall, int *conv, Err *err) {
+  EigOpts eo;
+  eig_opts_default(&eo);
+  eo.k = 1;
+  eo.which = which;
+  eo.tol = o->tol;
+  eo.maxit = o->maxit;
+  eo.seed = seed;
+  eo.exact_residuals = 0;
+  if (*have_warm) {
+    eo.warm = warm;
+    eo.nwarm = 1;
+  }
+  EigResult r = {0};
+  int rc = eig_lanczos_top(op, &eo, &r, err);
+  if (rc && rc != CS_ENOCONV) return rc;
+  if (rc) err_clear(err);
+  *value = r.values[0];
+  *res = r.residuals[0];
+  *mv = r.matvecs;
+  *wall = r.wall_s;
+  *conv = r.converged;
+  memcpy(warm, r.vectors, op->n * sizeof *warm);
+  *have_warm = 1;
+  eig_result_free(&r);
+  return CS_OK;
+}
+
+/* Mean and sample standard deviation of the n draws' λmax (top) or λmin. */
+static void mean_std(const BatchDraw *d, int n, int top, double *mean, double *std) {
+  double s = 0, q = 0;
+  for (int i = 0; i < n; i++) s += top ? d[i].lmax : d[i].lmin;
+  *mean = s / n;
+  for (int i = 0; i < n; i++) {
+    double e = (top ? d[i].lmax : d[i].lmin) - *mean;
+    q += e * e;
+  }
+  *std = n > 1 ? sqrt(q / (n - 1)) : 0.0;
+}
+
+int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
+                          const Dataset *train, const BatchScalingOptions *o,
+                          BatchScalingResult *r, Err *err) {
+  memset(r, 0, sizeof *r);
+  size_t N = train->n, P = net->n_params, sizes[BS_MAX_BATCHES + 1];
+  if (o->draws < 1) return err_set(err, CS_EINVAL, "draws %d (at least 1)", o->draws);
+  if (!(o->tol > 0) || o->maxit < 2)
+    return err_set(err, CS_EINVAL, "eigen tolerance %g and cap %d (need > 0 and >= 2)", o->tol,
+                   o->maxit);
+  if (P < 3) return err_set(err, CS_EINVAL, "a model of %zu parameters (at least 3)", P);
+  int nb = sizes_plan(o, N, sizes, err);
+  if (nb < 0) return -nb;
+  size_t m_max = nb > 1 ? sizes[nb - 2] : 0;
+  int total = (nb - 1) * o->draws + 1, rc = CS_OK;
+  double t0 = wall_time();
+  r->n = N;
+  r->n_params = P;
+  r->nb = nb;
+  r->batch = malloc((size_t)nb * sizeof *r->batch);
+  r->ndraw = malloc((size_t)nb * sizeof *r->ndraw);
+  r->draw = calloc((size_t)total, sizeof *r->draw);
+  r->lmax_mean = malloc((size_t)nb * sizeof(double));
+  r->lmax_std = malloc((size_t)nb * sizeof(double));
+  r->lmin_mean = malloc((size_t)nb * sizeof(double));
+  r->lmin_std = malloc((size_t)nb * sizeof(double));
+  r->hess_var = malloc((size_t)nb * sizeof(double));
+  double *wtop = malloc(P * sizeof *wtop), *wbot = malloc(P * sizeof *wbot);
+  double *z = malloc(P * sizeof *z), *hz = malloc(P * sizeof *hz), *hzsum = malloc(P * sizeof *hzsum);
+  MiniBatch *mb = minibatch_alloc(train, m_max, err);
+  Curvature *curv = mb ? curv_alloc(net, loss, N, (size_t)o->chunk, err) : NULL;
+  if (!mb || !curv) {
+    rc = err->code;
+    goto out;
+  }
+  if (!r->batch || !r->ndraw || !r->draw || !r->lmax_mean || !r->lmax_std || !r->lmin_mean ||
+      !r->lmin_std || !r->hess_var || !wtop || !wbot || !z || !hz || !hzsum) {
+    rc = err_set(err, CS_ENOMEM, "out of memory for the batch-scaling study (%zu parameters)", P);
+    goto out;
+  }
+  batch_scaling_probe_vector(o->seed, P, z);
+  /* Draw records grouped by size ascending: size i starts at first[i]. */
+  int first[BS_MAX_BATCHES + 1];
+  for (int i = 0, pos = 0; i < nb; i++) {
+    r->batch[i] = sizes[i];
+    r->ndraw[i] = i == nb - 1 ? 1 : o->draws;
+    first[i] = pos;
+    pos += r->ndraw[i];
+  }
+  int have_top = 0, have_bot = 0;
+  /* From the whole set down: each size's first solve starts from the larger size's vectors. */
+  for (int i = nb - 1; i >= 0; i--) {
+    size_t B = sizes[i];
+    double nsum = 0;
+    memset(hzsum, 0, P * sizeof *hzsum);
+    for (int d = 0; d < r->ndraw[i]; d++) {
+      uint64_t stream = batch_scaling_draw_stream(B, d);
+      BatchDraw *bd = &r->draw[first[i] + d];
+      Batch b;
+      if ((rc = minibatch_draw(mb, B, o->seed, stream, &b, err))) goto out;
+      if ((rc = curv_build(curv, theta, &b, err))) goto out;
+      Linop op = o->ggn ? curv_ggn_op(curv) : curv_hessian_op(curv);
+      bd->batch = B;
+      bd->draw = d;
+      if ((rc = solve_end(&op, o, EIG_TOP, o->seed ^ stream, wtop, &have_top, &bd->lmax,
+                          &bd->res_max, &bd->mv_max, &bd->wall_max, &bd->conv_max, err)))
+        goto out;
+      if (o->ggn && B * net->d_out < P) { /* PSD of rank <= B·d_out < P: λmin = 0 exactly */
+        bd->lmin = bd->res_min = bd->wall_min = 0.0;
+        bd->mv_min = 0;
+        bd->conv_min = 1;
+      } else if ((rc = solve_end(&op, o, EIG_BOTTOM, o->seed ^ stream ^ 1, wbot, &have_bot,
+                                 &bd->lmin, &bd->res_min, &bd->mv_min, &bd->wall_min,
+                                 &bd->conv_min, err)))
+        goto out;
+      if ((rc = op.apply(op.self, z, hz))) {
+        err_set(err, rc, "product H_B z failed (B = %zu)", B);
+        goto out;
+      }
+      bd->hz_norm2 = dot(hz, hz, P);
+      nsum += bd->hz_norm2;
+      for (size_t j = 0; j < P; j++) hzsum[j] += hz[j];
+      r->matvecs += bd->mv_max + bd->mv_min + 1;
+    }
+    int nd = r->ndraw[i];
+    double mnorm2 = dot(hzsum, hzsum, P) / ((double)nd * nd);
+    r->hess_var[i] = nd > 1 ? nsum / nd - mnorm2 : 0.0;
+    mean_std(r->draw + first[i], nd, 1, &r->lmax_mean[i], &r->lmax_std[i]);
+    mean_std(r->draw + first[i], nd, 0, &r->lmin_mean[i], &r->lmin_std[i]);
+  }
+  r->lambda_full = r->lmax_mean[nb - 1];
+  r->lambda_full_min = r->lmin_mean[nb - 1];
+  r->wall_s = wall_time() - t0;
+out:
+  curv_free(curv);
+  minibatch_free(mb);
+  free(wtop), free(wbot), free(z), free(hz), free(hzsum);
+  if (rc) batch_scaling_result_free(r);
+  return rc;
+}

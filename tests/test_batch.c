@@ -1,0 +1,335 @@
+/*
+ * test_batch.c: the batch-scaling study (studies/batch/) and its mini-batches
+ * (hessian/minibatch.h).
+ *
+ * References: the dense LAPACK spectrum of each draw's explicit Hessian (and
+ * Gauss-Newton matrix) on a small net; hess_var recomputed from the dense
+ * matrices; a chi-square and per-row binomial bound on how often each row is
+ * drawn; exact synthetic λ̄(B) from the fitted models.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dataset.h"
+#include "core/net.h"
+#include "core/rng.h"
+#include "hessian/curv.h"
+#include "hessian/minibatch.h"
+#include "lanczos/eig.h"
+#include "studies/batch/batch_summary.h"
+#include "tests/tap.h"
+
+/* ------------------------------------------------------------------ a small problem */
+
+typedef struct Problem {
+  Net net;
+  Dataset *ds;
+  double *theta;
+} Problem;
+
+/* mlp:4-6-3 tanh on n random rows (X uniform in [-1, 1], Y N(0,1) or one-hot). */
+static int problem_make(Problem *p, size_t n, int labels, uint64_t seed) {
+  memset(p, 0, sizeof *p);
+  NetSpec s;
+  Err err = {0};
+  netspec_default(&s);
+  Rng rng;
+  rng_seed(&rng, seed);
+  if (netspec_parse_model(&s, "mlp:4-6-3", &err) || act_parse("tanh", &s.act, &err) ||
+      net_init(&p->net, &s, &rng, &err))
+    return tap_ok(0, "small net: %s", err.msg), 1;
+  p->ds = dataset_alloc(n, 4, 3, labels);
+  p->theta = malloc(p->net.n_params * sizeof *p->theta);
+  for (size_t i = 0; i < n * 4; i++) p->ds->X[i] = rng_uniform_in(&rng, -1, 1);
+  for (size_t i = 0; i < n; i++) {
+    int c = (int)rng_below(&rng, 3);
+    if (labels) p->ds->labels[i] = c;
+    for (size_t j = 0; j < 3; j++) p->ds->Y[i * 3 + j] = labels ? (j == (size_t)c) : rng_normal(&rng);
+  }
+  if (labels) p->ds->nclasses = 3;
+  net_init_params(&p->net, p->theta, &rng);
+  /* away from init, so the residual term of H is not negligible */
+  for (size_t i = 0; i < p->net.n_params; i++) p->theta[i] *= 2.0;
+  return 0;
+}
+
+static void problem_free(Problem *p) {
+  net_deinit(&p->net);
+  dataset_free(p->ds);
+  free(p->theta);
+}
+
+/* The dense operator of batch b (P x P) and its spectrum (ascending). */
+static int dense_spectrum(const Problem *p, LossKind loss, int ggn, const Batch *b, double *H,
+                          double *w) {
+  Err err = {0};
+  size_t P = p->net.n_params;
+  Curvature *c = curv_alloc(&p->net, loss, b->n, 0, &err);
+  int rc = c ? curv_build(c, p->theta, b, &err) : 1;
+  Linop op = ggn ? curv_ggn_op(c) : curv_hessian_op(c);
+  if (!rc) rc = dense_from_linop(&op, H, NULL, &err);
+  double *A = malloc(P * P * sizeof *A);
+  memcpy(A, H, P * P * sizeof *A);
+  if (!rc) rc = dense_eig_sym(P, A, w, NULL, &err);
+  free(A);
+  curv_free(c);
+  if (rc) tap_ok(0, "dense spectrum: %s", err.msg);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ measurement vs dense */
+
+static void test_against_dense(LossKind loss, int ggn) {
+  Problem p;
+  if (problem_make(&p, 30, loss == LOSS_CE, 11)) return;
+  size_t P = p.net.n_params, N = p.ds->n;
+  BatchScalingOptions o;
+  batch_scaling_options_default(&o);
+  size_t sizes[] = {12, 2, 5, 40}; /* unsorted, one beyond N: folds into N */
+  memcpy(o.batches, sizes, sizeof sizes);
+  o.nbatches = 4;
+  o.draws = 4;
+  o.ggn = ggn;
+  o.tol = 1e-10;
+  o.maxit = 2000;
+  o.seed = 7;
+  BatchScalingResult r;
+  Err err = {0};
+  const char *what = ggn ? "GGN" : loss == LOSS_CE ? "Hessian (ce)" : "Hessian (mse)";
+  if (!tap_ok(!batch_scaling_measure(&p.net, loss, p.theta, p.ds, &o, &r, &err), "%s: measure (%s)",
+              what, err.msg)) {
+    problem_free(&p);
+    return;
+  }
+  tap_ok(r.nb == 4 && r.batch[0] == 2 && r.batch[1] == 5 && r.batch[2] == 12 && r.batch[3] == N &&
+             r.ndraw[0] == 4 && r.ndraw[3] == 1,
+         "%s: sizes sorted, the one beyond N folded into N = %zu, one draw at N", what, N);
+  double *H = malloc(P * P * sizeof *H), *w = malloc(P * sizeof *w), *z = malloc(P * sizeof *z);
+  double *hz = malloc(P * sizeof *hz), *hsum = malloc(P * sizeof *hsum);
+  batch_scaling_probe_vector(o.seed, P, z);
+  MiniBatch *mb = minibatch_alloc(p.ds, 12, &err);
+  double worst_max = 0, worst_min = 0, worst_hz = 0, worst_hv = 0;
+  int all_conv = 1, k = 0;
+  for (int i = 0; i < r.nb; i++) {
+    double nsum = 0;
+    memset(hsum, 0, P * sizeof *hsum);
+    for (int d = 0; d < r.ndraw[i]; d++, k++) {
+      const BatchDraw *bd = &r.draw[k];
+      Batch b;
+      minibatch_draw(mb, r.batch[i], o.seed, batch_scaling_draw_stream(r.batch[i], d), &b, &err);
+      if (dense_spectrum(&p, loss, ggn, &b, H, w)) goto out;
+      double scale = fabs(w[P - 1]) > fabs(w[0]) ? fabs(w[P - 1]) : fabs(w[0]);
+      double em = fabs(bd->lmax - w[P - 1]) / scale, en = fabs(bd->lmin - w[0]) / scale;
+      if (em > worst_max) worst_max = em;
+      if (en > worst_min) worst_min = en;
+      /* (the whole-set GGN is nearly singular, λmin ~ 1e-6 λmax: its relative tolerance
+       * 1e-10 is out of reach, the value still matches the dense one below) */
+      all_conv &= bd->conv_max && (bd->conv_min || (ggn && r.batch[i] == N)) &&
+                  bd->batch == r.batch[i] && bd->draw == d;
+      /* the GGN's rank is at most B·d_out: below P its λmin is 0, known without a solve */
+      if (ggn && r.batch[i] * 3 < P) all_conv &= bd->lmin == 0.0 && bd->mv_min == 0;
+      for (size_t a = 0; a < P; a++) {
+        double s = 0;
+        for (size_t c = 0; c < P; c++) s += H[c * P + a] * z[c];
+        hz[a] = s;
+        hsum[a] += s;
+      }
+      double n2 = 0;
+      for (size_t a = 0; a < P; a++) n2 += hz[a] * hz[a];
+      nsum += n2;
+      double e = fabs(bd->hz_norm2 - n2) / n2;
+      if (e > worst_hz) worst_hz = e;
+      if (r.batch[i] == N) {
+        tap_ok(fabs(r.lambda_full - w[P - 1]) <= 1e-9 * scale, "%s: λ_N %.12g = dense λmax %.12g of the whole set",
+               what, r.lambda_full, w[P - 1]);
+        tap_ok(fabs(r.lambda_full_min - w[0]) <= 1e-9 * scale, "%s: whole-set λmin %.12g = dense %.12g",
+               what, r.lambda_full_min, w[0]);
+      }
+    }
+    int nd = r.ndraw[i];
+    double m2 = 0;
+    for (size_t a = 0; a < P; a++) m2 += (hsum[a] / nd) * (hsum[a] / nd);
+    double hv = nd > 1 ? nsum / nd - m2 : 0.0;
+    double e = fabs(r.hess_var[i] - hv) / (fabs(hv) > 1e-12 ? fabs(hv) : 1.0);
+    if (e > worst_hv) worst_hv = e;
+  }
+  tap_ok(worst_max <= 1e-9, "%s: every draw's λmax = dense λmax of its batch (worst %.1e of the "
+         "spectral radius, %d draws)", what, worst_max, k);
+  tap_ok(worst_min <= 1e-9, "%s: every draw's λmin = dense λmin of its batch (worst %.1e)", what,
+         worst_min);
+  tap_ok(all_conv, "%s: every solve converged, draws labelled by size and index", what);
+  tap_ok(worst_hz <= 1e-10 && worst_hv <= 1e-9,
+         "%s: ‖H_i z‖² and hess_var = mean‖H_i z‖² − ‖mean H_i z‖² as from the dense matrices "
+         "(worst %.1e, %.1e)", what, worst_hz, worst_hv);
+  /* the same seed gives the same draws and the same numbers, bit for bit */
+  BatchScalingResult r2;
+  int same = !batch_scaling_measure(&p.net, loss, p.theta, p.ds, &o, &r2, &err);
+  for (int j = 0; same && j < k; j++)
+    same = r.draw[j].lmax == r2.draw[j].lmax && r.draw[j].lmin == r2.draw[j].lmin &&
+           r.draw[j].hz_norm2 == r2.draw[j].hz_norm2;
+  tap_ok(same, "%s: a second measurement with the same seed repeats every draw exactly", what);
+  batch_scaling_result_free(&r2);
+  o.seed = 8;
+  int differ = !batch_scaling_measure(&p.net, loss, p.theta, p.ds, &o, &r2, &err) &&
+               r.draw[0].lmax != r2.draw[0].lmax;
+  tap_ok(differ, "%s: another seed draws other batches (λmax of the first draw %.6g vs %.6g)", what,
+         r.draw[0].lmax, r2.nb ? r2.draw[0].lmax : NAN);
+  batch_scaling_result_free(&r2);
+out:
+  minibatch_free(mb);
+  free(H), free(w), free(z), free(hz), free(hsum);
+  batch_scaling_result_free(&r);
+  problem_free(&p);
+}
+
+/* ------------------------------------------------------------------ the draws */
+
+static void test_draws(void) {
+  Problem p;
+  if (problem_make(&p, 50, 1, 3)) return;
+  Err err = {0};
+  const size_t N = 50, m = 10;
+  const int D = 4000;
+  MiniBatch *mb = minibatch_alloc(p.ds, m, &err);
+  long count[50] = {0};
+  int distinct = 1, gathered = 1;
+  for (int d = 0; d < D; d++) {
+    Batch b;
+    if (minibatch_draw(mb, m, 99, (uint64_t)d, &b, &err)) {
+      tap_ok(0, "draw %d: %s", d, err.msg);
+      break;
+    }
+    const size_t *rows = minibatch_rows(mb);
+    int seen[50] = {0};
+    for (size_t i = 0; i < m; i++) {
+      if (rows[i] >= N || seen[rows[i]]++) distinct = 0;
+      else count[rows[i]]++;
+      gathered &= !memcmp(b.X + i * 4, p.ds->X + rows[i] * 4, 4 * sizeof *b.X) &&
+                  !memcmp(b.Y + i * 3, p.ds->Y + rows[i] * 3, 3 * sizeof *b.Y) &&
+                  b.labels[i] == p.ds->labels[rows[i]];
+    }
+  }
+  tap_ok(distinct, "%d draws of %zu from %zu: each draw's rows are distinct and in range", D, m, N);
+  tap_ok(gathered, "each draw's X, Y and labels are the rows its indices name");
+  /* Each row is in a draw with probability m/N: count ~ Binomial(D, m/N). Over rows, the
+   * statistic Σ(c − E)²/(E(1 − m/N)) is about χ² with N − 1 = 49 degrees of freedom. */
+  double pr = (double)m / N, E = D * pr, sd = sqrt(D * pr * (1 - pr)), chi2 = 0, worst = 0;
+  for (size_t i = 0; i < N; i++) {
+    double e = count[i] - E;
+    chi2 += e * e / (E * (1 - pr));
+    if (fabs(e) / sd > worst) worst = fabs(e) / sd;
+  }
+  /* χ²_49 upper 1e-4 quantile = 94.6; a 5σ binomial bound per row */
+  tap_ok(chi2 < 94.6, "rows drawn uniformly: chi-square %.1f over 49 degrees of freedom (< 94.6, p=1e-4)",
+         chi2);
+  tap_ok(worst < 5.0, "every row's count within 5 sd of %g (worst %.2f sd)", E, worst);
+  /* reproducible: a draw is a function of (seed, stream), not of the draws before it */
+  size_t first[10], again[10], other[10];
+  Batch b;
+  minibatch_draw(mb, m, 5, 17, &b, &err);
+  memcpy(first, minibatch_rows(mb), sizeof first);
+  for (int d = 0; d < 7; d++) minibatch_draw(mb, 3 + (size_t)d, 5, (uint64_t)d, &b, &err);
+  MiniBatch *mb2 = minibatch_alloc(p.ds, m, &err);
+  minibatch_draw(mb2, m, 5, 17, &b, &err);
+  memcpy(again, minibatch_rows(mb2), sizeof again);
+  minibatch_draw(mb, m, 5, 17, &b, &err);
+  int same = !memcmp(first, again, sizeof first) && !memcmp(first, minibatch_rows(mb), sizeof first);
+  tap_ok(same, "the same (seed, stream) gives the same rows, whatever was drawn before");
+  minibatch_draw(mb, m, 6, 17, &b, &err);
+  memcpy(other, minibatch_rows(mb), sizeof other);
+  tap_ok(memcmp(first, other, sizeof first) != 0, "another seed gives other rows");
+  /* the whole set in place; sizes out of range refused */
+  int whole = !minibatch_draw(mb, N, 5, 1, &b, &err) && b.X == p.ds->X && b.n == N &&
+              minibatch_rows(mb)[N - 1] == N - 1;
+  tap_ok(whole, "drawing all N rows returns the data set in place, rows 0..N-1");
+  err_clear(&err);
+  int rc = minibatch_draw(mb, m + 1, 5, 1, &b, &err);
+  tap_ok(rc == CS_EINVAL && strstr(err.msg, "11"), "a draw beyond the buffers is refused: %s", err.msg);
+  err_clear(&err);
+  rc = minibatch_draw(mb, 0, 5, 1, &b, &err);
+  tap_ok(rc == CS_EINVAL, "a draw of 0 rows is refused: %s", err.msg);
+  minibatch_free(mb);
+  minibatch_free(mb2);
+  minibatch_free(NULL);
+  problem_free(&p);
+}
+
+/* ------------------------------------------------------------------ fits */
+
+static void test_fits(void) {
+  const size_t N = 4096, B[] = {8, 32, 128, 512, 2048, 4096};
+  const int nb = 6;
+  const double lN = 1.92, a = 0.85, c = 130.0, K = 125.0;
+  double mean[6], spk[6];
+  for (int i = 0; i < nb; i++) {
+    double u = 1.0 / (double)B[i] - 1.0 / (double)N;
+    mean[i] = lN + c * pow(u, a);
+    spk[i] = lN + K * u;
+  }
+  BatchFit f;
+  Err err = {0};
+  int rc = batch_fit_power(B, mean, nb, N, lN, &f, &err);
+  tap_ok(!rc && f.npoints == 5, "power fit over the 5 sizes below N (%s)", err.msg);
+  tap_rel(f.a, a, 1e-10, "power fit recovers a");
+  tap_rel(f.c, c, 1e-10, "power fit recovers c");
+  tap_rel(f.r2, 1.0, 1e-12, "power fit R² = 1 on exact data");
+  rc = batch_fit_spiked(B, spk, nb, N, lN, &f, &err);
+  tap_ok(!rc && f.npoints == 5 && f.a == 1.0, "spiked fit over the sizes below N");
+  tap_rel(f.c, K, 1e-12, "spiked fit recovers K");
+  tap_rel(f.r2, 1.0, 1e-12, "spiked fit R² = 1 on exact data");
+  /* the power law is not the spiked model: its R² on power-law data with a = 0.85 is lower */
+  rc = batch_fit_spiked(B, mean, nb, N, lN, &f, &err);
+  tap_ok(!rc && f.r2 < 0.999, "spiked fit of a = 0.85 data is not exact (R² %.4f)", f.r2);
+  /* one size above λ_N is not a fit */
+  double flat[6] = {3, 1, 1, 1, 1, 1.92};
+  rc = batch_fit_power(B, flat, nb, N, lN, &f, &err);
+  tap_ok(rc == CS_EINVAL, "power fit refuses fewer than two sizes above λ_N: %s", err.msg);
+  /* Spearman */
+  double Bd[6];
+  for (int i = 0; i < nb; i++) Bd[i] = (double)B[i];
+  tap_rel(batch_spearman(Bd, mean, nb), -1.0, 1e-15, "Spearman of a falling λ̄(B) = -1");
+  double x[5] = {1, 2, 3, 4, 5}, y[5] = {2, 1, 4, 3, 5}, t[5] = {1, 1, 2, 3, 3};
+  tap_rel(batch_spearman(x, y, 5), 0.8, 1e-15, "Spearman (1 2 3 4 5; 2 1 4 3 5) = 0.8");
+  /* ties: ranks 1.5 1.5 3 4.5 4.5 against 1..5: ρ = 4.5/sqrt(4.5·10)... */
+  double rt = 9.0 / sqrt(9.0 * 10.0);
+  tap_rel(batch_spearman(x, t, 5), rt, 1e-12, "Spearman with ties uses mean ranks");
+  tap_ok(isnan(batch_spearman(x, (double[5]){1, 1, 1, 1, 1}, 5)), "Spearman of a constant is NAN");
+  /* spiked prediction: above and below the threshold */
+  tap_rel(batch_spiked_predict(2.0, 1.0), 2.5, 1e-15, "spiked λ' = λ + hv/λ above threshold");
+  tap_rel(batch_spiked_predict(1.0, 4.0), 4.0, 1e-15, "spiked λ' = 2√hv below threshold");
+}
+
+/* The summary of a measurement: fits on its own means, lr = 2/λ̄, names for the GGN. */
+static void test_summary(void) {
+  size_t B[] = {4, 16, 64};
+  int nd[] = {3, 3, 1};
+  double lm[] = {9.0, 4.0, 2.0}, ls[] = {1, 1, 0}, hv[] = {0.5, 0.1, 0.0};
+  BatchScalingResult r = {.n = 64, .n_params = 100, .nb = 3, .batch = B, .ndraw = nd,
+                          .lmax_mean = lm, .lmax_std = ls, .lmin_mean = ls, .lmin_std = ls,
+                          .hess_var = hv, .lambda_full = 2.0};
+  BatchScalingSummary s;
+  Err err = {0};
+  tap_ok(!batch_scaling_summarize(&r, &s, &err), "summarize");
+  tap_rel(s.lr_pred[0], 2.0 / 9.0, 1e-15, "lr prediction 2/λ̄(B)");
+  double u0 = 1.0 / 4 - 1.0 / 64, u1 = 1.0 / 16 - 1.0 / 64;
+  double a = log(2.0 / 7.0) / log(u1 / u0);
+  tap_rel(s.power.a, a, 1e-12, "the power fit of the summary uses the sizes below N");
+  double hv0 = 0.5 * 3 / 2, hv1 = 0.1 * 3 / 2;
+  double nv = 0.5 * (hv0 * 64 * 4 / 60 + hv1 * 64 * 16 / 48);
+  tap_rel(s.noise_var, nv, 1e-12, "per-example noise S² from the unbiased hess_var of each size");
+  tap_rel(s.spiked_pred[0], 2.0 + hv0 / 2.0, 1e-12, "spiked prediction from the size's own noise");
+  tap_rel(s.spearman, -1.0, 1e-15, "Spearman over the sizes");
+  batch_scaling_summary_free(&s);
+  batch_scaling_summary_free(NULL);
+}
+
+int main(void) {
+  test_draws();
+  test_fits();
+  test_summary();
+  test_against_dense(LOSS_MSE, 0);
+  test_against_dense(LOSS_CE, 0);
+  test_against_dense(LOSS_MSE, 1);
+  return tap_done();
+}
