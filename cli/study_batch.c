@@ -12,12 +12,15 @@
 #include "core/spec.h"
 #include "core/threads.h"
 #include "run_opts.h"
+#include "studies/batch/batch_stability.h"
 #include "studies/batch/batch_summary.h"
 
 typedef struct StudyBatchArgs {
   BatchScalingOptions bo;
   long run, step;   /* run -1: train first; step -1: the last checkpoint */
   long seed;        /* -1: the run's seed */
+  int grid;         /* the stability grid (on by default) */
+  long grid_steps;
 } StudyBatchArgs;
 
 static void help(void) {
@@ -42,7 +45,11 @@ static void help(void) {
       "  --maxit M         products per solve at most (default 500)\n"
       "  --draw-seed S     seed of the draws and of z (default: the run's seed)\n"
       "  --run ID          measure a stored run's checkpoint instead of training\n"
-      "  --step S|last     which checkpoint of --run (default last)\n\n"
+      "  --step S|last     which checkpoint of --run (default last)\n"
+      "  --no-stability-grid  skip the empirical check: for each B, short SGD and Adam runs\n"
+      "                    from the measured point on a ladder of step sizes (ratio √2), the\n"
+      "                    largest η that neither diverges nor ends above its start loss\n"
+      "  --grid-steps K    updates per run of the grid (default 20)\n\n"
       "train options (without --run):\n");
   run_opts_help(stdout);
 }
@@ -64,11 +71,15 @@ static int parse_sizes(const char *v, BatchScalingOptions *bo, Err *err) {
   return CS_OK;
 }
 
-/* One study option at argv[i] (value at argv[i+1]): 1 when it was one, 0 when not, or a
- * negated status. */
+/* One study option f (its value v, or NULL at the end): 1 when it was one with a value,
+ * 2 one without, 0 when not a study option, or a negated status. */
 static int parse_study_flag(StudyBatchArgs *a, const char *f, const char *v, Err *err) {
   static const char *const flags[] = {"--batches", "--draws", "--operator", "--tol", "--maxit",
-                                      "--draw-seed", "--run", "--step"};
+                                      "--draw-seed", "--run", "--step", "--grid-steps"};
+  if (!strcmp(f, "--no-stability-grid") || !strcmp(f, "--stability-grid")) {
+    a->grid = f[2] == 's';
+    return 2; /* a flag without value */
+  }
   int known = 0;
   for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= !strcmp(f, flags[k]);
   if (!known) return 0;
@@ -85,15 +96,18 @@ static int parse_study_flag(StudyBatchArgs *a, const char *f, const char *v, Err
       rc = err_set(err, CS_EINVAL, "--tol '%s' is not a positive number", v);
   } else if (!strcmp(f, "--step") && !strcmp(v, "last")) a->step = -1;
   else if (parse_long(v, &x) || x < 0 || (!strcmp(f, "--draws") && (x < 1 || x > 100000)) ||
-           (!strcmp(f, "--maxit") && (x < 2 || x > 1000000)))
+           (!strcmp(f, "--maxit") && (x < 2 || x > 1000000)) ||
+           (!strcmp(f, "--grid-steps") && (x < 1 || x > 1000000)))
     rc = err_set(err, CS_EINVAL, "%s '%s' is not a valid %s", f, v,
                  !strcmp(f, "--draws") ? "count (1..100000)"
                  : !strcmp(f, "--maxit") ? "cap (2..1000000)"
+                 : !strcmp(f, "--grid-steps") ? "step count (1..1000000)"
                  : !strcmp(f, "--step") ? "step (a non-negative integer or 'last')"
                                         : "non-negative integer");
   else if (!strcmp(f, "--draws")) a->bo.draws = (int)x;
   else if (!strcmp(f, "--maxit")) a->bo.maxit = (int)x;
   else if (!strcmp(f, "--draw-seed")) a->seed = x;
+  else if (!strcmp(f, "--grid-steps")) a->grid_steps = x;
   else if (!strcmp(f, "--run")) a->run = x;
   else a->step = x;
   return rc ? -rc : 1;
@@ -119,6 +133,19 @@ static void print_result(const BatchScalingResult *r, const BatchScalingSummary 
     printf("  spiked model λ_N + K(1/B − 1/N): K = %.4g (σ² = %.4g), R² = %.4f\n", s->spiked.c,
            s->sigma2, s->spiked.r2);
   printf("  Spearman(λ̄, B) = %.3f; per-example noise S² = %.4g\n", s->spearman, s->noise_var);
+}
+
+static void print_grid(const BatchGrid *g, const BatchScalingSummary *s) {
+  printf("stability grid (%ld updates per run from the measured point, ladder ratio √2):\n",
+         g->steps);
+  printf("  %7s  %10s  %12s %5s  %12s %5s\n", "B", "2/λ̄", "SGD η_max", "runs", "Adam η_max",
+         "runs");
+  for (int i = 0; i < g->nb; i++)
+    printf("  %7zu  %10.4g  %12.4g %5d  %12.4g %5d\n", g->batch[i], s->lr_pred[i], g->lr_sgd[i],
+           g->runs_sgd[i], g->lr_adam[i], g->runs_adam[i]);
+  printf("  log-log slope of η_max against B below saturation: SGD %.3f (%d sizes), Adam %.3f "
+         "(%d sizes); predicted 2/λ̄: %.3f (the paper: SGD 1, Adam 1/2)\n", g->sgd.a,
+         g->sgd.npoints, g->adam.a, g->adam.npoints, g->pred.a);
 }
 
 /* The study on run `run`'s checkpoint at `step` (-1: last): rebuilds its net and data from
@@ -159,6 +186,19 @@ static int measure_run(Db *db, int64_t run, long step, const StudyBatchArgs *a, 
       (rc = rec_flush(&rec, err)))
     goto out;
   print_result(&r, &sum, run, step);
+  if (a->grid) {
+    StabilityOptions so;
+    batch_stability_options_default(&so);
+    so.steps = a->grid_steps;
+    so.chunk = ro.chunk;
+    so.seed = bo.seed;
+    BatchGrid g;
+    if ((rc = batch_grid_run(&s.net, s.loss, params, s.train, &r, &sum, &s.opt_cfg, 1e-3, &so, &g,
+                             err)) ||
+        (rc = batch_grid_record(&g, &rec, err)) || (rc = rec_flush(&rec, err)))
+      goto out;
+    print_grid(&g, &sum);
+  }
 out:
   if (attached) db_recorder_close(&rec);
   batch_scaling_summary_free(&sum);
@@ -175,7 +215,7 @@ int study_batch(int argc, char **argv) {
     return EXIT_OK;
   }
   Err err = {0};
-  StudyBatchArgs a = {.run = -1, .step = -1, .seed = -1};
+  StudyBatchArgs a = {.run = -1, .step = -1, .seed = -1, .grid = 1, .grid_steps = 20};
   batch_scaling_options_default(&a.bo);
   /* Study options out; the rest (train options) kept in order for run_opts_parse. */
   char **rest = malloc((size_t)(argc + 1) * sizeof *rest);
@@ -189,7 +229,7 @@ int study_batch(int argc, char **argv) {
       return cli_fail(&err);
     }
     if (k) {
-      i++;
+      i += k == 1;
       continue;
     }
     rest[nrest++] = argv[i];

@@ -5,7 +5,8 @@
 # the stored rows are checked against each other (every draw present with residual
 # and products; run-level metrics and series at step -1 agree with the draws), then
 # the --run path (another operator, a given checkpoint, the same seed twice) and bad
-# input (exit 2, the bad token named, nothing written). About 10 s on one core. TAP.
+# input (exit 2, the bad token named, nothing written), and the stability grid's rows.
+# About 15 s on one core. TAP.
 #
 #   bash tests/e2e_batch.sh path/to/curvscope
 . "$(dirname "$0")/tap.sh"
@@ -69,8 +70,17 @@ for s in bs_lambda_std bs_lambda_min_mean bs_hess_var bs_spiked_pred; do
 done
 [[ $OUT == *"Spearman"* && $OUT == *"(1/B − 1/N)^a"* ]]; ok $? "the summary is printed"
 
+# ---- the stability grid (on by default) ------------------------------------------------------
+for o in sgd adam; do
+  n_=$(q "select count(*) from series where run_id=$ID and step=-1 and name='bs_lr_max_$o' and value > 0")
+  [ "$n_" -ge 3 ]; ok $? "series bs_lr_max_$o: a positive η_max for $n_ of 4 sizes"
+done
+[ "$(m1 $ID bs_lr_grid_steps)" = 20.0 ] && [ -n "$(m1 $ID bs_lr_pred_exponent)" ]
+ok $? "bs_lr_grid_steps = 20 and the predicted slope bs_lr_pred_exponent stored"
+[[ $OUT == *"SGD η_max"* && $OUT == *"log-log slope"* ]]; ok $? "the grid is printed"
+
 # ---- the --run path -------------------------------------------------------------------------
-run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2
+run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2 --no-stability-grid
 [ $RC -eq 0 ]; ok $? "--run $ID --step 10 --operator ggn (rc $RC: $ERR)"
 [ "$(q "select count(*) from eigs where run_id=$ID and source='batch-scaling' and operator='ggn' and step=10")" = 6 ]
 ok $? "GGN rows at step 10: 2 draws of 16 and the whole set, top and bottom"
@@ -80,10 +90,10 @@ ok $? "the GGN of 16 rows (rank <= 160 < P) has λmin 0, known without products"
 [ -n "$(m1 $ID bs_ggn_lambda_full)" ] && [ "$(m1 $ID bs_ggn_step)" = 10.0 ] && [ "$(m1 $ID bs_lambda_full)" = "$lN" ]
 ok $? "GGN results under bs_ggn_* names; the Hessian's bs_lambda_full kept"
 v1=$(q "select group_concat(value) from (select value from eigs where run_id=$ID and operator='ggn' and batch_size=16 order by draw, idx)")
-run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2
+run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2 --no-stability-grid
 v2=$(q "select group_concat(value) from (select value from eigs where run_id=$ID and operator='ggn' and batch_size=16 order by draw, idx)")
 [ $RC -eq 0 ] && [ "$v1" = "$v2" ]; ok $? "the same seed measures the same draws again ($v1)"
-run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2 --draw-seed 9
+run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2 --no-stability-grid --draw-seed 9
 v3=$(q "select group_concat(value) from (select value from eigs where run_id=$ID and operator='ggn' and batch_size=16 order by draw, idx)")
 [ $RC -eq 0 ] && [ "$v1" != "$v3" ] && [ "$(m1 $ID bs_ggn_draw_seed)" = 9.0 ]; ok $? "--draw-seed 9 draws other batches, and is stored"
 
@@ -103,6 +113,7 @@ bad_case "--tol" --tol -1
 bad_case "--lr" --run "$ID" --lr 0.1
 bad_case "--step" --step 3
 bad_case "--bogus" --bogus 1
+bad_case "--grid-steps" --grid-steps 0
 [ "$(q "select count(*) from runs")" = "$runs0" ] && [ "$(q "select count(*) from eigs")" = "$rows0" ]
 ok $? "no run and no row written by the refused commands"
 run "$BIN" study batch-scaling --db "$DB" --run "$ID" --step 7

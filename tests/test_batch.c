@@ -17,6 +17,7 @@
 #include "hessian/curv.h"
 #include "hessian/minibatch.h"
 #include "lanczos/eig.h"
+#include "studies/batch/batch_stability.h"
 #include "studies/batch/batch_summary.h"
 #include "tests/tap.h"
 
@@ -324,7 +325,78 @@ static void test_summary(void) {
   batch_scaling_summary_free(NULL);
 }
 
+/* ------------------------------------------------------------------ the stability grid */
+
+/* A linear model under MSE is a quadratic with a constant Hessian: full-batch GD is stable
+ * exactly for η < 2/λmax, so the ladder (ratio √2) must end on the last rung below it. */
+static void test_stability(void) {
+  NetSpec s;
+  Net net;
+  Err err = {0};
+  Rng rng;
+  rng_seed(&rng, 21);
+  netspec_default(&s);
+  if (netspec_parse_model(&s, "mlp:5-2", &err) || net_init(&net, &s, &rng, &err)) {
+    tap_ok(0, "linear model: %s", err.msg);
+    return;
+  }
+  size_t N = 64, P = net.n_params;
+  Dataset *ds = dataset_alloc(N, 5, 2, 0);
+  for (size_t i = 0; i < N * 5; i++) ds->X[i] = rng_normal(&rng) * (1.0 + (double)(i % 5));
+  for (size_t i = 0; i < N * 2; i++) ds->Y[i] = rng_normal(&rng);
+  double *theta = malloc(P * sizeof *theta), *H = malloc(P * P * sizeof *H), *w = malloc(P * sizeof *w);
+  net_init_params(&net, theta, &rng);
+  Curvature *c = curv_alloc(&net, LOSS_MSE, N, 0, &err);
+  Batch all = {ds->X, ds->Y, NULL, N};
+  curv_build(c, theta, &all, &err);
+  Linop op = curv_hessian_op(c);
+  dense_from_linop(&op, H, NULL, &err);
+  dense_eig_sym(P, H, w, NULL, &err);
+  double thr = 2.0 / w[P - 1];
+  StabilityOptions o;
+  batch_stability_options_default(&o);
+  o.steps = 5; /* too few for the divergence test: "ends above its start" must decide */
+  size_t B[] = {N, 16};
+  double start[] = {thr / 7, NAN}, lr_max[2]; /* not a power of √2 away from 2/λ */
+  int runs[2];
+  int rc = batch_stability_grid(&net, LOSS_MSE, theta, ds, B, 2, start, &o, lr_max, runs, &err);
+  tap_ok(!rc, "stability grid on a quadratic (%s)", err.msg);
+  tap_ok(lr_max[0] <= thr && lr_max[0] > thr / o.factor,
+         "full-batch GD: η_max %.6g is the last rung below 2/λmax = %.6g (climbing, %d runs)",
+         lr_max[0], thr, runs[0]);
+  tap_ok(isfinite(lr_max[1]) && runs[1] >= 2 && runs[1] <= o.max_rungs,
+         "B = 16, its ladder starting at the previous size's η_max: %.6g found in %d runs",
+         lr_max[1], runs[1]);
+  /* descending from an unstable start finds the same threshold */
+  double start2 = thr * 3.3, lm2;
+  rc = batch_stability_grid(&net, LOSS_MSE, theta, ds, B, 1, &start2, &o, &lm2, NULL, &err);
+  tap_ok(!rc && lm2 <= thr && lm2 > thr / o.factor,
+         "descending from 3.3·(2/λmax): η_max %.6g in (2/λ/√2, 2/λ]", lm2);
+  o.max_rungs = 2;
+  double start3 = thr * 64;
+  rc = batch_stability_grid(&net, LOSS_MSE, theta, ds, B, 1, &start3, &o, &lm2, runs, &err);
+  tap_ok(!rc && isnan(lm2) && runs[0] == 2, "no stable rung within the cap: η_max NAN");
+  /* the slope below saturation */
+  size_t Bs[] = {8, 32, 128, 512, 2048};
+  double lr[] = {0.08, 0.32, 1.28, 1.28, 1.1};
+  BatchFit f;
+  rc = batch_fit_lr_exponent(Bs, lr, 5, &f, &err);
+  tap_ok(!rc && f.npoints == 3, "η_max slope over the sizes up to saturation (3 of 5)");
+  tap_rel(f.a, 1.0, 1e-12, "η_max ∝ B below saturation: slope 1");
+  double lr2[] = {NAN, 0.1, 0.2, 0.4, 0.4};
+  rc = batch_fit_lr_exponent(Bs, lr2, 5, &f, &err);
+  tap_ok(!rc && f.npoints == 3 && fabs(f.a - 0.5) < 1e-12, "a size without η_max is left out (slope %.3f)", f.a);
+  double lr3[] = {0.4, 0.3, 0.2, 0.1, 0.1};
+  tap_ok(batch_fit_lr_exponent(Bs, lr3, 5, &f, &err) == CS_EINVAL, "saturated from the start: no slope (%s)",
+         err.msg);
+  curv_free(c);
+  free(theta), free(H), free(w);
+  dataset_free(ds);
+  net_deinit(&net);
+}
+
 int main(void) {
+  test_stability();
   test_draws();
   test_fits();
   test_summary();

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BS_FIT_MAX 64
 
 int batch_fit_line(const double *x, const double *y, int n, double *slope, double *icept,
                    double *r2, Err *err) {

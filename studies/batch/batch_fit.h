@@ -21,6 +21,8 @@
 
 #include "core/err.h"
 
+#define BS_FIT_MAX 64 /* points a fit takes at most */
+
 typedef struct BatchFit {
   double a, c, r2;   /* power law: exponent, coefficient, R² (log space); spiked: a = 1, c = K */
   int npoints;       /* sizes used */

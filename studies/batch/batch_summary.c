@@ -1,6 +1,8 @@
 /* batch_summary.c: the batch-scaling study's fits and stored rows (see batch_summary.h). */
 #include "batch_summary.h"
 
+#include "batch_stability.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,5 +112,19 @@ int batch_scaling_record(const BatchScalingResult *r, const BatchScalingSummary 
   for (size_t i = 0; i < sizeof ser / sizeof *ser && !rc; i++)
     rc = rec_series(rec, -1, bs_name(ser[i].name, ggn, buf, sizeof buf), (size_t)r->nb, ser[i].v,
                     err);
+  return rc;
+}
+
+int batch_grid_record(const BatchGrid *g, Recorder *rec, Err *err) {
+  int rc = rec_series(rec, -1, "bs_lr_max_sgd", (size_t)g->nb, g->lr_sgd, err);
+  if (!rc) rc = rec_series(rec, -1, "bs_lr_max_adam", (size_t)g->nb, g->lr_adam, err);
+  const struct { const char *name; double v; } m[] = {
+      {"bs_lr_exponent_sgd", g->sgd.a},
+      {"bs_lr_exponent_adam", g->adam.a},
+      {"bs_lr_pred_exponent", g->pred.a},
+      {"bs_lr_grid_steps", (double)g->steps},
+  };
+  for (size_t i = 0; i < sizeof m / sizeof *m && !rc; i++)
+    if (!isnan(m[i].v)) rc = rec_metric(rec, -1, m[i].name, m[i].v, err);
   return rc;
 }
