@@ -28,7 +28,7 @@ ID=$(q "select id from runs where study='batch-scaling' order by id desc limit 1
 [ -n "$ID" ] && [ "$(q "select status from runs where id=$ID")" = finished ]
 ok $? "the trained run is stored with study 'batch-scaling', finished"
 S=$(q "select max(step) from steps where run_id=$ID")
-E="eigs where run_id=$ID and source='batch-scaling' and operator='hessian'"
+E="eigs where run_id=$ID and source='batch-scaling' and operator='batch'"
 
 # ---- every draw, stored ------------------------------------------------------------------
 [ "$(q "select count(*) from $E")" = 20 ]; ok $? "20 eigs rows: (3 sizes x 3 draws + the whole set) x (top, bottom)"
@@ -41,6 +41,9 @@ for B in 8 32 128; do
   done
 done
 [ $good = 1 ]; ok $? "each (B, draw) has its top (idx 0) and bottom (idx -1) at the measured step $S"
+[ "$(q "select count(*) from eigs where run_id=$ID and operator in ('hessian', 'ggn')")" = 0 ] &&
+  [ -z "$(q "select max_sharpness from run_summary where id=$ID")" ]
+ok $? "no row under operator hessian: the draws stay out of the sharpness series and max_sharpness"
 [ "$(q "select count(*) from $E and batch_size=256 and draw=0")" = 2 ]; ok $? "the whole set (B = N = 256) once, draw 0"
 [ "$(q "select count(*) from $E and residual is not null and matvecs > 0 and wall_s >= 0 and converged=1")" = 20 ]
 ok $? "every row has its residual, products and time, and converged"
@@ -82,19 +85,19 @@ ok $? "bs_lr_grid_steps = 20 and the predicted slope bs_lr_pred_exponent stored"
 # ---- the --run path -------------------------------------------------------------------------
 run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2 --no-stability-grid
 [ $RC -eq 0 ]; ok $? "--run $ID --step 10 --operator ggn (rc $RC: $ERR)"
-[ "$(q "select count(*) from eigs where run_id=$ID and source='batch-scaling' and operator='ggn' and step=10")" = 6 ]
+[ "$(q "select count(*) from eigs where run_id=$ID and source='batch-scaling' and operator='batch-ggn' and step=10")" = 6 ]
 ok $? "GGN rows at step 10: 2 draws of 16 and the whole set, top and bottom"
-[ "$(q "select value from eigs where run_id=$ID and operator='ggn' and batch_size=16 and idx=-1 and draw=1")" = 0.0 ] &&
-  [ "$(q "select matvecs from eigs where run_id=$ID and operator='ggn' and batch_size=16 and idx=-1 and draw=1")" = 0 ]
+[ "$(q "select value from eigs where run_id=$ID and operator='batch-ggn' and batch_size=16 and idx=-1 and draw=1")" = 0.0 ] &&
+  [ "$(q "select matvecs from eigs where run_id=$ID and operator='batch-ggn' and batch_size=16 and idx=-1 and draw=1")" = 0 ]
 ok $? "the GGN of 16 rows (rank <= 160 < P) has λmin 0, known without products"
 [ -n "$(m1 $ID bs_ggn_lambda_full)" ] && [ "$(m1 $ID bs_ggn_step)" = 10.0 ] && [ "$(m1 $ID bs_lambda_full)" = "$lN" ]
 ok $? "GGN results under bs_ggn_* names; the Hessian's bs_lambda_full kept"
-v1=$(q "select group_concat(value) from (select value from eigs where run_id=$ID and operator='ggn' and batch_size=16 order by draw, idx)")
+v1=$(q "select group_concat(value) from (select value from eigs where run_id=$ID and operator='batch-ggn' and batch_size=16 order by draw, idx)")
 run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2 --no-stability-grid
-v2=$(q "select group_concat(value) from (select value from eigs where run_id=$ID and operator='ggn' and batch_size=16 order by draw, idx)")
+v2=$(q "select group_concat(value) from (select value from eigs where run_id=$ID and operator='batch-ggn' and batch_size=16 order by draw, idx)")
 [ $RC -eq 0 ] && [ "$v1" = "$v2" ]; ok $? "the same seed measures the same draws again ($v1)"
 run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2 --no-stability-grid --draw-seed 9
-v3=$(q "select group_concat(value) from (select value from eigs where run_id=$ID and operator='ggn' and batch_size=16 order by draw, idx)")
+v3=$(q "select group_concat(value) from (select value from eigs where run_id=$ID and operator='batch-ggn' and batch_size=16 order by draw, idx)")
 [ $RC -eq 0 ] && [ "$v1" != "$v3" ] && [ "$(m1 $ID bs_ggn_draw_seed)" = 9.0 ]; ok $? "--draw-seed 9 draws other batches, and is stored"
 
 # ---- bad input: exit 2, the token named, nothing written -------------------------------------

@@ -64,7 +64,9 @@ static const char *bs_name(const char *base, int ggn, char *buf, size_t len) {
 
 int batch_scaling_record(const BatchScalingResult *r, const BatchScalingSummary *s, int ggn,
                          long step, Recorder *rec, Err *err) {
-  const char *op = ggn ? "ggn" : "hessian";
+  /* "batch" as analyze's --operator batch:B (docs/SCHEMA.md), so these rows never enter a
+   * run's sharpness series or max_sharpness (operator "hessian"), whatever B is. */
+  const char *op = ggn ? "batch-ggn" : "batch";
   int rc = CS_OK, total = 0;
   for (int i = 0; i < r->nb; i++) total += r->ndraw[i];
   for (int i = 0; i < total && !rc; i++) {

@@ -6,7 +6,8 @@
  * (batch_fit.h), ranks λ̄ against B (Spearman), turns the noise measurements into
  * the per-example variance and the spiked model's prediction per size, and
  * predicts the largest stable learning rate α_max(B) = 2/λ̄(B).
- * batch_scaling_record writes every draw (eigs rows, source "batch-scaling"),
+ * batch_scaling_record writes every draw (eigs rows, source "batch-scaling", operator
+ * "batch" for the Hessian and "batch-ggn" for the Gauss-Newton matrix, N included),
  * the run-level metrics (step -1) and the per-size series (step -1, idx = the
  * position in the size list) through a Recorder.
  *
