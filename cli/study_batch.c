@@ -269,10 +269,9 @@ int study_batch(int argc, char **argv) {
     code = cli_train_run(&o, db, &run, 1);
     RunRow row = {0};
     if (code == EXIT_OK && !db_run_get(db, run, &row, &err) && strcmp(row.status, "finished")) {
-      err_set(&err, CS_EINVAL, "run %lld %s: not measured (a finished run is needed)",
+      fprintf(stderr, "curvscope: run %lld %s: not measured (the study needs a finished run)\n",
               (long long)run, row.status);
       code = EXIT_FAIL;
-      fprintf(stderr, "curvscope: %s\n", err.msg);
     }
     run_row_free(&row);
   }

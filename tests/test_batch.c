@@ -14,6 +14,7 @@
 #include "core/dataset.h"
 #include "core/net.h"
 #include "core/rng.h"
+#include "core/train.h"
 #include "hessian/curv.h"
 #include "hessian/minibatch.h"
 #include "lanczos/eig.h"
@@ -177,6 +178,14 @@ static void test_against_dense(LossKind loss, int ggn) {
   tap_ok(differ, "%s: another seed draws other batches (λmax of the first draw %.6g vs %.6g)", what,
          r.draw[0].lmax, r2.nb ? r2.draw[0].lmax : NAN);
   batch_scaling_result_free(&r2);
+  if (!ggn && loss == LOSS_MSE) { /* Ctrl-C between draws ends the measurement cleanly */
+    train_request_stop();
+    err_clear(&err);
+    int rc = batch_scaling_measure(&p.net, loss, p.theta, p.ds, &o, &r2, &err);
+    train_clear_stop();
+    tap_ok(rc == CS_EINTERRUPTED && r2.nb == 0 && r2.draw == NULL,
+           "a stop request ends the measurement with CS_EINTERRUPTED, nothing kept: %s", err.msg);
+  }
 out:
   minibatch_free(mb);
   free(H), free(w), free(z), free(hz), free(hsum);

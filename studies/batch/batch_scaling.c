@@ -7,6 +7,7 @@
 
 #include "core/rng.h"
 #include "core/threads.h"
+#include "core/train.h"
 #include "hessian/curv.h"
 #include "hessian/minibatch.h"
 #include "lanczos/eig.h"
@@ -183,6 +184,10 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
       uint64_t stream = batch_scaling_draw_stream(B, d);
       BatchDraw *bd = &r->draw[first[i] + d];
       Batch b;
+      if (train_stop_requested()) {
+        rc = err_set(err, CS_EINTERRUPTED, "batch-scaling interrupted at B = %zu, draw %d", B, d);
+        goto out;
+      }
       if ((rc = minibatch_draw(mb, B, o->seed, stream, &b, err))) goto out;
       if ((rc = curv_build(curv, theta, &b, err))) goto out;
       Linop op = o->ggn ? curv_ggn_op(curv) : curv_hessian_op(curv);

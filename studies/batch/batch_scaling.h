@@ -74,7 +74,8 @@ typedef struct BatchScalingResult {
 
 /* Measures at θ on the rows of train (every row is one example of the loss's mean). The
  * batch list is sorted and deduplicated; sizes >= N fold into N. CS_EINVAL names a bad
- * option; a solve that does not converge within maxit is kept (conv = 0), not an error. */
+ * option; a solve that does not converge within maxit is kept (conv = 0), not an error.
+ * CS_EINTERRUPTED when train_stop_requested() (Ctrl-C) between two draws. */
 int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
                           const Dataset *train, const BatchScalingOptions *o,
                           BatchScalingResult *r, Err *err);

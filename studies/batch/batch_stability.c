@@ -40,6 +40,8 @@ static int run_rung(const Net *net, LossKind loss, const double *theta0, const D
   int rc = train_run(&tc, net, theta, opt, train, NULL, NULL, 0, NULL, &res, err);
   optim_free(opt);
   if (rc) return rc;
+  if (!strcmp(res.status, "interrupted"))
+    return err_set(err, CS_EINTERRUPTED, "stability grid interrupted at B = %zu, η = %g", B, lr);
   double L = NAN, acc;
   if (strcmp(res.status, "diverged")) {
     Batch b = {train->X, train->Y, train->labels, train->n};

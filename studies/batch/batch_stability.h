@@ -44,7 +44,8 @@ void batch_stability_options_default(StabilityOptions *o);
 /* η_max[i] for the sizes B[i] (B >= N: full batch) from theta0, the ladder of size i
  * starting at lr_start[i] > 0, or, where lr_start[i] is NAN, at the previous size's
  * η_max (larger batches tolerate larger steps; lr_start[0] must be given). η_max[i] is NAN when the ladder found no stable rung, or
- * no unstable one, within max_rungs. runs[i] (runs may be NULL) counts the runs made. */
+ * no unstable one, within max_rungs. runs[i] (runs may be NULL) counts the runs made.
+ * CS_EINTERRUPTED when a run was stopped by train_request_stop() (Ctrl-C). */
 int batch_stability_grid(const Net *net, LossKind loss, const double *theta0,
                          const Dataset *train, const size_t *B, int nb, const double *lr_start,
                          const StabilityOptions *o, double *lr_max, int *runs, Err *err);
