@@ -71,13 +71,20 @@ Dataset *dataset_subset(const Dataset *src, const size_t *idx, size_t m) {
   if (!ds) return NULL;
   ds->nclasses = src->nclasses;
   memcpy(ds->name, src->name, sizeof ds->name);
+  dataset_gather(src, idx, m, ds->X, ds->Y, ds->labels);
+  return ds;
+}
+
+void dataset_gather(const Dataset *src, const size_t *idx, size_t m, double *X, double *Y,
+                    int *labels) {
+  size_t d = src->d, k = src->k;
+#pragma omp parallel for schedule(static) if (m * d > 65536)
   for (size_t i = 0; i < m; i++) {
     size_t r = idx[i];
-    if (src->d) memcpy(ds->X + i * src->d, src->X + r * src->d, src->d * sizeof *ds->X);
-    if (src->k) memcpy(ds->Y + i * src->k, src->Y + r * src->k, src->k * sizeof *ds->Y);
-    if (src->labels) ds->labels[i] = src->labels[r];
+    if (d) memcpy(X + i * d, src->X + r * d, d * sizeof *X);
+    if (k) memcpy(Y + i * k, src->Y + r * k, k * sizeof *Y);
+    if (labels && src->labels) labels[i] = src->labels[r];
   }
-  return ds;
 }
 
 void dataset_column_stats(const Dataset *ds, double *mean, double *std) {

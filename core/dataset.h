@@ -57,6 +57,10 @@ Dataset *dataset_alloc(size_t n, size_t d, size_t k, int with_labels);
 void dataset_free(Dataset *ds);
 /* A new Dataset holding rows idx[0..m) of src. */
 Dataset *dataset_subset(const Dataset *src, const size_t *idx, size_t m);
+/* Copies rows idx[0..m) of src into caller-owned X [m][d], Y [m][k] and labels [m]
+ * (labels may be NULL, and is ignored when src has none). */
+void dataset_gather(const Dataset *src, const size_t *idx, size_t m, double *X, double *Y,
+                    int *labels);
 
 /* Builds train (and test, possibly with n = 0; never NULL on success) from a
  * --data spec; seed drives the synthetic data and the csv split. On error both

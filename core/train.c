@@ -26,15 +26,6 @@ void trainconfig_default(TrainConfig *c) {
 }
 
 /* Gathers rows idx[0..m) of ds into the batch buffers. */
-static void gather(const Dataset *ds, const size_t *idx, size_t m, double *X, double *Y, int *lab) {
-#pragma omp parallel for schedule(static) if (m * ds->d > 65536)
-  for (size_t i = 0; i < m; i++) {
-    memcpy(X + i * ds->d, ds->X + idx[i] * ds->d, ds->d * sizeof *X);
-    memcpy(Y + i * ds->k, ds->Y + idx[i] * ds->k, ds->k * sizeof *Y);
-    if (lab) lab[i] = ds->labels[idx[i]];
-  }
-}
-
 static double out_norm_sq(const Net *net, const double *theta) {
   size_t off, len;
   net_output_block(net, &off, &len);
@@ -145,7 +136,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
         rng_shuffle(&rng, perm, n);
         cursor = 0;
       }
-      gather(train, perm + cursor, bsz, bX, bY, bL);
+      dataset_gather(train, perm + cursor, bsz, bX, bY, bL);
       cursor += bsz;
       b = (Batch){bX, bY, bL, bsz};
     } else {

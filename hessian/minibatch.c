@@ -2,7 +2,6 @@
 #include "minibatch.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/rng.h"
 
@@ -82,13 +81,7 @@ int minibatch_draw(MiniBatch *mb, size_t m, uint64_t seed, uint64_t stream, Batc
     mb->perm[i] = mb->perm[j];
     mb->perm[j] = t;
   }
-  size_t d = ds->d, k = ds->k;
-  for (size_t i = 0; i < m; i++) {
-    size_t row = mb->rows[i];
-    memcpy(mb->X + i * d, ds->X + row * d, d * sizeof *mb->X);
-    if (k) memcpy(mb->Y + i * k, ds->Y + row * k, k * sizeof *mb->Y);
-    if (mb->labels) mb->labels[i] = ds->labels[row];
-  }
+  dataset_gather(ds, mb->rows, m, mb->X, mb->Y, mb->labels);
   mb->last = mb->rows;
   *out = (Batch){mb->X, mb->Y, mb->labels, m};
   return CS_OK;
