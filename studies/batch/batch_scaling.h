@@ -16,8 +16,7 @@
  *   hess_var(B) = mean_i ‖H_i z‖² − ‖mean_i H_i z‖²   over the draws i of size B.
  *
  * Ownership: batch_scaling_result_free releases a result's arrays (NULL-safe).
- * Thread safety: one measurement at a time (the solver inside is not reentrant
- * only when it is ARPACK; this uses the own Lanczos, parallel inside products).
+ * Thread safety: reentrant (the own Lanczos solver; OpenMP and BLAS inside the products).
  */
 #ifndef CS_BATCH_SCALING_H
 #define CS_BATCH_SCALING_H
