@@ -348,7 +348,7 @@ int db_open(const char *path, Db **out, Err *err) {
   /* Connection settings only, nothing is written to the file yet; no
    * checkpoint on close while the file may still be refused. */
   sqlite3_extended_result_codes(db->h, 1);
-  sqlite3_busy_timeout(db->h, 10000);
+  sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
   sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
   long long version = 0;
   rc = check_identity(db, &version, err);

@@ -6,7 +6,8 @@
  * schema this build knows (a refused file is left byte-for-byte unchanged),
  * then migrates it forward. Writers go through a Recorder (db_recorder_open /
  * db_recorder_attach); readers return malloc'd copies the caller frees.
- * Several processes may open the same file at once (WAL, 10 s busy timeout).
+ * Several processes may open the same file at once (WAL, 10 s busy timeout;
+ * a Recorder waits less, see DbWritePolicy).
  *
  * Ownership: db_open allocates, db_close frees (NULL is a no-op). Arrays
  * returned through `**` out-parameters are malloc'd and freed with free();
@@ -46,8 +47,33 @@ const char *db_path(const Db *db);
  * of a running run. The write lock is held only during a commit, so other
  * processes are never blocked while this one trains. eigs, metrics, steps,
  * series and checkpoints replace an existing row with the same key.
- * A failing row is dropped and reported (CS_EDB with SQLite's message); the
- * rest of the queue is kept for the next commit. */
+ *
+ * A write lock held by another connection does not stop a run: a commit due
+ * on a write waits at most DbWritePolicy.busy_ms for the lock; if it is still
+ * held the rows stay queued and the commit is retried on later writes with a
+ * backoff (0.25 s doubling to 4 s). Only when the queue reaches max_rows or
+ * max_bytes does a write fail (CS_EDB naming the file and how long it has been
+ * locked; the rows stay queued). run_begin, flush, run_end and close wait up
+ * to wait_s for the lock; after one such wait has timed out the next try once.
+ * A row the database refuses (a constraint) is dropped and reported (CS_EDB
+ * with SQLite's message); on any other failure (CS_EIO for a full disk or an
+ * I/O error) the queue is kept. run_end that cannot commit the queue for such
+ * a reason drops it and records the run as 'failed' with the error. */
+
+/* How a Recorder waits for a write lock held by another connection, and how
+ * much it keeps in memory meanwhile. A zero field means its default. */
+typedef struct DbWritePolicy {
+  int busy_ms;      /* lock wait of one commit attempt due on a write (default 100) */
+  double wait_s;    /* lock wait of run_begin, flush, run_end, close (default 60) */
+  size_t max_rows;  /* pending rows kept while locked (default 1000000) */
+  size_t max_bytes; /* their memory, checkpoint blobs by size (default 256 MB) */
+} DbWritePolicy;
+
+/* The defaults, each field filled. */
+void db_write_policy_default(DbWritePolicy *p);
+/* Sets the policy of recorders on db (also those already open); zero fields
+ * take their default. */
+void db_set_write_policy(Db *db, const DbWritePolicy *p);
 
 /* Fills out with a recorder that starts new runs (run_begin). */
 int db_recorder_open(Db *db, Recorder *out, Err *err);

@@ -14,10 +14,13 @@
 #include "db.h"
 
 #define DB_PATH_MAX 4096
+/* The connection's busy timeout outside a recorder's commit attempts. */
+#define DB_BUSY_TIMEOUT_MS 10000
 
 struct Db {
   sqlite3 *h;
   char path[DB_PATH_MAX];
+  DbWritePolicy policy; /* zero fields: defaults (db_recorder.c) */
 };
 
 /* The connection, for read-only queries. Writing through it bypasses the

@@ -10,12 +10,20 @@
  * long Lanczos solve in this process never blocks another process's writes;
  * a crash loses at most the queue. Each commit refreshes the run's heartbeat.
  *
+ * Another program may hold the write lock for a long time (a sqlite3 shell in
+ * a transaction, a backup). Training must not stall or fail on that: a commit
+ * due on a write makes one short attempt (policy.busy_ms), and while the lock
+ * stays held the rows wait in memory and later writes retry with a backoff,
+ * up to a bound in rows and bytes (db.h, DbWritePolicy). The calls that end
+ * something (run_begin, flush, run_end, close) wait longer (policy.wait_s).
+ *
  * Ownership: the DbRecorder (Recorder.self) is freed by db_recorder_close;
  * the Db must outlive it. Thread safety: one thread per recorder and Db.
  */
 #include "db_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +34,9 @@
 
 #define COMMIT_ROWS 256
 #define COMMIT_SECONDS 2.0
+/* Retry delays on the training path while another connection holds the lock. */
+#define BACKOFF_MIN_S 0.25
+#define BACKOFF_MAX_S 4.0
 
 typedef enum { Q_STEP, Q_METRIC, Q_SERIES, Q_EIGS, Q_DENSITY, Q_PHASE, Q_CKPT, Q_OPT } QKind;
 
@@ -43,6 +54,7 @@ typedef struct QItem {
   double value;    /* metric value; eig wall_s */
   long a, b;       /* eig batch_size, matvecs; phase start, end */
   int converged, bottom, draw; /* eigs */
+  size_t rows, bytes; /* database rows it makes; memory it holds (for the bound) */
 } QItem;
 
 enum { S_STEP, S_METRIC, S_SERIES, S_EIG, S_DENSITY, S_PHASE, S_CKPT, S_OPT, S_RUN, S_BEAT, S_END,
@@ -81,7 +93,12 @@ typedef struct DbRecorder {
   QItem *q;
   size_t nq, capq;
   size_t rows;       /* database rows pending */
+  size_t bytes;      /* memory held by the queue */
   double t_first;    /* monotonic time of the oldest pending row */
+  double locked_since; /* monotonic time of the first busy attempt since the last commit; 0: none */
+  double next_try;   /* no commit attempt on a write before this (backing off) */
+  double backoff;    /* the current retry delay, s */
+  int gave_up;       /* a waiting commit timed out: the next waiting one tries once */
 } DbRecorder;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -90,6 +107,34 @@ static double mono_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- write policy ------------------------------------------------------- */
+
+void db_write_policy_default(DbWritePolicy *p) {
+  *p = (DbWritePolicy){.busy_ms = 100, .wait_s = 60.0, .max_rows = 1000000,
+                       .max_bytes = (size_t)256000000};
+}
+
+void db_set_write_policy(Db *db, const DbWritePolicy *p) { db->policy = *p; }
+
+/* db->policy with zero fields replaced by their defaults. */
+static DbWritePolicy policy_of(const Db *db) {
+  DbWritePolicy d, p = db->policy;
+  db_write_policy_default(&d);
+  if (p.busy_ms <= 0) p.busy_ms = d.busy_ms;
+  if (!(p.wait_s > 0)) p.wait_s = d.wait_s;
+  if (!p.max_rows) p.max_rows = d.max_rows;
+  if (!p.max_bytes) p.max_bytes = d.max_bytes;
+  return p;
+}
+
+/* The lock wait of a call that ends something: wait_s, or none right after
+ * such a wait timed out (so run_end after a failed flush does not wait twice). */
+static int wait_ms(const DbRecorder *r) {
+  double s = policy_of(r->db).wait_s;
+  if (r->gave_up) return 0;
+  return s * 1000.0 >= (double)INT_MAX ? INT_MAX : (int)ceil(s * 1000.0);
 }
 
 static char *dup_str(const char *s) {
@@ -229,29 +274,71 @@ static int item_write(DbRecorder *r, const QItem *it) {
 
 static void queue_drop(DbRecorder *r, size_t from, size_t count) {
   if (count == 0) return;
-  for (size_t i = from; i < from + count; i++) item_free(&r->q[i]);
+  for (size_t i = from; i < from + count; i++) {
+    r->rows -= r->q[i].rows;
+    r->bytes -= r->q[i].bytes;
+    item_free(&r->q[i]);
+  }
   memmove(r->q + from, r->q + from + count, (r->nq - from - count) * sizeof *r->q);
   r->nq -= count;
 }
 
-/* Commits the queue (and, with end_status, the run's end) in one transaction.
- * A row that fails is dropped and reported; the rest stay queued. A busy or
- * failing BEGIN/COMMIT keeps the whole queue for the next try. */
-static int commit(DbRecorder *r, const char *end_status, const char *end_error, Err *err) {
+/* How a commit attempt ended. */
+typedef enum { C_DONE, C_BUSY, C_FAILED } CommitOutcome;
+
+static int is_busy(int rc) {
+  return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* Failures that are the row's own (it is dropped); any other keeps the queue. */
+static int is_row_fault(int rc) {
+  int p = rc & 0xff;
+  return p == SQLITE_CONSTRAINT || p == SQLITE_MISMATCH || p == SQLITE_TOOBIG || p == SQLITE_RANGE;
+}
+
+/* Classifies a failed statement of an attempt begun at t0 (call before
+ * ROLLBACK, which resets the message): busy notes when the lock was first met;
+ * anything else fills err, CS_EIO for a full disk or an I/O error, CS_EDB
+ * otherwise. */
+static CommitOutcome attempt_failed(DbRecorder *r, double t0, int rc, const char *what, Err *err) {
+  if (is_busy(rc)) {
+    if (r->locked_since == 0) r->locked_since = t0;
+    return C_BUSY;
+  }
+  int p = rc & 0xff;
+  err_set(err, p == SQLITE_FULL || p == SQLITE_IOERR ? CS_EIO : CS_EDB, "%s: %s (%s)", what,
+          sqlite3_errmsg(r->db->h), r->db->path);
+  return C_FAILED;
+}
+
+/* Seconds since a commit attempt first found the lock held (0: it is not). */
+static double locked_for(const DbRecorder *r) {
+  return r->locked_since > 0 ? mono_now() - r->locked_since : 0;
+}
+
+/* One attempt at committing the queue (and, with end_status, the run's end) in
+ * one transaction, waiting up to busy_ms for the write lock. C_BUSY: the lock is
+ * held elsewhere, nothing written. C_FAILED (err filled): a row the database
+ * refuses is dropped, other failures keep the whole queue. */
+static CommitOutcome commit_once(DbRecorder *r, int busy_ms, const char *end_status,
+                                 const char *end_error, Err *err) {
   Db *db = r->db;
   char now[32];
-  if (r->nq == 0 && !end_status && !r->run) return CS_OK;
-  if (stmt_run(r, r->st[S_BEGIN]) != SQLITE_OK) return db_fail(db, err, "starting a write");
+  if (r->nq == 0 && !end_status && !r->run) return C_DONE;
+  double t0 = mono_now();
+  sqlite3_busy_timeout(db->h, busy_ms);
+  int rc = stmt_run(r, r->st[S_BEGIN]);
+  sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+  if (rc != SQLITE_OK) return attempt_failed(r, t0, rc, "starting a write", err);
   size_t i = 0;
-  int rc = SQLITE_OK;
   for (; i < r->nq && rc == SQLITE_OK; i++) rc = item_write(r, &r->q[i]);
   if (rc != SQLITE_OK) {
     char what[128];
     item_describe(&r->q[i - 1], what, sizeof what);
-    int e = db_fail(db, err, what);
+    CommitOutcome out = attempt_failed(r, t0, rc, what, err);
     stmt_run(r, r->st[S_ROLLBACK]);
-    queue_drop(r, i - 1, 1);
-    return e;
+    if (out == C_FAILED && is_row_fault(rc)) queue_drop(r, i - 1, 1);
+    return out;
   }
   db_now_iso(now);
   if (r->run) {
@@ -271,13 +358,63 @@ static int commit(DbRecorder *r, const char *end_status, const char *end_error, 
   }
   if (rc == SQLITE_OK) rc = stmt_run(r, r->st[S_COMMIT]);
   if (rc != SQLITE_OK) {
-    int e = db_fail(db, err, end_status ? "ending the run" : "committing");
+    CommitOutcome out =
+        attempt_failed(r, t0, rc, end_status ? "ending the run" : "committing", err);
     if (!sqlite3_get_autocommit(db->h)) stmt_run(r, r->st[S_ROLLBACK]);
-    return e;
+    return out;
   }
   queue_drop(r, 0, r->nq);
-  r->rows = 0;
-  return CS_OK;
+  r->locked_since = r->next_try = r->backoff = 0;
+  r->gave_up = 0;
+  return C_DONE;
+}
+
+/* Commits, waiting up to wait_ms for the write lock: for the calls that end
+ * something. CS_EDB naming the lock when it stayed held (*busy, may be NULL,
+ * then 1); else CS_OK or the failure's status. */
+static int commit_wait(DbRecorder *r, const char *end_status, const char *end_error, int *busy,
+                       Err *err) {
+  Err e = {0};
+  CommitOutcome out = commit_once(r, wait_ms(r), end_status, end_error, &e);
+  if (busy) *busy = out == C_BUSY;
+  if (out == C_BUSY) {
+    r->gave_up = 1;
+    err_set(&e, CS_EDB,
+            "%s has been locked by another connection for %.1f s: could not %s (%zu rows, "
+            "%.2f MB pending)",
+            r->db->path, locked_for(r), end_status ? "end the run" : "commit", r->rows,
+            (double)r->bytes / 1e6);
+  }
+  return out == C_DONE ? CS_OK : err_set(err, e.code, "%s", e.msg);
+}
+
+/* A commit due on a write (the training path): one short attempt, none while
+ * backing off from a held lock unless the queue is at its bound; an error only
+ * for a real failure or when the bound is reached with the lock still held. */
+static int commit_due(DbRecorder *r, int due, Err *err) {
+  DbWritePolicy p = policy_of(r->db);
+  int full = r->rows >= p.max_rows || r->bytes >= p.max_bytes;
+  if (!full && (!due || mono_now() < r->next_try)) return CS_OK;
+  CommitOutcome out = commit_once(r, p.busy_ms, NULL, NULL, err);
+  if (out == C_DONE) return CS_OK;
+  if (out == C_FAILED) return err ? err->code : CS_EDB;
+  r->backoff = r->backoff > 0 ? fmin(2 * r->backoff, BACKOFF_MAX_S) : BACKOFF_MIN_S;
+  r->next_try = mono_now() + r->backoff;
+  if (!full) return CS_OK;
+  return err_set(err, CS_EDB,
+                 "%s has been locked by another connection for %.1f s: %zu pending rows (%.2f MB)"
+                 " reached the most kept in memory meanwhile (%zu rows or %.3g MB)",
+                 r->db->path, locked_for(r), r->rows, (double)r->bytes / 1e6, p.max_rows,
+                 (double)p.max_bytes / 1e6);
+}
+
+/* Memory an item holds beyond its own struct. */
+static size_t item_payload(const QItem *it) {
+  size_t b = (it->s1 ? strlen(it->s1) + 1 : 0) + (it->s2 ? strlen(it->s2) + 1 : 0);
+  if (it->v1) b += it->n * sizeof(double);
+  if (it->v2) b += it->n * sizeof(double);
+  if (it->blob) b += it->n;
+  return b;
 }
 
 /* Appends an item (taking its allocations) and commits when due. */
@@ -294,11 +431,13 @@ static int enqueue(DbRecorder *r, QItem *it, size_t rows, int commit_now, Err *e
   }
   double now = mono_now();
   if (r->nq == 0) r->t_first = now;
+  it->rows = rows;
+  it->bytes = sizeof *it + item_payload(it);
   r->q[r->nq++] = *it;
   r->rows += rows;
-  if (commit_now || r->rows >= COMMIT_ROWS || now - r->t_first >= COMMIT_SECONDS)
-    return commit(r, NULL, NULL, err);
-  return CS_OK;
+  r->bytes += it->bytes;
+  return commit_due(r, commit_now || r->rows >= COMMIT_ROWS || now - r->t_first >= COMMIT_SECONDS,
+                    err);
 }
 
 static int need_run(DbRecorder *r, const char *what, Err *err) {
@@ -319,12 +458,12 @@ static int oom(DbRecorder *r, QItem *it, const char *what, Err *err) {
 
 /* ---- the vtable --------------------------------------------------------- */
 
-static int dr_flush(void *self, Err *err) { return commit(self, NULL, NULL, err); }
+static int dr_flush(void *self, Err *err) { return commit_wait(self, NULL, NULL, NULL, err); }
 
 static int dr_run_begin(void *self, const RunInfo *info, int64_t *run_id, Err *err) {
   DbRecorder *r = self;
   int rc;
-  if (r->nq && (rc = commit(r, NULL, NULL, err))) return rc;
+  if (r->nq && (rc = commit_wait(r, NULL, NULL, NULL, err))) return rc;
   char now[32], host[256] = "";
   db_now_iso(now);
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
@@ -341,10 +480,16 @@ static int dr_run_begin(void *self, const RunInfo *info, int64_t *run_id, Err *e
   sqlite3_bind_int64(st, 10, (sqlite3_int64)getpid());
   sqlite3_bind_text(st, 11, now, -1, SQLITE_STATIC);
   db_bind_text(st, 12, info->layout_json);
-  if (stmt_run(r, st) != SQLITE_OK) {
+  double t0 = mono_now();
+  sqlite3_busy_timeout(r->db->h, wait_ms(r));
+  rc = stmt_run(r, st);
+  sqlite3_busy_timeout(r->db->h, DB_BUSY_TIMEOUT_MS);
+  if (rc != SQLITE_OK) {
     char what[160];
     snprintf(what, sizeof what, "starting run '%s'", info->name ? info->name : "");
-    return db_fail(r->db, err, what);
+    if (!is_busy(rc)) return db_fail(r->db, err, what);
+    return err_set(err, CS_EDB, "%s: %s has been locked by another connection for %.1f s", what,
+                   r->db->path, mono_now() - t0);
   }
   char *layout = dup_str(info->layout_json);
   if (info->layout_json && !layout)
@@ -466,7 +611,23 @@ static int dr_run_end(void *self, const char *status, const char *error, Err *er
     return err_set(err, CS_EINVAL,
                    "run_end: status '%s' is not finished, diverged, interrupted or failed",
                    status ? status : "(null)");
-  return commit(r, status, error, err);
+  Err e = {0};
+  int busy = 0, rc = commit_wait(r, status, error, &busy, &e);
+  if (rc == CS_OK || busy) return rc ? err_set(err, rc, "%s", e.msg) : CS_OK;
+  /* The queue cannot be written (a full disk, an I/O error): drop it and record
+   * at least how the run ended, as failed with the reason. */
+  char why[512];
+  if (!strcmp(status, "failed") && error)
+    snprintf(why, sizeof why, "%s", error);
+  else
+    snprintf(why, sizeof why, "%s; %zu pending rows were lost (the run was %s)", e.msg, r->rows,
+             status);
+  queue_drop(r, 0, r->nq);
+  Err e2 = {0};
+  if (commit_once(r, wait_ms(r), "failed", why, &e2) != C_DONE)
+    return err_set(err, rc, "%s; the run's end could not be recorded either", e.msg);
+  /* A run ending as failed is recorded as asked; any other lost its last rows. */
+  return strcmp(status, "failed") ? err_set(err, rc, "%s", e.msg) : CS_OK;
 }
 
 /* ---- open / attach / close ---------------------------------------------- */
@@ -537,7 +698,7 @@ int db_recorder_attach(Db *db, int64_t run, Recorder *out, Err *err) {
 void db_recorder_close(Recorder *rec) {
   if (!rec || !rec->self) return;
   DbRecorder *r = rec->self;
-  if (r->nq) commit(r, NULL, NULL, NULL);
+  if (r->nq) commit_wait(r, NULL, NULL, NULL, NULL);
   for (size_t i = 0; i < r->nq; i++) item_free(&r->q[i]);
   free(r->q);
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(r->st[i]);

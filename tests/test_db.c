@@ -6,7 +6,9 @@
  * JSON queries through SQLite, the run_summary view, batching as seen from a
  * second connection, refusal of foreign/newer files (left byte-for-byte
  * unchanged), two processes writing one file at once, the status lifecycle,
- * stale-run detection and the messages of not-found errors.
+ * a write lock held by another program (rows kept in memory up to a bound,
+ * retries, bounded waits), a file-size limit mid-run, dead-run detection and
+ * the messages of not-found errors.
  */
 #include <errno.h>
 #include <math.h>
@@ -15,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/recorder_memory.h"
@@ -473,6 +478,229 @@ static void test_batching(void) {
   db_close(db);
 }
 
+/* ---- a write lock held by another program ------------------------------- */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A child process that holds the write lock (BEGIN EXCLUSIVE) of path for
+ * `seconds`; returns once the lock is held. */
+static pid_t hold_lock(const char *path, double seconds) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    sqlite3 *h = raw_open(path);
+    int rc = sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
+    char c = rc == SQLITE_OK ? 'y' : 'n';
+    if (write(fds[1], &c, 1) != 1) _exit(3);
+    usleep((useconds_t)(seconds * 1e6));
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h);
+    _exit(rc == SQLITE_OK ? 0 : 1);
+  }
+  close(fds[1]);
+  char c = 0;
+  if (read(fds[0], &c, 1) != 1 || c != 'y') pid = -1;
+  close(fds[0]);
+  return pid;
+}
+
+static void test_locked(void) {
+  char path[512];
+  path_in(path, sizeof path, "locked.db");
+  Err err = {0};
+  Db *db = NULL;
+  Recorder rec;
+  if (db_open(path, &db, &err) || db_recorder_open(db, &rec, &err)) {
+    tap_ok(0, "locked: open (%s)", err.msg);
+    return;
+  }
+  DbWritePolicy pol = {.busy_ms = 20, .wait_s = 10, .max_rows = 600};
+  db_set_write_policy(db, &pol);
+  sqlite3 *reader = raw_open(path), *holder = raw_open(path);
+  RunInfo info = run_info("locked");
+  int64_t id = 0;
+  rec_run_begin(&rec, &info, &id, &err);
+  tap_ok(sqlite3_exec(holder, "BEGIN EXCLUSIVE", NULL, NULL, NULL) == SQLITE_OK,
+         "another connection holds the write lock");
+  /* 300 rows: the commit due at 256 finds the lock held; nothing fails, nothing blocks */
+  int bad = 0;
+  double slowest = 0;
+  long s = 0;
+  for (; s < 300; s++) {
+    double t0 = now_s();
+    bad += rec_step(&rec, &(StepRecord){.step = s, .loss = 1}, &err) != CS_OK;
+    if (now_s() - t0 > slowest) slowest = now_s() - t0;
+  }
+  tap_ok(bad == 0 && count_steps(reader) == 0,
+         "locked: 300 writes succeed, rows kept in memory (%d failed, %lld visible)", bad,
+         count_steps(reader));
+  tap_ok(slowest < 0.5, "no write waits beyond one short attempt (slowest %.3f s, busy_ms 20)",
+         slowest);
+  double t0 = now_s();
+  for (int k = 0; k < 50; k++) rec_step(&rec, &(StepRecord){.step = s++, .loss = 1}, &err);
+  tap_ok(now_s() - t0 < 0.5, /* an attempt each would take 50 x 20 ms */
+         "while backing off, 50 more writes make no attempt (%.4f s for all)", now_s() - t0);
+  usleep(300000); /* past the first backoff (0.25 s) */
+  t0 = now_s();
+  int rc = rec_step(&rec, &(StepRecord){.step = s++, .loss = 1}, &err);
+  tap_ok(rc == CS_OK && now_s() - t0 >= 0.01,
+         "after the backoff a write retries: one busy attempt (%.3f s), still no error",
+         now_s() - t0);
+  /* the bound: 600 pending rows */
+  int first_err = -1;
+  for (; s < 700 && first_err < 0; s++)
+    if (rec_step(&rec, &(StepRecord){.step = s, .loss = 1}, &err) != CS_OK) first_err = (int)s;
+  tap_ok(first_err == 599 && err.code == CS_EDB && strstr(err.msg, path) &&
+             strstr(err.msg, "locked by another connection for 0.") && strstr(err.msg, "600 pending rows"),
+         "the write that fills the bound fails naming the file and the lock (step %d): %s",
+         first_err, err.msg);
+  sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL);
+  rc = rec_step(&rec, &(StepRecord){.step = s++, .loss = 1}, &err);
+  tap_ok(rc == CS_OK && count_steps(reader) == s,
+         "lock released: the next write commits every kept row (%lld of %ld)",
+         count_steps(reader), s);
+  char q[128];
+  snprintf(q, sizeof q, "SELECT count(*) FROM steps WHERE run_id = %lld AND step < %ld",
+           (long long)id, s);
+  tap_ok(sql_int(reader, q) == s, "no step lost, none twice");
+
+  /* checkpoint blobs count by bytes: 80 kB each against a 200 kB bound */
+  pol.max_bytes = 200 * 1000;
+  db_set_write_policy(db, &pol);
+  size_t np = 10000;
+  double *big = calloc(np, sizeof *big);
+  RunInfo binfo = run_info("big");
+  binfo.n_params = np;
+  Recorder rec2;
+  int64_t bid = 0;
+  db_recorder_open(db, &rec2, &err);
+  rec_run_begin(&rec2, &binfo, &bid, &err);
+  sqlite3_exec(holder, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
+  int rcs[3];
+  for (int k = 0; k < 3; k++) rcs[k] = rec_checkpoint(&rec2, k, big, np, &err);
+  tap_ok(rcs[0] == CS_OK && rcs[1] == CS_OK && rcs[2] == CS_EDB && strstr(err.msg, "3 pending rows (0.24 MB)"),
+         "checkpoints count by their bytes: two of 80 kB kept, the third over 200 kB fails: %s",
+         err.msg);
+  free(big);
+  sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL);
+  rc = rec_flush(&rec2, &err);
+  snprintf(q, sizeof q, "SELECT count(*) FROM checkpoints WHERE run_id = %lld", (long long)bid);
+  tap_ok(rc == CS_OK && sql_int(reader, q) == 3, "after the lock all three checkpoints are stored");
+  rec_run_end(&rec2, "finished", NULL, &err);
+  db_recorder_close(&rec2);
+  pol.max_bytes = 0;
+
+  /* run_end waits for a lock released by another process within wait_s */
+  rec_step(&rec, &(StepRecord){.step = s++, .loss = 1}, &err);
+  pid_t kid = hold_lock(path, 1.0);
+  t0 = now_s();
+  rc = rec_run_end(&rec, "finished", NULL, &err);
+  double waited = now_s() - t0;
+  char buf[32];
+  snprintf(q, sizeof q, "SELECT status FROM runs WHERE id = %lld", (long long)id);
+  tap_ok(kid > 0 && rc == CS_OK && waited > 0.7 && waited < 9 &&
+             !strcmp(sql_text(reader, q, buf, sizeof buf), "finished") && count_steps(reader) == s,
+         "run_end waits out a 1 s lock of another process (%.2f s) and records all", waited);
+  waitpid(kid, NULL, 0);
+
+  /* run_end gives up after wait_s, and a flush right after does not wait again */
+  pol.wait_s = 0.5;
+  db_set_write_policy(db, &pol);
+  rec_run_begin(&rec, &info, &id, &err);
+  rec_step(&rec, &(StepRecord){.step = 0, .loss = 1}, &err);
+  sqlite3_exec(holder, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
+  t0 = now_s();
+  rc = rec_run_end(&rec, "finished", NULL, &err);
+  waited = now_s() - t0;
+  const char *for_s = strstr(err.msg, "connection for ");
+  double held = for_s ? atof(for_s + 15) : -1;
+  tap_ok(rc == CS_EDB && waited > 0.4 && waited < 5 && strstr(err.msg, path) &&
+             strstr(err.msg, "could not end the run") && held >= 0.4 && held <= waited + 0.1,
+         "run_end gives up after wait_s (%.2f s): %s", waited, err.msg);
+  t0 = now_s();
+  rc = rec_flush(&rec, &err);
+  tap_ok(rc == CS_EDB && now_s() - t0 < 0.4, "the next waiting call tries once (%.3f s)",
+         now_s() - t0);
+  sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL);
+  rc = rec_run_end(&rec, "finished", NULL, &err);
+  snprintf(q, sizeof q, "SELECT status || (SELECT count(*) FROM steps WHERE run_id = %lld) FROM"
+           " runs WHERE id = %lld", (long long)id, (long long)id);
+  tap_ok(rc == CS_OK && !strcmp(sql_text(reader, q, buf, sizeof buf), "finished1"),
+         "once free, run_end records the run and its row (%s)", buf);
+  sqlite3_close(holder);
+  sqlite3_close(reader);
+  db_recorder_close(&rec);
+  db_close(db);
+}
+
+/* ---- a write that fails for real (file-size limit) ----------------------- */
+
+/* In a child with RLIMIT_FSIZE and SIGXFSZ ignored: checkpoints until a write
+ * fails, then run_end(end_status). Exit code: 0 if a write failed with CS_EIO. */
+static int child_fsize(const char *path, const char *end_status) {
+  signal(SIGXFSZ, SIG_IGN);
+  Err err = {0};
+  Db *db = NULL;
+  Recorder rec;
+  if (db_open(path, &db, &err) || db_recorder_open(db, &rec, &err)) return 10;
+  RunInfo info = run_info(end_status);
+  info.n_params = 4096; /* 32 kB checkpoints */
+  int64_t id;
+  if (rec_run_begin(&rec, &info, &id, &err)) return 11;
+  struct rlimit lim = {256 * 1024, 256 * 1024};
+  setrlimit(RLIMIT_FSIZE, &lim);
+  double *p = calloc(info.n_params, sizeof *p);
+  int rc = CS_OK;
+  for (long s = 0; rc == CS_OK && s < 200; s++) {
+    rc = rec_step(&rec, &(StepRecord){.step = s, .loss = 1}, &err);
+    if (!rc) rc = rec_checkpoint(&rec, s, p, info.n_params, &err);
+  }
+  free(p);
+  fprintf(stderr, "child: %s\n", err.msg);
+  int failed_io = rc == CS_EIO;
+  Err e2 = {0};
+  rec_run_end(&rec, end_status, !strcmp(end_status, "failed") ? err.msg : NULL, &e2);
+  db_recorder_close(&rec);
+  db_close(db);
+  return failed_io ? 0 : 1;
+}
+
+static void test_file_size_limit(void) {
+  const char *ends[2] = {"failed", "finished"};
+  for (int k = 0; k < 2; k++) {
+    char path[512];
+    path_in(path, sizeof path, k ? "fsize2.db" : "fsize1.db");
+    Err err = {0};
+    Db *db = NULL;
+    if (db_open(path, &db, &err)) { /* created outside the limit */
+      tap_ok(0, "fsize: open (%s)", err.msg);
+      return;
+    }
+    db_close(db);
+    fflush(stdout);
+    pid_t kid = fork();
+    if (kid == 0) _exit(child_fsize(path, ends[k]));
+    int st = -1;
+    waitpid(kid, &st, 0);
+    tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "under a file-size limit a commit fails with CS_EIO, the process lives (status %d)", st);
+    sqlite3 *h = raw_open(path);
+    char buf[300];
+    sql_text(h, "SELECT status || ': ' || coalesce(error, '') FROM runs", buf, sizeof buf);
+    tap_ok(!strncmp(buf, "failed: ", 8) && (strstr(buf, "disk") || strstr(buf, "full")) &&
+               (k == 0 || strstr(buf, "pending rows were lost (the run was finished)")),
+           "run_end(%s) after it records 'failed' with the write error: %s", ends[k], buf);
+    sqlite3_close(h);
+  }
+}
+
 /* ---- status lifecycle and argument errors ------------------------------- */
 
 static void test_lifecycle(void) {
@@ -819,6 +1047,8 @@ int main(void) {
   test_roundtrip();
   test_batching();
   test_lifecycle();
+  test_locked();
+  test_file_size_limit();
   test_stale();
   test_refuse();
   test_two_processes();
