@@ -29,9 +29,20 @@ int cmd_report(int argc, char **argv);
 int cli_fail(const Err *err);
 /* A progress line on stderr when it is a terminal (TrainConfig.progress). */
 void cli_progress(void *ctx, const TrainProgress *p);
-/* Ctrl-C asks the training loop to stop; a second Ctrl-C exits at once. */
-void cli_install_sigint(void);
+/* SIGINT, SIGTERM and SIGHUP ask the training loop to stop after the current
+ * step, saving everything (a second one too, with a note); a third exits at
+ * once (128 + the first signal), leaving the run to db_mark_stale. */
+void cli_install_stop_signals(void);
+/* 128 + the first stop signal's number when one arrived (130 Ctrl-C, 143 SIGTERM,
+ * 129 SIGHUP), as shells expect of an interrupted command, whether it then ended
+ * cleanly or gave up (a study that needs a finished run); else code. */
+int cli_stop_exit(int code);
 int cli_is_help(int argc, char **argv);
+/* Opens the database for a command: db_open, the recorders' lock policy from
+ * the environment (CURVSCOPE_BUSY_MS, CURVSCOPE_LOCK_WAIT_S; a bad value is
+ * CS_EINVAL naming it), then db_mark_stale (a failure there is a warning).
+ * Every subcommand that opens a database goes through here. */
+int cli_db_open(const char *path, Db **db, Err *err);
 
 /* Trains one run (options already parsed), records it in db, runs the EoS
  * analysis when sharpness was tracked, prints a summary. Returns an exit code. */

@@ -185,7 +185,7 @@ int cmd_analyze(int argc, char **argv) {
   double *params = NULL;
   Recorder rec = {0};
   int code = EXIT_FAIL, have_rec = 0;
-  if (db_open(a.db, &db, &err) || db_run_get(db, a.run, &row, &err)) goto fail;
+  if (cli_db_open(a.db, &db, &err) || db_run_get(db, a.run, &row, &err)) goto fail;
   if (run_opts_from_json(&ro, row.config, &err) || run_setup(&ro, &s, &err)) goto fail;
   size_t n = 0;
   long step = 0;

@@ -50,8 +50,8 @@ int cmd_demo(int argc, char **argv) {
   threads_set((int)threads);
   Err err = {0};
   Db *db = NULL;
-  if (db_open(db_path, &db, &err)) return cli_fail(&err);
-  cli_install_sigint();
+  if (cli_db_open(db_path, &db, &err)) return cli_fail(&err);
+  cli_install_stop_signals();
   printf("curvscope demo: edge of stability on Fashion-MNIST (fc-tanh, MSE, full-batch GD)\n");
   static const double lrs[] = {0.06, 0.08};
   char group[64];
@@ -80,7 +80,7 @@ int cmd_demo(int argc, char **argv) {
       fprintf(stderr, "curvscope: analysis: %s\n", err.msg);
   }
   db_close(db);
-  if (code != EXIT_OK) return code;
+  if (code != EXIT_OK || train_stop_requested()) return cli_stop_exit(code);
   printf("\ntrained and analysed in %.0f s; the runs are in %s\n", wall_time() - t0, db_path);
   char *rargv[] = {"report", "--db", (char *)db_path, "-o", (char *)out, NULL};
   int rc = cmd_report(5, rargv);

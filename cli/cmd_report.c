@@ -12,10 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "db/db.h"
+#include "cli.h"
 #include "report/report.h"
-
-int cmd_report(int argc, char **argv);
 
 static const char *usage =
     "usage: curvscope report [--db FILE] [--run ID]... [--study NAME] [-o FILE]\n"
@@ -105,8 +103,9 @@ int cmd_report(int argc, char **argv) {
     fprintf(stderr, "curvscope report: no database '%s' (--db)\n", dbpath);
     goto done;
   }
-  if (db_open(dbpath, &db, &err)) {
+  if (cli_db_open(dbpath, &db, &err)) {
     fprintf(stderr, "curvscope report: %s\n", err.msg);
+    if (err.code == CS_EINVAL) rc = 2;
     goto done;
   }
   ReportOpts o = {.run_ids = runs, .n_runs = nruns, .study = study, .output = out};

@@ -69,8 +69,7 @@ int cmd_rm(int argc, char **argv) {
   }
   fclose(f);
   Db *db = NULL;
-  if (db_open(path, &db, &err)) return cli_fail(&err);
-  db_mark_stale(db, 0.0, NULL, &(Err){0}); /* a dead process cannot be removing its run */
+  if (cli_db_open(path, &db, &err)) return cli_fail(&err); /* marks dead runs: not 'running' */
   long long rows = 0;
   int rc = db_runs_delete(db, ids, n, force, &rows, &err);
   if (rc == CS_OK) {

@@ -34,9 +34,7 @@ int cmd_runs(int argc, char **argv) {
     return EXIT_FAIL;
   }
   fclose(probe);
-  if (db_open(path, &db, &err)) return cli_fail(&err);
-  int marked = 0;
-  db_mark_stale(db, 120.0, &marked, &err);
+  if (cli_db_open(path, &db, &err)) return cli_fail(&err);
   RunSummary *rs = NULL;
   size_t n = 0;
   if (db_run_summaries(db, &rs, &n, &err)) {

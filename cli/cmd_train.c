@@ -63,11 +63,16 @@ int cli_train_run(const RunOpts *o, Db *db, int64_t *run_id, int print_summary) 
   rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, probes, nprobes, &rec, &res,
                  &err);
   Err end_err = {0};
-  rec_run_end(&rec, res.status, rc ? err.msg : NULL, &end_err);
+  int end_rc = rec_run_end(&rec, res.status, rc ? err.msg : NULL, &end_err);
   db_recorder_close(&rec);
   if (rc) {
     fprintf(stderr, "\n");
     code = cli_fail(&err);
+    if (end_rc && strcmp(end_err.msg, err.msg)) cli_fail(&end_err);
+    goto out;
+  }
+  if (end_rc) { /* trained, but the database did not take the end of the run */
+    code = cli_fail(&end_err);
     goto out;
   }
   if (has_sharpness && cli_eos_analyze_run(db, id, 0, 0, &err))
@@ -100,9 +105,9 @@ int cmd_train(int argc, char **argv) {
   if (run_opts_parse(&o, argc, argv, 1, &err)) return cli_fail(&err);
   threads_set((int)o.threads);
   Db *db = NULL;
-  if (db_open(o.db, &db, &err)) return cli_fail(&err);
-  cli_install_sigint();
+  if (cli_db_open(o.db, &db, &err)) return cli_fail(&err);
+  cli_install_stop_signals();
   int code = cli_train_run(&o, db, NULL, 1);
   db_close(db);
-  return code;
+  return cli_stop_exit(code);
 }

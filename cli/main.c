@@ -1,4 +1,5 @@
 /* main.c: `curvscope SUBCOMMAND ...` dispatch, --help and --version. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,9 @@ static void prefer_passive_waiting(char **argv) {
 
 int main(int argc, char **argv) {
   prefer_passive_waiting(argv);
+  /* A file-size limit (ulimit -f) then fails a write (the recorder ends the run as
+   * failed with the error) instead of killing the process mid-run. */
+  signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     usage(stderr);
     return EXIT_USAGE;

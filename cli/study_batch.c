@@ -261,11 +261,11 @@ int study_batch(int argc, char **argv) {
   if (rc) return cli_fail(&err);
   threads_set((int)o.threads);
   Db *db = NULL;
-  if (db_open(o.db, &db, &err)) return cli_fail(&err);
+  if (cli_db_open(o.db, &db, &err)) return cli_fail(&err);
   int64_t run = a.run;
   int code = EXIT_OK;
   if (run < 0) {
-    cli_install_sigint();
+    cli_install_stop_signals();
     code = cli_train_run(&o, db, &run, 1);
     RunRow row = {0};
     if (code == EXIT_OK && !db_run_get(db, run, &row, &err) && strcmp(row.status, "finished")) {
@@ -277,5 +277,5 @@ int study_batch(int argc, char **argv) {
   }
   if (code == EXIT_OK && measure_run(db, run, a.step, &a, &err)) code = cli_fail(&err);
   db_close(db);
-  return code;
+  return cli_stop_exit(code);
 }

@@ -196,7 +196,7 @@ int study_eos(int argc, char **argv) {
   }
   threads_set((int)threads);
   Db *db = NULL;
-  if (db_open(db_path, &db, &err)) return cli_fail(&err);
+  if (cli_db_open(db_path, &db, &err)) return cli_fail(&err);
   if (run >= 0) {
     int rc = cli_eos_analyze_run(db, run, crossing, 1, &err);
     db_close(db);
@@ -216,7 +216,7 @@ int study_eos(int argc, char **argv) {
   }
   char group[64];
   snprintf(group, sizeof group, "eos-%ld", (long)time(NULL));
-  cli_install_sigint();
+  cli_install_stop_signals();
   int code = EXIT_OK;
   for (int i = 0; i < nlr && code == EXIT_OK && !train_stop_requested(); i++) {
     RunOpts o;
@@ -246,5 +246,5 @@ int study_eos(int argc, char **argv) {
       fprintf(stderr, "curvscope: analysis of run %lld: %s\n", (long long)id, err.msg);
   }
   db_close(db);
-  return code;
+  return cli_stop_exit(code);
 }

@@ -1,10 +1,13 @@
-/* util.c: error printing, the progress line and Ctrl-C handling for the subcommands. */
+/* util.c: error printing, the progress line, stop signals and opening the
+ * database for the subcommands. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/spec.h"
 #include "core/threads.h"
 
 int cli_fail(const Err *err) {
@@ -32,19 +35,64 @@ void cli_progress(void *ctx, const TrainProgress *p) {
   fflush(stderr);
 }
 
-static void on_sigint(int sig) {
-  (void)sig;
-  if (train_stop_requested()) _exit(130);  /* second Ctrl-C: give up at once */
+static volatile sig_atomic_t first_signal = 0, n_signals = 0;
+
+/* Async-signal-safe: flags and write(2) only. */
+static void on_stop_signal(int sig) {
+  static const char first[] = "\ncurvscope: stopping after this step, saving the run\n",
+                    again[] = "\ncurvscope: still saving the run (once more to quit at once)\n";
+  if (!first_signal) first_signal = sig;
+  n_signals++;
+  if (n_signals >= 3) _exit(128 + first_signal);
+  const char *msg = n_signals == 1 ? first : again;
+  size_t len = n_signals == 1 ? sizeof first - 1 : sizeof again - 1;
+  if (write(STDERR_FILENO, msg, len) < 0) { /* nothing to be done about it */ }
   train_request_stop();
 }
 
-void cli_install_sigint(void) {
+void cli_install_stop_signals(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
+  sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+}
+
+int cli_stop_exit(int code) { return first_signal ? 128 + first_signal : code; }
+
+/* An environment variable as a positive number at most max; *v untouched when unset. */
+static int env_positive(const char *name, double max, double *v, Err *err) {
+  const char *s = getenv(name);
+  if (!s) return CS_OK;
+  double x;
+  if (parse_double(s, &x) || !(x > 0) || x > max)
+    return err_set(err, CS_EINVAL, "environment variable %s='%s' is not a number in (0, %g]",
+                   name, s, max);
+  *v = x;
+  return CS_OK;
+}
+
+int cli_db_open(const char *path, Db **db, Err *err) {
+  DbWritePolicy p = {0}; /* zero: the defaults */
+  double busy = 0, wait = 0;
+  if (env_positive("CURVSCOPE_BUSY_MS", 600000, &busy, err) ||
+      env_positive("CURVSCOPE_LOCK_WAIT_S", 1e6, &wait, err))
+    return err->code;
+  p.busy_ms = (int)busy;
+  if (busy > 0 && p.busy_ms < 1) p.busy_ms = 1;
+  p.wait_s = wait;
+  if (db_open(path, db, err)) return err->code;
+  db_set_write_policy(*db, &p);
+  int n = 0;
+  Err e = {0};
+  if (db_mark_stale(*db, &n, &e))
+    fprintf(stderr, "curvscope: warning: could not check for dead runs: %s\n", e.msg);
+  else if (n > 0)
+    fprintf(stderr, "curvscope: %d run%s of processes that are gone marked interrupted\n", n,
+            n == 1 ? "" : "s");
+  return CS_OK;
 }
 
 /* Builds without the optional subcommands still link (the meson file says which). */

@@ -95,11 +95,17 @@ int db_phase_put(Db *db, int64_t run, const char *phase, long start_step, long e
                  const char *detail_json, Err *err);
 int db_phases_clear(Db *db, int64_t run, Err *err);
 
-/* Runs still 'running' whose heartbeat is older than stale_seconds (or
- * missing), that were started on this host by a process that no longer
- * exists, become 'interrupted' (runs of other hosts are left alone: their
- * liveness cannot be checked). *n_marked (may be NULL) gets the count. */
-int db_mark_stale(Db *db, double stale_seconds, int *n_marked, Err *err);
+/* ---- dead runs (db_stale.c) --------------------------------------------- */
+
+/* Runs still 'running' that were started on this host by a process that is
+ * gone become 'interrupted', with finished_at = their last heartbeat (or
+ * created_at when they never had one) and an error saying so; an error already
+ * recorded is kept. Gone means: no such pid, a zombie, or a pid reused by a
+ * process that started after the run was created (its /proc/PID/stat start
+ * time; without /proc only kill(pid, 0) is asked). Runs of other hosts are
+ * left alone: their liveness cannot be checked. *n_marked (may be NULL) gets
+ * the count. */
+int db_mark_stale(Db *db, int *n_marked, Err *err);
 
 /* ---- removing (db_delete.c) ---------------------------------------------- */
 

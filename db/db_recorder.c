@@ -22,10 +22,8 @@
  */
 #include "db_internal.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -750,68 +748,4 @@ int db_phases_clear(Db *db, int64_t run, Err *err) {
     return CS_EDB;
   sqlite3_bind_int64(st, 1, run);
   return run_stmt_once(db, st, "clearing phases", err);
-}
-
-/* ---- stale runs --------------------------------------------------------- */
-
-static int pid_alive(long pid) {
-  if (pid <= 0) return 0;
-  return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
-int db_mark_stale(Db *db, double stale_seconds, int *n_marked, Err *err) {
-  if (n_marked) *n_marked = 0;
-  char host[256] = "";
-  if (gethostname(host, sizeof host - 1) != 0)
-    return err_set(err, CS_EIO, "db_mark_stale: cannot read this host's name: %s",
-                   strerror(errno));
-  sqlite3_stmt *sel, *upd;
-  if (db_prepare(db,
-                 "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?1 AND"
-                 " (heartbeat_at IS NULL OR"
-                 "  (julianday('now') - julianday(heartbeat_at)) * 86400.0 > ?2)",
-                 &sel, "finding stale runs", err))
-    return CS_EDB;
-  if (db_prepare(db,
-                 "UPDATE runs SET status = 'interrupted', finished_at = ?2,"
-                 " error = coalesce(error, 'process vanished without ending the run')"
-                 " WHERE id = ?1 AND status = 'running'",
-                 &upd, "marking stale runs", err)) {
-    sqlite3_finalize(sel);
-    return CS_EDB;
-  }
-  sqlite3_bind_text(sel, 1, host, -1, SQLITE_STATIC);
-  sqlite3_bind_double(sel, 2, stale_seconds);
-  /* Collect first, then update: no write while the read cursor is open. */
-  int64_t *ids = NULL;
-  size_t n = 0, cap = 0;
-  int rc, status = CS_OK;
-  while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-    if (pid_alive((long)sqlite3_column_int64(sel, 1))) continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 16;
-      int64_t *p = realloc(ids, cap * sizeof *p);
-      if (!p) {
-        status = err_set(err, CS_ENOMEM, "out of memory in db_mark_stale");
-        break;
-      }
-      ids = p;
-    }
-    ids[n++] = sqlite3_column_int64(sel, 0);
-  }
-  if (status == CS_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
-    status = db_fail(db, err, "finding stale runs");
-  sqlite3_finalize(sel);
-  char now[32];
-  db_now_iso(now);
-  for (size_t i = 0; status == CS_OK && i < n; i++) {
-    sqlite3_bind_int64(upd, 1, ids[i]);
-    sqlite3_bind_text(upd, 2, now, -1, SQLITE_STATIC);
-    if (sqlite3_step(upd) != SQLITE_DONE) status = db_fail(db, err, "marking stale runs");
-    else if (n_marked) *n_marked += sqlite3_changes(db->h);
-    sqlite3_reset(upd);
-  }
-  sqlite3_finalize(upd);
-  free(ids);
-  return status;
 }

@@ -767,6 +767,12 @@ static void test_lifecycle(void) {
 
 /* ---- stale runs --------------------------------------------------------- */
 
+static void set_run(sqlite3 *h, int64_t id, const char *assignments) {
+  char sql[512];
+  snprintf(sql, sizeof sql, "UPDATE runs SET %s WHERE id = %lld", assignments, (long long)id);
+  if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK) tap_diag("%s: %s", sql, sqlite3_errmsg(h));
+}
+
 static void test_stale(void) {
   char path[512];
   path_in(path, sizeof path, "stale.db");
@@ -781,44 +787,68 @@ static void test_stale(void) {
   pid_t dead = fork();
   if (dead == 0) _exit(0);
   waitpid(dead, NULL, 0);
-  int64_t ids[4];
-  for (int k = 0; k < 4; k++) {
+  pid_t zombie = fork(); /* exits, not reaped until the end */
+  if (zombie == 0) _exit(0);
+  usleep(100000);
+  enum { NRUNS = 8 };
+  int64_t ids[NRUNS];
+  for (int k = 0; k < NRUNS; k++) {
     RunInfo info = run_info("stale");
     rec_run_begin(&rec, &info, &ids[k], &err);
   }
   rec_flush(&rec, &err);
   sqlite3 *h = db_sqlite(db);
-  char sql[256];
-  /* 0: dead pid, old heartbeat -> interrupted; 1: our pid, old heartbeat;
-   * 2: dead pid, fresh heartbeat; 3: dead pid, old heartbeat, other host */
-  snprintf(sql, sizeof sql,
-           "UPDATE runs SET pid = %d, heartbeat_at = '2000-01-01T00:00:00.000Z' WHERE id = %lld",
-           (int)dead, (long long)ids[0]);
-  sqlite3_exec(h, sql, NULL, NULL, NULL);
-  snprintf(sql, sizeof sql,
-           "UPDATE runs SET heartbeat_at = '2000-01-01T00:00:00.000Z' WHERE id = %lld",
-           (long long)ids[1]);
-  sqlite3_exec(h, sql, NULL, NULL, NULL);
-  snprintf(sql, sizeof sql, "UPDATE runs SET pid = %d WHERE id = %lld", (int)dead,
-           (long long)ids[2]);
-  sqlite3_exec(h, sql, NULL, NULL, NULL);
-  snprintf(sql, sizeof sql,
-           "UPDATE runs SET pid = %d, heartbeat_at = '2000-01-01T00:00:00.000Z',"
-           " host = 'elsewhere.invalid' WHERE id = %lld", (int)dead, (long long)ids[3]);
-  sqlite3_exec(h, sql, NULL, NULL, NULL);
+  char a[256];
+  const char *old = "'2000-01-01T00:00:00.000Z'", *beat = "'2000-01-01T00:05:00.000Z'";
+  snprintf(a, sizeof a, "pid = %d, created_at = %s, heartbeat_at = %s", (int)dead, old, beat);
+  set_run(h, ids[0], a);                                  /* dead, old heartbeat */
+  /* ids[1]: this process, created now: alive */
+  snprintf(a, sizeof a, "pid = %d", (int)dead);
+  set_run(h, ids[2], a);                                  /* dead, heartbeat just now */
+  snprintf(a, sizeof a, "pid = %d, heartbeat_at = %s, host = 'elsewhere.invalid'", (int)dead, beat);
+  set_run(h, ids[3], a);                                  /* another host */
+  snprintf(a, sizeof a, "created_at = %s, heartbeat_at = %s", old, beat);
+  set_run(h, ids[4], a);                                  /* our pid, but we started after it */
+  snprintf(a, sizeof a, "pid = %d", (int)zombie);
+  set_run(h, ids[5], a);                                  /* a zombie */
+  snprintf(a, sizeof a, "pid = %d, status = 'failed', error = 'disk full'", (int)dead);
+  set_run(h, ids[6], a);                                  /* ended by its process */
+  snprintf(a, sizeof a, "pid = %d, heartbeat_at = NULL", (int)dead);
+  set_run(h, ids[7], a);                                  /* dead before any heartbeat */
   int n = -1;
-  int rc = db_mark_stale(db, 60, &n, &err);
-  tap_ok(rc == CS_OK && n == 1, "db_mark_stale marks one run (%d, %s)", n, err.msg);
-  const char *want[4] = {"interrupted", "running", "running", "running"};
-  const char *why[4] = {"dead pid and old heartbeat", "live pid", "fresh heartbeat",
-                        "another host"};
-  for (int k = 0; k < 4; k++) {
+  int rc = db_mark_stale(db, &n, &err);
+  tap_ok(rc == CS_OK && n == 5, "db_mark_stale marks five runs at once, no waiting (%d, %s)", n,
+         err.msg);
+  const char *want[NRUNS] = {"interrupted", "running", "interrupted", "running",
+                             "interrupted", "interrupted", "failed", "interrupted"};
+  const char *why[NRUNS] = {"dead pid, old heartbeat", "live pid that began the run",
+                            "dead pid, heartbeat a moment ago", "another host",
+                            "pid reused by a process started after the run",
+                            "zombie", "a run its process ended", "dead pid, no heartbeat"};
+  for (int k = 0; k < NRUNS; k++) {
     RunRow row;
     db_run_get(db, ids[k], &row, &err);
     tap_ok(row.status && !strcmp(row.status, want[k]), "%s: %s", why[k],
            row.status ? row.status : "?");
     run_row_free(&row);
   }
+  char q[256], buf[128];
+  snprintf(q, sizeof q, "SELECT finished_at = heartbeat_at FROM runs WHERE id = %lld",
+           (long long)ids[0]);
+  tap_ok(sql_int(h, q) == 1, "finished_at of a dead run is its last heartbeat, not now");
+  snprintf(q, sizeof q, "SELECT finished_at = created_at FROM runs WHERE id = %lld",
+           (long long)ids[7]);
+  tap_ok(sql_int(h, q) == 1, "without a heartbeat, finished_at is created_at");
+  snprintf(q, sizeof q, "SELECT error FROM runs WHERE id = %lld", (long long)ids[0]);
+  sql_text(h, q, buf, sizeof buf);
+  tap_ok(strstr(buf, "ended without ending the run") != NULL, "the error says why: %s", buf);
+  snprintf(q, sizeof q, "SELECT error || '|' || (finished_at IS NULL) FROM runs WHERE id = %lld",
+           (long long)ids[6]);
+  tap_ok(!strcmp(sql_text(h, q, buf, sizeof buf), "disk full|1"),
+         "a run its process ended keeps its error (%s)", buf);
+  rc = db_mark_stale(db, &n, &err);
+  tap_ok(rc == CS_OK && n == 0, "a second pass marks nothing (%d)", n);
+  waitpid(zombie, NULL, 0);
   db_recorder_close(&rec);
   db_close(db);
 }
