@@ -1,7 +1,7 @@
 /*
  * bench_digits.c: the real 8×8 digits (1797 images) for `curvscope bench
  * --workload digits`, read from scikit-learn's copy (Debian's python3-sklearn)
- * exactly as ../shared/bench/peer_torch.py loads them: X = pixels / 16 in [0,1],
+ * exactly as bench/peer_torch.py loads them: X = pixels / 16 in [0,1],
  * one-hot labels. With the same data on both sides the eigen-solves compare the
  * same spectrum; without the file the benchmark falls back to synthetic data.
  */

@@ -1,7 +1,7 @@
 /*
  * cmd_bench.c: `curvscope bench grad|hvp|eig|track|all --workload NAME`.
  *
- * The workloads mirror ../shared/bench/peer_torch.py in shape (widths,
+ * The workloads mirror bench/peer_torch.py in shape (widths,
  * activation, bias, N), with synthetic data from our own RNG (seed 0):
  * X ~ N(0,1), uniform labels 0..9 one-hot, MSE loss ½·mean, PyTorch default
  * init; digits uses scikit-learn's real digits like the peer when the file is
