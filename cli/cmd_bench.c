@@ -126,7 +126,7 @@ static double flops_grad(const Net *net, size_t N) {
   return f;
 }
 
-/* HVP (MATH.md): R-forward 1 GEMM for the first layer (A0 Vᵀ), 2 above it
+/* HVP (docs/MATH.md): R-forward 1 GEMM for the first layer (A0 Vᵀ), 2 above it
  * (R{A} Wᵀ + A Vᵀ); R-backward R{dW} 1 for the first (R{G}ᵀ A0), 2 above
  * (+ Gᵀ R{A}); R{D} 2 per layer above the first (R{G} W + G V). */
 static double flops_hvp(const Net *net, size_t N) {

@@ -1,4 +1,4 @@
-/* act.c: activations and their derivatives (MATH.md table). */
+/* act.c: activations and their derivatives (docs/MATH.md, "Activations"). */
 #include "act.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /*
  * act.h: activation functions with their first and second derivatives.
  *
- * The Hessian needs f, f' and f'' (MATH.md, "Activations"). act_eval fills any
+ * The Hessian needs f, f' and f'' (docs/MATH.md, "Activations"). act_eval fills any
  * of a, d1, d2 that are non-NULL for a block of n pre-activations, in one fused
  * pass (OpenMP over the block). ACT_COSSIN is the Fourier-feature pair
  * z -> (cos z, sin z), which doubles the width; it is handled by the layer code,

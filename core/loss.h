@@ -2,7 +2,7 @@
  * loss.h: training losses with value, gradient and output-space Hessian, and
  * the full objective L(θ) = (1/N) Σ_i ℓ(f(x_i), y_i) summed over row chunks.
  *
- * MSE: ℓ = ½‖f − y‖² (SCIENCE.md §1a), ∇ℓ = f − y, H_ℓ = I.
+ * MSE: ℓ = ½‖f − y‖² (docs/MATH.md, as Cohen et al.), ∇ℓ = f − y, H_ℓ = I.
  * Cross-entropy: p = softmax(f), ℓ = −Σ_j y_j log p_j, ∇ℓ = (Σy) p − y,
  * H_ℓ = (Σy)(diag(p) − ppᵀ) (Σy = 1 for one-hot or smoothed targets).
  * objective_eval is the one place the sum over examples happens for gradients

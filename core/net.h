@@ -17,7 +17,7 @@
  * The passes (net_pass.c) cache what the R-operator needs, and no more (NetCache):
  * A from the forward and G = dL/dU from the backward; s⊙σ'(Z) only where σ' is
  * not a function of A; and, for the exact Hessian, D ⊙ s²⊙σ''(Z) only where it is
- * not a function of A and G (see NetCache). With those the MATH.md formulas hold
+ * not a function of A and G (see NetCache). With those the docs/MATH.md formulas hold
  * with U in place of Z.
  *
  * Ownership: Net is a plain struct the caller owns (net_init/net_deinit);

@@ -3,7 +3,7 @@
  *
  * One R-engine serves the gradient, the exact Hessian-vector product, the
  * Gauss-Newton product, Jacobian products and the Stein divergence gradient
- * (MATH.md). Dense layers are GEMMs through CBLAS; every elementwise step is one
+ * (docs/MATH.md). Dense layers are GEMMs through CBLAS; every elementwise step is one
  * fused pass over rows with OpenMP. Nothing here allocates: workspaces come
  * from net_cache_alloc / net_rwork_alloc.
  */

@@ -4,7 +4,7 @@
  * A GSL-style table of types (gd/sgd, heavy-ball momentum, Nesterov, Adam), each
  * a single fused loop over θ. State arrays share θ's layout; Adam's m and v are
  * readable so its preconditioner P = (1−β1^t)[diag(√(v/(1−β2^t))) + εI]
- * (SCIENCE.md §1b) can be formed at any step.
+ * (docs/MATH.md) can be formed at any step.
  * Weight decay follows torch.optim: λθ is added to the gradient.
  * Ownership: optim_alloc/optim_free. Not thread safe (uses OpenMP inside).
  */
@@ -54,7 +54,7 @@ void optim_step(Optimizer *o, double *theta, const double *grad);
 int optim_adam_precond(const Optimizer *o, double *P, Err *err);
 /* The optimizer's stability threshold on the (preconditioned) sharpness:
  * 2/η (GD), (2+2β)/η (heavy ball), (2+2β)/((1+2β)η) (Nesterov),
- * (2+2β1)/((1−β1)η) for Adam's preconditioned sharpness (SCIENCE.md §1a-b). */
+ * (2+2β1)/((1−β1)η) for Adam's preconditioned sharpness (docs/MATH.md, "Thresholds"). */
 double optim_threshold(const OptimizerType *type, const OptConfig *cfg);
 
 #endif

@@ -4,7 +4,7 @@
  * A Curvature context is sized once (curv_alloc) and then built at a θ and a
  * batch (curv_build): one forward and backward per chunk of rows, caching A,
  * σ', σ'', G and D. Each product afterwards costs only the R-passes:
- *   Hessian  Hv          exact, Pearlmutter's R-operator (MATH.md)
+ *   Hessian  Hv          exact, Pearlmutter's R-operator (docs/MATH.md)
  *   GGN      JᵀH_ℓJ v    the linearised net
  *   Jv, Jᵀu, JJᵀu        Jacobian and empirical-NTK products (u is [n][d_out])
  * curv_build may be called again at a new θ or batch (up to the sizes given to

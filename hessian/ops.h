@@ -2,7 +2,7 @@
  * ops.h: operators built from other operators.
  *
  * PrecondOp: x ↦ P^{-1/2} A P^{-1/2} x for a positive diagonal P (Adam's
- * preconditioner, SCIENCE.md §1b); its eigenvalues are those of P^{-1}A.
+ * preconditioner, docs/MATH.md); its eigenvalues are those of P^{-1}A.
  * SubsetOp: the block of A on a set of parameter ranges (a layer's W and b, or
  * several layers): x is scattered into a full vector that is zero elsewhere,
  * and the product is read back on the same ranges.

@@ -1,7 +1,7 @@
 /*
  * arpack.c: eig_arpack, ARPACK-ng's implicitly restarted Lanczos over a Linop.
  *
- * Reverse communication (STYLE.md's field notes): dsaupd asks for y = A x
+ * Reverse communication (docs/LANCZOS.md): dsaupd asks for y = A x
  * through ido/ipntr, we apply the operator to workd in place, and dseupd
  * turns the final factorisation into Ritz pairs. Mode 1 (standard problem),
  * exact shifts, an explicit start vector always (ARPACK's own random start

@@ -9,7 +9,7 @@
  *                       with full reorthogonalisation (as few products as plain
  *                       Lanczos for a few extreme pairs; memory n*(ncv+1));
  *   - lanczos_run:      the raw Lanczos recurrence (alpha, beta, basis Q);
- *   - slq_nodes / slq_density: stochastic Lanczos quadrature (MATH.md);
+ *   - slq_nodes / slq_density: stochastic Lanczos quadrature (docs/MATH.md);
  *   - trace_hutchinson: Rademacher trace estimate with its standard error;
  *   - dense_from_linop / dense_eig_sym: the dense LAPACK reference for tests
  *                       and small operators.

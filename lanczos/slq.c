@@ -1,6 +1,6 @@
 /*
  * slq.c: stochastic Lanczos quadrature (spectral density) and Hutchinson's
- * trace estimator (MATH.md, "Trace and density").
+ * trace estimator (docs/MATH.md, "Trace and spectral density").
  *
  * SLQ: for a unit probe z, m Lanczos steps give T_m = U Theta U^T and the
  * Gauss quadrature z^T f(A) z ~ sum_k U[0,k]^2 f(theta_k): the weights are the

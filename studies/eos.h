@@ -3,12 +3,12 @@
  *
  * Pure functions over arrays (no database): cli/ reads a run's series, calls
  * eos_analyze, and stores the summary as run-level metrics (step -1) and the
- * phases in the phases table. Definitions follow SCIENCE.md §1a and §2:
+ * phases in the phases table. Definitions in docs/EOS.md:
  *   t*        first measured step with S_t ≥ threshold_t
  *   slope     least-squares slope of S over the measurements before t*
  *   r_t       S_t / threshold_t after t* (median and interquartile range)
  *   loss increases: steps with L_{t+1} > L_t, before and after t*
- *   phases    I-IV by the labeller of §2 (running median of 5, dead-band of
+ *   phases    I-IV by our labeller (running median of 5, dead-band of
  *             1% of the threshold, merge runs shorter than 3 samples);
  *             Phase III ends at the peak (default) or at the downward crossing
  *   anomaly fraction: measured steps where (ΔA)(ΔS) < 0, A = ‖W_out‖²_F

@@ -10,7 +10,7 @@
  *   gn-sharpness:... Gauss-Newton proxy: λ_max of the GGN (operator "ggn"; for MSE
  *       with ½ this is (1/n)λ_max(JJᵀ)), metric gn_sharpness, and the residual
  *       measures residual_R = ‖(I − uuᵀ)D‖²/n and residual_Dv = ⟨D, u⟩ with
- *       D = f − y and u the top eigenvector of JJᵀ (SCIENCE.md §2).
+ *       D = f − y and u the top eigenvector of JJᵀ (docs/EOS.md).
  * Each probe tracks its eigenvectors (studies/track.h): one block product and a
  * Rayleigh-Ritz check per measurement when the previous vectors still fit, else a
  * full solve to tol warm-started from them (warm=false: a cold solve every time).

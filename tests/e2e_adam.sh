@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e_adam.sh CURVSCOPE: Adam at the edge of stability (SCIENCE.md §1b, issue 4's must-show).
+# e2e_adam.sh CURVSCOPE: Adam at the edge of stability (docs/EOS.md, issue 4's must-show).
 # Full-batch Adam on a Fashion-MNIST subset with the preconditioned-sharpness probe: the
 # preconditioned sharpness λmax(P^{-1/2} H P^{-1/2}) rises to Adam's threshold
 # (2+2β1)/((1−β1)η) = 38/η and then stays near it, far above where the raw sharpness sits
@@ -41,7 +41,7 @@ ok $? "analyze --operator precond on a stored Adam checkpoint"
 post=$(sed -n 's/.*top\[0\] = \([^ ]*\).*/\1/p' "$tmp/an.out")
 ok "$(awk -v a="$tracked" -v b="$post" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(a > 0 && d <= 1e-6*a)}'; echo $?)" "post-hoc preconditioned sharpness equals the tracked one ($post vs $tracked)"
 
-# The Gauss-Newton probe (SCIENCE.md §2): λmax of the GGN, and the residual split
+# The Gauss-Newton probe (docs/EOS.md): λmax of the GGN, and the residual split
 # R = ‖(I − uuᵀ)D‖²/n, ⟨D,u⟩, which must add up to ‖D‖²/n = 2·loss (loss = ½ mean ‖D_i‖²).
 "$bin" train --db "$tmp/gn.db" --data fashion-mnist:n=300,test=0 --model mlp:784-32-10 \
   --lr 0.05 --steps 20 --quiet --threads 1 --probe gn-sharpness:every=10 > "$tmp/gn.out" 2>&1

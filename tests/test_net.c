@@ -3,7 +3,7 @@
  *
  * References: central finite differences of the objective (a 4-point,
  * O(h^4) stencil), an independent scalar forward pass written out here from
- * the model of net.h / MATH.md, and sample statistics of the initialisations.
+ * the model of net.h / docs/MATH.md, and sample statistics of the initialisations.
  * Grid: every activation x loss x embedding x depth 1..4, plus the NTK
  * parameterisation and the bias=none / bias=zero variants.
  */

@@ -2,7 +2,7 @@
  * test_studies.c: the edge-of-stability analysis (studies/eos.h) on synthetic trajectories.
  *
  * Every expected value below is worked out by hand from the definitions in eos.h and
- * SCIENCE.md §1a/§2 (onset t*, least-squares slope before t*, r_t = S_t/threshold,
+ * docs/EOS.md (onset t*, least-squares slope before t*, r_t = S_t/threshold,
  * loss increases L_{t+1} > L_t counted at t, anomaly points (ΔA)(ΔS) < 0, and the
  * phase labeller: running median of 5, dead-band 1% of the threshold, merge of runs
  * shorter than 3 samples, Phase III ending at the peak or at the downward crossing).
