@@ -8,22 +8,9 @@
 #   scripts/setup_bench.sh
 set -euo pipefail
 
-pkgs=(python3 python3-torch python3-scipy python3-numpy python3-sklearn)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup_bench: missing Debian packages: ${missing[*]}" >&2
-    echo "setup_bench: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "setup_bench: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q "${missing[@]}" >/dev/null
-fi
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$root/scripts/apt_install_missing.sh" setup_bench \
+  python3 python3-torch python3-scipy python3-numpy python3-sklearn
 
 # The peer runs under /usr/bin/python3 (bench/compare --python): check that it sees them.
 /usr/bin/python3 -c "import torch, scipy.sparse.linalg, numpy, sklearn.datasets" || {
