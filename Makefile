@@ -1,4 +1,4 @@
-# The README's commands (demo, test, bench). Everything else is meson + ninja in build/
+# The README's commands (demo, test, bench). Everything else is meson + ninja in build/.
 .PHONY: all setup build demo test bench clean
 
 all: build
