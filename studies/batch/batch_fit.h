@@ -9,7 +9,7 @@
  *               positive excess only), R² in log space;
  *   spiked      λ̄(B) − λ_N ≈ K·u, least squares through the origin, R² in linear space;
  *               K = P σ²/λ_N in the spiked-Wigner outlier formula λ_N + (P/B) σ²/λ_N
- *               (SCIENCE.md §3), so σ² = K λ_N / P is the element variance per example.
+ *               (docs/BATCH.md), so σ² = K λ_N / P is the element variance per example.
  * The spiked model also predicts λ̄(B) from the measured noise alone: with
  * hv = E‖(H_B − H_N) z‖² for a unit z (hess_var's expectation), P·Var(ε_ij) = hv,
  * and λ'_1 = λ_N + hv/λ_N above the threshold λ_N² > hv, else 2√hv.

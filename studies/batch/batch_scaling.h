@@ -12,7 +12,7 @@
  * context sized for N serves every draw, so a small batch costs products on its
  * own rows only. The Gauss-Newton matrix is PSD of rank <= B·d_out, so when that is
  * below P its λmin is 0 exactly and is recorded without a solve (0 products). The
- * noise estimate of SCIENCE.md §3 uses one seeded unit vector z:
+ * noise estimate of docs/BATCH.md uses one seeded unit vector z:
  *   hess_var(B) = mean_i ‖H_i z‖² − ‖mean_i H_i z‖²   over the draws i of size B.
  *
  * Ownership: batch_scaling_result_free releases a result's arrays (NULL-safe).

@@ -1,5 +1,5 @@
 /*
- * batch_stability.h: the empirical side of the learning-rate rule (SCIENCE.md §3):
+ * batch_stability.h: the empirical side of the learning-rate rule (docs/BATCH.md):
  * for each batch size B, the largest step size η_max whose short run from a common
  * start neither diverges nor ends above its start loss (the whole training set's
  * loss, before and after), for one optimizer (SGD or Adam).
