@@ -6,6 +6,7 @@
  * so the downsampler is one linear pass with no allocation (the caller gives scratch).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,57 +94,178 @@ static void num_compact(StrBuf *b, double v, int as_int) {
     sb_printf(b, "%.6g", v);
 }
 
-void rep_dataset(Report *r, const char *key, const double *x, const double *y, size_t n,
-                 int x_int) {
-  size_t *keep = r->keep;
-  size_t m = report_downsample(y, n, r->max_points, keep);
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+const char *report_mark_name(ReportMark m) {
+  static const char *const names[] = {"line", "linepoints", "points", "checkpoint"};
+  return names[m];
+}
+
+ReportMark report_series_mark(const double *x, const double *y, size_t n, double *scratch,
+                              size_t *brk, size_t *nbrk) {
+  size_t m = 0, last = 0;
+  *nbrk = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (isnan(y[i]) || isnan(x[i])) continue;
+    if (m) scratch[m - 1] = x[i] - x[last];
+    last = i;
+    m++;
+  }
+  if (m < 3) return REPORT_MARK_POINTS;
+  /* median spacing of the measured values (m - 1 >= 2 spacings) */
+  size_t ns = m - 1;
+  qsort(scratch, ns, sizeof *scratch, cmp_double);
+  double med = ns % 2 ? scratch[ns / 2] : 0.5 * (scratch[ns / 2 - 1] + scratch[ns / 2]);
+  int seen = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (isnan(y[i]) || isnan(x[i])) continue;
+    if (seen && x[i] - x[last] > REPORT_GAP_FACTOR * med) brk[(*nbrk)++] = i;
+    last = i;
+    seen = 1;
+  }
+  return m < REPORT_SPARSE_POINTS || *nbrk ? REPORT_MARK_LINEPOINTS : REPORT_MARK_LINE;
+}
+
+static void num_list(StrBuf *b, const double *v, const size_t *keep, size_t m, int as_int) {
+  sb_append(b, "[");
+  for (size_t i = 0; i < m; i++) {
+    if (i) sb_append_n(b, ",", 1);
+    num_compact(b, v[keep ? keep[i] : i], as_int);
+  }
+  sb_append(b, "]");
+}
+
+void rep_dataset(Report *r, const char *key, const double *x, const double *y, const double *e,
+                 size_t n, int flags) {
+  int x_int = !!(flags & REP_X_INT);
+  ReportMark mark = REPORT_MARK_CHECKPOINT;
+  size_t nbrk = 0;
+  double *scratch = NULL;
+  size_t *brk = NULL;
+  if (!(flags & REP_POSTHOC)) {
+    scratch = malloc((n + 1) * sizeof *scratch);
+    brk = malloc((n + 1) * sizeof *brk);
+    if (!scratch || !brk) {
+      r->ds.oom = 1; /* reported as out of memory when the page is assembled */
+      free(scratch), free(brk);
+      return;
+    }
+    mark = report_series_mark(x, y, n, scratch, brk, &nbrk);
+  }
+  /* A series drawn with its points shows every measurement (as many as fit); only a
+   * line is thinned, keeping its shape. */
+  size_t *keep = r->keep, m;
+  if (mark != REPORT_MARK_LINE && n <= r->max_points)
+    for (m = 0; m < n; m++) keep[m] = m;
+  else
+    m = report_downsample(y, n, r->max_points, keep);
   r->st.points_in += n;
   r->st.points_out += m;
   if (r->ds.len) sb_append(&r->ds, ",");
   sb_json_str(&r->ds, key);
-  sb_append(&r->ds, ":[[");
-  for (size_t i = 0; i < m; i++) {
-    if (i) sb_append_n(&r->ds, ",", 1);
-    num_compact(&r->ds, x[keep[i]], x_int);
+  sb_printf(&r->ds, ":{\"mark\":\"%s\"", report_mark_name(mark));
+  if (nbrk) {
+    for (size_t i = 0; i < nbrk; i++) scratch[i] = x[brk[i]];
+    sb_append(&r->ds, ",\"brk\":");
+    num_list(&r->ds, scratch, NULL, nbrk, x_int);
   }
-  sb_append(&r->ds, "],[");
-  for (size_t i = 0; i < m; i++) {
-    if (i) sb_append_n(&r->ds, ",", 1);
-    num_compact(&r->ds, y[keep[i]], 0);
+  sb_append(&r->ds, ",\"x\":");
+  num_list(&r->ds, x, keep, m, x_int);
+  sb_append(&r->ds, ",\"y\":");
+  num_list(&r->ds, y, keep, m, 0);
+  if (e) {
+    sb_append(&r->ds, ",\"e\":");
+    num_list(&r->ds, e, keep, m, 0);
   }
-  sb_append(&r->ds, "]]");
+  sb_append(&r->ds, "}");
+  free(scratch);
+  free(brk);
 }
 
 int rep_series(Report *r, const char *key, const char *sql, const int64_t *binds, int nb,
-               int x_int, size_t *npoints, Err *err) {
+               int flags, size_t *npoints, Err *err) {
   DbRows rows;
   *npoints = 0;
   int rc = db_query_rows(r->db, sql, binds, nb, &rows, err);
   if (rc) return rc;
-  size_t n = 0;
-  double *x = malloc((rows.nrow + 1) * sizeof *x), *y = malloc((rows.nrow + 1) * sizeof *y);
-  if (!x || !y) {
-    free(x);
-    free(y);
+  size_t n = rows.nrow, nc = rows.nrow ? (size_t)rows.ncol : 0;
+  int with_e = nc >= 3;
+  double *x = malloc((n + 1) * sizeof *x), *y = malloc((n + 1) * sizeof *y);
+  double *e = with_e ? malloc((n + 1) * sizeof *e) : NULL;
+  if (!x || !y || (with_e && !e)) {
+    free(x), free(y), free(e);
     db_rows_free(&rows);
     return err_set(err, CS_ENOMEM, "out of memory for series %s", key);
   }
   int any = 0;
-  for (size_t i = 0; i < rows.nrow; i++) {
-    x[n] = rows.v[2 * i];
-    y[n] = rows.v[2 * i + 1];
-    if (!isnan(y[n])) any = 1;
-    n++;
+  for (size_t i = 0; i < n; i++) {
+    x[i] = rows.v[nc * i];
+    y[i] = rows.v[nc * i + 1];
+    if (with_e) e[i] = rows.v[nc * i + 2];
+    if (!isnan(y[i])) any = 1;
   }
   if (any) {
-    rep_dataset(r, key, x, y, n, x_int);
+    rep_dataset(r, key, x, y, e, n, flags);
     *npoints = n;
   }
-  free(x);
-  free(y);
+  free(x), free(y), free(e);
   db_rows_free(&rows);
   return CS_OK;
 }
+
+/* ---- sections: metrics, chart series references, headings ---------------- */
+
+int rep_metric_se_ds(Report *r, const ReportRun *run, const char *name, const char *se_name,
+                     char *key, size_t keysz, Err *err) {
+  /* Names are fixed by the caller (never from the database), so they go in the SQL. */
+  char q[320];
+  if (se_name)
+    snprintf(q, sizeof q,
+             "SELECT m.step, m.value, s.value FROM metrics m LEFT JOIN metrics s ON "
+             "s.run_id=m.run_id AND s.step=m.step AND s.name='%s' WHERE m.run_id=?1 AND "
+             "m.name='%s' AND m.step>=0 ORDER BY m.step", se_name, name);
+  else
+    snprintf(q, sizeof q,
+             "SELECT step, value FROM metrics WHERE run_id=?1 AND name='%s' AND step>=0 "
+             "ORDER BY step", name);
+  snprintf(key, keysz, "r%lld.m.%s", (long long)run->id, name);
+  size_t n;
+  if (rep_series(r, key, q, &run->id, 1, REP_X_INT, &n, err)) return -1;
+  return n > 0;
+}
+
+int rep_metric_ds(Report *r, const ReportRun *run, const char *name, char *key, size_t keysz,
+                  Err *err) {
+  return rep_metric_se_ds(r, run, name, NULL, key, keysz, err);
+}
+
+int rep_has_metric(Report *r, const ReportRun *run, const char *name, Err *err) {
+  char q[256];
+  snprintf(q, sizeof q, "SELECT 1 FROM metrics WHERE run_id=?1 AND name='%s' AND step>=0 LIMIT 1",
+           name);
+  return rep_exists(r, q, run->id, err);
+}
+
+void rep_line_ref(StrBuf *b, int *first, const char *key, const char *label) {
+  sb_append(b, *first ? "[" : ",[");
+  *first = 0;
+  sb_json_str(b, key);
+  sb_append(b, ",");
+  sb_json_str(b, label);
+  sb_append(b, "]");
+}
+
+void rep_section_open(Report *r, const ReportRun *run, const char *name, const char *title) {
+  sb_printf(&r->runs, "<section class=\"sub %s\" id=\"run-%lld-%s\"><h3>", name,
+            (long long)run->id, name);
+  report_html_escape(&r->runs, title);
+  sb_append(&r->runs, "</h3>\n");
+}
+
+void rep_section_close(Report *r) { sb_append(&r->runs, "</section>\n"); }
 
 void rep_chart_begin(Report *r, StrBuf *html, const char *title) {
   r->nchart++;
