@@ -220,14 +220,13 @@ static int ratio_ds(Report *r, ReportRun *run, Err *err) {
   if (!run->eos_op) return 0;
   int pre = !strcmp(run->eos_op, "precond");
   char q[512], key[64];
-  snprintf(q, sizeof q, "SELECT e.step, e.value / m.value FROM (SELECT step, value, "
-           "max(batch_size) FROM eigs WHERE run_id=?1 AND operator='%s' AND idx=0 AND "
-           "source<>'analyze' GROUP BY step) e JOIN metrics m ON m.run_id=?1 AND "
-           "m.step=e.step AND m.name='%s' AND m.value>0 ORDER BY e.step", run->eos_op,
-           pre ? "precond_threshold" : "sharpness_threshold");
+  snprintf(q, sizeof q, "SELECT e.step, e.value / m.value FROM eigs e JOIN metrics m ON "
+           "m.run_id=?1 AND m.step=e.step AND m.name='%s' AND m.value>0 WHERE e.run_id=?1 AND "
+           "e.operator='%s' AND e.idx=0 AND e.source<>'analyze' ORDER BY e.step, "
+           "e.batch_size DESC", pre ? "precond_threshold" : "sharpness_threshold", run->eos_op);
   snprintf(key, sizeof key, "r%lld.ratio", (long long)run->id);
   size_t n;
-  if (rep_series(r, key, q, &run->id, 1, REP_X_INT, &n, err)) return -1;
+  if (rep_series(r, key, q, &run->id, 1, REP_X_INT | REP_FIRST_PER_X, &n, err)) return -1;
   if (n) run->ratio = 1;
   return n > 0;
 }
@@ -488,7 +487,7 @@ done:
   for (size_t i = 0; runs && i < n; i++) run_free(runs + i);
   free(runs);
   free(ids);
-  free(r.keep);
+  free(r.keep), free(r.scratch), free(r.brk);
   sb_free(&r.runs), sb_free(&r.charts), sb_free(&r.ds);
   sb_free(&head), sb_free(&index), sb_free(&cmp), sb_free(&tail);
   return rc;

@@ -40,6 +40,9 @@ typedef struct Report {
   size_t nchart;
   ReportStats st;
   size_t *keep;      /* scratch for report_downsample, max_points */
+  double *scratch;   /* scratch for report_series_mark, scratch_n + 1 */
+  size_t *brk;       /* and its breaks */
+  size_t scratch_n;
 } Report;
 
 /* One section of a run: applies() returns 1 when the run has its data, 0 when not,
@@ -68,9 +71,11 @@ int section_solver_emit(Report *r, ReportRun *run, Err *err);
 int rep_exists(Report *r, const char *sql, int64_t run, Err *err);
 
 /* Flags of a dataset: x written as integers (steps); post-hoc values (drawn as
- * checkpoint points, never joined). */
+ * checkpoint points, never joined); of rows with the same x, only the first (a query
+ * ordered by step and then by preference, e.g. batch_size DESC). */
 #define REP_X_INT 1
 #define REP_POSTHOC 2
+#define REP_FIRST_PER_X 4
 
 /* Reads (x, y) or (x, y, e) from a query with int64 binds (e: the ± standard error of
  * y, drawn as error bars), chooses the series' mark (report_series_mark), downsamples

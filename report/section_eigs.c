@@ -67,22 +67,18 @@ static int eig_chart(Report *r, ReportRun *run, const EigChart *c, int *posthoc,
              "AND idx>=0 AND %s ORDER BY idx LIMIT 6", c->op, src);
     if ((rc = db_query_rows(r->db, q, &run->id, 1, &idx, err))) break;
     /* the training series has one value per step, from the solve on the most examples
-     * (as db_eig_series); post-hoc solves are points, every one kept */
-    if (post)
-      snprintf(q, sizeof q, "SELECT step, value FROM eigs WHERE run_id=?1 AND operator='%s' "
-               "AND idx=?2 AND %s ORDER BY step, batch_size", c->op, src);
-    else
-      snprintf(q, sizeof q, "SELECT step, value FROM (SELECT step, value, max(batch_size) FROM "
-               "eigs WHERE run_id=?1 AND operator='%s' AND idx=?2 AND %s GROUP BY step) "
-               "ORDER BY step", c->op, src);
+     * (as db_eig_series: REP_FIRST_PER_X keeps the first of each step); post-hoc solves
+     * are points, every one kept */
+    snprintf(q, sizeof q, "SELECT step, value FROM eigs WHERE run_id=?1 AND operator='%s' "
+             "AND idx=?2 AND %s ORDER BY step, batch_size DESC", c->op, src);
     for (size_t i = 0; i < idx.nrow && !rc; i++) {
       int64_t b[2] = {run->id, (int64_t)idx.v[i]};
       char key[112], label[64];
       size_t n;
       snprintf(key, sizeof key, "r%lld.eig.%s.%lld%s", (long long)run->id, c->op,
                (long long)b[1], post ? ".analyze" : "");
-      if ((rc = rep_series(r, key, q, b, 2, REP_X_INT | (post ? REP_POSTHOC : 0), &n, err)) ||
-          !n)
+      if ((rc = rep_series(r, key, q, b, 2, REP_X_INT | (post ? REP_POSTHOC : REP_FIRST_PER_X),
+                           &n, err)) || !n)
         continue;
       if (post)
         snprintf(label, sizeof label, "λ%lld analyze (checkpoint)", (long long)b[1] + 1);
