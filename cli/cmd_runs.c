@@ -6,8 +6,8 @@
 
 #include "cli.h"
 
-static void num(double v, const char *fmt) {
-  if (isnan(v)) printf("%10s", "-");
+static void num(double v, const char *fmt, int width) {
+  if (isnan(v)) printf("%*s", width, "-");
   else printf(fmt, v);
 }
 
@@ -16,7 +16,10 @@ int cmd_runs(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       printf("usage: curvscope runs [--db runs.db]\n\nLists every run: id, name, status, steps,"
-             " final loss and accuracy,\nmax sharpness and edge-of-stability onset.\n"
+             " final loss and accuracy,\nmax sharpness (λ1 of the Hessian H), max"
+             " preconditioned sharpness (λ1 of\nP^-1/2 H P^-1/2, Adam runs with the"
+             " precond-sharpness probe) and edge-of-stability\nonset (for Adam judged on the"
+             " preconditioned sharpness).\n"
              "Runs left 'running' by a dead process are marked 'interrupted'.\n");
       return EXIT_OK;
     }
@@ -41,24 +44,33 @@ int cmd_runs(int argc, char **argv) {
     db_close(db);
     return cli_fail(&err);
   }
-  printf("%4s  %-24s %-11s %-8s %-8s %9s %7s %10s %10s %10s %10s %8s\n", "id", "name", "status",
-         "study", "opt", "lr", "steps", "loss", "accuracy", "test_acc", "sharpness", "eos_at");
+  printf("%4s  %-22s %-11s %-8s %-8s %8s %7s %10s %8s %8s %10s %10s %8s\n", "id", "name",
+         "status", "study", "opt", "lr", "steps", "loss", "accuracy", "test_acc", "sharpness",
+         "precond", "eos_at");
+  int any_precond = 0;
   for (size_t i = 0; i < n; i++) {
-    printf("%4lld  %-24.24s %-11s %-8.8s %-8.8s ", (long long)rs[i].id, rs[i].name, rs[i].status,
+    printf("%4lld  %-22.22s %-11s %-8.8s %-8.8s ", (long long)rs[i].id, rs[i].name, rs[i].status,
            rs[i].study, rs[i].opt);
-    if (isnan(rs[i].lr)) printf("%9s", "-");
-    else printf("%9.3g", rs[i].lr);
+    if (isnan(rs[i].lr)) printf("%8s", "-");
+    else printf("%8.3g", rs[i].lr);
     printf(" %7ld ", rs[i].steps);
-    num(rs[i].final_loss, "%10.4g");
+    num(rs[i].final_loss, "%10.4g", 10);
     printf(" ");
-    num(rs[i].final_accuracy, "%10.4f");
+    num(rs[i].final_accuracy, "%8.4f", 8);
     printf(" ");
-    num(rs[i].final_test_accuracy, "%10.4f");
+    num(rs[i].final_test_accuracy, "%8.4f", 8);
     printf(" ");
-    num(rs[i].max_sharpness, "%10.4g");
+    num(rs[i].max_sharpness, "%10.4g", 10);
+    printf(" ");
+    num(rs[i].max_precond_sharpness, "%10.4g", 10);
+    any_precond |= !isnan(rs[i].max_precond_sharpness);
     if (isnan(rs[i].eos_onset)) printf(" %8s\n", "-");
     else printf(" %8.0f\n", rs[i].eos_onset);
   }
+  if (any_precond)
+    printf("sharpness: max λ1 of the Hessian H; precond: max preconditioned sharpness, λ1 of "
+           "P^-1/2 H P^-1/2\n(Adam), whose threshold is 38/η for β1 = 0.9; Adam's eos_at is "
+           "judged on it.\n");
   if (n == 0) printf("(no runs yet)\n");
   free(rs);
   db_close(db);

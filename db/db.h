@@ -138,7 +138,10 @@ typedef struct RunSummary {
   int64_t id;
   char name[64], study[32], status[16]; /* truncated copies; "" when NULL */
   long steps;                           /* last recorded step; -1 when none */
-  double final_loss, final_accuracy, final_test_accuracy, max_sharpness, eos_onset; /* NAN when NULL */
+  double final_loss, final_accuracy, final_test_accuracy; /* NAN when NULL (also below) */
+  double max_sharpness;         /* max λ1 of the Hessian H ("sharpness") */
+  double max_precond_sharpness; /* max λ1 of P^-1/2 H P^-1/2 (Adam's "preconditioned sharpness") */
+  double eos_onset;             /* first step at the threshold (study eos; Adam: preconditioned) */
   char opt[16];                         /* optimizer from the config, "" when absent */
   double lr;                            /* η from the config, NAN when absent */
 } RunSummary;

@@ -133,7 +133,8 @@ int db_run_summaries(Db *db, RunSummary **out, size_t *n, Err *err) {
   sqlite3_stmt *st;
   if (db_prepare(db,
                  "SELECT id, name, study, status, steps, final_loss, final_accuracy,"
-                 " final_test_accuracy, max_sharpness, eos_onset, opt, lr FROM run_summary"
+                 " final_test_accuracy, max_sharpness, eos_onset, opt, lr, max_precond_sharpness"
+                 " FROM run_summary"
                  " ORDER BY id",
                  &st, "reading run summaries", err))
     return CS_EDB;
@@ -164,6 +165,7 @@ int db_run_summaries(Db *db, RunSummary **out, size_t *n, Err *err) {
     s->eos_onset = col_real(st, 9);
     col_copy(st, 10, s->opt, sizeof s->opt);
     s->lr = col_real(st, 11);
+    s->max_precond_sharpness = col_real(st, 12);
   }
   if (status == CS_OK && rc != SQLITE_DONE) status = db_fail(db, err, "reading run summaries");
   sqlite3_finalize(st);

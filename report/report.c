@@ -35,14 +35,37 @@ static double now_s(void) {
 
 static void run_free(ReportRun *run) {
   free(run->name), free(run->study), free(run->grp), free(run->status);
-  free(run->opt), free(run->batch), free(run->error);
+  free(run->opt), free(run->batch), free(run->error), free(run->phase_op);
   memset(run, 0, sizeof *run);
 }
+
+int rep_run_is_adam(const ReportRun *run) { return run->opt && !strcmp(run->opt, "adam"); }
 
 static char *take(char **v) {
   char *s = *v;
   *v = NULL;
   return s;
+}
+
+/* Which operator is held against the optimizer's threshold (eos_op) and which one the
+ * EoS phases were computed from (phase_op): the phases' detail names it (study eos
+ * writes it); without that, study eos's own rule: the preconditioned sharpness when the
+ * run has a training series of it, the raw sharpness otherwise. */
+static int run_operators(Report *r, ReportRun *run, Err *err) {
+  DbStrs s;
+  if (db_query_strs(r->db, "SELECT (SELECT 1 FROM phases WHERE run_id=?1 LIMIT 1), "
+                    "(SELECT op FROM (SELECT start_step, CASE WHEN json_valid(detail) THEN "
+                    "json_extract(detail, '$.operator') END AS op FROM phases WHERE run_id=?1) "
+                    "WHERE op IS NOT NULL ORDER BY start_step LIMIT 1), "
+                    "(SELECT 1 FROM eigs WHERE run_id=?1 AND operator='precond' AND idx=0 AND "
+                    "source<>'analyze' LIMIT 1)", &run->id, 1, &s, err))
+    return err->code;
+  int phases = s.v[0] != NULL, precond = s.v[2] != NULL;
+  if (phases) run->phase_op = s.v[1] ? take(&s.v[1]) : strdup(precond ? "precond" : "hessian");
+  db_strs_free(&s);
+  if (phases && !run->phase_op) return err_set(err, CS_ENOMEM, "out of memory");
+  run->eos_op = rep_run_is_adam(run) ? (precond ? "precond" : NULL) : "hessian";
+  return CS_OK;
 }
 
 static int run_load(Report *r, int64_t id, ReportRun *run, Err *err) {
@@ -64,7 +87,7 @@ static int run_load(Report *r, int64_t id, ReportRun *run, Err *err) {
   run->error = take(&s.v[6]);
   if (s.v[7]) run->lr = strtod(s.v[7], NULL);
   db_strs_free(&s);
-  return CS_OK;
+  return run_operators(r, run, err);
 }
 
 /* Chooses the run ids: the given ones (each must exist) or all, filtered by study. */
@@ -123,10 +146,18 @@ static void run_label(StrBuf *b, const ReportRun *run) {
 
 /* ---- index ------------------------------------------------------------------------ */
 
-static const char *index_cols[] = {"id", "name", "study", "group", "status", "optimizer", "η",
-                                   "batch", "steps", "final loss", "best loss",
-                                   "final test loss", "final acc", "final test acc",
-                                   "max sharpness", "EoS onset"};
+/* The index's columns, with a tooltip (title attribute) where the name needs one. */
+static const struct { const char *name, *tip; } index_cols[] = {
+    {"id", NULL}, {"name", NULL}, {"study", NULL}, {"group", NULL}, {"status", NULL},
+    {"optimizer", NULL}, {"η", NULL}, {"batch", NULL}, {"steps", NULL}, {"final loss", NULL},
+    {"best loss", NULL}, {"final test loss", NULL}, {"final acc", NULL},
+    {"final test acc", NULL},
+    {"max sharpness", "largest λ1 of the Hessian H"},
+    {"max preconditioned sharpness", "largest λ1 of P^-1/2 H P^-1/2, Adam's preconditioned "
+                                     "Hessian"},
+    {"EoS onset", "first step at the stability threshold (Adam: the preconditioned sharpness "
+                  "at Adam's threshold)"},
+};
 
 static void cell_text(StrBuf *b, const char *s) {
   sb_append(b, "<td>");
@@ -148,7 +179,8 @@ static void cell_num(StrBuf *b, const char *s) {
 static int index_row(Report *r, StrBuf *b, const ReportRun *run, Err *err) {
   DbStrs s;
   if (db_query_strs(r->db, "SELECT steps, final_loss, best_loss, final_test_loss, "
-                    "final_accuracy, final_test_accuracy, max_sharpness, eos_onset "
+                    "final_accuracy, final_test_accuracy, max_sharpness, "
+                    "max_precond_sharpness, eos_onset "
                     "FROM run_summary WHERE id=?1", &run->id, 1, &s, err))
     return err->code;
   sb_printf(b, "<tr><td class=\"num\" data-v=\"%lld\">%lld</td><td><a href=\"#run-%lld\">",
@@ -170,7 +202,7 @@ static int index_row(Report *r, StrBuf *b, const ReportRun *run, Err *err) {
   if (isfinite(run->lr)) snprintf(lr, sizeof lr, "%.17g", run->lr);
   cell_num(b, lr[0] ? lr : NULL);
   cell_text(b, run->batch);
-  for (int c = 0; c < 8; c++) cell_num(b, s.nrow ? s.v[c] : NULL);
+  for (int c = 0; c < 9; c++) cell_num(b, s.nrow ? s.v[c] : NULL);
   sb_append(b, "</tr>\n");
   db_strs_free(&s);
   return CS_OK;
@@ -178,15 +210,47 @@ static int index_row(Report *r, StrBuf *b, const ReportRun *run, Err *err) {
 
 /* ---- comparison view --------------------------------------------------------------- */
 
-static void compare_group(Report *r, StrBuf *b, const char *grp, ReportRun *runs, size_t n) {
-  size_t members = 0, sharp = 0, loss = 0;
+/* Writes dataset r<id>.ratio once: λ1 of the run's eos_op over the training series,
+ * divided by the threshold recorded at the same step (sharpness_threshold, or
+ * precond_threshold for Adam), so 1 is the edge of stability for every optimizer.
+ * Returns 1 when the run has it, 0 when not, -1 on error. */
+static int ratio_ds(Report *r, ReportRun *run, Err *err) {
+  if (run->ratio) return run->ratio > 0;
+  run->ratio = -1;
+  if (!run->eos_op) return 0;
+  int pre = !strcmp(run->eos_op, "precond");
+  char q[512], key[64];
+  snprintf(q, sizeof q, "SELECT e.step, e.value / m.value FROM eigs e JOIN metrics m ON "
+           "m.run_id=?1 AND m.step=e.step AND m.name='%s' AND m.value>0 WHERE e.run_id=?1 AND "
+           "e.operator='%s' AND e.idx=0 AND e.source<>'analyze' ORDER BY e.step, "
+           "e.batch_size DESC", pre ? "precond_threshold" : "sharpness_threshold", run->eos_op);
+  snprintf(key, sizeof key, "r%lld.ratio", (long long)run->id);
+  size_t n;
+  if (rep_series(r, key, q, &run->id, 1, REP_X_INT | REP_FIRST_PER_X, &n, err)) return -1;
+  if (n) run->ratio = 1;
+  return n > 0;
+}
+
+static int in_group(const ReportRun *run, const char *grp) {
+  return !grp || (run->grp && !strcmp(run->grp, grp));
+}
+
+/* The comparison charts of one group (grp NULL: the chosen runs). */
+static int compare_group(Report *r, StrBuf *b, const char *grp, ReportRun *runs, size_t n,
+                         Err *err) {
+  size_t members = 0, sharp = 0, loss = 0, pre = 0;
+  for (size_t i = 0; i < n; i++)
+    members += in_group(runs + i, grp);
+  if (members < 2) return 0;
   for (size_t i = 0; i < n; i++) {
-    if (grp ? !(runs[i].grp && !strcmp(runs[i].grp, grp)) : 0) continue;
-    members++;
-    sharp += runs[i].has_sharp && isfinite(runs[i].lr) && runs[i].lr > 0;
+    if (!in_group(runs + i, grp)) continue;
+    int has = ratio_ds(r, runs + i, err);
+    if (has < 0) return -1;
+    sharp += has;
+    pre += has && !strcmp(runs[i].eos_op, "precond");
     loss += runs[i].has_loss;
   }
-  if (members < 2 || (sharp < 2 && loss < 2)) return;
+  if (sharp < 2 && loss < 2) return 0;
   sb_append(b, "<section class=\"group\"><h3>");
   if (grp) {
     sb_append(b, "group ");
@@ -197,28 +261,34 @@ static void compare_group(Report *r, StrBuf *b, const char *grp, ReportRun *runs
   sb_printf(b, " <small>(%zu runs)</small></h3>\n<div class=\"row\">\n", members);
   for (int kind = 0; kind < 2; kind++) {
     if ((kind == 0 && sharp < 2) || (kind == 1 && loss < 2)) continue;
-    rep_chart_begin(r, b, kind == 0 ? "sharpness · η/2 (1 = edge of stability)" : "train loss");
-    sb_append(&r->charts, kind == 0 ? ",\"y\":\"λ1·η/2\",\"hrule\":1,\"lines\":["
+    if (kind == 0)
+      rep_chart_begin(r, b, pre == 0 ? "sharpness / stability threshold (1 = edge of stability)"
+                            : pre == sharp ? "preconditioned sharpness / Adam's threshold "
+                                             "(1 = edge of stability)"
+                                           : "sharpness, or preconditioned sharpness for Adam, "
+                                             "/ its threshold (1 = edge of stability)");
+    else
+      rep_chart_begin(r, b, "train loss");
+    sb_append(&r->charts, kind == 0 ? ",\"y\":\"λ1 / threshold\",\"hrule\":1,\"lines\":["
                                     : ",\"y\":\"loss\",\"log\":1,\"lines\":[");
     int first = 1;
     for (size_t i = 0; i < n; i++) {
       ReportRun *run = runs + i;
-      if (grp ? !(run->grp && !strcmp(run->grp, grp)) : 0) continue;
-      if (kind == 0 && !(run->has_sharp && isfinite(run->lr) && run->lr > 0)) continue;
+      if (!in_group(run, grp)) continue;
+      if (kind == 0 && run->ratio <= 0) continue;
       if (kind == 1 && !run->has_loss) continue;
       char key[64];
       StrBuf l;
       sb_init(&l);
       run_label(&l, run);
       if (isfinite(run->lr)) sb_printf(&l, " (η=%g)", run->lr);
-      snprintf(key, sizeof key, kind == 0 ? "r%lld.eig.hessian.0" : "r%lld.loss",
-               (long long)run->id);
+      if (kind == 0 && !strcmp(run->eos_op, "precond")) sb_append(&l, ", preconditioned");
+      snprintf(key, sizeof key, kind == 0 ? "r%lld.ratio" : "r%lld.loss", (long long)run->id);
       sb_append(&r->charts, first ? "[" : ",[");
       first = 0;
       sb_json_str(&r->charts, key);
       sb_append(&r->charts, ",");
       sb_json_str(&r->charts, l.p);
-      if (kind == 0) sb_printf(&r->charts, ",%.17g", run->lr / 2);
       sb_append(&r->charts, "]");
       sb_free(&l);
     }
@@ -226,9 +296,10 @@ static void compare_group(Report *r, StrBuf *b, const char *grp, ReportRun *runs
     rep_chart_end(r);
   }
   sb_append(b, "</div></section>\n");
+  return 0;
 }
 
-static void compare_view(Report *r, StrBuf *b, ReportRun *runs, size_t n, int chosen) {
+static int compare_view(Report *r, StrBuf *b, ReportRun *runs, size_t n, int chosen, Err *err) {
   size_t before = b->len;
   sb_append(b, "<section id=\"compare\"><h2>Comparison</h2>\n");
   size_t head = b->len;
@@ -236,15 +307,16 @@ static void compare_view(Report *r, StrBuf *b, ReportRun *runs, size_t n, int ch
     if (!runs[i].grp) continue;
     size_t j;
     for (j = 0; j < i && !(runs[j].grp && !strcmp(runs[j].grp, runs[i].grp)); j++) {}
-    if (j == i) compare_group(r, b, runs[i].grp, runs, n);
+    if (j == i && compare_group(r, b, runs[i].grp, runs, n, err)) return err->code;
   }
-  if (chosen) compare_group(r, b, NULL, runs, n);
+  if (chosen && compare_group(r, b, NULL, runs, n, err)) return err->code;
   if (b->len == head) {
     b->len = before; /* nothing to compare: drop the heading */
     if (b->p) b->p[before] = '\0';
   } else {
     sb_append(b, "</section>\n");
   }
+  return CS_OK;
 }
 
 /* ---- assembly ------------------------------------------------------------------------ */
@@ -373,14 +445,18 @@ int report_write(Db *db, const ReportOpts *o, ReportStats *stats, Err *err) {
                     "type=\"search\" placeholder=\"filter runs…\" aria-label=\"filter runs\"> "
                     "<span id=\"cs-count\"></span></p>\n<table id=\"cs-runs\" class=\"data "
                     "sortable\"><thead><tr>");
-  for (size_t c = 0; c < sizeof index_cols / sizeof index_cols[0]; c++)
-    sb_printf(&index, "<th>%s</th>", index_cols[c]);
+  for (size_t c = 0; c < sizeof index_cols / sizeof index_cols[0]; c++) {
+    if (index_cols[c].tip)
+      sb_printf(&index, "<th title=\"%s\">%s</th>", index_cols[c].tip, index_cols[c].name);
+    else
+      sb_printf(&index, "<th>%s</th>", index_cols[c].name);
+  }
   sb_append(&index, "</tr></thead><tbody>\n");
   for (size_t i = 0; i < n; i++)
     if ((rc = index_row(&r, &index, runs + i, err))) goto done;
   sb_append(&index, "</tbody></table>\n</section>\n");
 
-  compare_view(&r, &cmp, runs, n, o->n_runs > 1);
+  if ((rc = compare_view(&r, &cmp, runs, n, o->n_runs > 1, err))) goto done;
 
   head_html(&head, o, db, n);
   sb_append(&tail, "</main>\n<script type=\"application/json\" id=\"cs-data\">{\"charts\":{");
@@ -396,7 +472,7 @@ int report_write(Db *db, const ReportOpts *o, ReportStats *stats, Err *err) {
   sb_append(&tail, "</script>\n<script>");
   sb_append_n(&tail, report_asset_js, report_asset_js_len);
   sb_append(&tail, "</script>\n</body></html>\n");
-  if (head.oom || index.oom || cmp.oom || r.runs.oom || tail.oom) {
+  if (head.oom || index.oom || cmp.oom || r.runs.oom || r.charts.oom || r.ds.oom || tail.oom) {
     rc = err_set(err, CS_ENOMEM, "out of memory building the report");
     goto done;
   }
@@ -411,7 +487,7 @@ done:
   for (size_t i = 0; runs && i < n; i++) run_free(runs + i);
   free(runs);
   free(ids);
-  free(r.keep);
+  free(r.keep), free(r.scratch), free(r.brk);
   sb_free(&r.runs), sb_free(&r.charts), sb_free(&r.ds);
   sb_free(&head), sb_free(&index), sb_free(&cmp), sb_free(&tail);
   return rc;

@@ -64,4 +64,28 @@ void report_html_escape(StrBuf *b, const char *s);
  * ends). Writes the indices to keep[] (room for max_points) and returns their count. */
 size_t report_downsample(const double *y, size_t n, size_t max_points, size_t *keep);
 
+/* How a series is drawn, decided per series from its own measurements (docs/REPORT.md):
+ * a line only when it is dense and regular; points wherever a line would pretend to a
+ * continuity the measurements do not have. */
+typedef enum ReportMark {
+  REPORT_MARK_LINE,       /* >= REPORT_SPARSE_POINTS measurements, no gap */
+  REPORT_MARK_LINEPOINTS, /* fewer, or with a gap: points, joined by a thin line broken at gaps */
+  REPORT_MARK_POINTS,     /* fewer than 3 measurements: points only */
+  REPORT_MARK_CHECKPOINT  /* post-hoc values (curvscope analyze): points only, never joined */
+} ReportMark;
+
+#define REPORT_SPARSE_POINTS 60 /* fewer measurements than this: the points are drawn */
+#define REPORT_GAP_FACTOR 3.0   /* a spacing above this many median spacings is a gap */
+
+/* Chooses the mark of a measured series (x ascending; a NaN in x or y is no measurement):
+ * POINTS below 3 measurements; LINEPOINTS below REPORT_SPARSE_POINTS or when there is a
+ * gap; LINE otherwise. A gap is a spacing between consecutive measurements larger than
+ * REPORT_GAP_FACTOR times their median spacing; brk[] gets the index of the measurement
+ * after each gap (where the line starts anew), *nbrk their count. scratch and brk need
+ * room for n values. Never returns CHECKPOINT (that is the caller's knowledge). */
+ReportMark report_series_mark(const double *x, const double *y, size_t n, double *scratch,
+                              size_t *brk, size_t *nbrk);
+/* "line", "linepoints", "points", "checkpoint": the names report.js reads. */
+const char *report_mark_name(ReportMark m);
+
 #endif

@@ -2,40 +2,65 @@
  * run index sortable and filterable. Embedded by report/gen_assets.py after the vega,
  * vega-lite and vega-embed builds. No network: everything it needs is in the page.
  *
- * Descriptor (written by report/*.c): {title, x, y, log, kind, lines: [[dataset, label,
- * multiplier?], ...], dashed: [[dataset, label]], bands: [[start, end, phase]], hrule}.
- * Datasets are columnar: data.ds[key] = [[x...], [y...]].
+ * Descriptor (written by report/*.c): {title, x, y, log, kind, lines: [[dataset, label],
+ * ...], dashed: [[dataset, label]], bands: [[start, end, phase]], hrule}.
+ * Datasets: data.ds[key] = {mark, brk, x: [...], y: [...], e: [...]}; mark says how the
+ * series is drawn (the C side decides, docs/REPORT.md): "line", "linepoints" (points
+ * joined by a thin line), "points", "checkpoint" (post-hoc values: diamonds, never
+ * joined); brk lists the x where the line starts anew after a gap; e is y's ± error.
  * window.curvscope.renderAll() renders every chart (the browser test uses it); otherwise
- * charts render as they scroll into view. */
+ * charts render as they scroll into view, and all of them before the page is printed. */
 (function () {
   'use strict';
   var data = JSON.parse(document.getElementById('cs-data').textContent);
   var statusEl = document.getElementById('cs-status');
   var state = { charts: 0, rendered: 0, failed: 0, errors: [] };
 
-  function points(list, rows, log) {
+  /* Rows {x, y, s: label, m: mark, g: line segment, d: dashed, lo, hi: error bar}. */
+  function points(list, rows, log, dashed) {
     (list || []).forEach(function (l) {
       var s = data.ds[l[0]];
       if (!s) return;
-      var mul = l.length > 2 ? l[2] : 1, xs = s[0], ys = s[1];
-      for (var i = 0; i < xs.length; i++) {
-        var y = ys[i];
-        if (y === null || xs[i] === null) continue;
-        y *= mul;
-        if (log && !(y > 0)) continue;
-        rows.push({ x: xs[i], y: y, s: l[1] });
+      var brk = s.brk || [], b = 0, e = s.e;
+      for (var i = 0; i < s.x.length; i++) {
+        var x = s.x[i], y = s.y[i];
+        while (b < brk.length && brk[b] <= x) b++;
+        if (y === null || x === null || (log && !(y > 0))) continue;
+        var row = { x: x, y: y, s: l[1], m: s.mark || 'line', g: l[0] + '#' + b,
+                    d: dashed ? 1 : 0 };
+        if (e && e[i] !== null && e[i] > 0) {
+          row.lo = y - e[i];
+          row.hi = y + e[i];
+          row.e = e[i];
+          if (log && !(row.lo > 0)) row.lo = y; /* no lower bar below zero on a log axis */
+        }
+        rows.push(row);
       }
     });
     return rows;
   }
 
+  /* The chart's series labels, in order, each once. */
+  function labels(d) {
+    return (d.lines || []).concat(d.dashed || []).map(function (l) { return l[1]; })
+      .filter(function (s, i, all) { return all.indexOf(s) === i; });
+  }
+
   function spec(d) {
-    var x = { field: 'x', type: 'quantitative', title: d.x || 'step', scale: { zero: false } };
+    /* padding (pixels): a point or error bar at the edge of the data stays whole */
+    var x = { field: 'x', type: 'quantitative', title: d.x || 'step',
+              scale: { zero: false, nice: false, padding: 10 } };
     var y = { field: 'y', type: 'quantitative', title: d.y || '',
-              scale: d.log ? { type: 'log' } : { zero: false } };
-    var color = { field: 's', type: 'nominal', title: null, sort: null };
+              scale: d.log ? { type: 'log', padding: 10 } : { zero: false, padding: 10 } };
+    /* one color per series on every layer: a fixed domain, the legend drawn once */
+    var domain = labels(d);
+    var color = { field: 's', type: 'nominal', title: null, sort: null, scale: { domain: domain } };
+    var quiet = { field: 's', type: 'nominal', sort: null, scale: { domain: domain },
+                  legend: null };
     var tooltip = [{ field: 's', title: 'series' }, { field: 'x', title: d.x || 'step' },
                    { field: 'y', title: d.y || 'value', format: '.5g' }];
+    var rows = points(d.lines, [], d.log, false);
+    points(d.dashed, rows, d.log, true);
     var layers = [];
     if (d.bands && d.bands.length) {
       layers.push({
@@ -46,19 +71,46 @@
                              legend: { title: 'phase' } } }
       });
     }
-    layers.push({
-      data: { values: points(d.lines, [], d.log) },
-      mark: { type: 'line', clip: true, strokeWidth: 1.4, interpolate: 'linear' },
-      encoding: { x: x, y: y, color: color, tooltip: tooltip },
-      params: [{ name: 'zoom', select: 'interval', bind: 'scales' }]
-    });
-    if (d.dashed && d.dashed.length) {
-      layers.push({
-        data: { values: points(d.dashed, [], d.log) },
-        mark: { type: 'line', clip: true, strokeDash: [6, 4], strokeWidth: 1.6 },
-        encoding: { x: x, y: y, color: color, tooltip: tooltip }
+    /* dense series as lines, broken at gaps (one path per segment g); sparse ones keep a
+     * thin line between their visible points; points and post-hoc values never joined */
+    var drawn = [];
+    function has(test) { return rows.some(test); }
+    if (has(function (r) { return r.m === 'line' || r.m === 'linepoints'; })) {
+      drawn.push({
+        transform: [{ filter: "datum.m === 'line' || datum.m === 'linepoints'" }],
+        mark: { type: 'line', clip: true, interpolate: 'linear' },
+        encoding: { x: x, y: y, color: color, detail: { field: 'g' }, tooltip: tooltip,
+                    strokeWidth: { condition: { test: "datum.m === 'linepoints'", value: 0.8 },
+                                   value: 1.4 },
+                    strokeDash: { field: 'd', type: 'nominal', legend: null,
+                                  scale: { domain: [0, 1], range: [[1, 0], [6, 4]] } } }
       });
     }
+    if (has(function (r) { return r.m !== 'line'; })) {
+      drawn.push({
+        transform: [{ filter: "datum.m !== 'line'" }],
+        mark: { type: 'point', clip: true, filled: true, opacity: 0.9 },
+        encoding: { x: x, y: y, color: drawn.length ? quiet : color, tooltip: tooltip,
+                    shape: { condition: { test: "datum.m === 'checkpoint'", value: 'diamond' },
+                             value: 'circle' },
+                    size: { condition: { test: "datum.m === 'checkpoint'", value: 90 },
+                            value: 26 } }
+      });
+    }
+    if (has(function (r) { return r.lo !== undefined; })) {
+      drawn.push({
+        transform: [{ filter: 'isValid(datum.lo)' }],
+        mark: { type: 'rule', clip: true, strokeWidth: 1.2 },
+        encoding: { x: x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' },
+                    color: quiet,
+                    tooltip: tooltip.concat([{ field: 'e', title: '±', format: '.3g' }]) }
+      });
+    }
+    drawn.forEach(function (l, i) {
+      l.data = { values: rows };
+      if (i === 0) l.params = [{ name: 'zoom', select: 'interval', bind: 'scales' }];
+      layers.push(l);
+    });
     if (typeof d.hrule === 'number') {
       layers.push({ data: { values: [{ r: d.hrule }] },
                     mark: { type: 'rule', strokeDash: [4, 4], color: '#555' },
@@ -82,7 +134,8 @@
     el._cs = vegaEmbed(el, spec(d), {
       mode: 'vega-lite', renderer: 'canvas',
       actions: { export: true, source: false, compiled: false, editor: false }
-    }).then(function () {
+    }).then(function (res) {
+      el._view = res.view; /* the browser test reads the drawn marks from its scenegraph */
       el.dataset.state = 'done';
       state.rendered++;
     }).catch(function (e) {
@@ -106,7 +159,17 @@
 
   var charts = document.querySelectorAll('.chart');
   state.charts = charts.length;
-  window.curvscope = { state: state, renderAll: renderAll, spec: spec };
+  window.curvscope = { state: state, renderAll: renderAll, spec: spec, data: data };
+  /* Printing (or saving as PDF) lays out every chart, not only those scrolled into view:
+   * draw the pending ones first. The data are inline, so vega renders within the
+   * handler's microtasks, before the browser lays out the printed page. */
+  window.addEventListener('beforeprint', renderAll);
+  if (window.matchMedia) {
+    var print = window.matchMedia('print');
+    var onPrint = function (e) { if (e.matches) renderAll(); };
+    if (print.addEventListener) print.addEventListener('change', onPrint);
+    else if (print.addListener) print.addListener(onPrint);
+  }
   if ('IntersectionObserver' in window) {
     var io = new IntersectionObserver(function (entries) {
       entries.forEach(function (e) {

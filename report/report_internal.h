@@ -19,9 +19,17 @@ typedef struct ReportRun {
   int64_t id;
   char *name, *study, *grp, *status, *opt, *batch, *error; /* NULL when absent */
   double lr;                                              /* NAN when absent */
+  /* The operator whose top eigenvalue is held against the optimizer's stability
+   * threshold: "precond" (P^-1/2 H P^-1/2) for Adam when measured, "hessian" for the
+   * others; NULL when there is none (an Adam run without the precond probe). */
+  const char *eos_op;
+  char *phase_op;   /* operator the EoS phases were computed from; NULL: no phases */
   int has_loss;     /* dataset r<id>.loss was written */
-  int has_sharp;    /* dataset r<id>.eig.hessian.0 was written */
+  int ratio;        /* dataset r<id>.ratio (λ1 / threshold): 0 not yet read, 1 written, -1 none */
 } ReportRun;
+
+/* 1 when the run was trained with Adam. */
+int rep_run_is_adam(const ReportRun *run);
 
 typedef struct Report {
   Db *db;
@@ -32,6 +40,9 @@ typedef struct Report {
   size_t nchart;
   ReportStats st;
   size_t *keep;      /* scratch for report_downsample, max_points */
+  double *scratch;   /* scratch for report_series_mark, scratch_n + 1 */
+  size_t *brk;       /* and its breaks */
+  size_t scratch_n;
 } Report;
 
 /* One section of a run: applies() returns 1 when the run has its data, 0 when not,
@@ -46,19 +57,54 @@ typedef struct ReportSection {
 extern const ReportSection report_sections[];
 extern const size_t report_n_sections;
 
+/* The eigenvalue sections (section_eigs.c). */
+int section_precond_applies(Report *r, const ReportRun *run, Err *err);
+int section_precond_emit(Report *r, ReportRun *run, Err *err);
+int section_sharpness_applies(Report *r, const ReportRun *run, Err *err);
+int section_sharpness_emit(Report *r, ReportRun *run, Err *err);
+int section_solver_applies(Report *r, const ReportRun *run, Err *err);
+int section_solver_emit(Report *r, ReportRun *run, Err *err);
+
 /* ---- helpers (report_util.c) ---------------------------------------------- */
 
 /* 1 if the query (binds: the run id first) returns any row, 0 if none, -1 on error. */
 int rep_exists(Report *r, const char *sql, int64_t run, Err *err);
 
-/* Reads (x, y) from a two-column query with int64 binds, downsamples, and writes
- * dataset `key` (x written as integers when x_int, e.g. steps); *npoints gets the
- * count read (0: nothing written, the series was empty or all NULL). */
+/* Flags of a dataset: x written as integers (steps); post-hoc values (drawn as
+ * checkpoint points, never joined); of rows with the same x, only the first (a query
+ * ordered by step and then by preference, e.g. batch_size DESC). */
+#define REP_X_INT 1
+#define REP_POSTHOC 2
+#define REP_FIRST_PER_X 4
+
+/* Reads (x, y) or (x, y, e) from a query with int64 binds (e: the ± standard error of
+ * y, drawn as error bars), chooses the series' mark (report_series_mark), downsamples
+ * and writes dataset `key`: {"mark", "brk" (x where the line breaks, if any), "x", "y",
+ * "e"}. *npoints gets the count read (0: nothing written, the series was empty or all
+ * NULL). */
 int rep_series(Report *r, const char *key, const char *sql, const int64_t *binds, int nb,
-               int x_int, size_t *npoints, Err *err);
-/* Writes dataset `key` from arrays (downsampled). */
-void rep_dataset(Report *r, const char *key, const double *x, const double *y, size_t n,
-                 int x_int);
+               int flags, size_t *npoints, Err *err);
+/* Writes dataset `key` from arrays (e may be NULL); as rep_series. */
+void rep_dataset(Report *r, const char *key, const double *x, const double *y, const double *e,
+                 size_t n, int flags);
+
+/* Writes the dataset of metric `name` (steps >= 0) as r<id>.m.<name> (the key into
+ * key[keysz]), with metric `se_name` at the same steps as its ± standard error when
+ * se_name is not NULL. Both names are fixed text of the caller, never from the database.
+ * Returns 1 if written, 0 if the run has no such metric, -1 on error. */
+int rep_metric_se_ds(Report *r, const ReportRun *run, const char *name, const char *se_name,
+                     char *key, size_t keysz, Err *err);
+int rep_metric_ds(Report *r, const ReportRun *run, const char *name, char *key, size_t keysz,
+                  Err *err);
+/* 1 if the run has metric `name` (fixed text) at some step >= 0, 0 if not, -1 on error. */
+int rep_has_metric(Report *r, const ReportRun *run, const char *name, Err *err);
+
+/* Appends a series reference ["key","label"] to a chart's list (*first: none yet). */
+void rep_line_ref(StrBuf *b, int *first, const char *key, const char *label);
+
+/* Opens and closes a run's sub-section <section class="sub NAME" id="run-ID-NAME">. */
+void rep_section_open(Report *r, const ReportRun *run, const char *name, const char *title);
+void rep_section_close(Report *r);
 
 /* Starts a chart: appends <div class="chart" id="cN"> to html and opens the descriptor
  * `"cN":{` in r->charts (caller appends members, then rep_chart_end). */

@@ -2,7 +2,8 @@
 # setup.sh: installs what curvscope needs on Debian and builds it into build/.
 #
 #   scripts/setup.sh            build dependencies + Fashion-MNIST + report assets, then build
-#   scripts/setup.sh --test     also what the tests need (chromium for the report's browser test)
+#   scripts/setup.sh --test     also what the tests need (chromium for the report's browser test,
+#                               poppler-utils for its print test)
 #
 # Installs only what is missing (apt-get as root; otherwise prints the command to run).
 # Idempotent: with everything in place it only runs the (incremental) build.
@@ -15,6 +16,8 @@ want_test=0
 
 pkgs=(build-essential meson ninja-build pkg-config python3 libopenblas-openmp-dev libarpack2-dev
       liblapacke-dev libsqlite3-dev sqlite3 zlib1g-dev dataset-fashion-mnist)
+# the report's print test rasterises the printed PDF with pdftoppm
+if [ $want_test -eq 1 ]; then pkgs+=(poppler-utils); fi
 # node and npm may come from another packaging (with npm inside nodejs): check the commands.
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

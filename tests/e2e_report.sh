@@ -4,11 +4,16 @@
 #   bash tests/e2e_report.sh path/to/curvscope
 #
 # Writes a fixture database with the C API (test_report --make-db; found beside this
-# test's working directory, i.e. the build's tests/), runs the command and its error
-# paths, then opens the report headless in Debian's chromium through playwright-core
-# (tests/browser/, installed by scripts/setup_report.sh). The screenshot is left in
-# the working directory as e2e_report.png. Without node, chromium or playwright-core the
-# browser checks print a TAP skip line.
+# test's working directory, i.e. the build's tests/) and adds real runs made with the
+# binary: a short Adam run with the precond-sharpness probe, a GD run that diverges, and a
+# GD run with checkpoints analysed after the fact (analyze --top 5 --trace at two of
+# them). Runs the command and its error paths, then opens the report headless in
+# Debian's chromium through playwright-core (tests/browser/, installed by
+# scripts/setup_report.sh): the page and its charts (check_report.js), then printing it
+# to PDF (check_print.js, with poppler's pdftoppm). The screenshot and the last printed
+# page are left in the working directory as e2e_report.png and e2e_report_print.png.
+# Without node, chromium, playwright-core or pdftoppm the browser checks print a TAP
+# skip line.
 set -u
 bin=${1:?usage: e2e_report.sh CURVSCOPE}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,6 +42,34 @@ fi
 db="$work/fixture.db"
 html="$work/report.html"
 check "fixture database written through the C API" "$mk" --make-db "$db"
+
+# ---- real runs, made with the binary -------------------------------------------------
+q() { sqlite3 "$db" "$1"; }
+data="--data fashion-mnist:n=300,test=200 --quiet --threads 1"
+"$bin" train --db "$db" --name adam-eos $data --model mlp:784-32-32-10 --opt adam --lr 0.002 \
+  --steps 300 --eval-every 25 --probe precond-sharpness:every=10 >"$work/adam.out" 2>&1
+check "a short Adam run with the precond-sharpness probe" \
+  test "$(q "select status from runs where name='adam-eos'")" = finished
+"$bin" train --db "$db" --name gd-diverges $data --model mlp:784-32-10 --lr 3 --steps 100 \
+  --eval-every 20 --probe sharpness:every=5 >"$work/div.out" 2>&1
+check "a GD run at η = 3 diverges after one sharpness measurement" \
+  test "$(q "select status || ' ' || (select count(*) from eigs e where e.run_id=r.id and e.idx=0) from runs r where name='gd-diverges'")" = "diverged 1"
+"$bin" train --db "$db" --name gd-eos $data --model mlp:784-32-10 --lr 0.1 --steps 300 \
+  --eval-every 50 --checkpoint-every 100 --probe sharpness:every=5,k=2 >"$work/gd.out" 2>&1
+gid=$(q "select id from runs where name='gd-eos'")
+"$bin" analyze --db "$db" --run "$gid" --step 100 --top 5 --trace --threads 1 >"$work/an1.out" 2>&1 &&
+  "$bin" analyze --db "$db" --run "$gid" --step last --top 5 --trace --threads 1 >"$work/an2.out" 2>&1
+check "analyze --top 5 --trace on two checkpoints of a GD run" test $? -eq 0
+check "the probe's and analyze's values at step 100 are both kept" \
+  test "$(q "select group_concat(source || ':' || n) from (select source, count(*) n from eigs where run_id=$gid and step=100 group by source order by source)")" = "analyze:5,probe:2"
+
+runs_out=$("$bin" runs --db "$db")
+aid=$(q "select id from runs where name='adam-eos'")
+want=$(q "select printf('%.4g %.4g', max_sharpness, max_precond_sharpness) from run_summary where id=$aid")
+got=$(awk -v id="$aid" '$1 == id { print $11, $12 }' <<<"$runs_out")
+check "curvscope runs: the Adam run's sharpness and preconditioned sharpness in two columns ($got; want $want)" \
+  test "$got" = "$want"
+check "curvscope runs says which is which" grep -q "precond: max preconditioned sharpness" <<<"$runs_out"
 
 out=$("$bin" report --db "$db" -o "$html" 2>"$work/stderr")
 rc=$?
@@ -71,6 +104,24 @@ check "--help exits 0 and shows usage" grep -q "usage: curvscope report" "$work/
 check "--study with repeated --run works" test -s "$work/eos.html"
 
 # ---- in a real browser -------------------------------------------------------------
+# browser_check SCRIPT ARGS...: runs a tests/browser script, folds its TAP lines into ours.
+browser_check() {
+  local script=$1 name
+  shift
+  name=$(basename "$script" .js)
+  CHROMIUM=$chromium node "$here/browser/$script" "$@" $((n + 1)) \
+    >"$work/$name.tap" 2>"$work/$name.err"
+  grep -E '^(not )?ok ' "$work/$name.tap"
+  grep -E '^#' "$work/$name.tap" | grep -v '^# count' || true
+  local cnt
+  cnt=$(sed -n 's/^# count //p' "$work/$name.tap" | tail -1)
+  n=$((n + ${cnt:-0}))
+  if grep -q '^not ok' "$work/$name.tap" || [ -z "$cnt" ]; then
+    fail=1
+    [ -z "$cnt" ] && notok "$script ran ($(head -c 300 "$work/$name.err"))"
+  fi
+}
+
 chromium=${CHROMIUM:-/usr/bin/chromium}
 if ! command -v node >/dev/null 2>&1; then
   skip "node not installed (scripts/setup_report.sh)"
@@ -79,16 +130,11 @@ elif [ ! -x "$chromium" ]; then
 elif [ ! -d "$here/browser/node_modules/playwright-core" ]; then
   skip "playwright-core not installed in tests/browser (scripts/setup_report.sh)"
 else
-  shot="$(pwd)/e2e_report.png"
-  CHROMIUM=$chromium node "$here/browser/check_report.js" "$html" "$shot" $((n + 1)) \
-    >"$work/browser.tap" 2>"$work/browser.err"
-  grep -E '^(not )?ok ' "$work/browser.tap"
-  grep -E '^#' "$work/browser.tap" | grep -v '^# count' || true
-  cnt=$(sed -n 's/^# count //p' "$work/browser.tap" | tail -1)
-  n=$((n + ${cnt:-0}))
-  if grep -q '^not ok' "$work/browser.tap" || [ -z "$cnt" ]; then
-    fail=1
-    [ -z "$cnt" ] && notok "browser check ran ($(head -c 300 "$work/browser.err"))"
+  browser_check check_report.js "$html" "$(pwd)/e2e_report.png"
+  if command -v pdftoppm >/dev/null 2>&1; then
+    browser_check check_print.js "$html" "$(pwd)/e2e_report_print.png"
+  else
+    skip "pdftoppm not installed (apt-get install poppler-utils; scripts/setup.sh --test)"
   fi
 fi
 finish

@@ -22,6 +22,10 @@
 #include "tap.h"
 
 #define NASTY "<script>alert(1)</script>"
+#define ANALYZE_LAMBDA1 777.0 /* the fixture's post-hoc λ1: a value no probe measures */
+#define ADAM_PRECOND_MAX 38100.0 /* the Adam run's largest preconditioned sharpness */
+#define ADAM_RAW_MAX 31.0        /* and its largest raw sharpness */
+#define NRUNS 5
 
 static double now_s(void) {
   struct timespec t;
@@ -67,6 +71,19 @@ static int run_eos(Recorder *rec, const char *name, const char *grp, double lr, 
       if (!rc) rc = rec_metric(rec, t, "test_accuracy", 0.95 - 0.9 * loss, e);
     }
   }
+  if (!rc && with_phases) { /* curvscope analyze at two checkpoints: top 5 and a trace */
+    long at[2] = {steps / 4, steps - 1};
+    for (int k = 0; k < 2 && !rc; k++) {
+      double vals[5], res[5] = {1e-12, 1e-12, 1e-12, 1e-12, 1e-12};
+      for (int i = 0; i < 5; i++) vals[i] = ANALYZE_LAMBDA1 * (1.0 - 0.1 * i) + k;
+      EigRecord er = {.step = at[k], .op = "hessian", .batch_size = 5000, .count = 5,
+                      .values = vals, .residuals = res, .matvecs = 250, .wall_s = 1.5,
+                      .converged = 1, .source = "analyze"};
+      rc = rec_eigs(rec, &er, e);
+      if (!rc) rc = rec_metric(rec, at[k], "trace", 4000.0 + 100 * k, e);
+      if (!rc) rc = rec_metric(rec, at[k], "trace_se", 40.0, e);
+    }
+  }
   if (!rc && with_phases) {
     long a = steps / 10, b = 4 * steps / 10, c = 6 * steps / 10;
     rc = rec_phase(rec, "I", 0, a, "{\"note\":\"</script>\"}", e);
@@ -81,8 +98,11 @@ static int run_eos(Recorder *rec, const char *name, const char *grp, double lr, 
 }
 
 /* The fixture: a nasty-named run with steps only, two EoS runs of one group (one with
- * phases), an Adam run with preconditioned sharpness, densities and traces. */
-static int make_fixture(const char *path, int64_t ids[4], Err *e) {
+ * phases and analyze solves at two checkpoints), an Adam run with preconditioned and
+ * raw sharpness side by side (as the precond-sharpness probe records them), phases
+ * computed from the preconditioned one, densities and traces, and a GD run that
+ * diverged after one sharpness measurement. */
+static int make_fixture(const char *path, int64_t ids[NRUNS], Err *e) {
   remove(path);
   char wal[1024];
   snprintf(wal, sizeof wal, "%s-wal", path);
@@ -116,12 +136,20 @@ static int make_fixture(const char *path, int64_t ids[4], Err *e) {
                        .lr = 0.001};
       rc = rec_step(&rec, &sr, e);
       if (!rc && t % 20 == 0) {
-        double v[1] = {38000.0 * (1 - exp(-0.004 * t)) + 100}, res[1] = {1e-6};
+        double v[1] = {(ADAM_PRECOND_MAX - 100) * (1 - exp(-0.004 * t)) + 100}, res[1] = {1e-6};
+        if (t == 980) v[0] = ADAM_PRECOND_MAX;
         EigRecord er = {.step = t, .op = "precond", .batch_size = 1000, .count = 1,
                         .values = v, .residuals = res, .matvecs = 30, .wall_s = 0.02,
                         .converged = 1};
         rc = rec_eigs(&rec, &er, e);
         if (!rc) rc = rec_metric(&rec, t, "precond_threshold", 38000.0, e);
+        double raw[1] = {ADAM_RAW_MAX - 10 * exp(-0.01 * t)};
+        EigRecord ew = {.step = t, .op = "hessian", .batch_size = 1000, .count = 1,
+                        .values = raw, .residuals = res, .matvecs = 20, .wall_s = 0.01,
+                        .converged = 1, .source = "probe"};
+        if (t == 980) raw[0] = ADAM_RAW_MAX;
+        if (!rc) rc = rec_eigs(&rec, &ew, e);
+        if (!rc) rc = rec_metric(&rec, t, "sharpness_threshold", 2.0 / 0.001, e);
         if (!rc) rc = rec_metric(&rec, t, "trace", 500.0 + t, e);
       }
       if (!rc && t % 250 == 0) {
@@ -133,7 +161,27 @@ static int make_fixture(const char *path, int64_t ids[4], Err *e) {
         rc = rec_density(&rec, t, "hessian", 200, x, y, e);
       }
     }
+    /* what study eos writes for an Adam run: phases of the preconditioned sharpness */
+    if (!rc) rc = rec_phase(&rec, "II", 0, 700, "{\"operator\":\"precond\"}", e);
+    if (!rc) rc = rec_phase(&rec, "III", 700, 999, "{\"operator\":\"precond\"}", e);
+    if (!rc) rc = rec_metric(&rec, -1, "max_sharpness", ADAM_PRECOND_MAX, e);
     if (!rc) rc = rec_run_end(&rec, "finished", NULL, e);
+  }
+  if (!rc) {
+    RunInfo info = {.name = "gd diverges", .study = "train",
+                    .config_json = "{\"lr\":3,\"opt\":\"gd\",\"batch\":\"full\"}"};
+    rc = rec_run_begin(&rec, &info, &ids[4], e);
+    for (long t = 0; t < 4 && !rc; t++) {
+      StepRecord sr = {.step = t, .loss = pow(40.0, (double)t), .accuracy = 0.1, .lr = 3};
+      rc = rec_step(&rec, &sr, e);
+    }
+    double v[2] = {86.0, 84.0}, res[2] = {1e-9, 1e-9};
+    EigRecord er = {.step = 0, .op = "hessian", .batch_size = 300, .count = 2, .values = v,
+                    .residuals = res, .matvecs = 19, .wall_s = 0.1, .converged = 1};
+    if (!rc) rc = rec_eigs(&rec, &er, e);
+    if (!rc) rc = rec_metric(&rec, 0, "sharpness_threshold", 2.0 / 3, e);
+    if (!rc) rc = rec_metric(&rec, 0, "test_loss", 1.0, e);
+    if (!rc) rc = rec_run_end(&rec, "diverged", "the loss exploded at step 3", e);
   }
   db_recorder_close(&rec);
   db_close(db);
@@ -205,6 +253,204 @@ static void test_downsample(void) {
   free(keep);
 }
 
+/* ---- reading the page's data blob ------------------------------------------------- */
+
+/* The dataset `key` of the page: a pointer to its object ("key":{...), or NULL. */
+static const char *ds_of(const char *html, const char *key) {
+  const char *ds = strstr(html, "},\"ds\":{");
+  if (!ds) return NULL;
+  char needle[160];
+  snprintf(needle, sizeof needle, "\"%s\":{", key);
+  return strstr(ds, needle);
+}
+
+static int ds_mark_is(const char *html, const char *key, const char *mark) {
+  const char *d = ds_of(html, key);
+  char want[64];
+  snprintf(want, sizeof want, "{\"mark\":\"%s\"", mark);
+  return d && !strncmp(strchr(d, '{'), want, strlen(want));
+}
+
+/* The number of values in the dataset's array `field` ("x", "e"); -1 if absent. */
+static long ds_count(const char *html, const char *key, const char *field) {
+  const char *d = ds_of(html, key), *end = d ? strchr(d, '}') : NULL;
+  char f[16];
+  snprintf(f, sizeof f, "\"%s\":[", field);
+  const char *a = d ? strstr(d, f) : NULL;
+  if (!a || a > end) return -1;
+  a += strlen(f);
+  if (*a == ']') return 0;
+  long n = 1;
+  for (; *a && *a != ']'; a++) n += *a == ',';
+  return n;
+}
+
+/* Copies into out the descriptor of the chart that draws dataset `key` (from its
+ * "cN":{"title" to the next chart), "" if no chart draws it. */
+static void chart_of(const char *html, const char *key, char *out, size_t n) {
+  out[0] = '\0';
+  const char *charts = strstr(html, "{\"charts\":{"), *ds = strstr(html, "},\"ds\":{");
+  char needle[160];
+  snprintf(needle, sizeof needle, "[\"%s\",", key);
+  const char *at = charts ? strstr(charts, needle) : NULL;
+  if (!at || at > ds) return;
+  const char *start = charts, *p;
+  for (p = charts; (p = strstr(p + 1, ":{\"title\":")) && p < at;) start = p;
+  const char *end = strstr(at, ":{\"title\":");
+  if (!end || end > ds) end = ds;
+  size_t len = (size_t)(end - start) < n - 1 ? (size_t)(end - start) : n - 1;
+  memcpy(out, start, len);
+  out[len] = '\0';
+}
+
+static void test_series_marks(void) {
+  enum { N = 200 };
+  double x[N], y[N], scratch[N];
+  size_t brk[N], nbrk;
+  for (int i = 0; i < N; i++) x[i] = 10.0 * i, y[i] = sin(0.1 * i);
+  tap_ok(report_series_mark(x, y, 1, scratch, brk, &nbrk) == REPORT_MARK_POINTS && !nbrk,
+         "one measurement: a point");
+  tap_ok(report_series_mark(x, y, 2, scratch, brk, &nbrk) == REPORT_MARK_POINTS,
+         "two measurements: points");
+  tap_ok(report_series_mark(x, y, 20, scratch, brk, &nbrk) == REPORT_MARK_LINEPOINTS && !nbrk,
+         "20 measurements (e.g. test loss every 100 of 2000 steps): points joined, visible");
+  tap_ok(report_series_mark(x, y, REPORT_SPARSE_POINTS, scratch, brk, &nbrk) ==
+             REPORT_MARK_LINE && !nbrk,
+         "%d regular measurements: a line", REPORT_SPARSE_POINTS);
+  for (int i = 0; i < N; i++) x[i] = 10.0 * i + (i % 3) * 4.0; /* irregular, no hole */
+  tap_ok(report_series_mark(x, y, N, scratch, brk, &nbrk) == REPORT_MARK_LINE && !nbrk,
+         "irregular spacing without a hole: still a line");
+  for (int i = 0; i < N; i++) x[i] = 10.0 * i + (i >= 120 ? 500.0 : 0.0); /* a hole */
+  ReportMark m = report_series_mark(x, y, N, scratch, brk, &nbrk);
+  tap_ok(m == REPORT_MARK_LINEPOINTS && nbrk == 1 && brk[0] == 120,
+         "a hole of 50 spacings: points visible, the line breaks at the measurement after it "
+         "(%s, %zu breaks, at %zu)", report_mark_name(m), nbrk, nbrk ? brk[0] : 0);
+  for (int i = 0; i < N; i++) x[i] = 10.0 * i, y[i] = i % 2 ? NAN : 1.0;
+  m = report_series_mark(x, y, N, scratch, brk, &nbrk);
+  tap_ok(m == REPORT_MARK_LINE && !nbrk, "NaN values are not measurements: every other step "
+         "measured is still a regular series (%s)", report_mark_name(m));
+  for (int i = 3; i < N; i++) y[i] = NAN;
+  tap_ok(report_series_mark(x, y, N, scratch, brk, &nbrk) == REPORT_MARK_POINTS,
+         "two finite values among 200: points");
+}
+
+/* What a reader is told: which operator each chart and number is about, sparse series
+ * drawn as points, analyze results as their own points. */
+static void test_honest_charts(Db *db, const int64_t ids[NRUNS]) {
+  Err e = {0};
+  ReportStats st;
+  ReportOpts o = {.output = "test_report_honest.html"};
+  if (!tap_ok(report_write(db, &o, &st, &e) == 0, "report for the chart checks (%s)", e.msg))
+    return;
+  char *html = slurp("test_report_honest.html", NULL);
+  if (!tap_ok(html != NULL, "report read back")) return;
+  char key[96], c[8192];
+  long long eos = ids[1], adam = ids[3], boom = ids[4];
+
+  /* Adam: the preconditioned sharpness against Adam's threshold, phases there only. */
+  snprintf(key, sizeof key, "r%lld.eig.precond.0", adam);
+  chart_of(html, key, c, sizeof c);
+  tap_ok(strstr(c, "\"bands\":[[0,700,\"II\"],[700,999,\"III\"]]") &&
+             strstr(c, "\"Adam's threshold 38/η\"") &&
+             strstr(c, "\"λ1 (preconditioned sharpness)\"") &&
+             strstr(c, "\"y\":\"eigenvalue of P^-1/2 H P^-1/2\""),
+         "Adam: preconditioned sharpness vs Adam's threshold 38/η, its phases shaded");
+  snprintf(key, sizeof key, "r%lld.m.precond_threshold", adam);
+  tap_ok(strstr(c, key) != NULL, "Adam: the dashed line is precond_threshold");
+  snprintf(key, sizeof key, "r%lld.eig.hessian.0", adam);
+  chart_of(html, key, c, sizeof c);
+  tap_ok(c[0] && !strstr(c, "\"bands\"") && !strstr(c, "\"dashed\"") &&
+             strstr(c, "\"λ1 (sharpness)\"") && strstr(c, "raw Hessian"),
+         "Adam: the raw sharpness chart has no 2/η line and no phases (%.80s)", c);
+  snprintf(key, sizeof key, "r%lld.eig.hessian.0", eos);
+  chart_of(html, key, c, sizeof c);
+  tap_ok(strstr(c, "\"bands\":[[0,200,\"I\"]") && strstr(c, "\"threshold 2/η\"") &&
+             strstr(c, "\"y\":\"eigenvalue of H\""),
+         "GD: the sharpness against 2/η, with its phases");
+  snprintf(key, sizeof key, "id=\"run-%lld-precond\"", adam);
+  const char *pre = strstr(html, key);
+  snprintf(key, sizeof key, "id=\"run-%lld-sharpness\"", adam);
+  const char *raw = strstr(html, key);
+  tap_ok(pre && raw && pre < raw, "Adam: its edge-of-stability chart (preconditioned) comes first");
+  snprintf(key, sizeof key, "id=\"run-%lld-results\"", adam);
+  const char *res = strstr(html, key);
+  tap_ok(res && strstr(res, "max_sharpness <span class=\"note\">(max preconditioned sharpness)") &&
+             strstr(res, "analysis on the preconditioned sharpness"),
+         "Adam: the run-level max_sharpness is named the preconditioned sharpness");
+  tap_ok(strstr(html, "<th title=\"largest λ1 of the Hessian H\">max sharpness</th>") &&
+             strstr(html, ">max preconditioned sharpness</th>"),
+         "index: two columns, sharpness and preconditioned sharpness");
+  snprintf(key, sizeof key, "href=\"#run-%lld\">adam</a>", adam);
+  const char *row = strstr(html, key), *row_end = row ? strstr(row, "</tr>") : NULL;
+  char v1[64], v2[64];
+  snprintf(v1, sizeof v1, "data-v=\"%.17g\"", ADAM_RAW_MAX);
+  snprintf(v2, sizeof v2, "data-v=\"%.17g\"", ADAM_PRECOND_MAX);
+  const char *a1 = row ? strstr(row, v1) : NULL, *a2 = row ? strstr(row, v2) : NULL;
+  tap_ok(a1 && a2 && a1 < a2 && a2 < row_end,
+         "index: the Adam run's max sharpness %g, then its max preconditioned sharpness %g",
+         ADAM_RAW_MAX, ADAM_PRECOND_MAX);
+  RunSummary *rs = NULL;
+  size_t n = 0;
+  int found = 0;
+  if (!db_run_summaries(db, &rs, &n, &e)) {
+    for (size_t i = 0; i < n; i++) {
+      if (rs[i].id == adam)
+        found += rs[i].max_sharpness == ADAM_RAW_MAX &&
+                 rs[i].max_precond_sharpness == ADAM_PRECOND_MAX;
+      else if (rs[i].id == eos)
+        found += 2 * (isnan(rs[i].max_precond_sharpness) && rs[i].max_sharpness > 0);
+    }
+  }
+  free(rs);
+  tap_ok(found == 3, "RunSummary: max_sharpness raw, max_precond_sharpness preconditioned "
+         "(NAN for a GD run)");
+
+  /* Sparse series are points. */
+  snprintf(key, sizeof key, "r%lld.eig.hessian.0", boom);
+  tap_ok(ds_mark_is(html, key, "points") && ds_count(html, key, "x") == 1,
+         "a diverged run's single sharpness is a point");
+  snprintf(key, sizeof key, "r%lld.m.sharpness_threshold", boom);
+  tap_ok(ds_mark_is(html, key, "points"), "and so is its single threshold");
+  snprintf(key, sizeof key, "r%lld.m.test_loss", eos);
+  tap_ok(ds_mark_is(html, key, "linepoints") && ds_count(html, key, "x") == 40,
+         "test loss every 50 of 2000 steps: 40 visible points, thinly joined");
+  snprintf(key, sizeof key, "r%lld.eig.hessian.0", eos);
+  tap_ok(ds_mark_is(html, key, "line") && ds_count(html, key, "x") == 200,
+         "sharpness every 10 steps: a line of its 200 measurements");
+  snprintf(key, sizeof key, "r%lld.m.trace", eos);
+  tap_ok(ds_mark_is(html, key, "points") && ds_count(html, key, "x") == 2 &&
+             ds_count(html, key, "e") == 2,
+         "two traces: points with their ± standard error");
+
+  /* analyze results: their own points, labelled, never in the probe's series. */
+  snprintf(key, sizeof key, "r%lld.eig.hessian.4.analyze", eos);
+  tap_ok(ds_mark_is(html, key, "checkpoint") && ds_count(html, key, "x") == 2,
+         "analyze's λ5 at its two checkpoints: a post-hoc dataset of 2 points");
+  chart_of(html, key, c, sizeof c);
+  snprintf(v1, sizeof v1, "[\"r%lld.eig.hessian.0\",\"λ1 (sharpness)\"]", eos);
+  tap_ok(strstr(c, "\"λ5 analyze (checkpoint)\"") && strstr(c, v1),
+         "on the same chart as the probe's λ1, labelled analyze (checkpoint)");
+  snprintf(key, sizeof key, "r%lld.eig.hessian.0", eos);
+  const char *d = ds_of(html, key), *dend = d ? strchr(d, '}') : NULL;
+  const char *hit = d ? strstr(d, "777") : NULL;
+  tap_ok(d && (!hit || hit > dend), "the probe's series holds no analyze value");
+  snprintf(key, sizeof key, "id=\"run-%lld-solver\"", eos);
+  const char *solver = strstr(html, key);
+  tap_ok(solver && strstr(solver, "analyze (checkpoint)</td><td>500</td><td>5000</td>"
+                                  "<td class=\"num\">777, 699.3, 621.6, 543.9, 466.2</td>") &&
+             strstr(solver, "probe (training)</td>") &&
+             strstr(solver, "(2 by <code>curvscope analyze"),
+         "the eigenvalue table says where each came from, with the analyze values");
+
+  /* The comparison holds every run against its own threshold. */
+  snprintf(key, sizeof key, "r%lld.ratio", eos);
+  chart_of(html, key, c, sizeof c);
+  tap_ok(strstr(c, "sharpness / stability threshold") && strstr(c, "\"hrule\":1") &&
+             ds_count(html, key, "x") > 0,
+         "comparison: sharpness / threshold per run");
+  free(html);
+}
+
 static void test_escape_and_json(Db *db) {
   StrBuf b;
   sb_init(&b);
@@ -237,7 +483,7 @@ static void test_escape_and_json(Db *db) {
   sb_free(&b);
 }
 
-static void test_fixture_report(Db *db, const int64_t ids[4]) {
+static void test_fixture_report(Db *db, const int64_t ids[NRUNS]) {
   Err e = {0};
   ReportStats st;
   ReportOpts o = {.output = "test_report.html"};
@@ -247,7 +493,7 @@ static void test_fixture_report(Db *db, const int64_t ids[4]) {
   char *html = slurp("test_report.html", &n);
   tap_ok(html && n == st.bytes, "file written, %zu bytes as reported", n);
   if (!html) return;
-  tap_ok(st.runs == 4, "4 runs in the report");
+  tap_ok(st.runs == NRUNS, "%d runs in the report", NRUNS);
   tap_ok(!strstr(html, NASTY), "the raw <script>alert(1)</script> never appears");
   tap_ok(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;") != NULL,
          "the escaped name appears as text");
@@ -280,8 +526,9 @@ static void test_fixture_report(Db *db, const int64_t ids[4]) {
   tap_ok(has(html, "id=\"run-%lld-density\"", ids[3]) &&
          has(html, "id=\"run-%lld-precond\"", ids[3]) &&
          has(html, "id=\"run-%lld-trace\"", ids[3]) &&
-         !has(html, "id=\"run-%lld-sharpness\"", ids[3]),
-         "Adam run: density, precond, trace; no sharpness");
+         has(html, "id=\"run-%lld-sharpness\"", ids[3]) &&
+         !has(html, "id=\"run-%lld-out_norm\"", ids[3]),
+         "Adam run: density, precond, trace, raw sharpness; no out_norm");
   tap_ok(strstr(html, "id=\"compare\"") && strstr(html, "group eos-demo"),
          "comparison view for group eos-demo");
   tap_ok(strstr(html, "not converged") != NULL, "solver diagnostics summary");
@@ -311,7 +558,7 @@ static void test_fixture_report(Db *db, const int64_t ids[4]) {
  * out_norm every 20 steps, test metrics every 100. */
 static void test_big(void) {
   const char *path = "test_report_big.db";
-  const char *tag = "test_report_big.db.v1";
+  const char *tag = "test_report_big.db.v2";
   Err e = {0};
   FILE *f = fopen(tag, "r");
   int have = f != NULL;
@@ -348,32 +595,39 @@ static void test_big(void) {
   if (!tap_ok(db_open(path, &db, &e) == 0, "open big db")) return;
   ReportStats st;
   ReportOpts o = {.output = "test_report_big.html"};
+  clock_t c0 = clock(); /* the report is single-threaded: process CPU time is its own */
   int rc = report_write(db, &o, &st, &e);
+  double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
   db_close(db);
   if (!tap_ok(rc == 0, "report on 100 runs x 20000 steps (%s)", rc ? e.msg : "ok")) return;
-  tap_diag("big report: %zu bytes, %zu charts, %zu -> %zu points, %.2f s", st.bytes, st.charts,
-           st.points_in, st.points_out, st.seconds);
+  tap_diag("big report: %zu bytes, %zu charts, %zu -> %zu points, %.2f s (%.2f s of CPU)",
+           st.bytes, st.charts, st.points_in, st.points_out, st.seconds, cpu);
   tap_ok(st.bytes < 10u * 1000 * 1000, "big report under 10 MB (%.2f MB)", st.bytes / 1e6);
-  /* The bound is 5 s; the machine is shared and noisy, so fail only at 3x. */
-  tap_ok(st.seconds < 15.0, "big report written in %.2f s (target < 5 s)", st.seconds);
+  /* The target is 5 s on an idle machine. The test machine is shared (wall times of 9-18 s
+   * measured at a load of 14-29 on 2 cores for the same work), so the bound is on the
+   * report's own CPU time, and fails only at 3x. */
+  tap_ok(cpu < 15.0, "big report took %.2f s of CPU (target < 5 s; %.2f s wall)", cpu,
+         st.seconds);
   tap_ok(st.points_in >= 100u * 20000u * 2u, "every step was read (%zu points)", st.points_in);
 }
 
 int main(int argc, char **argv) {
   Err e = {0};
-  int64_t ids[4];
+  int64_t ids[NRUNS];
   if (argc == 3 && !strcmp(argv[1], "--make-db")) return make_fixture(argv[2], ids, &e) ? 1 : 0;
   if (report_assets_check(&e)) {
     printf("1..0 # SKIP %s\n", e.msg);
     return 0;
   }
   test_downsample();
+  test_series_marks();
   if (!tap_ok(make_fixture("test_report.db", ids, &e) == 0, "fixture database written"))
     return tap_done();
   Db *db;
   if (!tap_ok(db_open("test_report.db", &db, &e) == 0, "open fixture")) return tap_done();
   test_escape_and_json(db);
   test_fixture_report(db, ids);
+  test_honest_charts(db, ids);
   db_close(db);
   if (!getenv("CURVSCOPE_QUICK")) test_big();
   return tap_done();
