@@ -75,7 +75,8 @@ int cli_eos_analyze_run(Db *db, int64_t run, int iii_at_crossing, int print, Err
       {"loss_steps_before", (double)sum.loss_steps_before},
       {"loss_steps_after", (double)sum.loss_steps_after},
       {"anomaly_fraction", sum.anomaly_fraction},
-      {"max_sharpness", sum.max_sharpness},
+      /* two quantities, two names: Adam's analysis is on the preconditioned one */
+      {strcmp(op, "precond") ? "max_sharpness" : "max_precond_sharpness", sum.max_sharpness},
   };
   for (size_t i = 0; i < sizeof m / sizeof *m; i++)
     if (!isnan(m[i].v) && (rc = db_metric_put(db, run, -1, m[i].name, m[i].v, err))) goto out;

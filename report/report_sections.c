@@ -37,12 +37,12 @@ static int results_emit(Report *r, ReportRun *run, Err *err) {
                     "ORDER BY name", &run->id, 1, &s, err))
     return -1;
   rep_section_open(r, run, "results", "Run-level results");
-  /* study eos judges Adam runs on the preconditioned sharpness and stores its results
-   * (max_sharpness included) under the same names as for GD: say which it was. */
+  /* study eos judges Adam runs on the preconditioned sharpness (max_precond_sharpness;
+   * databases written before it was named so call it max_sharpness): say which it was. */
   const char *what = sharpness_name(run->phase_op);
   if (what)
     sb_printf(&r->runs, "<p class=\"note\">Edge-of-stability analysis on the %s (λ1 of %s) "
-              "against %s: max_sharpness and the eos_* values refer to it.</p>\n", what,
+              "against %s: the eos_* values refer to it.</p>\n", what,
               !strcmp(run->phase_op, "precond") ? "P^-1/2 H P^-1/2" : "H",
               !strcmp(run->phase_op, "precond") ? "Adam's threshold" : "the stability threshold");
   sb_append(&r->runs, "<table class=\"kv\"><tbody>\n");

@@ -164,7 +164,7 @@ static int make_fixture(const char *path, int64_t ids[NRUNS], Err *e) {
     /* what study eos writes for an Adam run: phases of the preconditioned sharpness */
     if (!rc) rc = rec_phase(&rec, "II", 0, 700, "{\"operator\":\"precond\"}", e);
     if (!rc) rc = rec_phase(&rec, "III", 700, 999, "{\"operator\":\"precond\"}", e);
-    if (!rc) rc = rec_metric(&rec, -1, "max_sharpness", ADAM_PRECOND_MAX, e);
+    if (!rc) rc = rec_metric(&rec, -1, "max_precond_sharpness", ADAM_PRECOND_MAX, e);
     if (!rc) rc = rec_run_end(&rec, "finished", NULL, e);
   }
   if (!rc) {
@@ -374,9 +374,9 @@ static void test_honest_charts(Db *db, const int64_t ids[NRUNS]) {
   tap_ok(pre && raw && pre < raw, "Adam: its edge-of-stability chart (preconditioned) comes first");
   snprintf(key, sizeof key, "id=\"run-%lld-results\"", adam);
   const char *res = strstr(html, key);
-  tap_ok(res && strstr(res, "max_sharpness <span class=\"note\">(max preconditioned sharpness)") &&
+  tap_ok(res && strstr(res, "<th>max_precond_sharpness</th>") &&
              strstr(res, "analysis on the preconditioned sharpness"),
-         "Adam: the run-level max_sharpness is named the preconditioned sharpness");
+         "Adam: the run-level result is named the preconditioned sharpness");
   tap_ok(strstr(html, "<th title=\"largest λ1 of the Hessian H\">max sharpness</th>") &&
              strstr(html, ">max preconditioned sharpness</th>"),
          "index: two columns, sharpness and preconditioned sharpness");
