@@ -21,6 +21,7 @@ int cmd_study(int argc, char **argv);
 /* The studies (cli/study_<name>.c), argv[0] being the study's name. */
 int study_eos(int argc, char **argv);
 int study_batch(int argc, char **argv);
+int study_spectral(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -92,13 +92,14 @@ static int get_freqs(Spec *s, Params *p, int dims, const char *def, Err *err) {
         return err_set(err, CS_EINVAL, "spec '%s': freqs=%s repeats a frequency", s->text, txt);
   const char *atxt = "1";
   spec_get_str(s, "amps", &atxt);
-  if (!strcmp(atxt, "linear")) {
+  if (!strcmp(atxt, "equal")) atxt = "1";
+  if (!strcmp(atxt, "linear") || !strcmp(atxt, "rising")) {
     for (int i = 0; i < p->nf; i++) p->amp[i] = 0.1 * (i + 1);
   } else {
     double a[MAX_FREQS];
     int na = 0;
     rc = spec_parse_double_list(atxt, a, MAX_FREQS, &na, err);
-    if (rc) return err_prefix(err, "spec '%s': amps (1|linear|a-b-c)", s->text);
+    if (rc) return err_prefix(err, "spec '%s': amps (equal|rising|linear|a-b-c)", s->text);
     if (na != 1 && na != p->nf)
       return err_set(err, CS_EINVAL, "spec '%s': amps has %d values for %d frequencies", s->text,
                      na, p->nf);

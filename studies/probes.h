@@ -11,7 +11,10 @@
  *       with ½ this is (1/n)λ_max(JJᵀ)), metric gn_sharpness, and the residual
  *       measures residual_R = ‖(I − uuᵀ)D‖²/n and residual_Dv = ⟨D, u⟩ with
  *       D = f − y and u the top eigenvector of JJᵀ (docs/EOS.md).
- * Each probe tracks its eigenvectors (studies/track.h): one block product and a
+ *   spectral:every=K,eps=E  the spectral-bias measurement on grid data (normalised
+ *       magnitudes, relative errors and residual spectrum of the network on the grid,
+ *       convergence times τ_k; studies/spectral/spectral.h, docs/SPECTRAL.md).
+ * Each sharpness probe tracks its eigenvectors (studies/track.h): one block product and a
  * Rayleigh-Ritz check per measurement when the previous vectors still fit, else a
  * full solve to tol warm-started from them (warm=false: a cold solve every time).
  * update_tol (default tol) is the bound the one-product update must meet: with a

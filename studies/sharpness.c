@@ -9,6 +9,7 @@
 #include "hessian/ops.h"
 #include "lanczos/eig.h"
 #include "probes.h"
+#include "spectral/spectral.h"
 #include "track.h"
 
 typedef enum { PK_HESSIAN, PK_PRECOND, PK_GN } ProbeKind;
@@ -181,6 +182,7 @@ static void probe_destroy(void *self) {
 
 int probe_create(const char *text, const Net *net, const Dataset *train, LossKind loss,
                  const OptimizerType *opt, Probe *out, Err *err) {
+  if (spectral_probe_matches(text)) return spectral_probe_create(text, net, train, out, err);
   Spec s;
   if (spec_parse(&s, text, err)) return err_prefix(err, "--probe");
   ProbeKind kind;
@@ -189,7 +191,8 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   else if (!strcmp(s.kind, "gn-sharpness")) kind = PK_GN;
   else {
     err_set(err, CS_EINVAL,
-            "--probe: unknown probe '%s' (known: sharpness, precond-sharpness, gn-sharpness)",
+            "--probe: unknown probe '%s' (known: sharpness, precond-sharpness, gn-sharpness, "
+            "spectral)",
             s.kind);
     spec_free(&s);
     return CS_EINVAL;

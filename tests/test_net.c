@@ -604,6 +604,45 @@ static void test_cache_layouts(void) {
   tap_ok(bad_store == 0, "identity, relu, tanh, sigmoid layers store no d1 and no K");
 }
 
+/* Every activation's f' and f'' against central differences of f and f' (MATH.md table),
+ * at points kept KINK_MARGIN from relu's and hat's kinks, on every branch of the hat;
+ * and the fused block evaluation act_eval against the scalar versions. */
+static void test_act_derivatives(void) {
+  for (int a = 0; a < NACTS; a++) {
+    Act act = acts[a].act;
+    double w = act.kind == ACT_SINE ? act.w0 : 1.0, worst1 = 0, worst2 = 0, worst_blk = 0;
+    int branches[3] = {0, 0, 0}, npts = 0;
+    enum { NZ = 601 };
+    double z[NZ], fa[NZ], d1[NZ], d2[NZ];
+    for (int i = 0; i < NZ; i++) {
+      z[i] = -3.0 + 6.0 * i / (NZ - 1) + 1.3e-3; /* off the grid of kinks 0, 1, 2 */
+      double zi = z[i], h = 1e-5 / w;
+      if ((act.kind == ACT_RELU || act.kind == ACT_HAT) &&
+          (fabs(zi) < KINK_MARGIN || fabs(zi - 1) < KINK_MARGIN || fabs(zi - 2) < KINK_MARGIN))
+        continue;
+      if (act.kind == ACT_HAT) branches[zi > 0 && zi < 1 ? 0 : zi > 1 && zi < 2 ? 1 : 2]++;
+      npts++;
+      /* O(h^4) central stencils of f and f' */
+      double fd1 = (8 * (act_f(act, zi + h) - act_f(act, zi - h)) -
+                    (act_f(act, zi + 2 * h) - act_f(act, zi - 2 * h))) / (12 * h);
+      double fd2 = (8 * (act_df(act, zi + h) - act_df(act, zi - h)) -
+                    (act_df(act, zi + 2 * h) - act_df(act, zi - 2 * h))) / (12 * h);
+      worst1 = fmax(worst1, fabs(act_df(act, zi) - fd1) / w);
+      worst2 = fmax(worst2, fabs(act_d2f(act, zi) - fd2) / (w * w));
+    }
+    act_eval(act, NZ, z, fa, d1, d2);
+    for (int i = 0; i < NZ; i++)
+      worst_blk = fmax(worst_blk, fmax(fabs(fa[i] - act_f(act, z[i])),
+                                       fmax(fabs(d1[i] - act_df(act, z[i])) / w,
+                                            fabs(d2[i] - act_d2f(act, z[i])) / (w * w))));
+    int hat_ok = act.kind != ACT_HAT || (branches[0] > 50 && branches[1] > 50 && branches[2] > 50);
+    tap_ok(worst1 < 1e-8 && worst2 < 1e-8 && worst_blk < 1e-14 && hat_ok,
+           "%s: f' and f'' = finite differences at %d points (worst %.1e, %.1e, scaled by w0), "
+           "act_eval = scalar (%.1e)%s", acts[a].name, npts, worst1, worst2, worst_blk,
+           act.kind == ACT_HAT ? ", all three hat branches" : "");
+  }
+}
+
 static void test_layout_json(void) {
   Rng rng;
   rng_seed(&rng, 5);
@@ -644,6 +683,7 @@ static void test_layout_json(void) {
 }
 
 int main(void) {
+  test_act_derivatives();
   test_gradient_grid();
   test_variants();
   test_large_batch();

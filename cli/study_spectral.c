@@ -1,0 +1,292 @@
+/*
+ * study_spectral.c: `curvscope study spectral-bias`: which frequencies a network learns
+ * first (Rahaman et al. 2019) and what removes that order (docs/SPECTRAL.md).
+ *
+ * Variants are the product of the --act and --embed lists (a Fourier sigma list is a
+ * sweep: fourier:sigma=1-10-100 is three variants); each variant and repeat is one run
+ * of the invocation's group, trained through the train command's set-up with the
+ * spectral probe (studies/spectral/), so every train flag works. Repeat r uses seed
+ * seed + r: fresh phases of the target and a fresh initialisation, the same for every
+ * variant of that repeat. Every variant is built once before anything is written, so a
+ * bad one is refused (exit 2) with nothing in the database.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "core/spec.h"
+#include "core/threads.h"
+#include "db/db_json.h"
+#include "run_opts.h"
+#include "studies/probes.h"
+
+#define MAX_VARIANTS 64
+#define MAX_REPEATS 1000
+
+typedef struct Variant {
+  char act[64], embed[128];
+} Variant;
+
+typedef struct StudyOpts {
+  long repeats, every;
+  double eps;
+  int ci;
+} StudyOpts;
+
+static void help(void) {
+  printf(
+      "usage: curvscope study spectral-bias [--act LIST] [--embed LIST] [--repeats N] [options]\n\n"
+      "Trains one run per variant and repeat on a sum of sinusoids on a grid and measures,\n"
+      "every --every steps, the network's Fourier transform on the grid: the normalised\n"
+      "magnitude 2|F(k)|/A_k at each target frequency, the residual spectrum, and the\n"
+      "convergence time tau_k of each frequency (relative error below --eps). Run-level:\n"
+      "freq_order_spearman (Spearman of tau_k against k), freq_unlearned, freq_tau_ratio,\n"
+      "psnr_train (docs/SPECTRAL.md, docs/SCHEMA.md).\n\n"
+      "The default is Rahaman et al.'s experiment: synth:sines,n=200,freqs=5-10-...-50,\n"
+      "amps=equal on [0,1), mlp:1-256-256-256-256-256-1, full-batch Adam lr 3e-4, 60000\n"
+      "steps, every 100 (rising amplitudes: --data synth:sines,amps=rising).\n\n"
+      "  --act LIST        activations, comma-separated (default relu,tanh,hat,sine; sine is\n"
+      "                    SIREN: w0=30 with --init siren unless --init is given)\n"
+      "  --embed LIST      embeddings, comma-separated (default none), e.g.\n"
+      "                    none,basic,fourier:sigma=1-10-100,mscale:scales=1-2-4-8 (a sigma\n"
+      "                    list is a sweep: one variant per sigma)\n"
+      "  --repeats N       runs per variant, seeds seed..seed+N-1 (default 1; the paper: 20)\n"
+      "  --every K         measure every K steps (default 100)\n"
+      "  --eps E           tau_k threshold on |F(k)-T(k)|/|T(k)| (default 0.5)\n"
+      "  --preset ci       a small configuration that runs in seconds: mlp:1-64-64-64-1,\n"
+      "                    freqs 1-2-3-4-5, Adam lr 1e-3, 1500 steps, every 25\n"
+      "  any train option  (curvscope train --help): --data --model --lr --steps --opt\n"
+      "                    --init --seed --db --threads --probe --config FILE ...\n");
+}
+
+/* Splits a variant list at the commas that start a new spec: a piece holding '=' before
+ * any ':' continues the previous spec ("fourier:m=64,sigma=10,basic" is two). A Fourier
+ * sigma list expands into one variant per value. */
+static int split_variants(const char *list, const char *what, char out[][128], int *n,
+                          Err *err) {
+  *n = 0;
+  char buf[512];
+  if (snprintf(buf, sizeof buf, "%s", list) >= (int)sizeof buf)
+    return err_set(err, CS_EINVAL, "--%s list is too long", what);
+  char spec[MAX_VARIANTS][128];
+  int ns = 0;
+  for (char *p = strtok(buf, ","); p; p = strtok(NULL, ",")) {
+    char *eq = strchr(p, '='), *colon = strchr(p, ':');
+    int cont = ns > 0 && eq && (!colon || eq < colon);
+    if (!cont && ns == MAX_VARIANTS)
+      return err_set(err, CS_EINVAL, "--%s: more than %d variants", what, MAX_VARIANTS);
+    char *dst = cont ? spec[ns - 1] : spec[ns++];
+    size_t len = cont ? strlen(dst) : 0;
+    if (snprintf(dst + len, 128 - len, "%s%s", cont ? "," : "", p) >= (int)(128 - len))
+      return err_set(err, CS_EINVAL, "--%s: '%s' is too long", what, p);
+  }
+  if (ns == 0) return err_set(err, CS_EINVAL, "--%s: empty list", what);
+  for (int i = 0; i < ns; i++) {
+    char *sig = strncmp(spec[i], "fourier", 7) ? NULL : strstr(spec[i], "sigma=");
+    double v[MAX_VARIANTS];
+    int nv = 1;
+    if (sig) {
+      size_t vlen = strcspn(sig + 6, ",");
+      char vals[128];
+      snprintf(vals, sizeof vals, "%.*s", (int)vlen, sig + 6);
+      if (spec_parse_double_list(vals, v, MAX_VARIANTS, &nv, err))
+        return err_prefix(err, "--%s '%s': sigma", what, spec[i]);
+    }
+    for (int j = 0; j < nv; j++) {
+      if (*n == MAX_VARIANTS)
+        return err_set(err, CS_EINVAL, "--%s: more than %d variants", what, MAX_VARIANTS);
+      if (!sig || nv == 1) {
+        memcpy(out[(*n)++], spec[i], sizeof spec[i]);
+        continue;
+      }
+      size_t pre = (size_t)(sig - spec[i]);
+      const char *rest = sig + 6 + strcspn(sig + 6, ",");
+      snprintf(out[(*n)++], 128, "%.*ssigma=%g%s", (int)pre, spec[i], v[j], rest);
+    }
+  }
+  return CS_OK;
+}
+
+/* The run options of one variant and repeat. */
+static void variant_opts(const RunOpts *base, const Variant *v, const StudyOpts *so, long rep,
+                         const char *group, RunOpts *o) {
+  *o = *base;
+  snprintf(o->act, sizeof o->act, "%s", v->act);
+  snprintf(o->embed, sizeof o->embed, "%s", v->embed);
+  if (!o->init[0]) /* SIREN's initialisation goes with its sine layers */
+    snprintf(o->init, sizeof o->init, "%s", !strncmp(v->act, "sine", 4) ? "siren" : "torch");
+  o->seed = base->seed + rep;
+  snprintf(o->study, sizeof o->study, "spectral-bias");
+  snprintf(o->group, sizeof o->group, "%s", group);
+  if (!base->name[0])
+    snprintf(o->name, sizeof o->name, "spectral act=%.24s embed=%.60s rep=%d", v->act, v->embed,
+             (int)rep);
+  else
+    snprintf(o->name, sizeof o->name, "%.100s rep=%d", base->name, (int)rep);
+  /* the spectral probe first; the user's --probe flags follow it */
+  for (int i = o->nprobes; i > 0 && i < RUN_MAX_PROBES; i--) memcpy(o->probe[i], o->probe[i - 1], sizeof o->probe[0]);
+  snprintf(o->probe[0], sizeof o->probe[0], "spectral:every=%ld,eps=%.17g", so->every, so->eps);
+  if (o->nprobes < RUN_MAX_PROBES) o->nprobes++;
+}
+
+/* Builds a variant's run (data, net, probes) and frees it: CS_OK when it would train. */
+static int variant_check(const RunOpts *o, Err *err) {
+  RunSetup s;
+  int rc = run_setup(o, &s, err);
+  for (int i = 0; !rc && i < o->nprobes; i++) {
+    Probe p;
+    if (!(rc = probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, &p, err)))
+      p.destroy(p.self);
+  }
+  if (!rc) run_setup_free(&s);
+  if (rc) err_prefix(err, "variant act=%s embed=%s", o->act, o->embed);
+  return rc;
+}
+
+/* One line per run: τ_k and the run-level numbers, read back from the database. */
+static void print_run(Db *db, int64_t id) {
+  DbRows t = {0}, m = {0};
+  Err err = {0};
+  if (db_query_rows(db, "SELECT idx, value FROM series WHERE run_id=?1 AND name='freq_tau' "
+                    "AND step=-1 ORDER BY idx", &id, 1, &t, &err) ||
+      db_query_rows(db, "SELECT (SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND "
+                    "name='freq_order_spearman'), (SELECT value FROM metrics WHERE run_id=?1 AND "
+                    "step=-1 AND name='freq_unlearned')", &id, 1, &m, &err)) {
+    fprintf(stderr, "curvscope: reading run %lld: %s\n", (long long)id, err.msg);
+  } else {
+    printf("  tau_k:");
+    for (size_t i = 0; i < t.nrow; i++) {
+      /* freq_tau is stored at every k up to the largest; only target frequencies count */
+      if (!isnan(t.v[2 * i + 1])) printf(" %g:%g", t.v[2 * i], t.v[2 * i + 1]);
+    }
+    if (m.nrow) printf("  spearman %.3f, unlearned %g\n", m.v[0], m.v[1]);
+  }
+  db_rows_free(&t);
+  db_rows_free(&m);
+}
+
+static int parse_study_flag(const char *f, const char *v, StudyOpts *so, Err *err) {
+  if (!strcmp(f, "--preset")) {
+    if (strcmp(v, "ci") && strcmp(v, "paper"))
+      return err_set(err, CS_EINVAL, "--preset '%s' (use paper or ci)", v);
+    so->ci = !strcmp(v, "ci");
+    return CS_OK;
+  }
+  if (!strcmp(f, "--eps")) {
+    if (parse_double(v, &so->eps) || !(so->eps > 0) || !isfinite(so->eps))
+      return err_set(err, CS_EINVAL, "--eps '%s' is not a positive number", v);
+    return CS_OK;
+  }
+  long *lp = !strcmp(f, "--repeats") ? &so->repeats : &so->every;
+  if (parse_long(v, lp) || *lp < 1 || (lp == &so->repeats && *lp > MAX_REPEATS))
+    return err_set(err, CS_EINVAL, "%s '%s' is not an integer in [1, %d]", f, v,
+                   lp == &so->repeats ? MAX_REPEATS : 1000000000);
+  return CS_OK;
+}
+
+static void preset(RunOpts *o, StudyOpts *so) {
+  strcpy(o->act, "relu,tanh,hat,sine");
+  strcpy(o->embed, "none");
+  strcpy(o->init, ""); /* per variant: siren for sine, torch otherwise */
+  strcpy(o->opt, "adam");
+  strcpy(o->loss, "mse");
+  o->eval_every = 0;
+  if (so->ci) {
+    strcpy(o->data, "synth:sines,n=200,freqs=1-2-3-4-5,amps=equal");
+    strcpy(o->model, "mlp:1-64-64-64-1");
+    o->lr = 1e-3;
+    o->steps = 1500;
+    so->every = 25;
+  } else {
+    strcpy(o->data, "synth:sines,n=200,freqs=5-10-15-20-25-30-35-40-45-50,amps=equal");
+    strcpy(o->model, "mlp:1-256-256-256-256-256-1");
+    o->lr = 3e-4;
+    o->steps = 60000;
+    so->every = 100;
+  }
+}
+
+int study_spectral(int argc, char **argv) {
+  if (cli_is_help(argc, argv)) {
+    help();
+    return EXIT_OK;
+  }
+  Err err = {0};
+  StudyOpts so = {1, 0, 0.5, 0};
+  /* The preset first (it sets --every's default), then the study's own flags out of argv. */
+  for (int i = 1; i + 1 < argc; i++)
+    if (!strcmp(argv[i], "--preset") && parse_study_flag(argv[i], argv[i + 1], &so, &err))
+      return cli_fail(&err);
+  RunOpts base;
+  run_opts_default(&base);
+  preset(&base, &so);
+  char **rest = malloc((size_t)argc * sizeof *rest);
+  if (!rest) return err_set(&err, CS_ENOMEM, "out of memory"), cli_fail(&err);
+  int nrest = 0;
+  static const char *const own[] = {"--preset", "--repeats", "--every", "--eps"};
+  for (int i = 1; i < argc; i++) {
+    int is_own = 0;
+    for (size_t k = 0; k < sizeof own / sizeof *own; k++) is_own |= !strcmp(argv[i], own[k]);
+    if (!is_own) {
+      rest[nrest++] = argv[i];
+      continue;
+    }
+    if (i + 1 >= argc || parse_study_flag(argv[i], argv[i + 1], &so, &err)) {
+      if (i + 1 >= argc) err_set(&err, CS_EINVAL, "option '%s' needs a value", argv[i]);
+      free(rest);
+      return cli_fail(&err);
+    }
+    i++;
+  }
+  int rc = run_opts_parse(&base, nrest, rest, 0, &err);
+  free(rest);
+  if (rc) return cli_fail(&err);
+
+  static char acts[MAX_VARIANTS][128], embeds[MAX_VARIANTS][128];
+  int na, ne;
+  if (split_variants(base.act, "act", acts, &na, &err) ||
+      split_variants(base.embed, "embed", embeds, &ne, &err))
+    return cli_fail(&err);
+  if (na * ne > MAX_VARIANTS) {
+    err_set(&err, CS_EINVAL, "%d activations x %d embeddings: more than %d variants", na, ne,
+            MAX_VARIANTS);
+    return cli_fail(&err);
+  }
+  static Variant var[MAX_VARIANTS];
+  int nv = 0;
+  for (int a = 0; a < na; a++)
+    for (int e = 0; e < ne; e++) {
+      if (snprintf(var[nv].act, sizeof var[nv].act, "%s", acts[a]) >= (int)sizeof var[nv].act) {
+        err_set(&err, CS_EINVAL, "--act '%s' is too long", acts[a]);
+        return cli_fail(&err);
+      }
+      memcpy(var[nv++].embed, embeds[e], sizeof var[0].embed);
+    }
+  char group[64];
+  snprintf(group, sizeof group, "spectral-%ld", (long)time(NULL));
+  threads_set((int)base.threads);
+  for (int v = 0; v < nv; v++) {
+    RunOpts o;
+    variant_opts(&base, &var[v], &so, 0, group, &o);
+    if (variant_check(&o, &err)) return cli_fail(&err);
+  }
+  Db *db = NULL;
+  if (db_open(base.db, &db, &err)) return cli_fail(&err);
+  cli_install_sigint();
+  int code = EXIT_OK;
+  printf("study spectral-bias: %d variant%s x %ld repeat%s, group %s\n", nv, nv == 1 ? "" : "s",
+         so.repeats, so.repeats == 1 ? "" : "s", group);
+  for (long r = 0; r < so.repeats && code == EXIT_OK && !train_stop_requested(); r++)
+    for (int v = 0; v < nv && code == EXIT_OK && !train_stop_requested(); v++) {
+      RunOpts o;
+      variant_opts(&base, &var[v], &so, r, group, &o);
+      int64_t id;
+      code = cli_train_run(&o, db, &id, 1);
+      if (code == EXIT_OK) print_run(db, id);
+    }
+  db_close(db);
+  return code;
+}
