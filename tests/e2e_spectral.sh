@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# e2e_spectral.sh: `curvscope study spectral-bias` on the CI preset, cut to a few hundred
+# steps: the runs of one invocation (variants x repeats in one group, the train flags
+# passed through, SIREN's init with sine), the rows the probe writes (freq_amp per
+# measurement, freq_tau and the run-level metrics consistent with each other), bad
+# input refused with exit 2 and nothing written, and the probe from `curvscope train`.
+# A few seconds on one core. TAP output.
+#
+#   bash tests/e2e_spectral.sh path/to/curvscope
+. "$(dirname "$0")/tap.sh"
+tap_setup e2e_spectral "$@"
+DB=$T/spectral.db
+q() { sqlite3 -batch "$DB" "$1"; }
+m1() { q "select ifnull(value,'null') from metrics where run_id=$1 and step=-1 and name='$2'"; }
+
+# ---- variants, the preset and the train flags ----------------------------------------------
+run "$BIN" study spectral-bias --preset ci --act relu,sine --steps 300 --every 25 --lr 0.002 \
+    --db "$DB" --threads 1 -q
+[ $RC -eq 0 ]; ok $? "study spectral-bias --preset ci --act relu,sine exits 0 (rc $RC: $ERR)"
+echo "$OUT" | diag
+[ "$(q "select count(*) from runs where study='spectral-bias' and status='finished'")" = 2 ]
+ok $? "two finished runs of study spectral-bias"
+[ "$(q "select count(distinct grp) from runs where grp like 'spectral-%'")" = 1 ] &&
+  [ "$(q "select count(*) from runs where grp is null")" = 0 ]
+ok $? "one group for the invocation: $(q "select grp from runs limit 1")"
+R1=$(q "select id from runs where name like '%act=relu%'")
+R2=$(q "select id from runs where name like '%act=sine%'")
+[ -n "$R1" ] && [ -n "$R2" ]; ok $? "runs named by variant: $(q "select group_concat(name, '; ') from runs")"
+[ "$(q "select json_extract(config,'$.lr')||' '||json_extract(config,'$.steps')||' '||json_extract(config,'$.opt')||' '||json_extract(config,'$.model') from runs where id=$R1")" = "0.002 300 adam mlp:1-64-64-64-1" ]
+ok $? "train flags over the preset: lr 0.002, 300 steps, Adam, the CI model"
+[ "$(q "select json_extract(config,'$.init') from runs where id=$R2")" = siren ] &&
+  [ "$(q "select json_extract(config,'$.init') from runs where id=$R1")" = torch ]
+ok $? "sine runs with SIREN's init, relu with torch's"
+[ "$(q "select max(step) from steps where run_id=$R1")" = 300 ]; ok $? "300 steps recorded"
+
+# ---- the probe's rows ------------------------------------------------------------------------
+nm=$(q "select count(distinct step) from series where run_id=$R1 and name='freq_amp' and step>=0")
+[ "$nm" = 13 ]; ok $? "freq_amp measured every 25 steps, 0..300: $nm measurements"
+[ "$(q "select count(*) from series where run_id=$R1 and name='freq_amp' and value is not null")" = $((13 * 5)) ] &&
+  [ "$(q "select group_concat(distinct idx) from series where run_id=$R1 and name='freq_amp' and value is not null")" = "1,2,3,4,5" ]
+ok $? "freq_amp at idx = k for the 5 target frequencies"
+[ "$(q "select count(*) from series where run_id=$R1 and name='freq_resid' and step=0")" = 101 ]
+ok $? "freq_resid: the 101 bins of the 200-point grid"
+a0=$(q "select max(value) from series where run_id=$R1 and name='freq_amp' and step=300")
+awk "BEGIN{exit !($a0 > 0.5 && $a0 < 1.5)}"; ok $? "relu fits at least one frequency by step 300 (max normalised magnitude $a0)"
+for id in $R1 $R2; do
+  for m in freq_order_spearman freq_unlearned freq_tau_ratio psnr_train; do
+    [ "$(q "select count(*) from metrics where run_id=$id and step=-1 and name='$m'")" = 1 ] || echo "run $id: no $m"
+  done > miss.txt
+  [ ! -s miss.txt ]; ok $? "run $id: run-level freq_order_spearman, freq_unlearned, freq_tau_ratio, psnr_train $(cat miss.txt)"
+  nulls=$(q "select count(*) from series where run_id=$id and name='freq_tau' and step=-1 and idx in (1,2,3,4,5) and value is null")
+  bad=$(q "select count(*) from series where run_id=$id and name='freq_tau' and step=-1 and value is not null and (value % 25 != 0 or value > 300)")
+  [ "$nulls" = "$(m1 $id freq_unlearned | cut -d. -f1)" ] && [ "$bad" = 0 ]
+  ok $? "run $id: freq_tau on measured steps, NULL for the $nulls unlearned = freq_unlearned"
+  # tau_k is the first measured step whose relative error is below eps (0.5)
+  diff <(q "select idx, ifnull(value,'-') from series where run_id=$id and name='freq_tau' and step=-1 and idx between 1 and 5 order by idx" | sed 's/\.0$//') \
+       <(q "select k.idx, ifnull((select min(step) from series e where e.run_id=$id and e.name='freq_err' and e.idx=k.idx and e.step>=0 and e.value<0.5),'-') from series k where k.run_id=$id and k.name='freq_tau' and k.step=-1 and k.idx between 1 and 5 order by k.idx") > d.txt
+  [ ! -s d.txt ]; ok $? "run $id: freq_tau = first step with freq_err < 0.5 $(cat d.txt)"
+done
+u=$(m1 $R1 freq_unlearned) s=$(m1 $R1 freq_order_spearman)
+echo "# relu: spearman $s, unlearned $u; sine: spearman $(m1 $R2 freq_order_spearman), unlearned $(m1 $R2 freq_unlearned)"
+
+# ---- sweeps and repeats ----------------------------------------------------------------------
+run "$BIN" study spectral-bias --preset ci --act relu --embed none,fourier:m=16,sigma=1-10 \
+    --repeats 2 --steps 20 --every 10 --seed 7 --db "$DB" --threads 1 -q
+[ $RC -eq 0 ]; ok $? "--embed none,fourier:m=16,sigma=1-10 --repeats 2 exits 0 (rc $RC: $ERR)"
+G=$(q "select grp from runs order by id desc limit 1")
+[ "$(q "select count(*) from runs where grp='$G'")" = 6 ] &&
+  [ "$(q "select group_concat(distinct json_extract(config,'$.embed')) from runs where grp='$G' order by id")" = "none,fourier:m=16,sigma=1,fourier:m=16,sigma=10" ]
+ok $? "3 variants (a sigma sweep) x 2 repeats: $(q "select group_concat(distinct json_extract(config,'$.embed')) from runs where grp='$G'")"
+[ "$(q "select group_concat(distinct seed) from runs where grp='$G'")" = "7,8" ]
+ok $? "repeat r uses seed + r (fresh phases and init): seeds $(q "select group_concat(distinct seed) from runs where grp='$G'")"
+
+# ---- the probe from train ---------------------------------------------------------------------
+run "$BIN" train --data synth:sines,n=64,freqs=2-5 --model mlp:1-16-1 --act relu --opt adam --lr 0.01 \
+    --steps 40 --probe spectral:every=20,eps=0.3 --db "$DB" --threads 1 -q --name probe-train
+ID=$(q "select id from runs where name='probe-train'")
+[ $RC -eq 0 ] && [ "$(q "select count(distinct step) from series where run_id=$ID and name='freq_amp'")" = 3 ]
+ok $? "train --probe spectral:every=20 writes freq_amp at 3 steps (rc $RC)"
+
+# ---- bad input: exit 2, the bad token named, nothing written ----------------------------------
+before=$(q "select count(*) from runs")
+for c in "--act relu,bogus|bogus" "--embed none,fourier:sigma=1-x|'x'" "--repeats 0|--repeats" \
+         "--eps -1|--eps" "--data synth:teacher,n=20,d=1|synth:sines" "--bogus 1|--bogus" \
+         "--preset huge|huge" "--model mlp:1-8-2|output 2" "--every|needs a value"; do
+  args=${c%|*} want=${c#*|}
+  # shellcheck disable=SC2086
+  run "$BIN" study spectral-bias --preset ci --db "$DB" --threads 1 -q $args
+  [ $RC -eq 2 ] && [[ $ERR == *"$want"* ]]; ok $? "study spectral-bias $args: exit 2 naming '$want' ($RC: $ERR)"
+done
+[ "$(q "select count(*) from runs")" = "$before" ]; ok $? "no run written by a refused invocation"
+run "$BIN" study spectral-bias --preset ci --act nope --db "$T/new.db" -q
+[ $RC -eq 2 ] && [ ! -e "$T/new.db" ]; ok $? "a refused invocation creates no database"
+tap_end
