@@ -64,6 +64,9 @@ int section_sharpness_applies(Report *r, const ReportRun *run, Err *err);
 int section_sharpness_emit(Report *r, ReportRun *run, Err *err);
 int section_solver_applies(Report *r, const ReportRun *run, Err *err);
 int section_solver_emit(Report *r, ReportRun *run, Err *err);
+/* The spectral-bias section (section_spectral.c). */
+int spectral_section_applies(Report *r, const ReportRun *run, Err *err);
+int spectral_section_emit(Report *r, ReportRun *run, Err *err);
 
 /* ---- helpers (report_util.c) ---------------------------------------------- */
 

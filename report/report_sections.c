@@ -284,6 +284,7 @@ const ReportSection report_sections[] = {
     {"out_norm", "Output-layer norm", outnorm_applies, outnorm_emit},
     {"trace", "Hessian trace", trace_applies, trace_emit},
     {"density", "Spectral densities", density_applies, density_emit},
+    {"spectral", "Spectral bias", spectral_section_applies, spectral_section_emit},
     {"solver", "Eigenvalues and solver diagnostics", section_solver_applies, section_solver_emit},
 };
 const size_t report_n_sections = sizeof report_sections / sizeof report_sections[0];

@@ -60,6 +60,18 @@ done
 u=$(m1 $R1 freq_unlearned) s=$(m1 $R1 freq_order_spearman)
 echo "# relu: spearman $s, unlearned $u; sine: spearman $(m1 $R2 freq_order_spearman), unlearned $(m1 $R2 freq_unlearned)"
 
+# ---- the report section -----------------------------------------------------------------------
+run "$BIN" report --db "$DB" -o r.html
+[ $RC -eq 0 ]; ok $? "report writes (rc $RC: $ERR)"
+[ "$(grep -o "id=\"run-[0-9]*-spectral\"" r.html | sort | tr '\n' ' ')" = "id=\"run-$R1-spectral\" id=\"run-$R2-spectral\" " ]
+ok $? "a spectral section for each of the two runs"
+sec=$(awk -v id="run-$R1-spectral" 'index($0, id) {on=1} on {print} on && /<\/section>/ {exit}' r.html)
+heat=$(echo "$sec" | tr -d '\n' | sed 's/.*<figure class="spectral-heat">//; s/<\/figure>.*//' | grep -o '<rect' | wc -l)
+[ "$heat" = $((13 * 5 + 20)) ]; ok $? "run $R1's heatmap: 13 steps x 5 frequencies and a 20-step colour bar ($heat rectangles)"
+[ "$(grep -c 'across the 2 variants of this group' r.html)" = 1 ] && [[ $sec == *"across the 2 variants"* ]]
+ok $? "the group's tau_k bars once, with its first run"
+[[ $sec == *"act=sine embed=none"* ]]; ok $? "the group view names the sine variant"
+
 # ---- sweeps and repeats ----------------------------------------------------------------------
 run "$BIN" study spectral-bias --preset ci --act relu --embed none,fourier:m=16,sigma=1-10 \
     --repeats 2 --steps 20 --every 10 --seed 7 --db "$DB" --threads 1 -q

@@ -1,0 +1,272 @@
+/*
+ * section_spectral.c: the report section of a spectral-bias run (docs/SPECTRAL.md).
+ *
+ * Per run: the heatmap of Rahaman et al. (step across, frequency up, colour = the
+ * normalised magnitude 2|F(k)|/A_k clipped to [0, 1]) and its τ_k. On the first run of a
+ * group of several spectral runs (a `study spectral-bias` invocation), also the τ_k of
+ * every variant side by side (bars, mean over the variant's repeats; a frequency some
+ * repeat never learned is drawn full height and marked ∞) and a table of the run-level
+ * numbers per variant. The pictures are inline SVG written here, so they need no script
+ * and show in any browser or print. All SQL is fixed text with int64 binds.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report_internal.h"
+
+#define HEAT_COLS 160  /* at most this many step columns: longer runs are averaged */
+#define MAX_K 64       /* target frequencies drawn */
+#define MAX_VAR 24     /* variants in the group view */
+
+/* Viridis at five stops, interpolated: t in [0, 1]. */
+static void viridis(double t, char out[8]) {
+  static const unsigned char c[5][3] = {
+      {0x44, 0x01, 0x54}, {0x3b, 0x52, 0x8b}, {0x21, 0x91, 0x8c}, {0x5e, 0xc9, 0x62}, {0xfd, 0xe7, 0x25}};
+  t = isnan(t) ? 0 : t < 0 ? 0 : t > 1 ? 1 : t;
+  double x = t * 4;
+  int i = x >= 4 ? 3 : (int)x;
+  double f = x - i;
+  int rgb[3];
+  for (int j = 0; j < 3; j++) rgb[j] = (int)lround(c[i][j] + f * (c[i + 1][j] - c[i][j]));
+  snprintf(out, 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+}
+
+int spectral_section_applies(Report *r, const ReportRun *run, Err *err) {
+  return rep_exists(r, "SELECT 1 FROM series WHERE run_id=?1 AND name='freq_amp' AND step>=0 "
+                    "LIMIT 1", run->id, err);
+}
+
+/* The heatmap of one run: rows (step, k, value) ordered by step then k. */
+static int heatmap(Report *r, const ReportRun *run, Err *err) {
+  DbRows d;
+  if (db_query_rows(r->db, "SELECT step, idx, value FROM series WHERE run_id=?1 AND "
+                    "name='freq_amp' AND step>=0 AND value IS NOT NULL ORDER BY step, idx",
+                    &run->id, 1, &d, err))
+    return -1;
+  double ks[MAX_K];
+  int nk = 0;
+  size_t nsteps = 0;
+  for (size_t i = 0; i < d.nrow; i++) {
+    double k = d.v[3 * i + 1];
+    int j = 0;
+    while (j < nk && ks[j] != k) j++;
+    if (j == nk && nk < MAX_K) ks[nk++] = k;
+    nsteps += i == 0 || d.v[3 * i] != d.v[3 * (i - 1)];
+  }
+  for (int a = 1; a < nk; a++) /* ascending k, few values */
+    for (int b = a; b > 0 && ks[b] < ks[b - 1]; b--) {
+      double t = ks[b];
+      ks[b] = ks[b - 1], ks[b - 1] = t;
+    }
+  size_t ncol = nsteps < HEAT_COLS ? nsteps : HEAT_COLS;
+  double *sum = calloc(ncol * (size_t)nk + 1, sizeof *sum), *cnt = calloc(ncol * (size_t)nk + 1, sizeof *cnt);
+  if (!sum || !cnt) {
+    free(sum), free(cnt), db_rows_free(&d);
+    return err_set(err, CS_ENOMEM, "out of memory for a heatmap"), -1;
+  }
+  double s0 = d.nrow ? d.v[0] : 0, s1 = d.nrow ? d.v[3 * (d.nrow - 1)] : 0;
+  for (size_t i = 0, si = 0; i < d.nrow; i++) {
+    if (i > 0 && d.v[3 * i] != d.v[3 * (i - 1)]) si++;
+    size_t col = si * ncol / (nsteps ? nsteps : 1);
+    int j = 0;
+    while (j < nk && ks[j] != d.v[3 * i + 1]) j++;
+    if (j == nk) continue;
+    sum[col * (size_t)nk + (size_t)j] += d.v[3 * i + 2];
+    cnt[col * (size_t)nk + (size_t)j] += 1;
+  }
+  db_rows_free(&d);
+  /* geometry: plot area x0..x0+W, rows of height rh from the top; k grows upward */
+  const int x0 = 48, y0 = 8, W = 560, rh = nk > 20 ? 8 : 16, H = rh * nk;
+  StrBuf *b = &r->runs;
+  sb_printf(b, "<figure class=\"spectral-heat\"><svg xmlns=\"http://www.w3.org/2000/svg\" "
+            "role=\"img\" width=\"%d\" height=\"%d\" font-size=\"10\" font-family=\"sans-serif\" "
+            "shape-rendering=\"crispEdges\">"
+            "<title>normalised magnitude 2|F(k)|/A_k by step and frequency</title>\n",
+            x0 + W + 70, y0 + H + 34);
+  double cw = (double)W / (double)(ncol ? ncol : 1);
+  for (size_t c = 0; c < ncol; c++)
+    for (int j = 0; j < nk; j++) {
+      size_t q = c * (size_t)nk + (size_t)j;
+      if (!cnt[q]) continue;
+      char col[8];
+      viridis(sum[q] / cnt[q], col);
+      sb_printf(b, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>", x0 + c * cw,
+                y0 + (nk - 1 - j) * rh, cw + 0.05, rh, col);
+    }
+  for (int j = 0; j < nk; j++)
+    if (nk <= 20 || j % 4 == 0)
+      sb_printf(b, "\n<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>", x0 - 4,
+                y0 + (nk - 1 - j) * rh + rh / 2 + 3, ks[j]);
+  for (int t = 0; t <= 4; t++)
+    sb_printf(b, "\n<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>", x0 + W * t / 4.0,
+              y0 + H + 13, s0 + (s1 - s0) * t / 4.0);
+  sb_printf(b, "\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>", x0 + W / 2, y0 + H + 28);
+  sb_printf(b, "<text x=\"10\" y=\"%d\" transform=\"rotate(-90 10 %d)\" text-anchor=\"middle\">k</text>",
+            y0 + H / 2, y0 + H / 2);
+  for (int t = 0; t < 20; t++) { /* colour bar */
+    char col[8];
+    viridis(t / 19.0, col);
+    sb_printf(b, "<rect x=\"%d\" y=\"%.1f\" width=\"10\" height=\"%.1f\" fill=\"%s\"/>", x0 + W + 14,
+              y0 + H - (t + 1) * H / 20.0, H / 20.0 + 0.05, col);
+  }
+  sb_printf(b, "<text x=\"%d\" y=\"%d\">1</text><text x=\"%d\" y=\"%d\">0</text>", x0 + W + 28,
+            y0 + 8, x0 + W + 28, y0 + H);
+  sb_append(b, "</svg><figcaption>2|F(k)|/A<sub>k</sub> of the network on the grid (1: the "
+               "frequency is fitted)</figcaption></figure>\n");
+  free(sum), free(cnt);
+  return 0;
+}
+
+/* τ_k of one run as a table row per frequency. */
+static int tau_table(Report *r, const ReportRun *run, Err *err) {
+  DbRows t;
+  if (db_query_rows(r->db, "SELECT t.idx, t.value FROM series t WHERE t.run_id=?1 AND "
+                    "t.name='freq_tau' AND t.step=-1 AND EXISTS (SELECT 1 FROM series a WHERE "
+                    "a.run_id=?1 AND a.name='freq_amp' AND a.step=0 AND a.idx=t.idx AND a.value "
+                    "IS NOT NULL) ORDER BY t.idx", &run->id, 1, &t, err))
+    return -1;
+  StrBuf *b = &r->runs;
+  sb_append(b, "<table class=\"data\"><thead><tr><th>k</th>");
+  for (size_t i = 0; i < t.nrow; i++) sb_printf(b, "<th>%g</th>", t.v[2 * i]);
+  sb_append(b, "</tr></thead><tbody><tr><th>τ<sub>k</sub></th>");
+  for (size_t i = 0; i < t.nrow; i++) {
+    sb_append(b, "<td class=\"num\">");
+    if (isnan(t.v[2 * i + 1])) sb_append(b, "never");
+    else rep_cell_num(b, t.v[2 * i + 1]);
+    sb_append(b, "</td>");
+  }
+  sb_append(b, "</tr></tbody></table>\n");
+  db_rows_free(&t);
+  return 0;
+}
+
+/* A variant's label: the run name without its " rep=N" suffix. */
+static void variant_of(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "%s", name ? name : "?");
+  char *rep = strstr(out, " rep=");
+  if (rep) *rep = '\0';
+}
+
+typedef struct VarAgg {
+  char label[128];
+  int runs, never[MAX_K];
+  double tau[MAX_K], rho, unl;
+  int nrho;
+} VarAgg;
+
+/* The group view: τ_k bars across variants, and the run-level numbers per variant. */
+static int group_view(Report *r, const ReportRun *run, Err *err) {
+  int64_t id = run->id;
+  DbStrs runs;
+  if (db_query_strs(r->db, "SELECT id, name FROM runs WHERE grp=(SELECT grp FROM runs WHERE "
+                    "id=?1) AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND "
+                    "name='freq_tau') ORDER BY id", &id, 1, &runs, err))
+    return -1;
+  static VarAgg v[MAX_VAR];
+  int nv = 0, nk = 0, rc = 0;
+  double ks[MAX_K];
+  for (size_t i = 0; i < runs.nrow && !rc; i++) {
+    char label[128];
+    variant_of(runs.v[2 * i + 1], label, sizeof label);
+    int j = 0;
+    while (j < nv && strcmp(v[j].label, label)) j++;
+    if (j == MAX_VAR) continue;
+    if (j == nv) memset(&v[nv], 0, sizeof v[nv]), snprintf(v[nv++].label, 128, "%s", label);
+    int64_t rid = strtoll(runs.v[2 * i], NULL, 10);
+    DbRows t;
+    if ((rc = db_query_rows(r->db, "SELECT t.idx, t.value, (SELECT value FROM metrics WHERE "
+                            "run_id=?1 AND step=-1 AND name='freq_order_spearman'), (SELECT value "
+                            "FROM metrics WHERE run_id=?1 AND step=-1 AND name='freq_unlearned') "
+                            "FROM series t WHERE t.run_id=?1 AND t.name='freq_tau' AND t.step=-1 "
+                            "AND EXISTS (SELECT 1 FROM series a WHERE a.run_id=?1 AND "
+                            "a.name='freq_amp' AND a.step=0 AND a.idx=t.idx AND a.value IS NOT "
+                            "NULL) ORDER BY t.idx", &rid, 1, &t, err)))
+      break;
+    v[j].runs++;
+    for (size_t q = 0; q < t.nrow && q < MAX_K; q++) {
+      if (q >= (size_t)nk) ks[nk++] = t.v[4 * q];
+      if (isnan(t.v[4 * q + 1])) v[j].never[q]++;
+      else v[j].tau[q] += t.v[4 * q + 1];
+    }
+    if (t.nrow && !isnan(t.v[2])) v[j].rho += t.v[2], v[j].nrho++;
+    if (t.nrow) v[j].unl += t.v[3];
+    db_rows_free(&t);
+  }
+  db_strs_free(&runs);
+  if (rc) return -1;
+  double tmax = 1;
+  for (int j = 0; j < nv; j++)
+    for (int q = 0; q < nk; q++)
+      if (v[j].runs > v[j].never[q]) tmax = fmax(tmax, v[j].tau[q] / (v[j].runs - v[j].never[q]));
+  StrBuf *b = &r->runs;
+  sb_printf(b, "<h4>τ<sub>k</sub> across the %d variants of this group</h4>\n", nv);
+  const int x0 = 56, y0 = 10, H = 200, gw = nk ? 640 / nk : 640, bw = nv ? (gw - 6) / nv : 1;
+  sb_printf(b, "<figure class=\"spectral-tau\"><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" "
+            "width=\"%d\" height=\"%d\" font-size=\"10\" font-family=\"sans-serif\"><title>tau_k by "
+            "variant</title>\n", x0 + gw * nk + 10, y0 + H + 40 + 14 * nv);
+  static const char *const pal[] = {"#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2",
+                                    "#b279a2", "#ff9da6", "#9d755d", "#bab0ac", "#eeca3b"};
+  for (int q = 0; q < nk; q++) {
+    for (int j = 0; j < nv; j++) {
+      int learned = v[j].runs - v[j].never[q];
+      double mean = learned ? v[j].tau[q] / learned : tmax;
+      double hgt = v[j].never[q] ? H : H * mean / tmax;
+      int x = x0 + q * gw + 3 + j * bw;
+      sb_printf(b, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"%s/>", x,
+                y0 + H - hgt, bw > 1 ? bw - 1 : 1, hgt, pal[j % 10],
+                v[j].never[q] ? " fill-opacity=\"0.3\"" : "");
+      if (v[j].never[q]) sb_printf(b, "<text x=\"%d\" y=\"%d\">∞</text>", x, y0 + 9);
+    }
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%g</text>", x0 + q * gw + gw / 2,
+              y0 + H + 13, ks[q]);
+  }
+  for (int t = 0; t <= 4; t++)
+    sb_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>", x0 - 4,
+              y0 + H - H * t / 4.0 + 3, tmax * t / 4.0);
+  sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">k</text>", x0 + gw * nk / 2, y0 + H + 26);
+  for (int j = 0; j < nv; j++) {
+    sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
+              "y=\"%d\">", x0, y0 + H + 32 + 14 * j, pal[j % 10], x0 + 14, y0 + H + 41 + 14 * j);
+    report_html_escape(b, v[j].label);
+    sb_append(b, "</text>");
+  }
+  sb_append(b, "</svg><figcaption>mean τ<sub>k</sub> over each variant's repeats (first step "
+               "with relative error below eps); pale with ∞: a repeat never learned k</figcaption>"
+               "</figure>\n<table class=\"data\"><thead><tr><th>variant</th><th>runs</th>"
+               "<th>mean freq_order_spearman</th><th>mean freq_unlearned</th></tr></thead><tbody>\n");
+  for (int j = 0; j < nv; j++) {
+    sb_append(b, "<tr><td>");
+    report_html_escape(b, v[j].label);
+    sb_printf(b, "</td><td class=\"num\">%d</td><td class=\"num\">", v[j].runs);
+    rep_cell_num(b, v[j].nrho ? v[j].rho / v[j].nrho : NAN);
+    sb_append(b, "</td><td class=\"num\">");
+    rep_cell_num(b, v[j].unl / v[j].runs);
+    sb_append(b, "</td></tr>\n");
+  }
+  sb_append(b, "</tbody></table>\n");
+  return 0;
+}
+
+int spectral_section_emit(Report *r, ReportRun *run, Err *err) {
+  /* the group view goes with the group's first spectral run, when it has company */
+  int64_t first = 0;
+  int found = 0, many = 0;
+  if (run->grp) {
+    int64_t n = 0;
+    if (db_query_int(r->db, "SELECT MIN(id) FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1) "
+                     "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name='freq_tau')",
+                     &run->id, 1, &first, &found, err) ||
+        db_query_int(r->db, "SELECT COUNT(*) FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1) "
+                     "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name='freq_tau')",
+                     &run->id, 1, &n, &found, err))
+      return -1;
+    many = n > 1;
+  }
+  rep_section_open(r, run, "spectral", "Spectral bias");
+  if (heatmap(r, run, err) || tau_table(r, run, err)) return -1;
+  if (many && first == run->id && group_view(r, run, err)) return -1;
+  rep_section_close(r);
+  return 0;
+}
