@@ -57,7 +57,7 @@ static void help(void) {
       "  --every K         measure every K steps (default 100)\n"
       "  --eps E           tau_k threshold on |F(k)-T(k)|/|T(k)| (default 0.5)\n"
       "  --preset ci       a small configuration that runs in seconds: mlp:1-64-64-64-1,\n"
-      "                    freqs 1-2-3-4-5, Adam lr 1e-3, 1500 steps, every 25\n"
+      "                    freqs 1-2-3-4-5, Adam lr 1e-3, 1500 steps, every 10\n"
       "  any train option  (curvscope train --help): --data --model --lr --steps --opt\n"
       "                    --init --seed --db --threads --probe --config FILE ...\n");
 }
@@ -168,6 +168,32 @@ static void print_run(Db *db, int64_t id) {
   db_rows_free(&m);
 }
 
+/* The group's numbers per variant (mean over repeats), once every run has finished. */
+static void print_summary(Db *db, int64_t any_run) {
+  DbStrs s = {0};
+  Err err = {0};
+  if (db_query_strs(db, "SELECT substr(name, 1, instr(name, ' rep=') - 1) AS v, COUNT(*), "
+                    "AVG(sp), AVG(un), AVG(ra) FROM (SELECT id, name, "
+                    "(SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND "
+                    "name='freq_order_spearman') AS sp, (SELECT value FROM metrics WHERE "
+                    "run_id=runs.id AND step=-1 AND name='freq_unlearned') AS un, (SELECT value "
+                    "FROM metrics WHERE run_id=runs.id AND step=-1 AND name='freq_tau_ratio') AS "
+                    "ra FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1)) GROUP BY v "
+                    "ORDER BY MIN(id)", &any_run, 1, &s, &err)) {
+    fprintf(stderr, "curvscope: the group summary: %s\n", err.msg);
+    return;
+  }
+  printf("\n%-48s %5s %9s %9s %9s\n", "variant (mean over repeats)", "runs", "spearman",
+         "unlearned", "tau ratio");
+  for (size_t i = 0; i < s.nrow; i++) {
+    char **v = s.v + 5 * i;
+    printf("%-48s %5s %9.3f %9.2f %9.2f\n", v[0] ? v[0] : "?", v[1] ? v[1] : "0",
+           v[2] ? strtod(v[2], NULL) : NAN, v[3] ? strtod(v[3], NULL) : NAN,
+           v[4] ? strtod(v[4], NULL) : NAN);
+  }
+  db_strs_free(&s);
+}
+
 static int parse_study_flag(const char *f, const char *v, StudyOpts *so, Err *err) {
   if (!strcmp(f, "--preset")) {
     if (strcmp(v, "ci") && strcmp(v, "paper"))
@@ -199,7 +225,7 @@ static void preset(RunOpts *o, StudyOpts *so) {
     strcpy(o->model, "mlp:1-64-64-64-1");
     o->lr = 1e-3;
     o->steps = 1500;
-    so->every = 25;
+    so->every = 10;
   } else {
     strcpy(o->data, "synth:sines,n=200,freqs=5-10-15-20-25-30-35-40-45-50,amps=equal");
     strcpy(o->model, "mlp:1-256-256-256-256-256-1");
@@ -277,6 +303,7 @@ int study_spectral(int argc, char **argv) {
   if (db_open(base.db, &db, &err)) return cli_fail(&err);
   cli_install_sigint();
   int code = EXIT_OK;
+  int64_t last = 0;
   printf("study spectral-bias: %d variant%s x %ld repeat%s, group %s\n", nv, nv == 1 ? "" : "s",
          so.repeats, so.repeats == 1 ? "" : "s", group);
   for (long r = 0; r < so.repeats && code == EXIT_OK && !train_stop_requested(); r++)
@@ -285,8 +312,9 @@ int study_spectral(int argc, char **argv) {
       variant_opts(&base, &var[v], &so, r, group, &o);
       int64_t id;
       code = cli_train_run(&o, db, &id, 1);
-      if (code == EXIT_OK) print_run(db, id);
+      if (code == EXIT_OK) print_run(db, id), last = id;
     }
+  if (last) print_summary(db, last);
   db_close(db);
   return code;
 }
