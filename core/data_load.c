@@ -5,6 +5,7 @@
  *   idx:IMAGES,LABELS[,n=,test_images=,test_labels=,test=,classes=,standardize=,scale=]
  *   csv:PATH[,label=NAME|none,targets=c1-c2,test=FRACTION|COUNT,standardize=..]
  *   synth:GENERATOR,...          (data_synth.c)
+ *   image:PATH[,downsample=K]    (data_image.c)
  *
  * fashion-mnist is the idx loader on Debian's files with Cohen's defaults:
  * the first n training images of the chosen classes in file order, pixels /255,
@@ -439,9 +440,11 @@ int data_load(const char *spec, uint64_t seed, Dataset **train, Dataset **test, 
     rc = load_csv(&s, seed, train, test, err);
   else if (!strcmp(s.kind, "synth"))
     rc = data_synth(&s, seed, train, test, err);
+  else if (!strcmp(s.kind, "image"))
+    rc = data_image(&s, train, test, err);
   else
     rc = err_set(err, CS_EINVAL,
-                 "--data '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth)", spec,
+                 "--data '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth, image)", spec,
                  s.kind);
   spec_free(&s);
   return rc;

@@ -13,6 +13,7 @@
  *       standardize=..,scale=..] (gzip or raw)
  *   csv:PATH,label=NAME|none[,targets=c1-c2,test=FRACTION|COUNT,standardize=..]
  *   synth:classes|mixture|teacher|sines|sines2d|spectrum,...  (data_synth.c)
+ *   image:PATH[,downsample=K]  a PNG photograph, pixel coordinates -> gray value
  * Standardisation (Cohen's convention) uses statistics of the full training set
  * the subset was drawn from, and is applied to train and test alike.
  *
@@ -104,6 +105,9 @@ int csv_read_targets(const char *path, const char *label_col, const char *const 
  * in docs/DATA.md). n_test further independent examples go to *test. */
 struct Spec;
 int data_synth(struct Spec *s, uint64_t seed, Dataset **train, Dataset **test, Err *err);
+/* `image:PATH[,downsample=K]`: a PNG as coordinate regression, train on the even pixel
+ * grid, test on the odd offsets (data_image.c). */
+int data_image(struct Spec *s, Dataset **train, Dataset **test, Err *err);
 
 /* Standardises columns of X in place: (x - mean) / std with statistics from ref
  * (a column with std 0 keeps std 1: it is only centred). column_stats gives the

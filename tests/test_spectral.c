@@ -8,6 +8,8 @@
  * recorded series (τ_k must be the first measured step with freq_err < eps).
  */
 #include <math.h>
+#include <png.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -343,6 +345,117 @@ static void test_probe_errors(void) {
   }
 }
 
+/* Writes a W x H 8-bit gray PNG with pixel (y, x) = (7y + 3x) mod 256 (libpng). */
+static int write_png(const char *path, int W, int H) {
+  png_image im;
+  memset(&im, 0, sizeof im);
+  im.version = PNG_IMAGE_VERSION;
+  im.width = (png_uint_32)W;
+  im.height = (png_uint_32)H;
+  im.format = PNG_FORMAT_GRAY;
+  unsigned char *px = malloc((size_t)W * (size_t)H);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) px[y * W + x] = (unsigned char)((7 * y + 3 * x) % 256);
+  int ok = png_image_write_to_file(&im, path, 0, px, 0, NULL);
+  free(px);
+  return ok;
+}
+
+static double pix(int y, int x) { return ((7 * y + 3 * x) % 256) / 255.0; }
+
+/* image:PATH: the even pixels train, the odd offsets test, coordinates in [0, 1)². */
+static void test_image_data(void) {
+  const char *rect = "cs_test_rect.png", *sq = "cs_test_square.png";
+  if (!tap_ok(write_png(rect, 12, 16) && write_png(sq, 32, 32), "test PNGs written")) return;
+  Dataset *tr, *te;
+  Err err = {0};
+  char spec[128];
+  snprintf(spec, sizeof spec, "image:%s", rect);
+  int rc = data_load(spec, 0, &tr, &te, &err);
+  int ok = rc == CS_OK && tr->n == 8 * 6 && te->n == 8 * 6 && tr->d == 2 && tr->k == 1 &&
+           tr->grid_dims == 0;
+  for (int i = 0; ok && i < 8; i++)
+    for (int j = 0; j < 6; j++) {
+      size_t r = (size_t)(i * 6 + j);
+      ok &= tr->X[2 * r] == 2 * i / 16.0 && tr->X[2 * r + 1] == 2 * j / 12.0 &&
+            tr->Y[r] == pix(2 * i, 2 * j) && te->X[2 * r] == (2 * i + 1) / 16.0 &&
+            te->X[2 * r + 1] == (2 * j + 1) / 12.0 && te->Y[r] == pix(2 * i + 1, 2 * j + 1);
+    }
+  tap_ok(ok, "%s (12x16): 48 even pixels train, 48 odd ones test, (row/H, col/W) -> gray/255, "
+         "no grid (not square): %s", spec, err.msg);
+  if (!rc) dataset_free(tr), dataset_free(te);
+  snprintf(spec, sizeof spec, "image:%s,downsample=2", sq);
+  rc = data_load(spec, 0, &tr, &te, &err);
+  ok = rc == CS_OK && tr->n == 64 && tr->grid_dims == 2 && tr->grid_n == 8;
+  /* train row (i, j) is block (2i, 2j) of the 16 x 16 downsampled image */
+  double want = (pix(4 * 1, 4 * 2) + pix(4 * 1 + 1, 4 * 2) + pix(4 * 1, 4 * 2 + 1) +
+                 pix(4 * 1 + 1, 4 * 2 + 1)) / 4;
+  ok = ok && fabs(tr->Y[1 * 8 + 2] - want) < 1e-15;
+  tap_ok(ok, "%s: 2x2 box means, an 8x8 training grid (grid_n 8)", spec);
+  if (!rc) {
+    /* the probe on an image: residual spectrum, PSNR, the fit and the target, no freq_amp */
+    NetSpec ns;
+    netspec_default(&ns);
+    netspec_parse_model(&ns, "mlp:2-16-1", &err);
+    Rng rng;
+    rng_seed(&rng, 4);
+    Net net;
+    net_init(&net, &ns, &rng, &err);
+    double *theta = malloc(net.n_params * sizeof *theta);
+    net_init_params(&net, theta, &rng);
+    Probe p;
+    rc = probe_create("spectral:every=1", &net, tr, LOSS_MSE, optim_adam, &p, &err);
+    MemRecorder *m = memrec_alloc();
+    Recorder rec = memrec_recorder(m);
+    int64_t id;
+    RunInfo info = {"t", "train", NULL, "{}", 0, net.n_params, "{}"};
+    rec_run_begin(&rec, &info, &id, &err);
+    TrainState st = {.net = &net, .theta = theta, .step = 0, .train = tr, .test = te, .rec = &rec};
+    if (!rc) rc = p.run(p.self, &st, &err);
+    NetCache *c = net_cache_alloc(&net, tr->n, 0);
+    net_forward(&net, theta, tr->X, tr->n, c);
+    size_t nfit = 0, ntarget = 0, namp = 0, nres = 0;
+    double wfit = 0, wtar = 0;
+    for (size_t s = 0; s < m->n_series; s++) {
+      const MemSeries *x = &m->series[s];
+      if (!strcmp(x->name, "image_fit") && x->step == -1)
+        nfit++, wfit = fmax(wfit, fabs(x->value - c->A[net.nlayers - 1][x->idx]));
+      if (!strcmp(x->name, "image_target") && x->step == -1)
+        ntarget++, wtar = fmax(wtar, fabs(x->value - tr->Y[x->idx]));
+      namp += !strcmp(x->name, "freq_amp");
+      nres += !strcmp(x->name, "freq_resid");
+    }
+    double pt, pe;
+    int f1 = memrec_metric_find(m, "psnr_train", -1, &pt), f2 = memrec_metric_find(m, "psnr_test", -1, &pe);
+    tap_ok(rc == CS_OK && nfit == 64 && ntarget == 64 && wfit == 0 && wtar == 0 && namp == 0 &&
+               nres == 7 && f1 == CS_OK && f2 == CS_OK && isfinite(pt) && isfinite(pe),
+           "probe on the image: image_fit = the network on the grid, image_target = the pixels, "
+           "freq_resid over 7 shells, psnr_train %.2f, psnr_test %.2f, no freq_amp (%s)", pt, pe,
+           err.msg);
+    net_cache_free(c);
+    p.destroy(p.self);
+    memrec_free(m);
+    free(theta);
+    net_deinit(&net);
+    dataset_free(tr), dataset_free(te);
+  }
+  const char *bad[][2] = {{"image:cs_no_such.png", "cs_no_such.png"},
+                          {"image:cs_test_square.png,downsample=0", "downsample=0"},
+                          {"image:cs_test_square.png,downsample=9", "need 4x4"},
+                          {"image:cs_test_square.png,scale=2", "'scale'"},
+                          {"image", "image:PATH"}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    rc = data_load(bad[i][0], 0, &tr, &te, &err);
+    tap_ok(rc == CS_EINVAL && !tr && !te && strstr(err.msg, bad[i][1]), "%s refused: %s",
+           bad[i][0], err.msg);
+  }
+  FILE *f = fopen("cs_test_notpng.png", "w");
+  if (f) fputs("not a png\n", f), fclose(f);
+  rc = data_load("image:cs_test_notpng.png", 0, &tr, &te, &err);
+  tap_ok(rc == CS_EINVAL && strstr(err.msg, "cs_test_notpng.png"), "a file that is not a PNG refused: %s", err.msg);
+  remove(rect), remove(sq), remove("cs_test_notpng.png");
+}
+
 int main(void) {
   test_fft_random();
   test_target_transform();
@@ -354,5 +467,6 @@ int main(void) {
   check_probe_dft("synth:sines2d,n=12,freqs=1-2-3-0-5-5", "mlp:2-16-1", -1);
   test_training_run_level();
   test_probe_errors();
+  test_image_data();
   return tap_done();
 }

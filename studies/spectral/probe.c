@@ -34,6 +34,7 @@ typedef struct SpecProbe {
   double *amp, *err, *tau; /* [nf] */
   double *tk;           /* [nf] τ as reported: +∞ or NAN for the unlearned */
   double *vec;          /* [max(nidx, nshell)] series scratch */
+  int target_written;   /* image_target recorded */
   char name[16];
 } SpecProbe;
 
@@ -109,10 +110,17 @@ static int put_run_level(SpecProbe *sp, Recorder *rec, double psnr_tr, double ps
   double rho = spec_spearman(sp->knorm, sp->tk, nf);
   double ratio = left == 0 && lo > 0 ? hi / lo : NAN;
   for (size_t i = 0; i < nf; i++) sp->tk[i] = sp->tau[i] < 0 ? NAN : sp->tau[i];
-  int rc = put_indexed(sp, rec, -1, "freq_tau", sp->tk, err);
-  if (!rc) rc = rec_metric(rec, -1, "freq_order_spearman", rho, err);
-  if (!rc) rc = rec_metric(rec, -1, "freq_unlearned", (double)left, err);
-  if (!rc) rc = rec_metric(rec, -1, "freq_tau_ratio", ratio, err);
+  int rc = CS_OK;
+  if (nf) {
+    rc = put_indexed(sp, rec, -1, "freq_tau", sp->tk, err);
+    if (!rc) rc = rec_metric(rec, -1, "freq_order_spearman", rho, err);
+    if (!rc) rc = rec_metric(rec, -1, "freq_unlearned", (double)left, err);
+    if (!rc) rc = rec_metric(rec, -1, "freq_tau_ratio", ratio, err);
+  } else { /* an image: the fit itself, for the report's picture */
+    rc = rec_series(rec, -1, "image_fit", sp->N, sp->f, err);
+    if (!rc && !sp->target_written) rc = rec_series(rec, -1, "image_target", sp->N, sp->grid->Y, err);
+    sp->target_written = !rc;
+  }
   if (!rc) rc = rec_metric(rec, -1, "psnr_train", psnr_tr, err);
   if (!rc && !isnan(psnr_te)) rc = rec_metric(rec, -1, "psnr_test", psnr_te, err);
   return rc;
@@ -137,8 +145,11 @@ static int probe_run(void *self, TrainState *st, Err *err) {
   if (st->test && st->test->n)
     psnr_te = spec_psnr(eval_rows(sp, st->theta, st->test->X, st->test->Y, st->test->n, NULL) /
                             (double)st->test->n, sp->range);
-  int rc = put_indexed(sp, rec, t, "freq_amp", amp, err);
-  if (!rc) rc = put_indexed(sp, rec, t, "freq_err", sp->err, err);
+  int rc = CS_OK;
+  if (sp->nf) {
+    rc = put_indexed(sp, rec, t, "freq_amp", amp, err);
+    if (!rc) rc = put_indexed(sp, rec, t, "freq_err", sp->err, err);
+  }
   if (!rc) {
     residual_spectrum(sp, sp->vec);
     rc = rec_series(rec, t, "freq_resid", sp->nshell, sp->vec, err);
@@ -161,13 +172,15 @@ static void probe_destroy(void *self) {
 
 /* The grid, its frequencies and the probe's options, checked before anything is built. */
 static int check_grid(const char *text, const Net *net, const Dataset *g, Err *err) {
-  if (!g->grid_dims || !g->nfreqs || !g->freqs || !g->amps)
+  if (!g->grid_dims || (g->nfreqs && (!g->freqs || !g->amps)))
     return err_set(err, CS_EINVAL,
-                   "--probe %s needs grid data with target frequencies (synth:sines or "
-                   "synth:sines2d), not '%s'", text, g->name);
+                   "--probe %s needs grid data (synth:sines, synth:sines2d, or a square "
+                   "image:PATH), not '%s'", text, g->name);
   if (net->d_out != 1 || g->k != 1)
     return err_set(err, CS_EINVAL, "--probe %s needs one output (the model has %zu)", text,
                    net->d_out);
+  if (g->grid_dims == 1 && !g->nfreqs)
+    return err_set(err, CS_EINVAL, "--probe %s: the 1-D grid has no target frequencies", text);
   if (g->nfreqs > 64)
     return err_set(err, CS_EINVAL, "--probe %s: more than 64 target frequencies", text);
   for (int i = 0; i < g->nfreqs; i++) {
@@ -205,18 +218,18 @@ int spectral_probe_create(const char *text, const Net *net, const Dataset *train
   sp->n = train->grid_n;
   sp->N = train->n;
   sp->eps = eps;
-  size_t nf = (size_t)sp->nf, n = sp->n, h = n / 2 + 1;
+  size_t nf = (size_t)sp->nf, nf1 = nf ? nf : 1, n = sp->n, h = n / 2 + 1;
   sp->fft = spec_fft_alloc(sp->dims, n);
   sp->bins = sp->fft ? spec_fft_bins(sp->fft) : 0;
   /* 2-D shells reach round(√2 · n/2) */
   sp->nshell = sp->dims == 1 ? sp->bins : (size_t)lround(sqrt(2.0) * (double)(n / 2)) + 1;
-  sp->bin = malloc(nf * sizeof *sp->bin);
-  sp->kidx = malloc(nf * sizeof *sp->kidx);
-  sp->knorm = malloc(nf * sizeof *sp->knorm);
-  sp->amp = malloc(nf * sizeof *sp->amp);
-  sp->tk = malloc(nf * sizeof *sp->tk);
-  sp->err = malloc(nf * sizeof *sp->err);
-  sp->tau = malloc(nf * sizeof *sp->tau);
+  sp->bin = malloc(nf1 * sizeof *sp->bin);
+  sp->kidx = malloc(nf1 * sizeof *sp->kidx);
+  sp->knorm = malloc(nf1 * sizeof *sp->knorm);
+  sp->amp = malloc(nf1 * sizeof *sp->amp);
+  sp->tk = malloc(nf1 * sizeof *sp->tk);
+  sp->err = malloc(nf1 * sizeof *sp->err);
+  sp->tau = malloc(nf1 * sizeof *sp->tau);
   sp->T = malloc(2 * (sp->bins + 1) * sizeof *sp->T);
   sp->F = malloc(2 * (sp->bins + 1) * sizeof *sp->F);
   sp->f = malloc(sp->N * sizeof *sp->f);
