@@ -154,15 +154,19 @@ static void print_run(Db *db, int64_t id) {
                     "AND step=-1 ORDER BY idx", &id, 1, &t, &err) ||
       db_query_rows(db, "SELECT (SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND "
                     "name='freq_order_spearman'), (SELECT value FROM metrics WHERE run_id=?1 AND "
-                    "step=-1 AND name='freq_unlearned')", &id, 1, &m, &err)) {
+                    "step=-1 AND name='freq_unlearned'), (SELECT value FROM metrics WHERE "
+                    "run_id=?1 AND step=-1 AND name='psnr_train'), (SELECT value FROM metrics "
+                    "WHERE run_id=?1 AND step=-1 AND name='psnr_test')", &id, 1, &m, &err)) {
     fprintf(stderr, "curvscope: reading run %lld: %s\n", (long long)id, err.msg);
-  } else {
+  } else if (t.nrow) {
     printf("  tau_k:");
     for (size_t i = 0; i < t.nrow; i++) {
       /* freq_tau is stored at every k up to the largest; only target frequencies count */
       if (!isnan(t.v[2 * i + 1])) printf(" %g:%g", t.v[2 * i], t.v[2 * i + 1]);
     }
-    if (m.nrow) printf("  spearman %.3f, unlearned %g\n", m.v[0], m.v[1]);
+    printf("  spearman %.3f, unlearned %g\n", m.v[0], m.v[1]);
+  } else { /* an image: no target frequencies */
+    printf("  psnr train %.2f dB, test %.2f dB\n", m.v[2], m.v[3]);
   }
   db_rows_free(&t);
   db_rows_free(&m);
@@ -173,23 +177,26 @@ static void print_summary(Db *db, int64_t any_run) {
   DbStrs s = {0};
   Err err = {0};
   if (db_query_strs(db, "SELECT substr(name, 1, instr(name, ' rep=') - 1) AS v, COUNT(*), "
-                    "AVG(sp), AVG(un), AVG(ra) FROM (SELECT id, name, "
+                    "AVG(sp), AVG(un), AVG(ra), AVG(pt), AVG(pe) FROM (SELECT id, name, "
                     "(SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND "
                     "name='freq_order_spearman') AS sp, (SELECT value FROM metrics WHERE "
                     "run_id=runs.id AND step=-1 AND name='freq_unlearned') AS un, (SELECT value "
                     "FROM metrics WHERE run_id=runs.id AND step=-1 AND name='freq_tau_ratio') AS "
-                    "ra FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1)) GROUP BY v "
+                    "ra, (SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND name='psnr_train') "
+                    "AS pt, (SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND "
+                    "name='psnr_test') AS pe FROM runs WHERE grp=(SELECT grp FROM runs WHERE "
+                    "id=?1)) GROUP BY v "
                     "ORDER BY MIN(id)", &any_run, 1, &s, &err)) {
     fprintf(stderr, "curvscope: the group summary: %s\n", err.msg);
     return;
   }
-  printf("\n%-48s %5s %9s %9s %9s\n", "variant (mean over repeats)", "runs", "spearman",
-         "unlearned", "tau ratio");
+  printf("\n%-48s %5s %9s %9s %9s %9s %9s\n", "variant (mean over repeats)", "runs", "spearman",
+         "unlearned", "tau ratio", "psnr tr", "psnr te");
   for (size_t i = 0; i < s.nrow; i++) {
-    char **v = s.v + 5 * i;
-    printf("%-48s %5s %9.3f %9.2f %9.2f\n", v[0] ? v[0] : "?", v[1] ? v[1] : "0",
-           v[2] ? strtod(v[2], NULL) : NAN, v[3] ? strtod(v[3], NULL) : NAN,
-           v[4] ? strtod(v[4], NULL) : NAN);
+    char **v = s.v + 7 * i;
+    printf("%-48s %5s", v[0] ? v[0] : "?", v[1] ? v[1] : "0");
+    for (int c = 2; c < 7; c++) printf(" %9.3f", v[c] ? strtod(v[c], NULL) : NAN);
+    printf("\n");
   }
   db_strs_free(&s);
 }

@@ -6,8 +6,9 @@
  * group of several spectral runs (a `study spectral-bias` invocation), also the τ_k of
  * every variant side by side (bars, mean over the variant's repeats; a frequency some
  * repeat never learned is drawn full height and marked ∞) and a table of the run-level
- * numbers per variant. The pictures are inline SVG written here, so they need no script
- * and show in any browser or print. All SQL is fixed text with int64 binds.
+ * numbers per variant. For an image target (image:PATH), the fitted image beside the
+ * target. The pictures are inline SVG (or a BMP data URI) written here, so they need no
+ * script and show in any browser or print. All SQL is fixed text with int64 binds.
  */
 #include <math.h>
 #include <stdio.h>
@@ -34,8 +35,78 @@ static void viridis(double t, char out[8]) {
 }
 
 int spectral_section_applies(Report *r, const ReportRun *run, Err *err) {
-  return rep_exists(r, "SELECT 1 FROM series WHERE run_id=?1 AND name='freq_amp' AND step>=0 "
-                    "LIMIT 1", run->id, err);
+  return rep_exists(r, "SELECT 1 FROM series WHERE run_id=?1 AND (name='freq_amp' AND step>=0 "
+                    "OR name='image_fit' AND step=-1) LIMIT 1", run->id, err);
+}
+
+/* Appends v[n] (a square image, values in [0, 1], row-major) as an 8-bit gray BMP in a
+ * data: URI: no library, any browser shows it. */
+static void gray_bmp_uri(StrBuf *b, const double *v, size_t side) {
+  size_t row = (side + 3) & ~(size_t)3, data = row * side, off = 14 + 40 + 1024, size = off + data;
+  unsigned char *f = calloc(size, 1);
+  if (!f) return;
+  unsigned char *h = f;
+#define LE32(p, x) ((p)[0] = (unsigned char)(x), (p)[1] = (unsigned char)((x) >> 8), \
+                    (p)[2] = (unsigned char)((x) >> 16), (p)[3] = (unsigned char)((x) >> 24))
+  h[0] = 'B', h[1] = 'M';
+  LE32(h + 2, size);
+  LE32(h + 10, off);
+  LE32(h + 14, 40);
+  LE32(h + 18, side);
+  LE32(h + 22, side);
+  h[26] = 1, h[28] = 8;                 /* one plane, 8 bits per pixel */
+  LE32(h + 34, data);
+  LE32(h + 46, 256);                    /* palette entries */
+  for (int g = 0; g < 256; g++) f[54 + 4 * g] = f[55 + 4 * g] = f[56 + 4 * g] = (unsigned char)g;
+  for (size_t y = 0; y < side; y++)     /* BMP rows run bottom-up */
+    for (size_t x = 0; x < side; x++) {
+      double t = v[(side - 1 - y) * side + x];
+      t = isnan(t) ? 0 : t < 0 ? 0 : t > 1 ? 1 : t;
+      f[off + y * row + x] = (unsigned char)lround(255 * t);
+    }
+#undef LE32
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  sb_append(b, "data:image/bmp;base64,");
+  for (size_t i = 0; i < size; i += 3) {
+    unsigned x = (unsigned)f[i] << 16 | (i + 1 < size ? (unsigned)f[i + 1] << 8 : 0) |
+                 (i + 2 < size ? f[i + 2] : 0);
+    char q[4] = {b64[x >> 18 & 63], b64[x >> 12 & 63], i + 1 < size ? b64[x >> 6 & 63] : '=',
+                 i + 2 < size ? b64[x & 63] : '='};
+    sb_append_n(b, q, 4);
+  }
+  free(f);
+}
+
+/* The fitted image beside the target (series image_fit, image_target at step -1). */
+static int image_pair(Report *r, const ReportRun *run, Err *err) {
+  DbRows fit, tgt;
+  if (db_query_rows(r->db, "SELECT value FROM series WHERE run_id=?1 AND name='image_fit' AND "
+                    "step=-1 ORDER BY idx", &run->id, 1, &fit, err))
+    return -1;
+  if (db_query_rows(r->db, "SELECT value FROM series WHERE run_id=?1 AND name='image_target' AND "
+                    "step=-1 ORDER BY idx", &run->id, 1, &tgt, err)) {
+    db_rows_free(&fit);
+    return -1;
+  }
+  size_t side = (size_t)llround(sqrt((double)fit.nrow));
+  if (side * side == fit.nrow && fit.nrow) {
+    StrBuf *b = &r->runs;
+    sb_append(b, "<div class=\"spectral-images\" style=\"display:flex;gap:16px\">");
+    const char *cap[2] = {"target (training pixels)", "network at the last measurement"};
+    DbRows *img[2] = {&tgt, &fit};
+    for (int i = 0; i < 2; i++) {
+      if (img[i]->nrow != fit.nrow) continue;
+      sb_printf(b, "<figure><img alt=\"%s\" width=\"%zu\" height=\"%zu\" "
+                "style=\"image-rendering:pixelated\" src=\"", cap[i], side < 256 ? 256 : side,
+                side < 256 ? 256 : side);
+      gray_bmp_uri(b, img[i]->v, side);
+      sb_printf(b, "\"><figcaption>%s</figcaption></figure>", cap[i]);
+    }
+    sb_append(b, "</div>\n");
+  }
+  db_rows_free(&fit);
+  db_rows_free(&tgt);
+  return 0;
 }
 
 /* The heatmap of one run: rows (step, k, value) ordered by step then k. */
@@ -249,6 +320,40 @@ static int group_view(Report *r, const ReportRun *run, Err *err) {
   return 0;
 }
 
+/* Train and test PSNR per variant of the group (mean over repeats): the Fourier-feature
+ * bandwidth sweep reads off it. Only when the runs have test data. */
+static int psnr_table(Report *r, const ReportRun *run, Err *err) {
+  DbStrs s;
+  if (db_query_strs(r->db, "SELECT CASE WHEN instr(name, ' rep=') > 0 THEN substr(name, 1, "
+                    "instr(name, ' rep=') - 1) ELSE name END AS v, COUNT(*), AVG(tr), AVG(te) "
+                    "FROM (SELECT id, name, (SELECT value FROM metrics WHERE run_id=runs.id AND "
+                    "step=-1 AND name='psnr_train') AS tr, (SELECT value FROM metrics WHERE "
+                    "run_id=runs.id AND step=-1 AND name='psnr_test') AS te FROM runs WHERE "
+                    "grp=(SELECT grp FROM runs WHERE id=?1)) WHERE te IS NOT NULL GROUP BY v "
+                    "ORDER BY MIN(id)", &run->id, 1, &s, err))
+    return -1;
+  StrBuf *b = &r->runs;
+  if (s.nrow) {
+    sb_append(b, "<h4>PSNR by variant (dB, mean over repeats)</h4>\n<table class=\"data\"><thead>"
+                 "<tr><th>variant</th><th>runs</th><th>train</th><th>test</th></tr></thead><tbody>\n");
+    for (size_t i = 0; i < s.nrow; i++) {
+      char **v = s.v + 4 * i;
+      sb_append(b, "<tr><td>");
+      report_html_escape(b, v[0]);
+      sb_append(b, "</td><td class=\"num\">");
+      report_html_escape(b, v[1]);
+      for (int c = 2; c < 4; c++) {
+        sb_append(b, "</td><td class=\"num\">");
+        rep_cell_num(b, v[c] ? strtod(v[c], NULL) : NAN);
+      }
+      sb_append(b, "</td></tr>\n");
+    }
+    sb_append(b, "</tbody></table>\n");
+  }
+  db_strs_free(&s);
+  return 0;
+}
+
 int spectral_section_emit(Report *r, ReportRun *run, Err *err) {
   /* the group view goes with the group's first spectral run, when it has company */
   int64_t first = 0;
@@ -256,17 +361,21 @@ int spectral_section_emit(Report *r, ReportRun *run, Err *err) {
   if (run->grp) {
     int64_t n = 0;
     if (db_query_int(r->db, "SELECT MIN(id) FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1) "
-                     "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name='freq_tau')",
-                     &run->id, 1, &first, &found, err) ||
+                     "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name IN ('freq_tau', "
+                     "'image_fit'))", &run->id, 1, &first, &found, err) ||
         db_query_int(r->db, "SELECT COUNT(*) FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1) "
-                     "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name='freq_tau')",
-                     &run->id, 1, &n, &found, err))
+                     "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name IN ('freq_tau', "
+                     "'image_fit'))", &run->id, 1, &n, &found, err))
       return -1;
     many = n > 1;
   }
   rep_section_open(r, run, "spectral", "Spectral bias");
-  if (heatmap(r, run, err) || tau_table(r, run, err)) return -1;
-  if (many && first == run->id && group_view(r, run, err)) return -1;
+  int img = rep_exists(r, "SELECT 1 FROM series WHERE run_id=?1 AND name='image_fit' LIMIT 1",
+                       run->id, err);
+  if (img < 0 || (img && image_pair(r, run, err))) return -1;
+  if (!img && (heatmap(r, run, err) || tau_table(r, run, err))) return -1;
+  if (many && first == run->id && ((!img && group_view(r, run, err)) || psnr_table(r, run, err)))
+    return -1;
   rep_section_close(r);
   return 0;
 }

@@ -83,6 +83,33 @@ ok $? "3 variants (a sigma sweep) x 2 repeats: $(q "select group_concat(distinct
 [ "$(q "select group_concat(distinct seed) from runs where grp='$G'")" = "7,8" ]
 ok $? "repeat r uses seed + r (fresh phases and init): seeds $(q "select group_concat(distinct seed) from runs where grp='$G'")"
 
+# ---- an image target (a 32x32 PNG written here with python3's zlib) ---------------------------
+python3 - <<'PY'
+import struct, zlib
+w = h = 32
+raw = b''.join(b'\0' + bytes((7 * y + 3 * x) % 256 for x in range(w)) for y in range(h))
+chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+open('img.png', 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0))
+                           + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+PY
+run "$BIN" study spectral-bias --act relu --embed none,fourier:m=8,sigma=1-10 --data image:img.png \
+    --model mlp:2-16-1 --steps 20 --every 10 --db "$DB" --threads 1 -q
+G=$(q "select grp from runs order by id desc limit 1")
+I=$(q "select min(id) from runs where grp='$G'")
+[ $RC -eq 0 ] && [ "$(q "select count(*) from runs where grp='$G'")" = 3 ]
+ok $? "study spectral-bias on image:img.png, a sigma sweep: 3 runs (rc $RC: $ERR)"
+[ "$(q "select count(*) from series where run_id=$I and name='image_fit' and step=-1")" = 256 ] &&
+  [ "$(q "select count(*) from series where run_id=$I and name='image_target' and step=-1")" = 256 ] &&
+  [ "$(q "select count(*) from series where run_id=$I and name='freq_amp'")" = 0 ]
+ok $? "the 16x16 even-pixel grid: image_fit and image_target at step -1, no freq_amp"
+[ "$(q "select count(*) from metrics where run_id=$I and step=-1 and name in ('psnr_train','psnr_test') and value is not null")" = 2 ]
+ok $? "run-level psnr_train and psnr_test (the odd pixels)"
+run "$BIN" report --db "$DB" -o r2.html
+sec=$(awk -v id="run-$I-spectral" 'index($0, id) {on=1} on {print} on && /<\/section>/ {exit}' r2.html)
+[ $RC -eq 0 ] && [ "$(echo "$sec" | grep -o 'src="data:image/bmp;base64,' | wc -l)" = 2 ] &&
+  [[ $sec == *"PSNR by variant"* ]] && [[ $sec == *"sigma=10"* ]]
+ok $? "report: the image run's target and fit as pictures, the group's PSNR by variant"
+
 # ---- the probe from train ---------------------------------------------------------------------
 run "$BIN" train --data synth:sines,n=64,freqs=2-5 --model mlp:1-16-1 --act relu --opt adam --lr 0.01 \
     --steps 40 --probe spectral:every=20,eps=0.3 --db "$DB" --threads 1 -q --name probe-train
