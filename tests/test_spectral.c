@@ -48,6 +48,34 @@ static double max_abs_diff(const double *a, const double *b, size_t n) {
   return m;
 }
 
+/* A ReLU MLP from its model text, θ drawn from seed (caller: free θ, net_deinit). */
+static double *relu_net(Net *net, const char *model, uint64_t seed) {
+  NetSpec ns;
+  Err err = {0};
+  netspec_default(&ns);
+  ns.act.kind = ACT_RELU;
+  Rng rng;
+  rng_seed(&rng, seed);
+  if (netspec_parse_model(&ns, model, &err) || net_init(net, &ns, &rng, &err)) {
+    tap_diag("net %s: %s", model, err.msg);
+    return NULL;
+  }
+  double *theta = malloc(net->n_params * sizeof *theta);
+  if (theta) net_init_params(net, theta, &rng);
+  return theta;
+}
+
+/* A MemRecorder with a run begun; *rec is its Recorder. */
+static MemRecorder *mem_run(Recorder *rec, size_t n_params) {
+  MemRecorder *m = memrec_alloc();
+  *rec = memrec_recorder(m);
+  int64_t id;
+  Err err = {0};
+  RunInfo info = {"t", "train", NULL, "{}", 0, n_params, "{}"};
+  rec_run_begin(rec, &info, &id, &err);
+  return m;
+}
+
 static void test_fft_random(void) {
   Rng rng;
   rng_seed(&rng, 1);
@@ -142,24 +170,13 @@ static void check_probe_dft(const char *data, const char *model, int nrec) {
   Dataset *tr, *te;
   Err err = {0};
   if (!tap_ok(data_load(data, 7, &tr, &te, &err) == CS_OK, "load %s", data)) return;
-  NetSpec ns;
-  netspec_default(&ns);
-  ns.act.kind = ACT_RELU;
-  netspec_parse_model(&ns, model, &err);
-  Rng rng;
-  rng_seed(&rng, 11);
   Net net;
-  net_init(&net, &ns, &rng, &err);
-  double *theta = malloc(net.n_params * sizeof *theta);
-  net_init_params(&net, theta, &rng);
+  double *theta = relu_net(&net, model, 11);
   Probe p;
   int rc = probe_create("spectral:every=5,eps=0.5", &net, tr, LOSS_MSE, optim_adam, &p, &err);
   if (!tap_ok(rc == CS_OK, "%s: probe created (%s)", data, err.msg)) return;
-  MemRecorder *m = memrec_alloc();
-  Recorder rec = memrec_recorder(m);
-  int64_t id;
-  RunInfo info = {"t", "train", NULL, "{}", 0, net.n_params, "{}"};
-  rec_run_begin(&rec, &info, &id, &err);
+  Recorder rec;
+  MemRecorder *m = mem_run(&rec, net.n_params);
   TrainState st = {.net = &net, .theta = theta, .step = 0, .train = tr, .test = te, .rec = &rec};
   rc = p.run(p.self, &st, &err);
   tap_ok(rc == CS_OK, "%s: probe runs", data);
@@ -242,31 +259,20 @@ static void test_training_run_level(void) {
   Dataset *tr, *te;
   Err err = {0};
   data_load("synth:sines,n=64,freqs=1-2-3-9", 5, &tr, &te, &err);
-  NetSpec ns;
-  netspec_default(&ns);
-  ns.act.kind = ACT_RELU;
-  netspec_parse_model(&ns, "mlp:1-64-64-64-1", &err);
-  Rng rng;
-  rng_seed(&rng, 2);
   Net net;
-  net_init(&net, &ns, &rng, &err);
-  double *theta = malloc(net.n_params * sizeof *theta);
-  net_init_params(&net, theta, &rng);
+  double *theta = relu_net(&net, "mlp:1-64-64-64-1", 2);
   OptConfig oc;
   optconfig_default(&oc);
   oc.lr = 3e-3;
   Optimizer *opt = optim_alloc(optim_adam, &oc, net.n_params);
   Probe p;
   probe_create("spectral:every=10,eps=0.5", &net, tr, LOSS_MSE, optim_adam, &p, &err);
-  MemRecorder *m = memrec_alloc();
-  Recorder rec = memrec_recorder(m);
+  Recorder rec;
+  MemRecorder *m = mem_run(&rec, net.n_params);
   TrainConfig cfg;
   trainconfig_default(&cfg);
   cfg.steps = 400;
   TrainResult res;
-  int64_t id;
-  RunInfo info = {"t", "train", NULL, "{}", 0, net.n_params, "{}"};
-  rec_run_begin(&rec, &info, &id, &err);
   int rc = train_run(&cfg, &net, theta, opt, tr, te, &p, 1, &rec, &res, &err);
   tap_ok(rc == CS_OK && !strcmp(res.status, "finished"), "400 Adam steps with the probe: %s", res.status);
   const double ks[4] = {1, 2, 3, 9};
@@ -329,13 +335,8 @@ static void test_probe_errors(void) {
     Dataset *tr, *te;
     Err err = {0};
     data_load(cs[i].data, 1, &tr, &te, &err);
-    NetSpec ns;
-    netspec_default(&ns);
-    netspec_parse_model(&ns, cs[i].model, &err);
-    Rng rng;
-    rng_seed(&rng, 1);
     Net net;
-    net_init(&net, &ns, &rng, &err);
+    free(relu_net(&net, cs[i].model, 1));
     Probe p;
     int rc = probe_create(cs[i].probe, &net, tr, LOSS_MSE, optim_adam, &p, &err);
     tap_ok(rc == CS_EINVAL && strstr(err.msg, cs[i].want), "--probe %s on %s refused: %s",
@@ -394,22 +395,12 @@ static void test_image_data(void) {
   tap_ok(ok, "%s: 2x2 box means, an 8x8 training grid (grid_n 8)", spec);
   if (!rc) {
     /* the probe on an image: residual spectrum, PSNR, the fit and the target, no freq_amp */
-    NetSpec ns;
-    netspec_default(&ns);
-    netspec_parse_model(&ns, "mlp:2-16-1", &err);
-    Rng rng;
-    rng_seed(&rng, 4);
     Net net;
-    net_init(&net, &ns, &rng, &err);
-    double *theta = malloc(net.n_params * sizeof *theta);
-    net_init_params(&net, theta, &rng);
+    double *theta = relu_net(&net, "mlp:2-16-1", 4);
     Probe p;
     rc = probe_create("spectral:every=1", &net, tr, LOSS_MSE, optim_adam, &p, &err);
-    MemRecorder *m = memrec_alloc();
-    Recorder rec = memrec_recorder(m);
-    int64_t id;
-    RunInfo info = {"t", "train", NULL, "{}", 0, net.n_params, "{}"};
-    rec_run_begin(&rec, &info, &id, &err);
+    Recorder rec;
+    MemRecorder *m = mem_run(&rec, net.n_params);
     TrainState st = {.net = &net, .theta = theta, .step = 0, .train = tr, .test = te, .rec = &rec};
     if (!rc) rc = p.run(p.self, &st, &err);
     NetCache *c = net_cache_alloc(&net, tr->n, 0);
