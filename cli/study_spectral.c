@@ -65,8 +65,7 @@ static void help(void) {
 /* Splits a variant list at the commas that start a new spec: a piece holding '=' before
  * any ':' continues the previous spec ("fourier:m=64,sigma=10,basic" is two). A Fourier
  * sigma list expands into one variant per value. */
-static int split_variants(const char *list, const char *what, char out[][128], int *n,
-                          Err *err) {
+static int split_variants(const char *list, const char *what, char out[][128], int *n, Err *err) {
   *n = 0;
   char buf[512];
   if (snprintf(buf, sizeof buf, "%s", list) >= (int)sizeof buf)
@@ -127,7 +126,8 @@ static void variant_opts(const RunOpts *base, const Variant *v, const StudyOpts 
   else
     snprintf(o->name, sizeof o->name, "%.100s rep=%d", base->name, (int)rep);
   /* the spectral probe first; the user's --probe flags follow it */
-  for (int i = o->nprobes; i > 0 && i < RUN_MAX_PROBES; i--) memcpy(o->probe[i], o->probe[i - 1], sizeof o->probe[0]);
+  for (int i = o->nprobes; i > 0 && i < RUN_MAX_PROBES; i--)
+    memcpy(o->probe[i], o->probe[i - 1], sizeof o->probe[0]);
   snprintf(o->probe[0], sizeof o->probe[0], "spectral:every=%ld,eps=%.17g", so->every, so->eps);
   if (o->nprobes < RUN_MAX_PROBES) o->nprobes++;
 }
@@ -150,13 +150,17 @@ static int variant_check(const RunOpts *o, Err *err) {
 static void print_run(Db *db, int64_t id) {
   DbRows t = {0}, m = {0};
   Err err = {0};
-  if (db_query_rows(db, "SELECT idx, value FROM series WHERE run_id=?1 AND name='freq_tau' "
-                    "AND step=-1 ORDER BY idx", &id, 1, &t, &err) ||
-      db_query_rows(db, "SELECT (SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND "
+  if (db_query_rows(db,
+                    "SELECT idx, value FROM series WHERE run_id=?1 AND name='freq_tau' "
+                    "AND step=-1 ORDER BY idx",
+                    &id, 1, &t, &err) ||
+      db_query_rows(db,
+                    "SELECT (SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND "
                     "name='freq_order_spearman'), (SELECT value FROM metrics WHERE run_id=?1 AND "
                     "step=-1 AND name='freq_unlearned'), (SELECT value FROM metrics WHERE "
                     "run_id=?1 AND step=-1 AND name='psnr_train'), (SELECT value FROM metrics "
-                    "WHERE run_id=?1 AND step=-1 AND name='psnr_test')", &id, 1, &m, &err)) {
+                    "WHERE run_id=?1 AND step=-1 AND name='psnr_test')",
+                    &id, 1, &m, &err)) {
     fprintf(stderr, "curvscope: reading run %lld: %s\n", (long long)id, err.msg);
   } else if (t.nrow) {
     printf("  tau_k:");
@@ -176,17 +180,20 @@ static void print_run(Db *db, int64_t id) {
 static void print_summary(Db *db, int64_t any_run) {
   DbStrs s = {0};
   Err err = {0};
-  if (db_query_strs(db, "SELECT substr(name, 1, instr(name, ' rep=') - 1) AS v, COUNT(*), "
-                    "AVG(sp), AVG(un), AVG(ra), AVG(pt), AVG(pe) FROM (SELECT id, name, "
-                    "(SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND "
-                    "name='freq_order_spearman') AS sp, (SELECT value FROM metrics WHERE "
-                    "run_id=runs.id AND step=-1 AND name='freq_unlearned') AS un, (SELECT value "
-                    "FROM metrics WHERE run_id=runs.id AND step=-1 AND name='freq_tau_ratio') AS "
-                    "ra, (SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND name='psnr_train') "
-                    "AS pt, (SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND "
-                    "name='psnr_test') AS pe FROM runs WHERE grp=(SELECT grp FROM runs WHERE "
-                    "id=?1)) GROUP BY v "
-                    "ORDER BY MIN(id)", &any_run, 1, &s, &err)) {
+  if (db_query_strs(
+          db,
+          "SELECT substr(name, 1, instr(name, ' rep=') - 1) AS v, COUNT(*), "
+          "AVG(sp), AVG(un), AVG(ra), AVG(pt), AVG(pe) FROM (SELECT id, name, "
+          "(SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND "
+          "name='freq_order_spearman') AS sp, (SELECT value FROM metrics WHERE "
+          "run_id=runs.id AND step=-1 AND name='freq_unlearned') AS un, (SELECT value "
+          "FROM metrics WHERE run_id=runs.id AND step=-1 AND name='freq_tau_ratio') AS "
+          "ra, (SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND name='psnr_train') "
+          "AS pt, (SELECT value FROM metrics WHERE run_id=runs.id AND step=-1 AND "
+          "name='psnr_test') AS pe FROM runs WHERE grp=(SELECT grp FROM runs WHERE "
+          "id=?1)) GROUP BY v "
+          "ORDER BY MIN(id)",
+          &any_run, 1, &s, &err)) {
     fprintf(stderr, "curvscope: the group summary: %s\n", err.msg);
     return;
   }

@@ -39,9 +39,11 @@ int data_image(struct Spec *s, Dataset **train, Dataset **test, Err *err) {
   int rc = spec_get_int(s, "downsample", &k, err);
   if (!rc) rc = spec_check_unused(s, 1, err);
   if (rc) return rc;
-  if (s->npos != 1) return err_set(err, CS_EINVAL, "--data '%s': give the PNG file, image:PATH", s->text);
+  if (s->npos != 1)
+    return err_set(err, CS_EINVAL, "--data '%s': give the PNG file, image:PATH", s->text);
   if (k < 1 || k > 1024)
-    return err_set(err, CS_EINVAL, "--data '%s': downsample=%ld out of range [1, 1024]", s->text, k);
+    return err_set(err, CS_EINVAL, "--data '%s': downsample=%ld out of range [1, 1024]", s->text,
+                   k);
   const char *path = s->pos[0];
   png_image im;
   memset(&im, 0, sizeof im);
@@ -82,7 +84,8 @@ int data_image(struct Spec *s, Dataset **train, Dataset **test, Err *err) {
     for (size_t x = 0; x < W; x++) {
       double a = 0;
       for (size_t dy = 0; dy < (size_t)k; dy++)
-        for (size_t dx = 0; dx < (size_t)k; dx++) a += px[(y * (size_t)k + dy) * W0 + x * (size_t)k + dx];
+        for (size_t dx = 0; dx < (size_t)k; dx++)
+          a += px[(y * (size_t)k + dy) * W0 + x * (size_t)k + dx];
       img[y * W + x] = a / (255.0 * (double)(k * k));
     }
   free(px);

@@ -17,14 +17,17 @@
 
 #include "report_internal.h"
 
-#define HEAT_COLS 160  /* at most this many step columns: longer runs are averaged */
-#define MAX_K 64       /* target frequencies drawn */
-#define MAX_VAR 24     /* variants in the group view */
+#define HEAT_COLS 160 /* at most this many step columns: longer runs are averaged */
+#define MAX_K 64      /* target frequencies drawn */
+#define MAX_VAR 24    /* variants in the group view */
 
 /* Viridis at five stops, interpolated: t in [0, 1]. */
 static void viridis(double t, char out[8]) {
-  static const unsigned char c[5][3] = {
-      {0x44, 0x01, 0x54}, {0x3b, 0x52, 0x8b}, {0x21, 0x91, 0x8c}, {0x5e, 0xc9, 0x62}, {0xfd, 0xe7, 0x25}};
+  static const unsigned char c[5][3] = {{0x44, 0x01, 0x54},
+                                        {0x3b, 0x52, 0x8b},
+                                        {0x21, 0x91, 0x8c},
+                                        {0x5e, 0xc9, 0x62},
+                                        {0xfd, 0xe7, 0x25}};
   t = isnan(t) ? 0 : t < 0 ? 0 : t > 1 ? 1 : t;
   double x = t * 4;
   int i = x >= 4 ? 3 : (int)x;
@@ -35,8 +38,10 @@ static void viridis(double t, char out[8]) {
 }
 
 int spectral_section_applies(Report *r, const ReportRun *run, Err *err) {
-  return rep_exists(r, "SELECT 1 FROM series WHERE run_id=?1 AND (name='freq_amp' AND step>=0 "
-                    "OR name='image_fit' AND step=-1) LIMIT 1", run->id, err);
+  return rep_exists(r,
+                    "SELECT 1 FROM series WHERE run_id=?1 AND (name='freq_amp' AND step>=0 "
+                    "OR name='image_fit' AND step=-1) LIMIT 1",
+                    run->id, err);
 }
 
 /* Appends v[n] (a square image, values in [0, 1], row-major) as an 8-bit gray BMP in a
@@ -46,19 +51,20 @@ static void gray_bmp_uri(StrBuf *b, const double *v, size_t side) {
   unsigned char *f = calloc(size, 1);
   if (!f) return;
   unsigned char *h = f;
-#define LE32(p, x) ((p)[0] = (unsigned char)(x), (p)[1] = (unsigned char)((x) >> 8), \
-                    (p)[2] = (unsigned char)((x) >> 16), (p)[3] = (unsigned char)((x) >> 24))
+#define LE32(p, x)                                                  \
+  ((p)[0] = (unsigned char)(x), (p)[1] = (unsigned char)((x) >> 8), \
+   (p)[2] = (unsigned char)((x) >> 16), (p)[3] = (unsigned char)((x) >> 24))
   h[0] = 'B', h[1] = 'M';
   LE32(h + 2, size);
   LE32(h + 10, off);
   LE32(h + 14, 40);
   LE32(h + 18, side);
   LE32(h + 22, side);
-  h[26] = 1, h[28] = 8;                 /* one plane, 8 bits per pixel */
+  h[26] = 1, h[28] = 8; /* one plane, 8 bits per pixel */
   LE32(h + 34, data);
-  LE32(h + 46, 256);                    /* palette entries */
+  LE32(h + 46, 256); /* palette entries */
   for (int g = 0; g < 256; g++) f[54 + 4 * g] = f[55 + 4 * g] = f[56 + 4 * g] = (unsigned char)g;
-  for (size_t y = 0; y < side; y++)     /* BMP rows run bottom-up */
+  for (size_t y = 0; y < side; y++) /* BMP rows run bottom-up */
     for (size_t x = 0; x < side; x++) {
       double t = v[(side - 1 - y) * side + x];
       t = isnan(t) ? 0 : t < 0 ? 0 : t > 1 ? 1 : t;
@@ -80,11 +86,15 @@ static void gray_bmp_uri(StrBuf *b, const double *v, size_t side) {
 /* The fitted image beside the target (series image_fit, image_target at step -1). */
 static int image_pair(Report *r, const ReportRun *run, Err *err) {
   DbRows fit, tgt;
-  if (db_query_rows(r->db, "SELECT value FROM series WHERE run_id=?1 AND name='image_fit' AND "
-                    "step=-1 ORDER BY idx", &run->id, 1, &fit, err))
+  if (db_query_rows(r->db,
+                    "SELECT value FROM series WHERE run_id=?1 AND name='image_fit' AND "
+                    "step=-1 ORDER BY idx",
+                    &run->id, 1, &fit, err))
     return -1;
-  if (db_query_rows(r->db, "SELECT value FROM series WHERE run_id=?1 AND name='image_target' AND "
-                    "step=-1 ORDER BY idx", &run->id, 1, &tgt, err)) {
+  if (db_query_rows(r->db,
+                    "SELECT value FROM series WHERE run_id=?1 AND name='image_target' AND "
+                    "step=-1 ORDER BY idx",
+                    &run->id, 1, &tgt, err)) {
     db_rows_free(&fit);
     return -1;
   }
@@ -96,9 +106,10 @@ static int image_pair(Report *r, const ReportRun *run, Err *err) {
     DbRows *img[2] = {&tgt, &fit};
     for (int i = 0; i < 2; i++) {
       if (img[i]->nrow != fit.nrow) continue;
-      sb_printf(b, "<figure><img alt=\"%s\" width=\"%zu\" height=\"%zu\" "
-                "style=\"image-rendering:pixelated\" src=\"", cap[i], side < 256 ? 256 : side,
-                side < 256 ? 256 : side);
+      sb_printf(b,
+                "<figure><img alt=\"%s\" width=\"%zu\" height=\"%zu\" "
+                "style=\"image-rendering:pixelated\" src=\"",
+                cap[i], side < 256 ? 256 : side, side < 256 ? 256 : side);
       gray_bmp_uri(b, img[i]->v, side);
       sb_printf(b, "\"><figcaption>%s</figcaption></figure>", cap[i]);
     }
@@ -112,7 +123,8 @@ static int image_pair(Report *r, const ReportRun *run, Err *err) {
 /* The heatmap of one run: rows (step, k, value) ordered by step then k. */
 static int heatmap(Report *r, const ReportRun *run, Err *err) {
   DbRows d;
-  if (db_query_rows(r->db, "SELECT step, idx, value FROM series WHERE run_id=?1 AND "
+  if (db_query_rows(r->db,
+                    "SELECT step, idx, value FROM series WHERE run_id=?1 AND "
                     "name='freq_amp' AND step>=0 AND value IS NOT NULL ORDER BY step, idx",
                     &run->id, 1, &d, err))
     return -1;
@@ -132,7 +144,8 @@ static int heatmap(Report *r, const ReportRun *run, Err *err) {
       ks[b] = ks[b - 1], ks[b - 1] = t;
     }
   size_t ncol = nsteps < HEAT_COLS ? nsteps : HEAT_COLS;
-  double *sum = calloc(ncol * (size_t)nk + 1, sizeof *sum), *cnt = calloc(ncol * (size_t)nk + 1, sizeof *cnt);
+  double *sum = calloc(ncol * (size_t)nk + 1, sizeof *sum),
+         *cnt = calloc(ncol * (size_t)nk + 1, sizeof *cnt);
   if (!sum || !cnt) {
     free(sum), free(cnt), db_rows_free(&d);
     return err_set(err, CS_ENOMEM, "out of memory for a heatmap"), -1;
@@ -151,7 +164,8 @@ static int heatmap(Report *r, const ReportRun *run, Err *err) {
   /* geometry: plot area x0..x0+W, rows of height rh from the top; k grows upward */
   const int x0 = 48, y0 = 8, W = 560, rh = nk > 20 ? 8 : 16, H = rh * nk;
   StrBuf *b = &r->runs;
-  sb_printf(b, "<figure class=\"spectral-heat\"><svg xmlns=\"http://www.w3.org/2000/svg\" "
+  sb_printf(b,
+            "<figure class=\"spectral-heat\"><svg xmlns=\"http://www.w3.org/2000/svg\" "
             "role=\"img\" width=\"%d\" height=\"%d\" font-size=\"10\" font-family=\"sans-serif\" "
             "shape-rendering=\"crispEdges\">"
             "<title>normalised magnitude 2|F(k)|/A_k by step and frequency</title>\n",
@@ -163,8 +177,8 @@ static int heatmap(Report *r, const ReportRun *run, Err *err) {
       if (!cnt[q]) continue;
       char col[8];
       viridis(sum[q] / cnt[q], col);
-      sb_printf(b, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>", x0 + c * cw,
-                y0 + (nk - 1 - j) * rh, cw + 0.05, rh, col);
+      sb_printf(b, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>",
+                x0 + c * cw, y0 + (nk - 1 - j) * rh, cw + 0.05, rh, col);
     }
   for (int j = 0; j < nk; j++)
     if (nk <= 20 || j % 4 == 0)
@@ -173,19 +187,22 @@ static int heatmap(Report *r, const ReportRun *run, Err *err) {
   for (int t = 0; t <= 4; t++)
     sb_printf(b, "\n<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>", x0 + W * t / 4.0,
               y0 + H + 13, s0 + (s1 - s0) * t / 4.0);
-  sb_printf(b, "\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>", x0 + W / 2, y0 + H + 28);
-  sb_printf(b, "<text x=\"10\" y=\"%d\" transform=\"rotate(-90 10 %d)\" text-anchor=\"middle\">k</text>",
-            y0 + H / 2, y0 + H / 2);
+  sb_printf(b, "\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>", x0 + W / 2,
+            y0 + H + 28);
+  sb_printf(
+      b, "<text x=\"10\" y=\"%d\" transform=\"rotate(-90 10 %d)\" text-anchor=\"middle\">k</text>",
+      y0 + H / 2, y0 + H / 2);
   for (int t = 0; t < 20; t++) { /* colour bar */
     char col[8];
     viridis(t / 19.0, col);
-    sb_printf(b, "<rect x=\"%d\" y=\"%.1f\" width=\"10\" height=\"%.1f\" fill=\"%s\"/>", x0 + W + 14,
-              y0 + H - (t + 1) * H / 20.0, H / 20.0 + 0.05, col);
+    sb_printf(b, "<rect x=\"%d\" y=\"%.1f\" width=\"10\" height=\"%.1f\" fill=\"%s\"/>",
+              x0 + W + 14, y0 + H - (t + 1) * H / 20.0, H / 20.0 + 0.05, col);
   }
   sb_printf(b, "<text x=\"%d\" y=\"%d\">1</text><text x=\"%d\" y=\"%d\">0</text>", x0 + W + 28,
             y0 + 8, x0 + W + 28, y0 + H);
-  sb_append(b, "</svg><figcaption>2|F(k)|/A<sub>k</sub> of the network on the grid (1: the "
-               "frequency is fitted)</figcaption></figure>\n");
+  sb_append(b,
+            "</svg><figcaption>2|F(k)|/A<sub>k</sub> of the network on the grid (1: the "
+            "frequency is fitted)</figcaption></figure>\n");
   free(sum), free(cnt);
   return 0;
 }
@@ -193,10 +210,12 @@ static int heatmap(Report *r, const ReportRun *run, Err *err) {
 /* τ_k of one run as a table row per frequency. */
 static int tau_table(Report *r, const ReportRun *run, Err *err) {
   DbRows t;
-  if (db_query_rows(r->db, "SELECT t.idx, t.value FROM series t WHERE t.run_id=?1 AND "
+  if (db_query_rows(r->db,
+                    "SELECT t.idx, t.value FROM series t WHERE t.run_id=?1 AND "
                     "t.name='freq_tau' AND t.step=-1 AND EXISTS (SELECT 1 FROM series a WHERE "
                     "a.run_id=?1 AND a.name='freq_amp' AND a.step=0 AND a.idx=t.idx AND a.value "
-                    "IS NOT NULL) ORDER BY t.idx", &run->id, 1, &t, err))
+                    "IS NOT NULL) ORDER BY t.idx",
+                    &run->id, 1, &t, err))
     return -1;
   StrBuf *b = &r->runs;
   sb_append(b, "<table class=\"data\"><thead><tr><th>k</th>");
@@ -204,8 +223,10 @@ static int tau_table(Report *r, const ReportRun *run, Err *err) {
   sb_append(b, "</tr></thead><tbody><tr><th>τ<sub>k</sub></th>");
   for (size_t i = 0; i < t.nrow; i++) {
     sb_append(b, "<td class=\"num\">");
-    if (isnan(t.v[2 * i + 1])) sb_append(b, "never");
-    else rep_cell_num(b, t.v[2 * i + 1]);
+    if (isnan(t.v[2 * i + 1]))
+      sb_append(b, "never");
+    else
+      rep_cell_num(b, t.v[2 * i + 1]);
     sb_append(b, "</td>");
   }
   sb_append(b, "</tr></tbody></table>\n");
@@ -231,9 +252,11 @@ typedef struct VarAgg {
 static int group_view(Report *r, const ReportRun *run, Err *err) {
   int64_t id = run->id;
   DbStrs runs;
-  if (db_query_strs(r->db, "SELECT id, name FROM runs WHERE grp=(SELECT grp FROM runs WHERE "
+  if (db_query_strs(r->db,
+                    "SELECT id, name FROM runs WHERE grp=(SELECT grp FROM runs WHERE "
                     "id=?1) AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND "
-                    "name='freq_tau') ORDER BY id", &id, 1, &runs, err))
+                    "name='freq_tau') ORDER BY id",
+                    &id, 1, &runs, err))
     return -1;
   static VarAgg v[MAX_VAR];
   int nv = 0, nk = 0, rc = 0;
@@ -247,19 +270,23 @@ static int group_view(Report *r, const ReportRun *run, Err *err) {
     if (j == nv) memset(&v[nv], 0, sizeof v[nv]), snprintf(v[nv++].label, 128, "%s", label);
     int64_t rid = strtoll(runs.v[2 * i], NULL, 10);
     DbRows t;
-    if ((rc = db_query_rows(r->db, "SELECT t.idx, t.value, (SELECT value FROM metrics WHERE "
+    if ((rc = db_query_rows(r->db,
+                            "SELECT t.idx, t.value, (SELECT value FROM metrics WHERE "
                             "run_id=?1 AND step=-1 AND name='freq_order_spearman'), (SELECT value "
                             "FROM metrics WHERE run_id=?1 AND step=-1 AND name='freq_unlearned') "
                             "FROM series t WHERE t.run_id=?1 AND t.name='freq_tau' AND t.step=-1 "
                             "AND EXISTS (SELECT 1 FROM series a WHERE a.run_id=?1 AND "
                             "a.name='freq_amp' AND a.step=0 AND a.idx=t.idx AND a.value IS NOT "
-                            "NULL) ORDER BY t.idx", &rid, 1, &t, err)))
+                            "NULL) ORDER BY t.idx",
+                            &rid, 1, &t, err)))
       break;
     v[j].runs++;
     for (size_t q = 0; q < t.nrow && q < MAX_K; q++) {
       if (q >= (size_t)nk) ks[nk++] = t.v[4 * q];
-      if (isnan(t.v[4 * q + 1])) v[j].never[q]++;
-      else v[j].tau[q] += t.v[4 * q + 1];
+      if (isnan(t.v[4 * q + 1]))
+        v[j].never[q]++;
+      else
+        v[j].tau[q] += t.v[4 * q + 1];
     }
     if (t.nrow && !isnan(t.v[2])) v[j].rho += t.v[2], v[j].nrho++;
     if (t.nrow) v[j].unl += t.v[3];
@@ -274,9 +301,12 @@ static int group_view(Report *r, const ReportRun *run, Err *err) {
   StrBuf *b = &r->runs;
   sb_printf(b, "<h4>τ<sub>k</sub> across the %d variants of this group</h4>\n", nv);
   const int x0 = 56, y0 = 10, H = 200, gw = nk ? 640 / nk : 640, bw = nv ? (gw - 6) / nv : 1;
-  sb_printf(b, "<figure class=\"spectral-tau\"><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" "
-            "width=\"%d\" height=\"%d\" font-size=\"10\" font-family=\"sans-serif\"><title>tau_k by "
-            "variant</title>\n", x0 + gw * nk + 10, y0 + H + 40 + 14 * nv);
+  sb_printf(
+      b,
+      "<figure class=\"spectral-tau\"><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" "
+      "width=\"%d\" height=\"%d\" font-size=\"10\" font-family=\"sans-serif\"><title>tau_k by "
+      "variant</title>\n",
+      x0 + gw * nk + 10, y0 + H + 40 + 14 * nv);
   static const char *const pal[] = {"#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2",
                                     "#b279a2", "#ff9da6", "#9d755d", "#bab0ac", "#eeca3b"};
   for (int q = 0; q < nk; q++) {
@@ -296,17 +326,21 @@ static int group_view(Report *r, const ReportRun *run, Err *err) {
   for (int t = 0; t <= 4; t++)
     sb_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>", x0 - 4,
               y0 + H - H * t / 4.0 + 3, tmax * t / 4.0);
-  sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">k</text>", x0 + gw * nk / 2, y0 + H + 26);
+  sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">k</text>", x0 + gw * nk / 2,
+            y0 + H + 26);
   for (int j = 0; j < nv; j++) {
-    sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
-              "y=\"%d\">", x0, y0 + H + 32 + 14 * j, pal[j % 10], x0 + 14, y0 + H + 41 + 14 * j);
+    sb_printf(b,
+              "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
+              "y=\"%d\">",
+              x0, y0 + H + 32 + 14 * j, pal[j % 10], x0 + 14, y0 + H + 41 + 14 * j);
     report_html_escape(b, v[j].label);
     sb_append(b, "</text>");
   }
-  sb_append(b, "</svg><figcaption>mean τ<sub>k</sub> over each variant's repeats (first step "
-               "with relative error below eps); pale with ∞: a repeat never learned k</figcaption>"
-               "</figure>\n<table class=\"data\"><thead><tr><th>variant</th><th>runs</th>"
-               "<th>mean freq_order_spearman</th><th>mean freq_unlearned</th></tr></thead><tbody>\n");
+  sb_append(b,
+            "</svg><figcaption>mean τ<sub>k</sub> over each variant's repeats (first step "
+            "with relative error below eps); pale with ∞: a repeat never learned k</figcaption>"
+            "</figure>\n<table class=\"data\"><thead><tr><th>variant</th><th>runs</th>"
+            "<th>mean freq_order_spearman</th><th>mean freq_unlearned</th></tr></thead><tbody>\n");
   for (int j = 0; j < nv; j++) {
     sb_append(b, "<tr><td>");
     report_html_escape(b, v[j].label);
@@ -324,18 +358,21 @@ static int group_view(Report *r, const ReportRun *run, Err *err) {
  * bandwidth sweep reads off it. Only when the runs have test data. */
 static int psnr_table(Report *r, const ReportRun *run, Err *err) {
   DbStrs s;
-  if (db_query_strs(r->db, "SELECT CASE WHEN instr(name, ' rep=') > 0 THEN substr(name, 1, "
+  if (db_query_strs(r->db,
+                    "SELECT CASE WHEN instr(name, ' rep=') > 0 THEN substr(name, 1, "
                     "instr(name, ' rep=') - 1) ELSE name END AS v, COUNT(*), AVG(tr), AVG(te) "
                     "FROM (SELECT id, name, (SELECT value FROM metrics WHERE run_id=runs.id AND "
                     "step=-1 AND name='psnr_train') AS tr, (SELECT value FROM metrics WHERE "
                     "run_id=runs.id AND step=-1 AND name='psnr_test') AS te FROM runs WHERE "
                     "grp=(SELECT grp FROM runs WHERE id=?1)) WHERE te IS NOT NULL GROUP BY v "
-                    "ORDER BY MIN(id)", &run->id, 1, &s, err))
+                    "ORDER BY MIN(id)",
+                    &run->id, 1, &s, err))
     return -1;
   StrBuf *b = &r->runs;
   if (s.nrow) {
-    sb_append(b, "<h4>PSNR by variant (dB, mean over repeats)</h4>\n<table class=\"data\"><thead>"
-                 "<tr><th>variant</th><th>runs</th><th>train</th><th>test</th></tr></thead><tbody>\n");
+    sb_append(b,
+              "<h4>PSNR by variant (dB, mean over repeats)</h4>\n<table class=\"data\"><thead>"
+              "<tr><th>variant</th><th>runs</th><th>train</th><th>test</th></tr></thead><tbody>\n");
     for (size_t i = 0; i < s.nrow; i++) {
       char **v = s.v + 4 * i;
       sb_append(b, "<tr><td>");
@@ -360,12 +397,18 @@ int spectral_section_emit(Report *r, ReportRun *run, Err *err) {
   int found = 0, many = 0;
   if (run->grp) {
     int64_t n = 0;
-    if (db_query_int(r->db, "SELECT MIN(id) FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1) "
-                     "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name IN ('freq_tau', "
-                     "'image_fit'))", &run->id, 1, &first, &found, err) ||
-        db_query_int(r->db, "SELECT COUNT(*) FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1) "
-                     "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name IN ('freq_tau', "
-                     "'image_fit'))", &run->id, 1, &n, &found, err))
+    if (db_query_int(
+            r->db,
+            "SELECT MIN(id) FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1) "
+            "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name IN ('freq_tau', "
+            "'image_fit'))",
+            &run->id, 1, &first, &found, err) ||
+        db_query_int(
+            r->db,
+            "SELECT COUNT(*) FROM runs WHERE grp=(SELECT grp FROM runs WHERE id=?1) "
+            "AND EXISTS (SELECT 1 FROM series WHERE run_id=runs.id AND name IN ('freq_tau', "
+            "'image_fit'))",
+            &run->id, 1, &n, &found, err))
       return -1;
     many = n > 1;
   }

@@ -79,11 +79,15 @@ static MemRecorder *mem_run(Recorder *rec, size_t n_params) {
 static void test_fft_random(void) {
   Rng rng;
   rng_seed(&rng, 1);
-  const struct { int dims; size_t n; } cs[] = {{1, 200}, {1, 7}, {2, 16}, {2, 9}};
+  const struct {
+    int dims;
+    size_t n;
+  } cs[] = {{1, 200}, {1, 7}, {2, 16}, {2, 9}};
   for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
     SpecFFT *f = spec_fft_alloc(cs[c].dims, cs[c].n);
     size_t N = cs[c].dims == 1 ? cs[c].n : cs[c].n * cs[c].n, nb = spec_fft_bins(f);
-    double *y = malloc(N * sizeof *y), *F = malloc(2 * nb * sizeof *F), *D = malloc(2 * nb * sizeof *D);
+    double *y = malloc(N * sizeof *y), *F = malloc(2 * nb * sizeof *F),
+           *D = malloc(2 * nb * sizeof *D);
     rng_normal_fill(&rng, y, N);
     spec_fft_apply(f, y, F);
     direct_dft(cs[c].dims, cs[c].n, y, D);
@@ -158,10 +162,12 @@ static void test_tau_psnr(void) {
   size_t l3 = spec_tau_update(tau, e3, 3, 0.5, 30);
   tap_ok(l1 == 2 && l2 == 1 && l3 == 1 && tau[0] == 10 && tau[1] == 20 && tau[2] == -1,
          "tau is the first step below eps, kept when the error rises again; eps itself is not "
-         "below (tau %g %g %g, left %zu %zu %zu)", tau[0], tau[1], tau[2], l1, l2, l3);
+         "below (tau %g %g %g, left %zu %zu %zu)",
+         tau[0], tau[1], tau[2], l1, l2, l3);
   tap_rel(spec_psnr(0.01, 1.0), 20.0, 1e-14, "psnr of mse 0.01 on range 1 is 20 dB");
   tap_rel(spec_psnr(0.04, 2.0), 20.0, 1e-14, "psnr scales with the range");
-  tap_ok(isinf(spec_psnr(0, 1)) && isnan(spec_psnr(1, 0)), "psnr: +inf for a perfect fit, NAN without range");
+  tap_ok(isinf(spec_psnr(0, 1)) && isnan(spec_psnr(1, 0)),
+         "psnr: +inf for a perfect fit, NAN without range");
 }
 
 /* The probe on a random network: every recorded value against the direct DFT of the
@@ -202,11 +208,13 @@ static void check_probe_dft(const char *data, const char *model, int nrec) {
     size_t q = dims == 1 ? (size_t)k[0] : (size_t)k[0] * h + (size_t)k[1];
     long idx = dims == 1 ? (long)k[0] : i;
     double amp = 2 * hypot(F[2 * q], F[2 * q + 1]) / tr->amps[i];
-    double rel = hypot(F[2 * q] - T[2 * q], F[2 * q + 1] - T[2 * q + 1]) / hypot(T[2 * q], T[2 * q + 1]);
+    double rel =
+        hypot(F[2 * q] - T[2 * q], F[2 * q + 1] - T[2 * q + 1]) / hypot(T[2 * q], T[2 * q + 1]);
     for (size_t s = 0; s < m->n_series; s++) {
       const MemSeries *x = &m->series[s];
       if (x->step != 0 || x->idx != idx) continue;
-      if (!strcmp(x->name, "freq_amp")) wa = fmax(wa, fabs(x->value - amp) / fmax(amp, 1e-300)), found++;
+      if (!strcmp(x->name, "freq_amp"))
+        wa = fmax(wa, fabs(x->value - amp) / fmax(amp, 1e-300)), found++;
       if (!strcmp(x->name, "freq_err")) we = fmax(we, fabs(x->value - rel) / rel), found++;
     }
   }
@@ -221,12 +229,13 @@ static void check_probe_dft(const char *data, const char *model, int nrec) {
       const MemSeries *x = &m->series[s];
       if (x->step != 0 || strcmp(x->name, "freq_resid")) continue;
       size_t k = (size_t)x->idx;
-      double a = hypot(T[2 * k] - F[2 * k], T[2 * k + 1] - F[2 * k + 1]) * (k == 0 || 2 * k == n ? 1 : 2);
+      double a =
+          hypot(T[2 * k] - F[2 * k], T[2 * k + 1] - F[2 * k + 1]) * (k == 0 || 2 * k == n ? 1 : 2);
       wr = fmax(wr, fabs(x->value - a));
       nr++;
     }
-    tap_ok(nr == h && wr < 1e-12, "%s: freq_resid at all %zu bins = one-sided |T-F| (max diff %.1e)",
-           data, nr, wr);
+    tap_ok(nr == h && wr < 1e-12,
+           "%s: freq_resid at all %zu bins = one-sided |T-F| (max diff %.1e)", data, nr, wr);
   } else {
     /* 2-D: the shells' energies add up to the residual's (Parseval: Σ|r|²/N = Σ_k |R(k)|²) */
     double e_shell = 0, e_direct = 0;
@@ -236,7 +245,8 @@ static void check_probe_dft(const char *data, const char *model, int nrec) {
         e_shell += x->value * x->value / (x->idx ? 2.0 : 1.0);
     }
     e_direct = sse / (double)N;
-    tap_rel(e_shell, e_direct, 1e-10, "2-D freq_resid shells hold the residual's energy (Parseval)");
+    tap_rel(e_shell, e_direct, 1e-10,
+            "2-D freq_resid shells hold the residual's energy (Parseval)");
   }
   double psnr;
   int fp = memrec_metric_find(m, "psnr_train", 0, &psnr);
@@ -244,7 +254,8 @@ static void check_probe_dft(const char *data, const char *model, int nrec) {
          "%s: psnr_train = 10 log10(range^2 / mse)", data);
   int nseries = 0;
   for (size_t s = 0; s < m->n_series; s++) nseries += m->series[s].step == 0;
-  tap_ok(nrec < 0 || nseries == nrec, "%s: %d series values at step 0 (want %d)", data, nseries, nrec);
+  tap_ok(nrec < 0 || nseries == nrec, "%s: %d series values at step 0 (want %d)", data, nseries,
+         nrec);
   p.destroy(p.self);
   net_cache_free(c);
   memrec_free(m);
@@ -274,7 +285,8 @@ static void test_training_run_level(void) {
   cfg.steps = 400;
   TrainResult res;
   int rc = train_run(&cfg, &net, theta, opt, tr, te, &p, 1, &rec, &res, &err);
-  tap_ok(rc == CS_OK && !strcmp(res.status, "finished"), "400 Adam steps with the probe: %s", res.status);
+  tap_ok(rc == CS_OK && !strcmp(res.status, "finished"), "400 Adam steps with the probe: %s",
+         res.status);
   const double ks[4] = {1, 2, 3, 9};
   double tau_want[4], tau_got[4], tinf[4];
   int steps_ok = 1, nmeas = 0;
@@ -298,9 +310,11 @@ static void test_training_run_level(void) {
     tinf[i] = isnan(tau_want[i]) ? INFINITY : tau_want[i];
   }
   tap_ok(steps_ok && nmeas == 41, "measurements every 10 steps and at the last: %d", nmeas);
-  tap_ok(same, "freq_tau = first measured step with freq_err < eps: k=1 %g/%g, 2 %g/%g, 3 %g/%g, "
-         "9 %g/%g", tau_got[0], tau_want[0], tau_got[1], tau_want[1], tau_got[2], tau_want[2],
-         tau_got[3], tau_want[3]);
+  tap_ok(same,
+         "freq_tau = first measured step with freq_err < eps: k=1 %g/%g, 2 %g/%g, 3 %g/%g, "
+         "9 %g/%g",
+         tau_got[0], tau_want[0], tau_got[1], tau_want[1], tau_got[2], tau_want[2], tau_got[3],
+         tau_want[3]);
   double rho = NAN, unl = NAN, ratio = NAN, want = spec_spearman(ks, tinf, 4);
   int f1 = memrec_metric_find(m, "freq_unlearned", -1, &unl);
   int f2 = memrec_metric_find(m, "freq_order_spearman", -1, &rho);
@@ -323,7 +337,9 @@ static void test_training_run_level(void) {
 }
 
 static void test_probe_errors(void) {
-  struct { const char *data, *model, *probe, *want; } cs[] = {
+  struct {
+    const char *data, *model, *probe, *want;
+  } cs[] = {
       {"synth:teacher,n=50,d=1", "mlp:1-8-1", "spectral", "synth:sines"},
       {"synth:sines,n=32,freqs=2-4", "mlp:1-8-1", "spectral:eps=0", "eps > 0"},
       {"synth:sines,n=32,freqs=2-4", "mlp:1-8-1", "spectral:every=0", "every >= 1"},
@@ -382,15 +398,18 @@ static void test_image_data(void) {
             tr->Y[r] == pix(2 * i, 2 * j) && te->X[2 * r] == (2 * i + 1) / 16.0 &&
             te->X[2 * r + 1] == (2 * j + 1) / 12.0 && te->Y[r] == pix(2 * i + 1, 2 * j + 1);
     }
-  tap_ok(ok, "%s (12x16): 48 even pixels train, 48 odd ones test, (row/H, col/W) -> gray/255, "
-         "no grid (not square): %s", spec, err.msg);
+  tap_ok(ok,
+         "%s (12x16): 48 even pixels train, 48 odd ones test, (row/H, col/W) -> gray/255, "
+         "no grid (not square): %s",
+         spec, err.msg);
   if (!rc) dataset_free(tr), dataset_free(te);
   snprintf(spec, sizeof spec, "image:%s,downsample=2", sq);
   rc = data_load(spec, 0, &tr, &te, &err);
   ok = rc == CS_OK && tr->n == 64 && tr->grid_dims == 2 && tr->grid_n == 8;
   /* train row (i, j) is block (2i, 2j) of the 16 x 16 downsampled image */
   double want = (pix(4 * 1, 4 * 2) + pix(4 * 1 + 1, 4 * 2) + pix(4 * 1, 4 * 2 + 1) +
-                 pix(4 * 1 + 1, 4 * 2 + 1)) / 4;
+                 pix(4 * 1 + 1, 4 * 2 + 1)) /
+                4;
   ok = ok && fabs(tr->Y[1 * 8 + 2] - want) < 1e-15;
   tap_ok(ok, "%s: 2x2 box means, an 8x8 training grid (grid_n 8)", spec);
   if (!rc) {
@@ -417,12 +436,13 @@ static void test_image_data(void) {
       nres += !strcmp(x->name, "freq_resid");
     }
     double pt, pe;
-    int f1 = memrec_metric_find(m, "psnr_train", -1, &pt), f2 = memrec_metric_find(m, "psnr_test", -1, &pe);
+    int f1 = memrec_metric_find(m, "psnr_train", -1, &pt),
+        f2 = memrec_metric_find(m, "psnr_test", -1, &pe);
     tap_ok(rc == CS_OK && nfit == 64 && ntarget == 64 && wfit == 0 && wtar == 0 && namp == 0 &&
                nres == 7 && f1 == CS_OK && f2 == CS_OK && isfinite(pt) && isfinite(pe),
            "probe on the image: image_fit = the network on the grid, image_target = the pixels, "
-           "freq_resid over 7 shells, psnr_train %.2f, psnr_test %.2f, no freq_amp (%s)", pt, pe,
-           err.msg);
+           "freq_resid over 7 shells, psnr_train %.2f, psnr_test %.2f, no freq_amp (%s)",
+           pt, pe, err.msg);
     net_cache_free(c);
     p.destroy(p.self);
     memrec_free(m);
@@ -437,13 +457,14 @@ static void test_image_data(void) {
                           {"image", "image:PATH"}};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     rc = data_load(bad[i][0], 0, &tr, &te, &err);
-    tap_ok(rc == CS_EINVAL && !tr && !te && strstr(err.msg, bad[i][1]), "%s refused: %s",
-           bad[i][0], err.msg);
+    tap_ok(rc == CS_EINVAL && !tr && !te && strstr(err.msg, bad[i][1]), "%s refused: %s", bad[i][0],
+           err.msg);
   }
   FILE *f = fopen("cs_test_notpng.png", "w");
   if (f) fputs("not a png\n", f), fclose(f);
   rc = data_load("image:cs_test_notpng.png", 0, &tr, &te, &err);
-  tap_ok(rc == CS_EINVAL && strstr(err.msg, "cs_test_notpng.png"), "a file that is not a PNG refused: %s", err.msg);
+  tap_ok(rc == CS_EINVAL && strstr(err.msg, "cs_test_notpng.png"),
+         "a file that is not a PNG refused: %s", err.msg);
   remove(rect), remove(sq), remove("cs_test_notpng.png");
 }
 

@@ -14,8 +14,8 @@
 struct SpecFFT {
   int dims;
   size_t n, N, bins;
-  double *in;          /* [N] (FFTW may overwrite its input) */
-  fftw_complex *out;   /* [bins] */
+  double *in;        /* [N] (FFTW may overwrite its input) */
+  fftw_complex *out; /* [bins] */
   fftw_plan plan;
 };
 

@@ -19,22 +19,22 @@
 
 typedef struct SpecProbe {
   const Net *net;
-  const Dataset *grid;  /* the training set: X is the grid, row-major; not owned */
+  const Dataset *grid; /* the training set: X is the grid, row-major; not owned */
   int dims, nf;
   size_t n, N, bins, nshell;
-  double eps, range;    /* τ threshold; peak-to-peak range of the targets (PSNR) */
+  double eps, range; /* τ threshold; peak-to-peak range of the targets (PSNR) */
   SpecFFT *fft;
   NetCache *cache;
-  size_t *bin;          /* [nf] bin of each target frequency */
-  long *kidx;           /* [nf] series index: k (1-D) or i (2-D) */
-  double *knorm;        /* [nf] |k| */
-  size_t nidx;          /* length of the freq_amp / freq_err / freq_tau vectors */
-  double *T, *F;        /* [2 bins] transforms of the target and of the network */
-  double *f;            /* [N] network on the grid */
+  size_t *bin;             /* [nf] bin of each target frequency */
+  long *kidx;              /* [nf] series index: k (1-D) or i (2-D) */
+  double *knorm;           /* [nf] |k| */
+  size_t nidx;             /* length of the freq_amp / freq_err / freq_tau vectors */
+  double *T, *F;           /* [2 bins] transforms of the target and of the network */
+  double *f;               /* [N] network on the grid */
   double *amp, *err, *tau; /* [nf] */
-  double *tk;           /* [nf] τ as reported: +∞ or NAN for the unlearned */
-  double *vec;          /* [max(nidx, nshell)] series scratch */
-  int target_written;   /* image_target recorded */
+  double *tk;              /* [nf] τ as reported: +∞ or NAN for the unlearned */
+  double *vec;             /* [max(nidx, nshell)] series scratch */
+  int target_written;      /* image_target recorded */
   char name[16];
 } SpecProbe;
 
@@ -98,8 +98,7 @@ static int put_indexed(SpecProbe *sp, Recorder *rec, long step, const char *name
 }
 
 /* The run-level results from τ so far (overwritten at every measurement). */
-static int put_run_level(SpecProbe *sp, Recorder *rec, double psnr_tr, double psnr_te,
-                         Err *err) {
+static int put_run_level(SpecProbe *sp, Recorder *rec, double psnr_tr, double psnr_te, Err *err) {
   size_t nf = (size_t)sp->nf, left = 0;
   double lo = INFINITY, hi = 0;
   for (size_t i = 0; i < nf; i++) {
@@ -118,7 +117,8 @@ static int put_run_level(SpecProbe *sp, Recorder *rec, double psnr_tr, double ps
     if (!rc) rc = rec_metric(rec, -1, "freq_tau_ratio", ratio, err);
   } else { /* an image: the fit itself, for the report's picture */
     rc = rec_series(rec, -1, "image_fit", sp->N, sp->f, err);
-    if (!rc && !sp->target_written) rc = rec_series(rec, -1, "image_target", sp->N, sp->grid->Y, err);
+    if (!rc && !sp->target_written)
+      rc = rec_series(rec, -1, "image_target", sp->N, sp->grid->Y, err);
     sp->target_written = !rc;
   }
   if (!rc) rc = rec_metric(rec, -1, "psnr_train", psnr_tr, err);
@@ -143,8 +143,9 @@ static int probe_run(void *self, TrainState *st, Err *err) {
   long t = st->step;
   double psnr_tr = spec_psnr(sse / (double)sp->N, sp->range), psnr_te = NAN;
   if (st->test && st->test->n)
-    psnr_te = spec_psnr(eval_rows(sp, st->theta, st->test->X, st->test->Y, st->test->n, NULL) /
-                            (double)st->test->n, sp->range);
+    psnr_te = spec_psnr(
+        eval_rows(sp, st->theta, st->test->X, st->test->Y, st->test->n, NULL) / (double)st->test->n,
+        sp->range);
   int rc = CS_OK;
   if (sp->nf) {
     rc = put_indexed(sp, rec, t, "freq_amp", amp, err);
@@ -166,7 +167,8 @@ static void probe_destroy(void *self) {
   spec_fft_free(sp->fft);
   net_cache_free(sp->cache);
   free(sp->bin), free(sp->kidx), free(sp->knorm);
-  free(sp->T), free(sp->F), free(sp->f), free(sp->amp), free(sp->tk), free(sp->err), free(sp->tau), free(sp->vec);
+  free(sp->T), free(sp->F), free(sp->f), free(sp->amp), free(sp->tk), free(sp->err), free(sp->tau),
+      free(sp->vec);
   free(sp);
 }
 
@@ -175,7 +177,8 @@ static int check_grid(const char *text, const Net *net, const Dataset *g, Err *e
   if (!g->grid_dims || (g->nfreqs && (!g->freqs || !g->amps)))
     return err_set(err, CS_EINVAL,
                    "--probe %s needs grid data (synth:sines, synth:sines2d, or a square "
-                   "image:PATH), not '%s'", text, g->name);
+                   "image:PATH), not '%s'",
+                   text, g->name);
   if (net->d_out != 1 || g->k != 1)
     return err_set(err, CS_EINVAL, "--probe %s needs one output (the model has %zu)", text,
                    net->d_out);
@@ -185,11 +188,13 @@ static int check_grid(const char *text, const Net *net, const Dataset *g, Err *e
     return err_set(err, CS_EINVAL, "--probe %s: more than 64 target frequencies", text);
   for (int i = 0; i < g->nfreqs; i++) {
     double k2 = 0;
-    for (int a = 0; a < g->grid_dims; a++) k2 += g->freqs[i * g->grid_dims + a] * g->freqs[i * g->grid_dims + a];
+    for (int a = 0; a < g->grid_dims; a++)
+      k2 += g->freqs[i * g->grid_dims + a] * g->freqs[i * g->grid_dims + a];
     if (k2 == 0 || g->amps[i] == 0)
       return err_set(err, CS_EINVAL,
                      "--probe %s: target component %d has frequency 0 or amplitude 0 (a "
-                     "constant has no normalised magnitude)", text, i + 1);
+                     "constant has no normalised magnitude)",
+                     text, i + 1);
   }
   return CS_OK;
 }
@@ -234,8 +239,8 @@ int spectral_probe_create(const char *text, const Net *net, const Dataset *train
   sp->F = malloc(2 * (sp->bins + 1) * sizeof *sp->F);
   sp->f = malloc(sp->N * sizeof *sp->f);
   sp->cache = net_cache_alloc(net, sp->N < EVAL_ROWS ? sp->N : EVAL_ROWS, 0);
-  int ok = sp->fft && sp->bin && sp->kidx && sp->knorm && sp->amp && sp->tk && sp->err && sp->tau && sp->T && sp->F &&
-           sp->f && sp->cache && sp->N == (sp->dims == 1 ? n : n * n);
+  int ok = sp->fft && sp->bin && sp->kidx && sp->knorm && sp->amp && sp->tk && sp->err && sp->tau &&
+           sp->T && sp->F && sp->f && sp->cache && sp->N == (sp->dims == 1 ? n : n * n);
   if (ok) {
     for (size_t i = 0; i < nf; i++) {
       const double *k = train->freqs + i * (size_t)sp->dims;
