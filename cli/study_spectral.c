@@ -314,8 +314,8 @@ int study_spectral(int argc, char **argv) {
     if (variant_check(&o, &err)) return cli_fail(&err);
   }
   Db *db = NULL;
-  if (db_open(base.db, &db, &err)) return cli_fail(&err);
-  cli_install_sigint();
+  if (cli_db_open(base.db, &db, &err)) return cli_fail(&err);
+  cli_install_stop_signals();
   int code = EXIT_OK;
   int64_t last = 0;
   printf("study spectral-bias: %d variant%s x %ld repeat%s, group %s\n", nv, nv == 1 ? "" : "s",
@@ -330,5 +330,5 @@ int study_spectral(int argc, char **argv) {
     }
   if (last) print_summary(db, last);
   db_close(db);
-  return code;
+  return cli_stop_exit(code);
 }
