@@ -115,21 +115,19 @@ static void variant_opts(const RunOpts *base, const Variant *v, const StudyOpts 
   *o = *base;
   snprintf(o->act, sizeof o->act, "%s", v->act);
   snprintf(o->embed, sizeof o->embed, "%s", v->embed);
+  int sine = !strncmp(v->act, "sine", 4) || !strncmp(v->act, "siren", 5);
   if (!o->init[0]) /* SIREN's initialisation goes with its sine layers */
-    snprintf(o->init, sizeof o->init, "%s", !strncmp(v->act, "sine", 4) ? "siren" : "torch");
+    snprintf(o->init, sizeof o->init, "%s", sine ? "siren" : "torch");
   o->seed = base->seed + rep;
   snprintf(o->study, sizeof o->study, "spectral-bias");
   snprintf(o->group, sizeof o->group, "%s", group);
-  if (!base->name[0])
-    snprintf(o->name, sizeof o->name, "spectral act=%.24s embed=%.60s rep=%d", v->act, v->embed,
-             (int)rep);
-  else
-    snprintf(o->name, sizeof o->name, "%.100s rep=%d", base->name, (int)rep);
-  /* the spectral probe first; the user's --probe flags follow it */
-  for (int i = o->nprobes; i > 0 && i < RUN_MAX_PROBES; i--)
-    memcpy(o->probe[i], o->probe[i - 1], sizeof o->probe[0]);
+  /* "PREFIX act=A embed=E rep=R": the report groups a variant's repeats by what precedes rep= */
+  snprintf(o->name, sizeof o->name, "%.30s act=%.24s embed=%.50s rep=%d",
+           base->name[0] ? base->name : "spectral", v->act, v->embed, (int)rep);
+  /* the spectral probe first; the user's --probe flags (fewer than RUN_MAX_PROBES) follow it */
+  for (int i = o->nprobes; i > 0; i--) memcpy(o->probe[i], o->probe[i - 1], sizeof o->probe[0]);
   snprintf(o->probe[0], sizeof o->probe[0], "spectral:every=%ld,eps=%.17g", so->every, so->eps);
-  if (o->nprobes < RUN_MAX_PROBES) o->nprobes++;
+  o->nprobes++;
 }
 
 /* Builds a variant's run (data, net, probes) and frees it: CS_OK when it would train. */
@@ -283,6 +281,9 @@ int study_spectral(int argc, char **argv) {
   }
   int rc = run_opts_parse(&base, nrest, rest, 0, &err);
   free(rest);
+  if (!rc && base.nprobes >= RUN_MAX_PROBES)
+    rc = err_set(&err, CS_EINVAL, "at most %d --probe flags beside the study's spectral probe",
+                 RUN_MAX_PROBES - 1);
   if (rc) return cli_fail(&err);
 
   static char acts[MAX_VARIANTS][128], embeds[MAX_VARIANTS][128];
