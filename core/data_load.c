@@ -444,8 +444,8 @@ int data_load(const char *spec, uint64_t seed, Dataset **train, Dataset **test, 
     rc = data_image(&s, train, test, err);
   else
     rc = err_set(err, CS_EINVAL,
-                 "--data '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth, image)", spec,
-                 s.kind);
+                 "--data '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth, image)",
+                 spec, s.kind);
   spec_free(&s);
   return rc;
 }
