@@ -57,7 +57,10 @@ static void help(void) {
       "  --every K         measure every K steps (default 100)\n"
       "  --eps E           tau_k threshold on |F(k)-T(k)|/|T(k)| (default 0.5)\n"
       "  --preset ci       a small configuration that runs in seconds: mlp:1-64-64-64-1,\n"
-      "                    freqs 1-2-3-4-5, Adam lr 1e-3, 1500 steps, every 10\n"
+      "                    freqs 1-2-3-4-5, Adam lr 1e-3, 1500 steps, every 10 (default:\n"
+      "                    paper, the above)\n"
+      "  --data image:PHOTO.png[,downsample=K]   an image target (train on the even pixels,\n"
+      "                    test on the odd ones): PSNR and the fit instead of tau_k\n"
       "  any train option  (curvscope train --help): --data --model --lr --steps --opt\n"
       "                    --init --seed --db --threads --probe --config FILE ...\n");
 }
