@@ -354,6 +354,63 @@ static int group_view(Report *r, const ReportRun *run, Err *err) {
   return 0;
 }
 
+/* Test PSNR against the Fourier-feature σ of the variants that have one (log σ across),
+ * with the variant without an embedding as a dashed line: the bandwidth sweep at a glance.
+ * v: the rows of psnr_table's query (variant, runs, train, test). */
+static void psnr_sigma_chart(StrBuf *b, char **v, size_t nrow) {
+  double sg[MAX_VAR], te[MAX_VAR], none = NAN, lo = INFINITY, hi = -INFINITY;
+  int n = 0;
+  for (size_t i = 0; i < nrow && n < MAX_VAR; i++) {
+    const char *label = v[4 * i], *sig = label ? strstr(label, "sigma=") : NULL;
+    double t = v[4 * i + 3] ? strtod(v[4 * i + 3], NULL) : NAN;
+    if (label && strstr(label, "embed=none") && isnan(none)) none = t;
+    if (!sig || isnan(t) || !(strtod(sig + 6, NULL) > 0)) continue;
+    sg[n] = strtod(sig + 6, NULL), te[n++] = t;
+  }
+  if (n < 2) return;
+  for (int a = 1; a < n; a++) /* ascending σ */
+    for (int c = a; c > 0 && sg[c] < sg[c - 1]; c--) {
+      double x = sg[c], y = te[c];
+      sg[c] = sg[c - 1], te[c] = te[c - 1], sg[c - 1] = x, te[c - 1] = y;
+    }
+  for (int i = 0; i < n; i++) lo = fmin(lo, te[i]), hi = fmax(hi, te[i]);
+  if (!isnan(none)) lo = fmin(lo, none), hi = fmax(hi, none);
+  if (hi - lo < 1) hi = lo + 1;
+  const int x0 = 48, y0 = 18, W = 420, H = 180;
+  double l0 = log10(sg[0]), l1 = log10(sg[n - 1]);
+  if (l1 - l0 < 1e-9) l1 = l0 + 1;
+#define PX(sig) (x0 + W * (log10(sig) - l0) / (l1 - l0))
+#define PY(t) (y0 + H - H * ((t)-lo) / (hi - lo))
+  sb_printf(b,
+            "<figure class=\"spectral-psnr\"><svg xmlns=\"http://www.w3.org/2000/svg\" "
+            "role=\"img\" width=\"%d\" height=\"%d\" font-size=\"10\" font-family=\"sans-serif\">"
+            "<title>test PSNR against sigma</title><polyline fill=\"none\" stroke=\"#4c78a8\" "
+            "stroke-width=\"2\" points=\"",
+            x0 + W + 20, y0 + H + 34);
+  for (int i = 0; i < n; i++) sb_printf(b, "%.1f,%.1f ", PX(sg[i]), PY(te[i]));
+  sb_append(b, "\"/>");
+  for (int i = 0; i < n; i++)
+    sb_printf(b,
+              "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#4c78a8\"/><text x=\"%.1f\" "
+              "y=\"%.1f\" text-anchor=\"middle\">%.1f</text><text x=\"%.1f\" y=\"%d\" "
+              "text-anchor=\"middle\">%g</text>",
+              PX(sg[i]), PY(te[i]), PX(sg[i]), PY(te[i]) - 6, te[i], PX(sg[i]), y0 + H + 13, sg[i]);
+  if (!isnan(none))
+    sb_printf(b,
+              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e45756\" "
+              "stroke-dasharray=\"5 4\"/><text x=\"%d\" y=\"%.1f\" fill=\"#e45756\">no "
+              "embedding %.1f</text>",
+              x0, x0 + W, PY(none), PY(none), x0 + 4, PY(none) - 4, none);
+  sb_printf(b,
+            "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">Fourier-feature σ (log)</text>"
+            "<text x=\"12\" y=\"%d\" transform=\"rotate(-90 12 %d)\" text-anchor=\"middle\">"
+            "test PSNR (dB)</text></svg><figcaption>test PSNR against σ (mean over repeats)"
+            "</figcaption></figure>\n",
+            x0 + W / 2, y0 + H + 28, y0 + H / 2, y0 + H / 2);
+#undef PX
+#undef PY
+}
+
 /* Train and test PSNR per variant of the group (mean over repeats): the Fourier-feature
  * bandwidth sweep reads off it. Only when the runs have test data. */
 static int psnr_table(Report *r, const ReportRun *run, Err *err) {
@@ -386,6 +443,7 @@ static int psnr_table(Report *r, const ReportRun *run, Err *err) {
       sb_append(b, "</td></tr>\n");
     }
     sb_append(b, "</tbody></table>\n");
+    psnr_sigma_chart(b, s.v, s.nrow);
   }
   db_strs_free(&s);
   return 0;

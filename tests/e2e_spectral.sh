@@ -107,8 +107,9 @@ ok $? "run-level psnr_train and psnr_test (the odd pixels)"
 run "$BIN" report --db "$DB" -o r2.html
 sec=$(awk -v id="run-$I-spectral" 'index($0, id) {on=1} on {print} on && /<\/section>/ {exit}' r2.html)
 [ $RC -eq 0 ] && [ "$(echo "$sec" | grep -o 'src="data:image/bmp;base64,' | wc -l)" = 2 ] &&
-  [[ $sec == *"PSNR by variant"* ]] && [[ $sec == *"sigma=10"* ]]
-ok $? "report: the image run's target and fit as pictures, the group's PSNR by variant"
+  [[ $sec == *"PSNR by variant"* ]] && [[ $sec == *"sigma=10"* ]] &&
+  [ "$(echo "$sec" | tr -d '\n' | sed 's/.*<figure class="spectral-psnr">//; s/<\/figure>.*//' | grep -o '<circle' | wc -l)" = 2 ]
+ok $? "report: the image run's target and fit as pictures, the group's PSNR by variant and against sigma (2 points)"
 
 # ---- the probe from train ---------------------------------------------------------------------
 run "$BIN" train --data synth:sines,n=64,freqs=2-5 --model mlp:1-16-1 --act relu --opt adam --lr 0.01 \
