@@ -1,25 +1,27 @@
 /*
  * spectral.h: the spectral-bias measurement (Rahaman et al. 2019; docs/SPECTRAL.md).
  *
- * On grid data (synth:sines, synth:sines2d: the training inputs are the grid, whole
- * periods, so FFT bin k is frequency k) the probe evaluates the network on the grid
+ * On grid data (synth:sines, synth:sines2d, a square image:PATH: the training inputs are
+ * the grid, whole periods, so FFT bin k is frequency k) the probe evaluates the network on the grid
  * every `every` steps and takes its discrete Fourier transform with FFTW,
  *   F(k) = (1/N) Σ_j f(z_j) e^{-2πi k·j/n}        (N = n^dims grid points),
  * and that of the target T(k) once. At each target frequency k_i it records
  *   series freq_amp  (idx k_i)   2|F(k_i)|/A_i, the normalised magnitude (1 = learned)
  *   series freq_err  (idx k_i)   |F(k_i) − T(k_i)|/|T(k_i)|, the relative error
  *   series freq_resid (idx bin)  the residual's one-sided amplitude spectrum: 2|T−F| at
- *                                 bins 0 < k < n/2, |T−F| at 0 and n/2 (2-D: the root
- *                                 of the summed squares over the shell round(|k|) = idx)
+ *                                 bins 0 < k < n/2, |T−F| at 0 and n/2 (2-D: shell
+ *                                 round(|k|) = idx, √(2 Σ|T−F|²) over the full spectrum's
+ *                                 bins in it, so a lone plane wave of amplitude A reads A)
  *   metrics psnr_train, psnr_test  10 log10(R²/MSE), R the peak-to-peak range of the
- *                                 training targets (1 for images in [0,1])
+ *                                 training targets (about 1 for a photograph)
  * and, overwritten at each measurement so the last one stands, the run-level results
  * (step -1): series freq_tau (idx k_i: τ_i, the first measured step with freq_err
  * below eps; NULL when never), metrics freq_order_spearman (Spearman of τ against |k|,
  * never-converged frequencies ranked as +∞), freq_unlearned (how many never
  * converged), freq_tau_ratio (max τ / min τ, NULL unless all converged at steps > 0),
  * psnr_train, psnr_test. For 2-D targets idx is the component's index i, and |k| the
- * Euclidean norm of (kx, ky).
+ * Euclidean norm of (kx, ky). An image has no target frequencies: no freq_amp, freq_err
+ * or τ; instead series image_fit (the network on the grid) and image_target at step -1.
  *
  * Probe spec: spectral:every=K,eps=E   (defaults 100 and 0.5)
  *
