@@ -604,8 +604,8 @@ static void test_cache_layouts(void) {
   tap_ok(bad_store == 0, "identity, relu, tanh, sigmoid layers store no d1 and no K");
 }
 
-/* Every activation's f' and f'' against central differences of f and f' (MATH.md table),
- * at points kept KINK_MARGIN from relu's and hat's kinks, on every branch of the hat;
+/* Every activation's f' and f'' (the table in docs/MATH.md) against central differences of
+ * f and f', at points kept KINK_MARGIN from relu's and hat's kinks, on every branch of the hat;
  * and the fused block evaluation act_eval against the scalar versions. */
 static void test_act_derivatives(void) {
   for (int a = 0; a < NACTS; a++) {
