@@ -498,7 +498,7 @@ int data_load_resolved(const char *spec, uint64_t seed, Dataset **train, Dataset
     rc = data_synth(&s, seed, train, test, r, err);
   else
     rc = err_set(err, CS_EINVAL,
-                 "--data '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth)", spec,
+                 "spec '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth)", spec,
                  s.kind);
   spec_free(&s);
   if (!rc && res.oom) rc = err_set(err, CS_ENOMEM, "out of memory resolving '%s'", spec);
