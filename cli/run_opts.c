@@ -146,7 +146,8 @@ int run_opts_set(RunOpts *o, const char *key, const char *value, Err *err) {
 static int config_read(const char *path, char **text, Err *err) {
   *text = NULL;
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return err_set(err, CS_EINVAL, "cannot open config file '%s': %s", path, strerror(errno));
+  if (fd < 0)
+    return err_set(err, CS_EINVAL, "cannot open config file '%s': %s", path, strerror(errno));
   struct stat sb;
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     close(fd);

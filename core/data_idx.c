@@ -12,7 +12,8 @@
  * grows only as data actually arrives, so a tiny file claiming gigabytes never
  * makes us allocate them. A short payload (truncated), bytes after it
  * (trailing garbage), zlib errors (corrupt gzip) and NaN or infinite float
- * elements are CS_EFORMAT naming the file. Workload: a few files per run, up to the 47 MB Fashion-MNIST images.
+ * elements are CS_EFORMAT naming the file. Workload: a few files per run, up
+ * to the 47 MB Fashion-MNIST images.
  */
 #include "dataset.h"
 

@@ -72,7 +72,8 @@ static void sb_path(StrBuf *b, const char *path) {
   free(abs);
 }
 
-/* The keys fashion-mnist and idx share, as loaded: "n=..,test=..,classes=..,standardize=..,scale=..". */
+/* The keys fashion-mnist and idx share, as loaded:
+ * "n=..,test=..,classes=..,standardize=..,scale=..". */
 static void sb_idx_opts(StrBuf *b, const Dataset *tr, const Dataset *te, const char *classes,
                         int standardize, double scale) {
   sb_printf(b, "n=%zu,test=%zu,classes=%s,standardize=%s,scale=", tr->n, te->n,

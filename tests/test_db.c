@@ -889,6 +889,16 @@ static int make_sqlite(const char *path, const char *sql) {
   return rc;
 }
 
+/* Makes NAME in the test directory with sql, then expects db_open to refuse it untouched,
+ * with no -wal or -shm left. */
+static void expect_made_refused(const char *name, const char *sql, int code, const char *needle,
+                                const char *what) {
+  char path[512];
+  path_in(path, sizeof path, name);
+  tap_ok(make_sqlite(path, sql) == SQLITE_OK, "made %s", what);
+  expect_refused(path, code, needle, 1, what);
+}
+
 static void test_refuse(void) {
   char path[512];
   path_in(path, sizeof path, "newer.db");
@@ -922,18 +932,15 @@ static void test_refuse(void) {
   tap_ok(rc == SQLITE_OK, "made a foreign SQLite file in WAL mode");
   expect_refused(path, CS_EFORMAT, "application_id 0x0000002a", 1, "a foreign WAL-mode file");
 
-  path_in(path, sizeof path, "newer_wal.db");
-  rc = make_sqlite(path, "PRAGMA journal_mode = WAL; PRAGMA application_id = 1131770486;"
-                         "CREATE TABLE runs(id); PRAGMA user_version = 99;");
-  tap_ok(rc == SQLITE_OK, "made a curvscope file of schema v99 in WAL mode");
-  expect_refused(path, CS_EVERSION, needle, 1, "a newer schema in WAL mode");
-
+  expect_made_refused("newer_wal.db",
+                      "PRAGMA journal_mode = WAL; PRAGMA application_id = 1131770486;"
+                      "CREATE TABLE runs(id); PRAGMA user_version = 99;",
+                      CS_EVERSION, needle, "a newer schema in WAL mode");
   /* user_version is signed: a negative one once indexed migrations[] out of bounds. */
-  path_in(path, sizeof path, "negative.db");
-  rc = make_sqlite(path, "PRAGMA application_id = 1131770486; CREATE TABLE runs(id);"
-                         "PRAGMA user_version = -1;");
-  tap_ok(rc == SQLITE_OK, "made a curvscope file with user_version -1");
-  expect_refused(path, CS_EFORMAT, "user_version -1", 1, "a negative user_version");
+  expect_made_refused("negative.db",
+                      "PRAGMA application_id = 1131770486; CREATE TABLE runs(id);"
+                      "PRAGMA user_version = -1;",
+                      CS_EFORMAT, "user_version -1", "a negative user_version");
 
   /* A file another connection holds open keeps its -wal and -shm (not this open's). */
   path_in(path, sizeof path, "foreign_open.db");
