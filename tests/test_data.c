@@ -383,8 +383,8 @@ static int load(const char *spec, uint64_t seed, Dataset **tr, Dataset **te) {
 
 static int same_data(const Dataset *a, const Dataset *b) {
   return a->n == b->n && a->d == b->d && a->k == b->k &&
-         !memcmp(a->X, b->X, a->n * a->d * sizeof(double)) &&
-         !memcmp(a->Y, b->Y, a->n * a->k * sizeof(double));
+         (a->n == 0 || (!memcmp(a->X, b->X, a->n * a->d * sizeof(double)) &&
+                        !memcmp(a->Y, b->Y, a->n * a->k * sizeof(double))));
 }
 
 static void test_synth(void) {
