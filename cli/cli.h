@@ -44,7 +44,7 @@ int cli_is_help(int argc, char **argv);
  * Every subcommand that opens a database goes through here. */
 int cli_db_open(const char *path, Db **db, Err *err);
 /* As cli_db_open through db_open_existing: for commands that read what is there
- * (runs, analyze, study eos --run), a missing file is CS_ENOTFOUND, not created. */
+ * (runs, rm, analyze, study NAME --run), a missing file is CS_ENOTFOUND, not created. */
 int cli_db_open_existing(const char *path, Db **db, Err *err);
 
 /* Trains one run (options already parsed), records it in the database, runs the
