@@ -83,6 +83,6 @@ while IFS=$'\t' read -r args want frag; do
   ok $? "[$cases] curvscope $args wrote nothing$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"
   [ "$before" == "$after" ] || restore
 done <"$TABLE"
-echo "# $cases bad inputs tried (tests/bad_inputs.tsv)"
+echo "# $cases bad inputs tried ($(basename "$TABLE"))"
 [ "$cases" -ge 100 ]; ok $? "the table holds at least 100 cases ($cases)"
 tap_end
