@@ -44,11 +44,18 @@ int cli_is_help(int argc, char **argv);
  * CS_EINVAL naming it), then db_mark_stale (a failure there is a warning).
  * Every subcommand that opens a database goes through here. */
 int cli_db_open(const char *path, Db **db, Err *err);
+/* As cli_db_open through db_open_existing: for commands that read what is there
+ * (runs, rm, analyze, study NAME --run), a missing file is CS_ENOTFOUND, not created. */
+int cli_db_open_existing(const char *path, Db **db, Err *err);
 
-/* Trains one run (options already parsed), records it in db, runs the EoS
- * analysis when sharpness was tracked, prints a summary. Returns an exit code. */
+/* Trains one run (options already parsed), records it in the database, runs the
+ * EoS analysis when sharpness was tracked, prints a summary. Returns an exit code.
+ * *db is opened at db_file when NULL, and only once the run is set up (options,
+ * data, model, probes all checked), so bad input writes nothing; the caller closes
+ * it. */
 struct RunOpts;
-int cli_train_run(const struct RunOpts *o, Db *db, int64_t *run_id, int print_summary);
+int cli_train_run(const struct RunOpts *o, const char *db_file, Db **db, int64_t *run_id,
+                  int print_summary);
 /* The EoS analysis of a stored run: reads sharpness, thresholds, loss and the
  * output-layer norm, writes run-level metrics and phases. */
 int cli_eos_analyze_run(Db *db, int64_t run, int iii_at_crossing, int print, Err *err);

@@ -43,7 +43,7 @@ static void help(void) {
       "  --solver S           arpack (default: the reference the probes' own Lanczos is\n"
       "                       checked against) or lanczos (fewer products, docs/LANCZOS.md)\n"
       "  --seed S             seed of probes and mini-batches (default 0)\n"
-      "  --threads N          OpenMP/BLAS threads\n");
+      "  --threads N          OpenMP/BLAS threads (0: all cores; at most 4 per core and 63)\n");
 }
 
 static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
@@ -96,6 +96,7 @@ static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
         return err_set(err, CS_EINVAL, "%s '%s' is not a non-negative integer", f, v);
     }
   }
+  if (threads_check(a->threads, err)) return CS_EINVAL;
   if (a->run < 0) return err_set(err, CS_EINVAL, "analyze needs --run ID (see curvscope runs)");
   if (!a->top && !a->bottom && !a->trace && !a->density) a->top = 1;
   return CS_OK;
@@ -185,7 +186,7 @@ int cmd_analyze(int argc, char **argv) {
   double *params = NULL;
   Recorder rec = {0};
   int code = EXIT_FAIL, have_rec = 0;
-  if (cli_db_open(a.db, &db, &err) || db_run_get(db, a.run, &row, &err)) goto fail;
+  if (cli_db_open_existing(a.db, &db, &err) || db_run_get(db, a.run, &row, &err)) goto fail;
   if (run_opts_from_json(&ro, row.config, &err) || run_setup(&ro, &s, &err)) goto fail;
   size_t n = 0;
   long step = 0;

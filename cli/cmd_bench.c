@@ -596,7 +596,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: curvscope bench grad|hvp|eig|track|all --workload NAME [options]\n\n"
           "  --workload NAME    digits | cohen | deeplinear | wide (shapes of peer_torch.py)\n"
-          "  --threads N        OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS or all cores)\n"
+          "  --threads N        OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS or all cores;\n"
+          "                     at most 4 per core and 63)\n"
           "  --repeats R        timed repeats for gradient and HVP (default 5; 1 warm-up)\n"
           "  --budget S         stop repeating a measurement after S timed seconds (default 20)\n"
           "  --eig-repeats R    timed eigen-solves per solver (default 1)\n"
@@ -695,9 +696,10 @@ int cmd_bench(int argc, char **argv) {
             wname);
     return EXIT_USAGE;
   }
+  Err err = {0};
+  if (threads_check(o.threads, &err)) return cli_fail(&err);
   threads_set(o.threads);
 
-  Err err = {0};
   Ctx c;
   Results r;
   memset(&r, 0, sizeof r);

@@ -27,6 +27,7 @@ int cmd_demo(int argc, char **argv) {
   }
   const char *db_path = "runs.db", *out = "report.html";
   long steps = 300, threads = 0;
+  Err err = {0};
   int quiet = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }
@@ -47,10 +48,9 @@ int cmd_demo(int argc, char **argv) {
       return EXIT_USAGE;
     }
   }
+  if (threads_check(threads, &err)) return cli_fail(&err);
   threads_set((int)threads);
-  Err err = {0};
   Db *db = NULL;
-  if (cli_db_open(db_path, &db, &err)) return cli_fail(&err);
   cli_install_stop_signals();
   printf("curvscope demo: edge of stability on Fashion-MNIST (fc-tanh, MSE, full-batch GD)\n");
   static const double lrs[] = {0.06, 0.08};
@@ -75,7 +75,7 @@ int cmd_demo(int argc, char **argv) {
     snprintf(o.group, sizeof o.group, "%s", group);
     snprintf(o.name, sizeof o.name, "demo eos lr=%g", lrs[i]);
     printf("\n== step size %g (2/eta = %g) ==\n", lrs[i], 2.0 / lrs[i]);
-    code = cli_train_run(&o, db, &ids[i], 1);
+    code = cli_train_run(&o, db_path, &db, &ids[i], 1);
     if (code == EXIT_OK && cli_eos_analyze_run(db, ids[i], 0, 1, &err))
       fprintf(stderr, "curvscope: analysis: %s\n", err.msg);
   }

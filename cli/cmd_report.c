@@ -95,17 +95,17 @@ int cmd_report(int argc, char **argv) {
   }
   Err err = {0};
   Db *db = NULL;
-  if (report_assets_check(&err)) {
-    fprintf(stderr, "curvscope report: %s\n", err.msg);
-    goto done;
-  }
   if (access(dbpath, R_OK) != 0) {
     fprintf(stderr, "curvscope report: no database '%s' (--db)\n", dbpath);
     goto done;
   }
-  if (cli_db_open(dbpath, &db, &err)) {
+  if (cli_db_open(dbpath, &db, &err)) { /* the input first, then what this build can do */
     fprintf(stderr, "curvscope report: %s\n", err.msg);
-    if (err.code == CS_EINVAL) rc = 2;
+    if (err.code == CS_EINVAL) rc = 2; /* a --db that is not a file: bad usage */
+    goto done;
+  }
+  if (report_assets_check(&err)) {
+    fprintf(stderr, "curvscope report: %s\n", err.msg);
     goto done;
   }
   ReportOpts o = {.run_ids = runs, .n_runs = nruns, .study = study, .output = out};

@@ -62,14 +62,9 @@ int cmd_rm(int argc, char **argv) {
     err_set(&err, CS_EINVAL, "rm: which runs? give their ids (curvscope runs lists them)");
     return cli_fail(&err);
   }
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    err_set(&err, CS_EINVAL, "rm: no database at '%s' (pass --db)", path);
-    return cli_fail(&err);
-  }
-  fclose(f);
   Db *db = NULL;
-  if (cli_db_open(path, &db, &err)) return cli_fail(&err); /* marks dead runs: not 'running' */
+  /* cli_db_open_existing: fopen would block on a FIFO; dead runs are marked, not 'running' */
+  if (cli_db_open_existing(path, &db, &err)) return cli_fail(&err);
   long long rows = 0;
   int rc = db_runs_delete(db, ids, n, force, &rows, &err);
   if (rc == CS_OK) {

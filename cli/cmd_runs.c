@@ -31,13 +31,7 @@ int cmd_runs(int argc, char **argv) {
   }
   Err err = {0};
   Db *db = NULL;
-  FILE *probe = fopen(path, "rb");
-  if (!probe) {
-    fprintf(stderr, "curvscope: no database at '%s' (train a run first, or pass --db)\n", path);
-    return EXIT_FAIL;
-  }
-  fclose(probe);
-  if (cli_db_open(path, &db, &err)) return cli_fail(&err);
+  if (cli_db_open_existing(path, &db, &err)) return cli_fail(&err);
   RunSummary *rs = NULL;
   size_t n = 0;
   if (db_run_summaries(db, &rs, &n, &err)) {

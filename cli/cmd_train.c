@@ -20,7 +20,8 @@ static void help(void) {
          "--probe sharpness:every=10,k=2\n");
 }
 
-int cli_train_run(const RunOpts *o, Db *db, int64_t *run_id, int print_summary) {
+int cli_train_run(const RunOpts *o, const char *db_file, Db **dbp, int64_t *run_id,
+                  int print_summary) {
   Err err = {0};
   RunSetup s;
   Probe probes[RUN_MAX_PROBES];
@@ -35,12 +36,20 @@ int cli_train_run(const RunOpts *o, Db *db, int64_t *run_id, int print_summary) 
     has_sharpness |= !strncmp(o->probe[i], "sharpness", 9) ||
                      !strncmp(o->probe[i], "precond-sharpness", 17);
   }
+  /* Everything the run needs is checked: only now is the database opened (or created). */
+  if (!*dbp && cli_db_open(db_file, dbp, &err)) {
+    code = cli_fail(&err);
+    goto out;
+  }
+  Db *db = *dbp;
   Recorder rec;
   if (db_recorder_open(db, &rec, &err)) {
     code = cli_fail(&err);
     goto out;
   }
-  char *config = run_opts_to_json(o), *layout = net_layout_json(&s.net);
+  RunOpts stored = *o; /* the config as run: the data spec resolved */
+  snprintf(stored.data, sizeof stored.data, "%s", s.data_resolved);
+  char *config = run_opts_to_json(&stored), *layout = net_layout_json(&s.net);
   RunInfo info = {o->name[0] ? o->name : NULL, o->study, o->group[0] ? o->group : NULL, config,
                   (uint64_t)o->seed, s.net.n_params, layout};
   int64_t id = 0;
@@ -105,9 +114,8 @@ int cmd_train(int argc, char **argv) {
   if (run_opts_parse(&o, argc, argv, 1, &err)) return cli_fail(&err);
   threads_set((int)o.threads);
   Db *db = NULL;
-  if (cli_db_open(o.db, &db, &err)) return cli_fail(&err);
   cli_install_stop_signals();
-  int code = cli_train_run(&o, db, NULL, 1);
+  int code = cli_train_run(&o, o.db, &db, NULL, 1);
   db_close(db);
   return cli_stop_exit(code);
 }

@@ -3,7 +3,8 @@
  * stored run's config JSON, and everything built from them.
  *
  * One table (run_opts.c) lists every option once: its flag, its JSON key, its
- * type and help. Flags, `--config FILE` lines (`key = value`, # comments) and
+ * type and help. Flags, `--config FILE` lines (`key = value`; '#' starts a
+ * comment at the line start or after white space; "quoted" values kept whole) and
  * the config JSON stored with each run are all read through that table, so
  * `curvscope analyze` rebuilds exactly the network and data a run trained on.
  */
@@ -23,7 +24,7 @@
 #define RUN_MAX_PROBES 8
 
 typedef struct RunOpts {
-  char data[512], model[256], act[64], embed[128], init[64], loss[16], opt[16];
+  char data[2048], model[256], act[64], embed[128], init[64], loss[16], opt[16];
   double lr, momentum, beta1, beta2, eps, weight_decay, stop_acc, diverge_factor;
   long batch, steps, eval_every, checkpoint_every, chunk, seed, threads;
   char db[512], name[128], study[32], group[64];
@@ -55,10 +56,13 @@ typedef struct RunSetup {
   OptConfig opt_cfg;
   LossKind loss;
   TrainConfig tcfg;
+  char *data_resolved;  /* the --data spec resolved (data_load_resolved): what is stored */
 } RunSetup;
 
-/* Loads data, builds the net (widths checked against the data), initialises θ
- * from the seed, and the optimizer. */
+/* Checks the optimizer's and the loop's settings (optconfig_check, trainconfig_check),
+ * loads data, builds the net (widths checked against the data), initialises θ from
+ * the seed, and the optimizer. Every bad input is CS_EINVAL before anything is
+ * written anywhere. */
 int run_setup(const RunOpts *o, RunSetup *s, Err *err);
 void run_setup_free(RunSetup *s);
 

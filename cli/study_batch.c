@@ -261,12 +261,12 @@ int study_batch(int argc, char **argv) {
   if (rc) return cli_fail(&err);
   threads_set((int)o.threads);
   Db *db = NULL;
-  if (cli_db_open(o.db, &db, &err)) return cli_fail(&err);
   int64_t run = a.run;
   int code = EXIT_OK;
+  if (run >= 0 && cli_db_open_existing(o.db, &db, &err)) return cli_fail(&err);
   if (run < 0) {
     cli_install_stop_signals();
-    code = cli_train_run(&o, db, &run, 1);
+    code = cli_train_run(&o, o.db, &db, &run, 1); /* opens the database once all is checked */
     RunRow row = {0};
     if (code == EXIT_OK && !db_run_get(db, run, &row, &err) && strcmp(row.status, "finished")) {
       fprintf(stderr, "curvscope: run %lld %s: not measured (the study needs a finished run)\n",

@@ -123,6 +123,35 @@ out:
   return rc;
 }
 
+/* --lr LIST: step sizes separated by ',' (each may be written 1e-3) or joined by '-' as
+ * lists in specs are (0.02-0.04); each must be a valid learning rate (optconfig_check). */
+static int parse_lrs(const char *text, double *lr, int max, int *n, Err *err) {
+  char buf[256];
+  *n = 0;
+  if (strlen(text) >= sizeof buf)
+    return err_set(err, CS_EINVAL, "--lr '%.40s...' is too long", text);
+  strcpy(buf, text);
+  for (char *item = buf;;) {
+    char *comma = strchr(item, ',');
+    if (comma) *comma = '\0';
+    int k = 0;
+    if (*n < max && parse_double(item, &lr[*n]) == CS_OK)
+      k = 1;
+    else if (spec_parse_double_list(item, lr + *n, max - *n, &k, err))
+      return err_prefix(err, "--lr '%s'", text);
+    *n += k;
+    if (!comma) break;
+    item = comma + 1;
+  }
+  for (int i = 0; i < *n; i++) {
+    OptConfig c;
+    optconfig_default(&c);
+    c.lr = lr[i];
+    if (optconfig_check(&c, err)) return err_prefix(err, "--lr '%s'", text);
+  }
+  return CS_OK;
+}
+
 static void help(void) {
   printf(
       "usage: curvscope study eos [--lr 0.01,0.02,...] [options]   run Cohen et al.'s experiment\n"
@@ -142,7 +171,7 @@ static void help(void) {
       "                    step for a few products (docs/TRACKING.md)\n"
       "  --stop-acc F      stop at this training accuracy (default 0.99)\n"
       "  --data SPEC / --model SPEC / --act A   override the preset's data and network\n"
-      "  --db FILE --threads N --seed N --quiet\n"
+      "  --db FILE --threads N --seed N --quiet   (--threads: at most 4 per core and 63)\n"
       "  --iii-at-crossing Phase III ends at the downward crossing of the threshold, not the peak\n");
 }
 
@@ -195,26 +224,19 @@ int study_eos(int argc, char **argv) {
       }
     }
   }
+  if (threads_check(threads, &err)) return cli_fail(&err);
+  double lr[16];
+  int nlr = 0;
+  if (run < 0 && parse_lrs(lrs, lr, 16, &nlr, &err)) return cli_fail(&err);
   threads_set((int)threads);
   Db *db = NULL;
-  if (cli_db_open(db_path, &db, &err)) return cli_fail(&err);
   if (run >= 0) {
-    int rc = cli_eos_analyze_run(db, run, crossing, 1, &err);
+    int rc = cli_db_open_existing(db_path, &db, &err);
+    if (!rc) rc = cli_eos_analyze_run(db, run, crossing, 1, &err);
     db_close(db);
     return rc ? cli_fail(&err) : EXIT_OK;
   }
   /* The preset: one run per step size. */
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", lrs);
-  for (char *c = buf; *c; c++)
-    if (*c == ',') *c = '-';
-  double lr[16];
-  int nlr;
-  if (spec_parse_double_list(buf, lr, 16, &nlr, &err)) {
-    db_close(db);
-    err_prefix(&err, "--lr");
-    return cli_fail(&err);
-  }
   char group[64];
   snprintf(group, sizeof group, "eos-%ld", (long)time(NULL));
   cli_install_stop_signals();
@@ -222,10 +244,14 @@ int study_eos(int argc, char **argv) {
   for (int i = 0; i < nlr && code == EXIT_OK && !train_stop_requested(); i++) {
     RunOpts o;
     run_opts_default(&o);
-    if (data) snprintf(o.data, sizeof o.data, "%s", data);
-    else snprintf(o.data, sizeof o.data, "fashion-mnist:n=%ld,test=1000,standardize=full", n);
-    if (model) snprintf(o.model, sizeof o.model, "%s", model);
-    if (act) snprintf(o.act, sizeof o.act, "%s", act);
+    snprintf(o.data, sizeof o.data, "fashion-mnist:n=%ld,test=1000,standardize=full", n);
+    /* The overrides go through the option table, which checks them as train does. */
+    const char *keys[] = {"data", "model", "act"}, *vals[] = {data, model, act};
+    for (int k = 0; k < 3; k++)
+      if (vals[k] && run_opts_set(&o, keys[k], vals[k], &err)) {
+        db_close(db);
+        return cli_fail(&err);
+      }
     o.lr = lr[i];
     o.steps = steps;
     o.stop_acc = stop_acc;
@@ -242,7 +268,7 @@ int study_eos(int argc, char **argv) {
     snprintf(o.group, sizeof o.group, "%s", group);
     snprintf(o.name, sizeof o.name, "eos lr=%g", lr[i]);
     int64_t id;
-    code = cli_train_run(&o, db, &id, 1);
+    code = cli_train_run(&o, db_path, &db, &id, 1);
     if (code == EXIT_OK && cli_eos_analyze_run(db, id, crossing, 1, &err))
       fprintf(stderr, "curvscope: analysis of run %lld: %s\n", (long long)id, err.msg);
   }

@@ -329,7 +329,7 @@ int study_spectral(int argc, char **argv) {
       RunOpts o;
       variant_opts(&base, &var[v], &so, r, group, &o);
       int64_t id;
-      code = cli_train_run(&o, db, &id, 1);
+      code = cli_train_run(&o, base.db, &db, &id, 1);
       if (code == EXIT_OK) print_run(db, id), last = id;
     }
   if (last) print_summary(db, last);

@@ -74,7 +74,9 @@ static int env_positive(const char *name, double max, double *v, Err *err) {
   return CS_OK;
 }
 
-int cli_db_open(const char *path, Db **db, Err *err) {
+/* cli_db_open and cli_db_open_existing: opener is db_open or db_open_existing. */
+static int db_open_with(int (*opener)(const char *, Db **, Err *), const char *path, Db **db,
+                        Err *err) {
   DbWritePolicy p = {0}; /* zero: the defaults */
   double busy = 0, wait = 0;
   if (env_positive("CURVSCOPE_BUSY_MS", 600000, &busy, err) ||
@@ -83,7 +85,7 @@ int cli_db_open(const char *path, Db **db, Err *err) {
   p.busy_ms = (int)busy;
   if (busy > 0 && p.busy_ms < 1) p.busy_ms = 1;
   p.wait_s = wait;
-  if (db_open(path, db, err)) return err->code;
+  if (opener(path, db, err)) return err->code;
   db_set_write_policy(*db, &p);
   int n = 0;
   Err e = {0};
@@ -93,6 +95,12 @@ int cli_db_open(const char *path, Db **db, Err *err) {
     fprintf(stderr, "curvscope: %d run%s of processes that are gone marked interrupted\n", n,
             n == 1 ? "" : "s");
   return CS_OK;
+}
+
+int cli_db_open(const char *path, Db **db, Err *err) { return db_open_with(db_open, path, db, err); }
+
+int cli_db_open_existing(const char *path, Db **db, Err *err) {
+  return db_open_with(db_open_existing, path, db, err);
 }
 
 /* Builds without the optional subcommands still link (the meson file says which). */

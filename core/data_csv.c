@@ -1,11 +1,12 @@
 /*
  * data_csv.c: numeric CSV files with a header row.
  *
- * The whole file is read into memory, split into lines (LF or CRLF, blank and
- * whitespace-only lines skipped, the last newline optional) and cells (',';
- * a cell may be double-quoted, "" inside quotes is a quote; quoted cells may
- * not span lines). Header cells name the columns. Every data cell must be a
- * number (surrounding spaces allowed); the label column must hold integers,
+ * The whole file is read into memory, a leading UTF-8 byte-order mark dropped,
+ * and split into lines (LF or CRLF, blank and whitespace-only lines skipped, the
+ * last newline optional) and cells (','; a cell may be double-quoted, "" inside
+ * quotes is a quote; quoted cells may not span lines). Header cells name the
+ * columns. Every data cell must be a decimal number (surrounding spaces allowed;
+ * no hex, inf or nan: see parse_double); the label column must hold integers,
  * remapped to 0..c-1 in sorted order with one-hot targets. Regression targets
  * are named columns copied to Y. Errors are CS_EFORMAT "FILE:LINE: column C
  * ('NAME'): ..." so the bad cell can be found. Workload: one file per run.
@@ -158,9 +159,10 @@ static int parse_rows(Cols *c, char **lines, const int *lineno, size_t n, Datase
                          c->path, lineno[i], j + 1, c->names[j], cell);
         continue;
       }
-      if (parse_double(cell, &v) || !isfinite(v))
-        return err_set(err, CS_EFORMAT, "%s:%d: column %d ('%s'): '%s' is not a finite number",
-                       c->path, lineno[i], j + 1, c->names[j], cell);
+      if (parse_double(cell, &v)) /* finite by construction */
+        return err_set(err, CS_EFORMAT,
+                       "%s:%d: column %d ('%s'): '%s' is not a finite decimal number", c->path,
+                       lineno[i], j + 1, c->names[j], cell);
       if (c->role[j] == COL_X)
         ds->X[i * ds->d + (size_t)c->slot[j]] = v;
       else
@@ -213,6 +215,8 @@ int csv_read_targets(const char *path, const char *label_col, const char *const 
   Dataset *ds = NULL;
   int rc = read_file(path, &text, &len, err);
   if (rc) return rc;
+  /* A UTF-8 byte-order mark (spreadsheets write one) is not part of the first name. */
+  size_t bom = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
 
   /* Split into non-blank lines. */
   size_t maxl = 1;
@@ -227,7 +231,7 @@ int csv_read_targets(const char *path, const char *label_col, const char *const 
     rc = err_set(err, CS_EFORMAT, "%s: contains NUL bytes; not a text CSV", path);
     goto done;
   }
-  char *p = text;
+  char *p = text + bom;
   for (int ln = 1; p && *p; ln++) {
     char *nl = strchr(p, '\n');
     if (nl) *nl = '\0';

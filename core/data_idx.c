@@ -11,11 +11,13 @@
  * zero or overflowing products, a 4 GiB payload cap), and the payload buffer
  * grows only as data actually arrives, so a tiny file claiming gigabytes never
  * makes us allocate them. A short payload (truncated), bytes after it
- * (trailing garbage) and zlib errors (corrupt gzip) are CS_EFORMAT naming the
- * file. Workload: a few files per run, up to the 47 MB Fashion-MNIST images.
+ * (trailing garbage), zlib errors (corrupt gzip) and NaN or infinite float
+ * elements are CS_EFORMAT naming the file. Workload: a few files per run, up
+ * to the 47 MB Fashion-MNIST images.
  */
 #include "dataset.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +215,19 @@ static int read_payload(gzFile f, const char *path, const char *what, IdxRaw *r,
   return CS_OK;
 }
 
+/* Float payloads must be finite: a NaN or infinite pixel reaches the loss as NaN, and
+ * the run would "diverge" at step 0 for a reason the data, not the step size, caused. */
+static int check_finite(const IdxRaw *r, const char *path, Err *err) {
+  if (r->type != 0x0D && r->type != 0x0E) return CS_OK;
+  for (size_t i = 0; i < r->count; i++) {
+    double v = idx_raw_get(r, i);
+    if (!isfinite(v))
+      return err_set(err, CS_EFORMAT, "%s: element %zu is %s (IDX float data must be finite)",
+                     path, i, isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+  }
+  return CS_OK;
+}
+
 int idx_read_raw(const char *path, IdxRaw *out, Err *err) {
   memset(out, 0, sizeof *out);
   int gz = peek_gzip(path);
@@ -224,6 +239,7 @@ int idx_read_raw(const char *path, IdxRaw *out, Err *err) {
   int rc = read_header(f, path, what, out, err);
   if (rc == CS_OK) rc = read_payload(f, path, what, out, err);
   gzclose(f);
+  if (rc == CS_OK) rc = check_finite(out, path, err);
   if (rc != CS_OK) idx_raw_free(out);
   return rc;
 }

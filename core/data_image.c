@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "json.h"
 #include "spec.h"
 
 #define MAX_SIDE 16384
@@ -33,7 +34,7 @@ static Dataset *take_grid(const double *img, size_t H, size_t W, size_t off) {
   return ds;
 }
 
-int data_image(struct Spec *s, Dataset **train, Dataset **test, Err *err) {
+int data_image(struct Spec *s, Dataset **train, Dataset **test, StrBuf *resolved, Err *err) {
   *train = *test = NULL;
   long k = 1;
   int rc = spec_get_int(s, "downsample", &k, err);
@@ -101,6 +102,11 @@ int data_image(struct Spec *s, Dataset **train, Dataset **test, Err *err) {
   }
   snprintf(tr->name, sizeof tr->name, "image %.80s %zux%zu (even pixels)", path, W, H);
   snprintf(te->name, sizeof te->name, "image %.80s %zux%zu (odd pixels)", path, W, H);
+  if (resolved) {
+    sb_append(resolved, "image:");
+    data_spec_path(resolved, path);
+    sb_printf(resolved, ",downsample=%ld", k);
+  }
   *train = tr;
   *test = te;
   return CS_OK;

@@ -11,7 +11,9 @@
  * the first n training images of the chosen classes in file order, pixels /255,
  * standardised with per-pixel statistics of the whole training set of those
  * classes. Keys and defaults are documented in docs/DATA.md; unknown keys are
- * errors (spec_check_unused). Workload: once per run.
+ * errors (spec_check_unused). Each loader can also write the resolved spec: every
+ * key with the value it used (defaults filled in, counts as loaded, paths made
+ * absolute), which loads the same data from any directory. Workload: once per run.
  */
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "json.h"
 #include "rng.h"
 #include "spec.h"
 
@@ -60,6 +63,23 @@ static int get_count(Spec *s, const char *key, long *out, Err *err) {
 
 static const char *std_name(int st) {
   return st == STD_FULL ? "full" : st == STD_SUBSET ? "subset" : "none";
+}
+
+/* A path in a resolved spec: absolute (realpath), unless the absolute path cannot be
+ * written in a spec (a ',' or '=' in it), then as given. */
+void data_spec_path(StrBuf *b, const char *path) {
+  char *abs = realpath(path, NULL);
+  sb_append(b, abs && !strpbrk(abs, ",=") ? abs : path);
+  free(abs);
+}
+
+/* The keys fashion-mnist and idx share, as loaded:
+ * "n=..,test=..,classes=..,standardize=..,scale=..". */
+static void sb_idx_opts(StrBuf *b, const Dataset *tr, const Dataset *te, const char *classes,
+                        int standardize, double scale) {
+  sb_printf(b, "n=%zu,test=%zu,classes=%s,standardize=%s,scale=", tr->n, te->n,
+            classes ? classes : "all", std_name(standardize));
+  sb_double(b, scale);
 }
 
 /* ---- IDX image/label pairs --------------------------------------------- */
@@ -151,8 +171,9 @@ static size_t count_rows(const IdxRaw *lb, const int *map) {
   return m;
 }
 
+/* Loads the pair (and the test pair when tipath is set); o->scale becomes the scale used. */
 static int load_idx(const char *ipath, const char *lpath, const char *tipath, const char *tlpath,
-                    const IdxOpts *o, Dataset **train, Dataset **test, Err *err) {
+                    IdxOpts *o, Dataset **train, Dataset **test, Err *err) {
   IdxRaw im, lb, tim, tlb;
   memset(&im, 0, sizeof im);
   memset(&lb, 0, sizeof lb);
@@ -219,6 +240,7 @@ static int load_idx(const char *ipath, const char *lpath, const char *tipath, co
     nt = tavail;
   }
   double scale = o->scale > 0 ? o->scale : im.type == 0x08 ? 255.0 : 1.0;
+  o->scale = scale;
   tr = dataset_alloc(n, d, (size_t)k, 1);
   te = dataset_alloc(nt, d, (size_t)k, 1);
   if (!tr || !te) {
@@ -268,14 +290,14 @@ static int get_idx_opts(Spec *s, IdxOpts *o, Err *err) {
     rc = err_set(err, CS_EINVAL, "spec '%s': scale must be > 0", s->text);
   const char *cl = NULL;
   spec_get_str(s, "classes", &cl);
-  if (!rc && cl) {
+  if (!rc && cl && strcmp(cl, "all")) {
     rc = spec_parse_int_list(cl, o->sel, 64, &o->nsel, err);
     if (rc) err_prefix(err, "spec '%s': classes", s->text);
   }
   return rc;
 }
 
-static int load_fashion(Spec *s, Dataset **train, Dataset **test, Err *err) {
+static int load_fashion(Spec *s, Dataset **train, Dataset **test, StrBuf *res, Err *err) {
   IdxOpts o = {5000, 1000, 0, 0, {0}, STD_FULL, 255.0};
   const char *dir = FMNIST_DIR;
   spec_get_str(s, "dir", &dir);
@@ -302,10 +324,16 @@ static int load_fashion(Spec *s, Dataset **train, Dataset **test, Err *err) {
   snprintf((*train)->name, sizeof (*train)->name, "fashion-mnist n=%zu%s standardize=%s",
            (*train)->n, cls, std_name(o.standardize));
   snprintf((*test)->name, sizeof (*test)->name, "fashion-mnist test n=%zu%s", (*test)->n, cls);
+  if (res) {
+    sb_append(res, "fashion-mnist:");
+    sb_idx_opts(res, *train, *test, cl, o.standardize, o.scale);
+    sb_append(res, ",dir=");
+    data_spec_path(res, dir);
+  }
   return CS_OK;
 }
 
-static int load_idx_spec(Spec *s, Dataset **train, Dataset **test, Err *err) {
+static int load_idx_spec(Spec *s, Dataset **train, Dataset **test, StrBuf *res, Err *err) {
   IdxOpts o = {-1, -1, 0, 0, {0}, STD_FULL, 0.0};
   if (s->npos < 2)
     return err_set(err, CS_EINVAL, "spec '%s': idx needs two paths: idx:IMAGES,LABELS", s->text);
@@ -322,12 +350,29 @@ static int load_idx_spec(Spec *s, Dataset **train, Dataset **test, Err *err) {
   if (rc) return rc;
   snprintf((*train)->name, sizeof (*train)->name, "idx %.80s n=%zu", s->pos[0], (*train)->n);
   snprintf((*test)->name, sizeof (*test)->name, "idx test n=%zu", (*test)->n);
+  if (res) {
+    sb_append(res, "idx:");
+    data_spec_path(res, s->pos[0]);
+    sb_append(res, ",");
+    data_spec_path(res, s->pos[1]);
+    sb_append(res, ",");
+    const char *cl = NULL;
+    spec_get_str(s, "classes", &cl);
+    sb_idx_opts(res, *train, *test, cl, o.standardize, o.scale);
+    if (ti) {
+      sb_append(res, ",test_images=");
+      data_spec_path(res, ti);
+      sb_append(res, ",test_labels=");
+      data_spec_path(res, tl);
+    }
+  }
   return CS_OK;
 }
 
 /* ---- CSV ---------------------------------------------------------------- */
 
-static int load_csv(Spec *s, uint64_t seed, Dataset **train, Dataset **test, Err *err) {
+static int load_csv(Spec *s, uint64_t seed, Dataset **train, Dataset **test, StrBuf *res,
+                    Err *err) {
   if (s->npos < 1) return err_set(err, CS_EINVAL, "spec '%s': csv needs a path", s->text);
   const char *path = s->pos[0], *label = NULL, *tg = NULL, *tt = NULL;
   spec_get_str(s, "label", &label);
@@ -420,6 +465,15 @@ static int load_csv(Spec *s, uint64_t seed, Dataset **train, Dataset **test, Err
   }
   snprintf(tr->name, sizeof tr->name, "csv %.80s n=%zu", path, tr->n);
   snprintf(te->name, sizeof te->name, "csv %.80s test n=%zu", path, te->n);
+  if (res) {
+    sb_append(res, "csv:");
+    data_spec_path(res, path);
+    sb_printf(res, ",label=%s", label ? label : "none");
+    if (tg) sb_printf(res, ",targets=%s", tg);
+    sb_append(res, ",test=");
+    sb_double(res, tv);
+    sb_printf(res, ",standardize=%s", std_name(st));
+  }
   *train = tr;
   *test = te;
   return CS_OK;
@@ -427,25 +481,42 @@ static int load_csv(Spec *s, uint64_t seed, Dataset **train, Dataset **test, Err
 
 /* ---- Dispatch ----------------------------------------------------------- */
 
-int data_load(const char *spec, uint64_t seed, Dataset **train, Dataset **test, Err *err) {
+int data_load_resolved(const char *spec, uint64_t seed, Dataset **train, Dataset **test,
+                       char **resolved, Err *err) {
   *train = *test = NULL;
+  if (resolved) *resolved = NULL;
   Spec s;
   int rc = spec_parse(&s, spec, err);
   if (rc) return rc;
+  StrBuf res, *r = resolved ? &res : NULL;
+  sb_init(&res);
   if (!strcmp(s.kind, "fashion-mnist"))
-    rc = load_fashion(&s, train, test, err);
+    rc = load_fashion(&s, train, test, r, err);
   else if (!strcmp(s.kind, "idx"))
-    rc = load_idx_spec(&s, train, test, err);
+    rc = load_idx_spec(&s, train, test, r, err);
   else if (!strcmp(s.kind, "csv"))
-    rc = load_csv(&s, seed, train, test, err);
+    rc = load_csv(&s, seed, train, test, r, err);
   else if (!strcmp(s.kind, "synth"))
-    rc = data_synth(&s, seed, train, test, err);
+    rc = data_synth(&s, seed, train, test, r, err);
   else if (!strcmp(s.kind, "image"))
-    rc = data_image(&s, train, test, err);
+    rc = data_image(&s, train, test, r, err);
   else
     rc = err_set(err, CS_EINVAL,
-                 "--data '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth, image)",
+                 "spec '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth, image)",
                  spec, s.kind);
   spec_free(&s);
-  return rc;
+  if (!rc && res.oom) rc = err_set(err, CS_ENOMEM, "out of memory resolving '%s'", spec);
+  if (rc) {
+    dataset_free(*train);
+    dataset_free(*test);
+    *train = *test = NULL;
+    sb_free(&res);
+    return rc;
+  }
+  if (resolved) *resolved = sb_take(&res);
+  return CS_OK;
+}
+
+int data_load(const char *spec, uint64_t seed, Dataset **train, Dataset **test, Err *err) {
+  return data_load_resolved(spec, seed, train, test, NULL, err);
 }

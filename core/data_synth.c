@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "json.h"
 #include "rng.h"
 #include "spec.h"
 
@@ -184,6 +185,44 @@ static int get_params(Spec *s, Params *p, Err *err) {
   return rc;
 }
 
+/* The resolved spec: every key of the generator with the value used. Lists typed by
+ * the user (amps, eigs) are kept as typed: they parsed, and '-' joins them, so a value
+ * could not always be written back in another form. */
+static void params_resolved(Spec *s, const Params *p, StrBuf *b) {
+  const char *g = p->gen;
+  sb_printf(b, "synth:%s", g);
+  if (!strcmp(g, "sines") || !strcmp(g, "sines2d")) {
+    int dims = !strcmp(g, "sines") ? 1 : 2;
+    const char *amps = "1";
+    spec_get_str(s, "amps", &amps);
+    sb_printf(b, ",n=%ld,freqs=", p->grid);
+    for (int i = 0; i < p->nf * dims; i++) sb_printf(b, "%s%.0f", i ? "-" : "", p->freq[i]);
+    sb_printf(b, ",amps=%s,phases=%s", amps, p->random_phase ? "random" : "zero");
+  } else {
+    sb_printf(b, ",n=%ld,d=%ld,k=%ld", p->n, p->d, p->k);
+  }
+  if (!strcmp(g, "classes") || !strcmp(g, "mixture")) {
+    sb_append(b, ",sep=");
+    sb_double(b, p->sep);
+  }
+  if (!strcmp(g, "teacher")) sb_printf(b, ",width=%ld", p->width);
+  if (!strcmp(g, "teacher") || !strcmp(g, "spectrum")) {
+    sb_append(b, ",noise=");
+    sb_double(b, p->noise);
+  }
+  if (!strcmp(g, "spectrum")) {
+    const char *eigs = NULL;
+    spec_get_str(s, "eigs", &eigs);
+    if (eigs) {
+      sb_printf(b, ",eigs=%s", eigs);
+    } else {
+      sb_append(b, ",decay=");
+      sb_double(b, p->decay);
+    }
+  }
+  sb_printf(b, ",test=%ld", p->test);
+}
+
 /* ---- Samplers ----------------------------------------------------------- */
 
 /* Gaussian classes / mixture. means [k][d] sep N(0,I)/sqrt(d); scale [k]. */
@@ -283,7 +322,8 @@ static void orthonormal_rows(double *A, size_t d) {
 static const char *const GENS[] = {"classes", "mixture", "teacher", "sines", "sines2d",
                                    "spectrum"};
 
-int data_synth(Spec *s, uint64_t seed, Dataset **train, Dataset **test, Err *err) {
+int data_synth(Spec *s, uint64_t seed, Dataset **train, Dataset **test, StrBuf *resolved,
+               Err *err) {
   *train = *test = NULL;
   Params p;
   memset(&p, 0, sizeof p);
@@ -371,6 +411,7 @@ int data_synth(Spec *s, uint64_t seed, Dataset **train, Dataset **test, Err *err
     snprintf(tr->name, sizeof tr->name, "synth:%s n=%zu nfreqs=%d", g, n, p.nf);
   }
   snprintf(te->name, sizeof te->name, "%.100s (test)", tr->name);
+  if (resolved) params_resolved(s, &p, resolved);
 
 done:
   free(w);

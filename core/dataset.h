@@ -67,6 +67,14 @@ void dataset_gather(const Dataset *src, const size_t *idx, size_t m, double *X, 
  * --data spec; seed drives the synthetic data and the csv split. On error both
  * are NULL and err names the bad key, value or file. */
 int data_load(const char *spec, uint64_t seed, Dataset **train, Dataset **test, Err *err);
+/* As data_load, and *resolved (malloc'd, caller frees; NULL on error) gets the
+ * resolved spec: the kind, then every key the loader knows with the value it used --
+ * defaults filled in, counts as loaded (n=, test=), classes=all when not chosen, the
+ * idx scale the image type implied -- and paths made absolute (realpath; kept as
+ * given when the absolute path holds ',' or '='). Loading the resolved spec from any
+ * directory gives the same data; specs that differ only in defaults resolve alike. */
+int data_load_resolved(const char *spec, uint64_t seed, Dataset **train, Dataset **test,
+                       char **resolved, Err *err);
 
 /* Readers, exposed for tests and for `idx:` / `csv:` specs. */
 /* Reads an IDX file (gzip-compressed or raw, detected by magic). Returns the dims
@@ -102,12 +110,19 @@ int csv_read_targets(const char *path, const char *label_col, const char *const 
                      int ntargets, Dataset **out, Err *err);
 
 /* Synthetic generators behind `synth:` (the spec already parsed; keys documented
- * in docs/DATA.md). n_test further independent examples go to *test. */
+ * in docs/DATA.md). n_test further independent examples go to *test. When resolved
+ * is not NULL, the resolved spec is appended to it (see data_load_resolved). */
 struct Spec;
-int data_synth(struct Spec *s, uint64_t seed, Dataset **train, Dataset **test, Err *err);
+struct StrBuf;
+int data_synth(struct Spec *s, uint64_t seed, Dataset **train, Dataset **test,
+               struct StrBuf *resolved, Err *err);
+/* Appends path to a resolved spec: absolute (realpath), unless the absolute path cannot
+ * be written in a spec (a ',' or '=' in it), then as given. */
+void data_spec_path(struct StrBuf *b, const char *path);
 /* `image:PATH[,downsample=K]`: a PNG as coordinate regression, train on the even pixel
- * grid, test on the odd offsets (data_image.c). */
-int data_image(struct Spec *s, Dataset **train, Dataset **test, Err *err);
+ * grid, test on the odd offsets (data_image.c); resolved as data_synth's. */
+int data_image(struct Spec *s, Dataset **train, Dataset **test, struct StrBuf *resolved,
+               Err *err);
 
 /* Standardises columns of X in place: (x - mean) / std with statistics from ref
  * (a column with std 0 keeps std 1: it is only centred). column_stats gives the

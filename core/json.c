@@ -90,6 +90,15 @@ void sb_json_num(StrBuf *b, double v) {
     sb_printf(b, "%.17g", v);
 }
 
+void sb_double(StrBuf *b, double v) {
+  char buf[32];
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v) break;
+  }
+  sb_append(b, buf);
+}
+
 char *sb_take(StrBuf *b) {
   char *p = b->p;
   if (!p) p = calloc(1, 1);

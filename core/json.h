@@ -29,6 +29,8 @@ void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2,
 void sb_json_str(StrBuf *b, const char *s);
 /* Appends a number; NaN and infinities become null (JSON has no such numbers). */
 void sb_json_num(StrBuf *b, double v);
+/* Appends the shortest %g form (15 to 17 digits) that reads back as v exactly. */
+void sb_double(StrBuf *b, double v);
 /* Takes ownership of the text: returns it and resets b (caller frees). */
 char *sb_take(StrBuf *b);
 

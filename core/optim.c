@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec.h"
+
 #define OMP_N(n) if ((n) > 32768)
 
 static void gd_step(Optimizer *o, double *theta, const double *grad) {
@@ -68,6 +70,16 @@ void optconfig_default(OptConfig *c) {
   c->beta2 = 0.999;
   c->eps = 1e-8;
   c->weight_decay = 0.0;
+}
+
+int optconfig_check(const OptConfig *c, Err *err) {
+  int rc = range_check("lr", c->lr, 0, INFINITY, RANGE_LO_OPEN, err);
+  if (!rc) rc = range_check("momentum", c->momentum, 0, 1, RANGE_HI_OPEN, err);
+  if (!rc) rc = range_check("beta1", c->beta1, 0, 1, RANGE_HI_OPEN, err);
+  if (!rc) rc = range_check("beta2", c->beta2, 0, 1, RANGE_HI_OPEN, err);
+  if (!rc) rc = range_check("eps", c->eps, 0, INFINITY, RANGE_LO_OPEN, err);
+  if (!rc) rc = range_check("weight_decay", c->weight_decay, 0, INFINITY, 0, err);
+  return rc;
 }
 
 int optim_parse(const char *name, const OptimizerType **type, Err *err) {

@@ -44,6 +44,10 @@ extern const OptimizerType *const optim_gd, *const optim_momentum, *const optim_
     *const optim_adam;
 
 void optconfig_default(OptConfig *c);
+/* CS_EINVAL naming the first bad hyper-parameter: lr and eps finite and > 0,
+ * momentum, beta1 and beta2 in [0, 1), weight_decay finite and >= 0. Every field is
+ * checked whatever the optimizer (a stored config holds them all). */
+int optconfig_check(const OptConfig *c, Err *err);
 /* "gd", "sgd", "momentum", "nesterov", "adam". */
 int optim_parse(const char *name, const OptimizerType **type, Err *err);
 Optimizer *optim_alloc(const OptimizerType *type, const OptConfig *cfg, size_t n);

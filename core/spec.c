@@ -1,23 +1,42 @@
 /* spec.c: `kind:key=value,...` parsing with strict numbers (see spec.h). */
 #include "spec.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A decimal number and nothing else: [+-] (digits [. digits] | . digits) [(e|E) [+-] digits].
+ * strtod alone also takes hex ("0x10" is 16, "0x1p3" is 8), inf, nan and leading white
+ * space; none of those is a number a user means in a flag, a spec or a CSV cell. */
+static int is_decimal(const char *s) {
+  int digits = 0;
+  if (*s == '+' || *s == '-') s++;
+  for (; isdigit((unsigned char)*s); s++) digits++;
+  if (*s == '.')
+    for (s++; isdigit((unsigned char)*s); s++) digits++;
+  if (!digits) return 0;
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    if (*s == '+' || *s == '-') s++;
+    if (!isdigit((unsigned char)*s)) return 0;
+    while (isdigit((unsigned char)*s)) s++;
+  }
+  return *s == '\0';
+}
+
 int parse_double(const char *text, double *out) {
-  if (!text || !*text) return CS_EINVAL;
-  char *end;
+  if (!text || !is_decimal(text)) return CS_EINVAL;
   errno = 0;
-  double v = strtod(text, &end);
-  if (*end || errno == ERANGE || isnan(v)) return CS_EINVAL;
+  double v = strtod(text, NULL);
+  if (errno == ERANGE || !isfinite(v)) return CS_EINVAL; /* beyond a double, or denormal */
   *out = v;
   return CS_OK;
 }
 
 int parse_long(const char *text, long *out) {
-  if (!text || !*text) return CS_EINVAL;
+  if (!text || !is_decimal(text)) return CS_EINVAL;
   char *end;
   errno = 0;
   long v = strtol(text, &end, 10);
@@ -166,7 +185,9 @@ int spec_get_bool(Spec *s, const char *key, int *out, Err *err) {
   return CS_OK;
 }
 
-/* Splits a '-'-joined list and parses each item with parse(item, out + i). */
+/* Splits a '-'-joined list and parses each item with parse(item, out + i). An empty
+ * item (a leading, trailing or doubled '-') is an error, not skipped: "5--2" is not
+ * "5-2", and "-0.1" is not "0.1". */
 static int parse_list(const char *text, void *out, size_t item_size, int max, int *n,
                       int (*parse)(const char *, void *), const char *what, Err *err) {
   *n = 0;
@@ -174,14 +195,21 @@ static int parse_list(const char *text, void *out, size_t item_size, int max, in
   char buf[512];
   if (strlen(text) >= sizeof buf) return err_set(err, CS_EINVAL, "list '%.40s...' too long", text);
   strcpy(buf, text);
-  char *save = NULL;
-  for (char *tok = strtok_r(buf, "-", &save); tok; tok = strtok_r(NULL, "-", &save)) {
+  for (char *tok = buf;;) {
+    char *dash = strchr(tok, '-');
+    if (dash) *dash = '\0';
+    if (!*tok)
+      return err_set(err, CS_EINVAL,
+                     "list '%s' has an empty item (items are joined by single '-'; a list "
+                     "cannot hold negative numbers)",
+                     text);
     if (*n >= max) return err_set(err, CS_EINVAL, "list '%s' has more than %d items", text, max);
     if (parse(tok, (char *)out + (size_t)*n * item_size))
       return err_set(err, CS_EINVAL, "list '%s': '%s' is not %s", text, tok, what);
     (*n)++;
+    if (!dash) break;
+    tok = dash + 1;
   }
-  if (*n == 0) return err_set(err, CS_EINVAL, "empty list '%s'", text);
   return CS_OK;
 }
 
@@ -206,4 +234,14 @@ int spec_check_unused(const Spec *s, int npos_allowed, Err *err) {
       return err_set(err, CS_EINVAL, "spec '%s': unknown key '%s' for '%s'", s->text, s->key[i],
                      s->kind);
   return CS_OK;
+}
+
+int range_check(const char *key, double v, double lo, double hi, int open, Err *err) {
+  int lo_open = open & RANGE_LO_OPEN, hi_open = open & RANGE_HI_OPEN;
+  if (isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi)) return CS_OK;
+  if (isinf(hi))
+    return err_set(err, CS_EINVAL, "%s %g: must be a finite number %s %g", key, v,
+                   lo_open ? ">" : ">=", lo);
+  return err_set(err, CS_EINVAL, "%s %g: must be in %c%g, %g%c", key, v, lo_open ? '(' : '[', lo,
+                 hi, hi_open ? ')' : ']');
 }

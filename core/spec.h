@@ -41,15 +41,23 @@ int spec_get_int(Spec *s, const char *key, long *out, Err *err);
 int spec_get_double(Spec *s, const char *key, double *out, Err *err);
 int spec_get_bool(Spec *s, const char *key, int *out, Err *err);
 /* Parses a '-'-joined list of integers ("784-200-10"); *n is the count.
- * Negative numbers are not supported in lists. */
+ * An empty item ("5--2", "-1", "3-") is an error: lists cannot hold negative numbers. */
 int spec_parse_int_list(const char *text, long *out, int max, int *n, Err *err);
 int spec_parse_double_list(const char *text, double *out, int max, int *n, Err *err);
 int spec_has(const Spec *s, const char *key);
 /* CS_EINVAL naming the first key never read, or a positional beyond `npos_allowed`. */
 int spec_check_unused(const Spec *s, int npos_allowed, Err *err);
 
-/* Strict number parsing of a whole token: "1e-3" ok, "1e-3x" rejected. */
+/* Strict number parsing of a whole token, decimal only: "1e-3", "+2", ".5" ok; trailing
+ * or leading junk ("1e-3x", " 1"), hex ("0x10", "0x1p3"), inf, nan and values beyond a
+ * double are rejected, so a parsed double is always finite. parse_long also takes an
+ * integral decimal float ("1e4"). */
 int parse_double(const char *text, double *out);
 int parse_long(const char *text, long *out);
+
+/* CS_OK when v is finite and within [lo, hi]; open (RANGE_LO_OPEN | RANGE_HI_OPEN)
+ * excludes an end; hi may be INFINITY. Else CS_EINVAL "KEY V: must be in [lo, hi)". */
+enum { RANGE_LO_OPEN = 1, RANGE_HI_OPEN = 2 };
+int range_check(const char *key, double v, double lo, double hi, int open, Err *err);
 
 #endif

@@ -17,6 +17,21 @@ int threads_set(int n) {
 
 int threads_get(void) { return omp_get_max_threads(); }
 
+int threads_limit(void) {
+  int cap = 4 * omp_get_num_procs();
+  return cap < THREADS_USER_MAX ? cap : THREADS_USER_MAX;
+}
+
+int threads_check(long n, Err *err) {
+  int cap = threads_limit();
+  if (n < 0 || n > cap)
+    return err_set(err, CS_EINVAL,
+                   "--threads %ld: at most %d (4 per core on this machine, never above %d; 0 "
+                   "uses every core)",
+                   n, cap, THREADS_USER_MAX);
+  return CS_OK;
+}
+
 size_t threads_chunk_rows(size_t n_max, size_t chunk, int nthreads) {
   if (n_max == 0) n_max = 1;
   if (chunk == 0 || chunk > n_max) chunk = n_max;

@@ -8,9 +8,19 @@
 #ifndef CS_THREADS_H
 #define CS_THREADS_H
 
+#include "err.h"
+
 /* n <= 0 keeps the default (OMP_NUM_THREADS or all cores). Returns the count in use. */
 int threads_set(int n);
 int threads_get(void);
+/* The largest thread count a user may ask for: 4 per core, and at most
+ * THREADS_USER_MAX. More threads than cores never speed up these loops, and Debian's OpenBLAS
+ * (built for 64 threads) blocks in its buffer allocation once 64 threads call it at
+ * once (measured: --threads 63 trains, 64 hangs). */
+#define THREADS_USER_MAX 63
+int threads_limit(void);
+/* CS_EINVAL "--threads N: at most ..." unless 0 <= n <= threads_limit(). */
+int threads_check(long n, Err *err);
 /* Data parallelism over row chunks (loss.c, hessian/curv.c): each thread runs whole
  * chunks with single-threaded BLAS into its own accumulator, summed once at the end. */
 #define THREADS_MAX 64

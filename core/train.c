@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec.h"
 #include "threads.h"
 
 static volatile sig_atomic_t stop_flag = 0;
@@ -23,6 +24,19 @@ void trainconfig_default(TrainConfig *c) {
   c->eval_every = 100;
   c->diverge_factor = 1e4;
   c->loss = LOSS_MSE;
+}
+
+int trainconfig_check(const TrainConfig *c, Err *err) {
+  const struct { const char *key; long v; } counts[] = {
+      {"steps", c->steps}, {"batch", c->batch}, {"chunk", c->chunk},
+      {"eval_every", c->eval_every}, {"checkpoint_every", c->checkpoint_every}};
+  for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
+    if (counts[i].v < 0)
+      return err_set(err, CS_EINVAL, "%s %ld: must be >= 0", counts[i].key, counts[i].v);
+  int rc = range_check("stop_accuracy", c->stop_accuracy, 0, 1, 0, err);
+  if (!rc && !(c->diverge_factor > 0)) /* INFINITY is allowed: only NaN/Inf diverge */
+    rc = err_set(err, CS_EINVAL, "diverge_factor %g: must be > 0", c->diverge_factor);
+  return rc;
 }
 
 /* Gathers rows idx[0..m) of ds into the batch buffers. */
@@ -104,6 +118,9 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
   memset(res, 0, sizeof *res);
   res->status = "failed";
   res->test_loss = res->test_accuracy = NAN;
+  int bad = trainconfig_check(cfg, err);
+  if (!bad) bad = optconfig_check(&opt->cfg, err);
+  if (bad) return bad;
   size_t P = net->n_params, n = train->n;
   int minibatch = cfg->batch > 0 && (size_t)cfg->batch < n;
   size_t bsz = minibatch ? (size_t)cfg->batch : n;

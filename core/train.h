@@ -84,6 +84,10 @@ typedef struct TrainResult {
 } TrainResult;
 
 void trainconfig_default(TrainConfig *c);
+/* CS_EINVAL naming the first bad field: counts >= 0, stop_accuracy in [0, 1],
+ * diverge_factor > 0 (INFINITY: only NaN/Inf count). train_run checks it (and
+ * optconfig_check) before anything is recorded. */
+int trainconfig_check(const TrainConfig *c, Err *err);
 /* Runs the loop. Returns CS_OK for finished, diverged and interrupted runs (see
  * res->status); an error status only when the run could not proceed (recorder
  * failure, out of memory, a failing probe), after marking the run failed. */

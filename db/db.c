@@ -1,14 +1,16 @@
 /*
  * db.c: opening a curvscope database: checks, schema creation, migrations.
  *
- * An existing file is inspected before anything is written to it: its first
- * bytes must be SQLite's magic, its application_id curvscope's (or the
- * database empty), its user_version at most DB_SCHEMA_VERSION. Only then is
- * the file switched to WAL and migrated forward, inside one IMMEDIATE
- * transaction that re-reads the version (so several processes may create or
- * migrate the same file at once). A refused file is left byte-for-byte
- * unchanged: the checks only read, and checkpoint-on-close is off until they
- * pass.
+ * An existing path is inspected before anything is written to it: it must be a
+ * regular file (a FIFO would block the open), its first bytes SQLite's magic,
+ * its application_id curvscope's (or the database empty), its user_version
+ * between 0 and DB_SCHEMA_VERSION. Only then is the file switched to WAL and
+ * migrated forward, inside one IMMEDIATE transaction that re-reads the version
+ * (so several processes may create or migrate the same file at once). A
+ * refused file is left byte-for-byte unchanged: the checks only read, and
+ * checkpoint-on-close is off until they pass; the -wal and -shm files SQLite
+ * made beside a refused WAL-mode file are removed when they were not there
+ * before.
  *
  * Ownership: db_open allocates the Db; db_close frees it.
  * Thread safety: one thread per Db.
@@ -245,6 +247,11 @@ static int check_identity(Db *db, long long *version, Err *err) {
                    "%s is not a curvscope database (application_id 0x%08llx, expected "
                    "0x%08x); it was left untouched",
                    db->path, (unsigned long long)app & 0xffffffffULL, DB_APPLICATION_ID);
+  if (ver < 0) /* migrations[] is indexed by the version: refuse before migrate() */
+    return err_set(err, CS_EFORMAT,
+                   "%s is not a curvscope database of a known schema (user_version %lld); it "
+                   "was left untouched",
+                   db->path, ver);
   if (ver > DB_SCHEMA_VERSION)
     return err_set(err, CS_EVERSION,
                    "%s was written by a newer curvscope (schema v%lld, this build knows v%d); "
@@ -323,6 +330,20 @@ static int migrate(Db *db, Err *err) {
   return rc ? rc : fk;
 }
 
+/* What a path that is not a regular file is, for the message. */
+static const char *file_kind(mode_t m) {
+  return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket"
+         : S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a regular file";
+}
+
+/* 1 when PATH-SUFFIX exists (any kind of file). */
+static int sidecar_exists(const char *path, const char *suffix) {
+  char p[DB_PATH_MAX + 8];
+  struct stat sb;
+  snprintf(p, sizeof p, "%s%s", path, suffix);
+  return lstat(p, &sb) == 0;
+}
+
 int db_open(const char *path, Db **out, Err *err) {
   *out = NULL;
   if (!path || !*path) return err_set(err, CS_EINVAL, "database path is empty");
@@ -331,9 +352,14 @@ int db_open(const char *path, Db **out, Err *err) {
   struct stat sb;
   int exists = stat(path, &sb) == 0;
   if (!exists && errno != ENOENT) return err_set(err, CS_EIO, "cannot access %s: %s", path, strerror(errno));
-  if (exists && S_ISDIR(sb.st_mode)) return err_set(err, CS_EIO, "%s is a directory", path);
+  /* Opening a FIFO blocks until a writer comes, and a device or directory is no
+   * database: refuse before any open. */
+  if (exists && !S_ISREG(sb.st_mode))
+    return err_set(err, CS_EINVAL, "%s is %s, not a database file", path, file_kind(sb.st_mode));
   int rc;
   if (exists && (rc = check_magic(path, err))) return rc;
+  /* SQLite creates PATH-wal and PATH-shm when it reads a WAL-mode file. */
+  int had_sidecars = sidecar_exists(path, "-wal") || sidecar_exists(path, "-shm");
 
   Db *db = calloc(1, sizeof *db);
   if (!db) return err_set(err, CS_ENOMEM, "out of memory opening %s", path);
@@ -357,12 +383,28 @@ int db_open(const char *path, Db **out, Err *err) {
   /* Current files take no write lock here (and may be read-only). */
   if (rc == CS_OK && version < DB_SCHEMA_VERSION) rc = migrate(db, err);
   if (rc) {
+    /* A refused WAL-mode file would keep the -wal and -shm this open created (no
+     * checkpoint on close leaves them). When neither was there before, close with
+     * the checkpoint on: SQLite then deletes both, and only if no other connection
+     * has the file open (it takes the exclusive lock first); the file itself is not
+     * written, since this connection only read and its WAL is empty. */
+    if (exists && !had_sidecars)
+      sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
     db_close(db);
     return rc;
   }
   sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)NULL);
   *out = db;
   return CS_OK;
+}
+
+int db_open_existing(const char *path, Db **out, Err *err) {
+  struct stat sb;
+  *out = NULL;
+  if (path && *path && stat(path, &sb) != 0 && errno == ENOENT)
+    return err_set(err, CS_ENOTFOUND, "no database at '%s' (train a run first, or pass --db)",
+                   path);
+  return db_open(path, out, err);
 }
 
 void db_close(Db *db) {

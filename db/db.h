@@ -31,10 +31,17 @@ typedef struct Db Db;
 
 /* ---- open / close (db.c) ------------------------------------------------ */
 
-/* Opens or creates the database at path. Errors: CS_EFORMAT (not SQLite, or a
- * SQLite file that is not curvscope's), CS_EVERSION (written by a newer
- * curvscope), CS_EIO (cannot access the path), CS_EDB (SQLite failed). */
+/* Opens or creates the database at path. Errors: CS_EINVAL (an empty path, or one
+ * that is not a regular file: a directory, a FIFO, a device), CS_EFORMAT (not
+ * SQLite, a SQLite file that is not curvscope's, or a negative user_version),
+ * CS_EVERSION (written by a newer curvscope), CS_EIO (cannot access the path),
+ * CS_EDB (SQLite failed). A refused file is left byte-for-byte unchanged, and
+ * without the -wal and -shm files SQLite creates beside a WAL-mode file when
+ * neither was there before. */
 int db_open(const char *path, Db **out, Err *err);
+/* As db_open for commands that read what is there (runs, analyze, study --run):
+ * CS_ENOTFOUND "no database at PATH" when nothing is there, and nothing created. */
+int db_open_existing(const char *path, Db **out, Err *err);
 void db_close(Db *db);
 /* The path the database was opened with. */
 const char *db_path(const Db *db);

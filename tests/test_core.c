@@ -1,4 +1,5 @@
-/* test_core.c: specs, strict numbers, JSON writing and reading, the RNG, error messages. */
+/* test_core.c: specs, strict numbers, UTF-8 checks, JSON writing and reading, the RNG, error
+ * messages. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "core/json.h"
 #include "core/rng.h"
 #include "core/spec.h"
+#include "core/utf8.h"
 #include "tap.h"
 
 static void test_spec(void) {
@@ -47,6 +49,14 @@ static void test_spec(void) {
   tap_ok(spec_parse_int_list("1-2-3", w, 2, &nw, &e) == CS_EINVAL, "list longer than max refused");
   double dl[4];
   tap_ok(spec_parse_double_list("0.01-0.5", dl, 4, &nw, &e) == CS_OK && nw == 2 && dl[1] == 0.5, "double list");
+  /* Empty items were once dropped: mlp:5--2 became 5-2 and -0.1 became 0.1. */
+  const char *empty[] = {"5--2", "-0.1", "3-", "-"};
+  for (int i = 0; i < 4; i++)
+    tap_ok(spec_parse_double_list(empty[i], dl, 4, &nw, &e) == CS_EINVAL &&
+               strstr(e.msg, "empty item") && strstr(e.msg, empty[i]),
+           "list '%s' with an empty item refused: %s", empty[i], e.msg);
+  tap_ok(spec_parse_int_list("784-0x10", w, 8, &nw, &e) == CS_EINVAL && strstr(e.msg, "'0x10'"),
+         "hex list item refused: %s", e.msg);
 }
 
 static void test_numbers(void) {
@@ -58,6 +68,47 @@ static void test_numbers(void) {
   tap_ok(parse_long("42", &l) == CS_OK && l == 42, "integer parses");
   tap_ok(parse_long("1e4", &l) == CS_OK && l == 10000, "integral float accepted as count");
   tap_ok(parse_long("2.5", &l) == CS_EINVAL, "fraction refused as integer");
+  /* strtod's extensions are not numbers here. */
+  const char *bad[] = {"0x10", "0X1p3", "inf", "-Infinity", "nan", "NAN(1)", " 1", "1 ", "\f2",
+                       "1e", "1e+", ".", "+", "--1", "1e400", "1e-400", "١"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    tap_ok(parse_double(bad[i], &d) == CS_EINVAL && parse_long(bad[i], &l) == CS_EINVAL,
+           "'%s' is not a number", bad[i]);
+  const char *good[] = {"+2", "-3", ".5", "5.", "1E+05", "007"};
+  const double want[] = {2, -3, 0.5, 5, 1e5, 7};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+    tap_ok(parse_double(good[i], &d) == CS_OK && d == want[i], "'%s' parses as %g", good[i], want[i]);
+  tap_ok(parse_long("0x10", &l) == CS_EINVAL && parse_long("-7", &l) == CS_OK && l == -7,
+         "parse_long: hex refused, a sign accepted");
+  Err e = {0};
+  tap_ok(range_check("beta2", 1, 0, 1, RANGE_HI_OPEN, &e) == CS_EINVAL && strstr(e.msg, "beta2 1") &&
+             strstr(e.msg, "[0, 1)"),
+         "range_check names key, value and range: %s", e.msg);
+  tap_ok(range_check("eps", 0, 0, INFINITY, RANGE_LO_OPEN, &e) == CS_EINVAL &&
+             range_check("eps", NAN, 0, INFINITY, 0, &e) == CS_EINVAL &&
+             range_check("eps", 1e-8, 0, INFINITY, RANGE_LO_OPEN, &e) == CS_OK &&
+             range_check("b", 0, 0, 1, RANGE_HI_OPEN, &e) == CS_OK,
+         "range_check: open ends, NaN and an infinite bound");
+}
+
+static void test_utf8(void) {
+  const char *valid[] = {"", "plain", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                         "\xF4\x8F\xBF\xBF"};
+  for (size_t i = 0; i < sizeof valid / sizeof *valid; i++)
+    tap_ok(utf8_invalid_offset(valid[i]) == UTF8_VALID, "valid UTF-8 #%zu accepted", i);
+  struct { const char *s; size_t at; const char *what; } bad[] = {
+      {"a\xFF" "b", 1, "a stray 0xFF"},        {"ab\xC3", 2, "a cut-off sequence"},
+      {"\xC0\xAF", 0, "an overlong '/'"},  {"\xE0\x80\xAF", 0, "an overlong 3-byte form"},
+      {"x\xED\xA0\x80", 1, "a surrogate"}, {"\xF4\x90\x80\x80", 0, "above U+10FFFF"},
+      {"\x80", 0, "a lone continuation byte"}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    tap_ok(utf8_invalid_offset(bad[i].s) == bad[i].at, "%s refused at byte %zu", bad[i].what,
+           bad[i].at);
+  char out[32];
+  utf8_escape("a\xFF\xC3\xA9", out, sizeof out);
+  tap_ok(!strcmp(out, "a\\xFF\xC3\xA9"), "escape shows the bad byte, keeps the good ones: %s", out);
+  utf8_escape("abcdef", out, 4);
+  tap_ok(!strcmp(out, "abc"), "escape truncates to the buffer");
 }
 
 static void test_json(void) {
@@ -141,6 +192,7 @@ static void test_err(void) {
 int main(void) {
   test_spec();
   test_numbers();
+  test_utf8();
   test_json();
   test_rng();
   test_err();

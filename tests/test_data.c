@@ -245,6 +245,26 @@ static void test_idx(void) {
   }
 }
 
+/* Float IDX elements must be finite: a NaN pixel once reached the loss. */
+static void test_idx_nonfinite(void) {
+  unsigned char buf[256];
+  uint32_t dims[2] = {2, 2};
+  float f4[4] = {0.5f, NAN, 1, 2};
+  double f8[4] = {0.5, 1, -INFINITY, 2};
+  Err e = {0};
+  double *v = NULL;
+  size_t d[IDX_MAX_DIMS];
+  int nd = 0;
+  const char *p = tpath("nan.idx");
+  write_bytes(p, buf, make_idx(buf, 0x0D, 2, dims, f4, 4), 0);
+  expect_err(idx_read(p, &v, d, &nd, &e), &e, CS_EFORMAT, "element 1 is NaN", "float IDX with NaN");
+  p = tpath("inf.idx.gz");
+  write_bytes(p, buf, make_idx(buf, 0x0E, 2, dims, f8, 8), 1);
+  expect_err(idx_read(p, &v, d, &nd, &e), &e, CS_EFORMAT, "element 2 is -Inf",
+             "double IDX with -Inf (gzip)");
+  tap_ok(v == NULL, "no values on error");
+}
+
 static void test_csv(void) {
   Err e = {0};
   Dataset *ds = NULL;
@@ -294,6 +314,23 @@ static void test_csv(void) {
   expect_err(csv_read(p, "label", &ds, &e), &e, CS_EINVAL, "no column named 'label'",
              "missing label column");
   expect_err(csv_read(tpath("nope.csv"), NULL, &ds, &e), &e, CS_EIO, "nope.csv", "missing file");
+  /* strtod's extensions once passed as numbers: 0x10 read as 16. */
+  const char *ext[] = {"0x10", "0x1p3", "inf", "-Infinity", "nan", "1.5e", "\v2"};
+  for (size_t i = 0; i < sizeof ext / sizeof *ext; i++) {
+    char text[64], needle[32];
+    snprintf(text, sizeof text, "a,label\n1,0\n%s,1\n", ext[i]);
+    write_text(p, text);
+    snprintf(needle, sizeof needle, "'%s' is not", ext[i]);
+    expect_err(csv_read(p, "label", &ds, &e), &e, CS_EFORMAT, needle, "a strtod extension in a cell");
+  }
+  write_text(p, "a,label\n1,0\n2,0x1\n");
+  expect_err(csv_read(p, "label", &ds, &e), &e, CS_EFORMAT, "label '0x1'", "a hex label");
+  /* A UTF-8 byte-order mark is not part of the first column's name. */
+  write_text(p, "\xEF\xBB\xBFlabel,a\n0,1\n1,2\n");
+  rc = csv_read(p, "label", &ds, &e);
+  tap_ok(rc == 0 && ds->n == 2 && ds->d == 1 && ds->X[1] == 2 && ds->labels[1] == 1,
+         "a BOM before the header is dropped: the first column is 'label' (%s)", e.msg);
+  dataset_free(ds);
 
   /* Through data_load: split and standardisation. */
   p = tpath("split.csv");
@@ -346,8 +383,8 @@ static int load(const char *spec, uint64_t seed, Dataset **tr, Dataset **te) {
 
 static int same_data(const Dataset *a, const Dataset *b) {
   return a->n == b->n && a->d == b->d && a->k == b->k &&
-         !memcmp(a->X, b->X, a->n * a->d * sizeof(double)) &&
-         !memcmp(a->Y, b->Y, a->n * a->k * sizeof(double));
+         (a->n == 0 || (!memcmp(a->X, b->X, a->n * a->d * sizeof(double)) &&
+                        !memcmp(a->Y, b->Y, a->n * a->k * sizeof(double))));
 }
 
 static void test_synth(void) {
@@ -607,6 +644,74 @@ static void test_fashion(void) {
              "standardize=yes", "bad standardize value");
 }
 
+/* Loads spec and its resolved form (from the current directory and from /), checks
+ * both give the same data and that resolving is idempotent; the resolved spec goes to
+ * out. */
+static void check_resolved(const char *spec, char *out, size_t n) {
+  Dataset *a = NULL, *ae = NULL, *b = NULL, *be = NULL;
+  char *r1 = NULL, *r2 = NULL, cwd[512];
+  Err e = {0};
+  int rc = data_load_resolved(spec, 3, &a, &ae, &r1, &e);
+  if (rc == 0 && getcwd(cwd, sizeof cwd) && chdir("/") == 0) {
+    rc = data_load_resolved(r1, 3, &b, &be, &r2, &e);
+    if (chdir(cwd)) rc = -1;
+  }
+  tap_ok(rc == 0 && same_data(a, b) && same_data(ae, be) && !strcmp(r1, r2),
+         "'%s' resolves to '%s', which loads the same data from / and resolves to itself (%s)",
+         spec, r1 ? r1 : "", e.msg);
+  snprintf(out, n, "%s", r1 ? r1 : "");
+  dataset_free(a), dataset_free(ae), dataset_free(b), dataset_free(be);
+  free(r1), free(r2);
+}
+
+/* The spec stored with a run: defaults filled in, paths absolute. */
+static void test_resolved(void) {
+  char r[1024], r2[1024], cwd[512];
+  check_resolved("synth:classes", r, sizeof r);
+  tap_ok(!strcmp(r, "synth:classes,n=1000,d=10,k=2,sep=3,test=0"), "synth:classes: every default");
+  check_resolved("synth:classes,test=0,sep=3.0,n=1e3", r2, sizeof r2);
+  tap_ok(!strcmp(r, r2), "the same data written differently resolves alike: %s", r2);
+  check_resolved("synth:teacher,noise=0.1", r, sizeof r);
+  tap_ok(strstr(r, ",width=32,") && strstr(r, ",noise=0.1,") != NULL, "teacher: width and noise (%s)", r);
+  check_resolved("synth:spectrum,eigs=4-2-1", r, sizeof r);
+  tap_ok(strstr(r, ",d=3,") && strstr(r, ",eigs=4-2-1,") != NULL, "spectrum: eigs kept as typed (%s)", r);
+  check_resolved("synth:sines2d,n=16,freqs=1-2,amps=linear,phases=zero,test=5", r, sizeof r);
+  tap_ok(!strcmp(r, "synth:sines2d,n=16,freqs=1-2,amps=linear,phases=zero,test=5"),
+         "sines2d: already resolved stays as it is (%s)", r);
+  check_resolved("synth:sines", r, sizeof r);
+  tap_ok(strstr(r, "freqs=5-10-15-20-25-30-35-40-45-50,amps=1,phases=random") != NULL,
+         "sines: default frequencies written out (%s)", r);
+
+  /* Relative paths: resolved from the directory they are relative to. */
+  FILE *f = fopen(tpath("rel.csv"), "w");
+  fprintf(f, "x,c\n");
+  for (int i = 0; i < 10; i++) fprintf(f, "%d,%d\n", i, i % 3);
+  fclose(f);
+  unsigned char buf[512];
+  uint32_t di[2] = {4, 3}, dl[1] = {4};
+  unsigned char im[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, lb[4] = {0, 1, 1, 0};
+  write_bytes(tpath("ri.idx"), buf, make_idx(buf, 0x08, 2, di, im, 1), 0);
+  write_bytes(tpath("rl.idx"), buf, make_idx(buf, 0x08, 1, dl, lb, 1), 0);
+  if (getcwd(cwd, sizeof cwd) && chdir(tmpdir) == 0) {
+    check_resolved("csv:rel.csv,label=c,test=0.2", r, sizeof r);
+    snprintf(r2, sizeof r2, "csv:%s/rel.csv,label=c,test=0.2,standardize=none", tmpdir);
+    tap_ok(!strcmp(r, r2), "csv: the path made absolute, defaults filled in (%s)", r);
+    check_resolved("idx:ri.idx,rl.idx,test_images=ri.idx,test_labels=rl.idx,classes=1-0", r,
+                   sizeof r);
+    snprintf(r2, sizeof r2, "idx:%s/ri.idx,%s/rl.idx,n=4,test=4,classes=1-0,standardize=full,"
+             "scale=255,test_images=%s/ri.idx,test_labels=%s/rl.idx", tmpdir, tmpdir, tmpdir, tmpdir);
+    tap_ok(!strcmp(r, r2), "idx: four absolute paths, counts as loaded, the ubyte scale (%s)", r);
+    if (chdir(cwd)) tap_diag("cannot return to %s", cwd);
+  }
+  if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) == 0) {
+    check_resolved("fashion-mnist:n=100", r, sizeof r);
+    check_resolved("fashion-mnist:n=100,test=1000,standardize=full,classes=all", r2, sizeof r2);
+    tap_ok(!strcmp(r, "fashion-mnist:n=100,test=1000,classes=all,standardize=full,scale=255,"
+                      "dir=/usr/share/datasets/fashion-mnist") && !strcmp(r, r2),
+           "fashion-mnist as train and as study eos typed it resolve alike (%s)", r);
+  }
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/cs_test_data_XXXXXX");
   if (!mkdtemp(tmpdir)) {
@@ -615,10 +720,12 @@ int main(void) {
   }
   test_dataset();
   test_idx();
+  test_idx_nonfinite();
   test_csv();
   test_synth();
   test_idx_spec();
   test_fashion();
+  test_resolved();
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd)) tap_diag("could not remove %s", tmpdir);

@@ -870,9 +870,11 @@ static void expect_refused(const char *path, int code, const char *needle, int c
   tap_ok(before && after && n0 == n1 && memcmp(before, after, n0) == 0,
          "%s left byte-for-byte unchanged (%zu bytes)", what, n0);
   if (check_wal) {
-    char wal[600];
+    char wal[600], shm[600];
     snprintf(wal, sizeof wal, "%s-wal", path);
-    tap_ok(!file_exists(wal), "%s: no WAL file created", what);
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    tap_ok(!file_exists(wal) && !file_exists(shm), "%s: no -wal or -shm file left beside it",
+           what);
   }
   free(before);
   free(after);
@@ -885,6 +887,16 @@ static int make_sqlite(const char *path, const char *sql) {
   if (rc == SQLITE_OK) rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
   sqlite3_close(h);
   return rc;
+}
+
+/* Makes NAME in the test directory with sql, then expects db_open to refuse it untouched,
+ * with no -wal or -shm left. */
+static void expect_made_refused(const char *name, const char *sql, int code, const char *needle,
+                                const char *what) {
+  char path[512];
+  path_in(path, sizeof path, name);
+  tap_ok(make_sqlite(path, sql) == SQLITE_OK, "made %s", what);
+  expect_refused(path, code, needle, 1, what);
 }
 
 static void test_refuse(void) {
@@ -918,7 +930,47 @@ static void test_refuse(void) {
   rc = make_sqlite(path, "PRAGMA journal_mode = WAL; PRAGMA application_id = 42;"
                          "CREATE TABLE t(x); INSERT INTO t VALUES(1);");
   tap_ok(rc == SQLITE_OK, "made a foreign SQLite file in WAL mode");
-  expect_refused(path, CS_EFORMAT, "application_id 0x0000002a", 0, "a foreign WAL-mode file");
+  expect_refused(path, CS_EFORMAT, "application_id 0x0000002a", 1, "a foreign WAL-mode file");
+
+  expect_made_refused("newer_wal.db",
+                      "PRAGMA journal_mode = WAL; PRAGMA application_id = 1131770486;"
+                      "CREATE TABLE runs(id); PRAGMA user_version = 99;",
+                      CS_EVERSION, needle, "a newer schema in WAL mode");
+  /* user_version is signed: a negative one once indexed migrations[] out of bounds. */
+  expect_made_refused("negative.db",
+                      "PRAGMA application_id = 1131770486; CREATE TABLE runs(id);"
+                      "PRAGMA user_version = -1;",
+                      CS_EFORMAT, "user_version -1", "a negative user_version");
+
+  /* A file another connection holds open keeps its -wal and -shm (not this open's). */
+  path_in(path, sizeof path, "foreign_open.db");
+  rc = make_sqlite(path, "PRAGMA journal_mode = WAL; CREATE TABLE t(x);");
+  sqlite3 *other = NULL;
+  rc = rc ? rc : sqlite3_open(path, &other);
+  rc = rc ? rc : sqlite3_exec(other, "INSERT INTO t VALUES(1)", NULL, NULL, NULL);
+  tap_ok(rc == SQLITE_OK, "another connection writes to a foreign WAL-mode file");
+  {
+    char wal[600], shm[600];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    snprintf(shm, sizeof shm, "%s-shm", path);
+    Err e2 = {0};
+    Db *d2 = NULL;
+    rc = db_open(path, &d2, &e2);
+    tap_ok(rc == CS_EFORMAT && file_exists(wal) && file_exists(shm),
+           "refused while open elsewhere, that connection's -wal and -shm kept (%s)", e2.msg);
+    tap_ok(sqlite3_exec(other, "INSERT INTO t VALUES(2)", NULL, NULL, NULL) == SQLITE_OK &&
+               sql_int(other, "SELECT count(*) FROM t") == 2,
+           "the other connection still writes and reads");
+    sqlite3_close(other);
+  }
+
+  path_in(path, sizeof path, "fifo.db");
+  tap_ok(mkfifo(path, 0600) == 0, "made a FIFO");
+  Err ef = {0};
+  Db *dbf = NULL;
+  rc = db_open(path, &dbf, &ef); /* would block in open() if it were opened */
+  tap_ok(rc == CS_EINVAL && dbf == NULL && strstr(ef.msg, "FIFO") && strstr(ef.msg, path),
+         "a FIFO is refused without opening it: %s", ef.msg);
 
   path_in(path, sizeof path, "empty.db");
   f = fopen(path, "w");
@@ -930,7 +982,12 @@ static void test_refuse(void) {
          "an empty file becomes a curvscope database (%s)", err.msg);
   db_close(db);
   rc = db_open(g_dir, &db, &err);
-  tap_ok(rc == CS_EIO && strstr(err.msg, g_dir), "a directory is refused: %s", err.msg);
+  tap_ok(rc == CS_EINVAL && strstr(err.msg, g_dir) && strstr(err.msg, "directory"),
+         "a directory is refused: %s", err.msg);
+  path_in(path, sizeof path, "absent.db");
+  rc = db_open_existing(path, &db, &err);
+  tap_ok(rc == CS_ENOTFOUND && !db && !file_exists(path) && strstr(err.msg, path),
+         "db_open_existing on a missing file: nothing created (%s)", err.msg);
 }
 
 /* ---- two processes ------------------------------------------------------ */

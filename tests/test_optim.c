@@ -286,7 +286,37 @@ static void test_thresholds_numeric(void) {
          fabs(fin_hi));
 }
 
+/* Hyper-parameters that once slipped through (--beta2 1 divides by 1 - β2^t = 0, --eps -1
+ * can make the denominator vanish): each refused, naming the key and value. */
+static void test_config_check(void) {
+  struct { const char *key; double v; } bad[] = {
+      {"lr", 0},      {"lr", -0.1},      {"lr", INFINITY},     {"lr", NAN},
+      {"momentum", 1}, {"momentum", -0.5}, {"beta1", -3},       {"beta1", 1},
+      {"beta2", 1},   {"beta2", 1.5},    {"eps", 0},           {"eps", -1},
+      {"eps", INFINITY}, {"weight_decay", -5}, {"weight_decay", INFINITY}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    OptConfig c;
+    optconfig_default(&c);
+    double *f = !strcmp(bad[i].key, "lr") ? &c.lr : !strcmp(bad[i].key, "momentum") ? &c.momentum
+                : !strcmp(bad[i].key, "beta1") ? &c.beta1 : !strcmp(bad[i].key, "beta2") ? &c.beta2
+                : !strcmp(bad[i].key, "eps") ? &c.eps : &c.weight_decay;
+    *f = bad[i].v;
+    Err e = {0};
+    char want[48];
+    snprintf(want, sizeof want, "%s %g", bad[i].key, bad[i].v);
+    tap_ok(optconfig_check(&c, &e) == CS_EINVAL && strstr(e.msg, want), "%s %g refused: %s",
+           bad[i].key, bad[i].v, e.msg);
+  }
+  OptConfig c;
+  optconfig_default(&c);
+  Err e = {0};
+  tap_ok(optconfig_check(&c, &e) == CS_OK, "the defaults pass");
+  c.beta1 = 0, c.beta2 = 0, c.momentum = 0, c.weight_decay = 0;
+  tap_ok(optconfig_check(&c, &e) == CS_OK, "β = 0 and no weight decay pass (closed lower ends)");
+}
+
 int main(void) {
+  test_config_check();
   test_updates();
   test_hand_numbers();
   test_adam_precond();

@@ -138,12 +138,43 @@ static void test_nonfinite_params(Setup *s) {
   memrec_free(ref.m);
 }
 
+/* A bad loop or optimizer setting is refused before anything is recorded. */
+static void test_bad_config(Setup *s) {
+  struct { const char *what, *needle; double diverge, stop; long steps; double beta2; } bad[] = {
+      {"diverge_factor -1", "diverge_factor -1", -1, 0, 5, 0.999},
+      {"diverge_factor NaN", "diverge_factor", NAN, 0, 5, 0.999},
+      {"stop_accuracy 2", "stop_accuracy 2", 1e4, 2, 5, 0.999},
+      {"steps -1", "steps -1", 1e4, 0, -1, 0.999},
+      {"beta2 1", "beta2 1", 1e4, 0, 5, 1.0}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    MemRecorder *m = memrec_alloc();
+    Recorder rec = memrec_recorder(m);
+    OptConfig oc;
+    optconfig_default(&oc);
+    oc.beta2 = bad[i].beta2;
+    Optimizer *o = optim_alloc(optim_adam, &oc, s->net.n_params);
+    TrainConfig cfg;
+    trainconfig_default(&cfg);
+    cfg.diverge_factor = bad[i].diverge;
+    cfg.stop_accuracy = bad[i].stop;
+    cfg.steps = bad[i].steps;
+    TrainResult res;
+    Err err = {0};
+    int rc = train_run(&cfg, &s->net, s->theta0, o, s->train, NULL, NULL, 0, &rec, &res, &err);
+    tap_ok(rc == CS_EINVAL && strstr(err.msg, bad[i].needle) && memrec_n_steps(m) == 0,
+           "train_run refuses %s before recording a step: %s", bad[i].what, err.msg);
+    optim_free(o);
+    memrec_free(m);
+  }
+}
+
 int main(void) {
   threads_set(1);
   Setup s;
   if (!setup(&s)) return tap_done();
   test_exploding_loss(&s);
   test_nonfinite_params(&s);
+  test_bad_config(&s);
   free(s.theta0);
   net_deinit(&s.net);
   dataset_free(s.train);
