@@ -432,6 +432,11 @@ int data_load(const char *spec, uint64_t seed, Dataset **train, Dataset **test, 
   Spec s;
   int rc = spec_parse(&s, spec, err);
   if (rc) return rc;
+  DataTransform tf;
+  if ((rc = data_transform_parse(&s, &tf, err))) {
+    spec_free(&s);
+    return rc;
+  }
   if (!strcmp(s.kind, "fashion-mnist"))
     rc = load_fashion(&s, train, test, err);
   else if (!strcmp(s.kind, "idx"))
@@ -446,6 +451,11 @@ int data_load(const char *spec, uint64_t seed, Dataset **train, Dataset **test, 
     rc = err_set(err, CS_EINVAL,
                  "--data '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth, image)",
                  spec, s.kind);
+  if (!rc && (rc = data_transform_apply(&tf, seed, *train, *test, err))) {
+    dataset_free(*train);
+    dataset_free(*test);
+    *train = *test = NULL;
+  }
   spec_free(&s);
   return rc;
 }
