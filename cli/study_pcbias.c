@@ -58,7 +58,7 @@ static int study_probes(void *ctx, const RunOpts *o, const RunSetup *s, Probe *p
   (void)max;
   int depth = s->net.nlayers;
   PcProbeOpts po = {st->so->every, (size_t)st->so->components, st->so->eps, st->so->t1,
-                    st->linear, 0, o->lr, o->steps};
+                    st->linear, st->so->nonlinear[0] != 0, 0, o->lr, o->steps};
   po.exact = st->linear && depth == 1 && !strcmp(o->opt, "gd") && o->batch == 0 &&
              o->weight_decay == 0;
   int rc = pc_probe_create(&po, &s->net, s->train, &probes[0], err);
@@ -80,12 +80,13 @@ static int ensemble_add(Ensemble *e, const double *v, size_t n, Err *err) {
 static int study_finish(void *ctx, const RunSetup *s, int64_t run, Probe *probes, int n,
                         Recorder *rec, const TrainResult *res, Err *err) {
   Study *st = ctx;
-  (void)s;
   if (n < 1 || st->nrows >= MAX_RUNS) return CS_OK;
   PcRunResult r;
   int rc = pc_probe_finish(&probes[0], rec, res->wall_s, res->steps_done, &r, err);
   if (rc) return rc;
-  if (r.correct) rc = ensemble_add(&st->ens[st->cond][st->linear], r.correct, r.n, err);
+  /* the linear ensemble has the non-linear one's shapes: depths >= 2 */
+  if (r.correct && s->net.nlayers >= 2)
+    rc = ensemble_add(&st->ens[st->cond][st->linear], r.correct, r.n, err);
   StudyRun *row = &st->rows[st->nrows++];
   row->id = run;
   row->cond = st->cond;
@@ -167,15 +168,19 @@ static int write_group(Db *db, Study *st, double *agree, double *slow, Err *err)
 
 static void print_summary(const Study *st, const double *agree, double slow) {
   printf("\n%-5s %-9s %-5s %-9s %-10s %9s %9s %8s %8s %8s %9s %9s %8s\n", "run", "data",
-         "depth", "net", "status", "ρ(r,d)", "ρ(τ,j)", "slope", "r/d max", "r spread",
+         "depth", "net", "status", "rho(r,d)", "rho(tau,j)", "slope", "r/d max", "r spread",
          "theory", "excess", "cost");
   for (int i = 0; i < st->nrows; i++) {
     const StudyRun *r = &st->rows[i];
-    const char *net = r->linear ? "linear" : st->so->nonlinear;
-    printf("%-5lld %-9s %-5d %-9s %-10s %9.3f %9.3f %8.3f %8.3g %8.3g %9.2g %9.3g %8.3g\n",
-           (long long)r->id, cond_name[r->cond], r->depth, net, r->status, r->an.rate_spearman,
-           r->an.tau_spearman, r->an.rate_slope, r->an.ratio_spread, r->an.rate_spread,
-           r->an.theory_max_err, r->excess_final, r->probe_cost);
+    printf("%-5lld %-9s %-5d %-9s %-10s ", (long long)r->id, cond_name[r->cond], r->depth,
+           r->linear ? "linear" : st->so->nonlinear, r->status);
+    if (r->linear)
+      printf("%9.3f %9.3f %8.3f %8.3g %8.3g %9.2g %9.3g %8.3g\n", r->an.rate_spearman,
+             r->an.tau_spearman, r->an.rate_slope, r->an.ratio_spread, r->an.rate_spread,
+             r->an.theory_max_err, r->excess_final, r->probe_cost);
+    else
+      printf("%9s %9s %8s %8s %8s %9s %9s %8.3g\n", "-", "-", "-", "-", "-", "-", "-",
+             r->probe_cost);
   }
   if (!isnan(agree[0])) printf("accessibility agreement linear vs %s: %.3f\n", st->so->nonlinear,
                                agree[0]);
@@ -213,7 +218,8 @@ static void help(void) {
 }
 
 static int bad(const char *flag, const char *v, const char *want) {
-  fprintf(stderr, "curvscope study pc-bias: %s '%s' %s\n", flag, v, want);
+  if (v[0]) fprintf(stderr, "curvscope study pc-bias: %s '%s' %s\n", flag, v, want);
+  else fprintf(stderr, "curvscope study pc-bias: %s %s\n", flag, want);
   return EXIT_USAGE;
 }
 

@@ -62,6 +62,7 @@ static void apply_zca(Dataset *ds, const double *mu, const double *Z, double *tm
 
 static int whiten_zca(Dataset *train, Dataset *test, double eps, Err *err) {
   size_t n = train->n, d = train->d, nmax = test && test->n > n ? test->n : n;
+  if (nmax < d) nmax = d; /* tmp also holds V (Λ+ε)^{-1/2}, d × d */
   double *mu = calloc(d, sizeof *mu), *C = malloc(d * d * sizeof *C);
   double *lam = malloc(d * sizeof *lam), *Z = malloc(d * d * sizeof *Z);
   double *tmp = malloc(nmax * d * sizeof *tmp);

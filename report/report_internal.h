@@ -68,6 +68,10 @@ int section_solver_emit(Report *r, ReportRun *run, Err *err);
 int spectral_section_applies(Report *r, const ReportRun *run, Err *err);
 int spectral_section_emit(Report *r, ReportRun *run, Err *err);
 
+/* The PC-bias study's section (section_pcbias.c). */
+int section_pcbias_applies(Report *r, const ReportRun *run, Err *err);
+int section_pcbias_emit(Report *r, ReportRun *run, Err *err);
+
 /* ---- helpers (report_util.c) ---------------------------------------------- */
 
 /* 1 if the query (binds: the run id first) returns any row, 0 if none, -1 on error. */

@@ -289,7 +289,7 @@ static Trained train_probe(const Net *net, const double *theta0, const Dataset *
   Optimizer *o = optim_alloc(optim_gd, &oc, net->n_params);
   double *th = malloc(net->n_params * sizeof *th);
   memcpy(th, theta0, net->n_params * sizeof *th);
-  PcProbeOpts po = {every, 20, 0.1, -1, linear, exact, lr, steps};
+  PcProbeOpts po = {every, 20, 0.1, -1, linear, 1, exact, lr, steps};
   Probe p;
   TrainConfig cfg;
   trainconfig_default(&cfg);

@@ -182,7 +182,8 @@ int pc_analyze(const PcAnalysisOpts *o, const long *t, const double *e, size_t M
       rmin = fmin(rmin, r), rmax = fmax(rmax, r);
       qmin = fmin(qmin, r / d[j]), qmax = fmax(qmax, r / d[j]);
     }
-    a->rate_slope = ls_slope(lx, ly, n);
+    /* on a flat spectrum (whitened data) the exponent is not defined */
+    a->rate_slope = d[0] > 1.01 * d[k - 1] ? ls_slope(lx, ly, n) : NAN;
     if (n) a->rate_spread = rmax / rmin, a->ratio_spread = qmax / qmin;
     for (size_t j = 0; j < k; j++) tmp[j] = a->rate[j] / a->theory[j];
     a->theory_ratio = median(tmp, k, tmp + k);

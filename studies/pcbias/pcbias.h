@@ -98,15 +98,16 @@ typedef struct PcProbeOpts {
   size_t k;             /* components followed (capped at d) */
   double eps;           /* τ threshold */
   long t1;              /* -1: auto */
-  int linear;           /* 1: e_j and excess (the net must be deep linear); 0: correctness only */
+  int linear;           /* 1: e_j and excess (the net must be deep linear) */
+  int access;           /* count per-example correctness (needs labels; ignored without) */
   int exact;            /* compare with |1 − η d_j|^t (depth 1, full-batch GD) */
   double lr;
   long steps;           /* the run's step cap (sizes the history) */
 } PcProbeOpts;
 
 /* Every `every` steps the probe records series pc_error (idx j, e_j(t)) and metric
- * pc_excess (linear), and adds 1[argmax f(x_i) = label_i] to each example's count when
- * the data have labels. train is kept by pointer. */
+ * pc_excess (linear), and with `access` adds 1[argmax f(x_i) = label_i] to each example's
+ * count when the data have labels. train is kept by pointer. */
 int pc_probe_create(const PcProbeOpts *o, const Net *net, const Dataset *train, Probe *out,
                     Err *err);
 

@@ -4,7 +4,7 @@
  *
  * At each measurement (every `every` steps and at the last), for a deep linear net:
  * the end-to-end W, P = (W − W*)Uᵀ, e_j = ‖P_j‖/‖P_j(0)‖ for the top k components
- * (series pc_error) and the excess-loss ratio (metric pc_excess); for any net with
+ * (series pc_error) and the excess-loss ratio (metric pc_excess); when asked, with
  * labelled data, each example's 1[argmax f(x_i) = label_i] is counted (the linear
  * net's outputs are X Wᵀ, a d_out-wide GEMM; others need a forward pass).
  * The history stays in memory for pc_probe_finish. Workspaces are allocated once,
@@ -114,6 +114,8 @@ int pc_probe_create(const PcProbeOpts *o, const Net *net, const Dataset *train, 
   memset(out, 0, sizeof *out);
   if (o->every < 1 || !(o->eps > 0 && o->eps < 1) || o->k < 1)
     return err_set(err, CS_EINVAL, "pc-bias: need every >= 1, 0 < eps < 1, components >= 1");
+  if (!o->linear && !o->access)
+    return err_set(err, CS_EINVAL, "pc-bias: a non-linear net's probe only counts correctness");
   if (o->linear) {
     int rc = pc_net_check_linear(net, err);
     if (rc) return rc;
@@ -145,7 +147,7 @@ int pc_probe_create(const PcProbeOpts *o, const Net *net, const Dataset *train, 
     p->norms = malloc(k * sizeof *p->norms);
     fail |= !p->W || !p->work || !p->P || !p->Dw || !p->norm0 || !p->norms;
   }
-  if (train->labels) {
+  if (o->access && train->labels) {
     p->hits = calloc(train->n, sizeof *p->hits);
     if (o->linear) p->F = malloc(PC_CHUNK * m * sizeof *p->F);
     else p->cache = net_cache_alloc(net, PC_CHUNK, 0);
