@@ -9,7 +9,7 @@
  * (x − μ) V (Λ + ε)^{-1/2} Vᵀ, train and test alike, so the training covariance is
  * V Λ/(Λ+ε) Vᵀ ≈ I (directions with Λ = 0, e.g. constant pixels, stay 0). It keeps
  * the principal directions and flattens their variances: the control of the PC-bias
- * study (SCIENCE.md §4 of the design notes; docs/PCBIAS.md).
+ * study (docs/PCBIAS.md).
  * Shuffled labels: the rows of Y (and the labels) of the training set are permuted
  * by a seeded shuffle (stream 5), so class counts are kept and every input keeps a
  * target; the test set is untouched. Synthetic ground truth (principal directions,
