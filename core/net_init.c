@@ -4,9 +4,9 @@
 #include "net.h"
 
 /* W [out][in] semi-orthogonal, as torch.nn.init.orthogonal_ (gain 1): orthonormal rows
- * when out <= in (W Wᵀ = I), orthonormal columns otherwise (Wᵀ W = I). Gaussian rows of
- * the smaller dimension, modified Gram-Schmidt twice; a layer of a deep linear net so
- * initialised passes norms through unchanged (the PC-bias study's balanced case). */
+ * when out <= in (W Wᵀ = I), orthonormal columns otherwise (Wᵀ W = I), from a Gaussian W
+ * by modified Gram-Schmidt (twice) on its min(out, in) rows or columns. Square layers are
+ * orthogonal: the balanced start of a deep linear net (docs/PCBIAS.md). */
 static void init_orthogonal(double *W, size_t out, size_t in, Rng *rng) {
   for (size_t i = 0; i < out * in; i++) W[i] = rng_normal(rng);
   /* r vectors of length c: vector i, element t at W[i * vs + t * es] */

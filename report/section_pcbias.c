@@ -63,7 +63,7 @@ static int rate_ds(Report *r, const ReportRun *run, const char *sql, const char 
     return err_set(err, CS_ENOMEM, "out of memory"), -1;
   }
   for (size_t i = 0; i < n; i++) x[i] = rows->v[2 * i], y[i] = rows->v[2 * i + 1];
-  if (n) rep_dataset(r, key, x, y, n, 0);
+  if (n) rep_points(r, key, x, y, n);
   free(x), free(y);
   return 0;
 }
@@ -131,8 +131,8 @@ static int rate_chart(Report *r, const ReportRun *run, Err *err) {
   "AND y.idx=x.idx AND y.name='" b "' WHERE x.run_id=?1 AND x.name='" a "' AND x.step=-1 " \
   "AND x.idx % ?2 = 0 ORDER BY x.idx"
 
-/* Linear against non-linear accessibility, every stride-th example (so no downsampling
- * changes which examples are shown). 1 if drawn. */
+/* Linear against non-linear accessibility, every stride-th example (at most max_points,
+ * all drawn). 1 if drawn. */
 static int access_chart(Report *r, const ReportRun *run, const char *sql, const char *tag,
                         const char *title, int64_t stride, Err *err) {
   int64_t b[2] = {run->id, stride};
@@ -148,7 +148,7 @@ static int access_chart(Report *r, const ReportRun *run, const char *sql, const 
     for (size_t i = 0; i < n; i++) x[i] = rows.v[2 * i], y[i] = rows.v[2 * i + 1];
     char key[96];
     snprintf(key, sizeof key, "r%lld.pc.acc.%s", (long long)run->id, tag);
-    rep_dataset(r, key, x, y, n, 0);
+    rep_points(r, key, x, y, n);
     free(x), free(y);
     int first = 1;
     rep_chart_begin(r, &r->runs, title);
