@@ -128,7 +128,9 @@ static double mean_excess(const Study *st, int cond) {
 /* Group metrics on every run of the study; the ensembles' accessibility on the first
  * linear run of the raw condition (the one the report draws them from). */
 static int write_group(Db *db, Study *st, double *agree, double *slow, Err *err) {
-  size_t n = st->ens[C_RAW][1].n;
+  size_t n = 0;
+  for (int c = 0; c < NCOND; c++)
+    for (int l = 0; l < 2; l++) n = st->ens[c][l].n > n ? st->ens[c][l].n : n;
   double *a = malloc((n + 1) * sizeof *a), *b = malloc((n + 1) * sizeof *b);
   if (!a || !b) {
     free(a), free(b);
@@ -167,19 +169,19 @@ static int write_group(Db *db, Study *st, double *agree, double *slow, Err *err)
 }
 
 static void print_summary(const Study *st, const double *agree, double slow) {
-  printf("\n%-5s %-9s %-5s %-9s %-10s %9s %9s %8s %8s %8s %9s %9s %8s\n", "run", "data",
+  printf("\n%-5s %-9s %-5s %-9s %-10s %9s %9s %8s %8s %8s %9s %9s %9s %8s\n", "run", "data",
          "depth", "net", "status", "rho(r,d)", "rho(tau,j)", "slope", "r/d max", "r spread",
-         "theory", "excess", "cost");
+         "rho whole", "theory", "excess", "cost");
   for (int i = 0; i < st->nrows; i++) {
     const StudyRun *r = &st->rows[i];
     printf("%-5lld %-9s %-5d %-9s %-10s ", (long long)r->id, cond_name[r->cond], r->depth,
            r->linear ? "linear" : st->so->nonlinear, r->status);
     if (r->linear)
-      printf("%9.3f %9.3f %8.3f %8.3g %8.3g %9.2g %9.3g %8.3g\n", r->an.rate_spearman,
+      printf("%9.3f %9.3f %8.3f %8.3g %8.3g %9.3f %9.2g %9.3g %8.3g\n", r->an.rate_spearman,
              r->an.tau_spearman, r->an.rate_slope, r->an.ratio_spread, r->an.rate_spread,
-             r->an.theory_max_err, r->excess_final, r->probe_cost);
+             r->an.whole_spearman, r->an.theory_max_err, r->excess_final, r->probe_cost);
     else
-      printf("%9s %9s %8s %8s %8s %9s %9s %8.3g\n", "-", "-", "-", "-", "-", "-", "-",
+      printf("%9s %9s %8s %8s %8s %9s %9s %9s %8.3g\n", "-", "-", "-", "-", "-", "-", "-", "-",
              r->probe_cost);
   }
   if (!isnan(agree[0])) printf("accessibility agreement linear vs %s: %.3f\n", st->so->nonlinear,
@@ -350,6 +352,8 @@ int study_pcbias(int argc, char **argv) {
     for (int i = 0; i < so.ndepth; i++) deep |= so.depth[i] >= 2;
     if (!deep) return bad("--nonlinear", so.nonlinear, "needs a --depth of at least 2");
   }
+  long nruns = so.ndepth * so.seeds * (2 + so.whiten * 2 + so.random_labels);
+  if (nruns > MAX_RUNS) return bad("--seeds", "", "gives too many runs (512 at most)");
   threads_set((int)o.threads);
   /* The data's dimensions fix the nets' input and output widths. */
   Dataset *tr = NULL, *te = NULL;
