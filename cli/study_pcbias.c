@@ -369,8 +369,8 @@ int study_pcbias(int argc, char **argv) {
   if (so.nonlinear[0] && !labels)
     return bad("--nonlinear", so.nonlinear, "needs class labels (accessibility)");
   Db *db = NULL;
-  if (db_open(o.db, &db, &err)) return cli_fail(&err);
-  cli_install_sigint();
+  if (cli_db_open(o.db, &db, &err)) return cli_fail(&err);
+  cli_install_stop_signals();
   Study *st = calloc(1, sizeof *st);
   if (!st) {
     db_close(db);
@@ -379,7 +379,11 @@ int study_pcbias(int argc, char **argv) {
   st->so = &so;
   code = run_all(&so, &o, db, d, k, st);
   double agree[2] = {NAN, NAN}, slow = NAN;
-  if (st->nrows && write_group(db, st, agree, &slow, &err)) {
+  /* an interrupted study has a partial ensemble: no group results from it */
+  if (train_stop_requested())
+    fprintf(stderr, "curvscope: pc-bias stopped; its runs so far are kept, without the "
+            "group's results\n");
+  else if (st->nrows && write_group(db, st, agree, &slow, &err)) {
     fprintf(stderr, "curvscope: pc-bias group results: %s\n", err.msg);
     if (code == EXIT_OK) code = EXIT_FAIL;
   }
@@ -387,5 +391,5 @@ int study_pcbias(int argc, char **argv) {
   for (int c = 0; c < NCOND; c++) free(st->ens[c][0].sum), free(st->ens[c][1].sum);
   free(st);
   db_close(db);
-  return code;
+  return cli_stop_exit(code);
 }

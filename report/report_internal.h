@@ -83,6 +83,10 @@ int rep_exists(Report *r, const char *sql, int64_t run, Err *err);
 #define REP_X_INT 1
 #define REP_POSTHOC 2
 #define REP_FIRST_PER_X 4
+/* The caller chooses the mark: REP_SCATTER points only, in any x order (a scatter);
+ * REP_CURVE a line through every point, whatever their spacing (a fit, a theory curve). */
+#define REP_SCATTER 8
+#define REP_CURVE 16
 
 /* Reads (x, y) or (x, y, e) from a query with int64 binds (e: the ± standard error of
  * y, drawn as error bars), chooses the series' mark (report_series_mark), downsamples

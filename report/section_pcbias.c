@@ -37,7 +37,7 @@ static int error_chart(Report *r, const ReportRun *run, Err *err) {
     size_t n;
     snprintf(key, sizeof key, "r%lld.pc.e.%lld", (long long)run->id, (long long)b[1]);
     rc = rep_series(r, key, "SELECT step, value FROM series WHERE run_id=?1 AND name='pc_error' "
-                    "AND idx=?2 AND step>=0 ORDER BY step", b, 2, 1, &n, err);
+                    "AND idx=?2 AND step>=0 ORDER BY step", b, 2, REP_X_INT, &n, err);
     snprintf(label, sizeof label, "PC %lld", (long long)b[1] + 1);
     if (!rc && n) rep_line_ref(&lines, &first, key, label);
   }
@@ -52,9 +52,10 @@ static int error_chart(Report *r, const ReportRun *run, Err *err) {
   return rc ? -1 : 0;
 }
 
-/* Dataset `key` of (d_j, series `name` at index j), read by a fixed query per name. */
+/* Dataset `key` of (d_j, series `name` at index j), read by a fixed query per name, drawn
+ * as flags say (REP_SCATTER or REP_CURVE). */
 static int rate_ds(Report *r, const ReportRun *run, const char *sql, const char *key,
-                   DbRows *rows, Err *err) {
+                   int flags, DbRows *rows, Err *err) {
   if (db_query_rows(r->db, sql, &run->id, 1, rows, err)) return -1;
   size_t n = rows->nrow;
   double *x = malloc((n + 1) * sizeof *x), *y = malloc((n + 1) * sizeof *y);
@@ -63,7 +64,7 @@ static int rate_ds(Report *r, const ReportRun *run, const char *sql, const char 
     return err_set(err, CS_ENOMEM, "out of memory"), -1;
   }
   for (size_t i = 0; i < n; i++) x[i] = rows->v[2 * i], y[i] = rows->v[2 * i + 1];
-  if (n) rep_points(r, key, x, y, n);
+  if (n) rep_dataset(r, key, x, y, NULL, n, flags);
   free(x), free(y);
   return 0;
 }
@@ -81,9 +82,9 @@ static int rate_chart(Report *r, const ReportRun *run, Err *err) {
   snprintf(kw, sizeof kw, "r%lld.pc.whole", (long long)run->id);
   snprintf(kf, sizeof kf, "r%lld.pc.fit", (long long)run->id);
   memset(&th, 0, sizeof th), memset(&whole, 0, sizeof whole);
-  if (rate_ds(r, run, RATE_SQL("pc_rate"), km, &meas, err)) return -1;
-  int rc = rate_ds(r, run, RATE_SQL("pc_theory_rate"), kt, &th, err);
-  if (!rc) rc = rate_ds(r, run, RATE_SQL("pc_rate_whole"), kw, &whole, err);
+  if (rate_ds(r, run, RATE_SQL("pc_rate"), km, REP_SCATTER, &meas, err)) return -1;
+  int rc = rate_ds(r, run, RATE_SQL("pc_theory_rate"), kt, REP_CURVE, &th, err);
+  if (!rc) rc = rate_ds(r, run, RATE_SQL("pc_rate_whole"), kw, REP_SCATTER, &whole, err);
   /* the fit: log r = a + b log d, b the stored pc_rate_slope, a through the means */
   DbRows sl;
   memset(&sl, 0, sizeof sl);
@@ -102,7 +103,7 @@ static int rate_chart(Report *r, const ReportRun *run, Err *err) {
     if (n >= 2) {
       double a = my / n - b * mx / n, fx[2] = {lo, hi}, fy[2] = {exp(a + b * log(lo)),
                                                                 exp(a + b * log(hi))};
-      rep_dataset(r, kf, fx, fy, 2, 0);
+      rep_dataset(r, kf, fx, fy, NULL, 2, REP_CURVE);
       have_fit = 1;
     }
   }
@@ -110,11 +111,9 @@ static int rate_chart(Report *r, const ReportRun *run, Err *err) {
     int first = 1;
     rep_chart_begin(r, &r->runs, "early rate r_j against eigenvalue d_j");
     sb_append(&r->charts, ",\"x\":\"eigenvalue d_j of XᵀX/n\",\"y\":\"rate per step\","
-              "\"log\":1,\"logx\":1,\"points\":[");
+              "\"log\":1,\"logx\":1,\"lines\":[");
     rep_line_ref(&r->charts, &first, km, "r_j = −log e_j(t₁)/t₁");
     if (whole.nrow) rep_line_ref(&r->charts, &first, kw, "whole-run fit");
-    sb_append(&r->charts, "],\"lines\":[");
-    first = 1;
     if (have_fit) rep_line_ref(&r->charts, &first, kf, "fit r ∝ d^slope");
     sb_append(&r->charts, "],\"dashed\":[");
     first = 1;
@@ -148,12 +147,12 @@ static int access_chart(Report *r, const ReportRun *run, const char *sql, const 
     for (size_t i = 0; i < n; i++) x[i] = rows.v[2 * i], y[i] = rows.v[2 * i + 1];
     char key[96];
     snprintf(key, sizeof key, "r%lld.pc.acc.%s", (long long)run->id, tag);
-    rep_points(r, key, x, y, n);
+    rep_dataset(r, key, x, y, NULL, n, REP_SCATTER);
     free(x), free(y);
     int first = 1;
     rep_chart_begin(r, &r->runs, title);
     sb_append(&r->charts, ",\"x\":\"accessibility, linear nets\",\"y\":\"accessibility, "
-              "non-linear nets\",\"points\":[");
+              "non-linear nets\",\"lines\":[");
     rep_line_ref(&r->charts, &first, key, "example");
     sb_append(&r->charts, "]");
     rep_chart_end(r);
