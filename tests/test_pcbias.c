@@ -337,10 +337,13 @@ static void test_depth1_exact(void) {
          "depth 1: pc_error at steps 0, 7, .., 294 and the last, 20 components (%zu rows)", n);
   tap_ok(bad == 0 && worst < 1e-8,
          "depth 1 GD: e_j(t) = |1 − η d_j|^t to 1e-8 at every measurement (max %.2e)", worst);
-  tap_ok(t.r.an.theory_max_err == worst, "pc_theory_max_err is that maximum (%.2e)",
-         t.r.an.theory_max_err);
+  /* the probe's own check uses its eigenvalues (SYRK + dsyevd), ours the loop-built Σ's:
+   * the same maximum up to their round-off */
+  tap_ok(t.r.an.theory_max_err < 1e-8 && fabs(t.r.an.theory_max_err - worst) < 1e-12,
+         "pc_theory_max_err is that maximum (%.2e)", t.r.an.theory_max_err);
   double m1;
-  tap_ok(memrec_metric_find(t.m, "pc_theory_max_err", -1, &m1) == CS_OK && m1 == worst,
+  tap_ok(memrec_metric_find(t.m, "pc_theory_max_err", -1, &m1) == CS_OK &&
+             m1 == t.r.an.theory_max_err,
          "and is recorded at step -1");
   int ok = 1;
   for (int j = 0; j < 20; j++) ok &= fabs(t.r.an.rate[j] - t.r.an.theory[j]) < 1e-7;
