@@ -22,6 +22,7 @@ int cmd_study(int argc, char **argv);
 int study_eos(int argc, char **argv);
 int study_batch(int argc, char **argv);
 int study_spectral(int argc, char **argv);
+int study_pcbias(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_report(int argc, char **argv);
@@ -56,6 +57,10 @@ int cli_db_open_existing(const char *path, Db **db, Err *err);
 struct RunOpts;
 int cli_train_run(const struct RunOpts *o, const char *db_file, Db **db, int64_t *run_id,
                   int print_summary);
+/* The same with a study's probes and after-training work (run_opts.h). */
+struct RunExtras;
+int cli_train_run_with(const struct RunOpts *o, const char *db_file, Db **db,
+                       const struct RunExtras *x, int64_t *run_id, int print_summary);
 /* The EoS analysis of a stored run: reads sharpness, thresholds, loss and the
  * output-layer norm, writes run-level metrics and phases. */
 int cli_eos_analyze_run(Db *db, int64_t run, int iii_at_crossing, int print, Err *err);

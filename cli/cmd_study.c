@@ -14,6 +14,7 @@ static const Study studies[] = {
     {"eos", study_eos, "edge of stability: Cohen et al.'s experiment, or the analysis of a run"},
     {"batch-scaling", study_batch, "mini-batch Hessian extremes and stable step sizes against B"},
     {"spectral-bias", study_spectral, "which frequencies a network learns first (Rahaman et al.)"},
+    {"pc-bias", study_pcbias, "principal-component bias of deep linear nets (Hacohen & Weinshall)"},
 };
 #define NSTUDIES (sizeof studies / sizeof *studies)
 

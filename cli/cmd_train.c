@@ -22,10 +22,15 @@ static void help(void) {
 
 int cli_train_run(const RunOpts *o, const char *db_file, Db **dbp, int64_t *run_id,
                   int print_summary) {
+  return cli_train_run_with(o, db_file, dbp, NULL, run_id, print_summary);
+}
+
+int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const RunExtras *x,
+                       int64_t *run_id, int print_summary) {
   Err err = {0};
   RunSetup s;
-  Probe probes[RUN_MAX_PROBES];
-  int nprobes = 0, code = EXIT_OK, has_sharpness = 0;
+  Probe probes[RUN_MAX_PROBES + RUN_MAX_EXTRA_PROBES];
+  int nprobes = 0, nextra = 0, code = EXIT_OK, has_sharpness = 0;
   if (run_setup(o, &s, &err)) return cli_fail(&err);
   for (int i = 0; i < o->nprobes; i++) {
     if (probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, &probes[nprobes], &err)) {
@@ -35,6 +40,14 @@ int cli_train_run(const RunOpts *o, const char *db_file, Db **dbp, int64_t *run_
     nprobes++;
     has_sharpness |= !strncmp(o->probe[i], "sharpness", 9) ||
                      !strncmp(o->probe[i], "precond-sharpness", 17);
+  }
+  if (x && x->probes) {
+    int rc = x->probes(x->ctx, o, &s, probes + nprobes, RUN_MAX_EXTRA_PROBES, &nextra, &err);
+    nprobes += nextra;
+    if (rc) {
+      code = cli_fail(&err);
+      goto out;
+    }
   }
   /* Everything the run needs is checked: only now is the database opened (or created). */
   if (!*dbp && cli_db_open(db_file, dbp, &err)) {
@@ -71,8 +84,10 @@ int cli_train_run(const RunOpts *o, const char *db_file, Db **dbp, int64_t *run_
   TrainResult res;
   rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, probes, nprobes, &rec, &res,
                  &err);
+  if (!rc && x && x->finish)
+    rc = x->finish(x->ctx, &s, id, probes + nprobes - nextra, nextra, &rec, &res, &err);
   Err end_err = {0};
-  int end_rc = rec_run_end(&rec, res.status, rc ? err.msg : NULL, &end_err);
+  int end_rc = rec_run_end(&rec, rc ? "failed" : res.status, rc ? err.msg : NULL, &end_err);
   db_recorder_close(&rec);
   if (rc) {
     fprintf(stderr, "\n");

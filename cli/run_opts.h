@@ -59,6 +59,20 @@ typedef struct RunSetup {
   char *data_resolved;  /* the --data spec resolved (data_load_resolved): what is stored */
 } RunSetup;
 
+/* What a study adds to a training run (cli_train_run_with): probes built on the run's
+ * set-up, and work after training through the run's recorder. Either may be NULL. */
+#define RUN_MAX_EXTRA_PROBES 4
+typedef struct RunExtras {
+  void *ctx;
+  /* Fills probes[0..*n), at most max, after run_setup; the run calls each destroy(). */
+  int (*probes)(void *ctx, const struct RunOpts *o, const struct RunSetup *s, Probe *probes,
+                int max, int *n, Err *err);
+  /* After training finished, diverged or was interrupted, before the run ends: rec still
+   * records run `run`. A failure ends the run as failed. */
+  int (*finish)(void *ctx, const struct RunSetup *s, int64_t run, Probe *probes, int n,
+                Recorder *rec, const TrainResult *res, Err *err);
+} RunExtras;
+
 /* Checks the optimizer's and the loop's settings (optconfig_check, trainconfig_check),
  * loads data, builds the net (widths checked against the data), initialises θ from
  * the seed, and the optimizer. Every bad input is CS_EINVAL before anything is

@@ -488,6 +488,11 @@ int data_load_resolved(const char *spec, uint64_t seed, Dataset **train, Dataset
   Spec s;
   int rc = spec_parse(&s, spec, err);
   if (rc) return rc;
+  DataTransform tf;
+  if ((rc = data_transform_parse(&s, &tf, err))) {
+    spec_free(&s);
+    return rc;
+  }
   StrBuf res, *r = resolved ? &res : NULL;
   sb_init(&res);
   if (!strcmp(s.kind, "fashion-mnist"))
@@ -504,6 +509,8 @@ int data_load_resolved(const char *spec, uint64_t seed, Dataset **train, Dataset
     rc = err_set(err, CS_EINVAL,
                  "spec '%s': unknown kind '%s' (known: fashion-mnist, idx, csv, synth, image)",
                  spec, s.kind);
+  if (!rc) rc = data_transform_apply(&tf, seed, *train, *test, err);
+  if (!rc && r) data_transform_resolved(&tf, r);
   spec_free(&s);
   if (!rc && res.oom) rc = err_set(err, CS_ENOMEM, "out of memory resolving '%s'", spec);
   if (rc) {

@@ -14,6 +14,7 @@
  *   csv:PATH,label=NAME|none[,targets=c1-c2,test=FRACTION|COUNT,standardize=..]
  *   synth:classes|mixture|teacher|sines|sines2d|spectrum,...  (data_synth.c)
  *   image:PATH[,downsample=K]  a PNG photograph, pixel coordinates -> gray value
+ * and, on any kind, the transforms whiten=zca and labels=shuffled (data_transform.c).
  * Standardisation (Cohen's convention) uses statistics of the full training set
  * the subset was drawn from, and is applied to train and test alike.
  *
@@ -123,6 +124,20 @@ void data_spec_path(struct StrBuf *b, const char *path);
  * grid, test on the odd offsets (data_image.c); resolved as data_synth's. */
 int data_image(struct Spec *s, Dataset **train, Dataset **test, struct StrBuf *resolved,
                Err *err);
+
+/* Transforms any spec may ask for after its loader (data_transform.c, docs/DATA.md):
+ * whiten=zca|none[,whiten_eps=E] and labels=shuffled|original. data_load applies them;
+ * parse marks the keys read, so the loaders' unused-key check passes. */
+typedef struct DataTransform {
+  int whiten;          /* ZCA with training statistics */
+  double whiten_eps;   /* ε added to the covariance eigenvalues (default 1e-5) */
+  int shuffle_labels;  /* training targets permuted across examples (seed stream 5) */
+} DataTransform;
+int data_transform_parse(struct Spec *s, DataTransform *t, Err *err);
+int data_transform_apply(const DataTransform *t, uint64_t seed, Dataset *train, Dataset *test,
+                         Err *err);
+/* Appends the transform's keys to a resolved spec (nothing when there is none). */
+void data_transform_resolved(const DataTransform *t, struct StrBuf *resolved);
 
 /* Standardises columns of X in place: (x - mean) / std with statistics from ref
  * (a column with std 0 keeps std 1: it is only centred). column_stats gives the

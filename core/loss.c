@@ -68,7 +68,7 @@ void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const
   }
 }
 
-static size_t argmax(const double *f, size_t k) {
+size_t loss_argmax(const double *f, size_t k) {
   size_t best = 0;
   for (size_t j = 1; j < k; j++)
     if (f[j] > f[best]) best = j;
@@ -84,7 +84,8 @@ double objective_chunk(const Net *net, const double *theta, LossKind loss, const
   double *GL = grad ? cache->G[net->nlayers - 1] : NULL;
   double sum = loss_eval(loss, m, k, F, b->Y + r0 * k, 1.0 / (double)b->n, GL, cache->aux);
   if (correct && b->labels)
-    for (size_t i = 0; i < m; i++) *correct += (int)argmax(F + i * k, k) == b->labels[r0 + i];
+    for (size_t i = 0; i < m; i++)
+      *correct += (int)loss_argmax(F + i * k, k) == b->labels[r0 + i];
   if (grad) net_backward(net, theta, cache, GL, grad);
   return sum;
 }

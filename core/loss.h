@@ -30,6 +30,10 @@ double loss_eval(LossKind kind, size_t n, size_t k, const double *F, const doubl
 void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const double *Y,
                      const double *RF, double scale, double *RGL);
 
+/* The predicted class of one output row f [k]: its argmax, the first maximum winning
+ * (what accuracy counts as correct). */
+size_t loss_argmax(const double *f, size_t k);
+
 /* Rows [0, n) of a dataset; labels may be NULL (no accuracy). */
 typedef struct Batch {
   const double *X;   /* [n][d] */

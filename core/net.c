@@ -97,14 +97,14 @@ int netspec_parse_init(NetSpec *spec, const char *text, Err *err) {
   Spec s;
   if (spec_parse(&s, text, err)) return CS_EINVAL;
   int rc = CS_OK;
-  static const char *const names[] = {"torch", "he", "xavier", "siren", "ntk"};
+  static const char *const names[] = {"torch", "he", "xavier", "siren", "ntk", "orthogonal"};
   int found = -1;
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < 6; i++)
     if (!strcmp(s.kind, names[i])) found = i;
   if (!strcmp(s.kind, "kaiming") || !strcmp(s.kind, "default")) found = INIT_TORCH;
   if (found < 0) {
-    rc = err_set(err, CS_EINVAL, "unknown init '%s' (known: torch, he, xavier, siren, ntk)",
-                 s.kind);
+    rc = err_set(err, CS_EINVAL,
+                 "unknown init '%s' (known: torch, he, xavier, siren, ntk, orthogonal)", s.kind);
     goto done;
   }
   spec->init = (InitKind)found;

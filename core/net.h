@@ -37,7 +37,9 @@
 #define NET_MAX_LAYERS 16
 
 typedef enum { EMB_NONE = 0, EMB_FOURIER, EMB_BASIC, EMB_MSCALE } EmbedKind;
-typedef enum { INIT_TORCH = 0, INIT_HE, INIT_XAVIER, INIT_SIREN, INIT_NTK } InitKind;
+typedef enum {
+  INIT_TORCH = 0, INIT_HE, INIT_XAVIER, INIT_SIREN, INIT_NTK, INIT_ORTHOGONAL
+} InitKind;
 typedef enum { BIAS_INIT = 0, BIAS_ZERO, BIAS_NONE } BiasMode;
 
 typedef struct NetSpec {
@@ -83,7 +85,7 @@ typedef struct Net {
 int netspec_parse_model(NetSpec *spec, const char *text, Err *err);
 /* "none", "fourier:m=256,sigma=10[,learned=true]", "basic", "mscale:scales=1-2-4-8". */
 int netspec_parse_embed(NetSpec *spec, const char *text, Err *err);
-/* "torch", "he", "xavier", "siren", "ntk[:beta=0.1]". */
+/* "torch", "he", "xavier", "siren", "ntk[:beta=0.1]", "orthogonal". */
 int netspec_parse_init(NetSpec *spec, const char *text, Err *err);
 void netspec_default(NetSpec *spec);
 

@@ -2,8 +2,9 @@
  * run index sortable and filterable. Embedded by report/gen_assets.py after the vega,
  * vega-lite and vega-embed builds. No network: everything it needs is in the page.
  *
- * Descriptor (written by report/*.c): {title, x, y, log, kind, lines: [[dataset, label],
- * ...], dashed: [[dataset, label]], bands: [[start, end, phase]], hrule}.
+ * Descriptor (written by report/*.c): {title, x, y, log, logx, kind, lines: [[dataset,
+ * label], ...], dashed: [[dataset, label]], bands: [[start, end, phase]], hrule}; log and
+ * logx put y and x on log scales.
  * Datasets: data.ds[key] = {mark, brk, x: [...], y: [...], e: [...]}; mark says how the
  * series is drawn (the C side decides, docs/REPORT.md): "line", "linepoints" (points
  * joined by a thin line), "points", "checkpoint" (post-hoc values: diamonds, never
@@ -17,7 +18,7 @@
   var state = { charts: 0, rendered: 0, failed: 0, errors: [] };
 
   /* Rows {x, y, s: label, m: mark, g: line segment, d: dashed, lo, hi: error bar}. */
-  function points(list, rows, log, dashed) {
+  function points(list, rows, log, dashed, logx) {
     (list || []).forEach(function (l) {
       var s = data.ds[l[0]];
       if (!s) return;
@@ -25,7 +26,7 @@
       for (var i = 0; i < s.x.length; i++) {
         var x = s.x[i], y = s.y[i];
         while (b < brk.length && brk[b] <= x) b++;
-        if (y === null || x === null || (log && !(y > 0))) continue;
+        if (y === null || x === null || (log && !(y > 0)) || (logx && !(x > 0))) continue;
         var row = { x: x, y: y, s: l[1], m: s.mark || 'line', g: l[0] + '#' + b,
                     d: dashed ? 1 : 0 };
         if (e && e[i] !== null && e[i] > 0) {
@@ -49,7 +50,8 @@
   function spec(d) {
     /* padding (pixels): a point or error bar at the edge of the data stays whole */
     var x = { field: 'x', type: 'quantitative', title: d.x || 'step',
-              scale: { zero: false, nice: false, padding: 10 } };
+              scale: d.logx ? { type: 'log', padding: 10 }
+                            : { zero: false, nice: false, padding: 10 } };
     var y = { field: 'y', type: 'quantitative', title: d.y || '',
               scale: d.log ? { type: 'log', padding: 10 } : { zero: false, padding: 10 } };
     /* one color per series on every layer: a fixed domain, the legend drawn once */
@@ -59,8 +61,8 @@
                   legend: null };
     var tooltip = [{ field: 's', title: 'series' }, { field: 'x', title: d.x || 'step' },
                    { field: 'y', title: d.y || 'value', format: '.5g' }];
-    var rows = points(d.lines, [], d.log, false);
-    points(d.dashed, rows, d.log, true);
+    var rows = points(d.lines, [], d.log, false, d.logx);
+    points(d.dashed, rows, d.log, true, d.logx);
     var layers = [];
     if (d.bands && d.bands.length) {
       layers.push({

@@ -68,6 +68,10 @@ int section_solver_emit(Report *r, ReportRun *run, Err *err);
 int spectral_section_applies(Report *r, const ReportRun *run, Err *err);
 int spectral_section_emit(Report *r, ReportRun *run, Err *err);
 
+/* The PC-bias study's section (section_pcbias.c). */
+int section_pcbias_applies(Report *r, const ReportRun *run, Err *err);
+int section_pcbias_emit(Report *r, ReportRun *run, Err *err);
+
 /* ---- helpers (report_util.c) ---------------------------------------------- */
 
 /* 1 if the query (binds: the run id first) returns any row, 0 if none, -1 on error. */
@@ -79,6 +83,10 @@ int rep_exists(Report *r, const char *sql, int64_t run, Err *err);
 #define REP_X_INT 1
 #define REP_POSTHOC 2
 #define REP_FIRST_PER_X 4
+/* The caller chooses the mark: REP_SCATTER points only, in any x order (a scatter);
+ * REP_CURVE a line through every point, whatever their spacing (a fit, a theory curve). */
+#define REP_SCATTER 8
+#define REP_CURVE 16
 
 /* Reads (x, y) or (x, y, e) from a query with int64 binds (e: the ± standard error of
  * y, drawn as error bars), chooses the series' mark (report_series_mark), downsamples

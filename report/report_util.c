@@ -175,7 +175,9 @@ void rep_dataset(Report *r, const char *key, const double *x, const double *y, c
   }
   double *scratch = r->scratch;
   size_t *brk = r->brk;
-  if (!(flags & REP_POSTHOC)) mark = report_series_mark(x, y, n, scratch, brk, &nbrk);
+  if (flags & REP_SCATTER) mark = REPORT_MARK_POINTS;
+  else if (flags & REP_CURVE) mark = REPORT_MARK_LINE;
+  else if (!(flags & REP_POSTHOC)) mark = report_series_mark(x, y, n, scratch, brk, &nbrk);
   /* A series drawn with its points shows every measurement (as many as fit); only a
    * line is thinned, keeping its shape. */
   size_t *keep = r->keep, m;

@@ -86,4 +86,16 @@ ok $? "its final checkpoint is at step $ck (diverged at $last)"
 run "$BIN" analyze --db "$DB" --threads 1 --run "$bid" --step last --top 1
 [ $RC -eq 0 ]; ok $? "and analyze can read it (rc $RC: $ERR)"
 
+# ---- data transforms are part of the stored spec, so analyze sees the trained-on data --
+run "$BIN" train --db "$DB" --threads 1 --data synth:classes,n=60,d=6,k=3,whiten=zca,labels=shuffled \
+    --model mlp:6-8-3 --steps 2 --checkpoint-every 1 --probe sharpness:every=1,k=1,tol=1e-10 -q --name white
+wid=$(q "select id from runs where name='white'")
+spec=$(q "select json_extract(config,'$.data') from runs where id=$wid")
+[[ $spec == *whiten=zca* && $spec == *labels=shuffled* ]]; ok $? "the stored spec keeps whiten=zca and labels=shuffled ($spec)"
+run "$BIN" analyze --db "$DB" --threads 1 --run "$wid" --step 2 --top 1 --tol 1e-10
+pv=$(q "select value from eigs where run_id=$wid and step=2 and idx=0 and source='probe'")
+av=$(q "select value from eigs where run_id=$wid and step=2 and idx=0 and source='analyze'")
+awk -v a="$av" -v p="$pv" 'BEGIN{d=a-p; if(d<0)d=-d; exit !(a!="" && p!="" && d<=1e-6*p)}'
+ok $? "analyze on the rebuilt (whitened, shuffled) data gives the probe's λ1 ($av vs $pv)"
+
 tap_end
