@@ -3,7 +3,7 @@
  *
  * An existing file is inspected before anything is written to it: its first
  * bytes must be SQLite's magic, its application_id curvscope's (or the
- * database empty), its user_version at most DB_SCHEMA_VERSION. Only then is
+ * database empty), its user_version 0..DB_SCHEMA_VERSION. Only then is
  * the file switched to WAL and migrated forward, inside one IMMEDIATE
  * transaction that re-reads the version (so several processes may create or
  * migrate the same file at once). A refused file is left byte-for-byte
@@ -245,6 +245,11 @@ static int check_identity(Db *db, long long *version, Err *err) {
                    "%s is not a curvscope database (application_id 0x%08llx, expected "
                    "0x%08x); it was left untouched",
                    db->path, (unsigned long long)app & 0xffffffffULL, DB_APPLICATION_ID);
+  /* migrate() indexes its table by the version: a negative one is no schema of ours. */
+  if (ver < 0)
+    return err_set(err, CS_EFORMAT,
+                   "%s is not a curvscope database (schema version %lld); it was left untouched",
+                   db->path, ver);
   if (ver > DB_SCHEMA_VERSION)
     return err_set(err, CS_EVERSION,
                    "%s was written by a newer curvscope (schema v%lld, this build knows v%d); "

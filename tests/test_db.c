@@ -889,6 +889,7 @@ static int make_sqlite(const char *path, const char *sql) {
 
 static void test_refuse(void) {
   char path[512];
+  FILE *f;
   path_in(path, sizeof path, "newer.db");
   int rc = make_sqlite(path, "PRAGMA application_id = 1131770486; CREATE TABLE runs(id);"
                              "INSERT INTO runs VALUES(1); PRAGMA user_version = 99;");
@@ -897,8 +898,15 @@ static void test_refuse(void) {
   snprintf(needle, sizeof needle, "schema v99, this build knows v%d", DB_SCHEMA_VERSION);
   expect_refused(path, CS_EVERSION, needle, 1, "a newer schema");
 
+  /* Found by fuzz_db: migrate() read migrations[-973078528]. */
+  path_in(path, sizeof path, "negative.db");
+  rc = make_sqlite(path, "PRAGMA application_id = 1131770486; CREATE TABLE runs(id);"
+                         "PRAGMA user_version = -1;");
+  tap_ok(rc == SQLITE_OK, "made a curvscope file of schema version -1");
+  expect_refused(path, CS_EFORMAT, "schema version -1", 1, "a negative schema version");
+
   path_in(path, sizeof path, "notes.txt");
-  FILE *f = fopen(path, "w");
+  f = fopen(path, "w");
   fputs("step,loss\n0,1.0\n1,0.5\n", f);
   fclose(f);
   expect_refused(path, CS_EFORMAT, "not SQLite", 1, "a text file");
