@@ -3,12 +3,13 @@
  *
  * An existing file is inspected before anything is written to it: its first
  * bytes must be SQLite's magic, its application_id curvscope's (or the
- * database empty), its user_version 0..DB_SCHEMA_VERSION. Only then is
- * the file switched to WAL and migrated forward, inside one IMMEDIATE
- * transaction that re-reads the version (so several processes may create or
- * migrate the same file at once). A refused file is left byte-for-byte
- * unchanged: the checks only read, and checkpoint-on-close is off until they
- * pass.
+ * database empty), its user_version 0..DB_SCHEMA_VERSION. Only then is it
+ * migrated forward, inside one IMMEDIATE transaction that re-reads the
+ * version (so several processes may create or migrate the same file at
+ * once), and then switched to WAL: a migration that fails (a corrupt file)
+ * rolls back, so the file was never switched. A refused file is left
+ * byte-for-byte unchanged: the checks only read, and checkpoint-on-close is
+ * off until they pass.
  *
  * Ownership: db_open allocates the Db; db_close frees it.
  * Thread safety: one thread per Db.
@@ -358,9 +359,9 @@ int db_open(const char *path, Db **out, Err *err) {
   long long version = 0;
   rc = check_identity(db, &version, err);
   if (rc == CS_OK) rc = db_exec(db, "PRAGMA foreign_keys = ON", err);
-  if (rc == CS_OK) rc = set_wal(db, err);
   /* Current files take no write lock here (and may be read-only). */
   if (rc == CS_OK && version < DB_SCHEMA_VERSION) rc = migrate(db, err);
+  if (rc == CS_OK) rc = set_wal(db, err);
   if (rc) {
     db_close(db);
     return rc;

@@ -905,6 +905,16 @@ static void test_refuse(void) {
   tap_ok(rc == SQLITE_OK, "made a curvscope file of schema version -1");
   expect_refused(path, CS_EFORMAT, "schema version -1", 1, "a negative schema version");
 
+  /* Found by fuzz_db: a corrupt page 1 passed the checks, was switched to WAL, then
+   * failed to migrate, leaving the file changed and a WAL beside it. */
+  path_in(path, sizeof path, "corrupt_v0.db");
+  rc = make_sqlite(path, "PRAGMA page_size = 512; PRAGMA application_id = 1131770486; VACUUM;");
+  f = fopen(path, "r+b");
+  rc |= !f || fseek(f, 105, SEEK_SET) || fputc(0, f) == EOF; /* page 1's cell content start */
+  if (f) fclose(f);
+  tap_ok(rc == 0, "made a curvscope v0 file with a corrupt page 1");
+  expect_refused(path, CS_EDB, "malformed", 1, "a corrupt v0 file");
+
   path_in(path, sizeof path, "notes.txt");
   f = fopen(path, "w");
   fputs("step,loss\n0,1.0\n1,0.5\n", f);
