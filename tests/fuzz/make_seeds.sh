@@ -4,7 +4,9 @@
 # database schema changes; the seeds are committed, so fuzzing never needs this script.
 #   corpus/idx/*: [option byte][images length, 2 bytes big-endian][images][labels] (fuzz_idx.c)
 #   corpus/db/*:  an empty file, a curvscope database with one run, a v0 file with only
-#                 curvscope's application_id, and another program's SQLite file
+#                 curvscope's application_id, and another program's SQLite file; run_v1 (a
+#                 run written by schema v1, for the migration path) came from an older build
+#                 and is kept as it is
 set -euo pipefail
 bin=$(realpath "${1:?usage: make_seeds.sh path/to/curvscope}")
 here=$(cd "$(dirname "$0")" && pwd)
