@@ -3,7 +3,7 @@
  * libFuzzer, so any compiler (and the sanitizer build) turns the committed
  * corpus -- seeds and every input that once crashed -- into a regression test.
  *
- *   fuzz_replay_<target> FILE|DIR...     TAP: one "ok" per input run
+ *   fuzz_replay_<target> FILE|DIR...     TAP: one "ok" per file or directory
  *
  * An input that crashes ends the program (the sanitizers abort); the
  * "# FILE" line printed before each run names it in the log.
@@ -18,12 +18,10 @@
 
 static int g_n = 0;
 
-static int run_file(const char *path) {
+/* Runs the harness on one file; -1 when it cannot be read, else its size. */
+static long run_input(const char *path) {
   FILE *f = fopen(path, "rb");
-  if (!f) {
-    printf("not ok %d - cannot open %s\n", ++g_n, path);
-    return 1;
-  }
+  if (!f) return -1;
   size_t cap = 1 << 16, n = 0, got;
   uint8_t *buf = malloc(cap);
   while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
@@ -31,17 +29,19 @@ static int run_file(const char *path) {
     if (n == cap) buf = realloc(buf, cap *= 2);
   }
   fclose(f);
-  if (!buf) {
-    printf("not ok %d - out of memory reading %s\n", ++g_n, path);
-    return 1;
-  }
+  if (!buf) return -1;
   printf("# %s\n", path);
   fflush(stdout);
   LLVMFuzzerTestOneInput(buf, n);
   free(buf);
-  printf("ok %d - %s (%zu bytes) runs cleanly\n", ++g_n, path, n);
-  fflush(stdout);
-  return 0;
+  return (long)n;
+}
+
+static int run_file(const char *path) {
+  long n = run_input(path);
+  if (n < 0) printf("not ok %d - %s cannot be read\n", ++g_n, path);
+  else printf("ok %d - %s (%ld bytes) runs cleanly\n", ++g_n, path, n);
+  return n < 0;
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -65,16 +65,18 @@ static int run_dir(const char *dir) {
     }
   closedir(d);
   qsort(names, n, sizeof *names, cmp_str);
-  int fails = n == 0;
-  if (n == 0) printf("not ok %d - %s holds no inputs\n", ++g_n, dir);
+  size_t bad = 0;
   for (size_t i = 0; i < n; i++) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    fails += run_file(path);
+    bad += run_input(path) < 0;
     free(names[i]);
   }
   free(names);
-  return fails;
+  int ok = n > 0 && bad == 0;
+  printf("%sok %d - %s: %zu inputs run cleanly%s\n", ok ? "" : "not ", ++g_n, dir, n - bad,
+         n == 0 ? " (it holds none)" : bad ? ", some unreadable" : "");
+  return !ok;
 }
 
 int main(int argc, char **argv) {
