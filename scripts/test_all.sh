@@ -6,6 +6,8 @@
 #      clang's libFuzzer is missing, except in CI)
 # then the closing line "N passed, N failed" over every build whose tests ran.
 # Each step says how long it took; the exit status is non-zero if any step failed.
+# Tests run with passive OpenMP waiting: several test programs share the cores, and
+# spinning threads would starve each other.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rc=0
