@@ -11,7 +11,7 @@
 # test that fails, showing them, if there is any: a report in a command whose exit status
 # a test does not look at still fails the script.
 set -u
-n=0 fails=0
+n=0 fails=0 SAN_LOG=
 
 tap_setup() {
   local name=$1
@@ -21,7 +21,6 @@ tap_setup() {
   T=$(mktemp -d "${TMPDIR:-/tmp}/cs_$name.XXXXXX")
   trap 'rm -rf "$T"' EXIT
   cd "$T" || exit 1
-  SAN_LOG=
   if [ -n "${ASAN_OPTIONS:-}${UBSAN_OPTIONS:-}" ]; then
     SAN_LOG=$T/sanitizer
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$SAN_LOG"
