@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   err_clear(&err);
   if (db_open(path, &db, &err) == CS_OK) {
     runs_read(db);
-    db_mark_stale(db, 0, NULL, &err);
+    db_mark_stale(db, NULL, &err);
     run_write(db);
     runs_read(db);
     db_close(db);
