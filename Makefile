@@ -11,12 +11,11 @@ build: setup
 demo: setup
 	./build/cli/curvscope demo
 
-# Tests run with passive OpenMP waiting: several test programs share the cores,
-# and spinning threads would starve each other.
+# Every test of the release build, then the sanitizer build's and a bounded run of
+# each fuzzer (scripts/test_all.sh; docs/TESTING.md), closing with "N passed, N failed".
 test:
 	@bash scripts/setup.sh --test
-	@OMP_WAIT_POLICY=passive meson test -C build --num-processes 2 --print-errorlogs; rc=$$?; \
-	  bash scripts/test_summary.sh build; exit $$rc
+	@bash scripts/test_all.sh
 
 # The side-by-side benchmark against the PyTorch + SciPy peer (docs/PERFORMANCE.md), after
 # installing the peer's Debian packages. All four workloads take about 20 minutes on 2 cores;
@@ -27,4 +26,4 @@ bench: setup
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} bench/compare --workloads $(WORKLOADS)
 
 clean:
-	rm -rf build
+	rm -rf build build-asan build-fuzz

@@ -326,14 +326,10 @@ int run_opts_from_json(RunOpts *o, const char *json, Err *err) {
     const OptDef *d = &defs[i];
     char *field = (char *)o + d->off;
     int rc = CS_OK;
-    double v;
     switch (d->type) {
       case T_STR: rc = json_get_str(json, d->key, field, d->size); break;
       case T_DBL: rc = json_get_num(json, d->key, (double *)field); break;
-      case T_LONG:
-        rc = json_get_num(json, d->key, &v);
-        if (!rc) *(long *)field = (long)v;
-        break;
+      case T_LONG: rc = json_get_long(json, d->key, (long *)field); break;
       case T_PROBE:
         o->nprobes = 0;
         rc = json_get_str_array(json, d->key, add_probe, o);

@@ -108,6 +108,7 @@ char *sb_take(StrBuf *b) {
 
 /* ------------------------------------------------------------------ reading */
 #include "err.h"
+#include "spec.h"
 
 /* Reads a JSON string literal at p (which points at the opening quote) into out;
  * returns the position after the closing quote, or NULL. */
@@ -211,6 +212,18 @@ int json_get_num(const char *json, const char *key, double *out) {
   char *end;
   *out = strtod(p, &end);
   return end == p ? CS_EFORMAT : CS_OK;
+}
+
+int json_get_long(const char *json, const char *key, long *out) {
+  const char *p = find_key(json, key);
+  if (!p) return CS_ENOTFOUND;
+  if (!strncmp(p, "null", 4)) return CS_ENOTFOUND;
+  char num[32];
+  size_t n = strcspn(p, ",}] \t\r\n");
+  if (n == 0 || n >= sizeof num) return CS_EFORMAT;
+  memcpy(num, p, n);
+  num[n] = '\0';
+  return parse_long(num, out) ? CS_EFORMAT : CS_OK;
 }
 
 int json_get_str_array(const char *json, const char *key, void (*fn)(void *ctx, const char *v),

@@ -42,6 +42,9 @@ char *sb_take(StrBuf *b);
  * Return CS_OK when found, CS_ENOTFOUND when absent, CS_EFORMAT if malformed. */
 int json_get_str(const char *json, const char *key, char *out, size_t size);
 int json_get_num(const char *json, const char *key, double *out);
+/* An integer, exactly (json_get_num would round one beyond 2^53): the number's text
+ * read by parse_long (spec.h); CS_EFORMAT when it is not an integer a long holds. */
+int json_get_long(const char *json, const char *key, long *out);
 /* Array of strings: calls fn(ctx, value) for each element. */
 int json_get_str_array(const char *json, const char *key, void (*fn)(void *ctx, const char *v),
                        void *ctx);

@@ -4,13 +4,14 @@
  * An existing path is inspected before anything is written to it: it must be a
  * regular file (a FIFO would block the open), its first bytes SQLite's magic,
  * its application_id curvscope's (or the database empty), its user_version
- * between 0 and DB_SCHEMA_VERSION. Only then is the file switched to WAL and
- * migrated forward, inside one IMMEDIATE transaction that re-reads the version
- * (so several processes may create or migrate the same file at once). A
- * refused file is left byte-for-byte unchanged: the checks only read, and
- * checkpoint-on-close is off until they pass; the -wal and -shm files SQLite
- * made beside a refused WAL-mode file are removed when they were not there
- * before.
+ * between 0 and DB_SCHEMA_VERSION. Only then is it migrated forward, inside one
+ * IMMEDIATE transaction that re-reads the version (so several processes may
+ * create or migrate the same file at once), and then switched to WAL: a
+ * migration that fails (a corrupt file) rolls back, so the file was never
+ * switched. A refused file is left byte-for-byte unchanged: the checks only
+ * read, and checkpoint-on-close is off until they pass; the -wal and -shm files
+ * SQLite made beside a refused WAL-mode file are removed when they were not
+ * there before.
  *
  * Ownership: db_open allocates the Db; db_close frees it.
  * Thread safety: one thread per Db.
@@ -247,11 +248,12 @@ static int check_identity(Db *db, long long *version, Err *err) {
                    "%s is not a curvscope database (application_id 0x%08llx, expected "
                    "0x%08x); it was left untouched",
                    db->path, (unsigned long long)app & 0xffffffffULL, DB_APPLICATION_ID);
-  if (ver < 0) /* migrations[] is indexed by the version: refuse before migrate() */
+  /* migrate() indexes its table by the version: a negative one is no schema of ours. */
+  if (ver < 0)
     return err_set(err, CS_EFORMAT,
-                   "%s is not a curvscope database of a known schema (user_version %lld); it "
-                   "was left untouched",
-                   db->path, ver);
+                   "%s is not a curvscope database of a known schema (user_version %lld: "
+                   "there is no schema version %lld); it was left untouched",
+                   db->path, ver, ver);
   if (ver > DB_SCHEMA_VERSION)
     return err_set(err, CS_EVERSION,
                    "%s was written by a newer curvscope (schema v%lld, this build knows v%d); "
@@ -379,9 +381,9 @@ int db_open(const char *path, Db **out, Err *err) {
   long long version = 0;
   rc = check_identity(db, &version, err);
   if (rc == CS_OK) rc = db_exec(db, "PRAGMA foreign_keys = ON", err);
-  if (rc == CS_OK) rc = set_wal(db, err);
   /* Current files take no write lock here (and may be read-only). */
   if (rc == CS_OK && version < DB_SCHEMA_VERSION) rc = migrate(db, err);
+  if (rc == CS_OK) rc = set_wal(db, err);
   if (rc) {
     /* A refused WAL-mode file would keep the -wal and -shm this open created (no
      * checkpoint on close leaves them). When neither was there before, close with

@@ -3,9 +3,12 @@
 #
 #   scripts/setup.sh            build dependencies + Fashion-MNIST + report assets, then build
 #   scripts/setup.sh --test     also what the tests need (chromium for the report's browser test,
-#                               poppler-utils for its print test)
+#                               poppler-utils for its print test, clang and its libFuzzer
+#                               runtime for the fuzzers)
 #
 # Installs only what is missing (apt-get as root; otherwise prints the command to run).
+# Without root a missing fuzzer toolchain is not an error: scripts/test_fuzz.sh then skips
+# the fuzz step and says so.
 # Idempotent: with everything in place it only runs the (incremental) build.
 set -euo pipefail
 
@@ -22,6 +25,16 @@ if [ $want_test -eq 1 ]; then pkgs+=(poppler-utils); fi
 # node and npm may come from another packaging (with npm inside nodejs): check the commands.
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+# The fuzzers (tests/fuzz) need clang and its compiler-rt (libFuzzer, sanitizers).
+if [ $want_test -eq 1 ]; then
+  fuzz_pkgs=(clang libclang-rt-14-dev)
+  if [ "$(id -u)" -eq 0 ]; then
+    pkgs+=("${fuzz_pkgs[@]}")
+  elif ! bash scripts/apt_install_missing.sh setup "${fuzz_pkgs[@]}" 2>/dev/null; then
+    echo "setup: clang or libclang-rt-14-dev is missing: the fuzz step of make test will be" \
+         "skipped (sudo apt-get install -y ${fuzz_pkgs[*]})" >&2
+  fi
+fi
 bash scripts/apt_install_missing.sh setup "${pkgs[@]}"
 
 if [ $want_test -eq 1 ]; then

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# test_summary.sh BUILD_DIR: counts the TAP assertions of the last `meson test` run
-# and prints the closing line "N passed, N failed" (a test program that crashed or
-# timed out counts as one failure more).
-log="$1/meson-logs/testlog.txt"
-[ -f "$log" ] || { echo "0 passed, 1 failed"; exit 1; }
-passed=$(grep -cE '^ok [0-9]+' "$log")
-failed=$(grep -cE '^not ok [0-9]+' "$log")
-# Programs that failed without a "not ok" line (crash, timeout) still count.
-crashed=$(grep -cE '^ *[0-9]+/[0-9]+ .*(TIMEOUT|ERROR|FAIL) ' "$log" 2>/dev/null || true)
-json="$1/meson-logs/testlog.json"
-if [ -f "$json" ]; then
-  crashed=$(python3 - "$json" <<'PY'
+# test_summary.sh BUILD_DIR...: counts the TAP assertions of the last `meson test` run in
+# each build directory and prints the closing line "N passed, N failed" over all of them
+# (a test program that crashed or timed out counts as one failure more, and so does a
+# directory with no test log: its build failed).
+passed=0 failed=0
+for dir in "$@"; do
+  log="$dir/meson-logs/testlog.txt"
+  if [ ! -f "$log" ]; then
+    failed=$((failed + 1))
+    continue
+  fi
+  passed=$((passed + $(grep -cE '^ok [0-9]+' "$log")))
+  failed=$((failed + $(grep -cE '^not ok [0-9]+' "$log")))
+  # Programs that failed without a "not ok" line (crash, timeout) still count.
+  crashed=$(grep -cE '^ *[0-9]+/[0-9]+ .*(TIMEOUT|ERROR|FAIL) ' "$log" 2>/dev/null || true)
+  json="$dir/meson-logs/testlog.json"
+  if [ -f "$json" ]; then
+    crashed=$(python3 - "$json" <<'PY'
 import json, sys
 n = 0
 for line in open(sys.argv[1]):
@@ -20,6 +26,9 @@ for line in open(sys.argv[1]):
 print(n)
 PY
 )
-fi
-echo "$passed passed, $((failed + crashed)) failed"
-[ $((failed + crashed)) -eq 0 ]
+  fi
+  failed=$((failed + crashed))
+done
+[ $# -gt 0 ] || failed=1
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -132,6 +132,21 @@ static void test_json(void) {
   tap_ok(json_get_num(b.p, "x", &v) == CS_ENOTFOUND, "nested keys are not top-level");
   tap_ok(json_get_str(b.p, "missing", s, sizeof s) == CS_ENOTFOUND, "missing key");
   sb_free(&b);
+
+  /* Found with fuzz_config's round trip: a stored config's integers went through a
+   * double, so seed 2^53+1 came back as 2^53 and steps 2^63-1 overflowed the cast. */
+  long l = 0;
+  const char *cfg = "{\"seed\":9007199254740993,\"steps\":9223372036854775807,"
+                    "\"big\":9223372036854775808,\"frac\":2.5,\"e\":1e4,\"neg\":-3 }";
+  int rc = json_get_long(cfg, "seed", &l);
+  tap_ok(rc == CS_OK && l == 9007199254740993L, "integer beyond 2^53 read exactly (%ld)", l);
+  rc = json_get_long(cfg, "steps", &l);
+  tap_ok(rc == CS_OK && l == 9223372036854775807L, "LONG_MAX read exactly (%ld)", l);
+  tap_ok(json_get_long(cfg, "big", &l) == CS_EFORMAT, "an integer beyond a long is malformed");
+  tap_ok(json_get_long(cfg, "frac", &l) == CS_EFORMAT, "a fraction is malformed");
+  tap_ok(json_get_long(cfg, "e", &l) == CS_OK && l == 10000, "1e4 reads as 10000");
+  tap_ok(json_get_long(cfg, "neg", &l) == CS_OK && l == -3, "a negative integer before a space");
+  tap_ok(json_get_long(cfg, "none", &l) == CS_ENOTFOUND, "a missing integer is absent");
 }
 
 static void test_rng(void) {

@@ -129,14 +129,19 @@ static void test_idx(void) {
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     unsigned char raw[40];
     for (int i = 0; i < 5; i++) {
+      /* Only the case's own type: casting -32768 to int8_t is undefined. */
       double x = cases[c].vals[i];
-      int8_t b = (int8_t)x;
-      int16_t s = (int16_t)x;
-      int32_t n = (int32_t)x;
-      float f = (float)x;
-      void *src = cases[c].type == 0x09 ? (void *)&b : cases[c].type == 0x0B ? (void *)&s
-                  : cases[c].type == 0x0C ? (void *)&n : cases[c].type == 0x0D ? (void *)&f
-                  : (void *)&x;
+      int8_t b;
+      int16_t s;
+      int32_t n;
+      float f;
+      const void *src = &x;
+      switch (cases[c].type) {
+        case 0x09: b = (int8_t)x, src = &b; break;
+        case 0x0B: s = (int16_t)x, src = &s; break;
+        case 0x0C: n = (int32_t)x, src = &n; break;
+        case 0x0D: f = (float)x, src = &f; break;
+      }
       memcpy(raw + i * cases[c].es, src, cases[c].es);
     }
     uint32_t d1[1] = {5};

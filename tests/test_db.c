@@ -901,6 +901,7 @@ static void expect_made_refused(const char *name, const char *sql, int code, con
 
 static void test_refuse(void) {
   char path[512];
+  FILE *f;
   path_in(path, sizeof path, "newer.db");
   int rc = make_sqlite(path, "PRAGMA application_id = 1131770486; CREATE TABLE runs(id);"
                              "INSERT INTO runs VALUES(1); PRAGMA user_version = 99;");
@@ -909,8 +910,25 @@ static void test_refuse(void) {
   snprintf(needle, sizeof needle, "schema v99, this build knows v%d", DB_SCHEMA_VERSION);
   expect_refused(path, CS_EVERSION, needle, 1, "a newer schema");
 
+  /* Found by fuzz_db: migrate() read migrations[-973078528]. */
+  path_in(path, sizeof path, "negative.db");
+  rc = make_sqlite(path, "PRAGMA application_id = 1131770486; CREATE TABLE runs(id);"
+                         "PRAGMA user_version = -1;");
+  tap_ok(rc == SQLITE_OK, "made a curvscope file of schema version -1");
+  expect_refused(path, CS_EFORMAT, "schema version -1", 1, "a negative schema version");
+
+  /* Found by fuzz_db: a corrupt page 1 passed the checks, was switched to WAL, then
+   * failed to migrate, leaving the file changed and a WAL beside it. */
+  path_in(path, sizeof path, "corrupt_v0.db");
+  rc = make_sqlite(path, "PRAGMA page_size = 512; PRAGMA application_id = 1131770486; VACUUM;");
+  f = fopen(path, "r+b");
+  rc |= !f || fseek(f, 105, SEEK_SET) || fputc(0, f) == EOF; /* page 1's cell content start */
+  if (f) fclose(f);
+  tap_ok(rc == 0, "made a curvscope v0 file with a corrupt page 1");
+  expect_refused(path, CS_EDB, "malformed", 1, "a corrupt v0 file");
+
   path_in(path, sizeof path, "notes.txt");
-  FILE *f = fopen(path, "w");
+  f = fopen(path, "w");
   fputs("step,loss\n0,1.0\n1,0.5\n", f);
   fclose(f);
   expect_refused(path, CS_EFORMAT, "not SQLite", 1, "a text file");
