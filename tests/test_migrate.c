@@ -14,6 +14,7 @@
 #include "core/recorder.h"
 #include "db/db.h"
 #include "db/db_internal.h"
+#include "sql_util.h"
 #include "tap.h"
 
 #ifndef CS_TEST_FIXTURES
@@ -21,26 +22,6 @@
 #endif
 
 static char g_dir[256];
-
-static long long sql_int(sqlite3 *h, const char *sql) {
-  sqlite3_stmt *st;
-  long long v = -999;
-  if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return -998;
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
-/* One text value (first row, first column) into buf; "" when none. */
-static const char *sql_text(sqlite3 *h, const char *sql, char *buf, size_t n) {
-  sqlite3_stmt *st;
-  buf[0] = '\0';
-  if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return buf;
-  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-    snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
-  return buf;
-}
 
 static int copy_file(const char *from, const char *to) {
   FILE *a = fopen(from, "rb"), *b = a ? fopen(to, "wb") : NULL;
