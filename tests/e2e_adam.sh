@@ -7,7 +7,7 @@
 . "$(dirname "$0")/tap.sh"
 tap_setup e2e_adam "$@"
 bin=$BIN tmp=$T
-q() { sqlite3 "$tmp/adam.db" "$1"; }
+q() { sqlite3 -batch -cmd ".timeout 5000" "$tmp/adam.db" "$1"; }
 
 "$bin" train --db "$tmp/adam.db" --data fashion-mnist:n=500,test=0 --model mlp:784-64-64-10 \
   --opt adam --lr 0.001 --steps 300 --eval-every 0 --quiet --threads 1 \

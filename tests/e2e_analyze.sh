@@ -8,7 +8,7 @@
 . "$(dirname "$0")/tap.sh"
 tap_setup e2e_analyze "$@"
 DB=$T/runs.db
-q() { sqlite3 -batch "$DB" "$1"; }
+q() { sqlite3 -batch -cmd ".timeout 5000" "$DB" "$1"; }  # two readers may open at once
 # relclose A B TOL: |A-B| <= TOL*|B|
 relclose() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN{d=a-b; if(d<0)d=-d; m=b<0?-b:b; exit !(a!="" && b!="" && d<=t*m)}'; }
 A() { "$BIN" analyze --db "$DB" --threads 1 "$@"; }

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/tap.sh"
 tap_setup e2e_batch "$@"
 DB=$T/batch.db
-q() { sqlite3 -batch "$DB" "$1"; }
+q() { sqlite3 -batch -cmd ".timeout 5000" "$DB" "$1"; }  # two readers may open at once
 m1() { q "select value from metrics where run_id=$1 and step=-1 and name='$2'"; }
 awkt() { awk "BEGIN{exit !($1)}"; }
 

@@ -10,7 +10,7 @@
 tap_setup e2e_cli "$@"
 BGPID=
 trap '[ -n "$BGPID" ] && kill -9 "$BGPID" 2>/dev/null; rm -rf "$T"' EXIT
-q() { sqlite3 -batch "$DB" "$1"; }
+q() { sqlite3 -batch -cmd ".timeout 5000" "$DB" "$1"; }  # two readers may open at once
 fm=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 # ---- --version and --help --------------------------------------------------------------

@@ -14,7 +14,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/tap.sh"
 tap_setup e2e_pcbias "$@"
 DB=$T/pc.db
-q() { sqlite3 -batch "$DB" "$1"; }
+q() { sqlite3 -batch -cmd ".timeout 5000" "$DB" "$1"; }  # two readers may open at once
 awkt() { awk "BEGIN{exit !($1)}"; }
 
 if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then

@@ -44,7 +44,7 @@ html="$work/report.html"
 check "fixture database written through the C API" "$mk" --make-db "$db"
 
 # ---- real runs, made with the binary -------------------------------------------------
-q() { sqlite3 "$db" "$1"; }
+q() { sqlite3 -batch -cmd ".timeout 5000" "$db" "$1"; }
 data="--data fashion-mnist:n=300,test=200 --quiet --threads 1"
 "$bin" train --db "$db" --name adam-eos $data --model mlp:784-32-32-10 --opt adam --lr 0.002 \
   --steps 300 --eval-every 25 --probe precond-sharpness:every=10 >"$work/adam.out" 2>&1

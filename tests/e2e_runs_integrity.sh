@@ -9,7 +9,7 @@
 . "$(dirname "$0")/tap.sh"
 tap_setup e2e_runs_integrity "$@"
 DB=$T/runs.db
-q() { sqlite3 -batch "$DB" "$1"; }
+q() { sqlite3 -batch -cmd ".timeout 5000" "$DB" "$1"; }  # two readers may open at once
 DATA=synth:sines,freqs=1-3,n=32
 TR() { "$BIN" train --db "$DB" --threads 1 --data $DATA --model mlp:1-8-1 -q "$@"; }
 # every row of a run, over every table that has run_id

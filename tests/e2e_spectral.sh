@@ -10,7 +10,7 @@
 . "$(dirname "$0")/tap.sh"
 tap_setup e2e_spectral "$@"
 DB=$T/spectral.db
-q() { sqlite3 -batch "$DB" "$1"; }
+q() { sqlite3 -batch -cmd ".timeout 5000" "$DB" "$1"; }  # two readers may open at once
 m1() { q "select ifnull(value,'null') from metrics where run_id=$1 and step=-1 and name='$2'"; }
 
 # ---- variants, the preset and the train flags ----------------------------------------------
