@@ -40,6 +40,10 @@ void cli_install_stop_signals(void);
  * cleanly or gave up (a study that needs a finished run); else code. */
 int cli_stop_exit(int code);
 int cli_is_help(int argc, char **argv);
+/* The group of one study invocation's runs: "<study>-<yyyymmdd>-<hhmmss>-<pid>" (UTC).
+ * The pid keeps two invocations started in the same second (a sweep script, a test
+ * suite) from sharing a group. */
+void cli_study_group(const char *study, char *out, size_t n);
 /* Opens the database for a command: db_open, the recorders' lock policy from
  * the environment (CURVSCOPE_BUSY_MS, CURVSCOPE_LOCK_WAIT_S; a bad value is
  * CS_EINVAL naming it), then db_mark_stale (a failure there is a warning).

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "core/spec.h"
@@ -55,7 +54,7 @@ int cmd_demo(int argc, char **argv) {
   printf("curvscope demo: edge of stability on Fashion-MNIST (fc-tanh, MSE, full-batch GD)\n");
   static const double lrs[] = {0.06, 0.08};
   char group[64];
-  snprintf(group, sizeof group, "demo-%ld", (long)time(NULL));
+  cli_study_group("demo", group, sizeof group);
   int code = EXIT_OK;
   int64_t ids[2];
   double t0 = wall_time();

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "core/json.h"
@@ -238,7 +237,7 @@ int study_eos(int argc, char **argv) {
   }
   /* The preset: one run per step size. */
   char group[64];
-  snprintf(group, sizeof group, "eos-%ld", (long)time(NULL));
+  cli_study_group("eos", group, sizeof group);
   cli_install_stop_signals();
   int code = EXIT_OK;
   for (int i = 0; i < nlr && code == EXIT_OK && !train_stop_requested(); i++) {

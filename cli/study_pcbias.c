@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "core/spec.h"
@@ -289,7 +288,7 @@ static int spec_with(char *out, size_t size, const char *data, const char *extra
 static int run_all(const StudyOpts *so, const RunOpts *base, Db *db, size_t d, size_t k,
                    Study *st) {
   char group[64];
-  snprintf(group, sizeof group, "pc-bias-%ld", (long)time(NULL));
+  cli_study_group("pc-bias", group, sizeof group);
   RunExtras x = {st, study_probes, study_finish};
   int code = EXIT_OK;
   for (int c = 0; c < NCOND && code == EXIT_OK; c++) {

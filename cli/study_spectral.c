@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "core/spec.h"
@@ -310,7 +309,7 @@ int study_spectral(int argc, char **argv) {
       memcpy(var[nv++].embed, embeds[e], sizeof var[0].embed);
     }
   char group[64];
-  snprintf(group, sizeof group, "spectral-%ld", (long)time(NULL));
+  cli_study_group("spectral", group, sizeof group);
   threads_set((int)base.threads);
   for (int v = 0; v < nv; v++) {
     RunOpts o;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -118,3 +119,11 @@ int cmd_report(int argc, char **argv) {
   return EXIT_FAIL;
 }
 #endif
+
+void cli_study_group(const char *study, char *out, size_t n) {
+  time_t now = time(NULL);
+  struct tm tm;
+  char stamp[32] = "unknown-time";
+  if (gmtime_r(&now, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  snprintf(out, n, "%s-%s-%ld", study, stamp, (long)getpid());
+}

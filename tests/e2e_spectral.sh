@@ -98,6 +98,11 @@ G=$(q "select grp from runs order by id desc limit 1")
 I=$(q "select min(id) from runs where grp='$G'")
 [ $RC -eq 0 ] && [ "$(q "select count(*) from runs where grp='$G'")" = 3 ]
 ok $? "study spectral-bias on image:img.png, a sigma sweep: 3 runs (rc $RC: $ERR)"
+# Three invocations, often within one second of each other: a group each, named
+# "<study>-<UTC date>-<time>-<pid>".
+[ "$(q "select count(distinct grp) from runs")" = 3 ] &&
+  [ "$(q "select count(*) from runs where grp not glob 'spectral-[0-9]*-[0-9]*-[0-9]*'")" = 0 ]
+ok $? "each invocation has its own group: $(q "select group_concat(distinct grp) from runs")"
 [ "$(q "select count(*) from series where run_id=$I and name='image_fit' and step=-1")" = 256 ] &&
   [ "$(q "select count(*) from series where run_id=$I and name='image_target' and step=-1")" = 256 ] &&
   [ "$(q "select count(*) from series where run_id=$I and name='freq_amp'")" = 0 ]
