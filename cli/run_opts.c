@@ -34,7 +34,7 @@ typedef struct OptDef {
 static const OptDef defs[] = {
     S(data, "SPEC   data: fashion-mnist:n=5000 | idx:IMG,LAB | csv:PATH,label=COL | synth:KIND,... | image:PNG"),
     S(model, "SPEC  model: mlp:784-200-200-10[,bias=init|zero|none]"),
-    S(act, "A       hidden activation: tanh relu softplus gelu sine[:w0=30] hat sigmoid identity"),
+    S(act, "A       hidden activation: tanh relu softplus gelu sine[:w0=30] hat sigmoid swish identity"),
     S(embed, "SPEC  input embedding: none | fourier:m=256,sigma=10[,learned=true] | basic | mscale:scales=1-2-4"),
     S(init, "SPEC   initialisation: torch | he | xavier | siren | ntk[:beta=0.1] | orthogonal [,bias=zero|none]"),
     S(loss, "L      loss: mse (½‖f−y‖², mean over examples) | ce"),

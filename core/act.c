@@ -14,7 +14,7 @@ extern double tanh(double);
 #endif
 
 static const char *const names[] = {"identity", "relu", "tanh", "softplus", "gelu",
-                                    "sine",     "hat",  "sigmoid", "cossin"};
+                                    "sine",     "hat",  "sigmoid", "swish", "cossin"};
 
 const char *act_name(ActKind k) { return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?"; }
 
@@ -27,10 +27,11 @@ int act_parse(const char *text, Act *a, Err *err) {
     if (!strcmp(s.kind, names[k])) found = k;
   if (!strcmp(s.kind, "linear") || !strcmp(s.kind, "none")) found = ACT_IDENTITY;
   if (!strcmp(s.kind, "siren")) found = ACT_SINE;
+  if (!strcmp(s.kind, "silu")) found = ACT_SWISH;
   if (found < 0) {
     err_set(err, CS_EINVAL,
             "unknown activation '%s' (known: identity, relu, tanh, softplus, gelu, sine, hat, "
-            "sigmoid)", s.kind);
+            "sigmoid, swish)", s.kind);
     spec_free(&s);
     return CS_EINVAL;
   }
@@ -55,6 +56,7 @@ double act_f(Act act, double z) {
     case ACT_SINE: return sin(act.w0 * z);
     case ACT_HAT: return (z >= 0 && z <= 1) ? z : (z > 1 && z <= 2) ? 2 - z : 0;
     case ACT_SIGMOID: return 1 / (1 + exp(-z));
+    case ACT_SWISH: return z / (1 + exp(-z));
     default: return NAN;
   }
 }
@@ -69,6 +71,7 @@ double act_df(Act act, double z) {
     case ACT_SINE: return act.w0 * cos(act.w0 * z);
     case ACT_HAT: return (z >= 0 && z <= 1) ? 1 : (z > 1 && z <= 2) ? -1 : 0;
     case ACT_SIGMOID: { double s = 1 / (1 + exp(-z)); return s * (1 - s); }
+    case ACT_SWISH: { double s = 1 / (1 + exp(-z)); return s * (1 + z * (1 - s)); }
     default: return NAN;
   }
 }
@@ -80,6 +83,7 @@ double act_d2f(Act act, double z) {
     case ACT_GELU: return phi(z) * (2 - z * z);
     case ACT_SINE: return -act.w0 * act.w0 * sin(act.w0 * z);
     case ACT_SIGMOID: { double s = 1 / (1 + exp(-z)); return s * (1 - s) * (1 - 2 * s); }
+    case ACT_SWISH: { double s = 1 / (1 + exp(-z)); return s * (1 - s) * (2 + z * (1 - 2 * s)); }
     default: return 0;  /* identity, relu, hat: piecewise linear */
   }
 }

@@ -23,6 +23,7 @@ typedef enum {
   ACT_SINE,
   ACT_HAT,
   ACT_SIGMOID,
+  ACT_SWISH,  /* x·sigmoid(x) (SiLU) */
   ACT_COSSIN
 } ActKind;
 

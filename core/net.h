@@ -114,7 +114,7 @@ void net_output_block(const Net *net, size_t *off, size_t *len);
  *   tanh       s⊙(1 − A²)         G ⊙ (−2 s⊙A)        since D ⊙ s⊙σ'(Z) = G
  *   sigmoid    s⊙A⊙(1 − A)        G ⊙ s⊙(1 − 2A)
  *   hat        stored (d1)        0
- *   softplus, gelu, sine          stored (d1)         stored (K)
+ *   softplus, gelu, sine, swish   stored (d1)         stored (K)
  *   cos/sin    from A (cos, sin)  stored (K) = −(D_cos ⊙ cos Z + D_sin ⊙ sin Z)
  *
  * D = dL/dA is never kept: the backward forms it in G's buffer and turns it into G

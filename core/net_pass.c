@@ -22,13 +22,14 @@ static int plain_identity(const Layer *L) { return L->act.kind == ACT_IDENTITY &
 /* s⊙σ'(Z) is stored (c->d1): σ' is not a function of σ (see the table in net.h). */
 static int d1_stored(const Layer *L) {
   ActKind k = L->act.kind;
-  return k == ACT_SOFTPLUS || k == ACT_GELU || k == ACT_SINE || k == ACT_HAT;
+  return k == ACT_SOFTPLUS || k == ACT_GELU || k == ACT_SINE || k == ACT_HAT || k == ACT_SWISH;
 }
 
 /* The curvature weight D ⊙ s²⊙σ''(Z) is stored (c->K): not a function of A and G. */
 static int k_stored(const Layer *L) {
   ActKind k = L->act.kind;
-  return k == ACT_SOFTPLUS || k == ACT_GELU || k == ACT_SINE || k == ACT_COSSIN;
+  return k == ACT_SOFTPLUS || k == ACT_GELU || k == ACT_SINE || k == ACT_SWISH ||
+         k == ACT_COSSIN;
 }
 
 /* The forward writes s²⊙σ''(Z) into K (cos/sin: the backward forms K from D and A). */

@@ -19,7 +19,7 @@ static const ActCase acts[] = {
     {"tanh", {ACT_TANH, 1.0}},         {"softplus", {ACT_SOFTPLUS, 1.0}},
     {"gelu", {ACT_GELU, 1.0}},         {"sine:w0=30", {ACT_SINE, 30.0}},
     {"sine:w0=1", {ACT_SINE, 1.0}},    {"hat", {ACT_HAT, 1.0}},
-    {"sigmoid", {ACT_SIGMOID, 1.0}},
+    {"sigmoid", {ACT_SIGMOID, 1.0}},   {"swish", {ACT_SWISH, 1.0}},
 };
 #define NACTS (int)(sizeof acts / sizeof *acts)
 
