@@ -403,6 +403,98 @@ static void test_div_parse(void) {
   tap_ok(ok && bad, "--div specs: exact, hutchinson:probes=M; bad ones rejected");
 }
 
+/* ---- training and the tests -------------------------------------------------------------- */
+
+static void test_lambda_schedule(void) {
+  SteinLambda l;
+  Err err = {0};
+  int ok = !stein_lambda_parse("staged:init=0.4,decay=0.5,final=0.06", &l, &err) &&
+           stein_lambda_at(&l, 0) == 0.4 && stein_lambda_at(&l, 1) == 0.2 &&
+           stein_lambda_at(&l, 2) == 0.1 && stein_lambda_at(&l, 3) == 0.06 &&
+           stein_lambda_at(&l, 40) == 0.06;
+  int fixed = !stein_lambda_parse("fixed:1e-3", &l, &err) && !l.staged &&
+              stein_lambda_at(&l, 0) == 1e-3 && stein_lambda_at(&l, 9) == 1e-3;
+  int def = !stein_lambda_parse("staged", &l, &err) && l.init == 0.4 && l.decay == 0.85 &&
+            l.final == 5e-4;
+  static const char *const bad[] = {"fixed", "fixed:0", "fixed:-1", "fixed:1,2", "stage",
+                                    "staged:decay=1.5", "staged:init=0.1,final=0.2",
+                                    "staged:init=0.4,rate=2"};
+  int rejected = 0;
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    rejected += stein_lambda_parse(bad[i], &l, &err) == CS_EINVAL;
+  tap_ok(ok && fixed && def && rejected == (int)(sizeof bad / sizeof *bad),
+         "λ schedules: staged max(final, init·decay^e) per epoch, fixed, defaults; %d bad specs "
+         "rejected", rejected);
+  tap_rel(stein_normal_quantile(0.95), 1.6448536269514722, 1e-10, "Φ^{-1}(0.95)");
+}
+
+/* Training drives the critic to the known optimum: on gauss (δ = s_q − s_p = −μ, a
+ * constant) with fixed λ, λf → δ, so the critic error falls far below its start. */
+static void test_fit_optimum(void) {
+  Rng rng;
+  rng_seed(&rng, 21);
+  SteinPair pr;
+  Err err = {0};
+  Net net;
+  if (stein_pair_parse(&pr, "gauss:d=2,pert=0.5", -1, 0, &rng, &err) ||
+      build_critic(&net, "mlp:2-16-2", ACT_SWISH)) {
+    tap_ok(0, "fit: setup %s", err.msg);
+    return;
+  }
+  SteinStudyOpts o = {400, 200, 50, 100, 1, 100, 0.05, {40, 50, 1e-2, {0}, {STEIN_DIV_HUTCHINSON, 1}},
+                      {{0, 0.5, 1, 0.5}}, 1, 0, 3};
+  SteinStudyResult res;
+  int rc = stein_study_run(&pr, &net, &o, NULL, &res, &err);
+  double first = rc ? NAN : res.sched[0].mean.critic_err[0], last = rc ? NAN : res.sched[0].mean.critic_err[39];
+  tap_ok(!rc && last < 0.3 && last < 0.3 * first,
+         "training (Hutchinson, 1 probe, fixed λ 0.5): critic error ‖λf − (s_q − s_p)‖²/‖s_q − s_p‖² "
+         "%.3g after epoch 1, %.3g after 40 %s", first, last, rc ? err.msg : "");
+  if (!rc) stein_study_result_free(&res);
+  stein_pair_free(&pr);
+  net_deinit(&net);
+}
+
+/* Level under p = q and power under a shift, neural (bootstrap and studentised) and KSD on
+ * the same draws, at a tiny size: the Must-hold's level within [0.02, 0.08] at α = 0.05. */
+static void test_level_power(void) {
+  for (int null = 1; null >= 0; null--) {
+    Rng rng;
+    rng_seed(&rng, 3);
+    SteinPair pr;
+    Err err = {0};
+    Net net;
+    if (stein_pair_parse(&pr, "gauss:d=2,pert=0.6", -1, null, &rng, &err) ||
+        build_critic(&net, "mlp:2-8-2", ACT_SWISH)) {
+      tap_ok(0, "level: setup %s", err.msg);
+      return;
+    }
+    long R = null ? 400 : 60;
+    SteinStudyOpts o = {60, 40, 100, 300, R, 200, 0.05,
+                        {3, 30, 1e-2, {0}, {STEIN_DIV_EXACT, 1}},
+                        {{1, 0.4, 0.5, 0.05}}, 1, 1, 77};
+    SteinStudyResult res;
+    int rc = stein_study_run(&pr, &net, &o, NULL, &res, &err);
+    if (rc) {
+      tap_ok(0, "%s: %s", null ? "level" : "power", err.msg);
+    } else if (null) {
+      double lb = (double)res.sched[0].rejects / R, lt = (double)res.sched[0].rejects_t / R,
+             lk = (double)res.ksd_rejects / R;
+      tap_ok(lb >= 0.02 && lb <= 0.08 && lt >= 0.02 && lt <= 0.08 && lk >= 0.02 && lk <= 0.08,
+             "level at α 0.05 under p = q over %ld repeats: neural bootstrap %.3f, studentised "
+             "%.3f, KSD %.3f, all in [0.02, 0.08] (%.1f s)", R, lb, lt, lk, res.wall_s);
+    } else {
+      double pb = (double)res.sched[0].rejects / R, pt = (double)res.sched[0].rejects_t / R,
+             pk = (double)res.ksd_rejects / R;
+      tap_ok(pb >= 0.5 && pt >= 0.5 && pk >= 0.5,
+             "power against a mean shift of 0.6 (n_test 100) over %ld repeats: neural bootstrap "
+             "%.2f, studentised %.2f, KSD %.2f, all >= 0.5", R, pb, pt, pk);
+    }
+    if (!rc) stein_study_result_free(&res);
+    stein_pair_free(&pr);
+    net_deinit(&net);
+  }
+}
+
 int main(void) {
   test_scores();
   test_mixture_sampler();
@@ -414,5 +506,8 @@ int main(void) {
   check_divergence(ACT_SOFTPLUS, "softplus");
   test_hutchinson_expectation();
   test_objective_gradient();
+  test_lambda_schedule();
+  test_fit_optimum();
+  test_level_power();
   return tap_done();
 }

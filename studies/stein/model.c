@@ -213,7 +213,7 @@ void stein_model_score(const SteinModel *m, size_t n, const double *X, double *S
     }
     return;
   }
-#pragma omp parallel
+#pragma omp parallel if (n * d * (size_t)m->K > 65536)
   {
     double *r = malloc(2 * d * sizeof *r);
 #pragma omp for schedule(static)

@@ -110,4 +110,115 @@ double stein_critic_objective(SteinCritic *sc, const double *theta, const double
                               const double *S, size_t n, double lambda, const SteinDiv *div,
                               const double *probes, Rng *rng, double *T, double *f, double *grad);
 
+/* ------------------------------------------------------------------ training (fit.c) */
+
+/* λ per epoch e = 0, 1, ...: staged λ_e = max(final, init·decay^e) (Repasky et al.'s
+ * code), or fixed. */
+typedef struct SteinLambda {
+  int staged;
+  double init, decay, final;  /* fixed: init */
+} SteinLambda;
+/* "staged[:init=0.4,decay=0.85,final=5e-4]" or "fixed:L" (L > 0). */
+int stein_lambda_parse(const char *text, SteinLambda *l, Err *err);
+double stein_lambda_at(const SteinLambda *l, long epoch);
+/* "staged" or "fixed:1e-03", for names and messages. */
+void stein_lambda_name(const SteinLambda *l, char *out, size_t n);
+
+typedef struct SteinFitOpts {
+  long epochs, batch;
+  double lr;              /* Adam's, betas 0.9, 0.999 */
+  SteinLambda lambda;
+  SteinDiv div;           /* training divergence; validation and tests use the exact one */
+} SteinFitOpts;
+
+/* A sample and its scores: X [n][d] from p; S = s_q(X); delta = s_q − s_p at X, or NULL
+ * when s_p is unknown. */
+typedef struct SteinSample {
+  size_t n;
+  double *X, *S, *delta;
+} SteinSample;
+
+/* Per epoch e (after its updates): λ_e, the validation objective J at λ_e, the critic
+ * error ‖λ_e f − δ‖² / ‖δ‖² on the validation sample (NaN without δ or when δ = 0), and
+ * the validation statistic √n mean(T)/sd(T) that selects the kept epoch. */
+typedef struct SteinTrace {
+  long epochs;
+  double *lambda, *val_obj, *critic_err, *val_stat;
+  long best_epoch;
+} SteinTrace;
+int stein_trace_alloc(SteinTrace *t, long epochs, Err *err);
+void stein_trace_free(SteinTrace *t);
+
+/* Trains θ (initialised by the caller) with Adam on minibatches of train, and leaves in
+ * θ the parameters of the epoch with the highest validation statistic. sc's cap must
+ * be at least the batch. */
+int stein_fit(SteinCritic *sc, double *theta, const SteinFitOpts *o, const SteinSample *train,
+              const SteinSample *val, Rng *rng, SteinTrace *tr, Err *err);
+/* T_q f_θ (exact divergence) at the n rows of a sample into T, in chunks of sc->cap. */
+void stein_critic_values(SteinCritic *sc, const double *theta, const SteinSample *s, double *T);
+
+/* --------------------------------------------------------------- tests (test.c, ksd.c) */
+
+typedef struct SteinTestResult {
+  double stat;     /* neural: mean of T on the test sample; KSD: the V-statistic */
+  double pvalue;   /* bootstrap p-value, (1 + #{null draw >= stat}) / (1 + draws) */
+  double tstat;    /* neural: √n mean/sd (LSD's studentised form); KSD: NaN */
+  int reject;      /* pvalue <= α */
+  int reject_t;    /* tstat > z_{1−α} */
+} SteinTestResult;
+
+/* Φ^{-1}(p) for p in (0, 1) (bisection on erfc, to 1e-12). */
+double stein_normal_quantile(double p);
+/* The neural test from the critic's values: T [n] on the test sample of p, T0 [n0] on
+ * samples of q; the null draws are means of n values resampled from T0, minus T0's mean
+ * (E_q[T_q f] = 0: Stein's identity). */
+int stein_test_values(const double *T, size_t n, const double *T0, size_t n0, double alpha,
+                      long boot, Rng *rng, SteinTestResult *r, Err *err);
+/* Kernel Stein discrepancy of the n rows of X (scores S = s_q(X)): RBF kernel
+ * exp(−‖x−y‖²/h), h = 2·median² of the pairwise distances (Gaussian bandwidth the
+ * median distance), V-statistic (1/n²) Σ u_q(x_i, x_j), wild bootstrap with Rademacher
+ * weights, `boot` draws. */
+int stein_ksd_test(const double *X, const double *S, size_t n, size_t d, double alpha, long boot,
+                   Rng *rng, SteinTestResult *r, Err *err);
+
+/* ------------------------------------------------------- power and level (power.c) */
+
+#define STEIN_MAX_SCHEDULES 16
+
+typedef struct SteinStudyOpts {
+  size_t n_train, n_val, n_test, n_null;  /* n_null: samples of q for the bootstrap null */
+  long repeats, boot;
+  double alpha;
+  SteinFitOpts fit;                       /* fit.lambda is replaced by each schedule */
+  SteinLambda sched[STEIN_MAX_SCHEDULES];
+  int nsched;
+  int ksd;                                /* also the KSD test on the same test draws */
+  uint64_t seed;
+} SteinStudyOpts;
+
+/* Per schedule, over the repeats: rejections of the bootstrap and studentised tests, and
+ * per epoch the means of λ, the validation objective and the critic error; the mean kept
+ * epoch and the lowest mean critic error. */
+typedef struct SteinScheduleResult {
+  long rejects, rejects_t;
+  SteinTrace mean;
+  double best_epoch_mean, critic_err_min;
+} SteinScheduleResult;
+
+typedef struct SteinStudyResult {
+  int nsched;
+  SteinScheduleResult sched[STEIN_MAX_SCHEDULES];
+  long ksd_rejects;
+  long repeats;      /* done */
+  double wall_s;
+} SteinStudyResult;
+
+/* Each repeat r draws fresh train/val/test samples of p and a null pool of q (an rng
+ * stream of its own), then trains one critic per schedule from the same initial θ (the
+ * net `net`, ℝ^d → ℝ^d) and tests it; KSD on the same test sample. stop (may be NULL)
+ * is polled between repeats: a stop keeps the repeats done. */
+int stein_study_run(const SteinPair *pr, const Net *net, const SteinStudyOpts *o,
+                    int (*stop)(void), SteinStudyResult *res, Err *err);
+void stein_study_result_free(SteinStudyResult *res);
+
 #endif
