@@ -15,6 +15,7 @@ static const Study studies[] = {
     {"batch-scaling", study_batch, "mini-batch Hessian extremes and stable step sizes against B"},
     {"spectral-bias", study_spectral, "which frequencies a network learns first (Rahaman et al.)"},
     {"pc-bias", study_pcbias, "principal-component bias of deep linear nets (Hacohen & Weinshall)"},
+    {"stein", study_stein, "neural Stein critics with staged L2 regularisation (Repasky et al.)"},
 };
 #define NSTUDIES (sizeof studies / sizeof *studies)
 

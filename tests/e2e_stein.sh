@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# e2e_stein.sh: `curvscope study stein` at a tiny size: a staged and a fixed λ on the
+# same draws with the KSD baseline, under a mean shift (power) and under --null (level),
+# then the RBM preset; from the database alone: one run per schedule in one group, the
+# metrics and per-epoch series docs/SCHEMA.md promises, the staged λ rule in the stored
+# series, and bad input refused with exit 2 and nothing written. Seconds. TAP output.
+#
+#   bash tests/e2e_stein.sh path/to/curvscope
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/tap.sh"
+tap_setup e2e_stein "$@"
+DB=$T/st.db
+q() { sqlite3 -batch -cmd ".timeout 5000" "$DB" "$1"; }
+awkt() { awk "BEGIN{exit !($1)}"; }
+
+TINY="--critic 8 --n-train 60 --n-val 40 --n-test 100 --epochs 4 --batch 30 --lr 1e-2 --boot 200 --threads 1 --quiet"
+run "$BIN" study stein --db "$DB" --dist gauss:d=2,pert=0.8 $TINY --repeats 20 \
+    --lambda staged:init=0.4,decay=0.5,final=0.06 --lambda fixed:0.1 --ksd
+[ $RC -eq 0 ]; ok $? "study stein, two schedules, --ksd, exits 0 (rc $RC: ${ERR:0:200})"
+echo "$OUT" | diag
+[ "$(q "select count(*) from runs where study='stein' and status='finished'")" = 2 ] &&
+  [ "$(q "select count(distinct grp) from runs")" = 1 ]
+ok $? "one finished run per schedule, in one group"
+for m in stein_power stein_power_t ksd_power stein_best_epoch stein_critic_err_min stein_repeats; do
+  [ "$(q "select count(*) from metrics where name='$m' and step=-1")" = 2 ] || { echo "# missing $m"; false; } || break
+done
+ok $? "run-level metrics stein_power, stein_power_t, ksd_power, stein_best_epoch, stein_critic_err_min on both runs"
+p=$(q "select min(value) from metrics where name in ('stein_power','ksd_power')")
+awkt "$p >= 0.5"; ok $? "power against a shift of 0.8 at n_test 100: every test rejects in at least half the repeats (min $p)"
+# staged: λ_e = max(0.06, 0.4·0.5^e) = 0.4, 0.2, 0.1, 0.06
+lam=$(q "select group_concat(value, ' ') from (select value from series s join runs r on r.id=s.run_id where r.name like 'stein staged%' and s.name='stein_lambda' order by idx)")
+[ "$lam" = "0.4 0.2 0.1 0.06" ]; ok $? "stein_lambda series of the staged run follows max(final, init·decay^e) ($lam)"
+[ "$(q "select count(*) from series where name in ('stein_critic_err','stein_val_obj','stein_val_stat') and step=-1 and value is not null")" = 24 ]
+ok $? "stein_critic_err, stein_val_obj, stein_val_stat: one value per epoch on each run"
+[ "$(q "select json_extract(config,'\$.lambda') from runs order by id limit 1")" = "staged:init=0.4,decay=0.5,final=0.06" ]
+ok $? "the schedule is in the stored config"
+
+run "$BIN" study stein --db "$DB" --dist gauss:d=2 --null $TINY --repeats 40 --ksd
+[ $RC -eq 0 ] && [ "$(q "select count(*) from metrics where name in ('stein_level','ksd_level')")" = 2 ] &&
+  [ "$(q "select count(*) from series where name='stein_critic_err' and value is not null and run_id=3")" = 0 ]
+ok $? "--null: stein_level and ksd_level recorded; no critic error (s_q = s_p) (rc $RC: ${ERR:0:200})"
+
+run "$BIN" study stein --db "$DB" --dist rbm:dx=4,dh=3,pert=0.5,burnin=50 $TINY --repeats 4
+[ $RC -eq 0 ] && [ "$(q "select count(*) from runs where name like 'stein staged rbm%'")" = 1 ]
+ok $? "the rbm preset runs (rc $RC: ${ERR:0:200})"
+
+before=$(q "select count(*) from runs")
+run "$BIN" study stein --db "$DB" --lambda fixed:-1
+[ $RC -eq 2 ] && [ "$(q "select count(*) from runs")" = "$before" ] && echo "$ERR" | grep -q "fixed:-1"
+ok $? "a bad --lambda exits 2 naming it, nothing written"
+run "$BIN" study stein --db "$T/new.db" --div exact:probes=2
+[ $RC -eq 2 ] && [ ! -e "$T/new.db" ]; ok $? "a bad --div exits 2 and creates no database"
+run "$BIN" study --help
+echo "$OUT" | grep -q "^  stein "; ok $? "study --help lists stein"
+tap_end
