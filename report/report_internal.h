@@ -71,6 +71,9 @@ int spectral_section_emit(Report *r, ReportRun *run, Err *err);
 /* The PC-bias study's section (section_pcbias.c). */
 int section_pcbias_applies(Report *r, const ReportRun *run, Err *err);
 int section_pcbias_emit(Report *r, ReportRun *run, Err *err);
+/* The Stein study's section (section_stein.c). */
+int section_stein_applies(Report *r, const ReportRun *run, Err *err);
+int section_stein_emit(Report *r, ReportRun *run, Err *err);
 
 /* ---- helpers (report_util.c) ---------------------------------------------- */
 

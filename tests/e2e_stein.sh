@@ -44,6 +44,11 @@ run "$BIN" study stein --db "$DB" --dist rbm:dx=4,dh=3,pert=0.5,burnin=50 $TINY 
 [ $RC -eq 0 ] && [ "$(q "select count(*) from runs where name like 'stein staged rbm%'")" = 1 ]
 ok $? "the rbm preset runs (rc $RC: ${ERR:0:200})"
 
+run "$BIN" report --db "$DB" -o "$T/r.html"
+[ $RC -eq 0 ] && grep -q 'id="run-1-stein"' "$T/r.html" && grep -q 'r1.stein.lambda' "$T/r.html" &&
+  grep -q 'r1.stein.err' "$T/r.html" && ! grep -q 'r3.stein.err' "$T/r.html"
+ok $? "the report has a Stein section with λ and critic error per epoch (none of the error under --null) (rc $RC: ${ERR:0:200})"
+
 before=$(q "select count(*) from runs")
 run "$BIN" study stein --db "$DB" --lambda fixed:-1
 [ $RC -eq 2 ] && [ "$(q "select count(*) from runs")" = "$before" ] && echo "$ERR" | grep -q "fixed:-1"
