@@ -84,6 +84,17 @@ static void test_scores(void) {
   }
 }
 
+/* |sample mean − want| in standard errors of E[x_a x_b] (b = d: of E[x_a]) over n rows. */
+static double moment_z(const double *X, size_t n, size_t d, size_t a, size_t b, double want) {
+  double s = 0, s2 = 0;
+  for (size_t i = 0; i < n; i++) {
+    double v = X[i * d + a] * (b < d ? X[i * d + b] : 1.0);
+    s += v, s2 += v * v;
+  }
+  double mean = s / n, se = sqrt((s2 / n - mean * mean) / n);
+  return fabs(mean - want) / se;
+}
+
 /* A mixture's first two moments from many samples, against Σ_k w_k μ_k and
  * Σ_k w_k (Σ_k + μ_k μ_kᵀ), within 5 standard errors. */
 static void test_mixture_sampler(void) {
@@ -111,12 +122,7 @@ static void test_mixture_sampler(void) {
           for (size_t j = 0; j < d; j++) cov += L[a * d + j] * L[b * d + j];
         want += m->w[k] * (b < d ? cov + mu[a] * mu[b] : mu[a]);
       }
-      double s = 0, s2 = 0;
-      for (size_t i = 0; i < n; i++) {
-        double v = X[i * d + a] * (b < d ? X[i * d + b] : 1.0);
-        s += v, s2 += v * v;
-      }
-      double mean = s / n, se = sqrt((s2 / n - mean * mean) / n), z = fabs(mean - want) / se;
+      double z = moment_z(X, n, d, a, b, want);
       worst = fmax(worst, z);
       bad += !(z < 5);
     }
@@ -166,12 +172,7 @@ static void test_rbm_sampler(void) {
     stein_model_sample(which ? &pr.p : m, n, &rng, X, &err);
     for (size_t a = 0; a < d; a++)
       for (size_t b = 0; b <= d; b++) {
-        double want = b < d ? exx[a][b] : ex[a], s = 0, s2 = 0;
-        for (size_t i = 0; i < n; i++) {
-          double v = X[i * d + a] * (b < d ? X[i * d + b] : 1.0);
-          s += v, s2 += v * v;
-        }
-        double mean = s / n, se = sqrt((s2 / n - mean * mean) / n), z = fabs(mean - want) / se;
+        double z = moment_z(X, n, d, a, b, b < d ? exx[a][b] : ex[a]);
         if (!which) worst = fmax(worst, z), bad += !(z < 5);
         else far += z > 10;
       }
