@@ -155,7 +155,7 @@ static int parse_args(int argc, char **argv, StudyOpts *o) {
         break;
       case 15: rc = parse_count(f, v, 1, 1000000, &o->so.boot); break;
       case 16: rc = parse_count(f, v, 0, 1L << 53, &o->seed); break;
-      case 17: rc = parse_count(f, v, 0, 4096, &o->threads); break;
+      case 17: rc = parse_count(f, v, 0, THREADS_USER_MAX, &o->threads); break;
       case 18: rc = copy_str(o->db, sizeof o->db, f, v); break;
     }
     if (rc) return rc;
