@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/dataset.h"
 #include "core/json.h"
 #include "core/spec.h"
 #include "core/threads.h"
@@ -14,7 +15,7 @@
 #include "studies/stein/stein.h"
 
 typedef struct StudyOpts {
-  char dist[256], critic[128], act[32], div[64], db[512];
+  char dist[256], critic[128], act[32], div[64], db[512], data[1024];
   char lambda_text[STEIN_MAX_SCHEDULES][64];
   double pert;  /* < 0: the preset's */
   int null, quiet;
@@ -35,6 +36,8 @@ static void help(void) {
       "                      rbm:dx=50,dh=40[,pert=0.02][,burnin=2000] (default gauss-mixture:d=25)\n"
       "  --pert S            the perturbation of p (gauss: mean shift, rbm: B + S*N(0,1))\n"
       "  --null              p = q (measures the level)\n"
+      "  --data SPEC         p's samples from data instead (e.g. csv:x.csv,label=none: d columns\n"
+      "                      matching --dist's q); each repeat splits its rows afresh\n"
       "  --n-train N         samples of p to train on (default 2000)\n"
       "  --n-val N           validation samples (default 1000)\n"
       "  --n-test N          test samples (default 500)\n"
@@ -92,7 +95,7 @@ static int parse_args(int argc, char **argv, StudyOpts *o) {
     static const char *const known[] = {
         "--dist",  "--pert",   "--n-train", "--n-val", "--n-test", "--n-null", "--epochs",
         "--batch", "--lr",     "--critic",  "--act",   "--div",    "--lambda", "--repeats",
-        "--alpha", "--boot",   "--seed",    "--threads", "--db"};
+        "--alpha", "--boot",   "--seed",    "--threads", "--db",    "--data"};
     int k = -1;
     for (int j = 0; j < (int)(sizeof known / sizeof *known); j++)
       if (!strcmp(f, known[j])) k = j;
@@ -157,6 +160,7 @@ static int parse_args(int argc, char **argv, StudyOpts *o) {
       case 16: rc = parse_count(f, v, 0, 1L << 53, &o->seed); break;
       case 17: rc = parse_count(f, v, 0, THREADS_USER_MAX, &o->threads); break;
       case 18: rc = copy_str(o->db, sizeof o->db, f, v); break;
+      case 19: rc = copy_str(o->data, sizeof o->data, f, v); break;
     }
     if (rc) return rc;
   }
@@ -172,7 +176,10 @@ static char *config_json(const StudyOpts *o, const SteinPair *pr, int k) {
   sb_json_str(&b, o->dist);
   sb_printf(&b, ",\"pert\":");
   sb_json_num(&b, pr->pert);
-  sb_printf(&b, ",\"null\":%s,\"lambda\":", o->null ? "true" : "false");
+  sb_printf(&b, ",\"null\":%s,\"data\":", o->null ? "true" : "false");
+  if (o->data[0]) sb_json_str(&b, o->data);
+  else sb_append(&b, "null");
+  sb_append(&b, ",\"lambda\":");
   sb_json_str(&b, o->lambda_text[k]);
   sb_append(&b, ",\"critic\":");
   sb_json_str(&b, o->critic);
@@ -274,7 +281,7 @@ int study_stein(int argc, char **argv) {
   snprintf(o.lambda_text[0], sizeof o.lambda_text[0], "staged");
   o.pert = -1;
   o.so = (SteinStudyOpts){2000, 1000, 500, 0, 10, 500, 0.05,
-                          {60, 200, 1e-3, {0}, {STEIN_DIV_HUTCHINSON, 1}}, {{0}}, 1, 0, 0};
+                          {60, 200, 1e-3, {0}, {STEIN_DIV_HUTCHINSON, 1}}, {{0}}, 1, 0, 0, NULL, 0};
   stein_lambda_parse("staged", &o.so.sched[0], &(Err){0});
   int code = parse_args(argc, argv, &o);
   if (code) return code;
@@ -296,9 +303,39 @@ int study_stein(int argc, char **argv) {
     stein_pair_free(&pr);
     return bad("--critic", o.critic, err.msg);
   }
+  Dataset *dtr = NULL, *dte = NULL;
+  if (o.data[0]) {
+    if (o.null || o.pert >= 0) {
+      net_deinit(&net);
+      stein_pair_free(&pr);
+      return bad("--data", o.data, o.null ? "and --null exclude each other" : "and --pert exclude each other");
+    }
+    if (data_load(o.data, o.so.seed, &dtr, &dte, &err) || dtr->d != d) {
+      char want[160];
+      if (dtr) snprintf(want, sizeof want, "has %zu columns, q has d = %zu", dtr->d, d);
+      dataset_free(dtr), dataset_free(dte);
+      net_deinit(&net);
+      stein_pair_free(&pr);
+      return bad("--data", o.data, err.msg[0] ? err.msg : want);
+    }
+    if (o.so.n_train + o.so.n_val + o.so.n_test > dtr->n) {
+      char want[160];
+      snprintf(want, sizeof want, "has %zu rows, fewer than --n-train + --n-val + --n-test = %zu",
+               dtr->n, o.so.n_train + o.so.n_val + o.so.n_test);
+      dataset_free(dtr), dataset_free(dte);
+      net_deinit(&net);
+      stein_pair_free(&pr);
+      return bad("--data", o.data, want);
+    }
+    o.so.data = dtr->X;
+    o.so.n_data = dtr->n;
+    snprintf(pr.name, sizeof pr.name, "data");
+    pr.pert = NAN;  /* unknown: p is the data */
+  }
   threads_set((int)o.threads);
   Db *db = NULL;
   if (cli_db_open(o.db, &db, &err)) {
+    dataset_free(dtr), dataset_free(dte);
     net_deinit(&net);
     stein_pair_free(&pr);
     return cli_fail(&err);
@@ -321,6 +358,7 @@ int study_stein(int argc, char **argv) {
     print_summary(&o, &res, ids);
   }
   stein_study_result_free(&res);
+  dataset_free(dtr), dataset_free(dte);
   db_close(db);
   net_deinit(&net);
   stein_pair_free(&pr);

@@ -49,7 +49,21 @@ run "$BIN" report --db "$DB" -o "$T/r.html"
   grep -q 'r1.stein.err' "$T/r.html" && ! grep -q 'r3.stein.err' "$T/r.html"
 ok $? "the report has a Stein section with λ and critic error per epoch (none of the error under --null) (rc $RC: ${ERR:0:200})"
 
+# p from a CSV (a label column, ignored): N(0.8·1, I) against q = N(0, I)
+awk 'BEGIN{srand(5); print "a,b,y"; for(i=0;i<400;i++){u=rand();v=rand(); r=sqrt(-2*log(1-u));
+  printf "%.6f,%.6f,0\n", r*cos(6.2831853*v)+0.8, r*sin(6.2831853*v)+0.8}}' > shift.csv
+run "$BIN" study stein --db "$DB" --dist gauss:d=2 --data csv:shift.csv,label=y $TINY --repeats 10
+[ $RC -eq 0 ] && [ "$(q "select count(*) from runs where name='stein staged data'")" = 1 ] &&
+  awkt "$(q "select m.value from metrics m join runs r on r.id=m.run_id where r.name='stein staged data' and m.name='stein_power'") >= 0.5"
+ok $? "--data: p from a CSV, each repeat a fresh split; power >= 0.5 against the shifted file (rc $RC: ${ERR:0:200})"
+
 before=$(q "select count(*) from runs")
+run "$BIN" study stein --db "$DB" --dist gauss:d=3 --data csv:shift.csv,label=y $TINY
+[ $RC -eq 2 ] && echo "$ERR" | grep -q "has 2 columns, q has d = 3" && [ "$(q "select count(*) from runs")" = "$before" ]
+ok $? "--data with the wrong dimension exits 2 naming it, nothing written"
+run "$BIN" study stein --db "$DB" --dist gauss:d=2 --data csv:shift.csv,label=y --n-train 300 --n-val 100 --n-test 100
+[ $RC -eq 2 ] && echo "$ERR" | grep -q "has 400 rows"; ok $? "--data with too few rows exits 2"
+
 run "$BIN" study stein --db "$DB" --lambda fixed:-1
 [ $RC -eq 2 ] && [ "$(q "select count(*) from runs")" = "$before" ] && echo "$ERR" | grep -q "fixed:-1"
 ok $? "a bad --lambda exits 2 naming it, nothing written"

@@ -53,6 +53,44 @@ static void trace_add(SteinTrace *sum, const SteinTrace *t) {
   }
 }
 
+/* n rows of data (the indices idx) with q's scores. */
+static int sample_rows(SteinSample *s, const SteinPair *pr, const double *data, const size_t *idx,
+                       size_t n, Err *err) {
+  size_t d = pr->q.d;
+  memset(s, 0, sizeof *s);
+  s->n = n;
+  s->X = malloc(n * d * sizeof *s->X);
+  s->S = malloc(n * d * sizeof *s->S);
+  if (!s->X || !s->S) {
+    sample_free(s);
+    return err_set(err, CS_ENOMEM, "out of memory for %zu samples", n);
+  }
+  for (size_t i = 0; i < n; i++) memcpy(s->X + i * d, data + idx[i] * d, d * sizeof *s->X);
+  stein_model_score(&pr->q, n, s->X, s->S);
+  return CS_OK;
+}
+
+/* p's train, validation and test samples: fresh draws of pr->p, or a fresh random split
+ * of the data rows. */
+static int draw_p(const SteinPair *pr, const SteinStudyOpts *o, Rng *rng, SteinSample *tr_s,
+                  SteinSample *va_s, SteinSample *te_s, Err *err) {
+  if (!o->data) {
+    int rc = sample_draw(tr_s, &pr->p, pr, 0, o->n_train, rng, err);
+    if (!rc) rc = sample_draw(va_s, &pr->p, pr, 1, o->n_val, rng, err);
+    if (!rc) rc = sample_draw(te_s, &pr->p, pr, 0, o->n_test, rng, err);
+    return rc;
+  }
+  size_t *idx = malloc(o->n_data * sizeof *idx);
+  if (!idx) return err_set(err, CS_ENOMEM, "out of memory");
+  for (size_t i = 0; i < o->n_data; i++) idx[i] = i;
+  rng_shuffle(rng, idx, o->n_data);
+  int rc = sample_rows(tr_s, pr, o->data, idx, o->n_train, err);
+  if (!rc) rc = sample_rows(va_s, pr, o->data, idx + o->n_train, o->n_val, err);
+  if (!rc) rc = sample_rows(te_s, pr, o->data, idx + o->n_train + o->n_val, o->n_test, err);
+  free(idx);
+  return rc;
+}
+
 /* One repeat: draws, then per schedule a critic trained from theta0 and tested. */
 static int one_repeat(const SteinPair *pr, const Net *net, const SteinStudyOpts *o, long r,
                       SteinCritic *sc, double *theta0, double *theta, SteinTrace *tr,
@@ -60,9 +98,7 @@ static int one_repeat(const SteinPair *pr, const Net *net, const SteinStudyOpts 
   Rng rng;
   rng_seed_stream(&rng, o->seed, 2 * (uint64_t)r);
   SteinSample tr_s = {0}, va_s = {0}, te_s = {0}, nu_s = {0};
-  int rc = sample_draw(&tr_s, &pr->p, pr, 0, o->n_train, &rng, err);
-  if (!rc) rc = sample_draw(&va_s, &pr->p, pr, 1, o->n_val, &rng, err);
-  if (!rc) rc = sample_draw(&te_s, &pr->p, pr, 0, o->n_test, &rng, err);
+  int rc = draw_p(pr, o, &rng, &tr_s, &va_s, &te_s, err);
   if (!rc) rc = sample_draw(&nu_s, &pr->q, pr, 0, o->n_null, &rng, err);
   double *T = malloc(o->n_test * sizeof *T), *T0 = malloc(o->n_null * sizeof *T0);
   if (!rc && (!T || !T0)) rc = err_set(err, CS_ENOMEM, "out of memory for the test values");
@@ -104,6 +140,9 @@ int stein_study_run(const SteinPair *pr, const Net *net, const SteinStudyOpts *o
   if (net->d_in != pr->q.d || net->d_out != pr->q.d)
     return err_set(err, CS_EINVAL, "the critic maps ℝ^%zu → ℝ^%zu, the model has d = %zu",
                    net->d_in, net->d_out, pr->q.d);
+  if (o->data && o->n_train + o->n_val + o->n_test > o->n_data)
+    return err_set(err, CS_EINVAL, "the data has %zu rows, fewer than train + val + test = %zu",
+                   o->n_data, o->n_train + o->n_val + o->n_test);
   double t0 = wall_time();
   size_t cap = (size_t)o->fit.batch, P = net->n_params;
   SteinCritic *sc = stein_critic_alloc(net, cap);

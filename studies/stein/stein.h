@@ -194,6 +194,10 @@ typedef struct SteinStudyOpts {
   int nsched;
   int ksd;                                /* also the KSD test on the same test draws */
   uint64_t seed;
+  /* p from data instead of pr->p: rows [n_data][d], each repeat a fresh random split into
+   * train, validation and test (n_train + n_val + n_test <= n_data); NULL: sample pr->p */
+  const double *data;
+  size_t n_data;
 } SteinStudyOpts;
 
 /* Per schedule, over the repeats: rejections of the bootstrap and studentised tests, and
@@ -215,7 +219,8 @@ typedef struct SteinStudyResult {
 
 /* Each repeat r draws fresh train/val/test samples of p and a null pool of q (an rng
  * stream of its own), then trains one critic per schedule from the same initial θ (the
- * net `net`, ℝ^d → ℝ^d) and tests it; KSD on the same test sample. stop (may be NULL)
+ * net `net`, ℝ^d → ℝ^d) and tests it; KSD on the same test sample. With o->data, p's
+ * samples are rows of the data (no critic error: s_p unknown). stop (may be NULL)
  * is polled between repeats: a stop keeps the repeats done. */
 int stein_study_run(const SteinPair *pr, const Net *net, const SteinStudyOpts *o,
                     int (*stop)(void), SteinStudyResult *res, Err *err);
