@@ -4,6 +4,7 @@
  * (log scales), and the validation objective beside them; the run's power or level is
  * in its run-level results. All SQL is fixed text with int64 binds.
  */
+#include <math.h>
 #include <stdio.h>
 
 #include "report_internal.h"
@@ -38,11 +39,45 @@ static int epoch_chart(Report *r, const ReportRun *run, const char *name, const 
   "SELECT idx, value FROM series WHERE run_id=?1 AND name='" name "' AND step=-1 " \
   "AND value IS NOT NULL ORDER BY idx"
 
+/* The rejection rates with their 95% Wilson intervals over the repeats. */
+static int rates_table(Report *r, const ReportRun *run, Err *err) {
+  static const char *const names[] = {"stein_power", "stein_power_t", "ksd_power", "stein_level",
+                                      "stein_level_t", "ksd_level"};
+  DbRows rows;
+  if (db_query_rows(r->db, "SELECT (SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND "
+                    "name='stein_repeats'), (SELECT value FROM metrics WHERE run_id=?1 AND "
+                    "step=-1 AND name='stein_power'), (SELECT value FROM metrics WHERE "
+                    "run_id=?1 AND step=-1 AND name='stein_power_t'), (SELECT value FROM metrics "
+                    "WHERE run_id=?1 AND step=-1 AND name='ksd_power'), (SELECT value FROM "
+                    "metrics WHERE run_id=?1 AND step=-1 AND name='stein_level'), (SELECT value "
+                    "FROM metrics WHERE run_id=?1 AND step=-1 AND name='stein_level_t'), "
+                    "(SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND name='ksd_level')",
+                    &run->id, 1, &rows, err))
+    return -1;
+  double n = rows.nrow ? rows.v[0] : NAN;
+  if (rows.nrow && n > 0) {
+    sb_append(&r->runs, "<table class=\"kv\"><tbody>\n");
+    for (int k = 0; k < 6; k++) {
+      double p = rows.v[1 + k];
+      if (isnan(p)) continue;
+      /* Wilson's interval, z = 1.96 */
+      double z = 1.959964, z2 = z * z, c = (p + z2 / (2 * n)) / (1 + z2 / n),
+             h = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n);
+      sb_printf(&r->runs, "<tr><th>%s</th><td>%.3f [%.3f, %.3f] over %.0f repeats</td></tr>\n",
+                names[k], p, fmax(0, c - h), fmin(1, c + h), n);
+    }
+    sb_append(&r->runs, "</tbody></table>\n");
+  }
+  db_rows_free(&rows);
+  return 0;
+}
+
 int section_stein_emit(Report *r, ReportRun *run, Err *err) {
   rep_section_open(r, run, "stein", "Stein critic");
-  sb_append(&r->runs, "<p class=\"note\">Means over the study's repeats, per epoch. Power "
-            "(or level, p = q) and KSD beside it: the run-level results.</p>\n");
-  int rc = epoch_chart(r, run, "lambda", EPOCH_SQL("stein_lambda"), "λ per epoch", "λ", 1, err);
+  sb_append(&r->runs, "<p class=\"note\">Rejection rates with 95% Wilson intervals; per-epoch "
+            "curves are means over the study's repeats.</p>\n");
+  int rc = rates_table(r, run, err);
+  if (!rc) rc = epoch_chart(r, run, "lambda", EPOCH_SQL("stein_lambda"), "λ per epoch", "λ", 1, err);
   if (!rc)
     rc = epoch_chart(r, run, "err", EPOCH_SQL("stein_critic_err"),
                      "critic error ‖λf − (s_q − s_p)‖² / ‖s_q − s_p‖² (validation)", "error", 1,

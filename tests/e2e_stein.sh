@@ -46,8 +46,9 @@ ok $? "the rbm preset runs (rc $RC: ${ERR:0:200})"
 
 run "$BIN" report --db "$DB" -o "$T/r.html"
 [ $RC -eq 0 ] && grep -q 'id="run-1-stein"' "$T/r.html" && grep -q 'r1.stein.lambda' "$T/r.html" &&
-  grep -q 'r1.stein.err' "$T/r.html" && ! grep -q 'r3.stein.err' "$T/r.html"
-ok $? "the report has a Stein section with λ and critic error per epoch (none of the error under --null) (rc $RC: ${ERR:0:200})"
+  grep -q 'r1.stein.err' "$T/r.html" && ! grep -q 'r3.stein.err' "$T/r.html" &&
+  grep -q '<th>stein_level</th><td>[0-9.]* \[[0-9.]*, [0-9.]*\] over 40 repeats' "$T/r.html"
+ok $? "the report has a Stein section: rates with their intervals, λ and critic error per epoch (none of the error under --null) (rc $RC: ${ERR:0:200})"
 
 # p from a CSV (a label column, ignored): N(0.8·1, I) against q = N(0, I)
 awk 'BEGIN{srand(5); print "a,b,y"; for(i=0;i<400;i++){u=rand();v=rand(); r=sqrt(-2*log(1-u));
