@@ -294,6 +294,14 @@ int cmd_analyze(int argc, char **argv) {
     double t0 = wall_time();
     int rc = slq_density(&op, (int)steps, (int)m, a.seed, (int)a.grid, 0.0, x, y, NULL, NULL, &err);
     if (!rc) rc = rec_density(&rec, step, opname, (size_t)a.grid, x, y, &err);
+    /* the settings beside the density, for the report (docs/SCHEMA.md) */
+    const char *sfx[] = {"probes", "lanczos_steps", "grid", "seed"};
+    double val[] = {(double)m, (double)steps, (double)a.grid, (double)a.seed};
+    for (int k = 0; k < 4 && !rc; k++) {
+      char name[96];
+      snprintf(name, sizeof name, "%s_slq_%s", opname, sfx[k]);
+      rc = rec_metric(&rec, step, name, val[k], &err);
+    }
     if (!rc)
       printf("spectral density: %ld probes × %ld Lanczos steps on [%.4g, %.4g] (%.2f s), stored\n",
              m, steps, x[0], x[a.grid - 1], wall_time() - t0);

@@ -235,22 +235,38 @@ static int in_group(const ReportRun *run, const char *grp) {
   return !grp || (run->grp && !strcmp(run->grp, grp));
 }
 
-/* The comparison charts of one group (grp NULL: the chosen runs). */
+/* The comparison charts, in order: λ1 / threshold, train loss, test loss, test accuracy. */
+enum { CMP_RATIO, CMP_LOSS, CMP_TEST_LOSS, CMP_TEST_ACC, CMP_KINDS };
+
+static int compare_has(const ReportRun *run, int kind) {
+  switch (kind) {
+    case CMP_RATIO: return run->ratio > 0;
+    case CMP_LOSS: return run->has_loss;
+    case CMP_TEST_LOSS: return run->has_test_loss;
+    default: return run->has_test_acc;
+  }
+}
+
+/* The comparison of one group (grp NULL: the chosen runs): what differs and how it
+ * ended (report_compare_table), then the charts that at least two of its runs have. */
 static int compare_group(Report *r, StrBuf *b, const char *grp, ReportRun *runs, size_t n,
                          Err *err) {
-  size_t members = 0, sharp = 0, loss = 0, pre = 0;
+  size_t members = 0, pre = 0, count[CMP_KINDS] = {0};
   for (size_t i = 0; i < n; i++)
     members += in_group(runs + i, grp);
   if (members < 2) return 0;
+  ReportRun **m = malloc(members * sizeof *m);
+  if (!m) return err_set(err, CS_ENOMEM, "out of memory"), -1;
+  members = 0;
   for (size_t i = 0; i < n; i++) {
     if (!in_group(runs + i, grp)) continue;
+    m[members++] = runs + i;
     int has = ratio_ds(r, runs + i, err);
-    if (has < 0) return -1;
-    sharp += has;
+    if (has < 0) return free(m), -1;
     pre += has && !strcmp(runs[i].eos_op, "precond");
-    loss += runs[i].has_loss;
+    for (int k = 0; k < CMP_KINDS; k++) count[k] += compare_has(runs + i, k) > 0;
   }
-  if (sharp < 2 && loss < 2) return 0;
+  if (count[CMP_RATIO] < 2 && count[CMP_LOSS] < 2) return free(m), 0;
   sb_append(b, "<section class=\"group\"><h3>");
   if (grp) {
     sb_append(b, "group ");
@@ -258,44 +274,50 @@ static int compare_group(Report *r, StrBuf *b, const char *grp, ReportRun *runs,
   } else {
     sb_append(b, "chosen runs");
   }
-  sb_printf(b, " <small>(%zu runs)</small></h3>\n<div class=\"row\">\n", members);
-  for (int kind = 0; kind < 2; kind++) {
-    if ((kind == 0 && sharp < 2) || (kind == 1 && loss < 2)) continue;
-    if (kind == 0)
+  sb_printf(b, " <small>(%zu runs)</small></h3>\n", members);
+  if (report_compare_table(r, b, m, members, err)) return free(m), -1;
+  sb_append(b, "<div class=\"row\">\n");
+  static const char *const titles[CMP_KINDS] = {NULL, "train loss", "test loss",
+                                                "test accuracy"};
+  static const char *const desc[CMP_KINDS] = {
+      ",\"y\":\"λ1 / threshold\",\"hrule\":1,\"lines\":[", ",\"y\":\"loss\",\"log\":1,\"lines\":[",
+      ",\"y\":\"test loss\",\"log\":1,\"lines\":[", ",\"y\":\"test accuracy\",\"lines\":["};
+  static const char *const keys[CMP_KINDS] = {"r%lld.ratio", "r%lld.loss", "r%lld.m.test_loss",
+                                              "r%lld.m.test_accuracy"};
+  for (int kind = 0; kind < CMP_KINDS; kind++) {
+    if (count[kind] < 2) continue;
+    if (kind == CMP_RATIO)
       rep_chart_begin(r, b, pre == 0 ? "sharpness / stability threshold (1 = edge of stability)"
-                            : pre == sharp ? "preconditioned sharpness / Adam's threshold "
-                                             "(1 = edge of stability)"
+                            : pre == count[CMP_RATIO] ? "preconditioned sharpness / Adam's "
+                                                        "threshold (1 = edge of stability)"
                                            : "sharpness, or preconditioned sharpness for Adam, "
                                              "/ its threshold (1 = edge of stability)");
     else
-      rep_chart_begin(r, b, "train loss");
-    sb_append(&r->charts, kind == 0 ? ",\"y\":\"λ1 / threshold\",\"hrule\":1,\"lines\":["
-                                    : ",\"y\":\"loss\",\"log\":1,\"lines\":[");
+      rep_chart_begin(r, b, titles[kind]);
+    sb_append(&r->charts, desc[kind]);
     int first = 1;
-    for (size_t i = 0; i < n; i++) {
-      ReportRun *run = runs + i;
-      if (!in_group(run, grp)) continue;
-      if (kind == 0 && run->ratio <= 0) continue;
-      if (kind == 1 && !run->has_loss) continue;
+    for (size_t i = 0; i < members; i++) {
+      ReportRun *run = m[i];
+      if (compare_has(run, kind) <= 0) continue;
       char key[64];
       StrBuf l;
       sb_init(&l);
       run_label(&l, run);
-      if (isfinite(run->lr)) sb_printf(&l, " (η=%g)", run->lr);
-      if (kind == 0 && !strcmp(run->eos_op, "precond")) sb_append(&l, ", preconditioned");
-      snprintf(key, sizeof key, kind == 0 ? "r%lld.ratio" : "r%lld.loss", (long long)run->id);
-      sb_append(&r->charts, first ? "[" : ",[");
-      first = 0;
-      sb_json_str(&r->charts, key);
-      sb_append(&r->charts, ",");
-      sb_json_str(&r->charts, l.p);
-      sb_append(&r->charts, "]");
+      if (isfinite(run->lr)) {
+        sb_append(&l, " (η=");
+        rep_num(&l, run->lr);
+        sb_append(&l, ")");
+      }
+      if (kind == CMP_RATIO && !strcmp(run->eos_op, "precond")) sb_append(&l, ", preconditioned");
+      snprintf(key, sizeof key, keys[kind], (long long)run->id);
+      rep_line_ref(&r->charts, &first, key, l.p);
       sb_free(&l);
     }
     sb_append(&r->charts, "]");
     rep_chart_end(r);
   }
   sb_append(b, "</div></section>\n");
+  free(m);
   return 0;
 }
 
@@ -421,7 +443,11 @@ int report_write(Db *db, const ReportOpts *o, ReportStats *stats, Err *err) {
       report_html_escape(&r.runs, val[k]);
       sb_append(&r.runs, "</b> · ");
     }
-    if (isfinite(run->lr)) sb_printf(&r.runs, "η <b>%g</b> · ", run->lr);
+    if (isfinite(run->lr)) {
+      sb_append(&r.runs, "η <b>");
+      rep_num(&r.runs, run->lr);
+      sb_append(&r.runs, "</b> · ");
+    }
     sb_append(&r.runs, "<a href=\"#index\">index</a></p>\n");
     if (run->error) {
       sb_append(&r.runs, "<p class=\"error\">");

@@ -25,6 +25,7 @@ typedef struct ReportRun {
   const char *eos_op;
   char *phase_op;   /* operator the EoS phases were computed from; NULL: no phases */
   int has_loss;     /* dataset r<id>.loss was written */
+  int has_test_loss, has_test_acc; /* datasets r<id>.m.test_loss, r<id>.m.test_accuracy */
   int ratio;        /* dataset r<id>.ratio (λ1 / threshold): 0 not yet read, 1 written, -1 none */
 } ReportRun;
 
@@ -74,6 +75,11 @@ int section_pcbias_emit(Report *r, ReportRun *run, Err *err);
 /* The Stein study's section (section_stein.c). */
 int section_stein_applies(Report *r, const ReportRun *run, Err *err);
 int section_stein_emit(Report *r, ReportRun *run, Err *err);
+
+/* The comparison's table of the m runs (compare_config.c): the configuration keys that
+ * differ, then final train loss, test loss and test accuracy; cells that differ from the
+ * first run's marked class "diff". Appends to b; 0, or -1 with err filled. */
+int report_compare_table(Report *r, StrBuf *b, ReportRun *const *runs, size_t m, Err *err);
 
 /* ---- helpers (report_util.c) ---------------------------------------------- */
 
@@ -129,7 +135,21 @@ void rep_chart_end(Report *r);
  * is appended escaped as it is. */
 void rep_json_pretty_html(StrBuf *b, const char *json);
 
-/* Formats a number for a table cell ("%.4g"; "" for NAN). */
+/* Formats a number for a table cell (rep_num; "" for NAN). */
 void rep_cell_num(StrBuf *b, double v);
+
+/* ---- formatting for a reader (report_format.c) ------------------------------ */
+
+/* The report's one rule for a number a reader sees: an integer as an integer (below
+ * 1e15), anything else to 4 significant digits ("%.4g"); NaN and ±∞ spelled out. */
+void rep_num(StrBuf *b, double v);
+/* One value of SQLite's json_each (its text and its type: 'real', 'integer', 'text',
+ * 'true', 'false', 'null', 'object', 'array'), HTML-escaped; numbers by rep_num. */
+void rep_json_value_html(StrBuf *b, const char *value, const char *type);
+
+/* Where a density's log y axis starts: the smallest of the largest values that together
+ * carry 99.9% of its mass (an even grid, so mass ∝ value); NAN when none is positive.
+ * scratch: n doubles (report_sections.c). */
+double rep_density_floor(const double *y, size_t n, double *scratch);
 
 #endif

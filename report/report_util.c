@@ -303,7 +303,7 @@ void rep_chart_begin(Report *r, StrBuf *html, const char *title) {
 void rep_chart_end(Report *r) { sb_append(&r->charts, "}"); }
 
 void rep_cell_num(StrBuf *b, double v) {
-  if (isfinite(v)) sb_printf(b, "%.4g", v);
+  if (isfinite(v)) rep_num(b, v);
 }
 
 /* A small JSON re-indenter: strings are copied verbatim (escapes kept), structure

@@ -51,6 +51,39 @@ static int threshold_label(Report *r, const ReportRun *run, const char *metric, 
   return 0;
 }
 
+/* The chart of the operator held against the optimizer's threshold (run->eos_op) gets
+ * the training loss stacked above it on the same step axis ("top"), so a loss spike
+ * lines up with the sharpness drop, and a vertical rule at the EoS onset ("vrule": study
+ * eos's eos_onset, when the phases were computed from this operator). */
+static int stack_loss(Report *r, const ReportRun *run, const char *op, Err *err) {
+  if (!run->eos_op || strcmp(run->eos_op, op) || !run->has_loss) return 0;
+  char key[64];
+  int first = 1;
+  snprintf(key, sizeof key, "r%lld.loss", (long long)run->id);
+  sb_append(&r->charts, ",\"top\":{\"y\":\"train loss\",\"log\":1,\"lines\":[");
+  rep_line_ref(&r->charts, &first, key, "train loss");
+  sb_append(&r->charts, "]}");
+  if (!run->phase_op || strcmp(run->phase_op, op)) return 0;
+  DbRows v;
+  if (db_query_rows(r->db, "SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND "
+                    "name='eos_onset'", &run->id, 1, &v, err))
+    return -1;
+  if (v.nrow && isfinite(v.v[0])) {
+    StrBuf l;
+    sb_init(&l);
+    sb_append(&l, "EoS onset, step ");
+    rep_num(&l, v.v[0]);
+    sb_append(&r->charts, ",\"vrule\":[");
+    sb_double(&r->charts, v.v[0]);
+    sb_append(&r->charts, ",");
+    sb_json_str(&r->charts, l.p);
+    sb_append(&r->charts, "]");
+    sb_free(&l);
+  }
+  db_rows_free(&v);
+  return 0;
+}
+
 /* Emits the chart; *posthoc and *banded get whether analyze points and phase bands
  * were drawn. Returns 0, or -1 with err filled. */
 static int eig_chart(Report *r, ReportRun *run, const EigChart *c, int *posthoc, int *banded,
@@ -128,6 +161,11 @@ static int eig_chart(Report *r, ReportRun *run, const EigChart *c, int *posthoc,
     sb_append(&r->charts, bands.p);
     *banded = 1;
   }
+  if (stack_loss(r, run, c->op, err)) {
+    sb_free(&lines);
+    sb_free(&bands);
+    return -1;
+  }
   rep_chart_end(r);
   sb_free(&lines);
   sb_free(&bands);
@@ -170,6 +208,9 @@ int section_sharpness_emit(Report *r, ReportRun *run, Err *err) {
               "(2+2β)/η for momentum).");
   if (banded)
     sb_append(&r->runs, " Shaded: the edge-of-stability phases, computed from this sharpness.");
+  if (!adam && run->has_loss)
+    sb_append(&r->runs, " Above it, the training loss on the same step axis; the vertical "
+              "rule marks the EoS onset.");
   posthoc_note(r, posthoc);
   sb_append(&r->runs, "</p>\n");
   rep_section_close(r);
@@ -196,6 +237,9 @@ int section_precond_emit(Report *r, ReportRun *run, Err *err) {
   if (banded)
     sb_append(&r->runs, " Shaded: the edge-of-stability phases, computed from this "
               "preconditioned sharpness.");
+  if (run->eos_op && !strcmp(run->eos_op, "precond") && run->has_loss)
+    sb_append(&r->runs, " Above it, the training loss on the same step axis; the vertical "
+              "rule marks the EoS onset.");
   posthoc_note(r, posthoc);
   sb_append(&r->runs, "</p>\n");
   rep_section_close(r);
@@ -238,7 +282,7 @@ static int solve_values(Report *r, StrBuf *b, const int64_t binds[2], Err *err) 
     for (size_t i = 0; i < v.nrow; i++) {
       if ((v.v[2 * i] < 0) != bottom) continue;
       if (any++) sb_append(b, ", ");
-      if (isfinite(v.v[2 * i + 1])) sb_printf(b, "%.6g", v.v[2 * i + 1]);
+      rep_cell_num(b, v.v[2 * i + 1]);
     }
     sb_append(b, "</td>");
   }
@@ -267,8 +311,11 @@ int section_solver_emit(Report *r, ReportRun *run, Err *err) {
   }
   rep_section_open(r, run, "solver", "Eigenvalues and solver diagnostics");
   sb_printf(&r->runs, "<p>%zu solves (%zu by <code>curvscope analyze</code> on checkpoints), "
-            "%zu not converged, %.0f operator applications, %.3g s in total; largest residual "
-            "%.3g.", n, posthoc, unconv, matvecs, secs, worst);
+            "%zu not converged, %.0f operator applications, ", n, posthoc, unconv, matvecs);
+  rep_num(&r->runs, secs);
+  sb_append(&r->runs, " s in total; largest residual ");
+  rep_num(&r->runs, worst);
+  sb_append(&r->runs, ".");
   if (n > SOLVER_ROWS)
     sb_printf(&r->runs, " Showing %d of them: analyze and non-converged solves first, the rest "
               "evenly spaced.", SOLVER_ROWS);
