@@ -11,7 +11,7 @@
 'use strict';
 const path = require('path');
 const fs = require('fs');
-const { launch, watch, run } = require('./lib');
+const { launch, watch, run, chartInk } = require('./lib');
 
 const [report, shot, first] = process.argv.slice(2);
 
@@ -47,6 +47,35 @@ function drawnMarks() {
   return runs;
 }
 
+// In the page: how the sharpness chart of run `name` is laid out, from its Vega
+// scenegraph in page pixels: the plot areas of its panels (x, width), the x of each EoS
+// onset rule, each threshold (its y inside its panel, the panel's height, dash and
+// color), and the legend swatches drawn dashed.
+function sharpnessLayout(name) {
+  const sec = Array.from(document.querySelectorAll('section.run'))
+    .find(s => s.querySelector('h2').textContent.replace(/^#\d+\s*/, '') === name);
+  const el = sec && sec.querySelector('section.sub.sharpness .chart, section.sub.precond .chart');
+  if (!el || !el._view) return null;
+  const out = { panels: [], onset: [], thresholds: [], swatches: 0 };
+  (function walk(mark, ox, oy, panel) {
+    for (const it of mark.items || []) {
+      const x = ox + (it.x || 0), y = oy + (it.y || 0);
+      const d = it.datum || {};
+      if (mark.marktype === 'group' && /^concat_\d+_group$/.test(mark.name || ''))
+        out.panels.push({ x, width: it.width, height: it.height });
+      if (mark.role === 'mark' && mark.marktype === 'rule' && d.m === 'onset') out.onset.push(x);
+      if (mark.role === 'mark' && mark.marktype === 'rule' && d.d === 1)
+        out.thresholds.push({ s: d.s, y: it.y, h: panel ? panel.height : NaN,
+                              dash: String(it.strokeDash || ''), stroke: it.stroke });
+      if (mark.role === 'legend-symbol' && it.strokeDash && String(it.strokeDash) !== '' &&
+          String(it.strokeDash) !== '1,0') out.swatches++;
+      const p = mark.marktype === 'group' && /^concat_\d+_group$/.test(mark.name || '') ? it : panel;
+      for (const m of it.items || []) walk(m, x, y, p);
+    }
+  })(el._view.scenegraph().root, 0, 0, null);
+  return out;
+}
+
 // Sum of the counts whose key matches re.
 function total(c, re) {
   return Object.keys(c || {}).filter(k => re.test(k)).reduce((s, k) => s + c[k], 0);
@@ -66,24 +95,7 @@ run(first, async t => {
   t.ok(state.charts > 0 && state.rendered === state.charts && state.failed === 0,
        `every chart rendered by vega-embed (${state.rendered} of ${state.charts}` +
        (state.errors.length ? '; ' + state.errors.join('; ') : '') + ')');
-  const charts = await page.evaluate(() => Array.from(document.querySelectorAll('.chart')).map(el => {
-    const svg = el.querySelector('svg.marks'), cv = el.querySelector('canvas.marks');
-    let ok = false, why = 'no canvas or svg';
-    if (cv) {
-      const r = cv.getBoundingClientRect();
-      const ctx = cv.getContext('2d');
-      const d = ctx.getImageData(0, 0, cv.width, cv.height).data;
-      let ink = 0;
-      for (let i = 0; i < d.length; i += 16) if (d[i + 3] > 0 && (d[i] < 200 || d[i + 1] < 200 || d[i + 2] < 200)) ink++;
-      ok = r.width > 50 && r.height > 50 && ink > 50;
-      why = `canvas ${Math.round(r.width)}x${Math.round(r.height)}, ${ink} inked samples`;
-    } else if (svg) {
-      const r = svg.getBoundingClientRect();
-      ok = r.width > 50 && r.height > 50 && svg.querySelectorAll('path').length > 0;
-      why = `svg ${Math.round(r.width)}x${Math.round(r.height)}`;
-    }
-    return { id: el.id, ok, why };
-  }));
+  const charts = await page.evaluate(chartInk, '.chart');
   const bad = charts.filter(c => !c.ok);
   t.ok(charts.length > 0 && bad.length === 0,
        `every chart container has a non-blank canvas or SVG (${charts.length - bad.length} of ${charts.length}` +
@@ -94,8 +106,8 @@ run(first, async t => {
   const div = runs['gd-diverges'] || {}, gd = runs['gd-eos'] || {}, adam = runs['adam-eos'] || {};
   const divSharp = (div.sharpness || [])[0];
   t.ok(total(divSharp, /^symbol\|λ1 \(sharpness\)\|points\|0$/) === 1 &&
-       total(divSharp, /^symbol\|threshold 2\/η\|points\|1$/) === 1,
-       `a diverged run's single sharpness and its threshold are drawn as points (${JSON.stringify(divSharp)})`);
+       total(divSharp, /^rule\|threshold 2\/η\|rule\|1$/) === 1,
+       `a diverged run's single sharpness is a point, its threshold a rule across the chart (${JSON.stringify(divSharp)})`);
   const gdSharp = (gd.sharpness || [])[0];
   t.ok(total(gdSharp, /^symbol\|λ5 analyze \(checkpoint\)\|checkpoint\|/) === 2 &&
        total(gdSharp, /^symbol\|λ1 analyze \(checkpoint\)\|checkpoint\|/) === 2 &&
@@ -111,10 +123,25 @@ run(first, async t => {
        'test loss (every 50 steps) shows its points, train loss (every step) is a line ' +
        `(${total(loss, /^symbol\|test/)} test points)`);
   const pre = (adam.precond || [])[0], raw = (adam.sharpness || [])[0];
-  t.ok(total(pre, /^rect\|phase$/) > 0 && total(pre, /^(line|symbol)\|Adam's threshold 38\/η\|\w+\|1$/) > 0 &&
+  t.ok(total(pre, /^rect\|phase$/) > 0 && total(pre, /^(line|rule)\|Adam's threshold 38\/η\|\w+\|1$/) > 0 &&
        raw && total(raw, /^rect\|phase$/) === 0 && total(raw, /\|1$/) === 0,
        'Adam: phases and 38/η on the preconditioned-sharpness chart; none, and no 2/η, on the raw one ' +
        `(precond bands ${total(pre, /^rect/)}, raw bands ${total(raw, /^rect/)}, raw dashed ${total(raw, /\|1$/)})`);
+
+  // ---- loss above sharpness on one step axis; thresholds grey, dashed, off the frame ----
+  for (const name of ['gd-eos', 'adam-eos']) {
+    const l = await page.evaluate(sharpnessLayout, name);
+    const p = (l && l.panels) || [];
+    t.ok(p.length === 2 && Math.abs(p[0].x - p[1].x) < 0.5 && Math.abs(p[0].width - p[1].width) < 0.5 &&
+         l.onset.length === 2 && Math.abs(l.onset[0] - l.onset[1]) < 0.5,
+         `${name}: loss and sharpness stacked on one step axis, the EoS-onset rule at one x in both ` +
+         `(${JSON.stringify(l && { panels: p, onset: l.onset })})`);
+    const th = (l && l.thresholds) || [];
+    t.ok(th.length === 1 && th[0].dash === '6,4' && th[0].stroke === '#7a7a7a' && th[0].y > 3 &&
+         th[0].y < th[0].h - 3 && l.swatches >= 1,
+         `${name}: the threshold a grey dashed line inside the plot, never on its frame, with a dashed ` +
+         `legend swatch (${JSON.stringify(th)}, ${l && l.swatches} dashed swatches)`);
+  }
 
   // ---- the run table ----
   const table = await page.evaluate(() => {

@@ -71,4 +71,26 @@ function run(first, main) {
   });
 }
 
-module.exports = { launch, watch, run };
+// In the page (page.evaluate(chartInk, selector)): for each chart container matching the
+// selector, whether it drew: a canvas with ink (or an SVG with paths) larger than 50 px.
+function chartInk(selector) {
+  return Array.from(document.querySelectorAll(selector)).map(el => {
+    const svg = el.querySelector('svg.marks'), cv = el.querySelector('canvas.marks');
+    let ok = false, why = 'no canvas or svg';
+    if (cv) {
+      const r = cv.getBoundingClientRect();
+      const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+      let ink = 0;
+      for (let i = 0; i < d.length; i += 16) if (d[i + 3] > 0 && (d[i] < 200 || d[i + 1] < 200 || d[i + 2] < 200)) ink++;
+      ok = r.width > 50 && r.height > 50 && ink > 50;
+      why = `canvas ${Math.round(r.width)}x${Math.round(r.height)}, ${ink} inked samples`;
+    } else if (svg) {
+      const r = svg.getBoundingClientRect();
+      ok = r.width > 50 && r.height > 50 && svg.querySelectorAll('path').length > 0;
+      why = `svg ${Math.round(r.width)}x${Math.round(r.height)}`;
+    }
+    return { id: el.id, ok, why };
+  });
+}
+
+module.exports = { launch, watch, run, chartInk };
