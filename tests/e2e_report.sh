@@ -7,11 +7,14 @@
 # test's working directory, i.e. the build's tests/) and adds real runs made with the
 # binary: a short Adam run with the precond-sharpness probe, a GD run that diverges, and a
 # GD run with checkpoints analysed after the fact (analyze --top 5 --trace at two of
-# them). Runs the command and its error paths, then opens the report headless in
-# Debian's chromium through playwright-core (tests/browser/, installed by
-# scripts/setup_report.sh): the page and its charts (check_report.js), then printing it
-# to PDF (check_print.js, with poppler's pdftoppm). The screenshot and the last printed
-# page are left in the working directory as e2e_report.png and e2e_report_print.png.
+# them, and a density at the last), a short SGD run, and `curvscope demo --steps 30`.
+# Runs the command and its error paths, then opens the report headless in Debian's
+# chromium through playwright-core (tests/browser/, installed by scripts/setup_report.sh):
+# the page and its charts (check_report.js), the page at 800 px with each run's
+# section screenshotted, for this report and the demo's (check_layout.js), then printing
+# it to PDF (check_print.js, with poppler's pdftoppm). The screenshots are left in the
+# working directory: e2e_report.png, e2e_report_top.png, e2e_report_<run>.png,
+# e2e_demo_top.png, e2e_demo_<run>.png and e2e_report_print.png (the most inked page).
 # Without node, chromium, playwright-core or pdftoppm the browser checks print a TAP
 # skip line.
 set -u
@@ -60,6 +63,15 @@ gid=$(q "select id from runs where name='gd-eos'")
 "$bin" analyze --db "$db" --run "$gid" --step 100 --top 5 --trace --threads 1 >"$work/an1.out" 2>&1 &&
   "$bin" analyze --db "$db" --run "$gid" --step last --top 5 --trace --threads 1 >"$work/an2.out" 2>&1
 check "analyze --top 5 --trace on two checkpoints of a GD run" test $? -eq 0
+"$bin" analyze --db "$db" --run "$gid" --step last --density --probes 4 --lanczos-steps 30 \
+  --grid 120 --threads 1 >"$work/an3.out" 2>&1
+check "analyze --density stores the SLQ settings beside the density" \
+  test "$(q "select group_concat(name || '=' || value, ' ') from (select name, value from metrics where run_id=$gid and name like 'hessian_slq_%' order by name)")" = \
+  "hessian_slq_grid=120.0 hessian_slq_lanczos_steps=30.0 hessian_slq_probes=4.0 hessian_slq_seed=0.0"
+"$bin" train --db "$db" --name sgd-eos $data --model mlp:784-32-10 --opt sgd --batch 50 --lr 0.05 \
+  --steps 200 --eval-every 50 --probe sharpness:every=10 >"$work/sgd.out" 2>&1
+check "a short SGD run (mini-batches of 50) with the sharpness probe" \
+  test "$(q "select status from runs where name='sgd-eos'")" = finished
 check "the probe's and analyze's values at step 100 are both kept" \
   test "$(q "select group_concat(source || ':' || n) from (select source, count(*) n from eigs where run_id=$gid and step=100 group by source order by source)")" = "analyze:5,probe:2"
 
@@ -102,6 +114,10 @@ check "a missing database exits 1, and is not created" \
 check "--help exits 0 and shows usage" grep -q "usage: curvscope report" "$work/help"
 "$bin" report --db "$db" --study eos --run 2 --run 3 -o "$work/eos.html" >/dev/null 2>&1
 check "--study with repeated --run works" test -s "$work/eos.html"
+# the demo, short: its two runs and the report it writes
+"$bin" demo --db "$work/demo.db" -o "$work/demo.html" --steps 30 --threads 1 --quiet \
+  >"$work/demo.out" 2>&1
+check "curvscope demo --steps 30 writes its report" test -s "$work/demo.html"
 
 # ---- in a real browser -------------------------------------------------------------
 # browser_check SCRIPT ARGS...: runs a tests/browser script, folds its TAP lines into ours.
@@ -131,6 +147,10 @@ elif [ ! -d "$here/browser/node_modules/playwright-core" ]; then
   skip "playwright-core not installed in tests/browser (scripts/setup_report.sh)"
 else
   browser_check check_report.js "$html" "$(pwd)/e2e_report.png"
+  # at 800 px: no sideways scrolling, numbers by the rule, each run's charts drawn and
+  # screenshotted (e2e_report_<run>.png, e2e_demo_<run>.png beside this test's log)
+  browser_check check_layout.js "$html" "$(pwd)" e2e_report adam-eos,sgd-eos,gd-diverges,gd-eos
+  browser_check check_layout.js "$work/demo.html" "$(pwd)" e2e_demo '*'
   if command -v pdftoppm >/dev/null 2>&1; then
     browser_check check_print.js "$html" "$(pwd)/e2e_report_print.png"
   else

@@ -19,6 +19,7 @@
 #include "db/db.h"
 #include "db/db_json.h"
 #include "report/report.h"
+#include "report/report_internal.h"
 #include "tap.h"
 
 #define NASTY "<script>alert(1)</script>"
@@ -87,7 +88,8 @@ static int run_eos(Recorder *rec, const char *name, const char *grp, double lr, 
   if (!rc && with_phases) {
     long a = steps / 10, b = 4 * steps / 10, c = 6 * steps / 10;
     rc = rec_phase(rec, "I", 0, a, "{\"note\":\"</script>\"}", e);
-    if (!rc) rc = rec_phase(rec, "II", a, b, NULL, e);
+    if (!rc) rc = rec_phase(rec, "II", a, b, "{\"operator\":\"hessian\",\"mean_sharpness\":"
+                            "99.123456789012345,\"max_ratio\":1.0234567890123457}", e);
     if (!rc) rc = rec_phase(rec, "III", b, c, NULL, e);
     if (!rc) rc = rec_phase(rec, "IV", c, steps - 1, NULL, e);
     if (!rc) rc = rec_metric(rec, -1, "eos_onset", 0.4 * (double)steps, e);
@@ -159,6 +161,11 @@ static int make_fixture(const char *path, int64_t ids[NRUNS], Err *e) {
           y[i] = exp(-0.5 * x[i] * x[i]) / 2.5066 + (i == 180 ? 0.01 : 1e-9);
         }
         rc = rec_density(&rec, t, "hessian", 200, x, y, e);
+        /* the settings curvscope analyze --density stores beside it */
+        if (!rc && t == 250) rc = rec_metric(&rec, t, "hessian_slq_probes", 10, e);
+        if (!rc && t == 250) rc = rec_metric(&rec, t, "hessian_slq_lanczos_steps", 80, e);
+        if (!rc && t == 250) rc = rec_metric(&rec, t, "hessian_slq_grid", 200, e);
+        if (!rc && t == 250) rc = rec_metric(&rec, t, "hessian_slq_seed", 3, e);
       }
     }
     /* what study eos writes for an Adam run: phases of the preconditioned sharpness */
@@ -332,6 +339,130 @@ static void test_series_marks(void) {
   for (int i = 3; i < N; i++) y[i] = NAN;
   tap_ok(report_series_mark(x, y, N, scratch, brk, &nbrk) == REPORT_MARK_POINTS,
          "two finite values among 200: points");
+}
+
+/* The page's text as a reader sees it: <main> without tags and scripts. */
+static char *page_text(const char *html) {
+  const char *p = strstr(html, "<main>"), *end = p ? strstr(p, "</main>") : NULL;
+  if (!end) return NULL;
+  char *t = malloc((size_t)(end - p) + 1), *w = t;
+  if (!t) return NULL;
+  for (int tag = 0; p < end; p++) {
+    if (*p == '<') tag = 1;
+    else if (*p == '>') tag = 0, *w++ = ' ';
+    else if (!tag) *w++ = *p;
+  }
+  *w = '\0';
+  return t;
+}
+
+/* The first number in text with more than 4 significant digits (into out), 0 if none. */
+static int long_number(const char *text, char *out, size_t n) {
+  for (const char *p = text; *p; p++) {
+    if (!(*p >= '0' && *p <= '9') || (p > text && ((p[-1] >= '0' && p[-1] <= '9') || p[-1] == '.')))
+      continue;
+    const char *q = p;
+    int digits = 0, lead = 1, dot = 0;
+    for (; (*q >= '0' && *q <= '9') || (*q == '.' && !dot && q[1] >= '0' && q[1] <= '9'); q++) {
+      if (*q == '.') { dot = 1; continue; }
+      if (*q != '0') lead = 0;
+      if (!lead) digits++;
+    }
+    if (dot && digits > 4) {
+      snprintf(out, n, "%.*s", (int)(q - p), p);
+      return 1;
+    }
+    p = q - 1;
+  }
+  return 0;
+}
+
+/* How the page reads: loss stacked above the sharpness with the EoS onset, numbers by
+ * one rule, phase details and the configuration as tables, the density axis where its
+ * mass is and the SLQ settings, the comparison's configuration diff and test metrics. */
+static void test_readable(Db *db, const int64_t ids[NRUNS]) {
+  Err e = {0};
+  ReportStats st;
+  ReportOpts o = {.output = "test_report_readable.html"};
+  if (!tap_ok(report_write(db, &o, &st, &e) == 0, "report for the reading checks (%s)", e.msg))
+    return;
+  char *html = slurp("test_report_readable.html", NULL);
+  if (!tap_ok(html != NULL, "report read back")) return;
+  char key[160], c[8192];
+  long long eos = ids[1], eos2 = ids[2], adam = ids[3], boom = ids[4];
+
+  snprintf(key, sizeof key, "r%lld.eig.hessian.0", eos);
+  chart_of(html, key, c, sizeof c);
+  snprintf(key, sizeof key, ",\"top\":{\"y\":\"train loss\",\"log\":1,\"lines\":[[\"r%lld.loss\","
+           "\"train loss\"]]}", eos);
+  tap_ok(strstr(c, key) && strstr(c, ",\"vrule\":[800,\"EoS onset, step 800\"]"),
+         "GD: the training loss stacked above the sharpness, a rule at the EoS onset (step 800)");
+  snprintf(key, sizeof key, "r%lld.eig.precond.0", adam);
+  chart_of(html, key, c, sizeof c);
+  tap_ok(strstr(c, "\"top\":{") != NULL, "Adam: the loss stacked above the preconditioned sharpness");
+  snprintf(key, sizeof key, "r%lld.eig.hessian.0", adam);
+  chart_of(html, key, c, sizeof c);
+  tap_ok(c[0] && !strstr(c, "\"top\"") && !strstr(c, "\"vrule\""),
+         "Adam: not above its raw sharpness, which no threshold bounds");
+  snprintf(key, sizeof key, "r%lld.eig.hessian.0", boom);
+  chart_of(html, key, c, sizeof c);
+  tap_ok(strstr(c, "\"top\":{") && !strstr(c, "\"vrule\""),
+         "a diverged GD run: loss above its sharpness, no onset (never analysed)");
+
+  char *text = page_text(html), bad[64] = "";
+  tap_ok(text && !long_number(text, bad, sizeof bad) && strstr(text, "99.12"),
+         "no number in the page's text has more than 4 significant digits (%s)",
+         bad[0] ? bad : "none; the phase detail's 99.123456789012345 reads 99.12");
+  free(text);
+  snprintf(key, sizeof key, "id=\"run-%lld-phases\"", eos);
+  const char *ph = strstr(html, key), *ph_end = ph ? strstr(ph, "</section>") : NULL;
+  const char *col = ph ? strstr(ph, "<th>mean_sharpness</th><th>max_ratio</th>") : NULL;
+  const char *cell = ph ? strstr(ph, "<td>hessian</td><td>99.12</td><td>1.023</td>") : NULL;
+  const char *raw = ph ? strstr(ph, "{&quot;") : NULL;
+  tap_ok(col && cell && col < ph_end && cell < ph_end && (!raw || raw > ph_end),
+         "phase details as a table: a column per detail key, numbers by the rule, no raw JSON");
+  snprintf(key, sizeof key, "id=\"run-%lld-config\"", eos);
+  const char *cf = strstr(html, key), *cf_end = cf ? strstr(cf, "</section>") : NULL;
+  const char *lr = cf ? strstr(cf, "<tr><th>lr</th><td>0.02</td></tr>") : NULL;
+  const char *pre = cf ? strstr(cf, "<pre") : NULL;
+  tap_ok(lr && lr < cf_end && (!pre || pre > cf_end),
+         "the configuration as a table of keys and values");
+
+  snprintf(key, sizeof key, "r%lld.dens.0.0", adam);
+  chart_of(html, key, c, sizeof c);
+  const char *ym = strstr(c, "\"ymin\":");
+  double ymin = ym ? strtod(ym + 7, NULL) : NAN;
+  tap_ok(ymin > 1e-4 && ymin < 0.01,
+         "density: the log y axis starts at %g, where the mass is (the tails are 1e-9, a bump of "
+         "0.01 stays in view)", ymin);
+  snprintf(key, sizeof key, "id=\"run-%lld-density\"", adam);
+  const char *dn = strstr(html, key), *dn_end = dn ? strstr(dn, "</section>") : NULL;
+  const char *slq = dn ? strstr(dn, "step 250: 10 probes, 80 Lanczos steps, 200 grid points, "
+                                    "seed 3") : NULL;
+  tap_ok(slq && slq < dn_end, "density: the SLQ settings stored with it are shown");
+  double y[6] = {0.3, 0.5, 1e-9, 0.15, 0.005, 0.045}, scratch[6];
+  tap_ok(rep_density_floor(y, 6, scratch) == 0.005 && isnan(rep_density_floor(y, 0, scratch)),
+         "rep_density_floor: the smallest of the values that carry 99.9%% of the mass");
+
+  const char *cmp = strstr(html, "<table class=\"data cmp\">");
+  const char *cmp_end = cmp ? strstr(cmp, "</table>") : NULL;
+  snprintf(key, sizeof key, "<a href=\"#run-%lld\">eos η=0.02</a></th><th><a href=\"#run-%lld\">"
+           "eos η=0.01</a>", eos, eos2);
+  const char *heads = cmp ? strstr(cmp, key) : NULL;
+  const char *dlr = cmp ? strstr(cmp, "<tr class=\"config\"><th>lr</th><td>0.02</td>"
+                                      "<td class=\"diff\">0.01</td></tr>") : NULL;
+  const char *same = cmp ? strstr(cmp, "<th>opt</th>") : NULL;
+  const char *tl = cmp ? strstr(cmp, "<tr class=\"result\"><th>final test loss</th>") : NULL;
+  tap_ok(heads && dlr && dlr < cmp_end && (!same || same > cmp_end) && tl && tl < cmp_end,
+         "comparison: the configuration keys that differ (lr, highlighted), not those that do "
+         "not (opt), and the final test metrics");
+  snprintf(key, sizeof key, "\"title\":\"test loss\",\"y\":\"test loss\",\"log\":1,\"lines\":"
+           "[[\"r%lld.m.test_loss\",\"eos η=0.02 (η=0.02)\"],[\"r%lld.m.test_loss\",", eos, eos2);
+  const char *tc = strstr(html, key);
+  snprintf(key, sizeof key, "\"title\":\"test accuracy\",\"y\":\"test accuracy\",\"lines\":"
+           "[[\"r%lld.m.test_accuracy\"", eos);
+  tap_ok(tc && strstr(html, key), "comparison: test loss and test accuracy of the group's runs");
+  free(html);
 }
 
 /* What a reader is told: which operator each chart and number is about, sparse series
@@ -628,6 +759,7 @@ int main(int argc, char **argv) {
   test_escape_and_json(db);
   test_fixture_report(db, ids);
   test_honest_charts(db, ids);
+  test_readable(db, ids);
   db_close(db);
   if (!getenv("CURVSCOPE_QUICK")) test_big();
   return tap_done();

@@ -7,7 +7,7 @@
 // print leaves its page lighter than the same page of the fully drawn print.
 //
 // usage: node check_print.js REPORT.html PAGE.png [FIRST_TAP_NUMBER]
-// PAGE.png: the last page of the first PDF, to look at. Needs pdftoppm on the PATH.
+// PAGE.png: the most inked page of the first PDF, to look at. Needs pdftoppm on the PATH.
 'use strict';
 const path = require('path');
 const fs = require('fs');
@@ -65,11 +65,11 @@ run(first, async t => {
        `fully drawn print (${inkLazy.length} pages; lightest page ${worst + 1}: ` +
        `${inkLazy[worst]} vs ${inkFull[worst]} dark pixels)`);
 
-  const last = String(inkLazy.length);
-  execFileSync('pdftoppm', ['-r', '60', '-png', '-f', last, '-l', last, '-singlefile', lazy,
+  const most = String(inkLazy.reduce((m, v, i) => (v > inkLazy[m] ? i : m), 0) + 1);
+  execFileSync('pdftoppm', ['-r', '60', '-png', '-f', most, '-l', most, '-singlefile', lazy,
                             png.replace(/\.png$/, '')]);
   t.ok(fs.existsSync(png) && fs.statSync(png).size > 10000,
-       `the last page of the print saved to ${png}`);
+       `the most inked page of the print (page ${most}) saved to ${png}`);
   t.ok(w.errors.length === 0, `no errors while printing (${w.errors.length}` +
        (w.errors.length ? ': ' + w.errors.slice(0, 3).join(' | ') : '') + ')');
   await b.close();
