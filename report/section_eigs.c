@@ -55,7 +55,8 @@ static int threshold_label(Report *r, const ReportRun *run, const char *metric, 
  * the training loss stacked above it on the same step axis ("top"), so a loss spike
  * lines up with the sharpness drop, and a vertical rule at the EoS onset ("vrule": study
  * eos's eos_onset, when the phases were computed from this operator). */
-static int stack_loss(Report *r, const ReportRun *run, const char *op, Err *err) {
+static int stack_loss(Report *r, const ReportRun *run, const char *op, int *onset, Err *err) {
+  *onset = 0;
   if (!run->eos_op || strcmp(run->eos_op, op) || !run->has_loss) return 0;
   char key[64];
   int first = 1;
@@ -79,15 +80,16 @@ static int stack_loss(Report *r, const ReportRun *run, const char *op, Err *err)
     sb_json_str(&r->charts, l.p);
     sb_append(&r->charts, "]");
     sb_free(&l);
+    *onset = 1;
   }
   db_rows_free(&v);
   return 0;
 }
 
-/* Emits the chart; *posthoc and *banded get whether analyze points and phase bands
- * were drawn. Returns 0, or -1 with err filled. */
+/* Emits the chart; *posthoc, *banded and *onset get whether analyze points, phase bands
+ * and the EoS-onset rule were drawn. Returns 0, or -1 with err filled. */
 static int eig_chart(Report *r, ReportRun *run, const EigChart *c, int *posthoc, int *banded,
-                     Err *err) {
+                     int *onset, Err *err) {
   StrBuf lines;
   sb_init(&lines);
   int first = 1, rc = 0;
@@ -161,7 +163,7 @@ static int eig_chart(Report *r, ReportRun *run, const EigChart *c, int *posthoc,
     sb_append(&r->charts, bands.p);
     *banded = 1;
   }
-  if (stack_loss(r, run, c->op, err)) {
+  if (stack_loss(r, run, c->op, onset, err)) {
     sb_free(&lines);
     sb_free(&bands);
     return -1;
@@ -170,6 +172,14 @@ static int eig_chart(Report *r, ReportRun *run, const EigChart *c, int *posthoc,
   sb_free(&lines);
   sb_free(&bands);
   return 0;
+}
+
+static void stacked_note(Report *r, const ReportRun *run, const char *op, int onset) {
+  if (run->eos_op && !strcmp(run->eos_op, op) && run->has_loss)
+    sb_append(&r->runs, " Above it, the training loss on the same step axis, so a loss spike "
+              "lines up with its sharpness drop.");
+  if (onset)
+    sb_append(&r->runs, " The vertical rule marks the EoS onset found by the analysis.");
 }
 
 static void posthoc_note(Report *r, int posthoc) {
@@ -187,7 +197,7 @@ int section_sharpness_applies(Report *r, const ReportRun *run, Err *err) {
  * the optimizer's threshold bounds; for Adam it is not (Adam's threshold is on the
  * preconditioned sharpness), so an Adam run's chart has no threshold. */
 int section_sharpness_emit(Report *r, ReportRun *run, Err *err) {
-  int adam = rep_run_is_adam(run), posthoc, banded;
+  int adam = rep_run_is_adam(run), posthoc, banded, onset;
   rep_section_open(r, run, "sharpness", adam ? "Sharpness (raw Hessian)"
                                          : "Sharpness and edge of stability");
   int g = rep_has_metric(r, run, "gn_sharpness", err);
@@ -197,7 +207,7 @@ int section_sharpness_emit(Report *r, ReportRun *run, Err *err) {
                      : "sharpness: top eigenvalues of the Hessian H vs the stability threshold",
                 "eigenvalue of H", "λ1 (sharpness)", adam ? NULL : "sharpness_threshold",
                 g ? "gn_sharpness" : NULL, "Gauss-Newton λ1"};
-  if (eig_chart(r, run, &c, &posthoc, &banded, err)) return -1;
+  if (eig_chart(r, run, &c, &posthoc, &banded, &onset, err)) return -1;
   sb_append(&r->runs, "<p class=\"note\">");
   if (adam)
     sb_append(&r->runs, "Adam's stability threshold bounds the preconditioned sharpness "
@@ -208,9 +218,7 @@ int section_sharpness_emit(Report *r, ReportRun *run, Err *err) {
               "(2+2β)/η for momentum).");
   if (banded)
     sb_append(&r->runs, " Shaded: the edge-of-stability phases, computed from this sharpness.");
-  if (!adam && run->has_loss)
-    sb_append(&r->runs, " Above it, the training loss on the same step axis; the vertical "
-              "rule marks the EoS onset.");
+  stacked_note(r, run, "hessian", onset);
   posthoc_note(r, posthoc);
   sb_append(&r->runs, "</p>\n");
   rep_section_close(r);
@@ -224,22 +232,20 @@ int section_precond_applies(Report *r, const ReportRun *run, Err *err) {
 
 /* Adam's edge of stability: the preconditioned sharpness against Adam's threshold. */
 int section_precond_emit(Report *r, ReportRun *run, Err *err) {
-  int posthoc, banded;
+  int posthoc, banded, onset;
   rep_section_open(r, run, "precond", "Preconditioned sharpness and edge of stability");
   EigChart c = {"precond",
                 "preconditioned sharpness: top eigenvalues of P^-1/2 H P^-1/2 vs Adam's "
                 "threshold",
                 "eigenvalue of P^-1/2 H P^-1/2", "λ1 (preconditioned sharpness)",
                 "precond_threshold", NULL, NULL};
-  if (eig_chart(r, run, &c, &posthoc, &banded, err)) return -1;
+  if (eig_chart(r, run, &c, &posthoc, &banded, &onset, err)) return -1;
   sb_append(&r->runs, "<p class=\"note\">P = Adam's preconditioner (bias-corrected √v + ε). "
             "Dashed: Adam's stability threshold (2+2β1)/((1−β1)η), 38/η for β1 = 0.9.");
   if (banded)
     sb_append(&r->runs, " Shaded: the edge-of-stability phases, computed from this "
               "preconditioned sharpness.");
-  if (run->eos_op && !strcmp(run->eos_op, "precond") && run->has_loss)
-    sb_append(&r->runs, " Above it, the training loss on the same step axis; the vertical "
-              "rule marks the EoS onset.");
+  stacked_note(r, run, "precond", onset);
   posthoc_note(r, posthoc);
   sb_append(&r->runs, "</p>\n");
   rep_section_close(r);
