@@ -27,12 +27,15 @@ static void run_config_free(RunConfig *c) {
   db_strs_free(&c->kv);
 }
 
+int rep_config_members(Report *r, int64_t id, DbStrs *kv, Err *err) {
+  return db_query_strs(r->db, "SELECT j.key, j.value, j.type FROM runs, json_each(runs.config) j "
+                       "WHERE runs.id=?1 AND json_type(runs.config)='object' ORDER BY j.key",
+                       &id, 1, kv, err) ? -1 : 0;
+}
+
 static int run_config_load(Report *r, int64_t id, RunConfig *c, Err *err) {
   memset(c, 0, sizeof *c);
-  if (db_query_strs(r->db, "SELECT j.key, j.value, j.type FROM runs, json_each(runs.config) j "
-                    "WHERE runs.id=?1 AND json_type(runs.config)='object' ORDER BY j.key",
-                    &id, 1, &c->kv, err))
-    return -1;
+  if (rep_config_members(r, id, &c->kv, err)) return -1;
   c->shown = calloc(c->kv.nrow + 1, sizeof *c->shown);
   if (!c->shown) return err_set(err, CS_ENOMEM, "out of memory"), -1;
   for (size_t i = 0; i < c->kv.nrow; i++) {

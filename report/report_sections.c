@@ -83,10 +83,7 @@ static void kv_table(StrBuf *b, const char *cls, const DbStrs *s) {
 
 static int config_emit(Report *r, ReportRun *run, Err *err) {
   DbStrs s;
-  if (db_query_strs(r->db, "SELECT j.key, j.value, j.type FROM runs, json_each(runs.config) j "
-                    "WHERE runs.id=?1 AND json_type(runs.config)='object' ORDER BY j.key",
-                    &run->id, 1, &s, err))
-    return -1;
+  if (rep_config_members(r, run->id, &s, err)) return -1;
   rep_section_open(r, run, "config", "Configuration");
   sb_append(&r->runs, "<details><summary>configuration</summary>\n");
   kv_table(&r->runs, "config", &s);
