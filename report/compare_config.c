@@ -4,8 +4,8 @@
  *
  * Rows: each configuration key whose value is not the same in every run (a key a run
  * lacks counts as different), then the final train loss, test loss and test accuracy
- * (run_summary). Columns: the runs. A cell whose value differs from the first run's is
- * marked class "diff" (highlighted). Values are written as a reader reads them
+ * (run_summary). Columns: the runs. A configuration cell whose value differs from the
+ * first run's is marked class "diff" (highlighted). Values are written as a reader reads them
  * (rep_json_value_html): the comparison is on that text, so 0.1 and 0.10000000000000001
  * are the same setting.
  */
@@ -57,14 +57,16 @@ static const char *config_value(const RunConfig *c, const char *key) {
 
 static int same(const char *a, const char *b) { return a && b ? !strcmp(a, b) : a == b; }
 
-/* One row: its heading and a value per run, each marked when it differs from the first. */
+/* One row: its heading and a value per run; in a configuration row each value that
+ * differs from the first run's is marked (results differ anyway: not marked). */
 static void diff_row(StrBuf *b, const char *cls, const char *head, const char *const *v,
                      size_t m) {
+  int mark = !strcmp(cls, "config");
   sb_printf(b, "<tr class=\"%s\"><th>", cls);
   report_html_escape(b, head);
   sb_append(b, "</th>");
   for (size_t j = 0; j < m; j++) {
-    sb_append(b, same(v[j], v[0]) ? "<td>" : "<td class=\"diff\">");
+    sb_append(b, !mark ? "<td class=\"num\">" : same(v[j], v[0]) ? "<td>" : "<td class=\"diff\">");
     sb_append(b, v[j] ? v[j] : "—"); /* already escaped */
     sb_append(b, "</td>");
   }

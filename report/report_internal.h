@@ -77,8 +77,8 @@ int section_stein_applies(Report *r, const ReportRun *run, Err *err);
 int section_stein_emit(Report *r, ReportRun *run, Err *err);
 
 /* The comparison's table of the m runs (compare_config.c): the configuration keys that
- * differ, then final train loss, test loss and test accuracy; cells that differ from the
- * first run's marked class "diff". Appends to b; 0, or -1 with err filled. */
+ * differ, then final train loss, test loss and test accuracy; configuration cells that
+ * differ from the first run's marked class "diff". Appends to b; 0, or -1 with err filled. */
 int report_compare_table(Report *r, StrBuf *b, ReportRun *const *runs, size_t m, Err *err);
 /* The members of run `id`'s configuration object, by key: rows of (key, value, type) as
  * SQLite's json_each gives them. 0, or -1 with err filled. */
