@@ -14,89 +14,82 @@
 #include "run_opts.h"
 
 typedef struct AnalyzeOpts {
-  const char *db, *op;
-  int64_t run;
-  long step;          /* -1: last */
-  long top, bottom, samples, probes, lanczos_steps, grid, threads;
+  char db[512], operator[64], solver[16];
+  long run, step;     /* step -1: last */
+  long top, bottom, samples, probes, lanczos_steps, grid, threads, seed;
   double tol;
-  int trace, density, solver_lanczos;
-  uint64_t seed;
+  int trace, density;
 } AnalyzeOpts;
 
-static void help(void) {
-  printf(
-      "usage: curvscope analyze --run ID [--db runs.db] [--step S|last]\n"
-      "         [--operator hessian|ggn|precond|batch:B|layer:L] [--top K] [--bottom K]\n"
-      "         [--trace] [--density] [--samples N] [--tol T] [--solver arpack|lanczos]\n\n"
-      "Loads a stored checkpoint and its run's data and configuration, measures the curvature\n"
-      "and writes it to the database (eigs with residuals and products; metrics trace and\n"
-      "trace_se; densities) as well as printing it.\n\n"
-      "  --operator hessian   the training-loss Hessian (default); ggn: Gauss-Newton;\n"
-      "             precond   Adam's P^{-1/2} H P^{-1/2} from the optimizer state at that step;\n"
-      "             batch:B   the Hessian of a random mini-batch of B examples (seeded);\n"
-      "             layer:L   the diagonal block of layer L (0 = first; L1-L2 for several)\n"
-      "  --top K / --bottom K eigenvalues at each end (default --top 1)\n"
-      "  --trace              Hutchinson trace with --probes M Rademacher vectors (default 100)\n"
-      "  --density            SLQ spectral density (--probes M, --lanczos-steps m, default 10, 80)\n"
-      "  --samples N          use the first N training examples (default: all)\n"
-      "  --tol T              eigensolver tolerance (default 1e-8)\n"
-      "  --solver S           arpack (default: the reference the probes' own Lanczos is\n"
-      "                       checked against) or lanczos (fewer products, docs/LANCZOS.md)\n"
-      "  --seed S             seed of probes and mini-batches (default 0)\n"
-      "  --threads N          OpenMP/BLAS threads (0: all cores; at most 4 per core and 63)\n");
+static void show_probes(const void *base, const CliOpt *opt, char *out, size_t n) {
+  long p = *(const long *)((const char *)base + opt->off);
+  if (p < 0) snprintf(out, n, "100 with --trace, 10 with --density");
+  else snprintf(out, n, "%ld", p);
 }
 
-static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
+static int parse_probes(void *base, const CliOpt *opt, const char *value, Err *err) {
+  long *p = (long *)((char *)base + opt->off);
+  if (parse_long(value, p) || *p < 0)
+    return err_set(err, CS_EINVAL, "--probes '%s' is not a non-negative integer", value);
+  return CS_OK;
+}
+
+#define A_LONG(f, m, h) OPT_LONG(AnalyzeOpts, f, m, h, NULL)
+static const CliOpt analyze_opts[] = {
+    OPT_ID(AnalyzeOpts, run, "the run (curvscope runs lists them)"),
+    OPT_STR(AnalyzeOpts, db, "FILE", "the database", NULL),
+    OPT_STEP(AnalyzeOpts, step, "the checkpoint"),
+    OPT_STR(AnalyzeOpts, operator, "OP",
+            "hessian: the training-loss Hessian; ggn: Gauss-Newton; precond: Adam's "
+            "P^{-1/2} H P^{-1/2} from the optimizer state at that step; batch:B: the Hessian of "
+            "a random mini-batch of B examples (seeded); layer:L: the diagonal block of layer L "
+            "(0 = first; L1-L2 for several)", NULL),
+    A_LONG(top, "K", "eigenvalues at the top (1 when nothing else is asked)"),
+    A_LONG(bottom, "K", "eigenvalues at the bottom"),
+    OPT_FLAG(AnalyzeOpts, trace, "Hutchinson trace with --probes Rademacher vectors", NULL),
+    OPT_FLAG(AnalyzeOpts, density, "SLQ spectral density (--probes, --lanczos-steps)", NULL),
+    {"probes", OPT_FN, offsetof(AnalyzeOpts, probes), 0, "M", "probe vectors", NULL,
+     parse_probes, show_probes},
+    A_LONG(lanczos_steps, "m", "Lanczos steps per density probe"),
+    A_LONG(grid, "N", "density grid points"),
+    A_LONG(samples, "N", "use the first N training examples (0: all)"),
+    OPT_POS(AnalyzeOpts, tol, "T", "eigensolver tolerance", NULL),
+    OPT_STR(AnalyzeOpts, solver, "S",
+            "arpack (the reference the probes' own Lanczos is checked against) or lanczos "
+            "(fewer products, docs/LANCZOS.md)", NULL),
+    A_LONG(seed, "S", "seed of probes and mini-batches"),
+    OPT_THREADS(AnalyzeOpts, threads),
+    OPT_END};
+
+static void help(const OptTable *t) {
+  printf(
+      "usage: curvscope analyze --run ID [--db runs.db] [--step S|last] [--operator OP]\n"
+      "         [--top K] [--bottom K] [--trace] [--density] [options]\n\n"
+      "Loads a stored checkpoint and its run's data and configuration, measures the curvature\n"
+      "and writes it to the database (eigs with residuals and products; metrics trace and\n"
+      "trace_se; densities) as well as printing it.\n\n");
+  opts_help_print(stdout, t, 1);
+}
+
+static void defaults(AnalyzeOpts *a) {
   memset(a, 0, sizeof *a);
-  a->db = "runs.db";
-  a->op = "hessian";
+  strcpy(a->db, "runs.db");
+  strcpy(a->operator, "hessian");
+  strcpy(a->solver, "arpack");
   a->run = -1;
   a->step = -1;
   a->tol = 1e-8;
   a->probes = -1;
   a->lanczos_steps = 80;
   a->grid = 400;
-  for (int i = 1; i < argc; i++) {
-    const char *f = argv[i];
-    int flag_only = !strcmp(f, "--trace") || !strcmp(f, "--density");
-    if (flag_only) {
-      if (!strcmp(f, "--trace")) a->trace = 1;
-      else a->density = 1;
-      continue;
-    }
-    if (i + 1 >= argc) return err_set(err, CS_EINVAL, "option '%s' needs a value (see --help)", f);
-    const char *v = argv[++i];
-    long *lp = NULL;
-    if (!strcmp(f, "--db")) a->db = v;
-    else if (!strcmp(f, "--operator")) a->op = v;
-    else if (!strcmp(f, "--solver")) {
-      if (strcmp(v, "arpack") && strcmp(v, "lanczos"))
-        return err_set(err, CS_EINVAL, "--solver '%s' (use arpack or lanczos)", v);
-      a->solver_lanczos = !strcmp(v, "lanczos");
-    } else if (!strcmp(f, "--step") && !strcmp(v, "last")) a->step = -1;
-    else if (!strcmp(f, "--tol")) {
-      if (parse_double(v, &a->tol) || !(a->tol > 0))
-        return err_set(err, CS_EINVAL, "--tol '%s' is not a positive number", v);
-    } else if (!strcmp(f, "--run") || !strcmp(f, "--seed")) {
-      long x;
-      if (parse_long(v, &x) || x < 0) return err_set(err, CS_EINVAL, "%s '%s' is not a valid id", f, v);
-      if (!strcmp(f, "--run")) a->run = x;
-      else a->seed = (uint64_t)x;
-    } else {
-      if (!strcmp(f, "--step")) lp = &a->step;
-      else if (!strcmp(f, "--top")) lp = &a->top;
-      else if (!strcmp(f, "--bottom")) lp = &a->bottom;
-      else if (!strcmp(f, "--samples")) lp = &a->samples;
-      else if (!strcmp(f, "--probes")) lp = &a->probes;
-      else if (!strcmp(f, "--lanczos-steps")) lp = &a->lanczos_steps;
-      else if (!strcmp(f, "--grid")) lp = &a->grid;
-      else if (!strcmp(f, "--threads")) lp = &a->threads;
-      else return err_set(err, CS_EINVAL, "unknown option '%s' (see --help)", f);
-      if (parse_long(v, lp) || *lp < 0)
-        return err_set(err, CS_EINVAL, "%s '%s' is not a non-negative integer", f, v);
-    }
-  }
-  if (threads_check(a->threads, err)) return CS_EINVAL;
+}
+
+static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
+  OptTable t = {analyze_opts, a, NULL, NULL};
+  if (opts_parse(&t, 1, argc, argv, 1, NULL, NULL, err)) return CS_EINVAL;
+  if (strcmp(a->solver, "arpack") && strcmp(a->solver, "lanczos"))
+    return err_set(err, CS_EINVAL, "--solver '%s' (use arpack or lanczos)", a->solver);
+  if (a->grid < 2) return err_set(err, CS_EINVAL, "--grid '%ld': at least 2 points", a->grid);
   if (a->run < 0) return err_set(err, CS_EINVAL, "analyze needs --run ID (see curvscope runs)");
   if (!a->top && !a->bottom && !a->trace && !a->density) a->top = 1;
   return CS_OK;
@@ -167,11 +160,12 @@ static int record_eigs(Recorder *rec, long step, const char *op, long nb, const 
 }
 
 int cmd_analyze(int argc, char **argv) {
+  AnalyzeOpts a;
+  defaults(&a);
   if (cli_is_help(argc, argv)) {
-    help();
+    help(&(OptTable){analyze_opts, &a, NULL, NULL});
     return EXIT_OK;
   }
-  AnalyzeOpts a;
   Err err = {0};
   if (parse(&a, argc, argv, &err)) return cli_fail(&err);
   threads_set((int)a.threads);
@@ -198,36 +192,34 @@ int cmd_analyze(int argc, char **argv) {
   }
   /* Operator spec: hessian | ggn | batch:B | layer:L | precond */
   long batch = 0;
-  const char *opname = a.op, *layers = NULL;
-  char opbuf[64];
-  if (!strncmp(a.op, "batch:", 6)) {
-    if (parse_long(a.op + 6, &batch) || batch < 1) {
-      err_set(&err, CS_EINVAL, "--operator '%s': batch size must be a positive integer", a.op);
+  const char *opname = a.operator, *layers = NULL;
+  if (!strncmp(a.operator, "batch:", 6)) {
+    if (parse_long(a.operator + 6, &batch) || batch < 1) {
+      err_set(&err, CS_EINVAL, "--operator '%s': batch size must be a positive integer", a.operator);
       goto fail;
     }
     opname = "batch";
-  } else if (!strncmp(a.op, "layer:", 6)) {
-    layers = a.op + 6;
-    snprintf(opbuf, sizeof opbuf, "layer:%s", layers);
-    opname = opbuf;
-  } else if (!strcmp(a.op, "precond")) {
+  } else if (!strncmp(a.operator, "layer:", 6)) {
+    layers = a.operator + 6;
+    opname = a.operator; /* layer:L */
+  } else if (!strcmp(a.operator, "precond")) {
     if (s.opt_type != optim_adam) {
       err_set(&err, CS_EINVAL, "--operator precond needs a run trained with Adam (run %lld used %s)",
               (long long)a.run, s.opt_type->name);
       goto fail;
     }
     if (load_adam(db, a.run, step, s.opt, &err)) goto fail;
-  } else if (strcmp(a.op, "hessian") && strcmp(a.op, "ggn")) {
+  } else if (strcmp(a.operator, "hessian") && strcmp(a.operator, "ggn")) {
     err_set(&err, CS_EINVAL, "unknown --operator '%s' (hessian, ggn, precond, batch:B, layer:L)",
-            a.op);
+            a.operator);
     goto fail;
   }
   Batch b;
-  if (pick_rows(s.train, a.samples, batch, a.seed, &owned, &b, &err)) goto fail;
+  if (pick_rows(s.train, a.samples, batch, (uint64_t)a.seed, &owned, &b, &err)) goto fail;
   if (!(curv = curv_alloc(&s.net, s.loss, b.n, (size_t)ro.chunk, &err))) goto fail;
   if (curv_build(curv, params, &b, &err)) goto fail;
-  Linop op = strcmp(a.op, "ggn") ? curv_hessian_op(curv) : curv_ggn_op(curv);
-  if (!strcmp(a.op, "precond")) { /* P^{-1/2} H P^{-1/2} from Adam's state at that step */
+  Linop op = strcmp(a.operator, "ggn") ? curv_hessian_op(curv) : curv_ggn_op(curv);
+  if (!strcmp(a.operator, "precond")) { /* P^{-1/2} H P^{-1/2} from Adam's state at that step */
     double *P = malloc(s.net.n_params * sizeof *P);
     if (!P || optim_adam_precond(s.opt, P, &err) || !(pre = precond_op_alloc(&op, P, &err))) {
       free(P);
@@ -252,7 +244,7 @@ int cmd_analyze(int argc, char **argv) {
     EigOpts eo;
     eig_opts_default(&eo);
     eo.tol = a.tol;
-    eo.seed = a.seed;
+    eo.seed = (uint64_t)a.seed;
     eo.k = (int)(a.top > a.bottom ? a.top : a.bottom);
     eo.which = a.top && a.bottom ? EIG_BOTH : a.top ? EIG_TOP : EIG_BOTTOM;
     if ((size_t)(eo.which == EIG_BOTH ? 2 * eo.k : eo.k) >= op.n) {
@@ -260,7 +252,7 @@ int cmd_analyze(int argc, char **argv) {
       goto fail;
     }
     EigResult r = {0};
-    int rc = a.solver_lanczos ? eig_lanczos_top(&op, &eo, &r, &err) : eig_arpack(&op, &eo, &r, &err);
+    int rc = !strcmp(a.solver, "lanczos") ? eig_lanczos_top(&op, &eo, &r, &err) : eig_arpack(&op, &eo, &r, &err);
     if (rc && rc != CS_ENOCONV) goto fail;
     printf("eigenvalues (%ld products, %.2f s%s):\n", r.matvecs, r.wall_s,
            r.converged ? "" : ", NOT CONVERGED: values below are the converged ones only");
@@ -275,7 +267,7 @@ int cmd_analyze(int argc, char **argv) {
     long m = a.probes >= 0 ? a.probes : 100;
     if (m < 2) m = 2;
     double t0 = wall_time();
-    if (trace_hutchinson(&op, (int)m, a.seed, &mean, &se, &err)) goto fail;
+    if (trace_hutchinson(&op, (int)m, (uint64_t)a.seed, &mean, &se, &err)) goto fail;
     printf("trace = %.8g ± %.2g (Hutchinson, %ld probes, %.2f s)\n", mean, se, m, wall_time() - t0);
     if (rec_metric(&rec, step, "trace", mean, &err) || rec_metric(&rec, step, "trace_se", se, &err))
       goto fail;
@@ -292,7 +284,7 @@ int cmd_analyze(int argc, char **argv) {
       goto fail;
     }
     double t0 = wall_time();
-    int rc = slq_density(&op, (int)steps, (int)m, a.seed, (int)a.grid, 0.0, x, y, NULL, NULL, &err);
+    int rc = slq_density(&op, (int)steps, (int)m, (uint64_t)a.seed, (int)a.grid, 0.0, x, y, NULL, NULL, &err);
     if (!rc) rc = rec_density(&rec, step, opname, (size_t)a.grid, x, y, &err);
     /* the settings beside the density, for the report (docs/SCHEMA.md) */
     const char *sfx[] = {"probes", "lanczos_steps", "grid", "seed"};

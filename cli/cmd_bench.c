@@ -12,7 +12,6 @@
  * object on one line. The side-by-side comparison with the peer is bench/compare.
  */
 #include <cblas.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include "core/rng.h"
 #include "core/spec.h"
 #include "core/threads.h"
+#include "opts.h"
 #include "hessian/curv.h"
 #include "lanczos/eig.h"
 #include "studies/track.h"
@@ -592,88 +592,89 @@ done:
 
 /* ---------------------------------------------------------------- main */
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: curvscope bench grad|hvp|eig|track|all --workload NAME [options]\n\n"
-          "  --workload NAME    digits | cohen | deeplinear | wide (shapes of peer_torch.py)\n"
-          "  --threads N        OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS or all cores;\n"
-          "                     at most 4 per core and 63)\n"
-          "  --repeats R        timed repeats for gradient and HVP (default 5; 1 warm-up)\n"
-          "  --budget S         stop repeating a measurement after S timed seconds (default 20)\n"
-          "  --eig-repeats R    timed eigen-solves per solver (default 1)\n"
-          "  --no-eig10         skip the top-10 solves (eig, all)\n"
-          "  --tol T            eigen tolerance (default 1e-6, as the peer's eigsh)\n"
-          "  --steps S          GD steps for track (default 20)\n"
-          "  --lr LR            GD learning rate for track (default 0.5 / lambda_max)\n"
-          "  --track-k K        pairs tracked (default 1)\n"
-          "  --track-tol T      the tracker's full solves (default 1e-3)\n"
-          "  --update-tol U     the tracker's one-product acceptance (default 1e-2; equal to\n"
-          "                     --track-tol: every measurement to tol)\n"
-          "  --dgemm-n N        size of the reference DGEMM (default 2048; 0 skips it)\n"
-          "  --json             one JSON object on one line\n\n"
-          "grad: gradient; hvp: gradient + HVP; eig: top-1/top-10 by ARPACK and Lanczos;\n"
-          "track: a GD step with sharpness at every step (the probe's trackers, the build\n"
-          "shared with the step's gradient) against a plain GD step; all: everything.\n");
+typedef struct BenchArgs {
+  char workload[32];
+  long threads, repeats, eig_repeats, steps, track_k, dgemm_n;
+  double budget, tol, lr, track_tol, update_tol;
+  int eig10, json;
+} BenchArgs;
+
+static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
+  double lr = ((const BenchArgs *)base)->lr;
+  (void)opt;
+  if (lr > 0) snprintf(out, n, "%g", lr);
+  else snprintf(out, n, "0.5 / lambda_max");
+}
+
+static int parse_lr(void *base, const CliOpt *opt, const char *v, Err *err) {
+  double *lr = &((BenchArgs *)base)->lr;
+  (void)opt;
+  if (parse_double(v, lr) || !(*lr > 0))
+    return err_set(err, CS_EINVAL, "--lr %s: expected a positive number", v);
+  return CS_OK;
+}
+
+static const CliOpt bench_opts[] = {
+    OPT_STR(BenchArgs, workload, "NAME", "digits | cohen | deeplinear | wide (shapes of peer_torch.py)", NULL),
+    OPT_THREADS(BenchArgs, threads),
+    OPT_LONG(BenchArgs, repeats, "R", "timed repeats for gradient and HVP (1 warm-up)", NULL),
+    OPT_POS(BenchArgs, budget, "S", "stop repeating a measurement after S timed seconds", NULL),
+    OPT_LONG(BenchArgs, eig_repeats, "R", "timed eigen-solves per solver", NULL),
+    OPT_FLAG(BenchArgs, eig10, "the top-10 solves of eig and all (--no-eig10 skips them)", NULL),
+    OPT_POS(BenchArgs, tol, "T", "eigen tolerance (as the peer's eigsh)", NULL),
+    OPT_LONG(BenchArgs, steps, "S", "GD steps for track", NULL),
+    OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track", NULL, parse_lr, show_lr),
+    OPT_LONG(BenchArgs, track_k, "K", "pairs tracked", NULL),
+    OPT_POS(BenchArgs, track_tol, "T", "the tracker's full solves", NULL),
+    OPT_POS(BenchArgs, update_tol, "U", "the tracker's one-product acceptance (equal to "
+            "--track-tol: every measurement to tol)", NULL),
+    OPT_LONG(BenchArgs, dgemm_n, "N", "size of the reference DGEMM (0 skips it)", NULL),
+    OPT_FLAG(BenchArgs, json, "one JSON object on one line", NULL),
+    OPT_END};
+
+static void usage(FILE *f, const OptTable *t) {
+  fprintf(f, "usage: curvscope bench grad|hvp|eig|track|all --workload NAME [options]\n\n"
+             "grad: gradient; hvp: gradient + HVP; eig: top-1/top-10 by ARPACK and Lanczos;\n"
+             "track: a GD step with sharpness at every step (the probe's trackers, the build\n"
+             "shared with the step's gradient) against a plain GD step; all: everything.\n\n");
+  opts_help_print(f, t, 1);
 }
 
 int cmd_bench(int argc, char **argv) {
+  BenchArgs b = {"", 0, 5, 1, 20, 1, 2048, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0};
+  OptTable t = {bench_opts, &b, NULL, NULL};
   if (cli_is_help(argc, argv)) {
-    usage(stdout);
+    usage(stdout, &t);
     return EXIT_OK;
   }
-  BenchOpts o = {0, NULL, NULL, 0, 5, 20.0, 1, 20, 1, 1e-2, 1e-3, 0.0, 1e-6, 2048, 0};
-  int no_eig10 = 0;
-  enum { O_WORKLOAD = 1, O_THREADS, O_REPEATS, O_BUDGET, O_EIGREP, O_NOEIG10, O_TOL, O_STEPS,
-         O_LR, O_JSON, O_DGEMMN, O_TRACKK, O_UPDTOL, O_TRACKTOL };
-  static const struct option lo[] = {
-      {"workload", required_argument, 0, O_WORKLOAD}, {"threads", required_argument, 0, O_THREADS},
-      {"repeats", required_argument, 0, O_REPEATS},   {"budget", required_argument, 0, O_BUDGET},
-      {"eig-repeats", required_argument, 0, O_EIGREP}, {"no-eig10", no_argument, 0, O_NOEIG10},
-      {"tol", required_argument, 0, O_TOL},           {"steps", required_argument, 0, O_STEPS},
-      {"lr", required_argument, 0, O_LR},             {"json", no_argument, 0, O_JSON},
-      {"dgemm-n", required_argument, 0, O_DGEMMN},   {"track-k", required_argument, 0, O_TRACKK},
-      {"update-tol", required_argument, 0, O_UPDTOL},
-      {"track-tol", required_argument, 0, O_TRACKTOL},
-      {0, 0, 0, 0}};
-  optind = 1;
-  int ch;
-  const char *wname = NULL;
-  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-    long v = 0;
-    double d = 0;
-    int real = ch == O_BUDGET || ch == O_TOL || ch == O_LR || ch == O_UPDTOL || ch == O_TRACKTOL;
-    int count = ch == O_THREADS || ch == O_REPEATS || ch == O_EIGREP || ch == O_STEPS ||
-                ch == O_DGEMMN || ch == O_TRACKK;
-    long lmin = ch == O_DGEMMN || ch == O_THREADS ? 0 : 1;
-    if ((real && (parse_double(optarg, &d) || !(d > 0) || !isfinite(d))) ||
-        (count && (parse_long(optarg, &v) || v < lmin || v > 1000000))) {
-      fprintf(stderr, "curvscope bench: --%s %s: expected %s\n", lo[ch - 1].name, optarg,
-              real ? "a positive number" : lmin ? "a whole number >= 1" : "a whole number >= 0");
-      return EXIT_USAGE;
-    }
-    switch (ch) {
-      case O_WORKLOAD: wname = optarg; break;
-      case O_THREADS: o.threads = (int)v; break;
-      case O_REPEATS: o.repeats = (int)v; break;
-      case O_BUDGET: o.budget = d; break;
-      case O_EIGREP: o.eig_repeats = (int)v; break;
-      case O_NOEIG10: no_eig10 = 1; break;
-      case O_TOL: o.tol = d; break;
-      case O_STEPS: o.steps = (int)v; break;
-      case O_LR: o.lr = d; break;
-      case O_JSON: o.json = 1; break;
-      case O_DGEMMN: o.dgemm_n = (int)v; break;
-      case O_TRACKK: o.track_k = (int)v; break;
-      case O_UPDTOL: o.update_tol = d; break;
-      case O_TRACKTOL: o.track_tol = d; break;
-      default: usage(stderr); return EXIT_USAGE;
-    }
+  Err err = {0};
+  char **pos = malloc((size_t)argc * sizeof *pos);
+  int npos = 0;
+  if (!pos) return EXIT_FAIL;
+  if (opts_parse(&t, 1, argc, argv, 1, pos, &npos, &err)) {
+    free(pos);
+    return cli_fail(&err);
   }
-  if (optind != argc - 1) {
-    usage(stderr);
+  const char *mode = npos == 1 ? pos[0] : NULL;
+  free(pos);
+  if (!mode) {
+    fprintf(stderr, "curvscope bench: which benchmark? (grad, hvp, eig, track, all; see --help)\n");
     return EXIT_USAGE;
   }
-  o.mode = argv[optind];
+  struct { const char *name; long v, min; } counts[] = {
+      {"--repeats", b.repeats, 1}, {"--eig-repeats", b.eig_repeats, 1}, {"--steps", b.steps, 1},
+      {"--track-k", b.track_k, 1}, {"--dgemm-n", b.dgemm_n, 0}};
+  for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
+    if (counts[i].v < counts[i].min || counts[i].v > 1000000) {
+      fprintf(stderr, "curvscope bench: %s %ld: expected a whole number >= %ld\n", counts[i].name,
+              counts[i].v, counts[i].min);
+      return EXIT_USAGE;
+    }
+  BenchOpts o = {0, mode, NULL, (int)b.threads, (int)b.repeats, b.budget, (int)b.eig_repeats,
+                 (int)b.steps, (int)b.track_k, b.update_tol, b.track_tol, b.lr, b.tol,
+                 (int)b.dgemm_n, b.json};
+  int no_eig10 = !b.eig10;
+  const char *wname = b.workload[0] ? b.workload : NULL;
   if (!strcmp(o.mode, "grad")) o.parts = PART_GRAD;
   else if (!strcmp(o.mode, "hvp")) o.parts = PART_GRAD | PART_HVP;
   else if (!strcmp(o.mode, "eig")) o.parts = PART_EIG | PART_EIG10;
@@ -696,8 +697,6 @@ int cmd_bench(int argc, char **argv) {
             wname);
     return EXIT_USAGE;
   }
-  Err err = {0};
-  if (threads_check(o.threads, &err)) return cli_fail(&err);
   threads_set(o.threads);
 
   Ctx c;

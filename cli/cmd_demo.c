@@ -10,51 +10,52 @@
 #include "core/threads.h"
 #include "run_opts.h"
 
-static void help(void) {
+typedef struct DemoArgs {
+  char db[512], output[512], name[96], group[64];
+  long steps, threads;
+  int quiet;
+} DemoArgs;
+
+static const CliOpt demo_opts[] = {
+    OPT_STR(DemoArgs, db, "FILE", "the database", NULL),
+    OPT_STR(DemoArgs, output, "FILE", "the HTML report", "o"),
+    OPT_LONG(DemoArgs, steps, "N", "step cap of each run", NULL),
+    OPT_STR(DemoArgs, name, "NAME", "the runs' name prefix (each gets lr=η)", NULL),
+    OPT_STR(DemoArgs, group, "NAME", "the runs' group (default: demo-DATE-TIME-PID)", NULL),
+    OPT_THREADS(DemoArgs, threads),
+    OPT_FLAG(DemoArgs, quiet, "no progress line", "q"),
+    OPT_END};
+
+static void help(const OptTable *t) {
   printf("usage: curvscope demo [--db runs.db] [-o report.html] [--steps N] [--threads N] [--quiet]\n\n"
          "Trains fc-tanh (784-200-200-10, MSE) with full-batch GD at two step sizes on the first\n"
          "1000 Fashion-MNIST training images, tracking the sharpness (top Hessian eigenvalue)\n"
          "every 5 steps, then analyses the edge of stability and writes an HTML report.\n"
          "Expect: sharpness rises to 2/eta and hovers there while the loss keeps falling\n"
-         "non-monotonically (Cohen et al. 2021).\n");
+         "non-monotonically (Cohen et al. 2021).\n\n");
+  opts_help_print(stdout, t, 1);
 }
 
 int cmd_demo(int argc, char **argv) {
+  DemoArgs d = {"runs.db", "report.html", "demo eos", "", 300, 0, 0};
+  OptTable t = {demo_opts, &d, NULL, NULL};
   if (cli_is_help(argc, argv)) {
-    help();
+    help(&t);
     return EXIT_OK;
   }
-  const char *db_path = "runs.db", *out = "report.html";
-  long steps = 300, threads = 0;
   Err err = {0};
-  int quiet = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--quiet")) { quiet = 1; continue; }
-    if (i + 1 >= argc) {
-      fprintf(stderr, "curvscope demo: option '%s' needs a value (see --help)\n", argv[i]);
-      return EXIT_USAGE;
-    }
-    if (!strcmp(argv[i], "--db")) db_path = argv[++i];
-    else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) out = argv[++i];
-    else if (!strcmp(argv[i], "--steps") || !strcmp(argv[i], "--threads")) {
-      long *p = !strcmp(argv[i], "--steps") ? &steps : &threads;
-      if (parse_long(argv[++i], p) || *p < 0) {
-        fprintf(stderr, "curvscope demo: %s '%s' is not a non-negative integer\n", argv[i - 1], argv[i]);
-        return EXIT_USAGE;
-      }
-    } else {
-      fprintf(stderr, "curvscope demo: unknown option '%s' (see --help)\n", argv[i]);
-      return EXIT_USAGE;
-    }
-  }
-  if (threads_check(threads, &err)) return cli_fail(&err);
-  threads_set((int)threads);
+  if (opts_parse(&t, 1, argc, argv, 1, NULL, NULL, &err)) return cli_fail(&err);
+  const char *db_path = d.db, *out = d.output;
+  long steps = d.steps;
+  int quiet = d.quiet;
+  threads_set((int)d.threads);
   Db *db = NULL;
   cli_install_stop_signals();
   printf("curvscope demo: edge of stability on Fashion-MNIST (fc-tanh, MSE, full-batch GD)\n");
   static const double lrs[] = {0.06, 0.08};
-  char group[64];
-  cli_study_group("demo", group, sizeof group);
+  char group[sizeof d.group];
+  if (d.group[0]) snprintf(group, sizeof group, "%s", d.group);
+  else cli_study_group("demo", group, sizeof group);
   int code = EXIT_OK;
   int64_t ids[2];
   double t0 = wall_time();
@@ -72,7 +73,7 @@ int cmd_demo(int argc, char **argv) {
     o.nprobes = 1;
     snprintf(o.study, sizeof o.study, "eos");
     snprintf(o.group, sizeof o.group, "%s", group);
-    snprintf(o.name, sizeof o.name, "demo eos lr=%g", lrs[i]);
+    snprintf(o.name, sizeof o.name, "%s lr=%g", d.name, lrs[i]);
     printf("\n== step size %g (2/eta = %g) ==\n", lrs[i], 2.0 / lrs[i]);
     code = cli_train_run(&o, db_path, &db, &ids[i], 1);
     if (code == EXIT_OK && cli_eos_analyze_run(db, ids[i], 0, 1, &err))

@@ -5,7 +5,6 @@
  *
  * Returns the exit code: 0 written, 2 bad usage (the message names the flag), 1 failure.
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,86 +12,68 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/spec.h"
+#include "opts.h"
 #include "report/report.h"
 
-static const char *usage =
-    "usage: curvscope report [--db FILE] [--run ID]... [--study NAME] [-o FILE]\n"
-    "\n"
-    "Writes one self-contained HTML file (works offline): a sortable index of runs,\n"
-    "per-run loss/accuracy, sharpness against the stability threshold with EoS phases,\n"
-    "preconditioned sharpness, output-layer norm, traces, spectral densities, solver\n"
-    "diagnostics, and a comparison of the runs of each group.\n"
-    "\n"
-    "  --db FILE        the run database (default runs.db)\n"
-    "  --run ID         include this run (repeatable; default: every run)\n"
-    "  --study NAME     only runs of this study (eos, train, ...)\n"
-    "  -o, --output F   the HTML file to write (default report.html)\n"
-    "  --help           this text\n";
+typedef struct ReportArgs {
+  char db[512], output[512], study[32];
+  int64_t *run;  /* argc entries */
+  size_t nrun;
+} ReportArgs;
 
-/* Matches --name VALUE, --name=VALUE (and the short alias with a separate value). */
-static int flag_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
-                      const char **val, int *bad) {
-  const char *a = argv[*i];
-  size_t n = strlen(lng);
-  if (!strncmp(a, lng, n) && a[n] == '=') {
-    *val = a + n + 1;
-    return 1;
-  }
-  if (strcmp(a, lng) != 0 && !(shrt && !strcmp(a, shrt))) return 0;
-  if (*i + 1 >= argc) {
-    fprintf(stderr, "curvscope report: %s needs a value\n%s", a, usage);
-    *bad = 1;
-    return 1;
-  }
-  *val = argv[++*i];
-  return 1;
+static int parse_run(void *base, const CliOpt *opt, const char *v, Err *err) {
+  ReportArgs *r = base;
+  long id;
+  (void)opt;
+  if (parse_long(v, &id) || id <= 0)
+    return err_set(err, CS_EINVAL, "--run wants a positive run id, got '%s'", v);
+  r->run[r->nrun++] = id;
+  return CS_OK;
+}
+
+static void show_run(const void *base, const CliOpt *opt, char *out, size_t n) {
+  (void)base, (void)opt;
+  snprintf(out, n, "every run");
+}
+
+static const CliOpt report_opts[] = {
+    OPT_STR(ReportArgs, db, "FILE", "the run database", NULL),
+    OPT_FN(ReportArgs, run, "ID", "include this run (repeatable)", NULL, parse_run, show_run),
+    OPT_STR(ReportArgs, study, "NAME", "only runs of this study (eos, train, ...)", NULL),
+    OPT_STR(ReportArgs, output, "FILE", "the HTML file to write", "o"),
+    OPT_END};
+
+static void help(const OptTable *t) {
+  printf("usage: curvscope report [--db FILE] [--run ID]... [--study NAME] [-o FILE]\n"
+         "\n"
+         "Writes one self-contained HTML file (works offline): a sortable index of runs,\n"
+         "per-run loss/accuracy, sharpness against the stability threshold with EoS phases,\n"
+         "preconditioned sharpness, output-layer norm, traces, spectral densities, solver\n"
+         "diagnostics, and a comparison of the runs of each group.\n\n");
+  opts_help_print(stdout, t, 1);
 }
 
 int cmd_report(int argc, char **argv) {
-  const char *dbpath = "runs.db", *out = "report.html", *study = NULL, *v = NULL;
-  int64_t *runs = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *runs);
-  size_t nruns = 0;
-  int bad = 0, rc = 1;
-  if (!runs) {
+  ReportArgs r = {"runs.db", "report.html", "", NULL, 0};
+  OptTable t = {report_opts, &r, NULL, NULL};
+  if (cli_is_help(argc, argv)) {
+    help(&t);
+    return EXIT_OK;
+  }
+  int rc = EXIT_FAIL;
+  if (!(r.run = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *r.run))) {
     fprintf(stderr, "curvscope report: out of memory\n");
-    return 1;
+    return EXIT_FAIL;
   }
-  /* getopt convention: argv[0] names the command ("report", or the program followed
-   * by "report"); flags follow. A first argument that is already a flag is kept. */
-  int i0 = (argc > 0 && argv[0][0] != '-') ? 1 : 0;
-  if (i0 < argc && !strcmp(argv[i0], "report")) i0++;
-  for (int i = i0; i < argc && !bad; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      fputs(usage, stdout);
-      free(runs);
-      return 0;
-    } else if (flag_value(argc, argv, &i, "--db", NULL, &v, &bad)) {
-      if (!bad) dbpath = v;
-    } else if (flag_value(argc, argv, &i, "--output", "-o", &v, &bad)) {
-      if (!bad) out = v;
-    } else if (flag_value(argc, argv, &i, "--study", NULL, &v, &bad)) {
-      if (!bad) study = v;
-    } else if (flag_value(argc, argv, &i, "--run", NULL, &v, &bad)) {
-      if (bad) break;
-      char *end;
-      errno = 0;
-      long long id = strtoll(v, &end, 10);
-      if (errno || end == v || *end || id <= 0) {
-        fprintf(stderr, "curvscope report: --run wants a positive run id, got '%s'\n", v);
-        bad = 1;
-      } else {
-        runs[nruns++] = id;
-      }
-    } else {
-      fprintf(stderr, "curvscope report: unknown flag '%s'\n%s", a, usage);
-      bad = 1;
-    }
+  Err perr = {0};
+  if (opts_parse(&t, 1, argc, argv, 1, NULL, NULL, &perr)) {
+    free(r.run);
+    return cli_fail(&perr);
   }
-  if (bad) {
-    free(runs);
-    return 2;
-  }
+  const char *dbpath = r.db, *out = r.output, *study = r.study[0] ? r.study : NULL;
+  int64_t *runs = r.run;
+  size_t nruns = r.nrun;
   Err err = {0};
   Db *db = NULL;
   if (access(dbpath, R_OK) != 0) {

@@ -5,30 +5,37 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opts.h"
 
 static void num(double v, const char *fmt, int width) {
   if (isnan(v)) printf("%*s", width, "-");
   else printf(fmt, v);
 }
 
+typedef struct RunsArgs {
+  char db[512];
+} RunsArgs;
+
+static const CliOpt runs_opts[] = {
+    OPT_STR(RunsArgs, db, "FILE", "the database", NULL),
+    OPT_END};
+
 int cmd_runs(int argc, char **argv) {
-  const char *path = "runs.db";
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: curvscope runs [--db runs.db]\n\nLists every run: id, name, status, steps,"
-             " final loss and accuracy,\nmax sharpness (λ1 of the Hessian H), max"
-             " preconditioned sharpness (λ1 of\nP^-1/2 H P^-1/2, Adam runs with the"
-             " precond-sharpness probe) and edge-of-stability\nonset (for Adam judged on the"
-             " preconditioned sharpness).\n"
-             "Runs left 'running' by a dead process are marked 'interrupted'.\n");
-      return EXIT_OK;
-    }
-    if (!strcmp(argv[i], "--db") && i + 1 < argc) path = argv[++i];
-    else {
-      fprintf(stderr, "curvscope runs: unexpected argument '%s' (see --help)\n", argv[i]);
-      return EXIT_USAGE;
-    }
+  RunsArgs r = {"runs.db"};
+  OptTable t = {runs_opts, &r, NULL, NULL};
+  if (cli_is_help(argc, argv)) {
+    printf("usage: curvscope runs [--db runs.db]\n\nLists every run: id, name, status, steps,"
+           " final loss and accuracy,\nmax sharpness (λ1 of the Hessian H), max"
+           " preconditioned sharpness (λ1 of\nP^-1/2 H P^-1/2, Adam runs with the"
+           " precond-sharpness probe) and edge-of-stability\nonset (for Adam judged on the"
+           " preconditioned sharpness).\n"
+           "Runs left 'running' by a dead process are marked 'interrupted'.\n\n");
+    opts_help_print(stdout, &t, 1);
+    return EXIT_OK;
   }
+  Err perr = {0};
+  if (opts_parse(&t, 1, argc, argv, 1, NULL, NULL, &perr)) return cli_fail(&perr);
+  const char *path = r.db;
   Err err = {0};
   Db *db = NULL;
   if (cli_db_open_existing(path, &db, &err)) return cli_fail(&err);

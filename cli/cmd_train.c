@@ -10,11 +10,11 @@
 #include "run_opts.h"
 #include "studies/probes.h"
 
-static void help(void) {
+static void help(const RunOpts *o) {
   printf("usage: curvscope train [options]\n\n"
          "Trains a network and records the run (steps, metrics, probes, checkpoints) in the\n"
          "database. Options (also accepted in a --config file as 'key = value'):\n\n");
-  run_opts_help(stdout);
+  run_opts_help(stdout, o);
   printf("\nexample:\n  curvscope train --data fashion-mnist:n=5000 --model mlp:784-200-200-10 "
          "--act tanh \\\n      --loss mse --opt gd --lr 0.02 --steps 2000 --stop-acc 0.99 "
          "--probe sharpness:every=10,k=2\n");
@@ -119,12 +119,12 @@ out:
 }
 
 int cmd_train(int argc, char **argv) {
-  if (cli_is_help(argc, argv)) {
-    help();
-    return EXIT_OK;
-  }
   RunOpts o;
   run_opts_default(&o);
+  if (cli_is_help(argc, argv)) {
+    help(&o);
+    return EXIT_OK;
+  }
   Err err = {0};
   if (run_opts_parse(&o, argc, argv, 1, &err)) return cli_fail(&err);
   threads_set((int)o.threads);

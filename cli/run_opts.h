@@ -2,11 +2,14 @@
  * run_opts.h: the options of a training run, from flags, a config file or a
  * stored run's config JSON, and everything built from them.
  *
- * One table (run_opts.c) lists every option once: its flag, its JSON key, its
+ * One table (run_opts_table, the pattern of opts.h) lists every option once: its
+ * name (the flag --name-with-dashes and the JSON key name_with_underscores), its
  * type and help. Flags, `--config FILE` lines (`key = value`; '#' starts a
  * comment at the line start or after white space; "quoted" values kept whole) and
  * the config JSON stored with each run are all read through that table, so
  * `curvscope analyze` rebuilds exactly the network and data a run trained on.
+ * A study passes run_opts_table after its own table to opts_parse, so every
+ * train option works in it.
  */
 #ifndef CS_RUN_OPTS_H
 #define CS_RUN_OPTS_H
@@ -20,6 +23,7 @@
 #include "core/net.h"
 #include "core/optim.h"
 #include "core/train.h"
+#include "opts.h"
 
 #define RUN_MAX_PROBES 8
 
@@ -33,18 +37,26 @@ typedef struct RunOpts {
   int quiet;
 } RunOpts;
 
+/* The train options, on a RunOpts (ends with OPT_END). */
+extern const CliOpt run_opts_table[];
+
 void run_opts_default(RunOpts *o);
 /* Parses argv[start..argc) into o. Unknown flags or bad values: CS_EINVAL naming
  * the token. Positional arguments are refused. `--config FILE` may appear anywhere;
  * later flags override earlier ones and the file. */
 int run_opts_parse(RunOpts *o, int argc, char **argv, int start, Err *err);
+/* For a study on a stored run (--run): of the train options (t: run_opts_table with its
+ * seen array) only --db, --threads and --quiet apply; any other given is CS_EINVAL
+ * naming it (the model, data and seed come from the stored run). */
+int run_opts_refuse_training(const OptTable *t, Err *err);
 int run_opts_from_file(RunOpts *o, const char *path, Err *err);
 /* Sets one option by its key (without dashes) from text. */
 int run_opts_set(RunOpts *o, const char *key, const char *value, Err *err);
 /* The options as a flat JSON object (caller frees). */
 char *run_opts_to_json(const RunOpts *o);
 int run_opts_from_json(RunOpts *o, const char *json, Err *err);
-void run_opts_help(FILE *f);
+/* The options with o's values as their defaults. */
+void run_opts_help(FILE *f, const RunOpts *o);
 
 /* What a run is made of. */
 typedef struct RunSetup {

@@ -16,14 +16,42 @@
 #include "studies/batch/batch_summary.h"
 
 typedef struct StudyBatchArgs {
-  BatchScalingOptions bo;
-  long run, step;   /* run -1: train first; step -1: the last checkpoint */
-  long seed;        /* -1: the run's seed */
-  int grid;         /* the stability grid (on by default) */
-  long grid_steps;
+  BatchScalingOptions bo;   /* filled from the fields below after parsing */
+  char batches[256], operator[16];
+  long draws, maxit, grid_steps;
+  long run, step;           /* run -1: train first; step -1: the last checkpoint */
+  long draw_seed;           /* -1: the run's seed */
+  double tol;
+  int stability_grid;
 } StudyBatchArgs;
 
-static void help(void) {
+static void show_draw_seed(const void *base, const CliOpt *opt, char *out, size_t n) {
+  long s = ((const StudyBatchArgs *)base)->draw_seed;
+  (void)opt;
+  if (s < 0) snprintf(out, n, "the run's seed");
+  else snprintf(out, n, "%ld", s);
+}
+
+static const CliOpt batch_opts[] = {
+    OPT_STR(StudyBatchArgs, batches, "LIST", "batch sizes, dash- or comma-separated; the whole "
+            "training set N is always added, sizes >= N mean N", NULL),
+    OPT_LONG(StudyBatchArgs, draws, "D", "random batches per size (1..100000)", NULL),
+    OPT_STR(StudyBatchArgs, operator, "OP", "hessian or ggn (Gauss-Newton; names become bs_ggn_*)",
+            NULL),
+    OPT_POS(StudyBatchArgs, tol, "T", "eigen tolerance", NULL),
+    OPT_LONG(StudyBatchArgs, maxit, "M", "products per solve at most (2..1000000)", NULL),
+    OPT_FN(StudyBatchArgs, draw_seed, "S", "seed of the draws and of z", NULL, opts_parse_id,
+           show_draw_seed),
+    OPT_ID(StudyBatchArgs, run, "measure a stored run's checkpoint instead of training"),
+    OPT_STEP(StudyBatchArgs, step, "which checkpoint of --run"),
+    OPT_FLAG(StudyBatchArgs, stability_grid, "the empirical check (--no-stability-grid skips it): "
+             "for each B, short SGD and Adam runs from the measured point on a ladder of step "
+             "sizes (ratio √2), the largest η that neither diverges nor ends above its start loss",
+             NULL),
+    OPT_LONG(StudyBatchArgs, grid_steps, "K", "updates per run of the grid (1..1000000)", NULL),
+    OPT_END};
+
+static void help(const OptTable *t, int nt) {
   printf(
       "usage: curvscope study batch-scaling [train options] [study options]\n"
       "       curvscope study batch-scaling --run ID [--step S|last] [--db runs.db] [study options]\n\n"
@@ -33,25 +61,9 @@ static void help(void) {
       "λ̄(B) − λ_N ≈ c·(1/B − 1/N)^a and the spiked model; α_max(B) = 2/λ̄(B). Every draw is\n"
       "stored (eigs, source 'batch-scaling'), run-level results as metrics and series at\n"
       "step -1 (docs/BATCH.md, docs/SCHEMA.md).\n\n"
-      "Without --run it first trains a run with the train options below, on these defaults:\n"
-      "--data fashion-mnist:n=4096,test=0 --opt sgd --batch 128 --lr 0.02 --steps 200\n"
-      "(784-200-200-10 tanh, MSE), and measures its final parameters.\n\n"
-      "study options:\n"
-      "  --batches LIST    batch sizes, dash- or comma-separated (default 8-32-128-512-2048);\n"
-      "                    the whole training set N is always added, sizes >= N mean N\n"
-      "  --draws D         random batches per size (default 10)\n"
-      "  --operator OP     hessian (default) or ggn (Gauss-Newton; names become bs_ggn_*)\n"
-      "  --tol T           eigen tolerance (default 1e-4)\n"
-      "  --maxit M         products per solve at most (default 500)\n"
-      "  --draw-seed S     seed of the draws and of z (default: the run's seed)\n"
-      "  --run ID          measure a stored run's checkpoint instead of training\n"
-      "  --step S|last     which checkpoint of --run (default last)\n"
-      "  --no-stability-grid  skip the empirical check: for each B, short SGD and Adam runs\n"
-      "                    from the measured point on a ladder of step sizes (ratio √2), the\n"
-      "                    largest η that neither diverges nor ends above its start loss\n"
-      "  --grid-steps K    updates per run of the grid (default 20)\n\n"
-      "train options (without --run):\n");
-  run_opts_help(stdout);
+      "Without --run it first trains a run with the train options (784-200-200-10 tanh, MSE\n"
+      "by default), and measures its final parameters.\n\n");
+  opts_help_print(stdout, t, nt);
 }
 
 static int parse_sizes(const char *v, BatchScalingOptions *bo, Err *err) {
@@ -71,46 +83,24 @@ static int parse_sizes(const char *v, BatchScalingOptions *bo, Err *err) {
   return CS_OK;
 }
 
-/* One study option f (its value v, or NULL at the end): 1 when it was one with a value,
- * 2 one without, 0 when not a study option, or a negated status. */
-static int parse_study_flag(StudyBatchArgs *a, const char *f, const char *v, Err *err) {
-  static const char *const flags[] = {"--batches", "--draws", "--operator", "--tol", "--maxit",
-                                      "--draw-seed", "--run", "--step", "--grid-steps"};
-  if (!strcmp(f, "--no-stability-grid") || !strcmp(f, "--stability-grid")) {
-    a->grid = f[2] == 's';
-    return 2; /* a flag without value */
-  }
-  int known = 0;
-  for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= !strcmp(f, flags[k]);
-  if (!known) return 0;
-  if (!v) return -err_set(err, CS_EINVAL, "option '%s' needs a value", f);
-  long x;
-  int rc = CS_OK;
-  if (!strcmp(f, "--batches")) rc = parse_sizes(v, &a->bo, err);
-  else if (!strcmp(f, "--operator")) {
-    if (strcmp(v, "hessian") && strcmp(v, "ggn"))
-      rc = err_set(err, CS_EINVAL, "--operator '%s' (use hessian or ggn)", v);
-    a->bo.ggn = !strcmp(v, "ggn");
-  } else if (!strcmp(f, "--tol")) {
-    if (parse_double(v, &a->bo.tol) || !(a->bo.tol > 0) || !isfinite(a->bo.tol))
-      rc = err_set(err, CS_EINVAL, "--tol '%s' is not a positive number", v);
-  } else if (!strcmp(f, "--step") && !strcmp(v, "last")) a->step = -1;
-  else if (parse_long(v, &x) || x < 0 || (!strcmp(f, "--draws") && (x < 1 || x > 100000)) ||
-           (!strcmp(f, "--maxit") && (x < 2 || x > 1000000)) ||
-           (!strcmp(f, "--grid-steps") && (x < 1 || x > 1000000)))
-    rc = err_set(err, CS_EINVAL, "%s '%s' is not a valid %s", f, v,
-                 !strcmp(f, "--draws") ? "count (1..100000)"
-                 : !strcmp(f, "--maxit") ? "cap (2..1000000)"
-                 : !strcmp(f, "--grid-steps") ? "step count (1..1000000)"
-                 : !strcmp(f, "--step") ? "step (a non-negative integer or 'last')"
-                                        : "non-negative integer");
-  else if (!strcmp(f, "--draws")) a->bo.draws = (int)x;
-  else if (!strcmp(f, "--maxit")) a->bo.maxit = (int)x;
-  else if (!strcmp(f, "--draw-seed")) a->seed = x;
-  else if (!strcmp(f, "--grid-steps")) a->grid_steps = x;
-  else if (!strcmp(f, "--run")) a->run = x;
-  else a->step = x;
-  return rc ? -rc : 1;
+/* The study options' ranges, into a->bo. */
+static int study_args_check(StudyBatchArgs *a, Err *err) {
+  int rc = parse_sizes(a->batches, &a->bo, err);
+  if (rc) return rc;
+  if (strcmp(a->operator, "hessian") && strcmp(a->operator, "ggn"))
+    return err_set(err, CS_EINVAL, "--operator '%s' (use hessian or ggn)", a->operator);
+  if (a->draws < 1 || a->draws > 100000)
+    return err_set(err, CS_EINVAL, "--draws '%ld' is not a valid count (1..100000)", a->draws);
+  if (a->maxit < 2 || a->maxit > 1000000)
+    return err_set(err, CS_EINVAL, "--maxit '%ld' is not a valid cap (2..1000000)", a->maxit);
+  if (a->grid_steps < 1 || a->grid_steps > 1000000)
+    return err_set(err, CS_EINVAL, "--grid-steps '%ld' is not a valid step count (1..1000000)",
+                   a->grid_steps);
+  a->bo.ggn = !strcmp(a->operator, "ggn");
+  a->bo.draws = (int)a->draws;
+  a->bo.maxit = (int)a->maxit;
+  a->bo.tol = a->tol;
+  return CS_OK;
 }
 
 static void print_result(const BatchScalingResult *r, const BatchScalingSummary *s, int64_t run,
@@ -175,7 +165,7 @@ static int measure_run(Db *db, int64_t run, long step, const StudyBatchArgs *a, 
       goto out;
     }
   BatchScalingOptions bo = a->bo;
-  bo.seed = a->seed >= 0 ? (uint64_t)a->seed : row.seed;
+  bo.seed = a->draw_seed >= 0 ? (uint64_t)a->draw_seed : row.seed;
   bo.chunk = ro.chunk;
   if ((rc = batch_scaling_measure(&s.net, s.loss, params, s.train, &bo, &r, err))) goto out;
   if ((rc = batch_scaling_summarize(&r, &sum, err))) goto out;
@@ -186,7 +176,7 @@ static int measure_run(Db *db, int64_t run, long step, const StudyBatchArgs *a, 
       (rc = rec_flush(&rec, err)))
     goto out;
   print_result(&r, &sum, run, step);
-  if (a->grid) {
+  if (a->stability_grid) {
     StabilityOptions so;
     batch_stability_options_default(&so);
     so.steps = a->grid_steps;
@@ -210,33 +200,13 @@ out:
 }
 
 int study_batch(int argc, char **argv) {
-  if (cli_is_help(argc, argv)) {
-    help();
-    return EXIT_OK;
-  }
   Err err = {0};
-  StudyBatchArgs a = {.run = -1, .step = -1, .seed = -1, .grid = 1, .grid_steps = 20};
+  StudyBatchArgs a = {.run = -1, .step = -1, .draw_seed = -1, .stability_grid = 1,
+                      .grid_steps = 20, .operator = "hessian", .batches = "8-32-128-512-2048"};
   batch_scaling_options_default(&a.bo);
-  /* Study options out; the rest (train options) kept in order for run_opts_parse. */
-  char **rest = malloc((size_t)(argc + 1) * sizeof *rest);
-  if (!rest) return EXIT_FAIL;
-  int nrest = 0;
-  for (int i = 1; i < argc; i++) { /* argv[0] is the study's name */
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    int k = parse_study_flag(&a, argv[i], v, &err);
-    if (k < 0) {
-      free(rest);
-      return cli_fail(&err);
-    }
-    if (k) {
-      i += k == 1;
-      continue;
-    }
-    rest[nrest++] = argv[i];
-    /* a train option's value, which may itself look like a flag */
-    int single = !strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q") || strchr(argv[i], '=');
-    if (!single && v) rest[nrest++] = argv[++i];
-  }
+  a.draws = a.bo.draws;
+  a.maxit = a.bo.maxit;
+  a.tol = a.bo.tol;
   RunOpts o;
   run_opts_default(&o);
   snprintf(o.data, sizeof o.data, "fashion-mnist:n=4096,test=0");
@@ -247,17 +217,18 @@ int study_batch(int argc, char **argv) {
   o.lr = 0.02;
   o.steps = 200;
   o.checkpoint_every = 0;
-  int rc = run_opts_parse(&o, nrest, rest, 0, &err);
-  if (!rc && a.run >= 0)
-    for (int i = 0; i < nrest && !rc; i++) /* only where the run is, and how fast, apply */
-      if (rest[i][0] == '-' && strcmp(rest[i], "--db") && strncmp(rest[i], "--db=", 5) &&
-          strcmp(rest[i], "--threads") && strncmp(rest[i], "--threads=", 10) &&
-          strcmp(rest[i], "--quiet") && strcmp(rest[i], "-q"))
-        rc = err_set(&err, CS_EINVAL, "'%s' is a training option: with --run the model, data and "
-                     "seed come from the stored run", rest[i]);
+  unsigned char seen[OPTS_MAX_LINES] = {0};
+  OptTable t[] = {{batch_opts, &a, "study options", NULL},
+                  {run_opts_table, &o, "train options (without --run)", seen}};
+  if (cli_is_help(argc, argv)) {
+    help(t, 2);
+    return EXIT_OK;
+  }
+  int rc = opts_parse(t, 2, argc, argv, 1, NULL, NULL, &err);
+  if (!rc) rc = study_args_check(&a, &err);
+  if (!rc && a.run >= 0) rc = run_opts_refuse_training(&t[1], &err);
   if (!rc && a.run < 0 && a.step >= 0)
     rc = err_set(&err, CS_EINVAL, "--step needs --run (without it the study measures the run it trains)");
-  free(rest);
   if (rc) return cli_fail(&err);
   threads_set((int)o.threads);
   Db *db = NULL;

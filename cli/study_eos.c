@@ -151,124 +151,115 @@ static int parse_lrs(const char *text, double *lr, int max, int *n, Err *err) {
   return CS_OK;
 }
 
-static void help(void) {
+typedef struct EosArgs {
+  char lr[256];
+  long n, every, samples, run;
+  double track_tol, update_tol; /* update_tol 0: track_tol */
+  int iii_at_crossing;
+} EosArgs;
+
+static void show_update_tol(const void *base, const CliOpt *opt, char *out, size_t n) {
+  double u = ((const EosArgs *)base)->update_tol;
+  (void)opt;
+  if (u > 0) snprintf(out, n, "%g", u);
+  else snprintf(out, n, "--track-tol");
+}
+
+static int parse_update_tol(void *base, const CliOpt *opt, const char *value, Err *err) {
+  double *u = &((EosArgs *)base)->update_tol;
+  (void)opt;
+  if (parse_double(value, u) || !(*u > 0))
+    return err_set(err, CS_EINVAL, "--update-tol '%s' is not a positive number", value);
+  return CS_OK;
+}
+
+static const CliOpt eos_opts[] = {
+    OPT_STR(EosArgs, lr, "LIST", "step sizes, comma- or dash-separated (one run each)", NULL),
+    OPT_LONG(EosArgs, n, "N", "training images (the preset's data: fashion-mnist:n=N,test=1000,"
+             "standardize=full)", NULL),
+    OPT_LONG(EosArgs, every, "K", "sharpness every K steps", NULL),
+    OPT_LONG(EosArgs, samples, "N", "examples in the Hessian (0: all)", NULL),
+    OPT_POS(EosArgs, track_tol, "T", "eigen tolerance of the sharpness measurements", "tol"),
+    OPT_FN(EosArgs, update_tol, "U", "accept a one-product tracker update within U; with --every "
+           "1, e.g. --track-tol 1e-3 --update-tol 1e-2 measures every step for a few products "
+           "(docs/TRACKING.md)", NULL, parse_update_tol, show_update_tol),
+    OPT_ID(EosArgs, run, "analyse this stored run instead of training (with --db, --threads)"),
+    OPT_FLAG(EosArgs, iii_at_crossing, "phase III ends at the downward crossing of the "
+             "threshold, not the peak", NULL),
+    OPT_END};
+
+static void help(const OptTable *t, int nt) {
   printf(
       "usage: curvscope study eos [--lr 0.01,0.02,...] [options]   run Cohen et al.'s experiment\n"
       "       curvscope study eos --run ID [--db runs.db] [--iii-at-crossing]   analyse a run\n\n"
       "The experiment: fc-tanh 784-200-200-10 on the first N Fashion-MNIST training images\n"
       "(standardised with full-training-set statistics), MSE, full-batch GD at each step size\n"
       "until 99%% training accuracy or --steps, sharpness tracked every --every steps. One run\n"
-      "per step size, grouped so the report shows them side by side.\n\n"
-      "  --lr LIST         step sizes, comma- or dash-separated (default 0.02,0.04)\n"
-      "  --n N             training images (default 5000)\n"
-      "  --steps N         step cap (default 3000)\n"
-      "  --every K         sharpness every K steps (default 10)\n"
-      "  --samples N       examples in the Hessian (default: all)\n"
-      "  --tol T           eigen tolerance of the sharpness measurements (default 1e-6)\n"
-      "  --update-tol U    accept a one-product tracker update within U (default: --tol);\n"
-      "                    with --every 1, e.g. --tol 1e-3 --update-tol 1e-2 measures every\n"
-      "                    step for a few products (docs/TRACKING.md)\n"
-      "  --stop-acc F      stop at this training accuracy (default 0.99)\n"
-      "  --data SPEC / --model SPEC / --act A   override the preset's data and network\n"
-      "  --db FILE --threads N --seed N --quiet   (--threads: at most 4 per core and 63)\n"
-      "  --iii-at-crossing Phase III ends at the downward crossing of the threshold, not the peak\n");
+      "per step size, grouped so the report shows them side by side (--group names the\n"
+      "group, --name prefixes the runs' names).\n\n");
+  opts_help_print(stdout, t, nt);
 }
 
 int study_eos(int argc, char **argv) {
+  Err err = {0};
+  EosArgs e = {"0.02,0.04", 5000, 10, 0, -1, 1e-6, 0, 0};
+  RunOpts base;
+  run_opts_default(&base);
+  base.steps = 3000;
+  base.stop_acc = 0.99;
+  snprintf(base.data, sizeof base.data, "fashion-mnist:n=N,test=1000,standardize=full");
+  unsigned char seen[OPTS_MAX_LINES] = {0};
+  OptTable t[] = {{eos_opts, &e, "study options", NULL},
+                  {run_opts_table, &base, "train options (the preset's; --eval-every default "
+                   "10 x --every, --checkpoint-every --steps/4)", seen}};
   if (cli_is_help(argc, argv)) {
-    help();
+    help(t, 2);
     return EXIT_OK;
   }
-  Err err = {0};
-  const char *db_path = "runs.db", *lrs = "0.02,0.04", *data = NULL, *model = NULL, *act = NULL;
-  long run = -1, n = 5000, steps = 3000, every = 10, samples = 0, threads = 0, seed = 0;
-  double stop_acc = 0.99, tol = 1e-6, update_tol = 0;
-  int crossing = 0, quiet = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *f = argv[i];
-    if (!strcmp(f, "--iii-at-crossing")) { crossing = 1; continue; }
-    if (!strcmp(f, "--quiet")) { quiet = 1; continue; }
-    if (i + 1 >= argc) {
-      fprintf(stderr, "curvscope study eos: option '%s' needs a value\n", f);
-      return EXIT_USAGE;
-    }
-    const char *v = argv[++i];
-    long *lp = NULL;
-    if (!strcmp(f, "--db")) db_path = v;
-    else if (!strcmp(f, "--lr")) lrs = v;
-    else if (!strcmp(f, "--data")) data = v;
-    else if (!strcmp(f, "--model")) model = v;
-    else if (!strcmp(f, "--act")) act = v;
-    else if (!strcmp(f, "--stop-acc") || !strcmp(f, "--tol") || !strcmp(f, "--update-tol")) {
-      double *dp = f[2] == 's' ? &stop_acc : f[2] == 't' ? &tol : &update_tol;
-      if (parse_double(v, dp) || !(*dp > 0)) {
-        fprintf(stderr, "curvscope study eos: %s '%s' is not a positive number\n", f, v);
-        return EXIT_USAGE;
-      }
-    } else {
-      if (!strcmp(f, "--run")) lp = &run;
-      else if (!strcmp(f, "--n")) lp = &n;
-      else if (!strcmp(f, "--steps")) lp = &steps;
-      else if (!strcmp(f, "--every")) lp = &every;
-      else if (!strcmp(f, "--samples")) lp = &samples;
-      else if (!strcmp(f, "--threads")) lp = &threads;
-      else if (!strcmp(f, "--seed")) lp = &seed;
-      else {
-        fprintf(stderr, "curvscope study eos: unknown option '%s' (see --help)\n", f);
-        return EXIT_USAGE;
-      }
-      if (parse_long(v, lp) || *lp < 0) {
-        fprintf(stderr, "curvscope study eos: %s '%s' is not a non-negative integer\n", f, v);
-        return EXIT_USAGE;
-      }
-    }
-  }
-  if (threads_check(threads, &err)) return cli_fail(&err);
-  double lr[16];
-  int nlr = 0;
-  if (run < 0 && parse_lrs(lrs, lr, 16, &nlr, &err)) return cli_fail(&err);
-  threads_set((int)threads);
-  Db *db = NULL;
-  if (run >= 0) {
-    int rc = cli_db_open_existing(db_path, &db, &err);
-    if (!rc) rc = cli_eos_analyze_run(db, run, crossing, 1, &err);
+  if (opts_parse(t, 2, argc, argv, 1, NULL, NULL, &err)) return cli_fail(&err);
+  if (e.run >= 0) { /* the analysis of a stored run */
+    Db *db = NULL;
+    int rc = run_opts_refuse_training(&t[1], &err);
+    threads_set((int)base.threads);
+    if (!rc) rc = cli_db_open_existing(base.db, &db, &err);
+    if (!rc) rc = cli_eos_analyze_run(db, e.run, e.iii_at_crossing, 1, &err);
     db_close(db);
     return rc ? cli_fail(&err) : EXIT_OK;
   }
-  /* The preset: one run per step size. */
-  char group[64];
-  cli_study_group("eos", group, sizeof group);
+  double lr[16];
+  int nlr = 0;
+  if (parse_lrs(e.lr, lr, 16, &nlr, &err)) return cli_fail(&err);
+  if (base.nprobes >= RUN_MAX_PROBES) {
+    err_set(&err, CS_EINVAL, "at most %d --probe flags beside the study's sharpness probe",
+            RUN_MAX_PROBES - 1);
+    return cli_fail(&err);
+  }
+  if (!opts_seen(&t[1], "data"))
+    snprintf(base.data, sizeof base.data, "fashion-mnist:n=%ld,test=1000,standardize=full", e.n);
+  if (!opts_seen(&t[1], "eval_every")) base.eval_every = e.every * 10;
+  if (!opts_seen(&t[1], "checkpoint_every"))
+    base.checkpoint_every = base.steps / 4 > 0 ? base.steps / 4 : 1;
+  snprintf(base.study, sizeof base.study, "eos");
+  if (!base.group[0]) cli_study_group("eos", base.group, sizeof base.group);
+  int len = snprintf(base.probe[base.nprobes], sizeof base.probe[0],
+                     "sharpness:every=%ld,k=2,samples=%ld,tol=%.17g", e.every, e.samples,
+                     e.track_tol);
+  if (e.update_tol > 0)
+    snprintf(base.probe[base.nprobes] + len, sizeof base.probe[0] - (size_t)len,
+             ",update_tol=%.17g", e.update_tol);
+  base.nprobes++;
+  threads_set((int)base.threads);
+  Db *db = NULL;
   cli_install_stop_signals();
   int code = EXIT_OK;
+  /* The preset: one run per step size. */
   for (int i = 0; i < nlr && code == EXIT_OK && !train_stop_requested(); i++) {
-    RunOpts o;
-    run_opts_default(&o);
-    snprintf(o.data, sizeof o.data, "fashion-mnist:n=%ld,test=1000,standardize=full", n);
-    /* The overrides go through the option table, which checks them as train does. */
-    const char *keys[] = {"data", "model", "act"}, *vals[] = {data, model, act};
-    for (int k = 0; k < 3; k++)
-      if (vals[k] && run_opts_set(&o, keys[k], vals[k], &err)) {
-        db_close(db);
-        return cli_fail(&err);
-      }
+    RunOpts o = base;
     o.lr = lr[i];
-    o.steps = steps;
-    o.stop_acc = stop_acc;
-    o.seed = seed;
-    o.eval_every = every * 10;
-    o.checkpoint_every = steps / 4 > 0 ? steps / 4 : 1;
-    o.quiet = quiet;
-    int len = snprintf(o.probe[0], sizeof o.probe[0], "sharpness:every=%ld,k=2,samples=%ld,tol=%.17g",
-                       every, samples, tol);
-    if (update_tol > 0)
-      snprintf(o.probe[0] + len, sizeof o.probe[0] - (size_t)len, ",update_tol=%.17g", update_tol);
-    o.nprobes = 1;
-    snprintf(o.study, sizeof o.study, "eos");
-    snprintf(o.group, sizeof o.group, "%s", group);
-    snprintf(o.name, sizeof o.name, "eos lr=%g", lr[i]);
+    snprintf(o.name, sizeof o.name, "%.100s lr=%g", base.name[0] ? base.name : "eos", lr[i]);
     int64_t id;
-    code = cli_train_run(&o, db_path, &db, &id, 1);
-    if (code == EXIT_OK && cli_eos_analyze_run(db, id, crossing, 1, &err))
+    code = cli_train_run(&o, o.db, &db, &id, 1);
+    if (code == EXIT_OK && cli_eos_analyze_run(db, id, e.iii_at_crossing, 1, &err))
       fprintf(stderr, "curvscope: analysis of run %lld: %s\n", (long long)id, err.msg);
   }
   db_close(db);

@@ -24,6 +24,7 @@ typedef struct StudyOpts {
   double eps;
   int whiten, random_labels;
   char nonlinear[32]; /* "" or the activation of the non-linear ensemble */
+  /* (the fields are the flags: --depth, --width, ... --random-labels) */
 } StudyOpts;
 
 /* One ensemble's accessibility: Σ over its runs of each example's correct fraction. */
@@ -192,28 +193,70 @@ static void print_summary(const Study *st, const double *agree, double slow) {
 
 /* ---- flags -------------------------------------------------------------------------- */
 
-static void help(void) {
+static int parse_depth(void *base, const CliOpt *opt, const char *v, Err *err) {
+  StudyOpts *so = base;
+  char buf[128];
+  (void)opt;
+  snprintf(buf, sizeof buf, "%s", v);
+  for (char *c = buf; *c; c++)
+    if (*c == ',') *c = '-';
+  Err e = {0};
+  if (spec_parse_int_list(buf, so->depth, MAX_DEPTHS, &so->ndepth, &e) || so->ndepth < 1)
+    return err_set(err, CS_EINVAL, "--depth '%s' is not a list of depths (e.g. 1-2-4)", v);
+  for (int k = 0; k < so->ndepth; k++)
+    if (so->depth[k] < 1 || so->depth[k] > NET_MAX_LAYERS)
+      return err_set(err, CS_EINVAL, "--depth '%s' has a depth outside 1..16", v);
+  return CS_OK;
+}
+
+static void show_depth(const void *base, const CliOpt *opt, char *out, size_t n) {
+  const StudyOpts *so = base;
+  (void)opt;
+  out[0] = '\0';
+  for (int k = 0, len = 0; k < so->ndepth && (size_t)len < n; k++)
+    len += snprintf(out + len, n - (size_t)len, "%s%ld", k ? "-" : "", so->depth[k]);
+}
+
+static int parse_t1(void *base, const CliOpt *opt, const char *v, Err *err) {
+  long *t1 = &((StudyOpts *)base)->t1;
+  (void)opt;
+  if (parse_long(v, t1) || *t1 < 0 || *t1 > 100000000)
+    return err_set(err, CS_EINVAL, "--t1 '%s' is not a non-negative integer", v);
+  return CS_OK;
+}
+
+static void show_t1(const void *base, const CliOpt *opt, char *out, size_t n) {
+  long t1 = ((const StudyOpts *)base)->t1;
+  (void)opt;
+  if (t1 < 0) snprintf(out, n, "the first measurement where the median e_j is below 0.5");
+  else snprintf(out, n, "%ld", t1);
+}
+
+static const CliOpt pcbias_opts[] = {
+    OPT_FN(StudyOpts, depth, "LIST", "weight layers, e.g. 1-2-4", NULL, parse_depth, show_depth),
+    OPT_LONG(StudyOpts, width, "N", "hidden width", NULL),
+    OPT_LONG(StudyOpts, seeds, "N", "runs per depth, seeds --seed .. --seed+N-1", NULL),
+    OPT_LONG(StudyOpts, every, "K", "measure every K steps", NULL),
+    OPT_LONG(StudyOpts, components, "K", "top principal components followed", NULL),
+    OPT_POS(StudyOpts, eps, "F", "τ_j threshold on e_j, in (0, 1)", NULL),
+    OPT_FN(StudyOpts, t1, "N", "step of the rate r_j", NULL, parse_t1, show_t1),
+    OPT_FLAG(StudyOpts, whiten, "also every run on ZCA-whitened data (whiten=zca, the control)", NULL),
+    OPT_STR(StudyOpts, nonlinear, "ACT", "also same-shape nets with activation ACT (tanh, relu, "
+            "...) for the accessibility agreement (depths >= 2)", NULL),
+    OPT_FLAG(StudyOpts, random_labels, "also linear runs on shuffled labels (labels=shuffled)", NULL),
+    OPT_REFUSE("model", "is set by the study (use --depth, --width, --nonlinear)"),
+    OPT_REFUSE("act", "is set by the study (use --depth, --width, --nonlinear)"),
+    OPT_END};
+
+static void help(const OptTable *t, int nt) {
   printf(
       "usage: curvscope study pc-bias [study options] [train options]\n\n"
       "Deep linear nets (bias-free, identity activations) trained with MSE (½ mean ‖Wx−y‖²) on\n"
       "--data, one run per depth and seed. Every --every steps: the end-to-end W = W_L⋯W_1 and\n"
       "e_j(t) = ‖(W_t − W*)u_j‖/‖(W_0 − W*)u_j‖ for the top principal components u_j of\n"
       "Σ = XᵀX/n (W* least squares); after training the rates r_j = −log e_j(t₁)/t₁, the times\n"
-      "τ_j to e_j < ε and their Spearman ranks (docs/PCBIAS.md). Study options:\n\n"
-      "  --depth LIST        weight layers, e.g. 1-2-4 (default 1-3)\n"
-      "  --width N           hidden width (default 256)\n"
-      "  --seeds N           runs per depth, seeds --seed .. --seed+N-1 (default 2)\n"
-      "  --every K           measure every K steps (default 10)\n"
-      "  --components K      top principal components followed (default 20)\n"
-      "  --eps F             τ_j threshold on e_j (default 0.1)\n"
-      "  --t1 N              step of the rate r_j (default: the first measurement where the\n"
-      "                      median e_j is below 0.5)\n"
-      "  --whiten            also every run on ZCA-whitened data (whiten=zca, the control)\n"
-      "  --nonlinear ACT     also same-shape nets with activation ACT (tanh, relu, ...) for the\n"
-      "                      accessibility agreement (depths >= 2)\n"
-      "  --random-labels     also linear runs on shuffled labels (labels=shuffled)\n\n"
-      "Train options (as in curvscope train; the study sets --model, --act and --loss):\n\n");
-  run_opts_help(stdout);
+      "τ_j to e_j < ε and their Spearman ranks (docs/PCBIAS.md).\n\n");
+  opts_help_print(stdout, t, nt);
   printf("\nexample:\n  curvscope study pc-bias --depth 1-3 --width 256 --lr 0.002 --steps 2000 "
          "--whiten --nonlinear tanh\n");
 }
@@ -224,55 +267,26 @@ static int bad(const char *flag, const char *v, const char *want) {
   return EXIT_USAGE;
 }
 
-/* Study flags out of argv; the rest (train flags) into rest[0..*nrest). */
-static int parse_study(int argc, char **argv, StudyOpts *so, char **rest, int *nrest) {
-  *nrest = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *f = argv[i];
-    if (!strcmp(f, "--whiten")) { so->whiten = 1; continue; }
-    if (!strcmp(f, "--random-labels")) { so->random_labels = 1; continue; }
-    if (!strcmp(f, "--model") || !strcmp(f, "--act") || !strncmp(f, "--model=", 8) ||
-        !strncmp(f, "--act=", 6))
-      return bad(f, "", "is set by the study (use --depth, --width, --nonlinear)");
-    static const char *const own[] = {"--depth", "--width", "--seeds", "--every", "--components",
-                                      "--eps", "--t1", "--nonlinear"};
-    int which = -1;
-    for (int k = 0; k < 8; k++)
-      if (!strcmp(f, own[k])) which = k;
-    if (which < 0) {
-      rest[(*nrest)++] = argv[i];
-      if (f[0] == '-' && f[1] == '-' && !strchr(f, '=') && strcmp(f, "--quiet") && i + 1 < argc)
-        rest[(*nrest)++] = argv[++i];
-      continue;
+/* The ranges the table does not check. */
+static int study_opts_check(const StudyOpts *so) {
+  const long *v[] = {&so->width, &so->seeds, &so->every, &so->components};
+  static const char *const names[] = {"--width", "--seeds", "--every", "--components"};
+  for (int i = 0; i < 4; i++)
+    if (*v[i] < 1 || *v[i] > 100000000) {
+      char shown[32];
+      snprintf(shown, sizeof shown, "%ld", *v[i]);
+      return bad(names[i], shown, "is not a positive integer");
     }
-    if (i + 1 >= argc) return bad(f, "", "needs a value");
-    const char *v = argv[++i];
-    long *lp[] = {NULL, &so->width, &so->seeds, &so->every, &so->components, NULL, &so->t1};
-    if (which == 0) {
-      char buf[128];
-      snprintf(buf, sizeof buf, "%s", v);
-      for (char *c = buf; *c; c++)
-        if (*c == ',') *c = '-';
-      Err e = {0};
-      if (spec_parse_int_list(buf, so->depth, MAX_DEPTHS, &so->ndepth, &e) || so->ndepth < 1)
-        return bad(f, v, "is not a list of depths (e.g. 1-2-4)");
-      for (int k = 0; k < so->ndepth; k++)
-        if (so->depth[k] < 1 || so->depth[k] > NET_MAX_LAYERS)
-          return bad(f, v, "has a depth outside 1..16");
-    } else if (which == 5) {
-      if (parse_double(v, &so->eps) || !(so->eps > 0 && so->eps < 1))
-        return bad(f, v, "is not a number in (0, 1)");
-    } else if (which == 7) {
-      Act a;
-      Err e = {0};
-      if (act_parse(v, &a, &e) || a.kind == ACT_IDENTITY)
-        return bad(f, v, "is not a non-linear activation (tanh, relu, ...)");
-      snprintf(so->nonlinear, sizeof so->nonlinear, "%s", v);
-    } else {
-      long lo = which == 6 ? 0 : 1;
-      if (parse_long(v, lp[which]) || *lp[which] < lo || *lp[which] > 100000000)
-        return bad(f, v, lo ? "is not a positive integer" : "is not a non-negative integer");
-    }
+  if (!(so->eps < 1)) {
+    char shown[32];
+    snprintf(shown, sizeof shown, "%g", so->eps);
+    return bad("--eps", shown, "is not a number in (0, 1)");
+  }
+  if (so->nonlinear[0]) {
+    Act a;
+    Err e = {0};
+    if (act_parse(so->nonlinear, &a, &e) || a.kind == ACT_IDENTITY)
+      return bad("--nonlinear", so->nonlinear, "is not a non-linear activation (tanh, relu, ...)");
   }
   return EXIT_OK;
 }
@@ -287,8 +301,9 @@ static int spec_with(char *out, size_t size, const char *data, const char *extra
 
 static int run_all(const StudyOpts *so, const RunOpts *base, Db *db, size_t d, size_t k,
                    Study *st) {
-  char group[64];
-  cli_study_group("pc-bias", group, sizeof group);
+  char group[sizeof base->group];
+  if (base->group[0]) snprintf(group, sizeof group, "%s", base->group);
+  else cli_study_group("pc-bias", group, sizeof group);
   RunExtras x = {st, study_probes, study_finish};
   int code = EXIT_OK;
   for (int c = 0; c < NCOND && code == EXIT_OK; c++) {
@@ -314,7 +329,8 @@ static int run_all(const StudyOpts *so, const RunOpts *base, Db *db, size_t d, s
           snprintf(o.act, sizeof o.act, "%s", lin ? "identity" : so->nonlinear);
           snprintf(o.study, sizeof o.study, "pc-bias");
           snprintf(o.group, sizeof o.group, "%s", group);
-          snprintf(o.name, sizeof o.name, "pc-bias L=%ld %s %s seed=%ld", L, cond_name[c],
+          snprintf(o.name, sizeof o.name, "%.60s L=%ld %s %s seed=%ld",
+                   base->name[0] ? base->name : "pc-bias", L, cond_name[c],
                    lin ? "linear" : so->nonlinear, o.seed);
           st->cond = c;
           st->linear = lin;
@@ -325,25 +341,23 @@ static int run_all(const StudyOpts *so, const RunOpts *base, Db *db, size_t d, s
 }
 
 int study_pcbias(int argc, char **argv) {
-  if (cli_is_help(argc, argv)) {
-    help();
-    return EXIT_OK;
-  }
   StudyOpts so = {{1, 3}, 2, 256, 2, 10, 20, -1, 0.1, 0, 0, ""};
-  char **rest = malloc((size_t)(argc + 1) * sizeof *rest);
-  int nrest = 0;
-  if (!rest) return EXIT_FAIL;
-  int code = parse_study(argc, argv, &so, rest + 1, &nrest);
   RunOpts o;
   run_opts_default(&o);
   snprintf(o.data, sizeof o.data, "fashion-mnist:n=5000,test=0");
   o.lr = 0.002;
   o.steps = 2000;
   o.eval_every = 0;
+  OptTable t[] = {{pcbias_opts, &so, "study options", NULL},
+                  {run_opts_table, &o, "train options (as in curvscope train; the study sets "
+                   "--model, --act and --loss)", NULL}};
+  if (cli_is_help(argc, argv)) {
+    help(t, 2);
+    return EXIT_OK;
+  }
   Err err = {0};
-  rest[0] = argv[0];
-  if (code == EXIT_OK && run_opts_parse(&o, nrest + 1, rest, 1, &err)) code = cli_fail(&err);
-  free(rest);
+  if (opts_parse(t, 2, argc, argv, 1, NULL, NULL, &err)) return cli_fail(&err);
+  int code = study_opts_check(&so);
   if (code != EXIT_OK) return code;
   if (strcmp(o.loss, "mse")) return bad("--loss", o.loss, "is not mse (the study's loss)");
   if (so.nonlinear[0]) {

@@ -32,10 +32,35 @@ typedef struct Variant {
 typedef struct StudyOpts {
   long repeats, every;
   double eps;
-  int ci;
+  int preset; /* PRESET_PAPER or PRESET_CI */
 } StudyOpts;
 
-static void help(void) {
+enum { PRESET_PAPER, PRESET_CI };
+
+static int parse_preset(void *base, const CliOpt *opt, const char *v, Err *err) {
+  int *p = &((StudyOpts *)base)->preset;
+  (void)opt;
+  if (strcmp(v, "ci") && strcmp(v, "paper"))
+    return err_set(err, CS_EINVAL, "--preset '%s' (use paper or ci)", v);
+  *p = !strcmp(v, "ci") ? PRESET_CI : PRESET_PAPER;
+  return CS_OK;
+}
+
+static void show_preset(const void *base, const CliOpt *opt, char *out, size_t n) {
+  (void)opt;
+  snprintf(out, n, "%s", ((const StudyOpts *)base)->preset == PRESET_CI ? "ci" : "paper");
+}
+
+static const CliOpt spectral_opts[] = {
+    OPT_FN(StudyOpts, preset, "P", "paper: the experiment below; ci: a small configuration that "
+           "runs in seconds (mlp:1-64-64-64-1, freqs 1-2-3-4-5, Adam lr 1e-3, 1500 steps, every 10)",
+           NULL, parse_preset, show_preset),
+    OPT_LONG(StudyOpts, repeats, "N", "runs per variant, seeds seed..seed+N-1 (the paper: 20)", NULL),
+    OPT_LONG(StudyOpts, every, "K", "measure every K steps", NULL),
+    OPT_POS(StudyOpts, eps, "E", "tau_k threshold on |F(k)-T(k)|/|T(k)|", NULL),
+    OPT_END};
+
+static void help(const OptTable *t, int nt) {
   printf(
       "usage: curvscope study spectral-bias [--act LIST] [--embed LIST] [--repeats N] [options]\n\n"
       "Trains one run per variant and repeat on a sum of sinusoids on a grid and measures,\n"
@@ -47,21 +72,12 @@ static void help(void) {
       "The default is Rahaman et al.'s experiment: synth:sines,n=200,freqs=5-10-...-50,\n"
       "amps=equal on [0,1), mlp:1-256-256-256-256-256-1, full-batch Adam lr 3e-4, 60000\n"
       "steps, every 100 (rising amplitudes: --data synth:sines,amps=rising).\n\n"
-      "  --act LIST        activations, comma-separated (default relu,tanh,hat,sine; sine is\n"
-      "                    SIREN: w0=30 with --init siren unless --init is given)\n"
-      "  --embed LIST      embeddings, comma-separated (default none), e.g.\n"
-      "                    none,basic,fourier:sigma=1-10-100,mscale:scales=1-2-4-8 (a sigma\n"
-      "                    list is a sweep: one variant per sigma)\n"
-      "  --repeats N       runs per variant, seeds seed..seed+N-1 (default 1; the paper: 20)\n"
-      "  --every K         measure every K steps (default 100)\n"
-      "  --eps E           tau_k threshold on |F(k)-T(k)|/|T(k)| (default 0.5)\n"
-      "  --preset ci       a small configuration that runs in seconds: mlp:1-64-64-64-1,\n"
-      "                    freqs 1-2-3-4-5, Adam lr 1e-3, 1500 steps, every 10 (default:\n"
-      "                    paper, the above)\n"
-      "  --data image:PHOTO.png[,downsample=K]   an image target (train on the even pixels,\n"
-      "                    test on the odd ones): PSNR and the fit instead of tau_k\n"
-      "  any train option  (curvscope train --help): --data --model --lr --steps --opt\n"
-      "                    --init --seed --db --threads --probe --config FILE ...\n");
+      "--act and --embed are lists here, comma-separated: activations (sine is SIREN: w0=30\n"
+      "with --init siren unless --init is given) and embeddings, e.g.\n"
+      "none,basic,fourier:sigma=1-10-100,mscale:scales=1-2-4-8 (a sigma list is a sweep: one\n"
+      "variant per sigma). --data image:PHOTO.png[,downsample=K] is an image target (train on\n"
+      "the even pixels, test on the odd ones): PSNR and the fit instead of tau_k.\n\n");
+  opts_help_print(stdout, t, nt);
 }
 
 /* Splits a variant list at the commas that start a new spec: a piece holding '=' before
@@ -208,25 +224,6 @@ static void print_summary(Db *db, int64_t any_run) {
   db_strs_free(&s);
 }
 
-static int parse_study_flag(const char *f, const char *v, StudyOpts *so, Err *err) {
-  if (!strcmp(f, "--preset")) {
-    if (strcmp(v, "ci") && strcmp(v, "paper"))
-      return err_set(err, CS_EINVAL, "--preset '%s' (use paper or ci)", v);
-    so->ci = !strcmp(v, "ci");
-    return CS_OK;
-  }
-  if (!strcmp(f, "--eps")) {
-    if (parse_double(v, &so->eps) || !(so->eps > 0) || !isfinite(so->eps))
-      return err_set(err, CS_EINVAL, "--eps '%s' is not a positive number", v);
-    return CS_OK;
-  }
-  long *lp = !strcmp(f, "--repeats") ? &so->repeats : &so->every;
-  if (parse_long(v, lp) || *lp < 1 || (lp == &so->repeats && *lp > MAX_REPEATS))
-    return err_set(err, CS_EINVAL, "%s '%s' is not an integer in [1, %d]", f, v,
-                   lp == &so->repeats ? MAX_REPEATS : 1000000000);
-  return CS_OK;
-}
-
 static void preset(RunOpts *o, StudyOpts *so) {
   strcpy(o->act, "relu,tanh,hat,sine");
   strcpy(o->embed, "none");
@@ -234,7 +231,7 @@ static void preset(RunOpts *o, StudyOpts *so) {
   strcpy(o->opt, "adam");
   strcpy(o->loss, "mse");
   o->eval_every = 0;
-  if (so->ci) {
+  if (so->preset == PRESET_CI) {
     strcpy(o->data, "synth:sines,n=200,freqs=1-2-3-4-5,amps=equal");
     strcpy(o->model, "mlp:1-64-64-64-1");
     o->lr = 1e-3;
@@ -250,39 +247,31 @@ static void preset(RunOpts *o, StudyOpts *so) {
 }
 
 int study_spectral(int argc, char **argv) {
-  if (cli_is_help(argc, argv)) {
-    help();
-    return EXIT_OK;
-  }
   Err err = {0};
-  StudyOpts so = {1, 0, 0.5, 0};
-  /* The preset first (it sets --every's default), then the study's own flags out of argv. */
-  for (int i = 1; i + 1 < argc; i++)
-    if (!strcmp(argv[i], "--preset") && parse_study_flag(argv[i], argv[i + 1], &so, &err))
-      return cli_fail(&err);
+  StudyOpts so = {1, 0, 0.5, PRESET_PAPER};
   RunOpts base;
   run_opts_default(&base);
+  OptTable t[] = {{spectral_opts, &so, "study options", NULL},
+                  {run_opts_table, &base, "train options (the preset's)", NULL}};
+  /* The preset sets defaults of both tables (--every, --steps ...): a first pass finds it,
+   * the second reads the flags over the preset's values. */
+  StudyOpts first = so;
+  RunOpts scratch = base;
+  OptTable t0[] = {{spectral_opts, &first, NULL, NULL}, {run_opts_table, &scratch, NULL, NULL}};
+  int help_asked = cli_is_help(argc, argv); /* then only the preset matters */
+  if (opts_parse(t0, 2, argc, argv, 1, NULL, NULL, &err) && !help_asked) return cli_fail(&err);
+  so.preset = first.preset;
   preset(&base, &so);
-  char **rest = malloc((size_t)argc * sizeof *rest);
-  if (!rest) return err_set(&err, CS_ENOMEM, "out of memory"), cli_fail(&err);
-  int nrest = 0;
-  static const char *const own[] = {"--preset", "--repeats", "--every", "--eps"};
-  for (int i = 1; i < argc; i++) {
-    int is_own = 0;
-    for (size_t k = 0; k < sizeof own / sizeof *own; k++) is_own |= !strcmp(argv[i], own[k]);
-    if (!is_own) {
-      rest[nrest++] = argv[i];
-      continue;
-    }
-    if (i + 1 >= argc || parse_study_flag(argv[i], argv[i + 1], &so, &err)) {
-      if (i + 1 >= argc) err_set(&err, CS_EINVAL, "option '%s' needs a value", argv[i]);
-      free(rest);
-      return cli_fail(&err);
-    }
-    i++;
+  if (help_asked) {
+    help(t, 2);
+    return EXIT_OK;
   }
-  int rc = run_opts_parse(&base, nrest, rest, 0, &err);
-  free(rest);
+  int rc = opts_parse(t, 2, argc, argv, 1, NULL, NULL, &err);
+  if (!rc && (so.repeats < 1 || so.repeats > MAX_REPEATS))
+    rc = err_set(&err, CS_EINVAL, "--repeats '%ld' is not an integer in [1, %d]", so.repeats,
+                 MAX_REPEATS);
+  if (!rc && (so.every < 1 || so.every > 1000000000))
+    rc = err_set(&err, CS_EINVAL, "--every '%ld' is not an integer in [1, 1000000000]", so.every);
   if (!rc && base.nprobes >= RUN_MAX_PROBES)
     rc = err_set(&err, CS_EINVAL, "at most %d --probe flags beside the study's spectral probe",
                  RUN_MAX_PROBES - 1);
@@ -308,8 +297,9 @@ int study_spectral(int argc, char **argv) {
       }
       memcpy(var[nv++].embed, embeds[e], sizeof var[0].embed);
     }
-  char group[64];
-  cli_study_group("spectral", group, sizeof group);
+  char group[sizeof base.group];
+  if (base.group[0]) snprintf(group, sizeof group, "%s", base.group);
+  else cli_study_group("spectral", group, sizeof group);
   threads_set((int)base.threads);
   for (int v = 0; v < nv; v++) {
     RunOpts o;

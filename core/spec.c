@@ -109,7 +109,10 @@ int spec_parse(Spec *s, const char *text, Err *err) {
         return CS_EINVAL;
       }
       char *key = dup_range(p, kl);
-      for (int i = 0; i < s->nkv; i++)
+      /* keys are snake_case, as the options' names: update-tol is update_tol */
+      for (char *c = key; c && *c; c++)
+        if (*c == '-') *c = '_';
+      for (int i = 0; i < s->nkv && key; i++)
         if (!strcmp(s->key[i], key)) {
           err_set(err, CS_EINVAL, "spec '%s': key '%s' given twice", text, key);
           free(key);

@@ -5,6 +5,8 @@
  * Grammar: KIND[:ITEM(,ITEM)*] where ITEM is key=value or a bare positional
  * value (paths, widths). Positional values may only come before keyed ones.
  * A list inside a value is joined with '-' (widths 784-200-10, classes 1-3-6-8).
+ * Keys are snake_case, the options' names (docs/INPUTS.md): a '-' in a key is read as
+ * '_', so update-tol=0.01 is update_tol=0.01.
  * Getters record which keys were read; spec_check_unused() then names any key
  * the consumer did not understand, so typos are never silently ignored.
  *
