@@ -16,6 +16,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 int cmd_train(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_study(int argc, char **argv);
 /* The studies (cli/study_<name>.c), argv[0] being the study's name. */

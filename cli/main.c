@@ -16,6 +16,7 @@ typedef struct Command {
 static const Command commands[] = {
     {"train", cmd_train, "train a network, logging the run (and probes) to the database"},
     {"runs", cmd_runs, "list the runs in a database"},
+    {"export", cmd_export, "a run's steps, metrics, eigenvalues or series as CSV or JSON"},
     {"rm", cmd_rm, "remove runs and everything recorded of them"},
     {"analyze", cmd_analyze, "curvature of a stored checkpoint: top/bottom eigenvalues, trace, density"},
     {"study", cmd_study, "run a study preset (eos) or analyse a run (study eos --run ID)"},

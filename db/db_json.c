@@ -16,13 +16,20 @@
 static int q_prepare(Db *db, const char *sql, const int64_t *binds, int nbind,
                      sqlite3_stmt **st, Err *err) {
   *st = NULL;
-  if (sqlite3_prepare_v2(db_sqlite(db), sql, -1, st, NULL) != SQLITE_OK) {
+  const char *tail = NULL;
+  if (sqlite3_prepare_v2(db_sqlite(db), sql, -1, st, &tail) != SQLITE_OK) {
     int rc = db_fail(db, err, "query");
     sqlite3_finalize(*st);
     *st = NULL;
     return rc;
   }
   if (!*st) return err_set(err, CS_EINVAL, "empty query");
+  while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == ';')) tail++;
+  if (tail && *tail) { /* one statement: nothing may ride along after a ';' */
+    sqlite3_finalize(*st);
+    *st = NULL;
+    return err_set(err, CS_EINVAL, "query has more than one statement: %.200s", sql);
+  }
   if (!sqlite3_stmt_readonly(*st)) {
     sqlite3_finalize(*st);
     *st = NULL;
@@ -104,6 +111,50 @@ int db_query_json_cols(Db *db, const char *sql, const int64_t *binds, int nbind,
   rc = rows_json(db, st, out, err);
   sb_append(out, "}");
   return rc;
+}
+
+/* A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. */
+static void csv_field(StrBuf *out, const char *s) {
+  if (!s[strcspn(s, ",\"\r\n")]) {
+    sb_append(out, s);
+    return;
+  }
+  sb_append_n(out, "\"", 1);
+  for (const char *c = s; *c; c++) {
+    if (*c == '"') sb_append_n(out, "\"", 1);
+    sb_append_n(out, c, 1);
+  }
+  sb_append_n(out, "\"", 1);
+}
+
+int db_query_csv(Db *db, const char *sql, const int64_t *binds, int nbind, StrBuf *out,
+                 Err *err) {
+  sqlite3_stmt *st;
+  int rc = q_prepare(db, sql, binds, nbind, &st, err);
+  if (rc) return rc;
+  int ncol = sqlite3_column_count(st), step;
+  for (int c = 0; c < ncol; c++) {
+    if (c) sb_append_n(out, ",", 1);
+    csv_field(out, sqlite3_column_name(st, c));
+  }
+  sb_append(out, "\r\n");
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    for (int c = 0; c < ncol; c++) {
+      if (c) sb_append_n(out, ",", 1);
+      switch (sqlite3_column_type(st, c)) {
+        case SQLITE_INTEGER: sb_printf(out, "%lld", (long long)sqlite3_column_int64(st, c)); break;
+        case SQLITE_FLOAT: sb_printf(out, "%.17g", sqlite3_column_double(st, c)); break;
+        case SQLITE_TEXT: csv_field(out, (const char *)sqlite3_column_text(st, c)); break;
+        default: break; /* NULL and blobs: an empty field */
+      }
+    }
+    sb_append(out, "\r\n");
+  }
+  if (out->oom) {
+    sqlite3_finalize(st);
+    return err_set(err, CS_ENOMEM, "out of memory building query CSV");
+  }
+  return q_finish(db, st, step, err);
 }
 
 int db_query_rows(Db *db, const char *sql, const int64_t *binds, int nbind, DbRows *out,

@@ -4,7 +4,7 @@
  *
  * Each function prepares `sql`, binds binds[0..nbind) as int64 to ?1..?nbind, steps
  * through the rows and releases the statement. A statement that would write (per
- * sqlite3_stmt_readonly) is refused with CS_EINVAL. Errors: CS_EDB naming SQLite's
+ * sqlite3_stmt_readonly) is refused with CS_EINVAL, and so is more than one statement. Errors: CS_EDB naming SQLite's
  * message and the database file.
  *
  * Ownership: output buffers and DbRows belong to the caller (sb_free, db_rows_free).
@@ -30,6 +30,12 @@ int db_query_json(Db *db, const char *sql, const int64_t *binds, int nbind, StrB
 /* Same rows, wrapped with the column names: {"cols":["id",...],"rows":[[...],...]}. */
 int db_query_json_cols(Db *db, const char *sql, const int64_t *binds, int nbind, StrBuf *out,
                        Err *err);
+
+/* The same rows as CSV (RFC 4180, CRLF line ends): a header of the column names, reals
+ * with 17 significant digits (they read back exactly), NULL and blobs as empty fields,
+ * text quoted when it holds a comma, a quote or a line break. */
+int db_query_csv(Db *db, const char *sql, const int64_t *binds, int nbind, StrBuf *out,
+                 Err *err);
 
 /* Rows of numbers, row-major: v[r * ncol + c]; NULL and text that is not a number
  * become NAN. v is NULL when nrow is 0. */
