@@ -31,8 +31,24 @@ int cmd_report(int argc, char **argv);
 
 /* Prints "curvscope: msg" to stderr and returns the exit code for err's status. */
 int cli_fail(const Err *err);
-/* A progress line on stderr when it is a terminal (TrainConfig.progress). */
-void cli_progress(void *ctx, const TrainProgress *p);
+/* The progress of a run on stderr (cli/progress.c): on a terminal one line rewritten in
+ * place, with the latest sharpness once a probe measured one; else a plain line every
+ * CURVSCOPE_PROGRESS_S seconds (default 10). The run records through tap, which forwards
+ * every call to inner and notes the sharpness on its way. */
+typedef struct CliProgress {
+  Recorder tap, *inner;
+  double sharpness;
+  long sharpness_step;   /* -1: none measured yet */
+  int sharpness_precond; /* Adam's preconditioned sharpness */
+  int tty, pending;      /* pending: a line on the terminal not yet ended */
+  double interval, last;
+} CliProgress;
+/* CS_EINVAL for a bad CURVSCOPE_PROGRESS_S (checked before anything is written); set
+ * p->inner before the run records through p->tap. */
+int cli_progress_init(CliProgress *p, Err *err);
+void cli_progress(void *ctx, const TrainProgress *t); /* TrainConfig.progress, ctx a CliProgress */
+/* Ends a line left on the terminal, so what is printed next starts a line of its own. */
+void cli_progress_end(CliProgress *p);
 /* SIGINT, SIGTERM and SIGHUP ask the training loop to stop after the current
  * step, saving everything (a second one too, with a note); a third exits at
  * once (128 + the first signal), leaving the run to db_mark_stale. */

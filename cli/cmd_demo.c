@@ -75,9 +75,7 @@ int cmd_demo(int argc, char **argv) {
     snprintf(o.group, sizeof o.group, "%s", group);
     snprintf(o.name, sizeof o.name, "%s lr=%g", d.name, lrs[i]);
     printf("\n== step size %g (2/eta = %g) ==\n", lrs[i], 2.0 / lrs[i]);
-    code = cli_train_run(&o, db_path, &db, &ids[i], 1);
-    if (code == EXIT_OK && cli_eos_analyze_run(db, ids[i], 0, 1, &err))
-      fprintf(stderr, "curvscope: analysis: %s\n", err.msg);
+    code = cli_train_run(&o, db_path, &db, &ids[i], 1); /* with the EoS analysis */
   }
   db_close(db);
   if (code != EXIT_OK || train_stop_requested()) return cli_stop_exit(code);

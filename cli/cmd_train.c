@@ -49,6 +49,11 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
       goto out;
     }
   }
+  CliProgress pg;
+  if (cli_progress_init(&pg, &err)) { /* a bad CURVSCOPE_PROGRESS_S */
+    code = cli_fail(&err);
+    goto out;
+  }
   /* Everything the run needs is checked: only now is the database opened (or created). */
   if (!*dbp && cli_db_open(db_file, dbp, &err)) {
     code = cli_fail(&err);
@@ -80,17 +85,19 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
            s.net.n_params, s.train->n, s.test && s.test->n ? "" : " (no test split)");
     fflush(stdout); /* before the progress line on stderr */
   }
+  pg.inner = &rec;
   s.tcfg.progress = o->quiet ? NULL : cli_progress;
+  s.tcfg.progress_ctx = &pg;
   TrainResult res;
-  rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, probes, nprobes, &rec, &res,
+  rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, probes, nprobes, &pg.tap, &res,
                  &err);
+  cli_progress_end(&pg);
   if (!rc && x && x->finish)
     rc = x->finish(x->ctx, &s, id, probes + nprobes - nextra, nextra, &rec, &res, &err);
   Err end_err = {0};
   int end_rc = rec_run_end(&rec, rc ? "failed" : res.status, rc ? err.msg : NULL, &end_err);
   db_recorder_close(&rec);
   if (rc) {
-    fprintf(stderr, "\n");
     code = cli_fail(&err);
     if (end_rc && strcmp(end_err.msg, err.msg)) cli_fail(&end_err);
     goto out;
@@ -99,8 +106,6 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
     code = cli_fail(&end_err);
     goto out;
   }
-  if (has_sharpness && cli_eos_analyze_run(db, id, 0, 0, &err))
-    fprintf(stderr, "curvscope: edge-of-stability analysis skipped: %s\n", err.msg);
   if (print_summary) {
     printf("run %lld %s after %ld steps (%.1f s): loss %.6g", (long long)id, res.status,
            res.steps_done, res.wall_s, res.final_loss);
@@ -112,6 +117,10 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
     if (!strcmp(res.status, "interrupted"))
       printf("  interrupted: everything up to step %ld is in %s\n", res.steps_done, db_path(db));
   }
+  /* the EoS analysis of a run that tracked sharpness: stored, and printed with the summary */
+  if (has_sharpness && cli_eos_analyze_run(db, id, x ? x->eos_iii_at_crossing : 0, print_summary,
+                                           &err))
+    fprintf(stderr, "curvscope: edge-of-stability analysis skipped: %s\n", err.msg);
 out:
   for (int i = 0; i < nprobes; i++) probes[i].destroy(probes[i].self);
   run_setup_free(&s);

@@ -83,6 +83,9 @@ typedef struct RunExtras {
    * records run `run`. A failure ends the run as failed. */
   int (*finish)(void *ctx, const struct RunSetup *s, int64_t run, Probe *probes, int n,
                 Recorder *rec, const TrainResult *res, Err *err);
+  /* The EoS analysis after training (when sharpness was tracked): phase III ends at the
+   * downward crossing of the threshold instead of the peak (study eos --iii-at-crossing). */
+  int eos_iii_at_crossing;
 } RunExtras;
 
 /* Checks the optimizer's and the loop's settings (optconfig_check, trainconfig_check),

@@ -257,10 +257,8 @@ int study_eos(int argc, char **argv) {
     RunOpts o = base;
     o.lr = lr[i];
     snprintf(o.name, sizeof o.name, "%.100s lr=%g", base.name[0] ? base.name : "eos", lr[i]);
-    int64_t id;
-    code = cli_train_run(&o, o.db, &db, &id, 1);
-    if (code == EXIT_OK && cli_eos_analyze_run(db, id, e.iii_at_crossing, 1, &err))
-      fprintf(stderr, "curvscope: analysis of run %lld: %s\n", (long long)id, err.msg);
+    RunExtras x = {.eos_iii_at_crossing = e.iii_at_crossing}; /* the analysis after training */
+    code = cli_train_run_with(&o, o.db, &db, &x, NULL, 1);
   }
   db_close(db);
   return cli_stop_exit(code);

@@ -304,7 +304,7 @@ static int run_all(const StudyOpts *so, const RunOpts *base, Db *db, size_t d, s
   char group[sizeof base->group];
   if (base->group[0]) snprintf(group, sizeof group, "%s", base->group);
   else cli_study_group("pc-bias", group, sizeof group);
-  RunExtras x = {st, study_probes, study_finish};
+  RunExtras x = {st, study_probes, study_finish, 0};
   int code = EXIT_OK;
   for (int c = 0; c < NCOND && code == EXIT_OK; c++) {
     if ((c == C_WHITE && !so->whiten) || (c == C_SHUF && !so->random_labels)) continue;

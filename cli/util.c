@@ -1,4 +1,4 @@
-/* util.c: error printing, the progress line, stop signals and opening the
+/* util.c: error printing, stop signals and opening the
  * database for the subcommands. */
 #include <signal.h>
 #include <stdio.h>
@@ -20,20 +20,6 @@ int cli_is_help(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
   return 0;
-}
-
-void cli_progress(void *ctx, const TrainProgress *p) {
-  static double last = 0;
-  (void)ctx;
-  if (!isatty(STDERR_FILENO)) return;
-  double now = wall_time();
-  if (now - last < 0.1 && p->step < p->steps) return;
-  last = now;
-  fprintf(stderr, "\r  step %ld/%ld  loss %.6g", p->step, p->steps, p->loss);
-  if (p->accuracy == p->accuracy) fprintf(stderr, "  acc %.4f", p->accuracy);
-  fprintf(stderr, "  %.1f steps/s  ETA %.0fs   ", p->steps_per_s, p->eta_s);
-  if (p->step >= p->steps) fputc('\n', stderr);
-  fflush(stderr);
 }
 
 static volatile sig_atomic_t first_signal = 0, n_signals = 0;
