@@ -50,7 +50,7 @@ static const CliOpt analyze_opts[] = {
     OPT_FLAG(AnalyzeOpts, density, "SLQ spectral density (--probes, --lanczos-steps)", NULL),
     {"probes", OPT_FN, offsetof(AnalyzeOpts, probes), 0, "M", "probe vectors", NULL,
      parse_probes, show_probes},
-    A_LONG(lanczos_steps, "m", "Lanczos steps per density probe"),
+    A_LONG(lanczos_steps, "N", "Lanczos steps per density probe"),
     A_LONG(grid, "N", "density grid points"),
     A_LONG(samples, "N", "use the first N training examples (0: all)"),
     OPT_POS(AnalyzeOpts, tol, "T", "eigensolver tolerance", NULL),

@@ -18,7 +18,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(build-essential meson ninja-build pkg-config python3 libopenblas-openmp-dev libarpack2-dev
-      liblapacke-dev libsqlite3-dev sqlite3 zlib1g-dev libfftw3-dev libpng-dev
+      liblapacke-dev libsqlite3-dev sqlite3 zlib1g-dev libfftw3-dev libpng-dev help2man
       dataset-fashion-mnist)
 # the report's print test rasterises the printed PDF with pdftoppm
 if [ $want_test -eq 1 ]; then pkgs+=(poppler-utils); fi
