@@ -12,18 +12,88 @@
 #include "core/spec.h"
 #include "core/threads.h"
 #include "core/train.h"
+#include "opts.h"
 #include "studies/stein/stein.h"
 
 typedef struct StudyOpts {
-  char dist[256], critic[128], act[32], div[64], db[512], data[1024];
-  char lambda_text[STEIN_MAX_SCHEDULES][64];
+  char dist[256], critic[128], act[32], div[64], db[512], data[1024], name[64], group[64];
+  char lambda[STEIN_MAX_SCHEDULES][64]; /* --lambda is repeatable: nlambda given */
+  int nlambda;
   double pert;  /* < 0: the preset's */
-  int null, quiet;
-  long seed, threads;
-  SteinStudyOpts so;
+  int null, ksd, quiet;
+  long n_train, n_val, n_test, n_null, epochs, batch, repeats, boot, seed, threads;
+  double lr, alpha;
+  SteinStudyOpts so;  /* filled from the fields above (study_opts_check) */
 } StudyOpts;
 
-static void help(void) {
+static int parse_lambda(void *base, const CliOpt *opt, const char *v, Err *err) {
+  StudyOpts *o = base;
+  (void)opt;
+  if (o->nlambda >= STEIN_MAX_SCHEDULES)
+    return err_set(err, CS_EINVAL, "--lambda '%s' is one schedule too many (16 at most)", v);
+  if (strlen(v) >= sizeof o->lambda[0]) return err_set(err, CS_EINVAL, "--lambda '%s' is too long", v);
+  snprintf(o->lambda[o->nlambda++], sizeof o->lambda[0], "%s", v);
+  return CS_OK;
+}
+
+static void show_lambda(const void *base, const CliOpt *opt, char *out, size_t n) {
+  (void)base, (void)opt;
+  snprintf(out, n, "staged");
+}
+
+static int parse_pert(void *base, const CliOpt *opt, const char *v, Err *err) {
+  double *p = &((StudyOpts *)base)->pert;
+  (void)opt;
+  if (parse_double(v, p) || *p < 0) return err_set(err, CS_EINVAL, "--pert '%s' is not a number >= 0", v);
+  return CS_OK;
+}
+
+static void show_pert(const void *base, const CliOpt *opt, char *out, size_t n) {
+  (void)base, (void)opt;
+  snprintf(out, n, "the --dist spec's");
+}
+
+static void show_n_null(const void *base, const CliOpt *opt, char *out, size_t n) {
+  (void)base, (void)opt;
+  snprintf(out, n, "3 x --n-test");
+}
+
+#define S_LONG(f, h) OPT_LONG(StudyOpts, f, "N", h, NULL)
+static const CliOpt stein_opts[] = {
+    OPT_STR(StudyOpts, dist, "SPEC", "p and q: gauss:d=D[,pert=S] | gauss-mixture:d=25 | "
+            "rbm:dx=50,dh=40[,pert=0.02][,burnin=2000]", NULL),
+    OPT_FN(StudyOpts, pert, "S", "the perturbation of p (gauss: mean shift, rbm: B + S*N(0,1))",
+           NULL, parse_pert, show_pert),
+    OPT_FLAG(StudyOpts, null, "p = q (measures the level)", NULL),
+    OPT_STR(StudyOpts, data, "SPEC", "p's samples from data instead (e.g. csv:x.csv,label=none: d "
+            "columns matching --dist's q); each repeat splits its rows afresh", NULL),
+    S_LONG(n_train, "samples of p to train on (2..10000000)"),
+    S_LONG(n_val, "validation samples (2..10000000)"),
+    S_LONG(n_test, "test samples (2..10000000)"),
+    {"n_null", OPT_FN, offsetof(StudyOpts, n_null), 0, "N", "samples of q for the bootstrap null",
+     NULL, opts_parse_id, show_n_null},
+    S_LONG(epochs, "critic training epochs"),
+    S_LONG(batch, "critic mini-batch size"),
+    OPT_POS(StudyOpts, lr, "F", "Adam's learning rate", NULL),
+    OPT_STR(StudyOpts, critic, "WIDTHS", "the critic's hidden widths", NULL),
+    OPT_STR(StudyOpts, act, "A", "hidden activation", NULL),
+    OPT_STR(StudyOpts, div, "SPEC", "training divergence: exact | hutchinson[:probes=M]; "
+            "validation and tests use the exact one", NULL),
+    OPT_FN(StudyOpts, lambda, "SPEC", "staged[:init=0.4,decay=0.85,final=5e-4] | fixed:L; repeat it "
+           "for a grid (one run each)", NULL, parse_lambda, show_lambda),
+    S_LONG(repeats, "fresh draws"),
+    OPT_POS(StudyOpts, alpha, "F", "test level, in (0, 1)", NULL),
+    S_LONG(boot, "bootstrap draws"),
+    OPT_FLAG(StudyOpts, ksd, "also the kernel Stein discrepancy test on the same draws", NULL),
+    S_LONG(seed, "seed of the draws and the critics"),
+    OPT_THREADS(StudyOpts, threads),
+    OPT_STR(StudyOpts, db, "FILE", "SQLite database", NULL),
+    OPT_STR(StudyOpts, name, "NAME", "the runs' name prefix (each adds its schedule)", NULL),
+    OPT_STR(StudyOpts, group, "NAME", "the runs' group (default: stein-DATE-TIME-PID)", NULL),
+    OPT_FLAG(StudyOpts, quiet, "no progress line", "q"),
+    OPT_END};
+
+static void help(const OptTable *t) {
   printf(
       "usage: curvscope study stein [options]\n\n"
       "Trains a critic f: R^d -> R^d (an MLP) to maximise E_p[s_q·f + div f] - (lambda/2) E_p|f|^2\n"
@@ -31,36 +101,10 @@ static void help(void) {
       "then tests p = q on held-out samples: the mean of s_q·f + div f against a bootstrap null\n"
       "from samples of q, and the studentised form sqrt(n) mean/sd against the normal quantile.\n"
       "Power (or, with --null, level) over --repeats fresh draws; one run per --lambda\n"
-      "schedule, all on the same draws (docs/STEIN.md).\n\n"
-      "  --dist SPEC         p and q: gauss:d=D[,pert=S] | gauss-mixture:d=25 |\n"
-      "                      rbm:dx=50,dh=40[,pert=0.02][,burnin=2000] (default gauss-mixture:d=25)\n"
-      "  --pert S            the perturbation of p (gauss: mean shift, rbm: B + S*N(0,1))\n"
-      "  --null              p = q (measures the level)\n"
-      "  --data SPEC         p's samples from data instead (e.g. csv:x.csv,label=none: d columns\n"
-      "                      matching --dist's q); each repeat splits its rows afresh\n"
-      "  --n-train N         samples of p to train on (default 2000)\n"
-      "  --n-val N           validation samples (default 1000)\n"
-      "  --n-test N          test samples (default 500)\n"
-      "  --n-null N          samples of q for the bootstrap null (default 3 x --n-test)\n"
-      "  --epochs N          (default 60)\n"
-      "  --batch N           (default 200)\n"
-      "  --lr F              Adam's learning rate (default 1e-3)\n"
-      "  --critic WIDTHS     hidden widths (default 512-512)\n"
-      "  --act A             hidden activation (default swish)\n"
-      "  --div SPEC          training divergence: exact | hutchinson[:probes=M] (default\n"
-      "                      hutchinson:probes=1); validation and tests use the exact one\n"
-      "  --lambda SPEC       staged[:init=0.4,decay=0.85,final=5e-4] | fixed:L; repeat it for a\n"
-      "                      grid (default staged)\n"
-      "  --repeats N         fresh draws (default 10)\n"
-      "  --alpha F           test level (default 0.05)\n"
-      "  --boot N            bootstrap draws (default 500)\n"
-      "  --ksd               also the kernel Stein discrepancy test on the same draws\n"
-      "  --seed N            (default 0)\n"
-      "  --threads N         (default: all cores)\n"
-      "  --db FILE           (default runs.db)\n"
-      "  --quiet\n\n"
-      "example:\n  curvscope study stein --dist gauss-mixture:d=25 --n-test 500 --repeats 10 "
-      "--lambda staged --lambda fixed:1e-3 --ksd\n");
+      "schedule, all on the same draws (docs/STEIN.md).\n\n");
+  opts_help_print(stdout, t, 1);
+  printf("\nexample:\n  curvscope study stein --dist gauss-mixture:d=25 --n-test 500 --repeats 10 "
+         "--lambda staged --lambda fixed:1e-3 --ksd\n");
 }
 
 static int bad(const char *flag, const char *v, const char *want) {
@@ -69,102 +113,55 @@ static int bad(const char *flag, const char *v, const char *want) {
   return EXIT_USAGE;
 }
 
-static int copy_str(char *out, size_t n, const char *flag, const char *v) {
-  if (strlen(v) >= n) return bad(flag, v, "is too long");
-  snprintf(out, n, "%s", v);
-  return EXIT_OK;
+static int check_count(const char *flag, long v, long lo, long hi) {
+  if (v >= lo && v <= hi) return EXIT_OK;
+  char shown[32], want[96];
+  snprintf(shown, sizeof shown, "%ld", v);
+  snprintf(want, sizeof want, "is not an integer in %ld..%ld", lo, hi);
+  return bad(flag, shown, want);
 }
 
-static int parse_count(const char *flag, const char *v, long lo, long hi, long *out) {
-  if (parse_long(v, out) || *out < lo || *out > hi) {
-    char want[96];
-    snprintf(want, sizeof want, "is not an integer in %ld..%ld", lo, hi);
-    return bad(flag, v, want);
+/* The ranges and specs the table does not check; then o->so from the fields. */
+static int study_opts_check(StudyOpts *o) {
+  static const char *const nflag[] = {"--n-train", "--n-val", "--n-test"};
+  const long nval[] = {o->n_train, o->n_val, o->n_test};
+  int rc = EXIT_OK;
+  for (int i = 0; i < 3 && !rc; i++) rc = check_count(nflag[i], nval[i], 2, 10000000);
+  if (!rc && o->n_null >= 0) rc = check_count("--n-null", o->n_null, 2, 10000000);
+  if (!rc) rc = check_count("--epochs", o->epochs, 1, 1000000);
+  if (!rc) rc = check_count("--batch", o->batch, 1, 1000000);
+  if (!rc) rc = check_count("--repeats", o->repeats, 1, 1000000);
+  if (!rc) rc = check_count("--boot", o->boot, 1, 1000000);
+  if (!rc) rc = check_count("--seed", o->seed, 0, 1L << 53);
+  if (rc) return rc;
+  if (!(o->alpha < 1)) {
+    char shown[32];
+    snprintf(shown, sizeof shown, "%g", o->alpha);
+    return bad("--alpha", shown, "is not a number in (0, 1)");
   }
-  return EXIT_OK;
-}
-
-static int parse_args(int argc, char **argv, StudyOpts *o) {
-  int nlam = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *f = argv[i];
-    if (!strcmp(f, "--null")) { o->null = 1; continue; }
-    if (!strcmp(f, "--ksd")) { o->so.ksd = 1; continue; }
-    if (!strcmp(f, "--quiet")) { o->quiet = 1; continue; }
-    if (strncmp(f, "--", 2)) return bad("argument", f, "is not an option (see --help)");
-    static const char *const known[] = {
-        "--dist",  "--pert",   "--n-train", "--n-val", "--n-test", "--n-null", "--epochs",
-        "--batch", "--lr",     "--critic",  "--act",   "--div",    "--lambda", "--repeats",
-        "--alpha", "--boot",   "--seed",    "--threads", "--db",    "--data"};
-    int k = -1;
-    for (int j = 0; j < (int)(sizeof known / sizeof *known); j++)
-      if (!strcmp(f, known[j])) k = j;
-    if (k < 0) return bad("option", f, "is unknown (see --help)");
-    if (i + 1 >= argc) return bad(f, "", "needs a value");
-    const char *v = argv[++i];
-    long n = 0;
-    int rc = EXIT_OK;
-    switch (k) {
-      case 0: rc = copy_str(o->dist, sizeof o->dist, f, v); break;
-      case 1:
-        if (parse_double(v, &o->pert) || o->pert < 0) rc = bad(f, v, "is not a number >= 0");
-        break;
-      case 2: case 3: case 4: case 5:
-        if (!(rc = parse_count(f, v, 2, 10000000, &n))) {
-          size_t *dst[] = {&o->so.n_train, &o->so.n_val, &o->so.n_test, &o->so.n_null};
-          *dst[k - 2] = (size_t)n;
-        }
-        break;
-      case 6: rc = parse_count(f, v, 1, 1000000, &o->so.fit.epochs); break;
-      case 7: rc = parse_count(f, v, 1, 1000000, &o->so.fit.batch); break;
-      case 8:
-        if (parse_double(v, &o->so.fit.lr) || !(o->so.fit.lr > 0)) rc = bad(f, v, "is not a number > 0");
-        break;
-      case 9: {
-        long w[NET_MAX_LAYERS];
-        int nw = 0;
-        Err e = {0};
-        if (strlen(v) >= sizeof o->critic || spec_parse_int_list(v, w, NET_MAX_LAYERS - 1, &nw, &e) ||
-            nw < 1)
-          rc = bad(f, v, "is not a list of hidden widths (e.g. 512-512)");
-        else
-          snprintf(o->critic, sizeof o->critic, "%s", v);
-        break;
-      }
-      case 10: {
-        Act a;
-        Err e = {0};
-        if (act_parse(v, &a, &e)) rc = bad(f, v, "is not an activation (swish, tanh, softplus, ...)");
-        else rc = copy_str(o->act, sizeof o->act, f, v);
-        break;
-      }
-      case 11: {
-        Err e = {0};
-        if (stein_div_parse(v, &o->so.fit.div, &e)) rc = bad(f, v, e.msg);
-        else rc = copy_str(o->div, sizeof o->div, f, v);
-        break;
-      }
-      case 12: {
-        Err e = {0};
-        if (nlam >= STEIN_MAX_SCHEDULES) rc = bad(f, v, "is one schedule too many (16 at most)");
-        else if (stein_lambda_parse(v, &o->so.sched[nlam], &e)) rc = bad(f, v, e.msg);
-        else rc = copy_str(o->lambda_text[nlam++], sizeof o->lambda_text[0], f, v);
-        break;
-      }
-      case 13: rc = parse_count(f, v, 1, 1000000, &o->so.repeats); break;
-      case 14:
-        if (parse_double(v, &o->so.alpha) || !(o->so.alpha > 0 && o->so.alpha < 1))
-          rc = bad(f, v, "is not a number in (0, 1)");
-        break;
-      case 15: rc = parse_count(f, v, 1, 1000000, &o->so.boot); break;
-      case 16: rc = parse_count(f, v, 0, 1L << 53, &o->seed); break;
-      case 17: rc = parse_count(f, v, 0, THREADS_USER_MAX, &o->threads); break;
-      case 18: rc = copy_str(o->db, sizeof o->db, f, v); break;
-      case 19: rc = copy_str(o->data, sizeof o->data, f, v); break;
-    }
-    if (rc) return rc;
-  }
-  if (nlam) o->so.nsched = nlam;
+  long w[NET_MAX_LAYERS];
+  int nw = 0;
+  Err e = {0};
+  if (spec_parse_int_list(o->critic, w, NET_MAX_LAYERS - 1, &nw, &e) || nw < 1)
+    return bad("--critic", o->critic, "is not a list of hidden widths (e.g. 512-512)");
+  Act a;
+  if (act_parse(o->act, &a, &e)) return bad("--act", o->act, "is not an activation (swish, tanh, softplus, ...)");
+  if (stein_div_parse(o->div, &o->so.fit.div, &e)) return bad("--div", o->div, e.msg);
+  if (!o->nlambda) snprintf(o->lambda[o->nlambda++], sizeof o->lambda[0], "staged");
+  for (int k = 0; k < o->nlambda; k++)
+    if (stein_lambda_parse(o->lambda[k], &o->so.sched[k], &e)) return bad("--lambda", o->lambda[k], e.msg);
+  o->so.nsched = o->nlambda;
+  o->so.n_train = (size_t)o->n_train;
+  o->so.n_val = (size_t)o->n_val;
+  o->so.n_test = (size_t)o->n_test;
+  o->so.n_null = o->n_null >= 0 ? (size_t)o->n_null : 3 * o->so.n_test;
+  o->so.fit.epochs = o->epochs;
+  o->so.fit.batch = o->batch;
+  o->so.fit.lr = o->lr;
+  o->so.repeats = o->repeats;
+  o->so.boot = o->boot;
+  o->so.alpha = o->alpha;
+  o->so.ksd = o->ksd;
   return EXIT_OK;
 }
 
@@ -180,7 +177,7 @@ static char *config_json(const StudyOpts *o, const SteinPair *pr, int k) {
   if (o->data[0]) sb_json_str(&b, o->data);
   else sb_append(&b, "null");
   sb_append(&b, ",\"lambda\":");
-  sb_json_str(&b, o->lambda_text[k]);
+  sb_json_str(&b, o->lambda[k]);
   sb_append(&b, ",\"critic\":");
   sb_json_str(&b, o->critic);
   sb_append(&b, ",\"act\":");
@@ -202,8 +199,9 @@ static char *config_json(const StudyOpts *o, const SteinPair *pr, int k) {
 /* One run per schedule: metrics and per-epoch series (docs/SCHEMA.md). */
 static int record_runs(Db *db, const StudyOpts *o, const SteinPair *pr, const Net *net,
                        const SteinStudyResult *res, int64_t *ids, Err *err) {
-  char group[64];
-  cli_study_group("stein", group, sizeof group);
+  char group[sizeof o->group];
+  if (o->group[0]) snprintf(group, sizeof group, "%s", o->group);
+  else cli_study_group("stein", group, sizeof group);
   const char *tag = o->null ? "level" : "power";
   double R = (double)res->repeats;
   char *layout = net_layout_json(net);
@@ -211,7 +209,8 @@ static int record_runs(Db *db, const StudyOpts *o, const SteinPair *pr, const Ne
   for (int k = 0; k < res->nsched && !rc; k++) {
     const SteinScheduleResult *sr = &res->sched[k];
     char name[160], mname[64];
-    snprintf(name, sizeof name, "stein %s %s%s", o->lambda_text[k], pr->name, o->null ? " null" : "");
+    snprintf(name, sizeof name, "%s %s %s%s", o->name[0] ? o->name : "stein", o->lambda[k],
+             pr->name, o->null ? " null" : "");
     char *config = config_json(o, pr, k);
     Recorder rec;
     if ((rc = db_recorder_open(db, &rec, err))) {
@@ -259,7 +258,7 @@ static void print_summary(const StudyOpts *o, const SteinStudyResult *res, const
   double R = (double)res->repeats;
   for (int k = 0; k < res->nsched; k++) {
     const SteinScheduleResult *sr = &res->sched[k];
-    printf("%-6lld %-34s %9.3f %11.3f %10.1f %10.3g\n", (long long)ids[k], o->lambda_text[k],
+    printf("%-6lld %-34s %9.3f %11.3f %10.1f %10.3g\n", (long long)ids[k], o->lambda[k],
            sr->rejects / R, sr->rejects_t / R, sr->best_epoch_mean, sr->critic_err_min);
   }
   if (o->so.ksd) printf("KSD %s: %.3f\n", tag, res->ksd_rejects / R);
@@ -267,10 +266,6 @@ static void print_summary(const StudyOpts *o, const SteinStudyResult *res, const
 }
 
 int study_stein(int argc, char **argv) {
-  if (cli_is_help(argc, argv)) {
-    help();
-    return EXIT_OK;
-  }
   StudyOpts o;
   memset(&o, 0, sizeof o);
   snprintf(o.dist, sizeof o.dist, "gauss-mixture:d=25");
@@ -278,16 +273,22 @@ int study_stein(int argc, char **argv) {
   snprintf(o.act, sizeof o.act, "swish");
   snprintf(o.div, sizeof o.div, "hutchinson:probes=1");
   snprintf(o.db, sizeof o.db, "runs.db");
-  snprintf(o.lambda_text[0], sizeof o.lambda_text[0], "staged");
   o.pert = -1;
+  o.n_train = 2000, o.n_val = 1000, o.n_test = 500, o.n_null = -1;
+  o.epochs = 60, o.batch = 200, o.repeats = 10, o.boot = 500;
+  o.lr = 1e-3, o.alpha = 0.05;
   o.so = (SteinStudyOpts){2000, 1000, 500, 0, 10, 500, 0.05,
                           {60, 200, 1e-3, {0}, {STEIN_DIV_HUTCHINSON, 1}}, {{0}}, 1, 0, 0, NULL, 0};
-  stein_lambda_parse("staged", &o.so.sched[0], &(Err){0});
-  int code = parse_args(argc, argv, &o);
-  if (code) return code;
-  if (!o.so.n_null) o.so.n_null = 3 * o.so.n_test;
-  o.so.seed = (uint64_t)o.seed;
+  OptTable t = {stein_opts, &o, NULL, NULL};
+  if (cli_is_help(argc, argv)) {
+    help(&t);
+    return EXIT_OK;
+  }
   Err err = {0};
+  if (opts_parse(&t, 1, argc, argv, 1, NULL, NULL, &err)) return cli_fail(&err);
+  int code = study_opts_check(&o);
+  if (code) return code;
+  o.so.seed = (uint64_t)o.seed;
   Rng rng;
   rng_seed_stream(&rng, o.so.seed, 1u << 20);  /* the RBM's parameters */
   SteinPair pr;

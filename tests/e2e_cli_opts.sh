@@ -18,7 +18,7 @@ ok $? "fixture: a run to analyse"
 
 # ---- every subcommand and study: an unknown flag, last or not, is "unknown option" -----
 for c in train runs rm analyze report demo bench "study eos" "study batch-scaling" \
-         "study spectral-bias" "study pc-bias"; do
+         "study spectral-bias" "study pc-bias" "study stein"; do
   for args in "--bogus-flag" "--bogus-flag 3" "--bogus-flag=3"; do
     run "$BIN" $c $args
     [ $RC -eq 2 ] && [[ $ERR == *"unknown option '--bogus-flag'"* ]] && [[ $ERR != *"needs a value"* ]]
@@ -104,7 +104,7 @@ ok $? "study eos --help: the preset's defaults (--lr 0.02,0.04, --steps 3000, --
 [ "$(grep -c -- '^  --lr ' out.txt)" = 1 ]; ok $? "study eos --help lists --lr once (the study's, not train's)"
 run "$BIN" study spectral-bias --help --preset ci
 [[ $OUT == *"--steps N"*"(default 1500)"* ]]; ok $? "study spectral-bias --preset ci --help shows the ci preset's steps"
-for c in analyze runs rm report demo bench "study batch-scaling" "study pc-bias"; do
+for c in analyze runs rm report demo bench export "study batch-scaling" "study pc-bias" "study stein"; do
   run "$BIN" $c --help
   [ $RC -eq 0 ] && [[ $OUT == *"(default "* ]]; ok $? "$c --help shows defaults (rc $RC)"
 done
