@@ -6,7 +6,7 @@
  * X ~ N(0,1), uniform labels 0..9 one-hot, MSE loss ½·mean, PyTorch default
  * init; digits uses scikit-learn's real digits like the peer when the file is
  * there (bench_digits.c). Every figure is a median of wall-clock repeats; GEMM
- * FLOPs are counted analytically (see flops_grad / flops_hvp) and set against a DGEMM rate
+ * FLOPs are counted analytically (see bench_flops_grad / flops_hvp) and set against a DGEMM rate
  * measured in the same process (cblas_dgemm 2048², run last so its buffers do
  * not count in the reported peak RSS). Output: a table, or with --json one JSON
  * object on one line. The side-by-side comparison with the peer is bench/compare.
@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 
 #include "bench_digits.h"
+#include "bench_loop.h"
 #include "cli.h"
 #include "core/json.h"
 #include "core/loss.h"
@@ -115,8 +116,8 @@ static double median(double *t, int n) {
 /* ---------------------------------------------------------------- FLOPs */
 
 /* Gradient: forward 2·N·in·out per layer, dW the same per trainable layer,
- * D = G W the same for every layer but the first. */
-static double flops_grad(const Net *net, size_t N) {
+ * D = G W the same for every layer but the first. Also the loop workloads' (bench_loop.c). */
+double bench_flops_grad(const Net *net, size_t N) {
   double f = 0.0;
   for (int l = 0; l < net->nlayers; l++) {
     const Layer *L = &net->layer[l];
@@ -615,7 +616,9 @@ static int parse_lr(void *base, const CliOpt *opt, const char *v, Err *err) {
 }
 
 static const CliOpt bench_opts[] = {
-    OPT_STR(BenchArgs, workload, "NAME", "digits | cohen | deeplinear | wide (shapes of peer_torch.py)", NULL),
+    OPT_STR(BenchArgs, workload, "NAME", "digits | cohen | deeplinear | wide (shapes of peer_torch.py), or a study's "
+            "loop: pc-bias | spectral (peer_loops.py; --repeats rounds, spectral --steps "
+            "iterations per round)", NULL),
     OPT_THREADS(BenchArgs, threads),
     OPT_LONG(BenchArgs, repeats, "R", "timed repeats for gradient and HVP (1 warm-up)", NULL),
     OPT_POS(BenchArgs, budget, "S", "stop repeating a measurement after S timed seconds", NULL),
@@ -692,8 +695,15 @@ int cmd_bench(int argc, char **argv) {
   }
   for (size_t i = 0; i < NWORKLOADS; i++)
     if (!strcmp(wname, WORKLOADS[i].name)) o.w = &WORKLOADS[i];
+  if (!o.w && bench_loop_known(wname)) { /* a study's loop: every mode runs all of it */
+    Err lerr = {0};
+    if (threads_check(o.threads, &lerr)) return cli_fail(&lerr);
+    threads_set(o.threads);
+    BenchLoopOpts lo = {o.repeats, o.steps, o.budget, o.dgemm_n, o.json};
+    return bench_loop_main(wname, &lo);
+  }
   if (!o.w) {
-    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide)\n",
+    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral)\n",
             wname);
     return EXIT_USAGE;
   }
@@ -712,7 +722,7 @@ int cmd_bench(int argc, char **argv) {
     }
   }
   if (o.parts & (PART_GRAD | PART_HVP)) {
-    r.grad_flops = flops_grad(&c.net, N);
+    r.grad_flops = bench_flops_grad(&c.net, N);
   }
   if (o.parts & (PART_HVP | PART_EIG | PART_TRACK)) {
     if (!(c.curv = curv_alloc(&c.net, LOSS_MSE, N, N, &err))) {

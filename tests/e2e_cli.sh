@@ -45,6 +45,17 @@ r1=$(jx rss_eig1_mb) r10=$(jx rss_eig10_mb) rall=$(jx rss_mb)
 jq1 "$r1 > 0 and $r1 <= $r10 and $r10 <= $rall"
 ok $? "bench eig: peaks ordered, up to top-1 <= up to top-10 <= both solvers ($r1, $r10, $rall MB)"
 
+# ---- bench --workload spectral: a study's loop (bench/compare's loop workloads) -------------
+run "$BIN" bench all --workload spectral --threads 1 --steps 3 --repeats 3 --budget 0.01 --dgemm-n 64 --json
+js=$(echo "$OUT" | grep '^{' | tail -1)
+[ $RC -eq 0 ] && [ -n "$js" ]; ok $? "bench --workload spectral --json exits 0 with a JSON line (rc $RC: $ERR)"
+jq1 "$(jx iter_s) > 0 and $(jx iter_noprobe_s) > 0 and $(jx iter_cpu_s) > 0 and $(jx rounds) = 3 and $(jx dgemm_gflops) > 0"
+ok $? "bench spectral: per-iteration wall and CPU times, 3 rounds, the DGEMM rate ($(jx iter_s) s)"
+jq1 "$(jx loss_last) < $(jx loss_first) and length('$(jx openblas_corename)') > 0"
+ok $? "bench spectral: the loop trained (loss $(jx loss_first) -> $(jx loss_last)), BLAS kernel recorded"
+run "$BIN" bench all --workload spectrall --json
+[ $RC -eq 2 ] && [[ $ERR == *spectrall* ]] && [ -z "$OUT" ]; ok $? "bench: an unknown workload exits 2 naming it (rc $RC)"
+
 # ---- a crafted IDX pair trains -------------------------------------------------------------
 DB=$T/idx.db
 printf '\x00\x00\x08\x01\x00\x00\x00\x02\x01\x00' >lab.idx       # a valid 2-label file

@@ -1,0 +1,384 @@
+/*
+ * bench_loop.c: the loop workloads of `curvscope bench` (bench_loop.h): a study's
+ * training step and its probe, built by run_setup from the same options the study uses.
+ *
+ *   pc-bias   Fashion-MNIST n = 5000, the depth-2 deep linear net 784-256-10 (bias-free),
+ *             full-batch GD: a training step (objective_eval_parallel + the update, as the
+ *             loop takes it) and the PC-bias probe's measurement (studies/pcbias: the
+ *             end-to-end W, P = (W − W*)Uᵀ, e_j and the excess loss, written to a
+ *             MemRecorder) timed in alternation with a DGEMM, round by round; the figure
+ *             is the probe call over the step (issue 13's "under 10%").
+ *   spectral  Rahaman's experiment (study spectral-bias's paper preset): 200 points of
+ *             sines at 5..50, mlp:1-256x5-1 ReLU, torch init, full-batch Adam 3e-4; the
+ *             training loop itself (train_run) with the spectral probe every 100 steps and
+ *             the database recorder on a scratch file, as a study run records; per
+ *             iteration, measurements included, and the same loop without the probe.
+ *
+ * Each round also times a DGEMM of dgemm_n², so the step's GEMM rate is a share of the
+ * rate measured in the same process seconds apart. Figures are medians over rounds.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_loop.h"
+#include "cli.h"
+#include "core/json.h"
+#include "core/loss.h"
+#include "core/recorder_memory.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "db/db.h"
+#include "run_opts.h"
+#include "studies/pcbias/pcbias.h"
+#include "studies/probes.h"
+
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+
+#define MAX_ROUNDS 256
+
+typedef struct LoopWorkload {
+  const char *name, *data, *model, *act, *opt, *probe;
+  double lr;
+} LoopWorkload;
+
+static const LoopWorkload LOOPS[] = {
+    {"pc-bias", "fashion-mnist:n=5000,test=0", "mlp:784-256-10,bias=none", "identity", "gd",
+     NULL, 0.006},
+    {"spectral", "synth:sines,n=200,freqs=5-10-15-20-25-30-35-40-45-50,amps=equal",
+     "mlp:1-256-256-256-256-256-1", "relu", "adam", "spectral:every=100,eps=0.5", 3e-4},
+};
+#define NLOOPS (sizeof LOOPS / sizeof *LOOPS)
+
+typedef struct LoopResults {
+  int rounds;
+  double dgemm_gflops, step_flops;
+  double step_s, probe_s, probe_over_step; /* pc-bias */
+  double iter_s, iter_noprobe_s;           /* spectral: wall time per iteration */
+  double iter_cpu_s, iter_noprobe_cpu_s;   /* ... and the process's CPU time (all threads) */
+  double step_share;                       /* step GEMM FLOPs / DGEMM rate / step time */
+  double loss_first, loss_last;
+} LoopResults;
+
+static const LoopWorkload *loop_find(const char *name) {
+  for (size_t i = 0; i < NLOOPS; i++)
+    if (!strcmp(name, LOOPS[i].name)) return &LOOPS[i];
+  return NULL;
+}
+
+int bench_loop_known(const char *name) { return loop_find(name) != NULL; }
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median_of(const double *t, int n) {
+  double s[MAX_ROUNDS];
+  if (n <= 0) return NAN;
+  memcpy(s, t, (size_t)n * sizeof *s);
+  qsort(s, (size_t)n, sizeof *s, cmp_double);
+  return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+/* CPU seconds of the whole process (all threads): on a loaded machine the work done,
+ * where wall time also counts the waits for a core. */
+static double cpu_time(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- the reference DGEMM */
+
+typedef struct Gemm {
+  int n;
+  double *A, *B, *C;
+} Gemm;
+
+static int gemm_alloc(Gemm *g, int n, Err *err) {
+  size_t nn = (size_t)n * (size_t)n;
+  memset(g, 0, sizeof *g);
+  g->n = n;
+  if (n <= 0) return CS_OK;
+  g->A = malloc(nn * sizeof(double)), g->B = malloc(nn * sizeof(double));
+  g->C = calloc(nn, sizeof(double));
+  if (!g->A || !g->B || !g->C) return err_set(err, CS_ENOMEM, "out of memory for the DGEMM");
+  Rng r;
+  rng_seed_stream(&r, 0, 99);
+  rng_normal_fill(&r, g->A, nn);
+  rng_normal_fill(&r, g->B, nn);
+  return CS_OK;
+}
+
+/* Seconds of one n² DGEMM (0 when skipped). */
+static double gemm_time(const Gemm *g) {
+  if (g->n <= 0) return 0.0;
+  double t0 = wall_time();
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->n, g->n, g->n, 1.0, g->A, g->n, g->B,
+              g->n, 0.0, g->C, g->n);
+  return wall_time() - t0;
+}
+
+static void gemm_free(Gemm *g) { free(g->A), free(g->B), free(g->C); }
+
+static double gemm_gflops(const Gemm *g, double s) {
+  return g->n > 0 && s > 0 ? 2.0 * g->n * (double)g->n * g->n / s / 1e9 : NAN;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static int loop_setup(const LoopWorkload *w, RunSetup *s, Err *err) {
+  RunOpts o;
+  run_opts_default(&o);
+  snprintf(o.data, sizeof o.data, "%s", w->data);
+  snprintf(o.model, sizeof o.model, "%s", w->model);
+  snprintf(o.act, sizeof o.act, "%s", w->act);
+  snprintf(o.opt, sizeof o.opt, "%s", w->opt);
+  snprintf(o.init, sizeof o.init, "torch");
+  snprintf(o.loss, sizeof o.loss, "mse");
+  o.lr = w->lr;
+  o.seed = 0;
+  o.eval_every = 0;
+  o.threads = threads_get();
+  return run_setup(&o, s, err);
+}
+
+/* ---------------------------------------------------------------- pc-bias */
+
+static int bench_pcbias(const LoopWorkload *w, const BenchLoopOpts *o, LoopResults *r,
+                        Err *err) {
+  RunSetup s;
+  int rc = loop_setup(w, &s, err);
+  if (rc) return rc;
+  size_t n = s.train->n, P = s.net.n_params;
+  int R = o->repeats < 3 ? 3 : o->repeats > MAX_ROUNDS ? MAX_ROUNDS : o->repeats;
+  ObjectiveWork *work = objective_work_alloc(&s.net, n, 0);
+  double *grad = malloc(P * sizeof *grad);
+  MemRecorder *m = memrec_alloc();
+  Probe p = {0};
+  Gemm g = {0};
+  if (!work || !grad || !m) {
+    rc = err_set(err, CS_ENOMEM, "out of memory for the pc-bias benchmark");
+    goto done;
+  }
+  if ((rc = gemm_alloc(&g, o->dgemm_n, err))) goto done;
+  Recorder rec = memrec_recorder(m);
+  RunInfo info = {"bench", "pc-bias", NULL, "{}", 0, P, "{}"};
+  int64_t id;
+  if ((rc = rec_run_begin(&rec, &info, &id, err))) goto done;
+  PcProbeOpts po = {1, 20, 0.1, -1, 1, 0, 0, w->lr, R + 1};
+  if ((rc = pc_probe_create(&po, &s.net, s.train, &p, err))) goto done;
+  Batch b = {s.train->X, s.train->Y, s.train->labels, n};
+  TrainState st = {.net = &s.net, .theta = s.theta, .grad = grad, .opt = s.opt,
+                   .loss_kind = LOSS_MSE, .train = s.train, .rec = &rec, .lr = w->lr};
+  r->step_flops = bench_flops_grad(&s.net, n);
+  double tm[MAX_ROUNDS], ts[MAX_ROUNDS], tp[MAX_ROUNDS], sh[MAX_ROUNDS], total = 0;
+  int k = 0;
+  for (int it = -1; it < R; it++) { /* one untimed round first */
+    double gm = gemm_time(&g), loss;
+    double t0 = wall_time();
+    objective_eval_parallel(&s.net, s.theta, LOSS_MSE, &b, work, grad, &loss, NULL);
+    optim_step(s.opt, s.theta, grad);
+    double t1 = wall_time();
+    st.step = it + 1, st.loss = loss;
+    if ((rc = p.run(p.self, &st, err))) goto done;
+    double t2 = wall_time();
+    if (it == -1) r->loss_first = loss;
+    r->loss_last = loss;
+    if (it < 0) continue;
+    tm[k] = gm, ts[k] = t1 - t0, tp[k] = t2 - t1;
+    sh[k] = gm > 0 ? r->step_flops / (2.0 * g.n * (double)g.n * g.n / gm) / ts[k] : NAN;
+    total += t2 - t0;
+    k++;
+    if (total > o->budget && k >= 3) break;
+  }
+  r->rounds = k;
+  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
+  r->step_s = median_of(ts, k);
+  r->probe_s = median_of(tp, k);
+  r->probe_over_step = r->probe_s / r->step_s;
+  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+done:
+  if (p.destroy) p.destroy(p.self);
+  gemm_free(&g);
+  memrec_free(m);
+  free(grad);
+  objective_work_free(work);
+  run_setup_free(&s);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- spectral */
+
+static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopResults *r,
+                          Err *err) {
+  RunSetup s;
+  int rc = loop_setup(w, &s, err);
+  if (rc) return rc;
+  int R = o->repeats < 3 ? 3 : o->repeats > MAX_ROUNDS ? MAX_ROUNDS : o->repeats;
+  long steps = o->steps < 1 ? 1 : o->steps;
+  Probe p = {0};
+  Db *db = NULL;
+  Recorder rec = {0};
+  Gemm g = {0};
+  int fd = -1;
+  const char *tmp = getenv("TMPDIR");
+  char tpath[512];
+  snprintf(tpath, sizeof tpath, "%s/curvscope-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if ((fd = mkstemp(tpath)) < 0) {
+    rc = err_set(err, CS_EIO, "cannot create a scratch database in %s", tmp ? tmp : "/tmp");
+    goto done;
+  }
+  close(fd);
+  unlink(tpath); /* db_open creates the file */
+  if ((rc = gemm_alloc(&g, o->dgemm_n, err))) goto done;
+  if ((rc = probe_create(w->probe, &s.net, s.train, s.loss, s.opt_type, &p, err))) goto done;
+  if ((rc = db_open(tpath, &db, err)) || (rc = db_recorder_open(db, &rec, err))) goto done;
+  RunInfo info = {"bench", "spectral-bias", NULL, "{}", 0, s.net.n_params, "{}"};
+  int64_t id;
+  if ((rc = rec_run_begin(&rec, &info, &id, err))) goto done;
+  s.tcfg.steps = steps;
+  s.tcfg.progress = NULL;
+  r->step_flops = bench_flops_grad(&s.net, s.train->n);
+  double tm[MAX_ROUNDS], ti[MAX_ROUNDS], tn[MAX_ROUNDS], sh[MAX_ROUNDS], total = 0;
+  double ci[MAX_ROUNDS], cn[MAX_ROUNDS];
+  int k = 0;
+  for (int it = -1; it < R; it++) { /* an untimed round first; training goes on throughout */
+    double gm = gemm_time(&g);
+    TrainResult res, res0;
+    double c0 = cpu_time();
+    if ((rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, &p, 1, &rec, &res,
+                        err)))
+      goto done;
+    double c1 = cpu_time();
+    if ((rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, NULL, 0, &rec, &res0,
+                        err)))
+      goto done;
+    double c2 = cpu_time();
+    if (it == -1) r->loss_first = res.final_loss;
+    r->loss_last = res0.final_loss;
+    if (it < 0) continue;
+    /* steps + 1 loss evaluations (the last state is evaluated too) for steps updates */
+    tm[k] = gm, ti[k] = res.wall_s / (double)steps, tn[k] = res0.wall_s / (double)steps;
+    ci[k] = (c1 - c0) / (double)steps, cn[k] = (c2 - c1) / (double)steps;
+    sh[k] = gm > 0 ? r->step_flops / (2.0 * g.n * (double)g.n * g.n / gm) / tn[k] : NAN;
+    total += res.wall_s + res0.wall_s;
+    k++;
+    if (total > o->budget && k >= 3) break;
+  }
+  r->rounds = k;
+  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
+  r->iter_s = median_of(ti, k);
+  r->iter_noprobe_s = median_of(tn, k);
+  r->iter_cpu_s = median_of(ci, k);
+  r->iter_noprobe_cpu_s = median_of(cn, k);
+  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+done:
+  if (rec.self) db_recorder_close(&rec);
+  db_close(db);
+  if (fd >= 0) {
+    unlink(tpath);
+    char side[600];
+    snprintf(side, sizeof side, "%s-wal", tpath), unlink(side);
+    snprintf(side, sizeof side, "%s-shm", tpath), unlink(side);
+  }
+  if (p.destroy) p.destroy(p.self);
+  gemm_free(&g);
+  run_setup_free(&s);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void kv(StrBuf *b, const char *k, double v) {
+  sb_printf(b, ",\"%s\":", k);
+  sb_json_num(b, v);
+}
+
+static void kstr(StrBuf *b, const char *k, const char *v) {
+  sb_printf(b, ",\"%s\":", k);
+  sb_json_str(b, v);
+}
+
+static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const LoopResults *r) {
+  StrBuf b;
+  sb_init(&b);
+  sb_append(&b, "{\"workload\":");
+  sb_json_str(&b, w->name);
+  kv(&b, "threads", threads_get());
+  kstr(&b, "data", w->data);
+  kstr(&b, "model", w->model);
+  kstr(&b, "act", w->act);
+  kstr(&b, "opt", w->opt);
+  kv(&b, "lr", w->lr);
+  kstr(&b, "omp_wait_policy", getenv("OMP_WAIT_POLICY"));
+  kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
+  kstr(&b, "openblas_corename", openblas_get_corename());
+  kstr(&b, "openblas_config", openblas_get_config());
+  kv(&b, "rounds", r->rounds);
+  kv(&b, "dgemm_gflops", r->dgemm_gflops);
+  kv(&b, "step_gemm_flops", r->step_flops);
+  kv(&b, "step_gemm_share", r->step_share);
+  kv(&b, "loss_first", r->loss_first);
+  kv(&b, "loss_last", r->loss_last);
+  if (!strcmp(w->name, "pc-bias")) {
+    kv(&b, "step_s", r->step_s);
+    kv(&b, "probe_s", r->probe_s);
+    kv(&b, "probe_over_step", r->probe_over_step);
+  } else {
+    kstr(&b, "probe", w->probe);
+    kv(&b, "iterations", (double)o->steps);
+    kv(&b, "iter_s", r->iter_s);
+    kv(&b, "iter_noprobe_s", r->iter_noprobe_s);
+    kv(&b, "iter_cpu_s", r->iter_cpu_s);
+    kv(&b, "iter_noprobe_cpu_s", r->iter_noprobe_cpu_s);
+  }
+  sb_append(&b, "}");
+  printf("%s\n", b.p ? b.p : "{}");
+  sb_free(&b);
+}
+
+static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const LoopResults *r) {
+  printf("curvscope bench --workload %s: %s, %s %s, %s lr %g, %d threads, %d rounds\n",
+         w->name, w->data, w->model, w->act, w->opt, w->lr, threads_get(), r->rounds);
+  printf("  %-30s %10.1f GFLOP/s (OpenBLAS %s)\n", "DGEMM", r->dgemm_gflops,
+         openblas_get_corename());
+  if (!strcmp(w->name, "pc-bias")) {
+    printf("  %-30s %10.4f s  (%.0f%% of DGEMM)\n", "training step", r->step_s,
+           100 * r->step_share);
+    printf("  %-30s %10.4f s\n", "probe measurement", r->probe_s);
+    printf("  %-30s %10.2f%%\n", "probe / step", 100 * r->probe_over_step);
+  } else {
+    printf("  %-30s %10.4f s  (%ld iterations per round, %s)\n", "per iteration", r->iter_s,
+           o->steps, w->probe);
+    printf("  %-30s %10.4f s  (%.0f%% of DGEMM)\n", "... without the probe",
+           r->iter_noprobe_s, 100 * r->step_share);
+    printf("  %-30s %10.4f s  (without the probe %.4f s)\n", "CPU time per iteration",
+           r->iter_cpu_s, r->iter_noprobe_cpu_s);
+  }
+  printf("  %-30s %.6g -> %.6g\n", "loss", r->loss_first, r->loss_last);
+}
+
+int bench_loop_main(const char *name, const BenchLoopOpts *o) {
+  const LoopWorkload *w = loop_find(name);
+  Err err = {0};
+  LoopResults r;
+  memset(&r, 0, sizeof r);
+  if (!w) {
+    err_set(&err, CS_EINVAL, "unknown loop workload '%s'", name);
+    return cli_fail(&err);
+  }
+  int rc = !strcmp(w->name, "pc-bias") ? bench_pcbias(w, o, &r, &err)
+                                       : bench_spectral(w, o, &r, &err);
+  if (rc) return cli_fail(&err);
+  if (o->json) print_json(w, o, &r);
+  else print_table(w, o, &r);
+  fflush(stdout);
+  return EXIT_OK;
+}

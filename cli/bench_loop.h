@@ -1,0 +1,28 @@
+/*
+ * bench_loop.h: `curvscope bench --workload pc-bias|spectral`: a study's training loop
+ * and its probe, timed the way the study runs them (bench/peer_loops.py is the PyTorch
+ * side; bench/compare sets the two side by side; docs/PERFORMANCE.md).
+ */
+#ifndef CS_BENCH_LOOP_H
+#define CS_BENCH_LOOP_H
+
+#include "core/net.h"
+
+typedef struct BenchLoopOpts {
+  int repeats;    /* pc-bias: timed rounds (step, probe, DGEMM); spectral: rounds of the loop */
+  long steps;     /* spectral: iterations per timed loop */
+  double budget;  /* stop repeating after this many timed seconds (at least 3 rounds) */
+  int dgemm_n;    /* the reference DGEMM's size; 0 skips it */
+  int json;
+} BenchLoopOpts;
+
+/* 1 when name is one of the loop workloads. */
+int bench_loop_known(const char *name);
+/* Runs workload name and prints a table or one JSON line; returns an exit status. The
+ * thread count is already set (threads_set). */
+int bench_loop_main(const char *name, const BenchLoopOpts *o);
+
+/* Analytic GEMM FLOPs of one loss-and-gradient pass over N rows (cmd_bench.c). */
+double bench_flops_grad(const Net *net, size_t N);
+
+#endif
