@@ -2,6 +2,7 @@
 #include "act.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,30 +116,20 @@ static void tanh_block(size_t n, const double *z, double *a, double *d1, double 
   }
 }
 
-/* The common activations get a fused loop; the rest go through the scalar versions. */
-void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double *d2) {
+/* The common activations get a fused loop; the rest go through the scalar versions.
+ * One range [i0, i1) of the elementwise pass. */
+static void act_range(Act act, size_t i0, size_t i1, const double *z, double *a, double *d1,
+                      double *d2) {
   switch (act.kind) {
     case ACT_IDENTITY:
-#pragma omp parallel for schedule(static) if (n > 16384)
-      for (size_t i = 0; i < n; i++) {
+      for (size_t i = i0; i < i1; i++) {
         if (a && a != z) a[i] = z[i];
         if (d1) d1[i] = 1;
         if (d2) d2[i] = 0;
       }
       return;
-    case ACT_TANH:
-      if (n > 16384) {
-#pragma omp parallel for schedule(static)
-        for (size_t b = 0; b < n; b += 4096)
-          tanh_block(n - b < 4096 ? n - b : 4096, z + b, a ? a + b : NULL, d1 ? d1 + b : NULL,
-                     d2 ? d2 + b : NULL);
-      } else {
-        tanh_block(n, z, a, d1, d2);
-      }
-      return;
     case ACT_RELU:
-#pragma omp parallel for schedule(static) if (n > 16384)
-      for (size_t i = 0; i < n; i++) {
+      for (size_t i = i0; i < i1; i++) {
         double zi = z[i];
         if (a) a[i] = zi > 0 ? zi : 0;
         if (d1) d1[i] = zi > 0 ? 1 : 0;
@@ -146,13 +137,45 @@ void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double 
       }
       return;
     default:
-#pragma omp parallel for schedule(static) if (n > 4096)
-      for (size_t i = 0; i < n; i++) {
+      for (size_t i = i0; i < i1; i++) {
         double zi = z[i];
         if (d1) d1[i] = act_df(act, zi);
         if (d2) d2[i] = act_d2f(act, zi);
         if (a) a[i] = act_f(act, zi);
       }
       return;
+  }
+}
+
+/* Large passes are split over the threads, outside a parallel region only: the rows of a
+ * layer call this once per row from inside one (net_pass.c), where even a parallel
+ * construct whose if() is false costs a libgomp team start per call (1000 per forward
+ * pass of the spectral study's net). Either way each element is computed by the same
+ * code, so the bits do not depend on the split; tanh keeps its blocks of 4096 (the
+ * vector and scalar tails of tanh_block must fall on the same elements). */
+void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double *d2) {
+  int threaded = !omp_in_parallel();
+  if (act.kind == ACT_TANH) {
+    if (n <= 16384) {
+      tanh_block(n, z, a, d1, d2);
+      return;
+    }
+#pragma omp parallel for schedule(static) if (threaded)
+    for (size_t b = 0; b < n; b += 4096)
+      tanh_block(n - b < 4096 ? n - b : 4096, z + b, a ? a + b : NULL, d1 ? d1 + b : NULL,
+                 d2 ? d2 + b : NULL);
+    return;
+  }
+  size_t grain = act.kind == ACT_IDENTITY || act.kind == ACT_RELU ? 16384 : 4096;
+  if (n <= grain || !threaded) {
+    act_range(act, 0, n, z, a, d1, d2);
+    return;
+  }
+#pragma omp parallel
+  {
+    /* schedule(static)'s split: contiguous ranges, one per thread */
+    size_t T = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+    size_t q = n / T, r = n % T, i0 = t * q + (t < r ? t : r), len = q + (t < r);
+    act_range(act, i0, i0 + len, z, a, d1, d2);
   }
 }

@@ -8,6 +8,7 @@
  * parameterisation and the bias=none / bias=zero variants.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -643,6 +644,44 @@ static void test_act_derivatives(void) {
   }
 }
 
+/* act_eval on a pass long enough to be split over the threads: the same bits whether it
+ * runs threaded (outside a parallel region), serially from inside one (as net_pass.c calls
+ * it, row by row) or element by element (but tanh); every element written. */
+static void test_act_eval_split(void) {
+  enum { NZ = 40001 }; /* above every threading grain, not a multiple of 2, 3 or 4096 */
+  double *z = malloc(NZ * sizeof *z), *buf = malloc(9 * NZ * sizeof *buf);
+  int bad = 0, inside = 0;
+  for (int i = 0; i < NZ; i++) z[i] = -3.0 + 6.0 * i / (NZ - 1) + 1.3e-3;
+  for (int a = 0; a < NACTS; a++) {
+    Act act = acts[a].act;
+    double *r[3][3];
+    for (int k = 0; k < 9; k++) r[k / 3][k % 3] = buf + (size_t)k * NZ;
+    for (size_t k = 0; k < 9 * (size_t)NZ; k++) buf[k] = NAN;
+    act_eval(act, NZ, z, r[0][0], r[0][1], r[0][2]);
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+      {
+        inside |= omp_in_parallel();
+        act_eval(act, NZ, z, r[1][0], r[1][1], r[1][2]);
+      }
+    }
+    for (int i = 0; i < NZ; i++) act_eval(act, 1, z + i, r[2][0] + i, r[2][1] + i, r[2][2] + i);
+    /* tanh one element at a time takes the scalar tanh, not libmvec's vector one */
+    for (int v = 1; v < (act.kind == ACT_TANH ? 2 : 3); v++)
+      for (int k = 0; k < 3; k++)
+        if (memcmp(r[0][k], r[v][k], NZ * sizeof(double)))
+          bad++, fprintf(stderr, "# %s: way %d, output %d differs\n", acts[a].name, v, k);
+    for (int k = 0; k < 3; k++)
+      for (int i = 0; i < NZ; i++) bad += isnan(r[0][k][i]);
+  }
+  tap_ok(bad == 0 && (inside || omp_get_max_threads() < 2),
+         "act_eval on %d elements: threaded, serial inside a parallel region and one element "
+         "at a time (not tanh) give the same bits for all %d activations (%d differences)",
+         NZ, NACTS, bad);
+  free(z), free(buf);
+}
+
 static void test_layout_json(void) {
   Rng rng;
   rng_seed(&rng, 5);
@@ -684,6 +723,7 @@ static void test_layout_json(void) {
 
 int main(void) {
   test_act_derivatives();
+  test_act_eval_split();
   test_gradient_grid();
   test_variants();
   test_large_batch();
