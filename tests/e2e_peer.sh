@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# e2e_peer.sh: the PyTorch + SciPy peer of bench/compare (bench/peer_torch.py). Bad options
+# e2e_peer.sh: the PyTorch + SciPy peers of bench/compare (bench/peer_torch.py, and
+# bench/peer_loops.py for the study loops: bad options and a small spectral run). Bad options
 # exit 2 naming the bad token (before torch is imported, so always checked); with the peer's
 # Debian packages installed (scripts/setup_bench.sh) a small run on digits must give correct
 # HVPs (central difference, symmetry), a converged top eigenpair that power iteration agrees
@@ -20,6 +21,8 @@ run "$PY" "$PEER" --workload digits --parts grad,bogus
 ok $? "--parts grad,bogus: exit 2 naming 'bogus', nothing on stdout (rc $RC: $ERR)"
 run "$PY" "$PEER" --workload nope
 [ $RC -eq 2 ] && [[ $ERR == *nope* ]]; ok $? "--workload nope: exit 2 naming it (rc $RC)"
+run "$PY" "$SRC/bench/peer_loops.py" --workload nope
+[ $RC -eq 2 ] && [[ $ERR == *nope* ]] && [ -z "$OUT" ]; ok $? "peer_loops.py --workload nope: exit 2 naming it (rc $RC)"
 run "$PY" "$PEER" --workload digits --repeats 0
 [ $RC -eq 2 ] && [[ $ERR == *--repeats* ]]; ok $? "--repeats 0: exit 2 naming --repeats (rc $RC)"
 run "$PY" "$SRC/bench/compare" --curvscope "$BIN" --python /bin/false --workloads digits
@@ -28,7 +31,7 @@ ok $? "bench/compare with an interpreter without torch: refused, pointing to set
 
 # ---- a small run --------------------------------------------------------------------------
 if ! "$PY" -c "import torch, scipy.sparse.linalg, numpy, sklearn" 2>/dev/null; then
-  for d in "digits run" "HVP checks" "top eigenpair" "power iteration" "compare's fields" gemm; do
+  for d in "digits run" "HVP checks" "top eigenpair" "power iteration" "compare's fields" gemm "loop peer"; do
     n=$((n + 1)); echo "ok $n - $d # SKIP the peer's packages are missing (scripts/setup_bench.sh)"
   done
   tap_end
@@ -56,4 +59,11 @@ run "$PY" "$PEER" --workload gemm --threads 1 --gemm-n 256
 echo "$OUT" >gemm.json
 [ $RC -eq 0 ] && [ "$(j gemm.json 'int(d["results"]["torch_float64"]["gflops"] > 0.1)')" = 1 ]
 ok $? "gemm: torch's float64 rate measured ($(j gemm.json 'round(d["results"]["torch_float64"]["gflops"], 1)') GFLOP/s at 256²)"
+run "$PY" "$SRC/bench/peer_loops.py" --workload spectral --threads 1 --dtype both --steps 3 \
+  --repeats 3 --budget 0 --gemm-n 64
+echo "$OUT" >loops.json
+[ $RC -eq 0 ] && [ "$(j loops.json 'int(all(r["iter_s"] > 0 and r["iter_cpu_s"] > 0 and r["rounds"] == 3
+                    and r["measurements"] >= 1 and r["gemm_gflops"] > 0
+                    for r in (d["results"]["float64"], d["results"]["float32"])))')" = 1 ]
+ok $? "loop peer, spectral: float64 and float32 per-iteration times, 3 rounds, the measurement ran (rc $RC; $(tail -c 300 err.txt))"
 tap_end
