@@ -226,6 +226,7 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   Probe p = {0};
   Db *db = NULL;
   Recorder rec = {0};
+  int id_started = 0;
   Gemm g = {0};
   int fd = -1;
   const char *tmp = getenv("TMPDIR");
@@ -243,6 +244,7 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   RunInfo info = {"bench", "spectral-bias", NULL, "{}", 0, s.net.n_params, "{}"};
   int64_t id;
   if ((rc = rec_run_begin(&rec, &info, &id, err))) goto done;
+  id_started = 1;
   s.tcfg.steps = steps;
   s.tcfg.progress = NULL;
   r->step_flops = bench_flops_grad(&s.net, s.train->n);
@@ -280,7 +282,11 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   r->iter_noprobe_cpu_s = median_of(cn, k);
   r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
 done:
-  if (rec.self) db_recorder_close(&rec);
+  if (rec.self) {
+    Err end_err = {0}; /* the scratch run ends like a study's, then the file goes */
+    if (id_started) rec_run_end(&rec, rc ? "failed" : "finished", NULL, &end_err);
+    db_recorder_close(&rec);
+  }
   db_close(db);
   if (fd >= 0) {
     unlink(tpath);
