@@ -17,19 +17,42 @@
 
 typedef struct StudyBatchArgs {
   BatchScalingOptions bo;   /* filled from the fields below after parsing */
-  char batches[256], operator[16];
-  long draws, maxit, grid_steps;
+  char batches[256], operator[16], grid_batches[256]; /* grid_batches: the text */
+  long draws, maxit, grid_steps, grid_rungs; /* grid_*: -1 is the default (small or full grid) */
   long run, step;           /* run -1: train first; step -1: the last checkpoint */
   long draw_seed;           /* -1: the run's seed */
   double tol;
   int stability_grid;
+  int full_grid;            /* every size, 16 rungs, 20 steps unless given */
+  size_t grid_sizes[BS_MAX_BATCHES];   /* sizes of the grid; none: the 3 smallest below N */
+  int ngrid;
 } StudyBatchArgs;
+
+#define GRID_SIZES_DEFAULT 3
 
 static void show_draw_seed(const void *base, const CliOpt *opt, char *out, size_t n) {
   long s = ((const StudyBatchArgs *)base)->draw_seed;
   (void)opt;
   if (s < 0) snprintf(out, n, "the run's seed");
   else snprintf(out, n, "%ld", s);
+}
+
+static void show_grid_default(const void *base, const CliOpt *opt, char *out, size_t n) {
+  (void)base;
+  snprintf(out, n, "%s", !strcmp(opt->name, "grid_steps") ? "10; 20 with --full-grid"
+                                                           : "10; 16 with --full-grid");
+}
+
+static int parse_grid_count(void *base, const CliOpt *opt, const char *v, Err *err) {
+  StudyBatchArgs *a = base;
+  long x, lo = 1, hi = 1000000, *dst = &a->grid_steps;
+  if (!strcmp(opt->name, "grid_rungs")) lo = 2, hi = 1000, dst = &a->grid_rungs;
+  if (parse_long(v, &x) || x < lo || x > hi)
+    return err_set(err, CS_EINVAL, "--%s '%s' is not a valid %s (%ld..%ld)",
+                   dst == &a->grid_steps ? "grid-steps" : "grid-rungs", v,
+                   dst == &a->grid_steps ? "step count" : "run count", lo, hi);
+  *dst = x;
+  return CS_OK;
 }
 
 static const CliOpt batch_opts[] = {
@@ -46,9 +69,16 @@ static const CliOpt batch_opts[] = {
     OPT_STEP(StudyBatchArgs, step, "which checkpoint of --run"),
     OPT_FLAG(StudyBatchArgs, stability_grid, "the empirical check (--no-stability-grid skips it): "
              "for each B, short SGD and Adam runs from the measured point on a ladder of step "
-             "sizes (ratio √2), the largest η that neither diverges nor ends above its start loss",
-             NULL),
-    OPT_LONG(StudyBatchArgs, grid_steps, "K", "updates per run of the grid (1..1000000)", NULL),
+             "sizes (ratio √2), the largest η that neither diverges nor ends above its start "
+             "loss; by default a small grid: the 3 smallest sizes below N", NULL),
+    OPT_STR(StudyBatchArgs, grid_batches, "LIST", "the grid's sizes, among --batches (sizes "
+            ">= N: the whole set); default the 3 smallest below N", NULL),
+    OPT_FN(StudyBatchArgs, grid_rungs, "R", "runs per size of the grid at most", NULL,
+           parse_grid_count, show_grid_default),
+    OPT_FN(StudyBatchArgs, grid_steps, "K", "updates per run of the grid", NULL,
+           parse_grid_count, show_grid_default),
+    OPT_FLAG(StudyBatchArgs, full_grid, "every measured size, the whole set included, 16 rungs, "
+             "20 steps", NULL),
     OPT_END};
 
 static void help(const OptTable *t, int nt) {
@@ -66,36 +96,45 @@ static void help(const OptTable *t, int nt) {
   opts_help_print(stdout, t, nt);
 }
 
-static int parse_sizes(const char *v, BatchScalingOptions *bo, Err *err) {
+static int parse_sizes(const char *flag, const char *v, size_t *out, int *nout, Err *err) {
   char buf[256];
-  if (strlen(v) >= sizeof buf) return err_set(err, CS_EINVAL, "--batches '%s' is too long", v);
+  if (strlen(v) >= sizeof buf) return err_set(err, CS_EINVAL, "%s '%s' is too long", flag, v);
   snprintf(buf, sizeof buf, "%s", v);
   for (char *c = buf; *c; c++)
     if (*c == ',') *c = '-';
   long b[BS_MAX_BATCHES];
   int n;
-  if (spec_parse_int_list(buf, b, BS_MAX_BATCHES, &n, err)) return err_prefix(err, "--batches");
+  if (spec_parse_int_list(buf, b, BS_MAX_BATCHES, &n, err)) return err_prefix(err, flag);
   for (int i = 0; i < n; i++) {
-    if (b[i] < 1) return err_set(err, CS_EINVAL, "--batches '%s': size %ld (sizes start at 1)", v, b[i]);
-    bo->batches[i] = (size_t)b[i];
+    if (b[i] < 1) return err_set(err, CS_EINVAL, "%s '%s': size %ld (sizes start at 1)", flag, v, b[i]);
+    out[i] = (size_t)b[i];
   }
-  bo->nbatches = n;
+  *nout = n;
   return CS_OK;
 }
 
 /* The study options' ranges, into a->bo. */
 static int study_args_check(StudyBatchArgs *a, Err *err) {
-  int rc = parse_sizes(a->batches, &a->bo, err);
+  int rc = parse_sizes("--batches", a->batches, a->bo.batches, &a->bo.nbatches, err);
   if (rc) return rc;
+  if (a->grid_batches[0] &&
+      (rc = parse_sizes("--grid-batches", a->grid_batches, a->grid_sizes, &a->ngrid, err)))
+    return rc;
   if (strcmp(a->operator, "hessian") && strcmp(a->operator, "ggn"))
     return err_set(err, CS_EINVAL, "--operator '%s' (use hessian or ggn)", a->operator);
   if (a->draws < 1 || a->draws > 100000)
     return err_set(err, CS_EINVAL, "--draws '%ld' is not a valid count (1..100000)", a->draws);
   if (a->maxit < 2 || a->maxit > 1000000)
     return err_set(err, CS_EINVAL, "--maxit '%ld' is not a valid cap (2..1000000)", a->maxit);
-  if (a->grid_steps < 1 || a->grid_steps > 1000000)
-    return err_set(err, CS_EINVAL, "--grid-steps '%ld' is not a valid step count (1..1000000)",
-                   a->grid_steps);
+  for (int j = 0; j < a->ngrid; j++) { /* the grid runs on measured sizes only */
+    int found = 0;
+    for (int i = 0; i < a->bo.nbatches; i++) found |= a->bo.batches[i] == a->grid_sizes[j];
+    if (!found)
+      return err_set(err, CS_EINVAL, "--grid-batches: %zu is not among the measured sizes "
+                     "(--batches)", a->grid_sizes[j]);
+  }
+  if (a->ngrid && a->full_grid)
+    return err_set(err, CS_EINVAL, "--grid-batches and --full-grid: give one of them");
   a->bo.ggn = !strcmp(a->operator, "ggn");
   a->bo.draws = (int)a->draws;
   a->bo.maxit = (int)a->maxit;
@@ -126,12 +165,13 @@ static void print_result(const BatchScalingResult *r, const BatchScalingSummary 
 }
 
 static void print_grid(const BatchGrid *g, const BatchScalingSummary *s) {
-  printf("stability grid (%ld updates per run from the measured point, ladder ratio √2):\n",
-         g->steps);
+  printf("stability grid (%ld updates per run from the measured point, ladder ratio √2, at most "
+         "%d runs per size):\n", g->steps, g->rungs);
   printf("  %7s  %10s  %12s %5s  %12s %5s\n", "B", "2/λ̄", "SGD η_max", "runs", "Adam η_max",
          "runs");
   for (int i = 0; i < g->nb; i++)
-    printf("  %7zu  %10.4g  %12.4g %5d  %12.4g %5d\n", g->batch[i], s->lr_pred[i], g->lr_sgd[i],
+    if (g->runs_sgd[i] || g->runs_adam[i]) /* a size of the grid */
+      printf("  %7zu  %10.4g  %12.4g %5d  %12.4g %5d\n", g->batch[i], s->lr_pred[i], g->lr_sgd[i],
            g->runs_sgd[i], g->lr_adam[i], g->runs_adam[i]);
   printf("  log-log slope of η_max against B below saturation: SGD %.3f (%d sizes), Adam %.3f "
          "(%d sizes); predicted 2/λ̄: %.3f (the paper: SGD 1, Adam 1/2)\n", g->sgd.a,
@@ -179,12 +219,24 @@ static int measure_run(Db *db, int64_t run, long step, const StudyBatchArgs *a, 
   if (a->stability_grid) {
     StabilityOptions so;
     batch_stability_options_default(&so);
-    so.steps = a->grid_steps;
+    so.steps = a->grid_steps > 0 ? a->grid_steps : a->full_grid ? 20 : 10;
+    so.max_rungs = a->grid_rungs > 0 ? (int)a->grid_rungs : a->full_grid ? 16 : 10;
     so.chunk = ro.chunk;
     so.seed = bo.seed;
+    int use[BS_MAX_BATCHES + 1];
+    if (a->ngrid)
+      for (int i = 0; i < r.nb; i++) {
+        use[i] = 0;
+        for (int j = 0; j < a->ngrid; j++) /* sizes >= N are the whole set */
+          use[i] |= (a->grid_sizes[j] < r.n ? a->grid_sizes[j] : r.n) == r.batch[i];
+      }
+    else if (a->full_grid)
+      for (int i = 0; i < r.nb; i++) use[i] = 1;
+    else
+      batch_grid_default_sizes(&r, GRID_SIZES_DEFAULT, use);
     BatchGrid g;
-    if ((rc = batch_grid_run(&s.net, s.loss, params, s.train, &r, &sum, &s.opt_cfg, 1e-3, &so, &g,
-                             err)) ||
+    if ((rc = batch_grid_run(&s.net, s.loss, params, s.train, &r, &sum, use, &s.opt_cfg, 1e-3, &so,
+                             &g, err)) ||
         (rc = batch_grid_record(&g, &rec, err)) || (rc = rec_flush(&rec, err)))
       goto out;
     print_grid(&g, &sum);
@@ -202,7 +254,8 @@ out:
 int study_batch(int argc, char **argv) {
   Err err = {0};
   StudyBatchArgs a = {.run = -1, .step = -1, .draw_seed = -1, .stability_grid = 1,
-                      .grid_steps = 20, .operator = "hessian", .batches = "8-32-128-512-2048"};
+                      .grid_steps = -1, .grid_rungs = -1, .operator = "hessian",
+                      .batches = "8-32-128-512-2048"};
   batch_scaling_options_default(&a.bo);
   a.draws = a.bo.draws;
   a.maxit = a.bo.maxit;

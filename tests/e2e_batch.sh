@@ -73,15 +73,25 @@ for s in bs_lambda_std bs_lambda_min_mean bs_hess_var bs_spiked_pred; do
 done
 [[ $OUT == *"Spearman"* && $OUT == *"(1/B − 1/N)^a"* ]]; ok $? "the summary is printed"
 
-# ---- the stability grid (on by default) ------------------------------------------------------
+# ---- the stability grid (on by default, small: the 3 smallest sizes below N) -------------------
 for o in sgd adam; do
   n_=$(q "select count(*) from series where run_id=$ID and step=-1 and name='bs_lr_max_$o' and value > 0")
-  [ "$n_" -ge 3 ]; ok $? "series bs_lr_max_$o: a positive η_max for $n_ of 4 sizes"
+  [ "$n_" -ge 2 ] && [ "$n_" -le 3 ]; ok $? "series bs_lr_max_$o: a positive η_max for $n_ of the 3 grid sizes"
+  [ -z "$(q "select value from series where run_id=$ID and step=-1 and name='bs_lr_max_$o' and idx=3")" ]
+  ok $? "bs_lr_max_$o of the whole set is NULL: not in the default grid"
 done
-[ "$(m1 $ID bs_lr_grid_steps)" = 20.0 ] && [ -n "$(m1 $ID bs_lr_pred_exponent)" ]
-ok $? "bs_lr_grid_steps = 20 and the predicted slope bs_lr_pred_exponent stored"
+[ "$(m1 $ID bs_lr_grid_steps)" = 10.0 ] && [ "$(m1 $ID bs_lr_grid_rungs)" = 10.0 ] &&
+  [ -n "$(m1 $ID bs_lr_pred_exponent)" ]
+ok $? "bs_lr_grid_steps = 10, bs_lr_grid_rungs = 10 and the predicted slope bs_lr_pred_exponent stored"
 [[ $OUT == *"SGD η_max"* && $OUT == *"log-log slope"* ]]; ok $? "the grid is printed"
-
+G=$T/grid.db
+run "$BIN" study batch-scaling --db "$G" --threads 1 --data fashion-mnist:n=128,test=0 \
+    --model mlp:784-8-10 --steps 5 --batches 8-32 --draws 2 --grid-batches 32 --grid-steps 4 --grid-rungs 4 -q
+gq() { sqlite3 -batch -cmd ".timeout 5000" "$G" "$1"; }
+[ $RC -eq 0 ] && [ "$(gq "select count(*) from series where step=-1 and name='bs_lr_max_sgd'")" = 3 ] &&
+  [ -z "$(gq "select value from series where step=-1 and name='bs_lr_max_sgd' and idx in (0, 2) and value is not null")" ] &&
+  [ "$(gq "select value from metrics where step=-1 and name='bs_lr_grid_rungs'")" = 4.0 ]
+ok $? "--grid-batches 32 --grid-rungs 4: only B = 32 has an η_max slot filled (rc $RC: $ERR)"
 # ---- the --run path -------------------------------------------------------------------------
 run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --operator ggn --batches 16 --draws 2 --no-stability-grid
 [ $RC -eq 0 ]; ok $? "--run $ID --step 10 --operator ggn (rc $RC: $ERR)"
@@ -117,6 +127,9 @@ bad_case "--lr" --run "$ID" --lr 0.1
 bad_case "--step" --step 3
 bad_case "--bogus" --bogus 1
 bad_case "--grid-steps" --grid-steps 0
+bad_case "--grid-rungs" --grid-rungs 1
+bad_case "64" --batches 8-32 --grid-batches 64
+bad_case "--full-grid" --grid-batches 8 --full-grid
 [ "$(q "select count(*) from runs")" = "$runs0" ] && [ "$(q "select count(*) from eigs")" = "$rows0" ]
 ok $? "no run and no row written by the refused commands"
 run "$BIN" study batch-scaling --db "$DB" --run "$ID" --step 7

@@ -398,6 +398,15 @@ static void test_stability(void) {
   double lr3[] = {0.4, 0.3, 0.2, 0.1, 0.1};
   tap_ok(batch_fit_lr_exponent(Bs, lr3, 5, &f, &err) == CS_EINVAL, "saturated from the start: no slope (%s)",
          err.msg);
+  /* the grid's default sizes: the 3 smallest below N; only N when nothing is below */
+  size_t sz[] = {8, 32, 128, 512, 1024}, one[] = {64};
+  BatchScalingResult rr = {.n = 1024, .nb = 5, .batch = sz};
+  int use[5];
+  batch_grid_default_sizes(&rr, 3, use);
+  tap_ok(use[0] && use[1] && use[2] && !use[3] && !use[4], "default grid: 8, 32, 128 of 5 sizes");
+  rr = (BatchScalingResult){.n = 64, .nb = 1, .batch = one};
+  batch_grid_default_sizes(&rr, 3, use);
+  tap_ok(use[0], "default grid of the whole set alone: the whole set");
   curv_free(c);
   free(theta), free(H), free(w);
   dataset_free(ds);

@@ -121,31 +121,56 @@ int batch_fit_lr_exponent(const size_t *B, const double *lr_max, int nb, BatchFi
 }
 
 int batch_grid_run(const Net *net, LossKind loss, const double *theta0, const Dataset *train,
-                   const BatchScalingResult *r, const BatchScalingSummary *s,
+                   const BatchScalingResult *r, const BatchScalingSummary *s, const int *use,
                    const OptConfig *base, double adam_start, const StabilityOptions *o,
                    BatchGrid *g, Err *err) {
   memset(g, 0, sizeof *g);
   g->nb = r->nb;
   g->steps = o->steps;
+  g->rungs = o->max_rungs;
   memcpy(g->batch, r->batch, (size_t)r->nb * sizeof *g->batch);
-  double start[BS_MAX_BATCHES + 1];
+  /* the selected sizes, compacted for the ladders, scattered back after */
+  int idx[BS_MAX_BATCHES + 1], m = 0;
+  size_t B[BS_MAX_BATCHES + 1];
+  double start[BS_MAX_BATCHES + 1], pred[BS_MAX_BATCHES + 1], lr[BS_MAX_BATCHES + 1];
+  int runs[BS_MAX_BATCHES + 1];
+  for (int i = 0; i < r->nb; i++) {
+    g->lr_sgd[i] = g->lr_adam[i] = NAN;
+    if (!use || use[i]) {
+      idx[m] = i;
+      B[m] = r->batch[i];
+      pred[m++] = s->lr_pred[i];
+    }
+  }
+  g->sgd = g->adam = g->pred = (BatchFit){NAN, NAN, NAN, 0};
+  if (!m) return CS_OK;
   StabilityOptions so = *o;
   so.cfg = *base;
   so.opt = optim_gd;
-  int rc = batch_stability_grid(net, loss, theta0, train, g->batch, g->nb, s->lr_pred, &so,
-                                g->lr_sgd, g->runs_sgd, err);
+  int rc = batch_stability_grid(net, loss, theta0, train, B, m, pred, &so, lr, runs, err);
   if (rc) return rc;
-  for (int i = 0; i < g->nb; i++) start[i] = i ? NAN : adam_start;
+  for (int j = 0; j < m; j++) g->lr_sgd[idx[j]] = lr[j], g->runs_sgd[idx[j]] = runs[j];
+  for (int j = 0; j < m; j++) start[j] = j ? NAN : adam_start;
   so.opt = optim_adam;
-  if ((rc = batch_stability_grid(net, loss, theta0, train, g->batch, g->nb, start, &so,
-                                 g->lr_adam, g->runs_adam, err)))
+  if ((rc = batch_stability_grid(net, loss, theta0, train, B, m, start, &so, lr, runs, err)))
     return rc;
+  for (int j = 0; j < m; j++) g->lr_adam[idx[j]] = lr[j], g->runs_adam[idx[j]] = runs[j];
   Err fe = {0};
   if (batch_fit_lr_exponent(g->batch, g->lr_sgd, g->nb, &g->sgd, &fe))
     g->sgd = (BatchFit){NAN, NAN, NAN, 0};
   if (batch_fit_lr_exponent(g->batch, g->lr_adam, g->nb, &g->adam, &fe))
     g->adam = (BatchFit){NAN, NAN, NAN, 0};
-  if (batch_fit_lr_exponent(g->batch, s->lr_pred, g->nb, &g->pred, &fe))
-    g->pred = (BatchFit){NAN, NAN, NAN, 0};
+  /* the prediction's slope over the same sizes as the grid's */
+  for (int j = 0; j < m; j++) lr[j] = pred[j];
+  if (batch_fit_lr_exponent(B, lr, m, &g->pred, &fe)) g->pred = (BatchFit){NAN, NAN, NAN, 0};
   return CS_OK;
+}
+
+void batch_grid_default_sizes(const BatchScalingResult *r, int k, int *use) {
+  int below = 0;
+  for (int i = 0; i < r->nb; i++) below += r->batch[i] < r->n;
+  for (int i = 0, n = 0; i < r->nb; i++) {
+    use[i] = !below || (r->batch[i] < r->n && n < k);
+    n += use[i];
+  }
 }

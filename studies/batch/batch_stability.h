@@ -63,15 +63,22 @@ typedef struct BatchGrid {
   int runs_sgd[BS_MAX_BATCHES + 1], runs_adam[BS_MAX_BATCHES + 1];
   BatchFit sgd, adam, pred; /* log-log slopes below saturation (npoints 0: none); pred: of
                                2/λ̄(B) over the same rule */
-  long steps;
+  long steps;               /* updates per run */
+  int rungs;                /* runs per size at most */
 } BatchGrid;
 
-/* Runs the grid over r's sizes from theta0: SGD's ladder of each size starts at the
- * prediction 2/λ̄(B) (s->lr_pred), Adam's at adam_start for the smallest size and then
- * at the previous size's η_max. base supplies momentum, betas and ε (lr is ignored). */
+/* Runs the grid from theta0 over the sizes of r selected by use[i] != 0 (use NULL: every
+ * size); the others keep η_max NAN and 0 runs, so the arrays stay indexed as r's sizes.
+ * SGD's ladder of each size starts at the prediction 2/λ̄(B) (s->lr_pred), Adam's at
+ * adam_start for the smallest selected size and then at the previous one's η_max. base
+ * supplies momentum, betas and ε (lr is ignored). */
 int batch_grid_run(const Net *net, LossKind loss, const double *theta0, const Dataset *train,
-                   const BatchScalingResult *r, const BatchScalingSummary *s,
+                   const BatchScalingResult *r, const BatchScalingSummary *s, const int *use,
                    const OptConfig *base, double adam_start, const StabilityOptions *o,
                    BatchGrid *g, Err *err);
+
+/* The grid's default selection (use[i] for r's nb sizes): the `k` smallest sizes below N
+ * (all sizes when none is below N). The full grid is every size. */
+void batch_grid_default_sizes(const BatchScalingResult *r, int k, int *use);
 
 #endif

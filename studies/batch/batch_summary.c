@@ -125,6 +125,7 @@ int batch_grid_record(const BatchGrid *g, Recorder *rec, Err *err) {
       {"bs_lr_exponent_adam", g->adam.a},
       {"bs_lr_pred_exponent", g->pred.a},
       {"bs_lr_grid_steps", (double)g->steps},
+      {"bs_lr_grid_rungs", (double)g->rungs},
   };
   for (size_t i = 0; i < sizeof m / sizeof *m && !rc; i++)
     if (!isnan(m[i].v)) rc = rec_metric(rec, -1, m[i].name, m[i].v, err);

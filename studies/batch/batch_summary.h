@@ -41,7 +41,8 @@ int batch_scaling_record(const BatchScalingResult *r, const BatchScalingSummary 
 
 /* The stability grid's rows (batch_stability.h): series bs_lr_max_sgd and bs_lr_max_adam
  * (step -1, idx as the size list; NAN where no η_max was found) and metrics
- * bs_lr_exponent_sgd, bs_lr_exponent_adam, bs_lr_pred_exponent, bs_lr_grid_steps. */
+ * bs_lr_exponent_sgd, bs_lr_exponent_adam, bs_lr_pred_exponent, bs_lr_grid_steps,
+ * bs_lr_grid_rungs. */
 struct BatchGrid;
 int batch_grid_record(const struct BatchGrid *g, Recorder *rec, Err *err);
 
