@@ -88,7 +88,8 @@ static void help(const OptTable *t, int nt) {
       "For each batch size B and each of D random batches drawn without replacement, λmax and\n"
       "λmin of the mini-batch Hessian (own Lanczos, warm-started across draws); the whole\n"
       "training set's λ_N; the noise hess_var = mean ‖H_i z‖² − ‖mean H_i z‖²; the fit\n"
-      "λ̄(B) − λ_N ≈ c·(1/B − 1/N)^a and the spiked model; α_max(B) = 2/λ̄(B). Every draw is\n"
+      "λ̄(B) − λ_N ≈ c·(1/B − 1/N)^a and the spiked model; α_max(B) = 2/λ̄(B), and for Adam\n"
+      "2/λ̄_precond(B) with Adam's steady-state preconditioner at B. Every draw is\n"
       "stored (eigs, source 'batch-scaling'), run-level results as metrics and series at\n"
       "step -1 (docs/BATCH.md, docs/SCHEMA.md).\n\n"
       "Without --run it first trains a run with the train options (784-200-200-10 tanh, MSE\n"
@@ -147,12 +148,13 @@ static void print_result(const BatchScalingResult *r, const BatchScalingSummary 
   printf("run %lld, step %ld: %s, N = %zu, P = %zu, %d draws per size, %ld products, %.1f s\n",
          (long long)run, step, "extremes of the mini-batch operator", r->n, r->n_params,
          r->nb > 1 ? r->ndraw[0] : 1, r->matvecs, r->wall_s);
-  printf("  %7s  %12s %10s  %12s %10s  %11s  %10s  %9s\n", "B", "mean λmax", "std", "mean λmin",
-         "std", "hess_var", "spiked", "2/λ̄");
+  printf("  %7s  %12s %10s  %12s %10s  %11s  %10s  %9s  %12s  %10s\n", "B", "mean λmax", "std",
+         "mean λmin", "std", "hess_var", "spiked", "2/λ̄", "λ̄_precond", "2/λ̄_precond");
   for (int i = 0; i < r->nb; i++)
-    printf("  %7zu  %12.6g %10.3g  %12.6g %10.3g  %11.4g  %10.4g  %9.4g\n", r->batch[i],
-           r->lmax_mean[i], r->lmax_std[i], r->lmin_mean[i], r->lmin_std[i], r->hess_var[i],
-           s->spiked_pred[i], s->lr_pred[i]);
+    printf("  %7zu  %12.6g %10.3g  %12.6g %10.3g  %11.4g  %10.4g  %9.4g  %12.6g  %10.4g\n",
+           r->batch[i], r->lmax_mean[i], r->lmax_std[i], r->lmin_mean[i], r->lmin_std[i],
+           r->hess_var[i], s->spiked_pred[i], s->lr_pred[i],
+           r->lpre_mean ? r->lpre_mean[i] : NAN, s->lr_pred_adam ? s->lr_pred_adam[i] : NAN);
   if (s->power.npoints)
     printf("  λ̄(B) − λ_N ≈ c·(1/B − 1/N)^a: a = %.4g, c = %.4g, R² = %.4f (%d sizes)\n", s->power.a,
            s->power.c, s->power.r2, s->power.npoints);
@@ -167,15 +169,16 @@ static void print_result(const BatchScalingResult *r, const BatchScalingSummary 
 static void print_grid(const BatchGrid *g, const BatchScalingSummary *s) {
   printf("stability grid (%ld updates per run from the measured point, ladder ratio √2, at most "
          "%d runs per size):\n", g->steps, g->rungs);
-  printf("  %7s  %10s  %12s %5s  %12s %5s\n", "B", "2/λ̄", "SGD η_max", "runs", "Adam η_max",
-         "runs");
+  printf("  %7s  %10s  %12s %5s  %12s  %12s %5s\n", "B", "2/λ̄", "SGD η_max", "runs",
+         "2/λ̄_precond", "Adam η_max", "runs");
   for (int i = 0; i < g->nb; i++)
     if (g->runs_sgd[i] || g->runs_adam[i]) /* a size of the grid */
-      printf("  %7zu  %10.4g  %12.4g %5d  %12.4g %5d\n", g->batch[i], s->lr_pred[i], g->lr_sgd[i],
-           g->runs_sgd[i], g->lr_adam[i], g->runs_adam[i]);
+      printf("  %7zu  %10.4g  %12.4g %5d  %12.4g  %12.4g %5d\n", g->batch[i], s->lr_pred[i],
+             g->lr_sgd[i], g->runs_sgd[i], s->lr_pred_adam ? s->lr_pred_adam[i] : NAN,
+             g->lr_adam[i], g->runs_adam[i]);
   printf("  log-log slope of η_max against B below saturation: SGD %.3f (%d sizes), Adam %.3f "
-         "(%d sizes); predicted 2/λ̄: %.3f (the paper: SGD 1, Adam 1/2)\n", g->sgd.a,
-         g->sgd.npoints, g->adam.a, g->adam.npoints, g->pred.a);
+         "(%d sizes); predicted: 2/λ̄ %.3f, 2/λ̄_precond %.3f (the paper: SGD 1, Adam 1/2)\n",
+         g->sgd.a, g->sgd.npoints, g->adam.a, g->adam.npoints, g->pred.a, g->pred_adam.a);
 }
 
 /* The study on run `run`'s checkpoint at `step` (-1: last): rebuilds its net and data from
@@ -207,6 +210,7 @@ static int measure_run(Db *db, int64_t run, long step, const StudyBatchArgs *a, 
   BatchScalingOptions bo = a->bo;
   bo.seed = a->draw_seed >= 0 ? (uint64_t)a->draw_seed : row.seed;
   bo.chunk = ro.chunk;
+  bo.adam_eps = s.opt_cfg.eps; /* the run's Adam ε (its default when it trained otherwise) */
   if ((rc = batch_scaling_measure(&s.net, s.loss, params, s.train, &bo, &r, err))) goto out;
   if ((rc = batch_scaling_summarize(&r, &sum, err))) goto out;
   if ((rc = db_recorder_attach(db, run, &rec, err))) goto out;

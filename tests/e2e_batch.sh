@@ -68,7 +68,16 @@ ok $? "bs_lambda_mean[i] = the mean λmax of the draws of size i"
 bad=$(q "select count(*) from series l join series m on m.run_id=l.run_id and m.idx=l.idx and m.step=-1 and m.name='bs_lambda_mean'
          where l.run_id=$ID and l.step=-1 and l.name='bs_lr_pred' and abs(l.value * m.value - 2) > 1e-12")
 [ "$bad" = 0 ]; ok $? "bs_lr_pred = 2/λ̄(B)"
-for s in bs_lambda_std bs_lambda_min_mean bs_hess_var bs_spiked_pred; do
+P_="eigs where run_id=$ID and source='batch-scaling' and operator='batch-precond'"
+[ "$(q "select count(*) from $P_ and idx=0 and value > 0 and matvecs > 0")" = 10 ]
+ok $? "10 batch-precond rows: Adam's preconditioned λmax of every draw and the whole set"
+bad=$(q "select count(*) from series l join series m on m.run_id=l.run_id and m.idx=l.idx and m.step=-1 and m.name='bs_lambda_precond_mean'
+         where l.run_id=$ID and l.step=-1 and l.name='bs_lr_pred_adam' and abs(l.value * m.value - 2) > 1e-12")
+[ "$bad" = 0 ] && [ "$(q "select count(*) from series where run_id=$ID and name='bs_lr_pred_adam'")" = 4 ]
+ok $? "bs_lr_pred_adam = 2/λ̄_precond(B), one per size"
+[ "$(m1 $ID bs_lambda_precond_full)" = "$(q "select value from $P_ and batch_size=256")" ]
+ok $? "bs_lambda_precond_full = the whole set's preconditioned λmax"
+for s in bs_lambda_std bs_lambda_min_mean bs_hess_var bs_spiked_pred bs_lambda_precond_std; do
   [ "$(q "select count(*) from series where run_id=$ID and step=-1 and name='$s'")" = 4 ]; ok $? "series $s, one value per size"
 done
 [[ $OUT == *"Spearman"* && $OUT == *"(1/B − 1/N)^a"* ]]; ok $? "the summary is printed"
@@ -97,6 +106,9 @@ run "$BIN" study batch-scaling --db "$DB" --threads 1 --run "$ID" --step 10 --op
 [ $RC -eq 0 ]; ok $? "--run $ID --step 10 --operator ggn (rc $RC: $ERR)"
 [ "$(q "select count(*) from eigs where run_id=$ID and source='batch-scaling' and operator='batch-ggn' and step=10")" = 6 ]
 ok $? "GGN rows at step 10: 2 draws of 16 and the whole set, top and bottom"
+[ "$(q "select count(*) from eigs where run_id=$ID and operator='batch-ggn-precond' and step=10")" = 3 ] &&
+  [ "$(q "select count(*) from series where run_id=$ID and name='bs_ggn_lr_pred_adam' and value > 0")" = 2 ]
+ok $? "the GGN's preconditioned λmax: 3 batch-ggn-precond rows and bs_ggn_lr_pred_adam"
 [ "$(q "select value from eigs where run_id=$ID and operator='batch-ggn' and batch_size=16 and idx=-1 and draw=1")" = 0.0 ] &&
   [ "$(q "select matvecs from eigs where run_id=$ID and operator='batch-ggn' and batch_size=16 and idx=-1 and draw=1")" = 0 ]
 ok $? "the GGN of 16 rows (rank <= 160 < P) has λmin 0, known without products"

@@ -18,6 +18,7 @@
 #include "hessian/curv.h"
 #include "hessian/minibatch.h"
 #include "lanczos/eig.h"
+#include "studies/batch/batch_precond.h"
 #include "studies/batch/batch_stability.h"
 #include "studies/batch/batch_summary.h"
 #include "tests/tap.h"
@@ -80,6 +81,76 @@ static int dense_spectrum(const Problem *p, LossKind loss, int ggn, const Batch 
   return rc;
 }
 
+/* ------------------------------------------------------------------ Adam's preconditioner */
+
+/* Per-example gradients g[N][P] through objective_eval on one-row batches. */
+static void example_grads(const Problem *p, LossKind loss, double *g) {
+  size_t P = p->net.n_params, N = p->ds->n, d = p->ds->d, k = p->ds->k;
+  NetCache *c = net_cache_alloc(&p->net, 1, 0);
+  for (size_t i = 0; i < N; i++) {
+    Batch one = {p->ds->X + i * d, p->ds->Y + i * k, p->ds->labels ? p->ds->labels + i : NULL, 1};
+    objective_eval(&p->net, p->theta, loss, &one, c, g + i * P, NULL, NULL);
+  }
+  net_cache_free(c);
+}
+
+/* E[g_B ⊙ g_B] over every batch of B rows equals ḡ² + s²(N − B)/(B(N − 1)): checked by
+ * enumerating all C(7, 3) = 35 batches of a 7-row set, and the moments against two passes. */
+static void test_precond(void) {
+  Problem p;
+  if (problem_make(&p, 7, 0, 5)) return;
+  size_t P = p.net.n_params, N = 7, B = 3;
+  double *g = malloc(N * P * sizeof *g), *gm = malloc(P * sizeof *gm), *gv = malloc(P * sizeof *gv);
+  double *e2 = calloc(P, sizeof *e2), *pb = malloc(P * sizeof *pb), *gb = malloc(P * sizeof *gb);
+  Err err = {0};
+  example_grads(&p, LOSS_MSE, g);
+  tap_ok(!batch_precond_moments(&p.net, LOSS_MSE, p.theta, p.ds, gm, gv, &err), "moments (%s)",
+         err.msg);
+  double wm = 0, wv = 0;
+  for (size_t j = 0; j < P; j++) {
+    double m = 0, v = 0;
+    for (size_t i = 0; i < N; i++) m += g[i * P + j] / (double)N;
+    for (size_t i = 0; i < N; i++) v += (g[i * P + j] - m) * (g[i * P + j] - m) / (double)N;
+    wm = fmax(wm, fabs(gm[j] - m) / (fabs(m) + 1e-300));
+    wv = fmax(wv, fabs(gv[j] - v) / (v + 1e-300));
+  }
+  tap_ok(wm <= 1e-11 && wv <= 1e-9, "per-example gradient mean and variance as two passes give "
+         "(worst %.1e, %.1e)", wm, wv);
+  int nsub = 0;
+  for (size_t a = 0; a < N; a++)
+    for (size_t b = a + 1; b < N; b++)
+      for (size_t c = b + 1; c < N; c++, nsub++)
+        for (size_t j = 0; j < P; j++) {
+          double x = (g[a * P + j] + g[b * P + j] + g[c * P + j]) / (double)B;
+          e2[j] += x * x;
+        }
+  batch_precond_for_size(gm, gv, P, N, B, 1e-3, pb);
+  double worst = 0;
+  for (size_t j = 0; j < P; j++) {
+    double ref = sqrt(e2[j] / nsub) + 1e-3;
+    worst = fmax(worst, fabs(pb[j] - ref) / ref);
+  }
+  tap_ok(nsub == 35 && worst <= 1e-10, "P_B = √E[g_B²] + ε over all 35 batches of 3 of 7 rows "
+         "(worst %.1e)", worst);
+  batch_precond_for_size(gm, gv, P, N, N, 1e-3, pb);
+  worst = 0;
+  for (size_t j = 0; j < P; j++) worst = fmax(worst, fabs(pb[j] - (fabs(gm[j]) + 1e-3)));
+  tap_ok(worst <= 1e-15, "P_N = |ḡ| + ε: no noise in the whole set");
+  free(g), free(gm), free(gv), free(e2), free(pb), free(gb);
+  problem_free(&p);
+}
+
+/* The dense P^{-1/2} H P^{-1/2} of H (P x P) and its top eigenvalue. */
+static double dense_precond_top(const double *H, const double *pb, size_t P) {
+  double *A = malloc(P * P * sizeof *A), *w = malloc(P * sizeof *w), top;
+  Err err = {0};
+  for (size_t a = 0; a < P; a++)
+    for (size_t c = 0; c < P; c++) A[a * P + c] = H[a * P + c] / sqrt(pb[a] * pb[c]);
+  top = dense_eig_sym(P, A, w, NULL, &err) ? NAN : w[P - 1];
+  free(A), free(w);
+  return top;
+}
+
 /* ------------------------------------------------------------------ measurement vs dense */
 
 static void test_against_dense(LossKind loss, int ggn) {
@@ -109,6 +180,13 @@ static void test_against_dense(LossKind loss, int ggn) {
          "%s: sizes sorted, the one beyond N folded into N = %zu, one draw at N", what, N);
   double *H = malloc(P * P * sizeof *H), *w = malloc(P * sizeof *w), *z = malloc(P * sizeof *z);
   double *hz = malloc(P * sizeof *hz), *hsum = malloc(P * sizeof *hsum);
+  double *g = malloc(N * P * sizeof *g), *gm = calloc(P, sizeof *gm), *gv = calloc(P, sizeof *gv);
+  double *pb = malloc(P * sizeof *pb), worst_pre = 0;
+  example_grads(&p, loss, g); /* the reference preconditioner, by two passes */
+  for (size_t j = 0; j < P; j++) {
+    for (size_t i = 0; i < N; i++) gm[j] += g[i * P + j] / (double)N;
+    for (size_t i = 0; i < N; i++) gv[j] += (g[i * P + j] - gm[j]) * (g[i * P + j] - gm[j]) / (double)N;
+  }
   batch_scaling_probe_vector(o.seed, P, z);
   MiniBatch *mb = minibatch_alloc(p.ds, 12, &err);
   double worst_max = 0, worst_min = 0, worst_hz = 0, worst_hv = 0;
@@ -116,12 +194,17 @@ static void test_against_dense(LossKind loss, int ggn) {
   for (int i = 0; i < r.nb; i++) {
     double nsum = 0;
     memset(hsum, 0, P * sizeof *hsum);
+    double f = r.batch[i] < N ? (double)(N - r.batch[i]) / ((double)r.batch[i] * (double)(N - 1)) : 0;
+    for (size_t j = 0; j < P; j++) pb[j] = sqrt(gm[j] * gm[j] + f * gv[j]) + o.adam_eps;
     for (int d = 0; d < r.ndraw[i]; d++, k++) {
       const BatchDraw *bd = &r.draw[k];
       Batch b;
       minibatch_draw(mb, r.batch[i], o.seed, batch_scaling_draw_stream(r.batch[i], d), &b, &err);
       if (dense_spectrum(&p, loss, ggn, &b, H, w)) goto out;
       double scale = fabs(w[P - 1]) > fabs(w[0]) ? fabs(w[P - 1]) : fabs(w[0]);
+      double pt = dense_precond_top(H, pb, P), ep = fabs(bd->lpre - pt) / fabs(pt);
+      if (!(ep <= worst_pre)) worst_pre = ep; /* NAN sticks */
+      all_conv &= bd->conv_pre;
       double em = fabs(bd->lmax - w[P - 1]) / scale, en = fabs(bd->lmin - w[0]) / scale;
       if (em > worst_max) worst_max = em;
       if (en > worst_min) worst_min = en;
@@ -161,6 +244,8 @@ static void test_against_dense(LossKind loss, int ggn) {
   tap_ok(worst_min <= 1e-9, "%s: every draw's λmin = dense λmin of its batch (worst %.1e)", what,
          worst_min);
   tap_ok(all_conv, "%s: every solve converged, draws labelled by size and index", what);
+  tap_ok(worst_pre <= 1e-8 && r.lpre_mean, "%s: every draw's preconditioned λmax = dense λmax of "
+         "P_B^-1/2 H_B P_B^-1/2, P_B Adam's steady state at B (worst %.1e)", what, worst_pre);
   tap_ok(worst_hz <= 1e-10 && worst_hv <= 1e-9,
          "%s: ‖H_i z‖² and hess_var = mean‖H_i z‖² − ‖mean H_i z‖² as from the dense matrices "
          "(worst %.1e, %.1e)", what, worst_hz, worst_hv);
@@ -189,6 +274,7 @@ static void test_against_dense(LossKind loss, int ggn) {
 out:
   minibatch_free(mb);
   free(H), free(w), free(z), free(hz), free(hsum);
+  free(g), free(gm), free(gv), free(pb);
   batch_scaling_result_free(&r);
   problem_free(&p);
 }
@@ -414,6 +500,7 @@ static void test_stability(void) {
 }
 
 int main(void) {
+  test_precond();
   test_stability();
   test_draws();
   test_fits();

@@ -10,6 +10,8 @@
 #include "core/train.h"
 #include "hessian/curv.h"
 #include "hessian/minibatch.h"
+#include "hessian/ops.h"
+#include "batch_precond.h"
 #include "lanczos/eig.h"
 
 /* Random streams of the study (rng_seed_stream): one per (B, draw), one for z. */
@@ -25,6 +27,7 @@ void batch_scaling_options_default(BatchScalingOptions *o) {
   o->tol = 1e-4;
   o->maxit = 500;
   o->chunk = 5000;
+  o->adam_eps = 1e-8;
 }
 
 void batch_scaling_result_free(BatchScalingResult *r) {
@@ -37,6 +40,8 @@ void batch_scaling_result_free(BatchScalingResult *r) {
   free(r->lmin_mean);
   free(r->lmin_std);
   free(r->hess_var);
+  free(r->lpre_mean);
+  free(r->lpre_std);
   memset(r, 0, sizeof *r);
 }
 
@@ -114,13 +119,18 @@ static int solve_end(const Linop *op, const BatchScalingOptions *o, EigWhich whi
   return CS_OK;
 }
 
-/* Mean and sample standard deviation of the n draws' λmax (top) or λmin. */
-static void mean_std(const BatchDraw *d, int n, int top, double *mean, double *std) {
+/* The value a mean is taken of: λmax (which 1), λmin (0) or the preconditioned λmax (2). */
+static double draw_value(const BatchDraw *d, int which) {
+  return which == 1 ? d->lmax : which == 0 ? d->lmin : d->lpre;
+}
+
+/* Mean and sample standard deviation of the n draws' values. */
+static void mean_std(const BatchDraw *d, int n, int which, double *mean, double *std) {
   double s = 0, q = 0;
-  for (int i = 0; i < n; i++) s += top ? d[i].lmax : d[i].lmin;
+  for (int i = 0; i < n; i++) s += draw_value(&d[i], which);
   *mean = s / n;
   for (int i = 0; i < n; i++) {
-    double e = (top ? d[i].lmax : d[i].lmin) - *mean;
+    double e = draw_value(&d[i], which) - *mean;
     q += e * e;
   }
   *std = n > 1 ? sqrt(q / (n - 1)) : 0.0;
@@ -154,6 +164,15 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
   r->hess_var = malloc((size_t)nb * sizeof(double));
   double *wtop = malloc(P * sizeof *wtop), *wbot = malloc(P * sizeof *wbot);
   double *z = malloc(P * sizeof *z), *hz = malloc(P * sizeof *hz), *hzsum = malloc(P * sizeof *hzsum);
+  int pre = o->adam_eps > 0;
+  double *gmean = NULL, *gvar = NULL, *PB = NULL, *wpre = NULL;
+  PrecondOp *pop = NULL;
+  if (pre) {
+    r->lpre_mean = malloc((size_t)nb * sizeof(double));
+    r->lpre_std = malloc((size_t)nb * sizeof(double));
+    gmean = malloc(P * sizeof *gmean), gvar = malloc(P * sizeof *gvar);
+    PB = malloc(P * sizeof *PB), wpre = malloc(P * sizeof *wpre);
+  }
   MiniBatch *mb = minibatch_alloc(train, m_max, err);
   Curvature *curv = mb ? curv_alloc(net, loss, N, (size_t)o->chunk, err) : NULL;
   if (!mb || !curv) {
@@ -161,11 +180,13 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
     goto out;
   }
   if (!r->batch || !r->ndraw || !r->draw || !r->lmax_mean || !r->lmax_std || !r->lmin_mean ||
-      !r->lmin_std || !r->hess_var || !wtop || !wbot || !z || !hz || !hzsum) {
+      !r->lmin_std || !r->hess_var || !wtop || !wbot || !z || !hz || !hzsum ||
+      (pre && (!r->lpre_mean || !r->lpre_std || !gmean || !gvar || !PB || !wpre))) {
     rc = err_set(err, CS_ENOMEM, "out of memory for the batch-scaling study (%zu parameters)", P);
     goto out;
   }
   batch_scaling_probe_vector(o->seed, P, z);
+  if (pre && (rc = batch_precond_moments(net, loss, theta, train, gmean, gvar, err))) goto out;
   /* Draw records grouped by size ascending: size i starts at first[i]. */
   int first[BS_MAX_BATCHES + 1];
   for (int i = 0, pos = 0; i < nb; i++) {
@@ -174,12 +195,13 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
     first[i] = pos;
     pos += r->ndraw[i];
   }
-  int have_top = 0, have_bot = 0;
+  int have_top = 0, have_bot = 0, have_pre = 0;
   /* From the whole set down: each size's first solve starts from the larger size's vectors. */
   for (int i = nb - 1; i >= 0; i--) {
     size_t B = sizes[i];
     double nsum = 0;
     memset(hzsum, 0, P * sizeof *hzsum);
+    if (pre) batch_precond_for_size(gmean, gvar, P, N, B, o->adam_eps, PB);
     for (int d = 0; d < r->ndraw[i]; d++) {
       uint64_t stream = batch_scaling_draw_stream(B, d);
       BatchDraw *bd = &r->draw[first[i] + d];
@@ -204,6 +226,17 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
                                  &bd->lmin, &bd->res_min, &bd->mv_min, &bd->wall_min,
                                  &bd->conv_min, err)))
         goto out;
+      if (pre) { /* P_B^{-1/2} H_B P_B^{-1/2}: the inner Linop is the same curvature context */
+        if (pop ? precond_op_set(pop, PB, err) : !(pop = precond_op_alloc(&op, PB, err))) {
+          rc = err->code;
+          goto out;
+        }
+        Linop pl = precond_op_linop(pop);
+        if ((rc = solve_end(&pl, o, EIG_TOP, o->seed ^ stream ^ 2, wpre, &have_pre, &bd->lpre,
+                            &bd->res_pre, &bd->mv_pre, &bd->wall_pre, &bd->conv_pre, err)))
+          goto out;
+        r->matvecs += bd->mv_pre;
+      }
       if ((rc = op.apply(op.self, z, hz))) {
         err_set(err, rc, "product H_B z failed (B = %zu)", B);
         goto out;
@@ -218,6 +251,7 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
     r->hess_var[i] = nd > 1 ? nsum / nd - mnorm2 : 0.0;
     mean_std(r->draw + first[i], nd, 1, &r->lmax_mean[i], &r->lmax_std[i]);
     mean_std(r->draw + first[i], nd, 0, &r->lmin_mean[i], &r->lmin_std[i]);
+    if (pre) mean_std(r->draw + first[i], nd, 2, &r->lpre_mean[i], &r->lpre_std[i]);
   }
   r->lambda_full = r->lmax_mean[nb - 1];
   r->lambda_full_min = r->lmin_mean[nb - 1];
@@ -226,6 +260,8 @@ out:
   curv_free(curv);
   minibatch_free(mb);
   free(wtop), free(wbot), free(z), free(hz), free(hzsum);
+  free(gmean), free(gvar), free(PB), free(wpre);
+  precond_op_free(pop);
   if (rc) batch_scaling_result_free(r);
   return rc;
 }

@@ -14,6 +14,8 @@
  * below P its λmin is 0 exactly and is recorded without a solve (0 products). The
  * noise estimate of docs/BATCH.md uses one seeded unit vector z:
  *   hess_var(B) = mean_i ‖H_i z‖² − ‖mean_i H_i z‖²   over the draws i of size B.
+ * With adam_eps > 0 each draw also gets λmax of P_B^{-1/2} H_B P_B^{-1/2}, P_B Adam's
+ * steady-state preconditioner at batch size B (batch_precond.h), warm-started likewise.
  *
  * Ownership: batch_scaling_result_free releases a result's arrays (NULL-safe).
  * Thread safety: reentrant (the own Lanczos solver; OpenMP and BLAS inside the products).
@@ -41,9 +43,11 @@ typedef struct BatchScalingOptions {
   int maxit;        /* products per solve at most */
   uint64_t seed;    /* the draws, z and cold starts */
   long chunk;       /* rows per chunk of the curvature build (0: one chunk) */
+  double adam_eps;  /* > 0: also the preconditioned λmax, Adam's ε; 0: not measured */
 } BatchScalingOptions;
 
-/* 8-32-128-512-2048, 10 draws, the Hessian, tol 1e-4, maxit 500, seed 0, chunk 5000. */
+/* 8-32-128-512-2048, 10 draws, the Hessian, tol 1e-4, maxit 500, seed 0, chunk 5000, the
+ * preconditioned λmax with ε = 1e-8. */
 void batch_scaling_options_default(BatchScalingOptions *o);
 
 typedef struct BatchDraw {
@@ -55,6 +59,9 @@ typedef struct BatchDraw {
   double wall_max, wall_min;  /* seconds of each solve */
   int conv_max, conv_min;     /* 1 when the solve met tol */
   double hz_norm2;            /* ‖H_B z‖² */
+  double lpre, res_pre, wall_pre; /* λmax of P_B^{-1/2} H_B P_B^{-1/2} (adam_eps > 0, else 0) */
+  long mv_pre;
+  int conv_pre;
 } BatchDraw;
 
 typedef struct BatchScalingResult {
@@ -66,6 +73,7 @@ typedef struct BatchScalingResult {
   BatchDraw *draw;           /* Σ ndraw records, grouped by size ascending, draws in order */
   double *lmax_mean, *lmax_std, *lmin_mean, *lmin_std; /* [nb]; std: sample (n-1), 0 for N */
   double *hess_var;          /* [nb]: 0 for N (one draw) */
+  double *lpre_mean, *lpre_std; /* [nb] the preconditioned λmax; NULL without adam_eps */
   double lambda_full, lambda_full_min; /* λmax and λmin of H_N */
   long matvecs;              /* all products, z products included */
   double wall_s;

@@ -133,16 +133,18 @@ int batch_grid_run(const Net *net, LossKind loss, const double *theta0, const Da
   int idx[BS_MAX_BATCHES + 1], m = 0;
   size_t B[BS_MAX_BATCHES + 1];
   double start[BS_MAX_BATCHES + 1], pred[BS_MAX_BATCHES + 1], lr[BS_MAX_BATCHES + 1];
+  double pred_adam[BS_MAX_BATCHES + 1];
   int runs[BS_MAX_BATCHES + 1];
   for (int i = 0; i < r->nb; i++) {
     g->lr_sgd[i] = g->lr_adam[i] = NAN;
     if (!use || use[i]) {
       idx[m] = i;
       B[m] = r->batch[i];
+      pred_adam[m] = s->lr_pred_adam ? s->lr_pred_adam[i] : NAN;
       pred[m++] = s->lr_pred[i];
     }
   }
-  g->sgd = g->adam = g->pred = (BatchFit){NAN, NAN, NAN, 0};
+  g->sgd = g->adam = g->pred = g->pred_adam = (BatchFit){NAN, NAN, NAN, 0};
   if (!m) return CS_OK;
   StabilityOptions so = *o;
   so.cfg = *base;
@@ -150,7 +152,8 @@ int batch_grid_run(const Net *net, LossKind loss, const double *theta0, const Da
   int rc = batch_stability_grid(net, loss, theta0, train, B, m, pred, &so, lr, runs, err);
   if (rc) return rc;
   for (int j = 0; j < m; j++) g->lr_sgd[idx[j]] = lr[j], g->runs_sgd[idx[j]] = runs[j];
-  for (int j = 0; j < m; j++) start[j] = j ? NAN : adam_start;
+  for (int j = 0; j < m; j++) /* NAN: from the previous size's η_max */
+    start[j] = j ? NAN : isfinite(pred_adam[0]) && pred_adam[0] > 0 ? pred_adam[0] : adam_start;
   so.opt = optim_adam;
   if ((rc = batch_stability_grid(net, loss, theta0, train, B, m, start, &so, lr, runs, err)))
     return rc;
@@ -163,6 +166,8 @@ int batch_grid_run(const Net *net, LossKind loss, const double *theta0, const Da
   /* the prediction's slope over the same sizes as the grid's */
   for (int j = 0; j < m; j++) lr[j] = pred[j];
   if (batch_fit_lr_exponent(B, lr, m, &g->pred, &fe)) g->pred = (BatchFit){NAN, NAN, NAN, 0};
+  if (batch_fit_lr_exponent(B, pred_adam, m, &g->pred_adam, &fe))
+    g->pred_adam = (BatchFit){NAN, NAN, NAN, 0};
   return CS_OK;
 }
 

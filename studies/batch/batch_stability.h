@@ -61,16 +61,17 @@ typedef struct BatchGrid {
   size_t batch[BS_MAX_BATCHES + 1];
   double lr_sgd[BS_MAX_BATCHES + 1], lr_adam[BS_MAX_BATCHES + 1]; /* η_max, NAN: not found */
   int runs_sgd[BS_MAX_BATCHES + 1], runs_adam[BS_MAX_BATCHES + 1];
-  BatchFit sgd, adam, pred; /* log-log slopes below saturation (npoints 0: none); pred: of
-                               2/λ̄(B) over the same rule */
+  BatchFit sgd, adam, pred, pred_adam; /* log-log slopes below saturation (npoints 0: none);
+                               pred, pred_adam: of 2/λ̄(B), 2/λ̄_precond(B) by the same rule */
   long steps;               /* updates per run */
   int rungs;                /* runs per size at most */
 } BatchGrid;
 
 /* Runs the grid from theta0 over the sizes of r selected by use[i] != 0 (use NULL: every
  * size); the others keep η_max NAN and 0 runs, so the arrays stay indexed as r's sizes.
- * SGD's ladder of each size starts at the prediction 2/λ̄(B) (s->lr_pred), Adam's at
- * adam_start for the smallest selected size and then at the previous one's η_max. base
+ * SGD's ladder of each size starts at the prediction 2/λ̄(B) (s->lr_pred); Adam's, for the
+ * smallest selected size, at its prediction 2/λ̄_precond(B) when s has it (else at
+ * adam_start), and then at the previous size's η_max. base
  * supplies momentum, betas and ε (lr is ignored). */
 int batch_grid_run(const Net *net, LossKind loss, const double *theta0, const Dataset *train,
                    const BatchScalingResult *r, const BatchScalingSummary *s, const int *use,

@@ -12,6 +12,7 @@ void batch_scaling_summary_free(BatchScalingSummary *s) {
   if (!s) return;
   free(s->lr_pred);
   free(s->spiked_pred);
+  free(s->lr_pred_adam);
   memset(s, 0, sizeof *s);
 }
 
@@ -27,7 +28,8 @@ int batch_scaling_summarize(const BatchScalingResult *r, BatchScalingSummary *s,
   double N = (double)r->n, lN = r->lambda_full;
   s->lr_pred = malloc((size_t)nb * sizeof *s->lr_pred);
   s->spiked_pred = malloc((size_t)nb * sizeof *s->spiked_pred);
-  if (!s->lr_pred || !s->spiked_pred) {
+  if (r->lpre_mean) s->lr_pred_adam = malloc((size_t)nb * sizeof *s->lr_pred_adam);
+  if (!s->lr_pred || !s->spiked_pred || (r->lpre_mean && !s->lr_pred_adam)) {
     batch_scaling_summary_free(s);
     return err_set(err, CS_ENOMEM, "out of memory");
   }
@@ -43,6 +45,7 @@ int batch_scaling_summarize(const BatchScalingResult *r, BatchScalingSummary *s,
     double B = (double)r->batch[i], hv = hv_unbiased(r, i);
     Bd[i] = B;
     s->lr_pred[i] = r->lmax_mean[i] > 0 ? 2.0 / r->lmax_mean[i] : NAN;
+    if (s->lr_pred_adam) s->lr_pred_adam[i] = r->lpre_mean[i] > 0 ? 2.0 / r->lpre_mean[i] : NAN;
     s->spiked_pred[i] = lN > 0 ? batch_spiked_predict(lN, hv) : NAN;
     if (r->batch[i] < r->n && r->ndraw[i] > 1) {
       sum += hv * N * B / (N - B);
@@ -77,11 +80,18 @@ int batch_scaling_record(const BatchScalingResult *r, const BatchScalingSummary 
                      d->conv_min, 1, d->draw, "batch-scaling"};
     rc = rec_eigs(rec, &top, err);
     if (!rc) rc = rec_eigs(rec, &bot, err);
+    if (!rc && r->lpre_mean) {
+      EigRecord pre = {step, ggn ? "batch-ggn-precond" : "batch-precond", (long)d->batch, 1,
+                       &d->lpre, &d->res_pre, d->mv_pre, d->wall_pre, d->conv_pre, 0, d->draw,
+                       "batch-scaling"};
+      rc = rec_eigs(rec, &pre, err);
+    }
   }
   int draws = r->nb > 1 ? r->ndraw[0] : 1;
   const struct { const char *name; double v; } m[] = {
       {"bs_lambda_full", r->lambda_full},
       {"bs_lambda_full_min", r->lambda_full_min},
+      {"bs_lambda_precond_full", r->lpre_mean ? r->lpre_mean[r->nb - 1] : NAN},
       {"bs_hessian_exponent", s->power.a},
       {"bs_hessian_coef", s->power.c},
       {"bs_hessian_fit_r2", s->power.r2},
@@ -114,6 +124,14 @@ int batch_scaling_record(const BatchScalingResult *r, const BatchScalingSummary 
   for (size_t i = 0; i < sizeof ser / sizeof *ser && !rc; i++)
     rc = rec_series(rec, -1, bs_name(ser[i].name, ggn, buf, sizeof buf), (size_t)r->nb, ser[i].v,
                     err);
+  const struct { const char *name; const double *v; } pser[] = {
+      {"bs_lambda_precond_mean", r->lpre_mean},
+      {"bs_lambda_precond_std", r->lpre_std},
+      {"bs_lr_pred_adam", s->lr_pred_adam},
+  };
+  for (size_t i = 0; r->lpre_mean && i < sizeof pser / sizeof *pser && !rc; i++)
+    rc = rec_series(rec, -1, bs_name(pser[i].name, ggn, buf, sizeof buf), (size_t)r->nb,
+                    pser[i].v, err);
   return rc;
 }
 
@@ -124,6 +142,7 @@ int batch_grid_record(const BatchGrid *g, Recorder *rec, Err *err) {
       {"bs_lr_exponent_sgd", g->sgd.a},
       {"bs_lr_exponent_adam", g->adam.a},
       {"bs_lr_pred_exponent", g->pred.a},
+      {"bs_lr_pred_adam_exponent", g->pred_adam.a},
       {"bs_lr_grid_steps", (double)g->steps},
       {"bs_lr_grid_rungs", (double)g->rungs},
   };

@@ -28,6 +28,7 @@ typedef struct BatchScalingSummary {
   double sigma2;           /* spiked fit: element variance per example, K λ_N / P */
   double *lr_pred;         /* [nb] 2/λ̄(B) (NAN when λ̄ <= 0) */
   double *spiked_pred;     /* [nb] λ'_1 predicted from the size's own noise (λ_N at N) */
+  double *lr_pred_adam;    /* [nb] 2/λ̄_precond(B); NULL when the result has no precond */
 } BatchScalingSummary;
 
 int batch_scaling_summarize(const BatchScalingResult *r, BatchScalingSummary *s, Err *err);
