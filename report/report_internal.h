@@ -75,6 +75,9 @@ int section_pcbias_emit(Report *r, ReportRun *run, Err *err);
 /* The Stein study's section (section_stein.c). */
 int section_stein_applies(Report *r, const ReportRun *run, Err *err);
 int section_stein_emit(Report *r, ReportRun *run, Err *err);
+/* The batch-scaling study's section (section_batch.c). */
+int section_batch_applies(Report *r, const ReportRun *run, Err *err);
+int section_batch_emit(Report *r, ReportRun *run, Err *err);
 
 /* The comparison's table of the m runs (compare_config.c): the configuration keys that
  * differ, then final train loss, test loss and test accuracy; configuration cells that

@@ -433,5 +433,6 @@ const ReportSection report_sections[] = {
     {"solver", "Eigenvalues and solver diagnostics", section_solver_applies, section_solver_emit},
     {"pcbias", "Principal-component bias", section_pcbias_applies, section_pcbias_emit},
     {"stein", "Stein critic", section_stein_applies, section_stein_emit},
+    {"batch", "Batch size and curvature", section_batch_applies, section_batch_emit},
 };
 const size_t report_n_sections = sizeof report_sections / sizeof report_sections[0];

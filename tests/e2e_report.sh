@@ -74,6 +74,11 @@ check "a short SGD run (mini-batches of 50) with the sharpness probe" \
   test "$(q "select status from runs where name='sgd-eos'")" = finished
 check "the probe's and analyze's values at step 100 are both kept" \
   test "$(q "select group_concat(source || ':' || n) from (select source, count(*) n from eigs where run_id=$gid and step=100 group by source order by source)")" = "analyze:5,probe:2"
+"$bin" study batch-scaling --db "$db" --name batch-scaling --data fashion-mnist:n=128,test=0 \
+  --model mlp:784-8-10 --steps 5 --batches 8-32 --draws 3 --grid-steps 4 --grid-rungs 8 \
+  --threads 1 -q >"$work/batch.out" 2>&1
+check "a tiny batch-scaling study (3 draws of 8 and 32, the whole set of 128)" \
+  test "$(q "select count(*) from eigs e join runs r on r.id=e.run_id where r.name='batch-scaling' and e.operator='batch' and e.idx=0")" = 7
 
 runs_out=$("$bin" runs --db "$db")
 aid=$(q "select id from runs where name='adam-eos'")

@@ -6,7 +6,8 @@
 // diamonds, Adam's phases on the preconditioned chart only), and a screenshot saved.
 //
 // usage: node check_report.js REPORT.html SCREENSHOT.png [FIRST_TAP_NUMBER]
-// The real runs are found by name: adam-eos, gd-diverges, gd-eos (tests/e2e_report.sh).
+// The real runs are found by name: adam-eos, gd-diverges, gd-eos, batch-scaling
+// (tests/e2e_report.sh).
 // Prints "ok N - ..." lines and, last, "# count N" with the number of lines printed.
 'use strict';
 const path = require('path');
@@ -127,6 +128,13 @@ run(first, async t => {
        raw && total(raw, /^rect\|phase$/) === 0 && total(raw, /\|1$/) === 0,
        'Adam: phases and 38/η on the preconditioned-sharpness chart; none, and no 2/η, on the raw one ' +
        `(precond bands ${total(pre, /^rect/)}, raw bands ${total(raw, /^rect/)}, raw dashed ${total(raw, /\|1$/)})`);
+  const bs = (runs['batch-scaling'] || {}).batch || [];
+  t.ok(total(bs[0], /^symbol\|λmax of each draw\|points\|0$/) === 7 &&
+       total(bs[0], /^symbol\|mean λ̄\(B\)\|points\|0$/) === 3 && total(bs[0], /^line\|fit .*\|1$/) > 10 &&
+       total(bs[1], /^symbol\|(SGD|Adam): measured η_max\|points\|0$/) >= 2 &&
+       total(bs[1], /^line\|SGD: predicted .*\|1$/) === 3 && total(bs[1], /^line\|Adam: predicted .*\|1$/) === 3,
+       'batch scaling: every draw\'s λmax as a point (7), the means, the fit as a dashed curve; ' +
+       `measured η_max as points against both predictions (${JSON.stringify(bs)})`);
 
   // ---- loss above sharpness on one step axis; thresholds grey, dashed, off the frame ----
   for (const name of ['gd-eos', 'adam-eos']) {
