@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "core/threads.h"
 #include "run_opts.h"
+#include "studies/batch/lr_learner.h"
 #include "studies/probes.h"
 
 static void help(const RunOpts *o) {
@@ -29,7 +30,7 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
                        int64_t *run_id, int print_summary) {
   Err err = {0};
   RunSetup s;
-  Probe probes[RUN_MAX_PROBES + RUN_MAX_EXTRA_PROBES];
+  Probe probes[RUN_MAX_PROBES + RUN_MAX_EXTRA_PROBES + 1];
   int nprobes = 0, nextra = 0, code = EXIT_OK, has_sharpness = 0;
   if (run_setup(o, &s, &err)) return cli_fail(&err);
   for (int i = 0; i < o->nprobes; i++) {
@@ -40,6 +41,16 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
     nprobes++;
     has_sharpness |= !strncmp(o->probe[i], "sharpness", 9) ||
                      !strncmp(o->probe[i], "precond-sharpness", 17);
+  }
+  if (o->lr_schedule[0]) { /* the Lanczos learner sets lr and momentum: a probe, first */
+    LrLearnerOptions lo;
+    if (lr_learner_parse(o->lr_schedule, &lo, &err) ||
+        (lo.seed = (uint64_t)o->seed,
+         lr_learner_probe_create(&lo, &s.net, s.train, s.loss, s.opt_type, &probes[nprobes], &err))) {
+      code = cli_fail(&err);
+      goto out;
+    }
+    nprobes++;
   }
   if (x && x->probes) {
     int rc = x->probes(x->ctx, o, &s, probes + nprobes, RUN_MAX_EXTRA_PROBES, &nextra, &err);

@@ -69,6 +69,7 @@ const CliOpt run_opts_table[] = {
     R_STR(name, "NAME", "run name"),
     R_STR(study, "NAME", "study label stored with the run"),
     R_STR(group, "NAME", "group label (runs compared side by side)"),
+    R_STR(lr_schedule, "SPEC", "lanczos:every=K,batch=B,iters=20,rule=polyak|granziol,floor=1e-3 (--opt momentum; docs/BATCH.md)"),
     OPT_FN(RunOpts, probe, "SPEC", "repeatable: sharpness:every=K,k=2,samples=N,tol=T | precond-sharpness:... | gn-sharpness:...",
            NULL, parse_probe, show_probes),
     OPT_FLAG(RunOpts, quiet, "no progress line", "q"),

@@ -34,6 +34,7 @@ typedef struct RunOpts {
   char db[512], name[128], study[32], group[64];
   int nprobes;
   char probe[RUN_MAX_PROBES][256];
+  char lr_schedule[256]; /* "" or lanczos:... (studies/batch/lr_learner.h) */
   int quiet;
 } RunOpts;
 

@@ -20,6 +20,8 @@
 #include "lanczos/eig.h"
 #include "studies/batch/batch_precond.h"
 #include "studies/batch/batch_stability.h"
+#include "studies/batch/lr_learner.h"
+#include "core/recorder_memory.h"
 #include "studies/batch/batch_summary.h"
 #include "tests/tap.h"
 
@@ -499,7 +501,119 @@ static void test_stability(void) {
   net_deinit(&net);
 }
 
+/* ------------------------------------------------------------------ the lr learner */
+
+static void test_learner_rule(void) {
+  double lr, mom, L, mu;
+  double t1[] = {1, 4, 9}, w1[] = {0.3, 0.3, 0.4};
+  tap_ok(!lr_learner_rule(LR_RULE_POLYAK, t1, w1, 3, 1e-3, &lr, &mom, &L, &mu) && L == 9 && mu == 1,
+         "polyak: L and μ are the extreme Ritz values");
+  tap_rel(lr, 0.25, 1e-15, "polyak α = 4/(√9 + √1)² = 1/4");
+  tap_rel(mom, 0.25, 1e-15, "polyak ρ = ((√9 − 1)/(√9 + 1))² = 1/4");
+  double t2[] = {-2, 0.5, 10}, w2[] = {0.2, 0.4, 0.4};
+  lr_learner_rule(LR_RULE_POLYAK, t2, w2, 3, 1e-2, &lr, &mom, &L, &mu);
+  tap_ok(mu == 0.1 && fabs(lr - 4 / pow(sqrt(10) + sqrt(0.1), 2)) < 1e-15 &&
+             fabs(mom - pow((10 - 1) / 11.0, 2)) < 1e-15,
+         "polyak: a negative λmin is floored at floor·L (μ = %g, κ = 100)", mu);
+  double t3[] = {-9, 4, 16}, w3[] = {0.6, 0.2, 0.2};
+  tap_ok(!lr_learner_rule(LR_RULE_GRANZIOL, t3, w3, 3, 1e-3, &lr, &mom, &L, &mu) && L == 16 &&
+             mu == 4,
+         "granziol: |θ|, the Ritz value of weight 0.6 deleted before taking μ (L 16, μ 4)");
+  tap_rel(lr, 1.0 / 9, 1e-15, "granziol α = (2/(√16 + √4))² = 1/9");
+  tap_rel(mom, 1.0 / 16, 1e-15, "granziol ρ = ((√16 − √4)/(√16 + 4))² = 1/16 (as coded)");
+  double t4[] = {-3, -1}, w4[] = {0.5, 0.5};
+  lr = mom = 7;
+  tap_ok(lr_learner_rule(LR_RULE_POLYAK, t4, w4, 2, 1e-3, &lr, &mom, &L, &mu) == CS_ENOCONV &&
+             lr == 7 && mom == 7, "polyak without positive curvature: α and ρ left as they were");
+  LrLearnerOptions o;
+  Err err = {0};
+  tap_ok(!lr_learner_parse("lanczos:every=5,batch=32,iters=8,rule=granziol", &o, &err) &&
+             o.every == 5 && o.batch == 32 && o.iters == 8 && o.rule == LR_RULE_GRANZIOL,
+         "parse lanczos:every=5,batch=32,iters=8,rule=granziol");
+  tap_ok(lr_learner_parse("lanczos:rule=fast", &o, &err) == CS_EINVAL && strstr(err.msg, "fast"),
+         "rule=fast refused, named: %s", err.msg);
+  tap_ok(lr_learner_parse("cosine:every=5", &o, &err) == CS_EINVAL && strstr(err.msg, "cosine"),
+         "an unknown schedule refused, named: %s", err.msg);
+  tap_ok(lr_learner_parse("lanczos:iters=1", &o, &err) == CS_EINVAL, "iters=1 refused: %s", err.msg);
+}
+
+/* A linear model under MSE is a quadratic with a known, constant Hessian: with the Krylov
+ * space full (iters >= P) the Ritz extremes are its extreme eigenvalues, so the learned α and
+ * ρ equal Polyak's formulas on the dense spectrum. */
+static void test_learner_quadratic(void) {
+  NetSpec s;
+  Net net;
+  Err err = {0};
+  Rng rng;
+  rng_seed(&rng, 23);
+  netspec_default(&s);
+  if (netspec_parse_model(&s, "mlp:5-2", &err) || net_init(&net, &s, &rng, &err)) {
+    tap_ok(0, "linear model: %s", err.msg);
+    return;
+  }
+  size_t N = 64, P = net.n_params;
+  Dataset *ds = dataset_alloc(N, 5, 2, 0);
+  for (size_t i = 0; i < N * 5; i++) ds->X[i] = rng_normal(&rng) * (1.0 + 0.3 * (double)(i % 5));
+  for (size_t i = 0; i < N * 2; i++) ds->Y[i] = rng_normal(&rng);
+  double *theta = malloc(P * sizeof *theta), *H = malloc(P * P * sizeof *H), *w = malloc(P * sizeof *w);
+  net_init_params(&net, theta, &rng);
+  Curvature *c = curv_alloc(&net, LOSS_MSE, N, 0, &err);
+  Batch all = {ds->X, ds->Y, NULL, N};
+  curv_build(c, theta, &all, &err);
+  Linop op = curv_hessian_op(c);
+  dense_from_linop(&op, H, NULL, &err);
+  dense_eig_sym(P, H, w, NULL, &err);
+  double L = w[P - 1], mu = w[0], sk = sqrt(L / mu);
+  double lr_ref = 4 / pow(sqrt(L) + sqrt(mu), 2), mom_ref = pow((sk - 1) / (sk + 1), 2);
+  LrLearnerOptions o;
+  lr_learner_parse("lanczos:every=3,batch=0,iters=20", &o, &err);
+  Probe pr;
+  tap_ok(lr_learner_probe_create(&o, &net, ds, LOSS_MSE, optim_gd, &pr, &err) == CS_EINVAL &&
+             strstr(err.msg, "momentum"), "the learner needs heavy-ball momentum: %s", err.msg);
+  int rc = lr_learner_probe_create(&o, &net, ds, LOSS_MSE, optim_momentum, &pr, &err);
+  OptConfig cfg;
+  optconfig_default(&cfg);
+  cfg.lr = 1e-3, cfg.momentum = 0.5;
+  Optimizer *opt = optim_alloc(optim_momentum, &cfg, P);
+  MemRecorder *m = memrec_alloc();
+  Recorder rec = memrec_recorder(m);
+  RunInfo info = {"learner", "test", NULL, "{}", 0, P, NULL};
+  int64_t id;
+  rec_run_begin(&rec, &info, &id, &err);
+  TrainConfig tc;
+  trainconfig_default(&tc);
+  tc.steps = 6, tc.eval_every = 0, tc.loss = LOSS_MSE;
+  TrainResult res;
+  if (!rc) rc = train_run(&tc, &net, theta, opt, ds, NULL, &pr, 1, &rec, &res, &err);
+  tap_ok(!rc, "6 steps with the learner (%s)", err.msg);
+  double v[7][2], lmax = NAN, lmin = NAN;
+  int have = 1;
+  for (long t = 0; t < 7; t++)
+    have &= !memrec_metric_find(m, "lr_learned", t, &v[t][0]) &&
+            !memrec_metric_find(m, "momentum_learned", t, &v[t][1]);
+  memrec_metric_find(m, "lr_learner_lmax", 0, &lmax);
+  memrec_metric_find(m, "lr_learner_lmin", 0, &lmin);
+  tap_ok(have, "lr_learned and momentum_learned at every step 0..6");
+  tap_rel(lmax, L, 1e-10, "L = the dense λmax (the Krylov space is full)");
+  tap_rel(lmin, mu, 1e-8, "μ = the dense λmin");
+  tap_rel(v[0][0], lr_ref, 1e-9, "learned α = 4/(√λmax + √λmin)² of the dense spectrum");
+  tap_rel(v[0][1], mom_ref, 1e-8, "learned ρ = ((√κ − 1)/(√κ + 1))² of the dense spectrum");
+  tap_ok(v[1][0] == v[0][0] && v[2][1] == v[0][1] && fabs(v[3][0] - lr_ref) <= 1e-9 * lr_ref,
+         "between measurements α and ρ are kept; the constant Hessian gives the same again at 3");
+  tap_ok(opt->cfg.lr == v[6][0] && opt->cfg.momentum == v[6][1],
+         "the optimizer runs with the learned α and ρ");
+  memrec_free(m);
+  optim_free(opt);
+  if (!rc) pr.destroy(pr.self);
+  curv_free(c);
+  free(theta), free(H), free(w);
+  dataset_free(ds);
+  net_deinit(&net);
+}
+
 int main(void) {
+  test_learner_rule();
+  test_learner_quadratic();
   test_precond();
   test_stability();
   test_draws();
