@@ -5,7 +5,8 @@
 # the stored rows are checked against each other (every draw present with residual
 # and products; run-level metrics and series at step -1 agree with the draws), then
 # the --run path (another operator, a given checkpoint, the same seed twice) and bad
-# input (exit 2, the bad token named, nothing written), and the stability grid's rows.
+# input (exit 2, the bad token named, nothing written), the stability grid's rows, and
+# train --lr-schedule lanczos (the learner's metrics per step, its bad input).
 # About 15 s on one core. TAP.
 #
 #   bash tests/e2e_batch.sh path/to/curvscope
@@ -144,6 +145,24 @@ bad_case "64" --batches 8-32 --grid-batches 64
 bad_case "--full-grid" --grid-batches 8 --full-grid
 [ "$(q "select count(*) from runs")" = "$runs0" ] && [ "$(q "select count(*) from eigs")" = "$rows0" ]
 ok $? "no run and no row written by the refused commands"
+# ---- the Lanczos learning-rate learner on train ------------------------------------------------
+L=$T/learner.db
+run "$BIN" train --db "$L" --threads 1 --data fashion-mnist:n=128,test=0 --model mlp:784-8-10 \
+    --opt momentum --batch 32 --steps 6 --lr-schedule lanczos:every=3,batch=32,iters=8,rule=granziol -q
+lq() { sqlite3 -batch -cmd ".timeout 5000" "$L" "$1"; }
+[ $RC -eq 0 ] && [ "$(lq "select count(distinct step) from metrics where name='lr_learned'")" = 7 ] &&
+  [ "$(lq "select count(*) from metrics where name='lr_learner_lmax' and value > 0")" = 3 ] &&
+  [ "$(lq "select count(*) from metrics where name='momentum_learned' and value >= 0 and value < 1")" = 7 ]
+ok $? "train --lr-schedule lanczos: lr and momentum at each of steps 0..6, measured at 0, 3, 6 (rc $RC: $ERR)"
+[[ "$(lq "select config from runs")" == *'"lr_schedule":"lanczos:every=3'* ]]; ok $? "the schedule is stored in the run's config"
+for bad in "lanczos:rule=fast|fast" "cosine|cosine" "lanczos:every=0|every"; do
+  run "$BIN" train --db "$L" --opt momentum --steps 1 --lr-schedule "${bad%|*}"
+  [ $RC -eq 2 ] && [[ $ERR == *"${bad#*|}"* ]]; ok $? "--lr-schedule ${bad%|*}: exit 2 naming '${bad#*|}' ($ERR)"
+done
+run "$BIN" train --db "$L" --steps 1 --lr-schedule lanczos
+[ $RC -eq 2 ] && [[ $ERR == *"momentum"* ]] && [ "$(lq "select count(*) from runs")" = 1 ]
+ok $? "the learner without --opt momentum: exit 2, no run written ($ERR)"
+
 run "$BIN" study batch-scaling --db "$DB" --run "$ID" --step 7
 [ $RC -ne 0 ] && [[ $ERR == *"7"* ]]; ok $? "a step without a checkpoint is refused, naming it (rc $RC: $ERR)"
 run "$BIN" study batch-scaling --help
