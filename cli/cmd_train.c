@@ -42,11 +42,13 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
     has_sharpness |= !strncmp(o->probe[i], "sharpness", 9) ||
                      !strncmp(o->probe[i], "precond-sharpness", 17);
   }
-  if (o->lr_schedule[0]) { /* the Lanczos learner sets lr and momentum: a probe, first */
+  if (o->lr_schedule[0]) { /* the Lanczos learner: a probe setting lr and momentum, after the
+                              --probe ones (they see the lr each step started with) */
     LrLearnerOptions lo;
-    if (lr_learner_parse(o->lr_schedule, &lo, &err) ||
-        (lo.seed = (uint64_t)o->seed,
-         lr_learner_probe_create(&lo, &s.net, s.train, s.loss, s.opt_type, &probes[nprobes], &err))) {
+    int rc = lr_learner_parse(o->lr_schedule, &lo, &err);
+    lo.seed = (uint64_t)o->seed;
+    if (rc || lr_learner_probe_create(&lo, &s.net, s.train, s.loss, s.opt_type, &probes[nprobes],
+                                      &err)) {
       code = cli_fail(&err);
       goto out;
     }

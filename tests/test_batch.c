@@ -422,33 +422,47 @@ static void test_summary(void) {
   batch_scaling_summary_free(NULL);
 }
 
+/* A linear model mlp:5-2 under MSE on 64 random rows, input column j scaled by 1 + spread·j:
+ * a quadratic with a constant Hessian, whose dense spectrum (ascending) goes to *w. */
+static int linear_quadratic(uint64_t seed, double spread, Net *net, Dataset **ds,
+                            double **theta, double **w) {
+  NetSpec s;
+  Err err = {0};
+  Rng rng;
+  rng_seed(&rng, seed);
+  netspec_default(&s);
+  if (netspec_parse_model(&s, "mlp:5-2", &err) || net_init(net, &s, &rng, &err))
+    return tap_ok(0, "linear model: %s", err.msg), 1;
+  size_t N = 64, P = net->n_params;
+  *ds = dataset_alloc(N, 5, 2, 0);
+  for (size_t i = 0; i < N * 5; i++) (*ds)->X[i] = rng_normal(&rng) * (1.0 + spread * (double)(i % 5));
+  for (size_t i = 0; i < N * 2; i++) (*ds)->Y[i] = rng_normal(&rng);
+  *theta = malloc(P * sizeof **theta);
+  *w = malloc(P * sizeof **w);
+  double *H = malloc(P * P * sizeof *H);
+  net_init_params(net, *theta, &rng);
+  Curvature *c = curv_alloc(net, LOSS_MSE, N, 0, &err);
+  Batch all = {(*ds)->X, (*ds)->Y, NULL, N};
+  curv_build(c, *theta, &all, &err);
+  Linop op = curv_hessian_op(c);
+  int rc = dense_from_linop(&op, H, NULL, &err) || dense_eig_sym(P, H, *w, NULL, &err);
+  curv_free(c);
+  free(H);
+  if (rc) tap_ok(0, "dense spectrum of the quadratic: %s", err.msg);
+  return rc;
+}
+
 /* ------------------------------------------------------------------ the stability grid */
 
 /* A linear model under MSE is a quadratic with a constant Hessian: full-batch GD is stable
  * exactly for η < 2/λmax, so the ladder (ratio √2) must end on the last rung below it. */
 static void test_stability(void) {
-  NetSpec s;
   Net net;
+  Dataset *ds;
+  double *theta, *w;
   Err err = {0};
-  Rng rng;
-  rng_seed(&rng, 21);
-  netspec_default(&s);
-  if (netspec_parse_model(&s, "mlp:5-2", &err) || net_init(&net, &s, &rng, &err)) {
-    tap_ok(0, "linear model: %s", err.msg);
-    return;
-  }
-  size_t N = 64, P = net.n_params;
-  Dataset *ds = dataset_alloc(N, 5, 2, 0);
-  for (size_t i = 0; i < N * 5; i++) ds->X[i] = rng_normal(&rng) * (1.0 + (double)(i % 5));
-  for (size_t i = 0; i < N * 2; i++) ds->Y[i] = rng_normal(&rng);
-  double *theta = malloc(P * sizeof *theta), *H = malloc(P * P * sizeof *H), *w = malloc(P * sizeof *w);
-  net_init_params(&net, theta, &rng);
-  Curvature *c = curv_alloc(&net, LOSS_MSE, N, 0, &err);
-  Batch all = {ds->X, ds->Y, NULL, N};
-  curv_build(c, theta, &all, &err);
-  Linop op = curv_hessian_op(c);
-  dense_from_linop(&op, H, NULL, &err);
-  dense_eig_sym(P, H, w, NULL, &err);
+  if (linear_quadratic(21, 1.0, &net, &ds, &theta, &w)) return;
+  size_t N = ds->n, P = net.n_params;
   double thr = 2.0 / w[P - 1];
   StabilityOptions o;
   batch_stability_options_default(&o);
@@ -495,8 +509,7 @@ static void test_stability(void) {
   rr = (BatchScalingResult){.n = 64, .nb = 1, .batch = one};
   batch_grid_default_sizes(&rr, 3, use);
   tap_ok(use[0], "default grid of the whole set alone: the whole set");
-  curv_free(c);
-  free(theta), free(H), free(w);
+  free(theta), free(w);
   dataset_free(ds);
   net_deinit(&net);
 }
@@ -541,28 +554,12 @@ static void test_learner_rule(void) {
  * space full (iters >= P) the Ritz extremes are its extreme eigenvalues, so the learned α and
  * ρ equal Polyak's formulas on the dense spectrum. */
 static void test_learner_quadratic(void) {
-  NetSpec s;
   Net net;
+  Dataset *ds;
+  double *theta, *w;
   Err err = {0};
-  Rng rng;
-  rng_seed(&rng, 23);
-  netspec_default(&s);
-  if (netspec_parse_model(&s, "mlp:5-2", &err) || net_init(&net, &s, &rng, &err)) {
-    tap_ok(0, "linear model: %s", err.msg);
-    return;
-  }
-  size_t N = 64, P = net.n_params;
-  Dataset *ds = dataset_alloc(N, 5, 2, 0);
-  for (size_t i = 0; i < N * 5; i++) ds->X[i] = rng_normal(&rng) * (1.0 + 0.3 * (double)(i % 5));
-  for (size_t i = 0; i < N * 2; i++) ds->Y[i] = rng_normal(&rng);
-  double *theta = malloc(P * sizeof *theta), *H = malloc(P * P * sizeof *H), *w = malloc(P * sizeof *w);
-  net_init_params(&net, theta, &rng);
-  Curvature *c = curv_alloc(&net, LOSS_MSE, N, 0, &err);
-  Batch all = {ds->X, ds->Y, NULL, N};
-  curv_build(c, theta, &all, &err);
-  Linop op = curv_hessian_op(c);
-  dense_from_linop(&op, H, NULL, &err);
-  dense_eig_sym(P, H, w, NULL, &err);
+  if (linear_quadratic(23, 0.3, &net, &ds, &theta, &w)) return;
+  size_t P = net.n_params;
   double L = w[P - 1], mu = w[0], sk = sqrt(L / mu);
   double lr_ref = 4 / pow(sqrt(L) + sqrt(mu), 2), mom_ref = pow((sk - 1) / (sk + 1), 2);
   LrLearnerOptions o;
@@ -605,8 +602,7 @@ static void test_learner_quadratic(void) {
   memrec_free(m);
   optim_free(opt);
   if (!rc) pr.destroy(pr.self);
-  curv_free(c);
-  free(theta), free(H), free(w);
+  free(theta), free(w);
   dataset_free(ds);
   net_deinit(&net);
 }

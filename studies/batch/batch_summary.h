@@ -7,7 +7,8 @@
  * the per-example variance and the spiked model's prediction per size, and
  * predicts the largest stable learning rate α_max(B) = 2/λ̄(B).
  * batch_scaling_record writes every draw (eigs rows, source "batch-scaling", operator
- * "batch" for the Hessian and "batch-ggn" for the Gauss-Newton matrix, N included),
+ * "batch" for the Hessian and "batch-ggn" for the Gauss-Newton matrix, N included, and
+ * "batch-precond" / "batch-ggn-precond" for the preconditioned λmax when measured),
  * the run-level metrics (step -1) and the per-size series (step -1, idx = the
  * position in the size list) through a Recorder.
  *
