@@ -116,7 +116,7 @@ static int pick_rows(const Dataset *ds, long samples, long batch, uint64_t seed,
     ds = *owned;
     n = ds->n;
   }
-  *b = (Batch){ds->X, ds->Y, ds->labels, n};
+  *b = (Batch){ds->X, ds->Y, ds->labels, n, NULL};
   return CS_OK;
 }
 
@@ -216,6 +216,7 @@ int cmd_analyze(int argc, char **argv) {
   }
   Batch b;
   if (pick_rows(s.train, a.samples, batch, (uint64_t)a.seed, &owned, &b, &err)) goto fail;
+  b.metric = s.metric; /* a Sobolev run's M: curv_build refuses rows that are not the grid */
   if (!(curv = curv_alloc(&s.net, s.loss, b.n, (size_t)ro.chunk, &err))) goto fail;
   if (curv_build(curv, params, &b, &err)) goto fail;
   Linop op = strcmp(a.operator, "ggn") ? curv_hessian_op(curv) : curv_ggn_op(curv);

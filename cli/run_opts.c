@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/spec.h"
 #include "core/threads.h"
+#include "studies/spectral/spectral.h"
 
 static int parse_batch(void *base, const CliOpt *opt, const char *value, Err *err) {
   long *b = &((RunOpts *)base)->batch;
@@ -47,7 +48,7 @@ const CliOpt run_opts_table[] = {
     R_STR(act, "A", "hidden activation: tanh relu softplus gelu sine[:w0=30] hat sigmoid swish identity"),
     R_STR(embed, "SPEC", "input embedding: none | fourier:m=256,sigma=10[,learned=true] | basic | mscale:scales=1-2-4"),
     R_STR(init, "SPEC", "initialisation: torch | he | xavier | siren | ntk[:beta=0.1] | orthogonal [,bias=zero|none]"),
-    R_STR(loss, "L", "loss: mse (½‖f−y‖², mean over examples) | ce"),
+    R_STR(loss, "L", "loss: mse (½‖f−y‖², mean over examples) | ce | sobolev:s=S (grid data)"),
     R_STR(opt, "O", "optimizer: gd | sgd | momentum | nesterov | adam"),
     R_DBL(lr, "F", "learning rate η"),
     R_DBL(momentum, "F", "momentum β (momentum, nesterov)"),
@@ -207,7 +208,8 @@ int run_setup(const RunOpts *o, RunSetup *s, Err *err) {
   if ((rc = netspec_parse_model(&spec, o->model, err))) return err_prefix(err, "--model");
   if ((rc = netspec_parse_embed(&spec, o->embed, err))) return err_prefix(err, "--embed");
   if ((rc = netspec_parse_init(&spec, o->init, err))) return err_prefix(err, "--init");
-  if ((rc = loss_parse(o->loss, &s->loss, err))) return err_prefix(err, "--loss");
+  double sobolev_s;
+  if ((rc = loss_parse_spec(o->loss, &s->loss, &sobolev_s, err))) return err_prefix(err, "--loss");
   if ((rc = optim_parse(o->opt, &s->opt_type, err))) return err_prefix(err, "--opt");
   /* The cheap checks before the data are read. */
   optconfig_default(&s->opt_cfg);
@@ -258,6 +260,12 @@ int run_setup(const RunOpts *o, RunSetup *s, Err *err) {
     return err_set(err, CS_EINVAL, "--loss ce needs class labels; --data '%s' is a regression task",
                    o->data);
   }
+  if (s->loss == LOSS_SOBOLEV &&
+      (rc = spectral_sobolev_metric(s->train, sobolev_s, &s->metric, err))) {
+    run_setup_free(s);
+    return err_prefix(err, "--loss %s with --data '%s'", o->loss, o->data);
+  }
+  s->tcfg.metric = s->metric;
   Rng rng;
   rng_seed_stream(&rng, (uint64_t)o->seed, 0x1417ULL);
   if ((rc = net_init(&s->net, &spec, &rng, err))) {
@@ -281,6 +289,7 @@ void run_setup_free(RunSetup *s) {
   dataset_free(s->train);
   dataset_free(s->test);
   free(s->data_resolved);
+  loss_metric_free(s->metric);
   optim_free(s->opt);
   memset(s, 0, sizeof *s);
 }

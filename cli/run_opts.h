@@ -28,7 +28,7 @@
 #define RUN_MAX_PROBES 8
 
 typedef struct RunOpts {
-  char data[2048], model[256], act[64], embed[128], init[64], loss[16], opt[16];
+  char data[2048], model[256], act[64], embed[128], init[64], loss[64], opt[16];
   double lr, momentum, beta1, beta2, eps, weight_decay, stop_acc, diverge_factor;
   long batch, steps, eval_every, checkpoint_every, chunk, seed, threads;
   char db[512], name[128], study[32], group[64];
@@ -68,6 +68,7 @@ typedef struct RunSetup {
   const OptimizerType *opt_type;
   OptConfig opt_cfg;
   LossKind loss;
+  LossMetric *metric;   /* --loss sobolev: M on the training grid (tcfg.metric), else NULL */
   TrainConfig tcfg;
   char *data_resolved;  /* the --data spec resolved (data_load_resolved): what is stored */
 } RunSetup;

@@ -1,4 +1,4 @@
-/* loss.c: MSE and softmax cross-entropy; the chunked objective (see loss.h). */
+/* loss.c: MSE, softmax cross-entropy and the Sobolev loss; the chunked objective (see loss.h). */
 #include "loss.h"
 
 #include <math.h>
@@ -6,19 +6,59 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec.h"
+
 int loss_parse(const char *text, LossKind *k, Err *err) {
+  double s;
+  return loss_parse_spec(text, k, &s, err);
+}
+
+int loss_parse_spec(const char *text, LossKind *k, double *s, Err *err) {
+  *s = 0.0;
   if (!strcmp(text, "mse")) *k = LOSS_MSE;
   else if (!strcmp(text, "ce") || !strcmp(text, "xent") || !strcmp(text, "cross-entropy"))
     *k = LOSS_CE;
-  else return err_set(err, CS_EINVAL, "unknown loss '%s' (known: mse, ce)", text);
+  else if (!strncmp(text, "sobolev", 7) && (!text[7] || text[7] == ':')) {
+    Spec sp;
+    if (spec_parse(&sp, text, err)) return err->code;
+    double v = 1.0;
+    int rc = spec_get_double(&sp, "s", &v, err);
+    if (!rc) rc = spec_check_unused(&sp, 0, err);
+    spec_free(&sp);
+    if (rc) return rc;
+    if (!isfinite(v) || fabs(v) > 8)
+      return err_set(err, CS_EINVAL, "loss '%s': s=%g must be finite with |s| <= 8", text, v);
+    *k = LOSS_SOBOLEV;
+    *s = v;
+  } else return err_set(err, CS_EINVAL, "unknown loss '%s' (known: mse, ce, sobolev:s=S)", text);
   return CS_OK;
 }
 
-const char *loss_name(LossKind k) { return k == LOSS_CE ? "ce" : "mse"; }
+const char *loss_name(LossKind k) {
+  return k == LOSS_CE ? "ce" : k == LOSS_SOBOLEV ? "sobolev" : "mse";
+}
 
-double loss_eval(LossKind kind, size_t n, size_t k, const double *F, const double *Y, double scale,
-                 double *GL, double *aux) {
+int loss_couples_rows(LossKind kind) { return kind == LOSS_SOBOLEV; }
+
+/* ½ Σ r·(M r) over the whole grid, in MSE's loop (so s = 0 gives its bits). */
+static double sobolev_eval(const LossMetric *M, size_t n, size_t k, const double *F,
+                           const double *Y, double scale, double *GL) {
+  if (!M || M->n != n || M->k != k) return NAN;
+  double total = 0.0, *r = M->resid, *mr = M->mr;
+  for (size_t i = 0; i < n * k; i++) r[i] = F[i] - Y[i];
+  loss_metric_apply(M, r, mr);
+#pragma omp parallel for schedule(static) reduction(+ : total) if (n * k > 8192)
+  for (size_t i = 0; i < n * k; i++) {
+    total += 0.5 * r[i] * mr[i];
+    if (GL) GL[i] = scale * mr[i];
+  }
+  return total;
+}
+
+double loss_eval(LossKind kind, const LossMetric *M, size_t n, size_t k, const double *F,
+                 const double *Y, double scale, double *GL, double *aux) {
   double total = 0.0;
+  if (kind == LOSS_SOBOLEV) return sobolev_eval(M, n, k, F, Y, scale, GL);
   if (kind == LOSS_MSE) {
 #pragma omp parallel for schedule(static) reduction(+ : total) if (n * k > 8192)
     for (size_t i = 0; i < n * k; i++) {
@@ -49,8 +89,13 @@ double loss_eval(LossKind kind, size_t n, size_t k, const double *F, const doubl
   return total;
 }
 
-void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const double *Y,
-                     const double *RF, double scale, double *RGL) {
+void loss_hess_apply(LossKind kind, const LossMetric *M, size_t n, size_t k, const double *aux,
+                     const double *Y, const double *RF, double scale, double *RGL) {
+  if (kind == LOSS_SOBOLEV) {
+    loss_metric_apply(M, RF, RGL);
+    for (size_t i = 0; i < n * k; i++) RGL[i] *= scale;
+    return;
+  }
   if (kind == LOSS_MSE) {
 #pragma omp parallel for schedule(static) if (n * k > 8192)
     for (size_t i = 0; i < n * k; i++) RGL[i] = scale * RF[i];
@@ -82,7 +127,9 @@ double objective_chunk(const Net *net, const double *theta, LossKind loss, const
   const double *F = cache->A[net->nlayers - 1];
   /* G[top] doubles as the buffer for dL/dF: net_backward reads GL before writing G. */
   double *GL = grad ? cache->G[net->nlayers - 1] : NULL;
-  double sum = loss_eval(loss, m, k, F, b->Y + r0 * k, 1.0 / (double)b->n, GL, cache->aux);
+  /* a row-coupling loss sees the metric only when the chunk is the whole batch */
+  const LossMetric *M = r0 == 0 && m == b->n ? b->metric : NULL;
+  double sum = loss_eval(loss, M, m, k, F, b->Y + r0 * k, 1.0 / (double)b->n, GL, cache->aux);
   if (correct && b->labels)
     for (size_t i = 0; i < m; i++)
       *correct += (int)loss_argmax(F + i * k, k) == b->labels[r0 + i];
@@ -95,6 +142,11 @@ int objective_eval(const Net *net, const double *theta, LossKind loss, const Bat
   double total = 0.0;
   size_t correct = 0;
   if (grad) memset(grad, 0, net->n_params * sizeof *grad);
+  if (loss_couples_rows(loss) && b->n > cache->cap) {
+    if (loss_out) *loss_out = NAN;
+    if (acc_out) *acc_out = NAN;
+    return CS_EINVAL;
+  }
   for (size_t r0 = 0; r0 < b->n; r0 += cache->cap) {
     size_t m = b->n - r0 < cache->cap ? b->n - r0 : cache->cap;
     total += objective_chunk(net, theta, loss, b, r0, m, cache, grad, &correct);
@@ -104,11 +156,11 @@ int objective_eval(const Net *net, const double *theta, LossKind loss, const Bat
   return CS_OK;
 }
 
-ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk) {
+static ObjectiveWork *work_alloc(const Net *net, int nthreads, size_t chunk) {
   ObjectiveWork *w = calloc(1, sizeof *w);
   if (!w) return NULL;
-  w->nthreads = threads_data_parallel();
-  w->chunk = threads_chunk_rows(n_max, chunk, w->nthreads);
+  w->nthreads = nthreads;
+  w->chunk = chunk;
   for (int t = 0; t < w->nthreads; t++) {
     w->cache[t] = net_cache_alloc(net, w->chunk, 0);
     if (t > 0) w->acc[t] = malloc(net->n_params * sizeof *w->acc[t]);
@@ -118,6 +170,17 @@ ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk) 
     }
   }
   return w;
+}
+
+ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk) {
+  int T = threads_data_parallel();
+  return work_alloc(net, T, threads_chunk_rows(n_max, chunk, T));
+}
+
+ObjectiveWork *objective_work_alloc_for(const Net *net, LossKind loss, size_t n_max,
+                                        size_t chunk) {
+  if (!loss_couples_rows(loss)) return objective_work_alloc(net, n_max, chunk);
+  return work_alloc(net, 1, n_max ? n_max : 1);
 }
 
 void objective_work_free(ObjectiveWork *w) {
@@ -133,7 +196,7 @@ int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, 
                             ObjectiveWork *w, double *grad, double *loss_out, double *acc_out) {
   size_t nchunks = (b->n + w->chunk - 1) / w->chunk, P = net->n_params;
   int T = threads_for_chunks(w->nthreads, nchunks);
-  if (T < 2) /* too few chunks: thread the GEMMs instead */
+  if (T < 2 || loss_couples_rows(loss)) /* too few chunks: thread the GEMMs instead */
     return objective_eval(net, theta, loss, b, w->cache[0], grad, loss_out, acc_out);
   double total = 0.0;
   size_t correct = 0;

@@ -5,6 +5,10 @@
  * MSE: ℓ = ½‖f − y‖² (docs/MATH.md, as Cohen et al.), ∇ℓ = f − y, H_ℓ = I.
  * Cross-entropy: p = softmax(f), ℓ = −Σ_j y_j log p_j, ∇ℓ = (Σy) p − y,
  * H_ℓ = (Σy)(diag(p) − ppᵀ) (Σy = 1 for one-hot or smoothed targets).
+ * Sobolev (grid data only, docs/SPECTRAL.md): L = (1/2N) Σ_j r_jᵀ M r_j over the output
+ * columns r_j = f_j − y_j on the N grid points, M = 𝓕ᴴ diag((1+|k|²)^s) 𝓕 (a LossMetric
+ * the batch carries); ∇_F L = M R / N, output-space Hessian M / N. It is not a sum over
+ * examples: a batch under it is evaluated whole, in one chunk on one thread.
  * objective_eval is the one place the sum over examples happens for gradients
  * (a data-parallel reduction would slot in here).
  */
@@ -17,29 +21,66 @@
 #include "net.h"
 #include "threads.h"
 
-typedef enum { LOSS_MSE = 0, LOSS_CE } LossKind;
+typedef enum { LOSS_MSE = 0, LOSS_CE, LOSS_SOBOLEV } LossKind;
 
 int loss_parse(const char *text, LossKind *k, Err *err);
+/* As loss_parse, also reading "sobolev[:s=S]" (S finite, |S| <= 8; default 1) into *s
+ * (0 for the other losses). */
+int loss_parse_spec(const char *text, LossKind *k, double *s, Err *err);
 const char *loss_name(LossKind k);
 
+/* The Sobolev metric M on a grid of n points, applied column by column to residuals
+ * R [n][k] (row-major, k outputs): out = M R. apply is the grid's product (a direct
+ * circular convolution for 1-D grids, loss_metric_grid1d; FFTW for 2-D grids, in
+ * studies/spectral, because core does not link FFTW); at s = 0, M = I exactly (a copy,
+ * so the loss is MSE to the last bit). Owns scratch space: one evaluation at a time. */
+typedef struct LossMetric {
+  size_t n, k;
+  double s;
+  void (*apply)(void *ctx, const double *R, double *out);
+  void *ctx;
+  void (*ctx_free)(void *ctx);
+  double *resid, *mr; /* [n][k] scratch: R and M R */
+} LossMetric;
+/* Takes ownership of ctx (ctx_free, may be NULL, releases it, also on failure). */
+LossMetric *loss_metric_new(size_t n, size_t k, double s, void (*apply)(void *, const double *,
+                            double *), void *ctx, void (*ctx_free)(void *), Err *err);
+/* The 1-D grid z_j = j/n: M_ij = c_{(i−j) mod n}, c_m = (1/n) Σ_b w_b cos(2πbm/n). */
+LossMetric *loss_metric_grid1d(size_t n, size_t k, double s, Err *err);
+void loss_metric_free(LossMetric *m);
+void loss_metric_apply(const LossMetric *m, const double *R, double *out);
+/* The weight (1 + |k|²)^s of a mode with squared frequency k2. */
+double loss_sobolev_weight(double k2, double s);
+/* The signed frequency of DFT bin b on n points: b for b <= n/2, else b − n. */
+long loss_signed_freq(size_t b, size_t n);
+
 /* Sum over rows of ℓ(F_i, Y_i). If GL is non-NULL it receives scale·∇ℓ per row.
- * aux [n][k] receives softmax probabilities for CE (needed by loss_hess_apply). */
-double loss_eval(LossKind kind, size_t n, size_t k, const double *F, const double *Y, double scale,
-                 double *GL, double *aux);
-/* RGL = scale · H_ℓ(F_i) RF_i per row (aux from loss_eval; Y the same targets). */
-void loss_hess_apply(LossKind kind, size_t n, size_t k, const double *aux, const double *Y,
-                     const double *RF, double scale, double *RGL);
+ * aux [n][k] receives softmax probabilities for CE (needed by loss_hess_apply).
+ * LOSS_SOBOLEV: ½ Σ_j r_jᵀ M r_j and GL = scale·M R, with M the metric of exactly these
+ * n rows (NAN when M is NULL or of another size: the rows are not the whole grid). */
+double loss_eval(LossKind kind, const LossMetric *M, size_t n, size_t k, const double *F,
+                 const double *Y, double scale, double *GL, double *aux);
+/* RGL = scale · H_ℓ(F_i) RF_i per row (aux from loss_eval; Y the same targets);
+ * LOSS_SOBOLEV: RGL = scale · M RF. */
+void loss_hess_apply(LossKind kind, const LossMetric *M, size_t n, size_t k, const double *aux,
+                     const double *Y, const double *RF, double scale, double *RGL);
+/* 1 when the loss couples the rows of a batch (Sobolev): evaluate it whole, unsplit. */
+int loss_couples_rows(LossKind kind);
 
 /* The predicted class of one output row f [k]: its argmax, the first maximum winning
  * (what accuracy counts as correct). */
 size_t loss_argmax(const double *f, size_t k);
 
-/* Rows [0, n) of a dataset; labels may be NULL (no accuracy). */
+/* Rows [0, n) of a dataset; labels may be NULL (no accuracy). metric: the Sobolev
+ * loss's M when the rows are a whole grid (NULL otherwise; unused by the other losses).
+ * It travels with the batch so every evaluation (objective_*, hessian/curv.c) sees it
+ * without a change to their signatures. */
 typedef struct Batch {
   const double *X;   /* [n][d] */
   const double *Y;   /* [n][k] */
   const int *labels; /* [n] or NULL */
   size_t n;
+  const LossMetric *metric;
 } Batch;
 
 /* One chunk of the objective: forward rows [r0, r0+m) of b through cache (cap >= m), and
@@ -51,7 +92,8 @@ double objective_chunk(const Net *net, const double *theta, LossKind loss, const
 
 /* Loss (mean over the batch), accuracy (NAN without labels) and, when grad is
  * non-NULL, the gradient (overwritten), through cache in chunks of cache->cap rows.
- * Returns CS_OK. */
+ * Returns CS_OK; CS_EINVAL (loss NAN) for a row-coupling loss the cache cannot hold
+ * in one chunk. */
 int objective_eval(const Net *net, const double *theta, LossKind loss, const Batch *b,
                    NetCache *cache, double *grad, double *loss_out, double *acc_out);
 
@@ -66,6 +108,10 @@ typedef struct ObjectiveWork {
 } ObjectiveWork;
 /* For batches of up to n_max rows, in chunks of at most `chunk` rows (0: no limit). */
 ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk);
+/* For `loss`: objective_work_alloc's, or for a row-coupling loss one thread and one
+ * chunk of n_max rows. */
+ObjectiveWork *objective_work_alloc_for(const Net *net, LossKind loss, size_t n_max,
+                                        size_t chunk);
 void objective_work_free(ObjectiveWork *w);
 int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
                             ObjectiveWork *w, double *grad, double *loss_out, double *acc_out);

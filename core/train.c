@@ -34,6 +34,10 @@ int trainconfig_check(const TrainConfig *c, Err *err) {
     if (counts[i].v < 0)
       return err_set(err, CS_EINVAL, "%s %ld: must be >= 0", counts[i].key, counts[i].v);
   int rc = range_check("stop_accuracy", c->stop_accuracy, 0, 1, 0, err);
+  if (!rc && loss_couples_rows(c->loss) && c->batch > 0)
+    rc = err_set(err, CS_EINVAL,
+                 "batch %ld: the %s loss needs the whole grid (full batch, --batch 0)", c->batch,
+                 loss_name(c->loss));
   if (!rc && !(c->diverge_factor > 0)) /* INFINITY is allowed: only NaN/Inf diverge */
     rc = err_set(err, CS_EINVAL, "diverge_factor %g: must be > 0", c->diverge_factor);
   return rc;
@@ -96,15 +100,17 @@ static int evaluate(Loop *lp, long step, const double *theta, TrainResult *res) 
   Batch b;
   double l, a;
   if (lp->test && lp->test->n) {
-    b = (Batch){lp->test->X, lp->test->Y, lp->test->labels, lp->test->n};
-    objective_eval_parallel(lp->net, theta, lp->cfg->loss, &b, lp->work, NULL, &l, &a);
+    /* test points are off the grid: a Sobolev run's test loss is MSE */
+    LossKind tl = loss_couples_rows(lp->cfg->loss) ? LOSS_MSE : lp->cfg->loss;
+    b = (Batch){lp->test->X, lp->test->Y, lp->test->labels, lp->test->n, NULL};
+    objective_eval_parallel(lp->net, theta, tl, &b, lp->work, NULL, &l, &a);
     res->test_loss = l;
     res->test_accuracy = a;
     if (rec_metric(lp->rec, step, "test_loss", l, lp->err)) return lp->err->code;
     if (!isnan(a) && rec_metric(lp->rec, step, "test_accuracy", a, lp->err)) return lp->err->code;
   }
   if (lp->cfg->batch > 0) {
-    b = (Batch){lp->train->X, lp->train->Y, lp->train->labels, lp->train->n};
+    b = (Batch){lp->train->X, lp->train->Y, lp->train->labels, lp->train->n, NULL};
     objective_eval_parallel(lp->net, theta, lp->cfg->loss, &b, lp->work, NULL, &l, &a);
     if (rec_metric(lp->rec, step, "train_loss", l, lp->err)) return lp->err->code;
     if (!isnan(a) && rec_metric(lp->rec, step, "train_accuracy", a, lp->err)) return lp->err->code;
@@ -120,12 +126,17 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
   res->test_loss = res->test_accuracy = NAN;
   int bad = trainconfig_check(cfg, err);
   if (!bad) bad = optconfig_check(&opt->cfg, err);
+  if (!bad && loss_couples_rows(cfg->loss) &&
+      (!cfg->metric || cfg->metric->n != train->n || cfg->metric->k != train->k))
+    bad = err_set(err, CS_EINVAL, "the %s loss needs its metric on the %zu training points",
+                  loss_name(cfg->loss), train->n);
   if (bad) return bad;
   size_t P = net->n_params, n = train->n;
   int minibatch = cfg->batch > 0 && (size_t)cfg->batch < n;
   size_t bsz = minibatch ? (size_t)cfg->batch : n;
   double *grad = malloc(P * sizeof *grad), *prev = malloc(P * sizeof *prev);
-  ObjectiveWork *work = objective_work_alloc(net, bsz, cfg->chunk > 0 ? (size_t)cfg->chunk : 0);
+  ObjectiveWork *work =
+      objective_work_alloc_for(net, cfg->loss, bsz, cfg->chunk > 0 ? (size_t)cfg->chunk : 0);
   size_t *perm = minibatch ? malloc(n * sizeof *perm) : NULL;
   double *bX = minibatch ? malloc(bsz * train->d * sizeof *bX) : NULL;
   double *bY = minibatch ? malloc(bsz * train->k * sizeof *bY) : NULL;
@@ -141,7 +152,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
   size_t cursor = n;  /* forces a shuffle at the first mini-batch */
   Loop lp = {cfg, net, train, test, work, rec, err};
   TrainState st = {.net = net, .theta = theta, .grad = grad, .opt = opt, .loss_kind = cfg->loss,
-                   .train = train, .test = test, .rec = rec, .lr = opt->cfg.lr,
+                   .metric = cfg->metric,                   .train = train, .test = test, .rec = rec, .lr = opt->cfg.lr,
                    .threshold = optim_threshold(opt->type, &opt->cfg)};
   double t0 = wall_time(), loss0 = NAN;
   const char *status = "finished";
@@ -155,9 +166,9 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
       }
       dataset_gather(train, perm + cursor, bsz, bX, bY, bL);
       cursor += bsz;
-      b = (Batch){bX, bY, bL, bsz};
+      b = (Batch){bX, bY, bL, bsz, NULL};
     } else {
-      b = (Batch){train->X, train->Y, train->labels, n};
+      b = (Batch){train->X, train->Y, train->labels, n, cfg->metric};
     }
     double loss, acc;
     int shared = 0;

@@ -35,6 +35,7 @@ typedef struct TrainState {
   long step;
   double loss, accuracy;    /* on the step's batch */
   LossKind loss_kind;
+  const LossMetric *metric; /* the Sobolev loss's M on the training grid (else NULL) */
   const Dataset *train, *test;
   Recorder *rec;
   double lr;                /* η in use */
@@ -72,6 +73,10 @@ typedef struct TrainConfig {
   double diverge_factor;    /* loss > factor·max(L_0, 1) counts as divergence */
   uint64_t seed;            /* mini-batch shuffling */
   LossKind loss;
+  /* LOSS_SOBOLEV: its metric on the training grid (the caller owns it); the full batch
+   * carries it. Mini-batches are refused (a mini-batch of a grid is not a grid), the
+   * test loss stays MSE (test points are off the grid). */
+  const LossMetric *metric;
   void (*progress)(void *ctx, const TrainProgress *p);
   void *progress_ctx;
 } TrainConfig;
@@ -85,7 +90,7 @@ typedef struct TrainResult {
 
 void trainconfig_default(TrainConfig *c);
 /* CS_EINVAL naming the first bad field: counts >= 0, stop_accuracy in [0, 1],
- * diverge_factor > 0 (INFINITY: only NaN/Inf count). train_run checks it (and
+ * diverge_factor > 0 (INFINITY: only NaN/Inf count), no batch with a Sobolev loss. train_run checks it (and
  * optconfig_check) before anything is recorded. */
 int trainconfig_check(const TrainConfig *c, Err *err);
 /* Runs the loop. Returns CS_OK for finished, diverged and interrupted runs (see

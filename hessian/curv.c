@@ -33,8 +33,9 @@ Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk,
     err_set(err, CS_EINVAL, "curvature needs at least one example");
     return NULL;
   }
-  int T = threads_data_parallel();
-  chunk = threads_chunk_rows(n_max, chunk, T);
+  /* a row-coupling loss (Sobolev) is evaluated whole: one chunk, one thread */
+  int T = loss_couples_rows(loss) ? 1 : threads_data_parallel();
+  chunk = loss_couples_rows(loss) ? n_max : threads_chunk_rows(n_max, chunk, T);
   Curvature *c = calloc(1, sizeof *c);
   if (!c) goto oom;
   c->nthreads = T;
@@ -84,6 +85,10 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
   if (b->n > c->n_max || b->n == 0)
     return err_set(err, CS_EINVAL, "curvature batch of %zu rows (workspace holds 1..%zu)", b->n,
                    c->n_max);
+  if (loss_couples_rows(c->loss) && (!b->metric || b->metric->n != b->n))
+    return err_set(err, CS_EINVAL,
+                   "the %s loss needs the whole grid: a batch of %zu rows with its metric",
+                   loss_name(c->loss), b->n);
   const Net *net = c->net;
   double total = 0.0;
   size_t correct = 0;
@@ -141,7 +146,7 @@ static int curv_accumulate(Curvature *c, const double *v, double *out, int mode)
       NetCache *nc = c->cache[i];
       const double *Y = c->batch.Y + (size_t)i * c->chunk * k;
       net_rforward(net, c->theta, nc, v, NULL, rw);
-      loss_hess_apply(c->loss, nc->n, k, nc->aux, Y, rw->RA[net->nlayers - 1], scale, c->RGLs[t]);
+      loss_hess_apply(c->loss, c->batch.metric, nc->n, k, nc->aux, Y, rw->RA[net->nlayers - 1], scale, c->RGLs[t]);
       net_rbackward(net, c->theta, nc, v, NULL, rw, c->RGLs[t], mode, dst);
     }
   }

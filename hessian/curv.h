@@ -28,7 +28,9 @@
 
 typedef struct Curvature Curvature;
 
-/* Workspaces for batches of up to n_max rows, in chunks of `chunk` rows (0: one chunk). */
+/* Workspaces for batches of up to n_max rows, in chunks of `chunk` rows (0: one chunk);
+ * a row-coupling loss (loss_couples_rows: Sobolev) takes one chunk on one thread, and
+ * curv_build then needs a batch that carries its metric (Batch.metric). */
 Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk, Err *err);
 void curv_free(Curvature *c);
 /* Forward and backward at θ on batch b (b->n <= n_max). */

@@ -128,6 +128,7 @@ static int probe_run(void *self, TrainState *st, Err *err) {
   SharpProbe *sp = self;
   int rc = CS_OK, prebuilt = sp->prebuilt;
   sp->prebuilt = 0;
+  sp->batch.metric = st->metric; /* the Sobolev loss's M on the grid (NULL otherwise) */
   if (!prebuilt && (rc = curv_build(sp->curv, st->theta, &sp->batch, err))) return rc;
   Linop H = curv_hessian_op(sp->curv);
   EigResult r = {0};
@@ -228,12 +229,15 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   if (rc) return rc;
 
   size_t n = samples > 0 && (size_t)samples < train->n ? (size_t)samples : train->n;
+  if (loss_couples_rows(loss) && n < train->n)
+    return err_set(err, CS_EINVAL, "--probe '%s': samples=%ld, but the %s loss needs the whole grid",
+                   text, samples, loss_name(loss));
   if ((size_t)k >= net->n_params) return err_set(err, CS_EINVAL, "--probe: k=%ld >= parameters", k);
   SharpProbe *sp = calloc(1, sizeof *sp);
   if (!sp) return err_set(err, CS_ENOMEM, "out of memory for a probe");
   sp->kind = kind;
   sp->net = net;
-  sp->batch = (Batch){train->X, train->Y, train->labels, n};
+  sp->batch = (Batch){train->X, train->Y, train->labels, n, NULL};
   sp->chunk = chunk;
   sp->warm = warm;
   sp->curv = curv_alloc(net, loss, n, (size_t)chunk, err);

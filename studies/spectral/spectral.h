@@ -34,6 +34,7 @@
 #include <stddef.h>
 
 #include "core/dataset.h"
+#include "core/loss.h"
 #include "core/net.h"
 #include "core/train.h"
 
@@ -43,6 +44,11 @@ int spectral_probe_matches(const char *text);
  * are not grid data with target frequencies. */
 int spectral_probe_create(const char *text, const Net *net, const Dataset *train, Probe *out,
                           Err *err);
+
+/* The Sobolev loss's metric M on train's grid (--loss sobolev:s=S; docs/SPECTRAL.md):
+ * the direct circulant for a 1-D grid, an FFTW product for a 2-D one. CS_EINVAL naming
+ * the data when train is not a whole grid; the caller frees *out (loss_metric_free). */
+int spectral_sobolev_metric(const Dataset *train, double s, LossMetric **out, Err *err);
 
 /* ---- the pieces, exposed for tests ---------------------------------------------- */
 
