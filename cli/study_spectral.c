@@ -2,8 +2,8 @@
  * study_spectral.c: `curvscope study spectral-bias`: which frequencies a network learns
  * first (Rahaman et al. 2019) and what removes that order (docs/SPECTRAL.md).
  *
- * Variants are the product of the --act and --embed lists (a Fourier sigma list is a
- * sweep: fourier:sigma=1-10-100 is three variants); each variant and repeat is one run
+ * Variants are the product of the --act, --embed and --loss lists (a Fourier sigma list
+ * is a sweep: fourier:sigma=1-10-100 is three variants); each variant and repeat is one run
  * of the invocation's group, trained through the train command's set-up with the
  * spectral probe (studies/spectral/), so every train flag works. Repeat r uses seed
  * seed + r: fresh phases of the target and a fresh initialisation, the same for every
@@ -26,13 +26,14 @@
 #define MAX_REPEATS 1000
 
 typedef struct Variant {
-  char act[64], embed[128];
+  char act[64], embed[128], loss[64];
 } Variant;
 
 typedef struct StudyOpts {
   long repeats, every;
   double eps;
   int preset; /* PRESET_PAPER or PRESET_CI */
+  int name_loss; /* run names say loss=: the study compares losses or trains on one not MSE */
 } StudyOpts;
 
 enum { PRESET_PAPER, PRESET_CI };
@@ -72,10 +73,11 @@ static void help(const OptTable *t, int nt) {
       "The default is Rahaman et al.'s experiment: synth:sines,n=200,freqs=5-10-...-50,\n"
       "amps=equal on [0,1), mlp:1-256-256-256-256-256-1, full-batch Adam lr 3e-4, 60000\n"
       "steps, every 100 (rising amplitudes: --data synth:sines,amps=rising).\n\n"
-      "--act and --embed are lists here, comma-separated: activations (sine is SIREN: w0=30\n"
-      "with --init siren unless --init is given) and embeddings, e.g.\n"
+      "--act, --embed and --loss are lists here, comma-separated: activations (sine is SIREN:\n"
+      "w0=30 with --init siren unless --init is given), embeddings, e.g.\n"
       "none,basic,fourier:sigma=1-10-100,mscale:scales=1-2-4-8 (a sigma list is a sweep: one\n"
-      "variant per sigma). --data image:PHOTO.png[,downsample=K] is an image target (train on\n"
+      "variant per sigma), and losses, e.g. mse,sobolev:s=1,sobolev:s=-1 (the Sobolev loss\n"
+      "weights the residual's Fourier modes by (1+k^2)^s). --data image:PHOTO.png[,downsample=K] is an image target (train on\n"
       "the even pixels, test on the odd ones): PSNR and the fit instead of tau_k.\n\n");
   opts_help_print(stdout, t, nt);
 }
@@ -133,15 +135,22 @@ static void variant_opts(const RunOpts *base, const Variant *v, const StudyOpts 
   *o = *base;
   snprintf(o->act, sizeof o->act, "%s", v->act);
   snprintf(o->embed, sizeof o->embed, "%s", v->embed);
+  snprintf(o->loss, sizeof o->loss, "%s", v->loss);
   int sine = !strncmp(v->act, "sine", 4) || !strncmp(v->act, "siren", 5);
   if (!o->init[0]) /* SIREN's initialisation goes with its sine layers */
     snprintf(o->init, sizeof o->init, "%s", sine ? "siren" : "torch");
   o->seed = base->seed + rep;
   snprintf(o->study, sizeof o->study, "spectral-bias");
   snprintf(o->group, sizeof o->group, "%s", group);
-  /* "PREFIX act=A embed=E rep=R": the report groups a variant's repeats by what precedes rep= */
-  snprintf(o->name, sizeof o->name, "%.30s act=%.24s embed=%.50s rep=%d",
-           base->name[0] ? base->name : "spectral", v->act, v->embed, (int)rep);
+  /* "PREFIX act=A embed=E [loss=L ]rep=R": the report groups a variant's repeats by what
+   * precedes rep= */
+  const char *prefix = base->name[0] ? base->name : "spectral";
+  if (!so->name_loss)
+    snprintf(o->name, sizeof o->name, "%.30s act=%.24s embed=%.50s rep=%d", prefix, v->act,
+             v->embed, (int)rep);
+  else
+    snprintf(o->name, sizeof o->name, "%.24s act=%.16s embed=%.36s loss=%.16s rep=%d", prefix,
+             v->act, v->embed, v->loss, (int)rep);
   /* the spectral probe first; the user's --probe flags (fewer than RUN_MAX_PROBES) follow it */
   for (int i = o->nprobes; i > 0; i--) memcpy(o->probe[i], o->probe[i - 1], sizeof o->probe[0]);
   snprintf(o->probe[0], sizeof o->probe[0], "spectral:every=%ld,eps=%.17g", so->every, so->eps);
@@ -158,7 +167,7 @@ static int variant_check(const RunOpts *o, Err *err) {
       p.destroy(p.self);
   }
   if (!rc) run_setup_free(&s);
-  if (rc) err_prefix(err, "variant act=%s embed=%s", o->act, o->embed);
+  if (rc) err_prefix(err, "variant act=%s embed=%s loss=%s", o->act, o->embed, o->loss);
   return rc;
 }
 
@@ -248,7 +257,7 @@ static void preset(RunOpts *o, StudyOpts *so) {
 
 int study_spectral(int argc, char **argv) {
   Err err = {0};
-  StudyOpts so = {1, 0, 0.5, PRESET_PAPER};
+  StudyOpts so = {1, 0, 0.5, PRESET_PAPER, 0};
   RunOpts base;
   run_opts_default(&base);
   OptTable t[] = {{spectral_opts, &so, "study options", NULL},
@@ -277,26 +286,31 @@ int study_spectral(int argc, char **argv) {
                  RUN_MAX_PROBES - 1);
   if (rc) return cli_fail(&err);
 
-  static char acts[MAX_VARIANTS][128], embeds[MAX_VARIANTS][128];
-  int na, ne;
+  static char acts[MAX_VARIANTS][128], embeds[MAX_VARIANTS][128], losses[MAX_VARIANTS][128];
+  int na, ne, nl;
   if (split_variants(base.act, "act", acts, &na, &err) ||
-      split_variants(base.embed, "embed", embeds, &ne, &err))
+      split_variants(base.embed, "embed", embeds, &ne, &err) ||
+      split_variants(base.loss, "loss", losses, &nl, &err))
     return cli_fail(&err);
-  if (na * ne > MAX_VARIANTS) {
-    err_set(&err, CS_EINVAL, "%d activations x %d embeddings: more than %d variants", na, ne,
-            MAX_VARIANTS);
+  if (na * ne * nl > MAX_VARIANTS) {
+    err_set(&err, CS_EINVAL, "%d activations x %d embeddings x %d losses: more than %d variants",
+            na, ne, nl, MAX_VARIANTS);
     return cli_fail(&err);
   }
+  so.name_loss = nl > 1 || strcmp(losses[0], "mse");
   static Variant var[MAX_VARIANTS];
   int nv = 0;
-  for (int a = 0; a < na; a++)
-    for (int e = 0; e < ne; e++) {
-      if (snprintf(var[nv].act, sizeof var[nv].act, "%s", acts[a]) >= (int)sizeof var[nv].act) {
-        err_set(&err, CS_EINVAL, "--act '%s' is too long", acts[a]);
-        return cli_fail(&err);
+  for (int l = 0; l < nl; l++)
+    for (int a = 0; a < na; a++)
+      for (int e = 0; e < ne; e++) {
+        if (snprintf(var[nv].act, sizeof var[nv].act, "%s", acts[a]) >= (int)sizeof var[nv].act ||
+            snprintf(var[nv].loss, sizeof var[nv].loss, "%s", losses[l]) >=
+                (int)sizeof var[nv].loss) {
+          err_set(&err, CS_EINVAL, "--act '%s' or --loss '%s' is too long", acts[a], losses[l]);
+          return cli_fail(&err);
+        }
+        memcpy(var[nv++].embed, embeds[e], sizeof var[0].embed);
       }
-      memcpy(var[nv++].embed, embeds[e], sizeof var[0].embed);
-    }
   char group[sizeof base.group];
   if (base.group[0]) snprintf(group, sizeof group, "%s", base.group);
   else cli_study_group("spectral", group, sizeof group);

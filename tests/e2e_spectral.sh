@@ -123,6 +123,34 @@ ID=$(q "select id from runs where name='probe-train'")
 [ $RC -eq 0 ] && [ "$(q "select count(distinct step) from series where run_id=$ID and name='freq_amp'")" = 3 ]
 ok $? "train --probe spectral:every=20 writes freq_amp at 3 steps (rc $RC)"
 
+# ---- Sobolev losses: a --loss list is a variant axis ------------------------------------------
+run "$BIN" study spectral-bias --preset ci --act relu --loss mse,sobolev:s=1 --steps 40 --every 20 \
+    --db "$DB" --threads 1 -q --name sob
+[ $RC -eq 0 ]; ok $? "study spectral-bias --loss mse,sobolev:s=1 exits 0 (rc $RC: $ERR)"
+SM=$(q "select id from runs where name='sob act=relu embed=none loss=mse rep=0'")
+SS=$(q "select id from runs where name='sob act=relu embed=none loss=sobolev:s=1 rep=0'")
+[ -n "$SM" ] && [ -n "$SS" ] && [ "$(q "select json_extract(config,'$.loss') from runs where id=$SS")" = sobolev:s=1 ]
+ok $? "one run per loss, named loss=...: $(q "select group_concat(name, '; ') from runs where name like 'sob %'")"
+# same seed, same θ_0: (1+k²)^s >= 1 weighs every mode at least as MSE does, k = 0 alike
+l0m=$(q "select loss from steps where run_id=$SM and step=0") l0s=$(q "select loss from steps where run_id=$SS and step=0")
+awk "BEGIN{exit !($l0s > $l0m)}"; ok $? "step 0: Sobolev s=1 loss $l0s > MSE $l0m on the same net"
+[ "$(q "select count(distinct step) from series where run_id=$SS and name='freq_amp'")" = 3 ]
+ok $? "the spectral probe measures the Sobolev run"
+run "$BIN" train --data synth:sines,n=40,freqs=2-5 --model mlp:1-16-1 --act tanh --steps 20 --loss sobolev:s=0 \
+    --db "$DB" --threads 1 -q --name sob0
+run "$BIN" train --data synth:sines,n=40,freqs=2-5 --model mlp:1-16-1 --act tanh --steps 20 --loss mse \
+    --db "$DB" --threads 1 -q --name mse0
+diff <(q "select step, printf('%.17g', loss) from steps where run_id=(select id from runs where name='sob0') order by step") \
+     <(q "select step, printf('%.17g', loss) from steps where run_id=(select id from runs where name='mse0') order by step") > d.txt
+[ ! -s d.txt ] && [ "$(q "select count(*) from steps where run_id=(select id from runs where name='sob0')")" = 21 ]
+ok $? "sobolev:s=0 trains exactly as mse, 21 steps to the last bit $(head -3 d.txt)"
+run "$BIN" analyze --run "$SS" --db "$DB" --threads 1
+[ $RC -eq 0 ] && [[ $OUT == *"operator hessian on 200 examples"* ]]
+ok $? "analyze a Sobolev run: its Hessian on the whole grid (rc $RC: $ERR)"
+echo "$OUT" | diag
+run "$BIN" analyze --run "$SS" --db "$DB" --threads 1 --samples 50
+[ $RC -eq 2 ] && [[ $ERR == *"whole grid"* ]]; ok $? "analyze a Sobolev run on 50 of its rows: exit 2 ($ERR)"
+
 # ---- bad input: exit 2, the bad token named, nothing written ----------------------------------
 before=$(q "select count(*) from runs")
 for c in "--act relu,bogus|bogus" "--embed none,fourier:sigma=1-x|'x'" "--repeats 0|--repeats" \
