@@ -44,10 +44,12 @@ int spectral_section_applies(Report *r, const ReportRun *run, Err *err) {
                     run->id, err);
 }
 
-/* Appends v[n] (a square image, values in [0, 1], row-major) as an 8-bit gray BMP in a
- * data: URI: no library, any browser shows it. */
-static void gray_bmp_uri(StrBuf *b, const double *v, size_t side) {
-  size_t row = (side + 3) & ~(size_t)3, data = row * side, off = 14 + 40 + 1024, size = off + data;
+/* Appends v (a square image, values in [0, 1], row-major: [side][side] gray, or
+ * [side][side][3] RGB for C = 3) as a BMP in a data: URI, 8-bit gray with a palette or
+ * 24-bit colour: no library, any browser shows it. */
+static void image_bmp_uri(StrBuf *b, const double *v, size_t side, size_t C) {
+  size_t row = (side * C + 3) & ~(size_t)3, data = row * side;
+  size_t off = 14 + 40 + (C == 1 ? 1024 : 0), size = off + data;
   unsigned char *f = calloc(size, 1);
   if (!f) return;
   unsigned char *h = f;
@@ -60,16 +62,19 @@ static void gray_bmp_uri(StrBuf *b, const double *v, size_t side) {
   LE32(h + 14, 40);
   LE32(h + 18, side);
   LE32(h + 22, side);
-  h[26] = 1, h[28] = 8; /* one plane, 8 bits per pixel */
+  h[26] = 1, h[28] = (unsigned char)(8 * C); /* one plane, 8 or 24 bits per pixel */
   LE32(h + 34, data);
-  LE32(h + 46, 256); /* palette entries */
-  for (int g = 0; g < 256; g++) f[54 + 4 * g] = f[55 + 4 * g] = f[56 + 4 * g] = (unsigned char)g;
-  for (size_t y = 0; y < side; y++) /* BMP rows run bottom-up */
-    for (size_t x = 0; x < side; x++) {
-      double t = v[(side - 1 - y) * side + x];
-      t = isnan(t) ? 0 : t < 0 ? 0 : t > 1 ? 1 : t;
-      f[off + y * row + x] = (unsigned char)lround(255 * t);
-    }
+  if (C == 1) {
+    LE32(h + 46, 256); /* palette entries */
+    for (int g = 0; g < 256; g++) f[54 + 4 * g] = f[55 + 4 * g] = f[56 + 4 * g] = (unsigned char)g;
+  }
+  for (size_t y = 0; y < side; y++) /* BMP rows run bottom-up, colour bytes are B, G, R */
+    for (size_t x = 0; x < side; x++)
+      for (size_t c = 0; c < C; c++) {
+        double t = v[((side - 1 - y) * side + x) * C + c];
+        t = isnan(t) ? 0 : t < 0 ? 0 : t > 1 ? 1 : t;
+        f[off + y * row + x * C + (C - 1 - c)] = (unsigned char)lround(255 * t);
+      }
 #undef LE32
   static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   sb_append(b, "data:image/bmp;base64,");
@@ -98,8 +103,10 @@ static int image_pair(Report *r, const ReportRun *run, Err *err) {
     db_rows_free(&fit);
     return -1;
   }
-  size_t side = (size_t)llround(sqrt((double)fit.nrow));
-  if (side * side == fit.nrow && fit.nrow) {
+  /* gray: n² values; RGB: 3n² ([n][n][3]; 3n² is never a square) */
+  size_t side = (size_t)llround(sqrt((double)fit.nrow)), C = 1;
+  if (side * side != fit.nrow) side = (size_t)llround(sqrt((double)fit.nrow / 3.0)), C = 3;
+  if (side * side * C == fit.nrow && fit.nrow) {
     StrBuf *b = &r->runs;
     sb_append(b, "<div class=\"spectral-images\" style=\"display:flex;gap:16px\">");
     const char *cap[2] = {"target (training pixels)", "network at the last measurement"};
@@ -110,7 +117,7 @@ static int image_pair(Report *r, const ReportRun *run, Err *err) {
                 "<figure><img alt=\"%s\" width=\"%zu\" height=\"%zu\" "
                 "style=\"image-rendering:pixelated\" src=\"",
                 cap[i], side < 256 ? 256 : side, side < 256 ? 256 : side);
-      gray_bmp_uri(b, img[i]->v, side);
+      image_bmp_uri(b, img[i]->v, side, C);
       sb_printf(b, "\"><figcaption>%s</figcaption></figure>", cap[i]);
     }
     sb_append(b, "</div>\n");

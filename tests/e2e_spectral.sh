@@ -116,6 +116,26 @@ sec=$(awk -v id="run-$I-spectral" 'index($0, id) {on=1} on {print} on && /<\/sec
   [ "$(echo "$sec" | tr -d '\n' | sed 's/.*<figure class="spectral-psnr">//; s/<\/figure>.*//' | grep -o '<circle' | wc -l)" = 2 ]
 ok $? "report: the image run's target and fit as pictures, the group's PSNR by variant and against sigma (2 points)"
 
+# ---- a colour image: color=rgb, three outputs, the report's picture in 24-bit colour -----------
+python3 - <<'PY'
+import struct, zlib
+w = h = 16
+raw = b''.join(b'\0' + bytes(v for x in range(w) for v in ((7 * y) % 256, (3 * x) % 256, 128)) for y in range(h))
+chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+open('rgb.png', 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
+                           + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+PY
+run "$BIN" train --data image:rgb.png,color=rgb --model mlp:2-16-3 --act relu --opt adam --lr 0.01 \
+    --steps 20 --probe spectral:every=10 --db "$DB" --threads 1 -q --name rgb-train
+C=$(q "select id from runs where name='rgb-train'")
+[ $RC -eq 0 ] && [ "$(q "select count(*) from series where run_id=$C and name='image_fit' and step=-1")" = 192 ] &&
+  [ "$(q "select round(value, 6) from series where run_id=$C and name='image_target' and step=-1 and idx=3*(2*8+3)+2")" = "$(awk 'BEGIN{printf "%.6f", 128/255}')" ]
+ok $? "train on image:rgb.png,color=rgb: image_fit of 8x8 pixels x 3 channels, blue = 128/255 (rc $RC: $ERR)"
+run "$BIN" report --db "$DB" --run "$C" -o r3.html
+bpp=$(grep -o 'src="data:image/bmp;base64,[^"]*' r3.html | head -1 | sed 's/.*base64,//' | base64 -d 2>/dev/null | od -An -tu1 -j28 -N1 | tr -d ' ')
+[ $RC -eq 0 ] && [ "$(grep -o 'src="data:image/bmp;base64,' r3.html | wc -l)" = 2 ] && [ "$bpp" = 24 ]
+ok $? "report: the RGB run's target and fit as 24-bit BMPs (bits per pixel $bpp)"
+
 # ---- the probe from train ---------------------------------------------------------------------
 run "$BIN" train --data synth:sines,n=64,freqs=2-5 --model mlp:1-16-1 --act relu --opt adam --lr 0.01 \
     --steps 40 --probe spectral:every=20,eps=0.3 --db "$DB" --threads 1 -q --name probe-train

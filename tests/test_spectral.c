@@ -380,6 +380,109 @@ static int write_png(const char *path, int W, int H) {
 
 static double pix(int y, int x) { return ((7 * y + 3 * x) % 256) / 255.0; }
 
+/* An 8-bit RGB PNG with channel c of pixel (y, x) = (7y + 3x + 50c) mod 256 (libpng). */
+static int write_rgb_png(const char *path, int W, int H) {
+  png_image im;
+  memset(&im, 0, sizeof im);
+  im.version = PNG_IMAGE_VERSION;
+  im.width = (png_uint_32)W;
+  im.height = (png_uint_32)H;
+  im.format = PNG_FORMAT_RGB;
+  unsigned char *px = malloc((size_t)W * (size_t)H * 3);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      for (int c = 0; c < 3; c++) px[(y * W + x) * 3 + c] = (unsigned char)((7 * y + 3 * x + 50 * c) % 256);
+  int ok = png_image_write_to_file(&im, path, 0, px, 0, NULL);
+  free(px);
+  return ok;
+}
+
+static double rgb(int y, int x, int c) { return ((7 * y + 3 * x + 50 * c) % 256) / 255.0; }
+
+/* image:PATH,color=rgb: three targets per pixel; the probe's PSNR over all channels, its
+ * fit and target as [N][3], the residual spectrum's shells holding every channel's energy. */
+static void test_image_rgb(void) {
+  const char *path = "cs_test_rgb.png";
+  if (!tap_ok(write_rgb_png(path, 16, 16), "RGB test PNG written")) return;
+  Dataset *tr, *te, *gtr, *gte;
+  Err err = {0};
+  int rc = data_load("image:cs_test_rgb.png,color=rgb", 0, &tr, &te, &err);
+  int rg = data_load("image:cs_test_rgb.png", 0, &gtr, &gte, &err);
+  int ok = !rc && !rg && tr->k == 3 && te->k == 3 && tr->n == 64 && tr->grid_dims == 2 &&
+           tr->grid_n == 8 && gtr->k == 1;
+  for (int i = 0; ok && i < 8; i++)
+    for (int j = 0; j < 8; j++)
+      for (int c = 0; c < 3; c++)
+        ok &= tr->Y[(i * 8 + j) * 3 + c] == rgb(2 * i, 2 * j, c) &&
+              te->Y[(i * 8 + j) * 3 + c] == rgb(2 * i + 1, 2 * j + 1, c);
+  tap_ok(ok, "color=rgb: 3 targets per pixel, channel values /255 at the even and odd pixels "
+             "(gray stays 1): %s", err.msg);
+  if (rc || rg) return;
+  Net net;
+  double *theta = relu_net(&net, "mlp:2-16-3", 6);
+  Probe p;
+  rc = probe_create("spectral:every=1", &net, tr, LOSS_MSE, optim_adam, &p, &err);
+  Recorder rec;
+  MemRecorder *m = mem_run(&rec, net.n_params);
+  TrainState st = {.net = &net, .theta = theta, .step = 0, .train = tr, .test = te, .rec = &rec};
+  if (!rc) rc = p.run(p.self, &st, &err);
+  NetCache *c = net_cache_alloc(&net, te->n, 0);
+  net_forward(&net, theta, tr->X, tr->n, c);
+  const double *F = c->A[net.nlayers - 1];
+  double sse = 0, e_shell = 0, wfit = 0, wtar = 0, lo = INFINITY, hi = -INFINITY;
+  for (size_t i = 0; i < 64 * 3; i++) {
+    sse += (F[i] - tr->Y[i]) * (F[i] - tr->Y[i]);
+    lo = fmin(lo, tr->Y[i]), hi = fmax(hi, tr->Y[i]);
+  }
+  size_t nfit = 0, ntar = 0;
+  for (size_t s = 0; s < m->n_series; s++) {
+    const MemSeries *x = &m->series[s];
+    if (!strcmp(x->name, "image_fit") && x->step == -1)
+      nfit++, wfit = fmax(wfit, fabs(x->value - F[x->idx]));
+    if (!strcmp(x->name, "image_target") && x->step == -1)
+      ntar++, wtar = fmax(wtar, fabs(x->value - tr->Y[x->idx]));
+    if (x->step == 0 && !strcmp(x->name, "freq_resid"))
+      e_shell += x->value * x->value / (x->idx ? 2.0 : 1.0);
+  }
+  double pt = NAN, pe = NAN;
+  memrec_metric_find(m, "psnr_train", 0, &pt);
+  memrec_metric_find(m, "psnr_test", 0, &pe);
+  tap_ok(!rc && nfit == 192 && ntar == 192 && wfit == 0 && wtar == 0,
+         "probe on the RGB image: image_fit, image_target = the [64][3] outputs and pixels (%s)",
+         err.msg);
+  tap_rel(pt, 10 * log10((hi - lo) * (hi - lo) / (sse / 192.0)), 1e-12,
+          "psnr_train over the three channels: 10 log10(range^2 / mean of 192 squared errors)");
+  tap_rel(e_shell, sse / 64.0, 1e-10, "freq_resid shells hold the three channels' energy (Parseval)");
+  net_forward(&net, theta, te->X, te->n, c);
+  double sse_te = 0;
+  for (size_t i = 0; i < te->n * 3; i++) sse_te += (F[i] - te->Y[i]) * (F[i] - te->Y[i]);
+  tap_rel(pe, 10 * log10((hi - lo) * (hi - lo) / (sse_te / (3.0 * te->n))), 1e-12,
+          "psnr_test over the three channels of the odd pixels");
+  if (!rc) p.destroy(p.self);
+  Net one;
+  free(relu_net(&one, "mlp:2-8-1", 7));
+  err = (Err){0};
+  rc = probe_create("spectral", &one, tr, LOSS_MSE, optim_adam, &p, &err);
+  tap_ok(rc == CS_EINVAL && strstr(err.msg, "one output per target"),
+         "a 1-output net on an RGB image refused: %s", err.msg);
+  err = (Err){0};
+  Dataset *b1 = NULL, *b2 = NULL;
+  rc = data_load("image:cs_test_rgb.png,color=cmyk", 0, &b1, &b2, &err);
+  tap_ok(rc == CS_EINVAL && strstr(err.msg, "color=cmyk"), "color=cmyk refused: %s", err.msg);
+  char *res = NULL;
+  rc = data_load_resolved("image:cs_test_rgb.png,color=rgb", 0, &b1, &b2, &res, &err);
+  tap_ok(!rc && res && strstr(res, ",downsample=1,color=rgb"), "resolved: %s", res ? res : "-");
+  free(res);
+  dataset_free(b1), dataset_free(b2);
+  net_deinit(&one);
+  net_cache_free(c);
+  memrec_free(m);
+  free(theta);
+  net_deinit(&net);
+  dataset_free(tr), dataset_free(te), dataset_free(gtr), dataset_free(gte);
+  remove(path);
+}
+
 /* image:PATH: the even pixels train, the odd offsets test, coordinates in [0, 1)². */
 static void test_image_data(void) {
   const char *rect = "cs_test_rect.png", *sq = "cs_test_square.png";
@@ -480,5 +583,6 @@ int main(void) {
   test_training_run_level();
   test_probe_errors();
   test_image_data();
+  test_image_rgb();
   return tap_done();
 }

@@ -21,7 +21,7 @@ typedef struct SpecProbe {
   const Net *net;
   const Dataset *grid; /* the training set: X is the grid, row-major; not owned */
   int dims, nf;
-  size_t n, N, bins, nshell;
+  size_t n, N, C, bins, nshell; /* C: outputs (channels: 3 for an RGB image, else 1) */
   double eps, range; /* τ threshold; peak-to-peak range of the targets (PSNR) */
   SpecFFT *fft;
   NetCache *cache;
@@ -29,8 +29,9 @@ typedef struct SpecProbe {
   long *kidx;              /* [nf] series index: k (1-D) or i (2-D) */
   double *knorm;           /* [nf] |k| */
   size_t nidx;             /* length of the freq_amp / freq_err / freq_tau vectors */
-  double *T, *F;           /* [2 bins] transforms of the target and of the network */
-  double *f;               /* [N] network on the grid */
+  double *T, *F;           /* [C][2 bins] transforms of the target and of the network */
+  double *f;               /* [N][C] network on the grid */
+  double *col;             /* [N] one channel */
   double *amp, *err, *tau; /* [nf] */
   double *tk;              /* [nf] τ as reported: +∞ or NAN for the unlearned */
   double *vec;             /* [max(nidx, nshell)] series scratch */
@@ -42,22 +43,31 @@ int spectral_probe_matches(const char *text) {
   return !strncmp(text, "spectral", 8) && (text[8] == '\0' || text[8] == ':');
 }
 
-/* Network outputs on rows X[n] into out[n] (out may be NULL) and Σ (f − y)² over them. */
+/* Network outputs on rows X[n] into out[n][C] (out may be NULL) and Σ (f − y)² over them. */
 static double eval_rows(SpecProbe *sp, const double *theta, const double *X, const double *Y,
                         size_t n, double *out) {
   const Net *net = sp->net;
   const double *Fo = sp->cache->A[net->nlayers - 1];
+  size_t C = sp->C;
   double sse = 0.0;
   for (size_t r0 = 0; r0 < n; r0 += sp->cache->cap) {
     size_t m = n - r0 < sp->cache->cap ? n - r0 : sp->cache->cap;
     net_forward(net, theta, X + r0 * net->d_in, m, sp->cache);
-    for (size_t i = 0; i < m; i++) {
-      double e = Fo[i] - Y[r0 + i];
+    for (size_t i = 0; i < m * C; i++) {
+      double e = Fo[i] - Y[r0 * C + i];
       sse += e * e;
-      if (out) out[r0 + i] = Fo[i];
+      if (out) out[r0 * C + i] = Fo[i];
     }
   }
   return sse;
+}
+
+/* The transforms of each channel of v [N][C] into out [C][2 bins]. */
+static void transform_channels(SpecProbe *sp, const double *v, double *out) {
+  for (size_t c = 0; c < sp->C; c++) {
+    for (size_t i = 0; i < sp->N; i++) sp->col[i] = v[i * sp->C + c];
+    spec_fft_apply(sp->fft, sp->col, out + 2 * c * sp->bins);
+  }
 }
 
 /* Signed frequency of index a along an axis of n bins. */
@@ -76,16 +86,17 @@ static void residual_spectrum(const SpecProbe *sp, double *v) {
   }
   size_t n = sp->n, h = n / 2 + 1;
   for (size_t s = 0; s < sp->nshell; s++) v[s] = 0;
-  for (size_t a = 0; a < n; a++)
-    for (size_t b = 0; b < h; b++) {
-      size_t q = a * h + b;
-      double re = T[2 * q] - F[2 * q], im = T[2 * q + 1] - F[2 * q + 1];
-      long kx = signed_freq(a, n);
-      size_t s = (size_t)lround(sqrt((double)(kx * kx) + (double)(b * b)));
-      /* columns 0 < ky < n/2 stand for their mirror image (−kx, −ky) too */
-      double mult = (b == 0 || 2 * b == n) ? 1.0 : 2.0;
-      if (s < sp->nshell) v[s] += mult * (re * re + im * im);
-    }
+  for (size_t c = 0; c < sp->C; c++) /* the channels' energies add */
+    for (size_t a = 0; a < n; a++)
+      for (size_t b = 0; b < h; b++) {
+        size_t q = c * sp->bins + a * h + b;
+        double re = T[2 * q] - F[2 * q], im = T[2 * q + 1] - F[2 * q + 1];
+        long kx = signed_freq(a, n);
+        size_t s = (size_t)lround(sqrt((double)(kx * kx) + (double)(b * b)));
+        /* columns 0 < ky < n/2 stand for their mirror image (−kx, −ky) too */
+        double mult = (b == 0 || 2 * b == n) ? 1.0 : 2.0;
+        if (s < sp->nshell) v[s] += mult * (re * re + im * im);
+      }
   for (size_t s = 0; s < sp->nshell; s++) v[s] = sqrt((s ? 2.0 : 1.0) * v[s]);
 }
 
@@ -116,9 +127,9 @@ static int put_run_level(SpecProbe *sp, Recorder *rec, double psnr_tr, double ps
     if (!rc) rc = rec_metric(rec, -1, "freq_unlearned", (double)left, err);
     if (!rc) rc = rec_metric(rec, -1, "freq_tau_ratio", ratio, err);
   } else { /* an image: the fit itself, for the report's picture */
-    rc = rec_series(rec, -1, "image_fit", sp->N, sp->f, err);
+    rc = rec_series(rec, -1, "image_fit", sp->N * sp->C, sp->f, err);
     if (!rc && !sp->target_written)
-      rc = rec_series(rec, -1, "image_target", sp->N, sp->grid->Y, err);
+      rc = rec_series(rec, -1, "image_target", sp->N * sp->C, sp->grid->Y, err);
     sp->target_written = !rc;
   }
   if (!rc) rc = rec_metric(rec, -1, "psnr_train", psnr_tr, err);
@@ -130,7 +141,7 @@ static int probe_run(void *self, TrainState *st, Err *err) {
   SpecProbe *sp = self;
   const Dataset *g = sp->grid;
   double sse = eval_rows(sp, st->theta, g->X, g->Y, sp->N, sp->f);
-  spec_fft_apply(sp->fft, sp->f, sp->F);
+  transform_channels(sp, sp->f, sp->F);
   double *amp = sp->amp;
   for (int i = 0; i < sp->nf; i++) {
     size_t q = sp->bin[i];
@@ -141,11 +152,12 @@ static int probe_run(void *self, TrainState *st, Err *err) {
   spec_tau_update(sp->tau, sp->err, (size_t)sp->nf, sp->eps, st->step);
   Recorder *rec = st->rec;
   long t = st->step;
-  double psnr_tr = spec_psnr(sse / (double)sp->N, sp->range), psnr_te = NAN;
+  /* PSNR over every channel: the mean squared error of all N·C values */
+  double psnr_tr = spec_psnr(sse / (double)(sp->N * sp->C), sp->range), psnr_te = NAN;
   if (st->test && st->test->n)
-    psnr_te = spec_psnr(
-        eval_rows(sp, st->theta, st->test->X, st->test->Y, st->test->n, NULL) / (double)st->test->n,
-        sp->range);
+    psnr_te = spec_psnr(eval_rows(sp, st->theta, st->test->X, st->test->Y, st->test->n, NULL) /
+                            (double)(st->test->n * sp->C),
+                        sp->range);
   int rc = CS_OK;
   if (sp->nf) {
     rc = put_indexed(sp, rec, t, "freq_amp", amp, err);
@@ -167,7 +179,7 @@ static void probe_destroy(void *self) {
   spec_fft_free(sp->fft);
   net_cache_free(sp->cache);
   free(sp->bin), free(sp->kidx), free(sp->knorm);
-  free(sp->T), free(sp->F), free(sp->f), free(sp->amp), free(sp->tk), free(sp->err), free(sp->tau),
+  free(sp->T), free(sp->F), free(sp->f), free(sp->col), free(sp->amp), free(sp->tk), free(sp->err), free(sp->tau),
       free(sp->vec);
   free(sp);
 }
@@ -179,9 +191,11 @@ static int check_grid(const char *text, const Net *net, const Dataset *g, Err *e
                    "--probe %s needs grid data (synth:sines, synth:sines2d, or a square "
                    "image:PATH), not '%s'",
                    text, g->name);
-  if (net->d_out != 1 || g->k != 1)
-    return err_set(err, CS_EINVAL, "--probe %s needs one output (the model has %zu)", text,
-                   net->d_out);
+  if (net->d_out != g->k || (g->nfreqs && g->k != 1))
+    return err_set(err, CS_EINVAL,
+                   "--probe %s needs one output per target (the model has %zu, the data %zu; "
+                   "target frequencies need one)",
+                   text, net->d_out, g->k);
   if (g->grid_dims == 1 && !g->nfreqs)
     return err_set(err, CS_EINVAL, "--probe %s: the 1-D grid has no target frequencies", text);
   if (g->nfreqs > 64)
@@ -222,6 +236,7 @@ int spectral_probe_create(const char *text, const Net *net, const Dataset *train
   sp->nf = train->nfreqs;
   sp->n = train->grid_n;
   sp->N = train->n;
+  sp->C = train->k;
   sp->eps = eps;
   size_t nf = (size_t)sp->nf, nf1 = nf ? nf : 1, n = sp->n, h = n / 2 + 1;
   sp->fft = spec_fft_alloc(sp->dims, n);
@@ -235,12 +250,13 @@ int spectral_probe_create(const char *text, const Net *net, const Dataset *train
   sp->tk = malloc(nf1 * sizeof *sp->tk);
   sp->err = malloc(nf1 * sizeof *sp->err);
   sp->tau = malloc(nf1 * sizeof *sp->tau);
-  sp->T = malloc(2 * (sp->bins + 1) * sizeof *sp->T);
-  sp->F = malloc(2 * (sp->bins + 1) * sizeof *sp->F);
-  sp->f = malloc(sp->N * sizeof *sp->f);
+  sp->T = malloc(2 * (sp->bins + 1) * sp->C * sizeof *sp->T);
+  sp->F = malloc(2 * (sp->bins + 1) * sp->C * sizeof *sp->F);
+  sp->f = malloc(sp->N * sp->C * sizeof *sp->f);
+  sp->col = malloc(sp->N * sizeof *sp->col);
   sp->cache = net_cache_alloc(net, sp->N < EVAL_ROWS ? sp->N : EVAL_ROWS, 0);
   int ok = sp->fft && sp->bin && sp->kidx && sp->knorm && sp->amp && sp->tk && sp->err && sp->tau &&
-           sp->T && sp->F && sp->f && sp->cache && sp->N == (sp->dims == 1 ? n : n * n);
+           sp->T && sp->F && sp->f && sp->col && sp->cache && sp->N == (sp->dims == 1 ? n : n * n);
   if (ok) {
     for (size_t i = 0; i < nf; i++) {
       const double *k = train->freqs + i * (size_t)sp->dims;
@@ -258,9 +274,9 @@ int spectral_probe_create(const char *text, const Net *net, const Dataset *train
     probe_destroy(sp);
     return err_set(err, CS_ENOMEM, "out of memory for the spectral probe (grid of %zu)", train->n);
   }
-  spec_fft_apply(sp->fft, train->Y, sp->T);
+  transform_channels(sp, train->Y, sp->T);
   double lo = INFINITY, hi = -INFINITY;
-  for (size_t i = 0; i < sp->N; i++) lo = fmin(lo, train->Y[i]), hi = fmax(hi, train->Y[i]);
+  for (size_t i = 0; i < sp->N * sp->C; i++) lo = fmin(lo, train->Y[i]), hi = fmax(hi, train->Y[i]);
   sp->range = hi - lo;
   snprintf(sp->name, sizeof sp->name, "spectral");
   *out = (Probe){sp->name, every, sp, probe_run, probe_destroy, NULL};

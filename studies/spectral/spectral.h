@@ -22,6 +22,8 @@
  * psnr_train, psnr_test. For 2-D targets idx is the component's index i, and |k| the
  * Euclidean norm of (kx, ky). An image has no target frequencies: no freq_amp, freq_err
  * or τ; instead series image_fit (the network on the grid) and image_target at step -1.
+ * An RGB image (image:PATH,color=rgb) has C = 3 outputs: image_fit and image_target are
+ * [N][3], PSNR is over all 3N values, and freq_resid adds the channels' energies.
  *
  * Probe spec: spectral:every=K,eps=E   (defaults 100 and 0.5)
  *
