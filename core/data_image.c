@@ -2,9 +2,9 @@
  * data_image.c: a photograph as a coordinate-regression task,
  * `image:PATH[,downsample=K,color=gray|rgb]` (docs/DATA.md), as Tancik et al.: the PNG (read
  * by libpng, converted to 8-bit gray, or to 8-bit RGB for color=rgb: three targets per pixel,
- * values /255 in [0, 1]) optionally box-averaged over K x K blocks (each channel alike), then the pixels on
- * the even grid (2i, 2j) are the training set and those at the odd offsets (2i+1, 2j+1)
- * the test set. Inputs are the coordinates (row/H, column/W) in [0, 1)², rows in
+ * values /255 in [0, 1]) optionally box-averaged over K x K blocks (each channel alike),
+ * then the pixels on the even grid (2i, 2j) are the training set and those at the odd
+ * offsets (2i+1, 2j+1) the test set. Inputs are the coordinates (row/H, column/W) in [0, 1)², rows in
  * row-major order, so a square image's training set is an n x n grid (n = H/2) whose 2-D
  * FFT bin k is frequency k: grid_dims = 2, grid_n = n, no target frequencies (nfreqs 0).
  * Workload: once per run.

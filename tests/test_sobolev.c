@@ -26,6 +26,7 @@
 #include "hessian/curv.h"
 #include "studies/probes.h"
 #include "studies/spectral/spectral.h"
+#include "tests/net_util.h"
 #include "tests/tap.h"
 
 /* A grid dataset of n points per axis (dims 1 or 2) with k random targets. */
@@ -159,23 +160,6 @@ static void test_dense(void) {
   }
 }
 
-/* A smooth net (tanh) of the given widths on data of d inputs and k outputs. */
-static double *tanh_net(Net *net, const char *model, uint64_t seed) {
-  NetSpec ns;
-  Err err = {0};
-  netspec_default(&ns);
-  ns.act.kind = ACT_TANH;
-  Rng rng;
-  rng_seed(&rng, seed);
-  if (netspec_parse_model(&ns, model, &err) || net_init(net, &ns, &rng, &err)) {
-    tap_diag("net %s: %s", model, err.msg);
-    return NULL;
-  }
-  double *theta = malloc(net->n_params * sizeof *theta);
-  if (theta) net_init_params(net, theta, &rng);
-  return theta;
-}
-
 static double objective(const Net *net, const double *th, LossKind loss, const Batch *b,
                         NetCache *nc, double *grad) {
   double l = NAN;
@@ -187,7 +171,7 @@ static double objective(const Net *net, const double *th, LossKind loss, const B
 static void test_s0_bits(void) {
   Dataset *ds = grid_data(1, 32, 1, 4);
   Net net;
-  double *th = tanh_net(&net, "mlp:1-8-8-1", 5);
+  double *th = test_mlp(&net, "mlp:1-8-8-1", ACT_TANH, 5);
   LossMetric *M = metric_of(ds, 0.0);
   size_t P = net.n_params;
   NetCache *nc = net_cache_alloc(&net, ds->n, 0);
@@ -228,7 +212,7 @@ static void test_fd(void) {
   for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
     Dataset *ds = grid_data(cs[c].dims, cs[c].n, cs[c].k, 7 + c);
     Net net;
-    double *th = tanh_net(&net, cs[c].model, 8 + c);
+    double *th = test_mlp(&net, cs[c].model, ACT_TANH, 8 + c);
     LossMetric *M = metric_of(ds, cs[c].s);
     if (!th || !M) {
       tap_ok(0, "set-up of case %zu", c);
@@ -312,7 +296,7 @@ static void test_fd(void) {
 static void test_sharpness_probe(void) {
   Dataset *ds = grid_data(1, 16, 1, 11);
   Net net;
-  double *th = tanh_net(&net, "mlp:1-4-4-1", 12);
+  double *th = test_mlp(&net, "mlp:1-4-4-1", ACT_TANH, 12);
   LossMetric *M = metric_of(ds, 1.0);
   size_t P = net.n_params;
   NetCache *nc = net_cache_alloc(&net, ds->n, 0);
@@ -406,7 +390,7 @@ static void test_refusals(void) {
   }
   M = metric_of(tr, 1);
   Net net;
-  double *th = tanh_net(&net, "mlp:1-8-1", 13);
+  double *th = test_mlp(&net, "mlp:1-8-1", ACT_TANH, 13);
   size_t P = net.n_params;
   double *g = malloc(P * sizeof *g), l = 0;
   NetCache *small = net_cache_alloc(&net, tr->n / 2, 0), *whole = net_cache_alloc(&net, tr->n, 0);

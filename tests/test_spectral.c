@@ -22,6 +22,7 @@
 #include "core/train.h"
 #include "studies/probes.h"
 #include "studies/spectral/spectral.h"
+#include "tests/net_util.h"
 #include "tests/tap.h"
 
 /* Direct DFT / N of y on a grid of n per axis, bin layout of spec_fft_apply. */
@@ -48,23 +49,6 @@ static double max_abs_diff(const double *a, const double *b, size_t n) {
   return m;
 }
 
-/* A ReLU MLP from its model text, θ drawn from seed (caller: free θ, net_deinit). */
-static double *relu_net(Net *net, const char *model, uint64_t seed) {
-  NetSpec ns;
-  Err err = {0};
-  netspec_default(&ns);
-  ns.act.kind = ACT_RELU;
-  Rng rng;
-  rng_seed(&rng, seed);
-  if (netspec_parse_model(&ns, model, &err) || net_init(net, &ns, &rng, &err)) {
-    tap_diag("net %s: %s", model, err.msg);
-    return NULL;
-  }
-  double *theta = malloc(net->n_params * sizeof *theta);
-  if (theta) net_init_params(net, theta, &rng);
-  return theta;
-}
-
 /* A MemRecorder with a run begun; *rec is its Recorder. */
 static MemRecorder *mem_run(Recorder *rec, size_t n_params) {
   MemRecorder *m = memrec_alloc();
@@ -73,6 +57,22 @@ static MemRecorder *mem_run(Recorder *rec, size_t n_params) {
   Err err = {0};
   RunInfo info = {"t", "train", NULL, "{}", 0, n_params, "{}"};
   rec_run_begin(rec, &info, &id, &err);
+  return m;
+}
+
+/* The probe `spec` on train (test: te) measured once at step 0 into a fresh MemRecorder;
+ * *rc is the creation's or the run's status. */
+static MemRecorder *probe_once(const char *spec, const Net *net, double *theta, const Dataset *tr,
+                               const Dataset *te, int *rc, Err *err) {
+  Probe p;
+  Recorder rec;
+  MemRecorder *m = mem_run(&rec, net->n_params);
+  *rc = probe_create(spec, net, tr, LOSS_MSE, optim_adam, &p, err);
+  TrainState st = {.net = net, .theta = theta, .step = 0, .train = tr, .test = te, .rec = &rec};
+  if (!*rc) {
+    *rc = p.run(p.self, &st, err);
+    p.destroy(p.self);
+  }
   return m;
 }
 
@@ -177,7 +177,7 @@ static void check_probe_dft(const char *data, const char *model, int nrec) {
   Err err = {0};
   if (!tap_ok(data_load(data, 7, &tr, &te, &err) == CS_OK, "load %s", data)) return;
   Net net;
-  double *theta = relu_net(&net, model, 11);
+  double *theta = test_mlp(&net, model, ACT_RELU, 11);
   Probe p;
   int rc = probe_create("spectral:every=5,eps=0.5", &net, tr, LOSS_MSE, optim_adam, &p, &err);
   if (!tap_ok(rc == CS_OK, "%s: probe created (%s)", data, err.msg)) return;
@@ -271,7 +271,7 @@ static void test_training_run_level(void) {
   Err err = {0};
   data_load("synth:sines,n=64,freqs=1-2-3-9", 5, &tr, &te, &err);
   Net net;
-  double *theta = relu_net(&net, "mlp:1-64-64-64-1", 2);
+  double *theta = test_mlp(&net, "mlp:1-64-64-64-1", ACT_RELU, 2);
   OptConfig oc;
   optconfig_default(&oc);
   oc.lr = 3e-3;
@@ -352,7 +352,7 @@ static void test_probe_errors(void) {
     Err err = {0};
     data_load(cs[i].data, 1, &tr, &te, &err);
     Net net;
-    free(relu_net(&net, cs[i].model, 1));
+    free(test_mlp(&net, cs[i].model, ACT_RELU, 1));
     Probe p;
     int rc = probe_create(cs[i].probe, &net, tr, LOSS_MSE, optim_adam, &p, &err);
     tap_ok(rc == CS_EINVAL && strstr(err.msg, cs[i].want), "--probe %s on %s refused: %s",
@@ -362,40 +362,28 @@ static void test_probe_errors(void) {
   }
 }
 
-/* Writes a W x H 8-bit gray PNG with pixel (y, x) = (7y + 3x) mod 256 (libpng). */
-static int write_png(const char *path, int W, int H) {
+/* Writes a W x H 8-bit PNG of C channels (1 gray, 3 RGB) with channel c of pixel (y, x) =
+ * (7y + 3x + 50c) mod 256 (libpng). */
+static int write_png_channels(const char *path, int W, int H, int C) {
   png_image im;
   memset(&im, 0, sizeof im);
   im.version = PNG_IMAGE_VERSION;
   im.width = (png_uint_32)W;
   im.height = (png_uint_32)H;
-  im.format = PNG_FORMAT_GRAY;
-  unsigned char *px = malloc((size_t)W * (size_t)H);
-  for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++) px[y * W + x] = (unsigned char)((7 * y + 3 * x) % 256);
-  int ok = png_image_write_to_file(&im, path, 0, px, 0, NULL);
-  free(px);
-  return ok;
-}
-
-static double pix(int y, int x) { return ((7 * y + 3 * x) % 256) / 255.0; }
-
-/* An 8-bit RGB PNG with channel c of pixel (y, x) = (7y + 3x + 50c) mod 256 (libpng). */
-static int write_rgb_png(const char *path, int W, int H) {
-  png_image im;
-  memset(&im, 0, sizeof im);
-  im.version = PNG_IMAGE_VERSION;
-  im.width = (png_uint_32)W;
-  im.height = (png_uint_32)H;
-  im.format = PNG_FORMAT_RGB;
-  unsigned char *px = malloc((size_t)W * (size_t)H * 3);
+  im.format = C == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  unsigned char *px = malloc((size_t)W * (size_t)H * (size_t)C);
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++)
-      for (int c = 0; c < 3; c++) px[(y * W + x) * 3 + c] = (unsigned char)((7 * y + 3 * x + 50 * c) % 256);
+      for (int c = 0; c < C; c++)
+        px[(y * W + x) * C + c] = (unsigned char)((7 * y + 3 * x + 50 * c) % 256);
   int ok = png_image_write_to_file(&im, path, 0, px, 0, NULL);
   free(px);
   return ok;
 }
+
+static int write_png(const char *path, int W, int H) { return write_png_channels(path, W, H, 1); }
+
+static double pix(int y, int x) { return ((7 * y + 3 * x) % 256) / 255.0; }
 
 static double rgb(int y, int x, int c) { return ((7 * y + 3 * x + 50 * c) % 256) / 255.0; }
 
@@ -403,7 +391,7 @@ static double rgb(int y, int x, int c) { return ((7 * y + 3 * x + 50 * c) % 256)
  * fit and target as [N][3], the residual spectrum's shells holding every channel's energy. */
 static void test_image_rgb(void) {
   const char *path = "cs_test_rgb.png";
-  if (!tap_ok(write_rgb_png(path, 16, 16), "RGB test PNG written")) return;
+  if (!tap_ok(write_png_channels(path, 16, 16, 3), "RGB test PNG written")) return;
   Dataset *tr, *te, *gtr, *gte;
   Err err = {0};
   int rc = data_load("image:cs_test_rgb.png,color=rgb", 0, &tr, &te, &err);
@@ -419,13 +407,8 @@ static void test_image_rgb(void) {
              "(gray stays 1): %s", err.msg);
   if (rc || rg) return;
   Net net;
-  double *theta = relu_net(&net, "mlp:2-16-3", 6);
-  Probe p;
-  rc = probe_create("spectral:every=1", &net, tr, LOSS_MSE, optim_adam, &p, &err);
-  Recorder rec;
-  MemRecorder *m = mem_run(&rec, net.n_params);
-  TrainState st = {.net = &net, .theta = theta, .step = 0, .train = tr, .test = te, .rec = &rec};
-  if (!rc) rc = p.run(p.self, &st, &err);
+  double *theta = test_mlp(&net, "mlp:2-16-3", ACT_RELU, 6);
+  MemRecorder *m = probe_once("spectral:every=1", &net, theta, tr, te, &rc, &err);
   NetCache *c = net_cache_alloc(&net, te->n, 0);
   net_forward(&net, theta, tr->X, tr->n, c);
   const double *F = c->A[net.nlayers - 1];
@@ -458,9 +441,9 @@ static void test_image_rgb(void) {
   for (size_t i = 0; i < te->n * 3; i++) sse_te += (F[i] - te->Y[i]) * (F[i] - te->Y[i]);
   tap_rel(pe, 10 * log10((hi - lo) * (hi - lo) / (sse_te / (3.0 * te->n))), 1e-12,
           "psnr_test over the three channels of the odd pixels");
-  if (!rc) p.destroy(p.self);
   Net one;
-  free(relu_net(&one, "mlp:2-8-1", 7));
+  Probe p;
+  free(test_mlp(&one, "mlp:2-8-1", ACT_RELU, 7));
   err = (Err){0};
   rc = probe_create("spectral", &one, tr, LOSS_MSE, optim_adam, &p, &err);
   tap_ok(rc == CS_EINVAL && strstr(err.msg, "one output per target"),
@@ -518,13 +501,8 @@ static void test_image_data(void) {
   if (!rc) {
     /* the probe on an image: residual spectrum, PSNR, the fit and the target, no freq_amp */
     Net net;
-    double *theta = relu_net(&net, "mlp:2-16-1", 4);
-    Probe p;
-    rc = probe_create("spectral:every=1", &net, tr, LOSS_MSE, optim_adam, &p, &err);
-    Recorder rec;
-    MemRecorder *m = mem_run(&rec, net.n_params);
-    TrainState st = {.net = &net, .theta = theta, .step = 0, .train = tr, .test = te, .rec = &rec};
-    if (!rc) rc = p.run(p.self, &st, &err);
+    double *theta = test_mlp(&net, "mlp:2-16-1", ACT_RELU, 4);
+    MemRecorder *m = probe_once("spectral:every=1", &net, theta, tr, te, &rc, &err);
     NetCache *c = net_cache_alloc(&net, tr->n, 0);
     net_forward(&net, theta, tr->X, tr->n, c);
     size_t nfit = 0, ntarget = 0, namp = 0, nres = 0;
@@ -547,7 +525,6 @@ static void test_image_data(void) {
            "freq_resid over 7 shells, psnr_train %.2f, psnr_test %.2f, no freq_amp (%s)",
            pt, pe, err.msg);
     net_cache_free(c);
-    p.destroy(p.self);
     memrec_free(m);
     free(theta);
     net_deinit(&net);

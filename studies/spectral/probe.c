@@ -70,9 +70,6 @@ static void transform_channels(SpecProbe *sp, const double *v, double *out) {
   }
 }
 
-/* Signed frequency of index a along an axis of n bins. */
-static long signed_freq(size_t a, size_t n) { return a <= n / 2 ? (long)a : (long)a - (long)n; }
-
 /* The residual's amplitude spectrum R = T − F into v[nshell] (spectral.h). */
 static void residual_spectrum(const SpecProbe *sp, double *v) {
   const double *T = sp->T, *F = sp->F;
@@ -91,7 +88,7 @@ static void residual_spectrum(const SpecProbe *sp, double *v) {
       for (size_t b = 0; b < h; b++) {
         size_t q = c * sp->bins + a * h + b;
         double re = T[2 * q] - F[2 * q], im = T[2 * q + 1] - F[2 * q + 1];
-        long kx = signed_freq(a, n);
+        long kx = loss_signed_freq(a, n);
         size_t s = (size_t)lround(sqrt((double)(kx * kx) + (double)(b * b)));
         /* columns 0 < ky < n/2 stand for their mirror image (−kx, −ky) too */
         double mult = (b == 0 || 2 * b == n) ? 1.0 : 2.0;
