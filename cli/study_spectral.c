@@ -161,12 +161,13 @@ static void variant_opts(const RunOpts *base, const Variant *v, const StudyOpts 
 static int variant_check(const RunOpts *o, Err *err) {
   RunSetup s;
   int rc = run_setup(o, &s, err);
+  if (rc) return err_prefix(err, "variant act=%s embed=%s loss=%s", o->act, o->embed, o->loss);
   for (int i = 0; !rc && i < o->nprobes; i++) {
     Probe p;
     if (!(rc = probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, &p, err)))
       p.destroy(p.self);
   }
-  if (!rc) run_setup_free(&s);
+  run_setup_free(&s); /* also when a probe was refused: the set-up was built */
   if (rc) err_prefix(err, "variant act=%s embed=%s loss=%s", o->act, o->embed, o->loss);
   return rc;
 }
