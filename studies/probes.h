@@ -14,6 +14,9 @@
  *   spectral:every=K,eps=E  the spectral-bias measurement on grid data (normalised
  *       magnitudes, relative errors and residual spectrum of the network on the grid,
  *       convergence times τ_k; studies/spectral/spectral.h, docs/SPECTRAL.md).
+ *   ntk:every=K,k=20,dense=auto,layers=true,t1=T,probes=8  the empirical NTK on the
+ *       training set: spectrum, residual projections, rates against the kernel
+ *       prediction, per-layer spectra, drift (studies/ntk/ntk.h, docs/NTK.md).
  * Each sharpness probe tracks its eigenvectors (studies/track.h): one block product and a
  * Rayleigh-Ritz check per measurement when the previous vectors still fit, else a
  * full solve to tol warm-started from them (warm=false: a cold solve every time).

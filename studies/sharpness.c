@@ -9,6 +9,7 @@
 #include "hessian/ops.h"
 #include "lanczos/eig.h"
 #include "probes.h"
+#include "ntk/ntk.h"
 #include "spectral/spectral.h"
 #include "track.h"
 
@@ -184,6 +185,7 @@ static void probe_destroy(void *self) {
 int probe_create(const char *text, const Net *net, const Dataset *train, LossKind loss,
                  const OptimizerType *opt, Probe *out, Err *err) {
   if (spectral_probe_matches(text)) return spectral_probe_create(text, net, train, out, err);
+  if (ntk_probe_matches(text)) return ntk_probe_create(text, net, train, loss, opt, out, err);
   Spec s;
   if (spec_parse(&s, text, err)) return err_prefix(err, "--probe");
   ProbeKind kind;
@@ -193,7 +195,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   else {
     err_set(err, CS_EINVAL,
             "--probe: unknown probe '%s' (known: sharpness, precond-sharpness, gn-sharpness, "
-            "spectral)",
+            "spectral, ntk)",
             s.kind);
     spec_free(&s);
     return CS_EINVAL;
