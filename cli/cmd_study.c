@@ -16,6 +16,7 @@ static const Study studies[] = {
     {"spectral-bias", study_spectral, "which frequencies a network learns first (Rahaman et al.)"},
     {"pc-bias", study_pcbias, "principal-component bias of deep linear nets (Hacohen & Weinshall)"},
     {"stein", study_stein, "neural Stein critics with staged L2 regularisation (Repasky et al.)"},
+    {"ntk", study_ntk, "the empirical NTK: spectrum, residual projections, rates, drift"},
 };
 #define NSTUDIES (sizeof studies / sizeof *studies)
 

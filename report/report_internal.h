@@ -79,6 +79,10 @@ int section_stein_emit(Report *r, ReportRun *run, Err *err);
 int section_batch_applies(Report *r, const ReportRun *run, Err *err);
 int section_batch_emit(Report *r, ReportRun *run, Err *err);
 
+/* The NTK study's section (section_ntk.c). */
+int section_ntk_applies(Report *r, const ReportRun *run, Err *err);
+int section_ntk_emit(Report *r, ReportRun *run, Err *err);
+
 /* The comparison's table of the m runs (compare_config.c): the configuration keys that
  * differ, then final train loss, test loss and test accuracy; configuration cells that
  * differ from the first run's marked class "diff". Appends to b; 0, or -1 with err filled. */

@@ -434,5 +434,6 @@ const ReportSection report_sections[] = {
     {"pcbias", "Principal-component bias", section_pcbias_applies, section_pcbias_emit},
     {"stein", "Stein critic", section_stein_applies, section_stein_emit},
     {"batch", "Batch size and curvature", section_batch_applies, section_batch_emit},
+    {"ntk", "Neural tangent kernel", section_ntk_applies, section_ntk_emit},
 };
 const size_t report_n_sections = sizeof report_sections / sizeof report_sections[0];

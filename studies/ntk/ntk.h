@@ -99,6 +99,10 @@ double ntk_dominant_freq(int dims, size_t n, const double *F);
  * at every measurement so the last stands. MSE only.
  */
 int ntk_probe_matches(const char *text);
+/* λ_max of K at θ on the whole of train (the probe's dense=auto choice of path): what sets
+ * the step size, ηλ_max/n < 2 for full-batch GD on MSE. */
+int ntk_lambda_max(const Net *net, const double *theta, const Dataset *train, double *lmax,
+                   Err *err);
 int ntk_probe_create(const char *text, const Net *net, const Dataset *train, LossKind loss,
                      const OptimizerType *opt, Probe *out, Err *err);
 

@@ -27,9 +27,8 @@ typedef struct NtkProbe {
   const Dataset *train;
   size_t n, N;
   int k, nl, dense, layers, nz;
-  long t1;                       /* step of the rates (< 0: the first measurement after t0) */
+  long t1;                       /* step of the rates (< 0: each pair's predicted half-life) */
   long t0;                       /* step of the reference measurement (-1: none yet) */
-  int rates_done;
   /* dense */
   NtkDense *dw;
   double *K, *K0, *Kl, *scratch;
@@ -44,6 +43,8 @@ typedef struct NtkProbe {
   double *lvals, *lvecs;         /* per layer: [nl][k], [nl][k][N] */
   double *vals0, *V0, *p0, *p;   /* reference eigenpairs and projections */
   double *meas, *pred, *freq;    /* [k] */
+  double *rate_at;               /* [k] step of meas[i]; NAN before a rate was measured */
+  int *rate_final;               /* [k] 1 once meas[i] was taken at its chosen step */
   double drift, rate_corr, freq_order, eig_ratio;
   SpecFFT *fft;                  /* grid data with one output, else NULL */
   double *Fbuf;                  /* [2 bins] */
@@ -137,6 +138,26 @@ static int put_series_prefixed(Recorder *rec, long step, const char *name, int l
   return rec_series(rec, step, full, n, v, err);
 }
 
+/* The measured rates at step t. With t1 given, every pair's rate is taken at the first
+ * measurement at or after t1. Otherwise each pair i is measured at its own predicted
+ * half-life, the first measurement where pred_i·(t − t0) >= log 2 (a decay large enough to
+ * measure, before the pair's projection is lost in the nonlinear remainder), and until
+ * then at the latest measurement. Returns 1 when a rate changed. */
+static int update_rates(NtkProbe *np, double lr, long t) {
+  int changed = 0;
+  for (int i = 0; i < np->k; i++) {
+    if (np->rate_final[i]) continue;
+    np->pred[i] = ntk_predicted_rate(lr, np->vals0[i], np->n);
+    int final = np->t1 >= 0 ? t >= np->t1 : np->pred[i] * (double)(t - np->t0) >= log(2.0);
+    if (np->t1 >= 0 && !final) continue;
+    np->meas[i] = ntk_measured_rate(np->p0[i], np->p[i], t - np->t0);
+    np->rate_at[i] = (double)t;
+    np->rate_final[i] = final;
+    changed = 1;
+  }
+  return changed;
+}
+
 static int probe_run(void *self, TrainState *st, Err *err) {
   NtkProbe *np = self;
   size_t N = np->N, kk = (size_t)np->k;
@@ -167,22 +188,15 @@ static int probe_run(void *self, TrainState *st, Err *err) {
     }
   }
   if (!rc) rc = rec_metric(rec, t, "ntk_drift", np->drift, err);
-  /* the rates, once: at t1, or at the first measurement after the reference */
-  int due = !np->rates_done && t > np->t0 && (np->t1 < 0 ? 1 : t >= np->t1);
-  if (!rc && due) {
-    for (size_t i = 0; i < kk; i++) {
-      np->meas[i] = ntk_measured_rate(np->p0[i], np->p[i], t - np->t0);
-      np->pred[i] = ntk_predicted_rate(st->lr, np->vals0[i], np->n);
-    }
+  if (!rc && t > np->t0 && update_rates(np, st->lr, t)) {
     np->rate_corr = spec_spearman(np->pred, np->meas, kk);
-    np->rates_done = 1;
     rc = rec_series(rec, -1, "ntk_rate", kk, np->meas, err);
     if (!rc) rc = rec_series(rec, -1, "ntk_rate_pred", kk, np->pred, err);
-    if (!rc) rc = rec_metric(rec, -1, "ntk_rate_step", (double)t, err);
+    if (!rc) rc = rec_series(rec, -1, "ntk_rate_step", kk, np->rate_at, err);
   }
   /* run-level numbers, rewritten at each measurement so the last stands */
   if (!rc) rc = rec_metric(rec, -1, "ntk_drift", np->drift, err);
-  if (!rc && np->rates_done) rc = rec_metric(rec, -1, "ntk_rate_corr", np->rate_corr, err);
+  if (!rc && !isnan(np->rate_corr)) rc = rec_metric(rec, -1, "ntk_rate_corr", np->rate_corr, err);
   if (!rc && np->fft) rc = rec_metric(rec, -1, "ntk_freq_order", np->freq_order, err);
   if (!rc) rc = rec_metric(rec, -1, "ntk_eig_ratio", np->eig_ratio, err);
   return rc;
@@ -201,6 +215,7 @@ static void probe_destroy(void *self) {
   free(np->r), free(np->vals), free(np->vecs), free(np->lvals), free(np->lvecs);
   free(np->vals0), free(np->V0), free(np->p0), free(np->p);
   free(np->meas), free(np->pred), free(np->freq), free(np->Fbuf);
+  free(np->rate_at), free(np->rate_final);
   free(np);
 }
 
@@ -251,8 +266,11 @@ static int probe_alloc(NtkProbe *np, Err *err) {
   np->meas = malloc(kk * sizeof *np->meas);
   np->pred = malloc(kk * sizeof *np->pred);
   np->freq = malloc(kk * sizeof *np->freq);
+  np->rate_at = malloc(kk * sizeof *np->rate_at);
+  np->rate_final = calloc(kk, sizeof *np->rate_final);
   int ok = np->cache && np->r && np->vals && np->vecs && np->lvals && np->lvecs && np->vals0 &&
-           np->V0 && np->p0 && np->p && np->meas && np->pred && np->freq;
+           np->V0 && np->p0 && np->p && np->meas && np->pred && np->freq && np->rate_at &&
+           np->rate_final;
   if (ok && np->dense) {
     np->dw = ntk_dense_alloc(net, np->n, err);
     np->K = malloc(N * N * sizeof *np->K);
@@ -322,7 +340,22 @@ int ntk_probe_create(const char *text, const Net *net, const Dataset *train, Los
     return err_set(err, CS_ENOMEM, "out of memory for the ntk probe (%zu x %zu kernel%s)", N, N,
                    dense ? ", dense" : "");
   }
+  for (size_t i = 0; i < (size_t)o.k; i++) np->meas[i] = np->pred[i] = np->rate_at[i] = NAN;
   snprintf(np->name, sizeof np->name, "ntk");
   *out = (Probe){np->name, o.every, np, probe_run, probe_destroy, NULL};
   return CS_OK;
+}
+
+int ntk_lambda_max(const Net *net, const double *theta, const Dataset *train, double *lmax,
+                   Err *err) {
+  size_t N = train->n * net->d_out;
+  Probe p;
+  int rc = ntk_probe_create(N > 2 ? "ntk:layers=false,k=1" : "ntk:layers=false,k=1,dense=yes", net,
+                            train, LOSS_MSE, NULL, &p, err);
+  if (rc) return rc;
+  NtkProbe *np = p.self;
+  rc = measure_kernel(np, theta, err);
+  if (!rc) *lmax = np->vals[0];
+  p.destroy(p.self);
+  return rc;
 }

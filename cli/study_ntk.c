@@ -1,0 +1,322 @@
+/*
+ * study_ntk.c: `curvscope study ntk`: the kernel view of training (docs/NTK.md).
+ *
+ * Trains one run per --widths entry (every hidden width of --model set to it) through the
+ * train command's set-up with the ntk probe (studies/ntk/), so every train flag works; or,
+ * with --run ID, replays the probe over a stored run: at its initialisation (rebuilt from
+ * the stored seed) and at each of its checkpoints, writing the same series into that run.
+ * --lr-frac F sets each run's η from its own kernel at init, ηλ_max/n = F, so widths
+ * whose kernels differ in scale train at the same relative speed.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/spec.h"
+#include "core/threads.h"
+#include "db/db.h"
+#include "db/db_json.h"
+#include "run_opts.h"
+#include "studies/ntk/ntk.h"
+#include "studies/probes.h"
+
+#define MAX_WIDTHS 16
+
+typedef struct StudyOpts {
+  long widths[MAX_WIDTHS];
+  int nwidths;
+  long every, k, t1, probes, run;
+  double lr_frac; /* 0: use --lr */
+  char dense[8];
+  int layers, ci;
+} StudyOpts;
+
+static void help(void) {
+  printf(
+      "usage: curvscope study ntk [--widths LIST] [study options] [train options]\n"
+      "       curvscope study ntk --run ID [--db FILE] [study options]\n\n"
+      "The empirical neural tangent kernel K = J Jᵀ on the training inputs, at init and every\n"
+      "--every steps: its top --k eigenvalues, the residual's projection on each eigenvector of\n"
+      "K_0, the measured decay rate of each projection against the kernel prediction\n"
+      "−log|1 − ηλ_i/n| (≈ ηλ_i/n; full-batch GD on ½·mean‖f − y‖²), the per-layer kernels'\n"
+      "spectra, the drift ‖K_t − K_0‖_F/‖K_0‖_F and, on grid data, each eigenvector's dominant\n"
+      "frequency. Run-level metrics ntk_rate_corr, ntk_drift, ntk_freq_order, ntk_eig_ratio\n"
+      "(docs/NTK.md, docs/SCHEMA.md).\n\n"
+      "Defaults: synth:sines,n=200,freqs=1-2-4-8-16,amps=equal, mlp:1-1024-1024-1, relu, full-\n"
+      "batch GD at ηλ_max/n = 0.5, 2000 steps, every 20.\n\n"
+      "  --widths LIST   one run per hidden width, e.g. 64-256-1024 (default: --model as is)\n"
+      "  --lr-frac F     η = F·n/λ_max(K_0) per run (default 0.5; 0: use --lr)\n"
+      "  --every K       measure every K steps (default 20)\n"
+      "  --k K           eigenpairs (default 20)\n"
+      "  --dense MODE    auto (dense when n·d_out <= 1024), yes, no (matrix-free Lanczos)\n"
+      "  --t1 T          step of the rate comparison (default: the first measurement after 0)\n"
+      "  --probes M      random vectors of the matrix-free drift estimate (default 8)\n"
+      "  --no-layers     skip the per-layer kernels\n"
+      "  --preset ci     n=64, freqs=1-2-4, widths 32-128-512, 300 steps, every 10, k 10\n"
+      "  --run ID        replay the probe over a stored run's init and checkpoints (an MSE run)\n"
+      "  any train option (curvscope train --help): --data --model --act --embed --opt --steps\n"
+      "                  --seed --db --threads --config FILE ...\n");
+}
+
+static int parse_study_flag(const char *f, const char *v, StudyOpts *so, Err *err) {
+  if (!strcmp(f, "--preset")) {
+    if (strcmp(v, "ci") && strcmp(v, "default"))
+      return err_set(err, CS_EINVAL, "--preset '%s' (use default or ci)", v);
+    so->ci = !strcmp(v, "ci");
+    return CS_OK;
+  }
+  if (!strcmp(f, "--widths")) {
+    if (spec_parse_int_list(v, so->widths, MAX_WIDTHS, &so->nwidths, err))
+      return err_prefix(err, "--widths '%s'", v);
+    for (int i = 0; i < so->nwidths; i++)
+      if (so->widths[i] < 1 || so->widths[i] > 1000000)
+        return err_set(err, CS_EINVAL, "--widths '%s': width %ld outside 1..1000000", v,
+                       so->widths[i]);
+    return CS_OK;
+  }
+  if (!strcmp(f, "--lr-frac")) {
+    if (parse_double(v, &so->lr_frac) || !(so->lr_frac >= 0) || so->lr_frac >= 2)
+      return err_set(err, CS_EINVAL, "--lr-frac '%s' is not a number in [0, 2)", v);
+    return CS_OK;
+  }
+  if (!strcmp(f, "--dense")) {
+    if (strcmp(v, "auto") && strcmp(v, "yes") && strcmp(v, "no"))
+      return err_set(err, CS_EINVAL, "--dense '%s' (use auto, yes or no)", v);
+    snprintf(so->dense, sizeof so->dense, "%s", v);
+    return CS_OK;
+  }
+  long *lp = !strcmp(f, "--every") ? &so->every
+             : !strcmp(f, "--k")   ? &so->k
+             : !strcmp(f, "--t1")  ? &so->t1
+             : !strcmp(f, "--run") ? &so->run
+                                   : &so->probes;
+  long lo = lp == &so->t1 || lp == &so->run ? 0 : 1;
+  if (parse_long(v, lp) || *lp < lo || *lp > 1000000000)
+    return err_set(err, CS_EINVAL, "%s '%s' is not an integer in [%ld, 1000000000]", f, v, lo);
+  return CS_OK;
+}
+
+static void preset(RunOpts *o, StudyOpts *so) {
+  strcpy(o->act, "relu");
+  strcpy(o->opt, "gd");
+  strcpy(o->loss, "mse");
+  o->eval_every = 0;
+  if (so->ci) {
+    strcpy(o->data, "synth:sines,n=64,freqs=1-2-4,amps=equal");
+    strcpy(o->model, "mlp:1-256-256-1");
+    o->steps = 300;
+    so->every = 10;
+    so->k = 10;
+    long w[3] = {32, 128, 512};
+    memcpy(so->widths, w, sizeof w);
+    so->nwidths = 3;
+  } else {
+    strcpy(o->data, "synth:sines,n=200,freqs=1-2-4-8-16,amps=equal");
+    strcpy(o->model, "mlp:1-1024-1024-1");
+    o->steps = 2000;
+  }
+}
+
+/* model with every hidden width set to w ("mlp:1-64-64-1,bias=zero" -> "mlp:1-w-w-1,..."). */
+static int model_with_width(const char *model, long w, char *out, size_t size, Err *err) {
+  if (strncmp(model, "mlp:", 4))
+    return err_set(err, CS_EINVAL, "--widths needs an mlp:... --model, not '%s'", model);
+  const char *comma = strchr(model, ',');
+  size_t len = comma ? (size_t)(comma - model - 4) : strlen(model + 4);
+  char list[256];
+  long v[NET_MAX_LAYERS + 1];
+  int n;
+  snprintf(list, sizeof list, "%.*s", (int)len, model + 4);
+  if (spec_parse_int_list(list, v, NET_MAX_LAYERS + 1, &n, err) || n < 3)
+    return n < 3 ? err_set(err, CS_EINVAL, "--widths: '%s' has no hidden layer", model)
+                 : err_prefix(err, "--model '%s'", model);
+  int o = snprintf(out, size, "mlp:%ld", v[0]);
+  for (int i = 1; i < n - 1; i++) o += snprintf(out + o, size - (size_t)o, "-%ld", w);
+  snprintf(out + o, size - (size_t)o, "-%ld%s", v[n - 1], comma ? comma : "");
+  return CS_OK;
+}
+
+static void probe_spec(const StudyOpts *so, char *out, size_t size) {
+  int o = snprintf(out, size, "ntk:every=%ld,k=%ld,dense=%s,layers=%s,probes=%ld", so->every,
+                   so->k, so->dense, so->layers ? "true" : "false", so->probes);
+  if (so->t1 > 0) snprintf(out + o, size - (size_t)o, ",t1=%ld", so->t1);
+}
+
+/* One run's options; with --lr-frac its η from its own kernel at init (the run's seed). */
+static int width_opts(const RunOpts *base, const StudyOpts *so, int wi, const char *group,
+                      RunOpts *o, Err *err) {
+  *o = *base;
+  if (so->nwidths && model_with_width(base->model, so->widths[wi], o->model, sizeof o->model, err))
+    return CS_EINVAL;
+  snprintf(o->study, sizeof o->study, "ntk");
+  snprintf(o->group, sizeof o->group, "%s", group);
+  if (so->nwidths)
+    snprintf(o->name, sizeof o->name, "%.60s width=%ld", base->name[0] ? base->name : "ntk",
+             so->widths[wi]);
+  else if (!base->name[0]) snprintf(o->name, sizeof o->name, "ntk");
+  for (int i = o->nprobes; i > 0; i--) memcpy(o->probe[i], o->probe[i - 1], sizeof o->probe[0]);
+  probe_spec(so, o->probe[0], sizeof o->probe[0]);
+  o->nprobes++;
+  RunSetup s;
+  int rc = run_setup(o, &s, err);
+  for (int i = 0; !rc && i < o->nprobes; i++) { /* every probe builds before anything is written */
+    Probe p;
+    if (!(rc = probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, &p, err)))
+      p.destroy(p.self);
+  }
+  if (!rc && so->lr_frac > 0) {
+    double lmax = NAN;
+    rc = ntk_lambda_max(&s.net, s.theta, s.train, &lmax, err);
+    if (!rc && !(lmax > 0))
+      rc = err_set(err, CS_EINVAL, "the kernel at init has λ_max = %g: no step size from it", lmax);
+    if (!rc) o->lr = so->lr_frac * (double)s.train->n / lmax;
+  }
+  if (!rc) run_setup_free(&s);
+  return rc;
+}
+
+/* The run's NTK numbers, read back from the database. */
+static void print_run(Db *db, int64_t id, const RunOpts *o) {
+  DbRows m = {0};
+  Err err = {0};
+  static const char *const names[] = {"ntk_rate_corr", "ntk_drift", "ntk_freq_order",
+                                      "ntk_eig_ratio"};
+  double v[4];
+  for (int i = 0; i < 4; i++) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND name='%s'",
+             names[i]);
+    v[i] = NAN;
+    if (!db_query_rows(db, sql, &id, 1, &m, &err) && m.nrow) v[i] = m.v[0];
+    db_rows_free(&m);
+  }
+  printf("  %-28s lr %-9.4g rate corr %6.3f  drift %8.4g  freq order %6.3f  λ_k/λ_1 %.3g\n",
+         o->model, o->lr, v[0], v[1], v[2], v[3]);
+}
+
+/* --run: the probe over the stored run's init and checkpoints, into that run. */
+static int replay_run(Db *db, int64_t run, const StudyOpts *so, Err *err) {
+  RunRow row = {0};
+  RunOpts ro;
+  RunSetup s = {0};
+  long *steps = NULL;
+  size_t ns = 0;
+  Probe p = {0};
+  Recorder rec = {0};
+  int rc, attached = 0;
+  if ((rc = db_run_get(db, run, &row, err))) goto out;
+  if ((rc = run_opts_from_json(&ro, row.config, err)) || (rc = run_setup(&ro, &s, err))) goto out;
+  char spec[256];
+  probe_spec(so, spec, sizeof spec);
+  if ((rc = probe_create(spec, &s.net, s.train, s.loss, s.opt_type, &p, err))) goto out;
+  if ((rc = db_checkpoint_steps(db, run, &steps, &ns, err))) goto out;
+  if ((rc = db_recorder_attach(db, run, &rec, err))) goto out;
+  attached = 1;
+  TrainState st = {.net = &s.net, .theta = s.theta, .step = 0, .loss_kind = s.loss,
+                   .train = s.train, .test = s.test, .rec = &rec, .lr = ro.lr};
+  if ((rc = p.run(p.self, &st, err))) goto out; /* the init, from the stored seed */
+  for (size_t i = 0; i < ns && !rc; i++) {
+    if (steps[i] <= 0) continue;
+    double *params = NULL;
+    size_t n = 0;
+    long at = steps[i];
+    if ((rc = db_checkpoint_read(db, run, at, &params, &n, &at, err))) break;
+    if (n != s.net.n_params)
+      rc = err_set(err, CS_EFORMAT, "checkpoint of run %lld has %zu values, its model %zu",
+                   (long long)run, n, s.net.n_params);
+    st.theta = params;
+    st.step = at;
+    if (!rc) rc = p.run(p.self, &st, err);
+    free(params);
+  }
+  if (!rc) rc = rec_flush(&rec, err);
+  if (!rc) {
+    printf("study ntk: run %lld, the init and %zu checkpoint%s\n", (long long)run, ns,
+           ns == 1 ? "" : "s");
+    print_run(db, run, &ro);
+  }
+out:
+  if (attached) db_recorder_close(&rec);
+  if (p.destroy) p.destroy(p.self);
+  free(steps);
+  run_setup_free(&s);
+  run_row_free(&row);
+  return rc;
+}
+
+int study_ntk(int argc, char **argv) {
+  if (cli_is_help(argc, argv)) {
+    help();
+    return EXIT_OK;
+  }
+  Err err = {0};
+  StudyOpts so = {{0}, 0, 20, 20, 0, 8, -1, 0.5, "auto", 1, 0};
+  for (int i = 1; i + 1 < argc; i++) /* the preset first: it sets the others' defaults */
+    if (!strcmp(argv[i], "--preset") && parse_study_flag(argv[i], argv[i + 1], &so, &err))
+      return cli_fail(&err);
+  RunOpts base;
+  run_opts_default(&base);
+  preset(&base, &so);
+  char **rest = malloc((size_t)argc * sizeof *rest);
+  if (!rest) return err_set(&err, CS_ENOMEM, "out of memory"), cli_fail(&err);
+  int nrest = 0, ntrain = 0;
+  static const char *const own[] = {"--preset", "--widths", "--lr-frac", "--every", "--k",
+                                    "--dense", "--t1", "--probes", "--run"};
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--no-layers")) {
+      so.layers = 0;
+      continue;
+    }
+    int is_own = 0;
+    for (size_t k = 0; k < sizeof own / sizeof *own; k++) is_own |= !strcmp(argv[i], own[k]);
+    if (!is_own) {
+      const char *f = argv[i];
+      ntrain += f[0] == '-' && strcmp(f, "--db") && strncmp(f, "--db=", 5) &&
+                strcmp(f, "--threads") && strncmp(f, "--threads=", 10) && strcmp(f, "--quiet");
+      rest[nrest++] = argv[i];
+      continue;
+    }
+    if (i + 1 >= argc || parse_study_flag(argv[i], argv[i + 1], &so, &err)) {
+      if (i + 1 >= argc) err_set(&err, CS_EINVAL, "option '%s' needs a value", argv[i]);
+      free(rest);
+      return cli_fail(&err);
+    }
+    i++;
+  }
+  int rc = run_opts_parse(&base, nrest, rest, 0, &err);
+  free(rest);
+  if (!rc && base.nprobes >= RUN_MAX_PROBES)
+    rc = err_set(&err, CS_EINVAL, "at most %d --probe flags beside the study's ntk probe",
+                 RUN_MAX_PROBES - 1);
+  if (!rc && so.run >= 0 && (ntrain || so.nwidths))
+    rc = err_set(&err, CS_EINVAL, "with --run the model, data and step size come from the stored "
+                 "run: give only study options, --db and --threads");
+  if (rc) return cli_fail(&err);
+  threads_set((int)base.threads);
+  Db *db = NULL;
+  if (so.run >= 0) {
+    if (cli_db_open_existing(base.db, &db, &err)) return cli_fail(&err);
+    int code = replay_run(db, so.run, &so, &err) ? cli_fail(&err) : EXIT_OK;
+    db_close(db);
+    return code;
+  }
+  char group[64];
+  cli_study_group("ntk", group, sizeof group);
+  int nruns = so.nwidths ? so.nwidths : 1;
+  static RunOpts runs[MAX_WIDTHS];
+  for (int w = 0; w < nruns; w++) /* every run is built (and its η found) before any is written */
+    if (width_opts(&base, &so, w, group, &runs[w], &err)) return cli_fail(&err);
+  if (cli_db_open(base.db, &db, &err)) return cli_fail(&err);
+  cli_install_stop_signals();
+  printf("study ntk: %d run%s, group %s\n", nruns, nruns == 1 ? "" : "s", group);
+  int code = EXIT_OK;
+  for (int w = 0; w < nruns && code == EXIT_OK && !train_stop_requested(); w++) {
+    int64_t id;
+    code = cli_train_run(&runs[w], base.db, &db, &id, !base.quiet);
+    if (code == EXIT_OK) print_run(db, id, &runs[w]);
+  }
+  db_close(db);
+  return cli_stop_exit(code);
+}
