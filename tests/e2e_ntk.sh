@@ -52,8 +52,13 @@ worst=$(q "select max(abs(m.value + ln(abs(pt.value) / abs(p0.value)) / s.value)
            join series pt on pt.run_id=m.run_id and pt.name='ntk_proj' and pt.step=s.value and pt.idx=m.idx
            where m.name='ntk_rate' and m.step=-1")
 awkt "$worst < 1e-12"; ok $? "ntk_rate = −ln(|p_i(t_i)|/|p_i(0)|)/t_i from the stored projections (max err $worst)"
-[ "$(q "select count(*) from metrics where step=-1 and name in ('ntk_rate_corr','ntk_drift','ntk_freq_order','ntk_eig_ratio')")" = 8 ]
-ok $? "run-level metrics ntk_rate_corr, ntk_drift, ntk_freq_order, ntk_eig_ratio on both runs"
+[ "$(q "select count(*) from metrics where step=-1 and name in ('ntk_rate_corr','ntk_rate_agree','ntk_drift','ntk_freq_order','ntk_eig_ratio')")" = 10 ]
+ok $? "run-level metrics ntk_rate_corr, ntk_rate_agree, ntk_drift, ntk_freq_order, ntk_eig_ratio on both runs"
+agree=$(q "select value from metrics where run_id=$R and name='ntk_rate_agree' and step=-1")
+want=$(q "select coalesce(min(m.idx), 6) from series m join series p on p.run_id=m.run_id and p.name='ntk_rate_pred'
+          and p.step=-1 and p.idx=m.idx where m.run_id=$R and m.name='ntk_rate' and m.step=-1
+          and not abs(m.value / p.value - 1) <= 0.1")
+awkt "$agree == $want"; ok $? "ntk_rate_agree = $agree, the first pair off by more than 10% ($want)"
 d0=$(q "select value from metrics where run_id=$R and name='ntk_drift' and step=0")
 dl=$(q "select value from metrics where run_id=$R and name='ntk_drift' and step=-1")
 dt=$(q "select value from metrics where run_id=$R and name='ntk_drift' and step=60")

@@ -239,6 +239,9 @@ static void test_analysis(void) {
   double v[5] = {0.1, -3, 2, 0, 1};
   ntk_sign_fix(v, 5);
   tap_ok(v[1] == 3 && v[0] == -0.1, "sign fix: the largest entry becomes positive");
+  double me[4] = {1.05, 0.5, 0.31, 0.1}, pr[4] = {1.0, 0.5, 0.2, 0.1};
+  tap_ok(ntk_rates_agree(me, pr, 4, 0.1) == 2 && ntk_rates_agree(me, pr, 1, 0.01) == 0,
+         "rates agree: the leading run within tolerance (2 of 4; none at 1%%)");
   /* dominant frequency: a cosine at k = 3 plus a smaller constant, on 32 points */
   size_t n = 32;
   double y[32], F[2 * 17];
@@ -352,6 +355,10 @@ static void test_probe_one_step(void) {
          "%.3f; rates %.3g/%.3g %.3g/%.3g %.3g/%.3g)",
          checked, worst, meas[0], pred[0], meas[1], pred[1], meas[2], pred[2]);
   tap_rel(pred[0], -log(1 - 0.01), 1e-9, "predicted rate of the top pair at ηλ_max/n = 0.01");
+  double agree = NAN;
+  memrec_metric_find(pr.m, "ntk_rate_agree", -1, &agree);
+  tap_ok(agree >= 2, "ntk_rate_agree: at least the top 2 pairs within 10%% after one small step (%g)",
+         agree);
   memrec_free(pr.m);
 }
 

@@ -20,6 +20,12 @@ double ntk_measured_rate(double p0, double pt, long t) {
   return -log(fabs(pt) / fabs(p0)) / (double)t;
 }
 
+size_t ntk_rates_agree(const double *meas, const double *pred, size_t k, double tol) {
+  size_t m = 0;
+  while (m < k && pred[m] > 0 && fabs(meas[m] / pred[m] - 1) <= tol) m++;
+  return m;
+}
+
 double ntk_dominant_freq(int dims, size_t n, const double *F) {
   size_t h = n / 2 + 1, bins = dims == 1 ? h : n * h, best = 0;
   double bm = -1;

@@ -82,6 +82,10 @@ void ntk_sign_fix(double *v, size_t n);
 double ntk_predicted_rate(double lr, double lambda, size_t n);
 /* Measured decay rate of a projection: −log(|p_t| / |p_0|) / t; NAN when t <= 0 or p_0 = 0. */
 double ntk_measured_rate(double p0, double pt, long t);
+/* How many leading pairs follow the kernel: the largest m such that every i < m has
+ * |meas_i/pred_i − 1| <= tol (metric ntk_rate_agree, tol NTK_AGREE_TOL). */
+#define NTK_AGREE_TOL 0.1
+size_t ntk_rates_agree(const double *meas, const double *pred, size_t k, double tol);
 /* Dominant frequency of a vector on a grid (dims 1 or 2, n points per axis): the |k| of the
  * largest-magnitude DFT bin (k = 0 included), from the transform F of spec_fft_apply. */
 double ntk_dominant_freq(int dims, size_t n, const double *F);

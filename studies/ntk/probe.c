@@ -45,7 +45,7 @@ typedef struct NtkProbe {
   double *meas, *pred, *freq;    /* [k] */
   double *rate_at;               /* [k] step of meas[i]; NAN before a rate was measured */
   int *rate_final;               /* [k] 1 once meas[i] was taken at its chosen step */
-  double drift, rate_corr, freq_order, eig_ratio;
+  double drift, rate_corr, rate_agree, freq_order, eig_ratio;
   SpecFFT *fft;                  /* grid data with one output, else NULL */
   double *Fbuf;                  /* [2 bins] */
   char name[8];
@@ -190,6 +190,7 @@ static int probe_run(void *self, TrainState *st, Err *err) {
   if (!rc) rc = rec_metric(rec, t, "ntk_drift", np->drift, err);
   if (!rc && t > np->t0 && update_rates(np, st->lr, t)) {
     np->rate_corr = spec_spearman(np->pred, np->meas, kk);
+    np->rate_agree = (double)ntk_rates_agree(np->meas, np->pred, kk, NTK_AGREE_TOL);
     rc = rec_series(rec, -1, "ntk_rate", kk, np->meas, err);
     if (!rc) rc = rec_series(rec, -1, "ntk_rate_pred", kk, np->pred, err);
     if (!rc) rc = rec_series(rec, -1, "ntk_rate_step", kk, np->rate_at, err);
@@ -197,6 +198,8 @@ static int probe_run(void *self, TrainState *st, Err *err) {
   /* run-level numbers, rewritten at each measurement so the last stands */
   if (!rc) rc = rec_metric(rec, -1, "ntk_drift", np->drift, err);
   if (!rc && !isnan(np->rate_corr)) rc = rec_metric(rec, -1, "ntk_rate_corr", np->rate_corr, err);
+  if (!rc && !isnan(np->rate_agree))
+    rc = rec_metric(rec, -1, "ntk_rate_agree", np->rate_agree, err);
   if (!rc && np->fft) rc = rec_metric(rec, -1, "ntk_freq_order", np->freq_order, err);
   if (!rc) rc = rec_metric(rec, -1, "ntk_eig_ratio", np->eig_ratio, err);
   return rc;
@@ -333,7 +336,7 @@ int ntk_probe_create(const char *text, const Net *net, const Dataset *train, Los
   np->nz = (int)o.probes;
   np->t1 = o.t1;
   np->t0 = -1;
-  np->drift = np->rate_corr = np->freq_order = np->eig_ratio = NAN;
+  np->drift = np->rate_corr = np->rate_agree = np->freq_order = np->eig_ratio = NAN;
   Err e2 = {0};
   if (!probe_alloc(np, &e2)) {
     probe_destroy(np);
