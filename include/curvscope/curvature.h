@@ -1,0 +1,14 @@
+/*
+ * curvscope/curvature.h: curvature operators of a Net at fixed parameters.
+ *
+ * The Curvature context (curv_alloc, curv_build) and its products: exact
+ * Hessian-vector products, Gauss-Newton, Jacobian and NTK, each also as a
+ * Linop; the preconditioned and per-layer operators built on any Linop.
+ */
+#ifndef CURVSCOPE_CURVATURE_H
+#define CURVSCOPE_CURVATURE_H
+
+#include "hessian/curv.h"
+#include "hessian/ops.h"
+
+#endif
