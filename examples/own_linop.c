@@ -10,7 +10,7 @@
  * than 1e-8 relative.
  *
  *   usage: own_linop [N [K]]        (default N = 400, K = 3)
- *   build: cc own_linop.c $(pkg-config --cflags --libs curvscope) -o own_linop
+ *   build: cc own_linop.c $(pkg-config --cflags --libs curvscope) -lm -o own_linop
  */
 #include <curvscope/curvscope.h>
 
