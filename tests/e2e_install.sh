@@ -141,4 +141,7 @@ run env LD_LIBRARY_PATH="$LIBDIR" ./top_eigs_checkpoint.shared "$DB" "$ID" 7
 [ $RC -ne 0 ] && [[ $ERR == *"no checkpoint at step 7"*"0, 10, 20"* ]]
 ok $? "a step without a checkpoint is an error naming the steps that have one ($ERR)"
 
+run env LD_LIBRARY_PATH="$LIBDIR" ./top_eigs_checkpoint.shared "$DB" 99
+[ $RC -ne 0 ] && [[ $ERR == *"no run 99"* ]]; ok $? "a run that is not there is an error naming it ($ERR)"
+
 tap_end
