@@ -65,6 +65,12 @@ done
 leaks=$(cd "$INC" && grep -Hn '#include' $HEADERS | grep -E 'sqlite3|arpack|_internal|cli/|json\.h|spec\.h' )
 [ -z "$leaks" ]; ok $? "no installed header includes SQLite, ARPACK or an internal header ($leaks)"
 
+if command -v c++ >/dev/null; then
+  printf '#include <curvscope/curvscope.h>\nint main() { Err e = {}; return cs_status_name(e.code)[0] && cs_version()[0] ? 0 : 1; }\n' >cxx.cc
+  run c++ -Wall -Wextra -Werror cxx.cc $CFLAGS $LIBS -o cxx
+  [ $RC -eq 0 ] && LD_LIBRARY_PATH="$LIBDIR" ./cxx; ok $? "a C++ program includes curvscope/curvscope.h (extern \"C\"), links and runs ($ERR)"
+fi
+
 # ---- the shared library ----------------------------------------------------------------
 SO=$LIBDIR/libcurvscope.so
 exported=$(nm -D --defined-only "$SO" | awk '$2 ~ /^[TDBRVWi]$/ {print $3}' | sed 's/@.*//' | sort -u)

@@ -8,7 +8,15 @@
 #ifndef CURVSCOPE_CURVATURE_H
 #define CURVSCOPE_CURVATURE_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #include "hessian/curv.h"
 #include "hessian/ops.h"
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,14 @@
 #ifndef CURVSCOPE_DB_H
 #define CURVSCOPE_DB_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #include "db/db.h"
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,14 @@
 #ifndef CURVSCOPE_EIG_H
 #define CURVSCOPE_EIG_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #include "lanczos/eig.h"
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

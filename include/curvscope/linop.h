@@ -7,7 +7,15 @@
 #ifndef CURVSCOPE_LINOP_H
 #define CURVSCOPE_LINOP_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #include "core/err.h"
 #include "core/linop.h"
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

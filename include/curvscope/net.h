@@ -8,6 +8,10 @@
 #ifndef CURVSCOPE_NET_H
 #define CURVSCOPE_NET_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #include "core/act.h"
 #include "core/dataset.h"
 #include "core/err.h"
@@ -15,5 +19,9 @@
 #include "core/net.h"
 #include "core/rng.h"
 #include "core/threads.h"
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

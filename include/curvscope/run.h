@@ -16,6 +16,10 @@
 #ifndef CURVSCOPE_RUN_H
 #define CURVSCOPE_RUN_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,5 +51,9 @@ void cs_run_free(CsRun *r);
  * the network's. */
 int cs_run_checkpoint(Db *db, const CsRun *r, long step, double **theta, long *step_out,
                       Err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
