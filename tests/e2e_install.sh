@@ -149,5 +149,11 @@ ok $? "a step without a checkpoint is an error naming the steps that have one ($
 
 run env LD_LIBRARY_PATH="$LIBDIR" ./top_eigs_checkpoint.shared "$DB" 99
 [ $RC -ne 0 ] && [[ $ERR == *"no run 99"* ]]; ok $? "a run that is not there is an error naming it ($ERR)"
+# A checkpoint of the wrong length (cut to one value here) is refused, not read past.
+sqlite3 -batch -cmd ".timeout 5000" "$DB" "update checkpoints set params = substr(params, 1, 8) where run_id=$ID and step=10"
+run env LD_LIBRARY_PATH="$LIBDIR" ./top_eigs_checkpoint.shared "$DB" "$ID" 10
+NP=$(sqlite3 -batch -cmd ".timeout 5000" "$DB" "select n_params from runs where id=$ID")
+[ $RC -ne 0 ] && [[ $ERR == *"has 1 values, its model $NP"* ]]
+ok $? "a checkpoint whose length is not the model's is refused by cs_run_checkpoint ($ERR)"
 
 tap_end
