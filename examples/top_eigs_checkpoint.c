@@ -46,7 +46,8 @@ int main(int argc, char **argv) {
   if (cs_run_checkpoint(db, &r, step, &theta, &step, &err)) goto out;
 
   /* The training loss's Hessian at the checkpoint, over every training example. */
-  Batch b = {r.train->X, r.train->Y, r.train->labels, r.train->n};
+  Batch b = {.X = r.train->X, .Y = r.train->Y, .labels = r.train->labels, .n = r.train->n,
+             .metric = r.metric};
   if (!(curv = curv_alloc(&r.net, r.loss, b.n, r.chunk, &err))) goto out;
   if (curv_build(curv, theta, &b, &err)) goto out;
   Linop H = curv_hessian_op(curv);

@@ -37,7 +37,9 @@ int cs_run_load(Db *db, int64_t id, CsRun *out, Err *err) {
   out->test = s.test;
   out->theta0 = s.theta;
   out->chunk = s.tcfg.chunk > 0 ? (size_t)s.tcfg.chunk : 0;
+  out->metric = s.metric;
   memset(&s.net, 0, sizeof s.net);
+  s.metric = NULL;
   s.train = s.test = NULL;
   s.theta = NULL;
   run_setup_free(&s);
@@ -51,6 +53,7 @@ void cs_run_free(CsRun *r) {
   dataset_free(r->train);
   dataset_free(r->test);
   free(r->theta0);
+  loss_metric_free(r->metric);
   memset(r, 0, sizeof *r);
 }
 

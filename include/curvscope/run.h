@@ -36,6 +36,7 @@ typedef struct CsRun {
   Dataset *train, *test;   /* its data (test may have n = 0) */
   double *theta0;          /* [net.n_params] its initial parameters (from the seed) */
   size_t chunk;            /* rows per chunk the run used (0: one chunk) */
+  LossMetric *metric;      /* a Sobolev loss's M on the training grid (Batch.metric), or NULL */
 } CsRun;
 
 /* CS_ENOTFOUND when there is no run `id`; CS_EINVAL when its data cannot be
