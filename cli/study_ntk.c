@@ -18,6 +18,7 @@
 #include "core/threads.h"
 #include "db/db.h"
 #include "db/db_json.h"
+#include "opts.h"
 #include "run_opts.h"
 #include "studies/ntk/ntk.h"
 #include "studies/probes.h"
@@ -25,15 +26,82 @@
 #define MAX_WIDTHS 16
 
 typedef struct StudyOpts {
+  char widths_text[256]; /* --widths as given; parsed into widths[] */
   long widths[MAX_WIDTHS];
   int nwidths;
   long every, k, t1, probes, run;
   double lr_frac; /* 0: use --lr */
   char dense[8];
-  int layers, ci;
+  int layers, preset; /* preset: 1 for ci */
 } StudyOpts;
 
-static void help(void) {
+static int parse_preset(void *base, const CliOpt *opt, const char *v, Err *err) {
+  (void)opt;
+  if (strcmp(v, "ci") && strcmp(v, "default"))
+    return err_set(err, CS_EINVAL, "--preset '%s' (use default or ci)", v);
+  ((StudyOpts *)base)->preset = !strcmp(v, "ci");
+  return CS_OK;
+}
+
+static void show_preset(const void *base, const CliOpt *opt, char *out, size_t n) {
+  (void)opt;
+  snprintf(out, n, "%s", ((const StudyOpts *)base)->preset ? "ci" : "default");
+}
+
+static int parse_widths(void *base, const CliOpt *opt, const char *v, Err *err) {
+  StudyOpts *so = base;
+  (void)opt;
+  if (snprintf(so->widths_text, sizeof so->widths_text, "%s", v) >= (int)sizeof so->widths_text)
+    return err_set(err, CS_EINVAL, "--widths '%s' is too long", v);
+  if (spec_parse_int_list(v, so->widths, MAX_WIDTHS, &so->nwidths, err))
+    return err_prefix(err, "--widths '%s'", v);
+  for (int i = 0; i < so->nwidths; i++)
+    if (so->widths[i] < 1 || so->widths[i] > 1000000)
+      return err_set(err, CS_EINVAL, "--widths '%s': width %ld outside 1..1000000", v,
+                     so->widths[i]);
+  return CS_OK;
+}
+
+static void show_widths(const void *base, const CliOpt *opt, char *out, size_t n) {
+  const StudyOpts *so = base;
+  (void)opt;
+  if (!so->nwidths) snprintf(out, n, "--model as is");
+  for (int i = 0, len = 0; i < so->nwidths && (size_t)len < n; i++)
+    len += snprintf(out + len, n - (size_t)len, "%s%ld", i ? "-" : "", so->widths[i]);
+}
+
+static int parse_lr_frac(void *base, const CliOpt *opt, const char *v, Err *err) {
+  double *f = &((StudyOpts *)base)->lr_frac;
+  (void)opt;
+  if (parse_double(v, f) || !(*f >= 0) || *f >= 2)
+    return err_set(err, CS_EINVAL, "--lr-frac '%s' is not a number in [0, 2)", v);
+  return CS_OK;
+}
+
+static void show_lr_frac(const void *base, const CliOpt *opt, char *out, size_t n) {
+  (void)opt;
+  snprintf(out, n, "%g", ((const StudyOpts *)base)->lr_frac);
+}
+
+static const CliOpt ntk_opts[] = {
+    OPT_FN(StudyOpts, preset, "P", "default, or ci: n=64, freqs=1-2-4, widths 32-128-512, 300 "
+           "steps, every 10, k 10", NULL, parse_preset, show_preset),
+    OPT_FN(StudyOpts, widths, "LIST", "one run per hidden width, e.g. 64-256-1024", NULL,
+           parse_widths, show_widths),
+    OPT_FN(StudyOpts, lr_frac, "F", "η = F·n/λ_max(K_0) per run (0: use --lr)", NULL,
+           parse_lr_frac, show_lr_frac),
+    OPT_LONG(StudyOpts, every, "K", "measure every K steps", NULL),
+    OPT_LONG(StudyOpts, k, "K", "eigenpairs", NULL),
+    OPT_STR(StudyOpts, dense, "MODE", "auto (dense when n·d_out <= 1024), yes, no (matrix-free "
+            "Lanczos)", NULL),
+    OPT_LONG(StudyOpts, t1, "T", "step of the rate comparison (0: the first measurement after 0)",
+             NULL),
+    OPT_LONG(StudyOpts, probes, "M", "random vectors of the matrix-free drift estimate", NULL),
+    OPT_FLAG(StudyOpts, layers, "the per-layer kernels (--no-layers skips them)", NULL),
+    OPT_ID(StudyOpts, run, "replay the probe over a stored run's init and checkpoints (an MSE run)"),
+    OPT_END};
+
+static void help(const OptTable *t, int nt) {
   printf(
       "usage: curvscope study ntk [--widths LIST] [study options] [train options]\n"
       "       curvscope study ntk --run ID [--db FILE] [study options]\n\n"
@@ -43,58 +111,20 @@ static void help(void) {
       "−log|1 − ηλ_i/n| (≈ ηλ_i/n; full-batch GD on ½·mean‖f − y‖²), the per-layer kernels'\n"
       "spectra, the drift ‖K_t − K_0‖_F/‖K_0‖_F and, on grid data, each eigenvector's dominant\n"
       "frequency. Run-level metrics ntk_rate_corr, ntk_drift, ntk_freq_order, ntk_eig_ratio\n"
-      "(docs/NTK.md, docs/SCHEMA.md).\n\n"
-      "Defaults: synth:sines,n=200,freqs=1-2-4-8-16,amps=equal, mlp:1-1024-1024-1, relu, full-\n"
-      "batch GD at ηλ_max/n = 0.5, 2000 steps, every 20.\n\n"
-      "  --widths LIST   one run per hidden width, e.g. 64-256-1024 (default: --model as is)\n"
-      "  --lr-frac F     η = F·n/λ_max(K_0) per run (default 0.5; 0: use --lr)\n"
-      "  --every K       measure every K steps (default 20)\n"
-      "  --k K           eigenpairs (default 20)\n"
-      "  --dense MODE    auto (dense when n·d_out <= 1024), yes, no (matrix-free Lanczos)\n"
-      "  --t1 T          step of the rate comparison (default: the first measurement after 0)\n"
-      "  --probes M      random vectors of the matrix-free drift estimate (default 8)\n"
-      "  --no-layers     skip the per-layer kernels\n"
-      "  --preset ci     n=64, freqs=1-2-4, widths 32-128-512, 300 steps, every 10, k 10\n"
-      "  --run ID        replay the probe over a stored run's init and checkpoints (an MSE run)\n"
-      "  any train option (curvscope train --help): --data --model --act --embed --opt --steps\n"
-      "                  --seed --db --threads --config FILE ...\n");
+      "(docs/NTK.md, docs/SCHEMA.md). The defaults below are the preset's (--preset first).\n\n");
+  opts_help_print(stdout, t, nt);
 }
 
-static int parse_study_flag(const char *f, const char *v, StudyOpts *so, Err *err) {
-  if (!strcmp(f, "--preset")) {
-    if (strcmp(v, "ci") && strcmp(v, "default"))
-      return err_set(err, CS_EINVAL, "--preset '%s' (use default or ci)", v);
-    so->ci = !strcmp(v, "ci");
-    return CS_OK;
-  }
-  if (!strcmp(f, "--widths")) {
-    if (spec_parse_int_list(v, so->widths, MAX_WIDTHS, &so->nwidths, err))
-      return err_prefix(err, "--widths '%s'", v);
-    for (int i = 0; i < so->nwidths; i++)
-      if (so->widths[i] < 1 || so->widths[i] > 1000000)
-        return err_set(err, CS_EINVAL, "--widths '%s': width %ld outside 1..1000000", v,
-                       so->widths[i]);
-    return CS_OK;
-  }
-  if (!strcmp(f, "--lr-frac")) {
-    if (parse_double(v, &so->lr_frac) || !(so->lr_frac >= 0) || so->lr_frac >= 2)
-      return err_set(err, CS_EINVAL, "--lr-frac '%s' is not a number in [0, 2)", v);
-    return CS_OK;
-  }
-  if (!strcmp(f, "--dense")) {
-    if (strcmp(v, "auto") && strcmp(v, "yes") && strcmp(v, "no"))
-      return err_set(err, CS_EINVAL, "--dense '%s' (use auto, yes or no)", v);
-    snprintf(so->dense, sizeof so->dense, "%s", v);
-    return CS_OK;
-  }
-  long *lp = !strcmp(f, "--every") ? &so->every
-             : !strcmp(f, "--k")   ? &so->k
-             : !strcmp(f, "--t1")  ? &so->t1
-             : !strcmp(f, "--run") ? &so->run
-                                   : &so->probes;
-  long lo = lp == &so->t1 || lp == &so->run ? 0 : 1;
-  if (parse_long(v, lp) || *lp < lo || *lp > 1000000000)
-    return err_set(err, CS_EINVAL, "%s '%s' is not an integer in [%ld, 1000000000]", f, v, lo);
+/* The study options' ranges (the preset's and the user's). */
+static int study_opts_check(const StudyOpts *so, Err *err) {
+  struct { const char *flag; long v, lo; } r[] = {
+      {"--every", so->every, 1}, {"--k", so->k, 1}, {"--t1", so->t1, 0}, {"--probes", so->probes, 1}};
+  for (size_t i = 0; i < sizeof r / sizeof *r; i++)
+    if (r[i].v < r[i].lo || r[i].v > 1000000000)
+      return err_set(err, CS_EINVAL, "%s '%ld' is not an integer in [%ld, 1000000000]", r[i].flag,
+                     r[i].v, r[i].lo);
+  if (strcmp(so->dense, "auto") && strcmp(so->dense, "yes") && strcmp(so->dense, "no"))
+    return err_set(err, CS_EINVAL, "--dense '%s' (use auto, yes or no)", so->dense);
   return CS_OK;
 }
 
@@ -103,7 +133,7 @@ static void preset(RunOpts *o, StudyOpts *so) {
   strcpy(o->opt, "gd");
   strcpy(o->loss, "mse");
   o->eval_every = 0;
-  if (so->ci) {
+  if (so->preset) {
     strcpy(o->data, "synth:sines,n=64,freqs=1-2-4,amps=equal");
     strcpy(o->model, "mlp:1-256-256-1");
     o->steps = 300;
@@ -247,52 +277,35 @@ out:
 }
 
 int study_ntk(int argc, char **argv) {
-  if (cli_is_help(argc, argv)) {
-    help();
-    return EXIT_OK;
-  }
   Err err = {0};
-  StudyOpts so = {{0}, 0, 20, 20, 0, 8, -1, 0.5, "auto", 1, 0};
-  for (int i = 1; i + 1 < argc; i++) /* the preset first: it sets the others' defaults */
-    if (!strcmp(argv[i], "--preset") && parse_study_flag(argv[i], argv[i + 1], &so, &err))
-      return cli_fail(&err);
+  StudyOpts so = {"", {0}, 0, 20, 20, 0, 8, -1, 0.5, "auto", 1, 0};
   RunOpts base;
   run_opts_default(&base);
+  unsigned char seen[OPTS_MAX_LINES] = {0};
+  OptTable t[] = {{ntk_opts, &so, "study options", NULL},
+                  {run_opts_table, &base, "train options (the preset's)", seen}};
+  /* The preset sets defaults of both tables (--every, --steps ...): a first pass finds it,
+   * the second reads the flags over the preset's values. */
+  StudyOpts first = so;
+  RunOpts scratch = base;
+  OptTable t0[] = {{ntk_opts, &first, NULL, NULL}, {run_opts_table, &scratch, NULL, NULL}};
+  int help_asked = cli_is_help(argc, argv);
+  if (opts_parse(t0, 2, argc, argv, 1, NULL, NULL, &err) && !help_asked) return cli_fail(&err);
+  so.preset = first.preset;
   preset(&base, &so);
-  char **rest = malloc((size_t)argc * sizeof *rest);
-  if (!rest) return err_set(&err, CS_ENOMEM, "out of memory"), cli_fail(&err);
-  int nrest = 0, ntrain = 0;
-  static const char *const own[] = {"--preset", "--widths", "--lr-frac", "--every", "--k",
-                                    "--dense", "--t1", "--probes", "--run"};
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--no-layers")) {
-      so.layers = 0;
-      continue;
-    }
-    int is_own = 0;
-    for (size_t k = 0; k < sizeof own / sizeof *own; k++) is_own |= !strcmp(argv[i], own[k]);
-    if (!is_own) {
-      const char *f = argv[i];
-      ntrain += f[0] == '-' && strcmp(f, "--db") && strncmp(f, "--db=", 5) &&
-                strcmp(f, "--threads") && strncmp(f, "--threads=", 10) && strcmp(f, "--quiet");
-      rest[nrest++] = argv[i];
-      continue;
-    }
-    if (i + 1 >= argc || parse_study_flag(argv[i], argv[i + 1], &so, &err)) {
-      if (i + 1 >= argc) err_set(&err, CS_EINVAL, "option '%s' needs a value", argv[i]);
-      free(rest);
-      return cli_fail(&err);
-    }
-    i++;
+  if (help_asked) {
+    help(t, 2);
+    return EXIT_OK;
   }
-  int rc = run_opts_parse(&base, nrest, rest, 0, &err);
-  free(rest);
+  int rc = opts_parse(t, 2, argc, argv, 1, NULL, NULL, &err);
+  if (!rc) rc = study_opts_check(&so, &err);
   if (!rc && base.nprobes >= RUN_MAX_PROBES)
     rc = err_set(&err, CS_EINVAL, "at most %d --probe flags beside the study's ntk probe",
                  RUN_MAX_PROBES - 1);
-  if (!rc && so.run >= 0 && (ntrain || so.nwidths))
+  if (!rc && so.run >= 0 && first.nwidths)
     rc = err_set(&err, CS_EINVAL, "with --run the model, data and step size come from the stored "
                  "run: give only study options, --db and --threads");
+  if (!rc && so.run >= 0) rc = run_opts_refuse_training(&t[1], &err);
   if (rc) return cli_fail(&err);
   threads_set((int)base.threads);
   Db *db = NULL;
@@ -302,8 +315,9 @@ int study_ntk(int argc, char **argv) {
     db_close(db);
     return code;
   }
-  char group[64];
-  cli_study_group("ntk", group, sizeof group);
+  char group[sizeof base.group];
+  if (base.group[0]) snprintf(group, sizeof group, "%s", base.group);
+  else cli_study_group("ntk", group, sizeof group);
   int nruns = so.nwidths ? so.nwidths : 1;
   static RunOpts runs[MAX_WIDTHS];
   for (int w = 0; w < nruns; w++) /* every run is built (and its η found) before any is written */

@@ -79,6 +79,21 @@ all=$(q "select count(*) from series where run_id=$A and name like 'ntk_%'")
 [ "$all" -gt 40 ] && [ "$same" = "$all" ]
 ok $? "the replay over checkpoints 0, 20, 40 writes the training probe's series, bit for bit ($same of $all)"
 
+# ---- the shared option parser: --flag=value, --config, --group, --no-layers --------------
+printf '%s\n' 'every = 10   # study options and train options in one file' 'k = "3"' \
+  "data = $DATA" 'model = mlp:1-8-1' 'steps = 20' >"$T/ntk.conf"
+run "$BIN" study ntk --db "$DB" --threads 1 --config "$T/ntk.conf" --t1=10 --group=mine \
+    --no-layers --name cfg --quiet
+C=$(q "select id from runs where grp='mine'")
+[ $RC -eq 0 ] && [ -n "$C" ] &&
+  [ "$(q "select count(distinct step) from series where run_id=$C and name='ntk_eig' and step>=0")" = 3 ] &&
+  [ "$(q "select count(distinct idx) from series where run_id=$C and name='ntk_eig'")" = 3 ] &&
+  [ "$(q "select count(*) from series where run_id=$C and name like 'ntk_eig_layer%'")" = 0 ]
+ok $? "study ntk --config FILE (every 10, k 3, 20 steps) --t1=10 --group=mine --no-layers (rc $RC: ${ERR:0:200})"
+run "$BIN" study ntk --db "$T/none2.db" --bogus 1
+[ $RC -eq 2 ] && [[ $ERR == *"unknown option '--bogus'"* ]] && [ ! -e "$T/none2.db" ]
+ok $? "study ntk --bogus: unknown option, exit 2 (${ERR:0:120})"
+
 # ---- the report ------------------------------------------------------------------------
 run "$BIN" report --db "$DB" -o "$T/r.html"
 if [ $RC -eq 0 ] && grep -q "id=\"run-$R-ntk\"" "$T/r.html"; then ok 0 "the report has the ntk section"
