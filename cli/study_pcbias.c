@@ -21,7 +21,7 @@ typedef struct StudyOpts {
   long depth[MAX_DEPTHS];
   int ndepth;
   long width, seeds, every, components, t1;
-  double eps;
+  double tau_eps;
   int whiten, random_labels;
   char nonlinear[32]; /* "" or the activation of the non-linear ensemble */
   /* (the fields are the flags: --depth, --width, ... --random-labels) */
@@ -57,7 +57,7 @@ static int study_probes(void *ctx, const RunOpts *o, const RunSetup *s, Probe *p
   Study *st = ctx;
   (void)max;
   int depth = s->net.nlayers;
-  PcProbeOpts po = {st->so->every, (size_t)st->so->components, st->so->eps, st->so->t1,
+  PcProbeOpts po = {st->so->every, (size_t)st->so->components, st->so->tau_eps, st->so->t1,
                     st->linear, st->so->nonlinear[0] != 0, 0, o->lr, o->steps};
   po.exact = st->linear && depth == 1 && !strcmp(o->opt, "gd") && o->batch == 0 &&
              o->weight_decay == 0;
@@ -238,7 +238,7 @@ static const CliOpt pcbias_opts[] = {
     OPT_LONG(StudyOpts, seeds, "N", "runs per depth, seeds --seed .. --seed+N-1", NULL),
     OPT_LONG(StudyOpts, every, "K", "measure every K steps", NULL),
     OPT_LONG(StudyOpts, components, "K", "top principal components followed", NULL),
-    OPT_POS(StudyOpts, eps, "F", "τ_j threshold on e_j, in (0, 1)", NULL),
+    OPT_POS(StudyOpts, tau_eps, "F", "τ_j threshold on e_j, in (0, 1) (--eps is Adam's ε, as in train)", NULL),
     OPT_FN(StudyOpts, t1, "N", "step of the rate r_j", NULL, parse_t1, show_t1),
     OPT_FLAG(StudyOpts, whiten, "also every run on ZCA-whitened data (whiten=zca, the control)", NULL),
     OPT_STR(StudyOpts, nonlinear, "ACT", "also same-shape nets with activation ACT (tanh, relu, "
@@ -277,10 +277,10 @@ static int study_opts_check(const StudyOpts *so) {
       snprintf(shown, sizeof shown, "%ld", *v[i]);
       return bad(names[i], shown, "is not a positive integer");
     }
-  if (!(so->eps < 1)) {
+  if (!(so->tau_eps < 1)) {
     char shown[32];
-    snprintf(shown, sizeof shown, "%g", so->eps);
-    return bad("--eps", shown, "is not a number in (0, 1)");
+    snprintf(shown, sizeof shown, "%g", so->tau_eps);
+    return bad("--tau-eps", shown, "is not a number in (0, 1)");
   }
   if (so->nonlinear[0]) {
     Act a;

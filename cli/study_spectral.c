@@ -31,7 +31,7 @@ typedef struct Variant {
 
 typedef struct StudyOpts {
   long repeats, every;
-  double eps;
+  double tau_eps;
   int preset; /* PRESET_PAPER or PRESET_CI */
   int name_loss; /* run names say loss=: the study compares losses or trains on one not MSE */
 } StudyOpts;
@@ -58,7 +58,7 @@ static const CliOpt spectral_opts[] = {
            NULL, parse_preset, show_preset),
     OPT_LONG(StudyOpts, repeats, "N", "runs per variant, seeds seed..seed+N-1 (the paper: 20)", NULL),
     OPT_LONG(StudyOpts, every, "K", "measure every K steps", NULL),
-    OPT_POS(StudyOpts, eps, "E", "tau_k threshold on |F(k)-T(k)|/|T(k)|", NULL),
+    OPT_POS(StudyOpts, tau_eps, "E", "tau_k threshold on |F(k)-T(k)|/|T(k)| (--eps is Adam's ε, as in train)", NULL),
     OPT_END};
 
 static void help(const OptTable *t, int nt) {
@@ -67,7 +67,7 @@ static void help(const OptTable *t, int nt) {
       "Trains one run per variant and repeat on a sum of sinusoids on a grid and measures,\n"
       "every --every steps, the network's Fourier transform on the grid: the normalised\n"
       "magnitude 2|F(k)|/A_k at each target frequency, the residual spectrum, and the\n"
-      "convergence time tau_k of each frequency (relative error below --eps). Run-level:\n"
+      "convergence time tau_k of each frequency (relative error below --tau-eps). Run-level:\n"
       "freq_order_spearman (Spearman of tau_k against k), freq_unlearned, freq_tau_ratio,\n"
       "psnr_train (docs/SPECTRAL.md, docs/SCHEMA.md).\n\n"
       "The default is Rahaman et al.'s experiment: synth:sines,n=200,freqs=5-10-...-50,\n"
@@ -153,7 +153,7 @@ static void variant_opts(const RunOpts *base, const Variant *v, const StudyOpts 
              v->act, v->embed, v->loss, (int)rep);
   /* the spectral probe first; the user's --probe flags (fewer than RUN_MAX_PROBES) follow it */
   for (int i = o->nprobes; i > 0; i--) memcpy(o->probe[i], o->probe[i - 1], sizeof o->probe[0]);
-  snprintf(o->probe[0], sizeof o->probe[0], "spectral:every=%ld,eps=%.17g", so->every, so->eps);
+  snprintf(o->probe[0], sizeof o->probe[0], "spectral:every=%ld,eps=%.17g", so->every, so->tau_eps);
   o->nprobes++;
 }
 

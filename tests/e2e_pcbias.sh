@@ -149,7 +149,7 @@ bad "mse" --loss ce
 bad "--nonlinear" --depth 1 --nonlinear tanh
 bad "--widht" --widht 3
 bad "whiten=pca" --data fashion-mnist:n=50,whiten=pca
-bad "eps" --eps 2
+bad "tau-eps" --tau-eps 2
 run "$BIN" study pc-bias --help
 [ $RC -eq 0 ] && [[ $OUT == *"--components"* ]] && [[ $OUT == *"--lr"* ]]
 ok $? "--help lists the study's flags and the train flags"

@@ -174,7 +174,7 @@ run "$BIN" analyze --run "$SS" --db "$DB" --threads 1 --samples 50
 # ---- bad input: exit 2, the bad token named, nothing written ----------------------------------
 before=$(q "select count(*) from runs")
 for c in "--act relu,bogus|bogus" "--embed none,fourier:sigma=1-x|'x'" "--repeats 0|--repeats" \
-         "--eps -1|--eps" "--data synth:teacher,n=20,d=1|synth:sines" "--bogus 1|--bogus" \
+         "--tau-eps -1|--tau-eps" "--data synth:teacher,n=20,d=1|synth:sines" "--bogus 1|--bogus" \
          "--preset huge|huge" "--model mlp:1-8-2|output 2" "--every|needs a value"; do
   args=${c%|*} want=${c#*|}
   # shellcheck disable=SC2086
@@ -184,4 +184,12 @@ done
 [ "$(q "select count(*) from runs")" = "$before" ]; ok $? "no run written by a refused invocation"
 run "$BIN" study spectral-bias --preset ci --act nope --db "$T/new.db" -q
 [ $RC -eq 2 ] && [ ! -e "$T/new.db" ]; ok $? "a refused invocation creates no database"
+# --eps is Adam's ε as in train; the study's threshold is --tau-eps (the naming rule).
+E=$T/eps.db
+run "$BIN" study spectral-bias --preset ci --act relu --steps 10 --every 10 --eps 1e-6 \
+    --tau-eps 0.4 --db "$E" --threads 1 -q
+[ $RC -eq 0 ] &&
+  [ "$(sqlite3 -batch "$E" "select json_extract(config,'\$.eps')||' '||json_extract(config,'\$.probe[0]') from runs")" = "1.0e-06 spectral:every=10,eps=0.40000000000000002" ]
+ok $? "--eps sets Adam's ε, --tau-eps the probe's threshold (rc $RC: ${ERR:0:120})"
+
 tap_end
