@@ -38,10 +38,11 @@ import argparse
 import gzip
 import json
 import os
-import re
 import statistics
 import sys
 import time
+
+import peer_env
 
 WORKLOADS = ("pc-bias", "spectral")
 FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -69,28 +70,12 @@ def parse_args(argv):
 
 
 ARGS = parse_args(sys.argv[1:])
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = str(ARGS.threads)
+peer_env.set_threads(ARGS.threads)  # before numpy and torch load
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
-
-
-def environment():
-    env = {"python": sys.version.split()[0], "numpy": np.__version__, "torch": torch.__version__,
-           "torch_num_threads": torch.get_num_threads()}
-    for var in ("OPENBLAS_CORETYPE", "OMP_WAIT_POLICY"):
-        env[var] = os.environ.get(var)
-    try:
-        m = re.search(r"BLAS_INFO=([^,]*)", torch.__config__.show())
-        env["torch_blas_info"] = m.group(1) if m else None
-    except Exception:  # builds without __config__
-        env["torch_blas_info"] = None
-    with open("/proc/self/maps") as f:  # the BLAS library torch and numpy loaded
-        env["blas_libraries"] = sorted({l.split()[-1] for l in f if "blas" in l.split()[-1]})
-    return env
 
 
 class Gemm:
@@ -269,7 +254,7 @@ def spectral(dtype):
 
 def main():
     dtypes = ("float64", "float32") if ARGS.dtype == "both" else (ARGS.dtype,)
-    out = {"workload": ARGS.workload, "threads": ARGS.threads, "env": environment(),
+    out = {"workload": ARGS.workload, "threads": ARGS.threads, "env": peer_env.environment(np, torch),
            "settings": {"repeats": ARGS.repeats, "steps": ARGS.steps, "budget_s": ARGS.budget,
                         "gemm_n": ARGS.gemm_n}, "results": {}}
     run = pc_bias if ARGS.workload == "pc-bias" else spectral

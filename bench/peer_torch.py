@@ -60,6 +60,8 @@ import statistics
 import sys
 import time
 
+import peer_env
+
 # name: (widths, hidden activation, bias, N)
 WORKLOADS = {
     "digits": ([64, 200, 200, 10], "tanh", True, 1797),
@@ -104,9 +106,7 @@ def parse_args(argv):
 
 
 ARGS = parse_args(sys.argv[1:])
-# OpenBLAS and OpenMP read their thread counts when numpy and torch load them.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = str(ARGS.threads)
+peer_env.set_threads(ARGS.threads)  # before numpy and torch load
 
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
@@ -141,12 +141,7 @@ def measure(fn, repeats, warmup):
 
 
 def environment():
-    env = {"python": sys.version.split()[0], "numpy": np.__version__,
-           "scipy": scipy.__version__, "torch": torch.__version__,
-           "torch_num_threads": torch.get_num_threads()}
-    for var in ("OPENBLAS_CORETYPE", "OMP_WAIT_POLICY"):
-        env[var] = os.environ.get(var)
-    return env
+    return peer_env.environment(np, torch, scipy=scipy.__version__)
 
 
 # ------------------------------------------------------------------ gemm
