@@ -16,6 +16,8 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 int cmd_train(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_study(int argc, char **argv);
@@ -32,6 +34,10 @@ int cmd_report(int argc, char **argv);
 
 /* Prints "curvscope: msg" to stderr and returns the exit code for err's status. */
 int cli_fail(const Err *err);
+/* curvscope merge OUT IN...: checks every input, then merges them one by one into out;
+ * verbose 2: a line per input and a total, 1: the total, 0: errors only. Returns the exit
+ * code (2 for a bad input). */
+int cli_merge_files(const char *out, char *const *in, int n, int verbose);
 /* The progress of a run on stderr (cli/progress.c): on a terminal one line rewritten in
  * place, with the latest sharpness once a probe measured one; else a plain line every
  * CURVSCOPE_PROGRESS_S seconds (default 10). The run records through tap, which forwards

@@ -18,17 +18,18 @@ typedef struct ExportArgs {
 static const CliOpt export_opts[] = {
     OPT_STR(ExportArgs, db, "FILE", "the database", NULL),
     OPT_STR(ExportArgs, format, "F", "csv (one table, a header row) or json", NULL),
-    OPT_STR(ExportArgs, table, "T", "steps | metrics | eigs | series, or (json) all: an object "
-            "of the four", NULL),
+    OPT_STR(ExportArgs, table, "T", "runs | steps | metrics | eigs | series, or (json) all: "
+            "an object of the five", NULL),
     OPT_STR(ExportArgs, output, "FILE", "write there instead of standard output", "o"),
     OPT_END};
 
 /* The tables and the order of their rows (each table's key). */
-static const struct { const char *name, *order; } tables[] = {
-    {"steps", "run_id, step"},
-    {"metrics", "run_id, step, name"},
-    {"eigs", "run_id, step, operator, batch_size, draw, source, idx"},
-    {"series", "run_id, name, step, idx"},
+static const struct { const char *name, *order, *key; } tables[] = {
+    {"runs", "id", "id"}, /* the runs themselves: uuid, config, provenance */
+    {"steps", "run_id, step", "run_id"},
+    {"metrics", "run_id, step, name", "run_id"},
+    {"eigs", "run_id, step, operator, batch_size, draw, source, idx", "run_id"},
+    {"series", "run_id, name, step, idx", "run_id"},
 };
 #define NTABLES (sizeof tables / sizeof *tables)
 
@@ -43,7 +44,7 @@ static void help(const OptTable *t) {
 
 /* SELECT * of table `name` for the runs ids[0..n), bound ?1..?n. */
 static void table_query(StrBuf *q, size_t table, size_t n) {
-  sb_printf(q, "SELECT * FROM %s WHERE run_id IN (", tables[table].name);
+  sb_printf(q, "SELECT * FROM %s WHERE %s IN (", tables[table].name, tables[table].key);
   for (size_t i = 0; i < n; i++) sb_printf(q, "%s?%zu", i ? "," : "", i + 1);
   sb_printf(q, ") ORDER BY %s", tables[table].order);
 }

@@ -92,7 +92,7 @@ static int build_query(const RunsArgs *r, int json, StrBuf *q, Err *err) {
   sb_append(q, "SELECT ");
   for (size_t c = 0; c < NCOLS; c++)
     sb_printf(q, "%s%s AS \"%s\"", c ? ", " : "", cols[c].sql, cols[c].name);
-  if (json) sb_append(q, ", grp AS \"group\", created_at");
+  if (json) sb_append(q, ", grp AS \"group\", created_at, uuid");
   sb_append(q, " FROM run_summary WHERE 1");
   if (r->status[0]) {
     static const char *const known[] = {"running", "finished", "diverged", "interrupted", "failed"};

@@ -18,6 +18,8 @@ static const Command commands[] = {
     {"runs", cmd_runs, "list the runs in a database"},
     {"export", cmd_export, "a run's steps, metrics, eigenvalues or series as CSV or JSON"},
     {"rm", cmd_rm, "remove runs and everything recorded of them"},
+    {"merge", cmd_merge, "copy the runs of other databases into one (ids remapped, by uuid)"},
+    {"sweep", cmd_sweep, "a grid of train runs: local workers (--jobs) or a Slurm job array"},
     {"analyze", cmd_analyze, "curvature of a stored checkpoint: top/bottom eigenvalues, trace, density"},
     {"study", cmd_study, "run a study preset (eos) or analyse a run (study eos --run ID)"},
     {"report", cmd_report, "write a self-contained HTML report of the database"},

@@ -28,6 +28,28 @@
 
 /* ---- schema ------------------------------------------------------------- */
 
+/* The columns of run_summary from schema v2 on (v3 adds the uuid after them). */
+#define RUN_SUMMARY_COLS_V2 \
+    "  r.id, r.name, r.study, r.grp, r.status,\n" \
+    "  (SELECT max(step) FROM steps s WHERE s.run_id = r.id) AS steps,\n" \
+    "  (SELECT loss FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1) AS final_loss,\n" \
+    "  (SELECT accuracy FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1)\n" \
+    "    AS final_accuracy,\n" \
+    "  (SELECT min(loss) FROM steps s WHERE s.run_id = r.id) AS best_loss,\n" \
+    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'test_loss'\n" \
+    "    AND m.step >= 0 ORDER BY m.step DESC LIMIT 1) AS final_test_loss,\n" \
+    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'test_accuracy'\n" \
+    "    AND m.step >= 0 ORDER BY m.step DESC LIMIT 1) AS final_test_accuracy,\n" \
+    "  (SELECT max(value) FROM eigs e WHERE e.run_id = r.id AND e.operator = 'hessian'\n" \
+    "    AND e.idx = 0) AS max_sharpness,\n" \
+    "  (SELECT max(value) FROM eigs e WHERE e.run_id = r.id AND e.operator = 'precond'\n" \
+    "    AND e.idx = 0) AS max_precond_sharpness,\n" \
+    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'eos_onset'\n" \
+    "    AND m.step = -1) AS eos_onset,\n" \
+    "  json_extract(r.config, '$.lr') AS lr,\n" \
+    "  json_extract(r.config, '$.opt') AS opt,\n" \
+    "  json_extract(r.config, '$.batch') AS batch,\n"
+
 /* migrations[v] takes a database from user_version v to v + 1. */
 static const char *const migrations[DB_SCHEMA_VERSION] = {
     /* v0 -> v1: the initial schema (docs/SCHEMA.md). */
@@ -117,27 +139,22 @@ static const char *const migrations[DB_SCHEMA_VERSION] = {
     "  matvecs, wall_s, converged FROM eigs;\n"
     "DROP TABLE eigs;\n"
     "ALTER TABLE eigs_v2 RENAME TO eigs;\n"
-    "CREATE VIEW run_summary AS SELECT\n"
-    "  r.id, r.name, r.study, r.grp, r.status,\n"
-    "  (SELECT max(step) FROM steps s WHERE s.run_id = r.id) AS steps,\n"
-    "  (SELECT loss FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1) AS final_loss,\n"
-    "  (SELECT accuracy FROM steps s WHERE s.run_id = r.id ORDER BY step DESC LIMIT 1)\n"
-    "    AS final_accuracy,\n"
-    "  (SELECT min(loss) FROM steps s WHERE s.run_id = r.id) AS best_loss,\n"
-    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'test_loss'\n"
-    "    AND m.step >= 0 ORDER BY m.step DESC LIMIT 1) AS final_test_loss,\n"
-    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'test_accuracy'\n"
-    "    AND m.step >= 0 ORDER BY m.step DESC LIMIT 1) AS final_test_accuracy,\n"
-    "  (SELECT max(value) FROM eigs e WHERE e.run_id = r.id AND e.operator = 'hessian'\n"
-    "    AND e.idx = 0) AS max_sharpness,\n"
-    "  (SELECT max(value) FROM eigs e WHERE e.run_id = r.id AND e.operator = 'precond'\n"
-    "    AND e.idx = 0) AS max_precond_sharpness,\n"
-    "  (SELECT value FROM metrics m WHERE m.run_id = r.id AND m.name = 'eos_onset'\n"
-    "    AND m.step = -1) AS eos_onset,\n"
-    "  json_extract(r.config, '$.lr') AS lr,\n"
-    "  json_extract(r.config, '$.opt') AS opt,\n"
-    "  json_extract(r.config, '$.batch') AS batch,\n"
+    "CREATE VIEW run_summary AS SELECT\n" RUN_SUMMARY_COLS_V2
     "  r.created_at\n"
+    "FROM runs r;\n",
+
+    /* v2 -> v3: runs get a globally unique id (uuid, v4, so runs from many files never
+     * collide when merged) and their provenance: origin is the file a merged run was first
+     * recorded in and origin_id its id there (both NULL for a run recorded here). Existing
+     * runs get a fresh uuid each (cs_uuid4(), db_uuid.c); ALTER TABLE keeps every row. */
+    "DROP VIEW run_summary;\n"
+    "ALTER TABLE runs ADD COLUMN uuid TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN origin TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN origin_id INTEGER;\n"
+    "UPDATE runs SET uuid = cs_uuid4();\n"
+    "CREATE UNIQUE INDEX runs_uuid ON runs(uuid);\n"
+    "CREATE VIEW run_summary AS SELECT\n" RUN_SUMMARY_COLS_V2
+    "  r.created_at, r.uuid\n"
     "FROM runs r;\n",
 };
 
@@ -380,6 +397,7 @@ int db_open(const char *path, Db **out, Err *err) {
   sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
   long long version = 0;
   rc = check_identity(db, &version, err);
+  if (rc == CS_OK) rc = db_uuid_register(db, err);
   if (rc == CS_OK) rc = db_exec(db, "PRAGMA foreign_keys = ON", err);
   /* Current files take no write lock here (and may be read-only). */
   if (rc == CS_OK && version < DB_SCHEMA_VERSION) rc = migrate(db, err);

@@ -27,7 +27,7 @@
 typedef struct Db Db;
 
 #define DB_APPLICATION_ID 0x43757276 /* "Curv" */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* ---- open / close (db.c) ------------------------------------------------ */
 
@@ -43,6 +43,10 @@ int db_open(const char *path, Db **out, Err *err);
  * CS_ENOTFOUND "no database at PATH" when nothing is there, and nothing created. */
 int db_open_existing(const char *path, Db **out, Err *err);
 void db_close(Db *db);
+/* A random (version 4) UUID, lower-case "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", from
+ * /dev/urandom (CS_EIO when it cannot be read): every run's runs.uuid (db_uuid.c). */
+#define DB_UUID_LEN 36
+int db_uuid4(char out[DB_UUID_LEN + 1], Err *err);
 /* The path the database was opened with. */
 const char *db_path(const Db *db);
 
@@ -124,6 +128,25 @@ int db_mark_stale(Db *db, int *n_marked, Err *err);
 int db_runs_delete(Db *db, const int64_t *ids, size_t n, int force, long long *rows, Err *err);
 /* VACUUM: gives the space of deleted rows back to the file system. */
 int db_vacuum(Db *db, Err *err);
+
+/* ---- merging (db_merge.c) ---------------------------------------------- */
+
+typedef struct DbMergeStats {
+  long long runs_added;   /* runs copied in, with new ids */
+  long long runs_present; /* runs of the source whose uuid was already here (skipped) */
+  long long rows;         /* their rows copied, every table that references runs */
+  long long max_id_before; /* the highest run id here before: the new runs are above it */
+} DbMergeStats;
+
+/* Whether src can be merged: an existing curvscope database of a schema this build knows
+ * (an older one is upgraded in place, as db_open does) that passes SQLite's quick_check.
+ * Errors as db_open_existing, and CS_EFORMAT for a corrupt file. Writes nothing else. */
+int db_merge_check(const char *src, Err *err);
+/* Copies every run of src whose uuid db does not have, with all its rows, in one
+ * transaction (all or, on error, nothing); ids are remapped, runs.origin/origin_id keep
+ * where each run was first recorded. src is ATTACHed for the copy and detached after.
+ * Call db_merge_check(src) first. CS_EINVAL when src is db's own file. */
+int db_merge(Db *db, const char *src, DbMergeStats *stats, Err *err);
 
 /* ---- reading (db_read.c) ------------------------------------------------ */
 

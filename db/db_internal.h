@@ -39,6 +39,8 @@ int db_run_check(Db *db, int64_t run, Err *err);
 void db_now_iso(char buf[32]);
 /* Binds v, or NULL when v is NaN. */
 int db_bind_real(sqlite3_stmt *st, int i, double v);
+/* Registers the SQL function cs_uuid4() (db_uuid.c) on the connection. */
+int db_uuid_register(Db *db, Err *err);
 /* Binds s, or NULL when s is NULL (transient copy). */
 int db_bind_text(sqlite3_stmt *st, int i, const char *s);
 

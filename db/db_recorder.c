@@ -72,8 +72,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_CKPT] = "INSERT OR REPLACE INTO checkpoints(run_id, step, params, layout) VALUES(?,?,?,?)",
     [S_OPT] = "UPDATE checkpoints SET opt_meta = ?, opt_state = ? WHERE run_id = ? AND step = ?",
     [S_RUN] = "INSERT INTO runs(name, study, grp, status, created_at, config, seed, n_params,"
-              " version, host, pid, heartbeat_at, layout)"
-              " VALUES(?,?,?,'running',?,?,?,?,?,?,?,?,?)",
+              " version, host, pid, heartbeat_at, layout, uuid)"
+              " VALUES(?,?,?,'running',?,?,?,?,?,?,?,?,?,?)",
     [S_BEAT] = "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
     [S_END] = "UPDATE runs SET status = ?, finished_at = ?, error = ?, heartbeat_at = ?"
               " WHERE id = ?",
@@ -462,7 +462,8 @@ static int dr_run_begin(void *self, const RunInfo *info, int64_t *run_id, Err *e
   DbRecorder *r = self;
   int rc;
   if (r->nq && (rc = commit_wait(r, NULL, NULL, NULL, err))) return rc;
-  char now[32], host[256] = "";
+  char now[32], host[256] = "", uuid[DB_UUID_LEN + 1];
+  if ((rc = db_uuid4(uuid, err))) return rc;
   db_now_iso(now);
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
   sqlite3_stmt *st = r->st[S_RUN];
@@ -478,6 +479,7 @@ static int dr_run_begin(void *self, const RunInfo *info, int64_t *run_id, Err *e
   sqlite3_bind_int64(st, 10, (sqlite3_int64)getpid());
   sqlite3_bind_text(st, 11, now, -1, SQLITE_STATIC);
   db_bind_text(st, 12, info->layout_json);
+  sqlite3_bind_text(st, 13, uuid, -1, SQLITE_TRANSIENT);
   double t0 = mono_now();
   sqlite3_busy_timeout(r->db->h, wait_ms(r));
   rc = stmt_run(r, st);
