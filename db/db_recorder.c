@@ -623,6 +623,10 @@ static int dr_run_end(void *self, const char *status, const char *error, Err *er
     snprintf(why, sizeof why, "%s; %zu pending rows were lost (the run was %s)", e.msg, r->rows,
              status);
   queue_drop(r, 0, r->nq);
+  /* Under a file-size limit the WAL may be full to the last frame: copying it into the
+   * database (which holds far fewer distinct pages) lets the next write start it again,
+   * so the one-page update below fits. Its failure changes nothing. */
+  sqlite3_wal_checkpoint_v2(r->db->h, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
   Err e2 = {0};
   if (commit_once(r, wait_ms(r), "failed", why, &e2) != C_DONE)
     return err_set(err, rc, "%s; the run's end could not be recorded either", e.msg);

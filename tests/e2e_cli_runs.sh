@@ -124,20 +124,22 @@ python3 - "$DB" out.json <<'EOF'
 import json, sqlite3, sys
 d = json.load(open(sys.argv[2]))
 db = sqlite3.connect(sys.argv[1])
-orders = {"steps": "run_id, step", "metrics": "run_id, step, name",
+orders = {"runs": "id", "steps": "run_id, step", "metrics": "run_id, step, name",
           "eigs": "run_id, step, operator, batch_size, draw, source, idx",
           "series": "run_id, name, step, idx"}
 assert sorted(d) == sorted(orders), list(d)
 for t, order in orders.items():
-    cur = db.execute("select * from %s where run_id in (2, 4) order by %s" % (t, order))
+    key = "id" if t == "runs" else "run_id"
+    cur = db.execute("select * from %s where %s in (2, 4) order by %s" % (t, key, order))
     assert d[t]["cols"] == [c[0] for c in cur.description], t
     want = [list(r) for r in cur.fetchall()]
     assert d[t]["rows"] == want, (t, len(d[t]["rows"]), len(want))
     assert t == "eigs" or len(want) > 0, t
+assert all(len(r[d["runs"]["cols"].index("uuid")]) == 36 for r in d["runs"]["rows"])
 EOF
-ok $? "export 2 4 --format json --table all: the four tables, equal to the database's rows"
+ok $? "export 2 4 --format json --table all: the five tables (runs with their uuid), equal to the database's rows"
 for bad in "99|1|no run 99" "abc|2|'abc'" "1 --format xml|2|--format 'xml'" \
-           "1 --table all|2|--table all needs --format json" "1 --table runs|2|--table 'runs'" \
+           "1 --table all|2|--table all needs --format json" "1 --table bogus|2|--table 'bogus'" \
            "|2|which runs"; do
   IFS='|' read -r args want frag <<<"$bad"
   run "$BIN" export $args --db "$DB" -o out.csv

@@ -25,7 +25,7 @@ run TR --lr 0.05 --steps 20 --probe sharpness:every=5,k=2 --checkpoint-every 10 
 [ $RC -eq 0 ]; ok $? "train a probed run (rc $RC: $ERR)"
 run TR --lr 0.05 --steps 5 --name second
 run TR --lr 0.05 --steps 5 --name third
-[ "$(q "select group_concat(id) from runs")" = "1,2,3" ]; ok $? "runs 1, 2, 3"
+[ "$(q "select group_concat(id) from (select id from runs order by id)")" = "1,2,3" ]; ok $? "runs 1, 2, 3"
 
 # ---- analyze beside the probe ---------------------------------------------------------
 probe10=$(q "select value || ' ' || matvecs from eigs where run_id=1 and step=10 and idx=0 and source='probe'")
