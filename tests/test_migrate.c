@@ -4,7 +4,8 @@
  * README beside it): a probe run whose step-10 eigenvalues analyze replaced, a run
  * deleted by hand with foreign keys off (its rows orphaned), an Adam run. A copy is
  * opened and must come out at the current schema with every row and byte kept, ids
- * that are never handed out again, and eigenvalues that say where they came from. */
+ * that are never handed out again, eigenvalues that say where they came from and a uuid
+ * for every run (v3). */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,13 @@ static void test_from_v1(void) {
   tap_ok(sql_int(h, "SELECT count(*) FROM eigs WHERE source <> 'unknown' OR draw <> 0") == 0 &&
              sql_int(h, "SELECT count(*) FROM eigs") > 0,
          "every migrated eigenvalue has source 'unknown', draw 0");
+  tap_ok(sql_int(h, "SELECT count(DISTINCT uuid) FROM runs WHERE length(uuid) = 36 AND "
+                    "substr(uuid, 15, 1) = '4' AND substr(uuid, 20, 1) IN ('8','9','a','b')") ==
+             sql_int(h, "SELECT count(*) FROM runs") &&
+             sql_int(h, "SELECT count(*) FROM runs") == 2,
+         "v3: each of the 2 runs got its own v4 uuid");
+  tap_ok(sql_int(h, "SELECT count(*) FROM runs WHERE origin IS NULL AND origin_id IS NULL") == 2,
+         "and no origin (recorded here)");
   char buf[512];
   tap_ok(strstr(sql_text(h, "SELECT sql FROM sqlite_master WHERE name = 'runs'", buf, sizeof buf),
                 "AUTOINCREMENT") != NULL,
@@ -116,6 +124,8 @@ static void test_from_v1(void) {
   if (!rc) rc = rec_run_begin(&rec, &info, &id, &err);
   tap_ok(rc == CS_OK && id == 4, "the next run is 4, after the highest id 3 (%lld, %s)",
          (long long)id, err.msg);
+  tap_ok(sql_int(h, "SELECT count(DISTINCT uuid) FROM runs") == 3, "the new run has a uuid of "
+         "its own");
   StepRecord sr = {.step = 0, .loss = 1.0};
   rec_step(&rec, &sr, &err);
   rec_run_end(&rec, "finished", NULL, &err);
