@@ -197,7 +197,8 @@ static int split_args(int argc, char **argv, int *dd, Err *err) {
 
 int cmd_sweep(int argc, char **argv) {
   SweepArgs a = {"", 1, 1, 0, 0, 0, "", "", 1, "runs.db", ""};
-  OptTable t = {sweep_opts, &a, NULL, NULL};
+  unsigned char sseen[OPTS_MAX_LINES] = {0};
+  OptTable t = {sweep_opts, &a, NULL, sseen};
   int dd = 1;
   for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return help(&t), EXIT_OK;

@@ -231,7 +231,7 @@ static int check_magic(const char *path, Err *err) {
   return CS_OK;
 }
 
-/* One integer from a read-only query; SQLITE_NOTADB becomes CS_EFORMAT. */
+/* One integer from a read-only query; SQLITE_NOTADB and SQLITE_CORRUPT become CS_EFORMAT. */
 static int query_int(Db *db, const char *sql, long long *out, Err *err) {
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
@@ -245,6 +245,9 @@ static int query_int(Db *db, const char *sql, long long *out, Err *err) {
   sqlite3_finalize(st);
   if (code == SQLITE_NOTADB)
     return err_set(err, CS_EFORMAT, "%s is not a curvscope database (not SQLite)", db->path);
+  if (code == SQLITE_CORRUPT)
+    return err_set(err, CS_EFORMAT, "%s is corrupt (%s); it was left untouched", db->path,
+                   sqlite3_errmsg(db->h));
   return db_fail(db, err, "reading the database header");
 }
 
