@@ -4,7 +4,7 @@
 #   scripts/setup.sh            build dependencies + Fashion-MNIST + report assets, then build
 #   scripts/setup.sh --test     also what the tests need (chromium for the report's browser test,
 #                               poppler-utils for its print test, clang and its libFuzzer
-#                               runtime for the fuzzers)
+#                               runtime for the fuzzers, Slurm and munge for e2e_slurm.sh)
 #
 # Installs only what is missing (apt-get as root; otherwise prints the command to run).
 # Without root a missing fuzzer toolchain is not an error: scripts/test_fuzz.sh then skips
@@ -20,8 +20,9 @@ want_test=0
 pkgs=(build-essential meson ninja-build pkg-config python3 libopenblas-openmp-dev libarpack2-dev
       liblapacke-dev libsqlite3-dev sqlite3 zlib1g-dev libfftw3-dev libpng-dev help2man
       dataset-fashion-mnist)
-# the report's print test rasterises the printed PDF with pdftoppm
-if [ $want_test -eq 1 ]; then pkgs+=(poppler-utils); fi
+# the report's print test rasterises the printed PDF with pdftoppm; e2e_slurm.sh runs its own
+# single-node Slurm (the daemons are started by the test, never enabled as services)
+if [ $want_test -eq 1 ]; then pkgs+=(poppler-utils slurmctld slurmd slurm-client munge); fi
 # node and npm may come from another packaging (with npm inside nodejs): check the commands.
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
