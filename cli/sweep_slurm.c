@@ -26,8 +26,20 @@ void sweep_shell_quote(StrBuf *b, const char *arg) {
   sb_append(b, "'");
 }
 
-/* The #SBATCH lines every job of the sweep shares. */
-static void sbatch_common(StrBuf *b, const SweepSlurm *s) {
+/* The #SBATCH lines of a job of the sweep: its name (the group + suffix), one task of cpus
+ * CPUs, its output file in dir, the partition and time limit when given. */
+static void sbatch_header(StrBuf *b, const SweepSlurm *s, const char *suffix, long cpus,
+                          const char *output) {
+  StrBuf t;
+  sb_init(&t);
+  sb_printf(&t, "%s%s", s->group, suffix);
+  sb_append(b, "#SBATCH --job-name="), sweep_shell_quote(b, t.p ? t.p : "");
+  sb_reset(&t);
+  sb_printf(&t, "%s/%s", s->dir, output);
+  sb_printf(b, "\n#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=%ld\n#SBATCH --output=", cpus);
+  sweep_shell_quote(b, t.p ? t.p : "");
+  sb_append(b, "\n");
+  sb_free(&t);
   if (s->partition[0]) sb_append(b, "#SBATCH --partition="), sweep_shell_quote(b, s->partition),
                        sb_append(b, "\n");
   if (s->time[0]) sb_append(b, "#SBATCH --time="), sweep_shell_quote(b, s->time), sb_append(b, "\n");
@@ -51,18 +63,11 @@ static int array_script(const SweepGrid *g, const SweepTaskCtx *c, const SweepSl
   StrBuf b;
   sb_init(&b);
   sb_append(&b, "#!/bin/bash\n# curvscope sweep: one train run per array task (written by "
-                "curvscope sweep --slurm; submit with submit.sh)\n#SBATCH --job-name=");
-  sweep_shell_quote(&b, s->group);
-  sb_printf(&b, "\n#SBATCH --array=0-%ld", g->ntasks - 1);
+                "curvscope sweep --slurm; submit with submit.sh)\n");
+  sb_printf(&b, "#SBATCH --array=0-%ld", g->ntasks - 1);
   if (s->max_running > 0) sb_printf(&b, "%%%ld", s->max_running);
-  sb_printf(&b, "\n#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=%ld\n#SBATCH --output=", s->cpus);
-  StrBuf log;
-  sb_init(&log);
-  sb_printf(&log, "%s/task-%%a.log", s->dir);
-  sweep_shell_quote(&b, log.p);
-  sb_free(&log);
   sb_append(&b, "\n");
-  sbatch_common(&b, s);
+  sbatch_header(&b, s, "", s->cpus, "task-%a.log");
   sb_append(&b, "set -u\ncd ");
   sweep_shell_quote(&b, s->cwd);
   sb_append(&b, " || exit 1\ncase \"${SLURM_ARRAY_TASK_ID:?not a Slurm array task}\" in\n");
@@ -89,16 +94,8 @@ static int merge_script(const SweepGrid *g, const SweepSlurm *s, Err *err) {
   StrBuf b;
   sb_init(&b);
   sb_append(&b, "#!/bin/bash\n# curvscope sweep: merges the tasks' databases once the array "
-                "has ended (afterany)\n#SBATCH --job-name=");
-  sweep_shell_quote(&b, s->group);
-  sb_append(&b, "-merge\n#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=1\n#SBATCH --output=");
-  StrBuf p;
-  sb_init(&p);
-  sb_printf(&p, "%s/merge.log", s->dir);
-  sweep_shell_quote(&b, p.p);
-  sb_free(&p);
-  sb_append(&b, "\n");
-  sbatch_common(&b, s);
+                "has ended (afterany)\n");
+  sbatch_header(&b, s, "-merge", 1, "merge.log");
   sb_append(&b, "set -u\ndir=");
   sweep_shell_quote(&b, s->dir);
   sb_printf(&b, "\nn=%ld\nhave=() missing=()\n"
