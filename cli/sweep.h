@@ -6,7 +6,8 @@
  * product, the first key varying slowest, each point run --repeat times with seeds
  * seed, seed+1, ... . Task k (0-based) is point k / repeat, repetition k % repeat. A task's
  * command line is the user's train flags, then --key=value for each grid key (later flags
- * win), then what the sweep sets: --seed, --name and --group unless given, --db.
+ * win), then what the sweep sets: --seed, --name, --group and --threads unless the flags or
+ * the grid give them, and --db.
  *
  * Ownership: sweep_grid_parse fills a caller-owned SweepGrid (no allocation);
  * sweep_task_argv returns a malloc'd NULL-terminated vector freed by sweep_argv_free.

@@ -98,6 +98,13 @@ void sweep_task_label(const SweepGrid *g, long k, char *out, size_t n) {
   if (g->repeat > 1 && len < n) snprintf(out + len, n - len, ";rep=%ld", k % g->repeat);
 }
 
+/* Whether key is one of the grid's (then the sweep does not set that option itself). */
+static int grid_has(const SweepGrid *g, const char *key) {
+  for (int a = 0; a < g->nkeys; a++)
+    if (!strcmp(g->key[a], key)) return 1;
+  return 0;
+}
+
 static char *dup_printf(const char *fmt, const char *a, const char *b) {
   size_t n = strlen(fmt) + strlen(a) + strlen(b) + 1;
   char *s = malloc(n);
@@ -126,12 +133,12 @@ char **sweep_task_argv(const SweepGrid *g, const SweepTaskCtx *c, long k, const 
     snprintf(num, sizeof num, "%ld", seed + k % g->repeat);
     v[n++] = dup_printf("--seed=%s%s", num, "");
   }
-  if (c->add_name) {
+  if (c->add_name && !grid_has(g, "name")) {
     sweep_task_label(g, k, label, sizeof label);
     v[n++] = dup_printf("--name=%s%s", label, "");
   }
-  if (c->group) v[n++] = dup_printf("--group=%s%s", c->group, "");
-  if (c->threads) v[n++] = dup_printf("--threads=%s%s", c->threads, "");
+  if (c->group && !grid_has(g, "group")) v[n++] = dup_printf("--group=%s%s", c->group, "");
+  if (c->threads && !grid_has(g, "threads")) v[n++] = dup_printf("--threads=%s%s", c->threads, "");
   v[n++] = dup_printf("--db=%s%s", db, "");
   for (int i = 0; i < n; i++) oom |= !v[i];
   if (oom) {

@@ -25,6 +25,10 @@ lr=0.05;batch=32;rep=0\nlr=0.05;batch=32;rep=1\nlr=0.05;batch=300;rep=0\nlr=0.05
 [ "$(cut -f2 out.txt | grep rep=)" = "$want" ]; ok $? "points in order, first key slowest"
 grep -P '^3\t' out.txt | grep -q -- '--lr=0.02 --batch=300 --seed=6 ' ; ok $? "task 3: lr 0.02, batch 300, seed 6"
 
+run "$BIN" sweep --grid 'name=a,b;group=g1;threads=1,2' --dry-run -- "${TRAIN[@]}"
+[ "$(grep -c -- '--name=' out.txt)" = 4 ] && [ "$(grep -c -- '--group=' out.txt)" = 4 ] &&
+  [ "$(grep -c -- '--threads=' out.txt)" = 4 ] && grep -q -- '--name=b --group=g1 --threads=2 --db=' out.txt
+ok $? "name, group and threads as grid keys: the grid's values, not the sweep's"
 for bad in "bogus=1|unknown key 'bogus'" "lr=0.1;lr=0.2|given twice" "lr=0.1,|empty value" \
            "lr|not KEY=V1,V2" "db=a.db|every task writes its own database" "lr=fast|--lr 'fast'" \
            "batch=32,abc|task 1 (batch=abc)"; do
