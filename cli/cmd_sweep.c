@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,9 @@ static const CliOpt sweep_opts[] = {
     OPT_LONG(SweepArgs, repeat, "R", "runs per grid point, seeds seed, seed+1, ...", NULL),
     OPT_LONG(SweepArgs, jobs, "N", "local worker processes at once (with --slurm: the array's "
              "%N limit, 0 none)", NULL),
-    OPT_THREADS(SweepArgs, threads),
+    {"threads", OPT_LONG, offsetof(SweepArgs, threads), 0, "N", "threads in all, split evenly "
+     "between the --jobs workers unless FLAGS give --threads (0: every core)", NULL,
+     opts_parse_threads, NULL},
     OPT_FLAG(SweepArgs, slurm, "write a Slurm job array and its merge job instead of running",
              NULL),
     OPT_STR(SweepArgs, partition, "P", "--slurm: the partition (sbatch --partition)", NULL),
