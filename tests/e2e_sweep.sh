@@ -58,6 +58,12 @@ ok $? "4 finished runs in s.db, in the sweep's group $DIR"
   "lr=0.02;batch=32=0.02/32 lr=0.02;batch=300=0.02/300 lr=0.05;batch=32=0.05/32 lr=0.05;batch=300=0.05/300" ]
 ok $? "each run is named by its point and was trained with it"
 [ "$(q s.db "select count(distinct uuid) from runs where length(uuid)=36")" = 4 ]; ok $? "4 uuids"
+"$BIN" runs --db s.db --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin); i = d["cols"].index("uuid")
+print(" ".join(r[i] for r in d["rows"]))' >uuids.txt
+[ "$(cat uuids.txt)" = "$(q s.db "select group_concat(uuid, ' ') from (select uuid from runs order by id)")" ]
+ok $? "runs --json shows each run's uuid"
 [ "$(q s.db "select count(*) from runs where origin like '%/$DIR/task-%.db' and origin_id=1")" = 4 ]
 ok $? "provenance: each run names its task's file and id 1"
 for k in 0 1 2 3; do
