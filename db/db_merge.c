@@ -28,12 +28,14 @@ int db_merge_check(const char *src, Err *err) {
   Db *db = NULL;
   int rc = db_open_existing(src, &db, err); /* refuses foreign, newer, corrupt headers */
   if (rc) return rc;
-  char ok[64] = "";
+  char ok[128] = "";
   sqlite3_stmt *st = NULL;
   int src_rc = sqlite3_prepare_v2(db->h, "PRAGMA quick_check(1)", -1, &st, NULL);
   if (src_rc == SQLITE_OK) src_rc = sqlite3_step(st);
   if (src_rc == SQLITE_ROW && sqlite3_column_text(st, 0))
     snprintf(ok, sizeof ok, "%s", (const char *)sqlite3_column_text(st, 0));
+  for (char *c = ok; *c; c++) /* one line, for the message */
+    if (*c == '\n') *c = ' ';
   sqlite3_finalize(st);
   if (strcmp(ok, "ok") != 0)
     rc = err_set(err, CS_EFORMAT, "%s is corrupt (SQLite's integrity check: %s)", src,

@@ -258,13 +258,13 @@ static int copy(const char *from, const char *to) {
   return system(cmd);
 }
 
-static long long file_sum(const char *name) {
+static unsigned long long file_sum(const char *name) {
   char p[512];
   path_of(p, sizeof p, name);
   FILE *f = fopen(p, "rb");
-  long long sum = 0;
+  unsigned long long sum = 0;
   int c;
-  while (f && (c = fgetc(f)) != EOF) sum = sum * 31 + c;
+  while (f && (c = fgetc(f)) != EOF) sum = sum * 31 + (unsigned)c;
   if (f) fclose(f);
   return sum;
 }
@@ -278,7 +278,7 @@ static void test_refused(void) {
   sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL);
   sqlite3_close(h);
   path_of(p, sizeof p, "newer.db");
-  long long sum = file_sum("newer.db");
+  unsigned long long sum = file_sum("newer.db");
   int rc = db_merge_check(p, &err);
   tap_ok(rc == CS_EVERSION && strstr(err.msg, "newer") && file_sum("newer.db") == sum,
          "a newer schema: refused, the file untouched (%s)", err.msg);
