@@ -27,19 +27,12 @@ static void help(const OptTable *t) {
   opts_help_print(stdout, t, 1);
 }
 
-/* Bad input (exit 2): a file that is not what it should be, or not there. */
-static int merge_fail(const Err *err) {
-  int bad = err->code == CS_EFORMAT || err->code == CS_EVERSION || err->code == CS_ENOTFOUND;
-  int code = cli_fail(err);
-  return bad ? EXIT_USAGE : code;
-}
-
 int cli_merge_files(const char *out, char *const *in, int n, int verbose) {
   Err err = {0};
   for (int i = 0; i < n; i++) /* all inputs first: nothing is written when one is bad */
-    if (db_merge_check(in[i], &err)) return merge_fail(&err);
+    if (db_merge_check(in[i], &err)) return cli_fail(&err);
   Db *db = NULL;
-  if (cli_db_open(out, &db, &err)) return merge_fail(&err);
+  if (cli_db_open(out, &db, &err)) return cli_fail(&err);
   int rc = CS_OK;
   long long added = 0, present = 0, rows = 0;
   for (int i = 0; i < n && !rc; i++) {
@@ -53,7 +46,7 @@ int cli_merge_files(const char *out, char *const *in, int n, int verbose) {
              s.max_id_before + s.runs_added, s.rows, s.runs_present, out);
   }
   db_close(db);
-  if (rc) return merge_fail(&err);
+  if (rc) return cli_fail(&err);
   if (verbose > 1 ? n > 1 : verbose)
     printf("merged %d files into %s: %lld runs added, %lld rows, %lld already there\n", n, out,
            added, rows, present);

@@ -37,7 +37,7 @@ run "$BIN" analyze --db=a.db --run=1 --step=abc
 run "$BIN" runs --db=a.db
 [ $RC -eq 0 ] && [[ $OUT == *base* ]]; ok $? "runs --db=a.db lists the run (rc $RC)"
 run "$BIN" study eos --run=1 --db=a.db
-[ $RC -eq 1 ] && [[ $ERR == *"no sharpness"* ]]
+[ $RC -eq 2 ] && [[ $ERR == *"no sharpness"* ]]
 ok $? "study eos --run=1 --db=a.db reaches the analysis (no sharpness in run 1: $ERR)"
 run "$BIN" train --db=b.db $SYN --steps=3 --lr=0.05 --name=eq --quiet=true
 [ $RC -eq 0 ] && [ "$(q b.db "select name || ' ' || json_extract(config,'\$.steps') || ' ' || json_extract(config,'\$.lr') from runs")" = "eq 3 0.05" ]

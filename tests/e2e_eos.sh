@@ -116,9 +116,9 @@ ok $? "Phase III ending at the crossing ends no earlier than at the peak (first 
 run "$BIN" train --db "$DB" --threads 1 --data synth:classes,n=50 --model mlp:10-4-2 --steps 3 --name plain -q
 PID_=$(q "select id from runs where name='plain'")
 run "$BIN" study eos --db "$DB" --run "$PID_"
-[ $RC -eq 1 ] && [[ $ERR == *sharpness* ]]; ok $? "study eos on a run without sharpness: exit 1 with a hint (rc $RC: $ERR)"
+[ $RC -eq 2 ] && [[ $ERR == *sharpness* ]]; ok $? "study eos on a run without sharpness: exit 2 with a hint (rc $RC: $ERR)"
 run "$BIN" study eos --db "$DB" --run 999
-{ [ $RC -eq 1 ] || [ $RC -eq 2 ]; } && [ -n "$ERR" ]; ok $? "study eos --run 999: clean error (rc $RC: $ERR)"
+[ $RC -eq 2 ] && [ -n "$ERR" ]; ok $? "study eos --run 999: clean error (rc $RC: $ERR)"
 run "$BIN" study nope
 [ $RC -eq 2 ] && [[ $ERR == *nope* ]]; ok $? "study nope -> exit 2 naming it (rc $RC)"
 

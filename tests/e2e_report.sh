@@ -110,11 +110,11 @@ rc=$?
 check "a bad --run value exits 2 and names the flag" bash -c '[ "$1" -eq 2 ] && grep -q -- "--run" "$2"' _ $rc "$work/err3"
 "$bin" report --db "$db" --run 999 -o "$work/none.html" >/dev/null 2>"$work/err4"
 rc=$?
-check "a missing run exits 1 and names it" bash -c '[ "$1" -eq 1 ] && grep -q 999 "$2"' _ $rc "$work/err4"
+check "a missing run exits 2 and names it" bash -c '[ "$1" -eq 2 ] && grep -q 999 "$2"' _ $rc "$work/err4"
 "$bin" report --db "$work/no-such.db" -o "$work/none.html" >/dev/null 2>"$work/err5"
 rc=$?
-check "a missing database exits 1, and is not created" \
-  bash -c '[ "$1" -eq 1 ] && [ ! -e "$2" ]' _ $rc "$work/no-such.db"
+check "a missing database exits 2, and is not created" \
+  bash -c '[ "$1" -eq 2 ] && [ ! -e "$2" ]' _ $rc "$work/no-such.db"
 "$bin" report --help >"$work/help" 2>&1
 check "--help exits 0 and shows usage" grep -q "usage: curvscope report" "$work/help"
 "$bin" report --db "$db" --study eos --run 2 --run 3 -o "$work/eos.html" >/dev/null 2>&1

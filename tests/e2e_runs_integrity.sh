@@ -41,7 +41,7 @@ ok $? "every eigenvalue says where it came from"
 # ---- rm: all or nothing ---------------------------------------------------------------
 before=$(rows_of 1)
 run "$BIN" rm --db "$DB" 1 99
-[ $RC -eq 1 ] && [[ $ERR == *"no run 99"* ]] && [[ $ERR == *"nothing was removed"* ]]
+[ $RC -eq 2 ] && [[ $ERR == *"no run 99"* ]] && [[ $ERR == *"nothing was removed"* ]]
 ok $? "rm 1 99: refused, naming run 99 (rc $RC: $ERR)"
 [ "$(rows_of 1)" = "$before" ]; ok $? "and run 1 keeps all its $before rows"
 run "$BIN" rm --db "$DB" 1x
