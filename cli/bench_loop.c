@@ -174,7 +174,7 @@ static int bench_pcbias(const LoopWorkload *w, const BenchLoopOpts *o, LoopResul
   if ((rc = rec_run_begin(&rec, &info, &id, err))) goto done;
   PcProbeOpts po = {1, 20, 0.1, -1, 1, 0, 0, w->lr, R + 1};
   if ((rc = pc_probe_create(&po, &s.net, s.train, &p, err))) goto done;
-  Batch b = {s.train->X, s.train->Y, s.train->labels, n, s.metric};
+  Batch b = {s.train->X, s.train->Y, s.train->labels, n, s.metric, NULL};
   TrainState st = {.net = &s.net, .theta = s.theta, .grad = grad, .opt = s.opt,
                    .loss_kind = LOSS_MSE, .train = s.train, .rec = &rec, .lr = w->lr};
   r->step_flops = bench_flops_grad(&s.net, n);

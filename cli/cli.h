@@ -28,6 +28,7 @@ int study_spectral(int argc, char **argv);
 int study_pcbias(int argc, char **argv);
 int study_stein(int argc, char **argv);
 int study_ntk(int argc, char **argv);
+int study_kinks(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_report(int argc, char **argv);

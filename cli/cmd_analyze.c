@@ -116,7 +116,7 @@ static int pick_rows(const Dataset *ds, long samples, long batch, uint64_t seed,
     ds = *owned;
     n = ds->n;
   }
-  *b = (Batch){ds->X, ds->Y, ds->labels, n, NULL};
+  *b = (Batch){ds->X, ds->Y, ds->labels, n, NULL, NULL};
   return CS_OK;
 }
 

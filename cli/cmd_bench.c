@@ -223,7 +223,7 @@ static int ctx_init(Ctx *c, const Workload *w, Err *err) {
   rng_normal_fill(&rv, c->v, P);
   double nv = cblas_dnrm2((int)P, c->v, 1);
   cblas_dscal((int)P, 1.0 / nv, c->v, 1);
-  c->b = (Batch){c->X, c->Y, NULL, N, NULL};
+  c->b = (Batch){c->X, c->Y, NULL, N, NULL, NULL};
   return CS_OK;
 }
 

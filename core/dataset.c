@@ -57,6 +57,7 @@ void dataset_free(Dataset *ds) {
   free(ds->X);
   free(ds->Y);
   free(ds->labels);
+  free(ds->weight);
   free(ds->pcs);
   free(ds->pc_var);
   free(ds->w_star);
@@ -72,6 +73,13 @@ Dataset *dataset_subset(const Dataset *src, const size_t *idx, size_t m) {
   ds->nclasses = src->nclasses;
   memcpy(ds->name, src->name, sizeof ds->name);
   dataset_gather(src, idx, m, ds->X, ds->Y, ds->labels);
+  if (src->weight && m) {
+    if (!(ds->weight = malloc(m * sizeof *ds->weight))) {
+      dataset_free(ds);
+      return NULL;
+    }
+    for (size_t i = 0; i < m; i++) ds->weight[i] = src->weight[idx[i]];
+  }
   return ds;
 }
 

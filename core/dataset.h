@@ -51,6 +51,8 @@ typedef struct Dataset {
   double *phases;  /* [nfreqs] phases phi_i in [0,1) (term sin(2pi(k.z) + 2pi phi)) */
   int grid_dims;   /* 1 or 2 for grid data (sines, sines2d), else 0 */
   size_t grid_n;   /* points per axis: X is the grid z = i/grid_n, row-major */
+  double *weight;  /* [n] per-example loss weights (owned), or NULL: all 1 (see Batch in loss.h).
+                    * Full-batch training only; dataset_subset copies them. */
 } Dataset;
 
 #define IDX_MAX_DIMS 8

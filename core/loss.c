@@ -129,7 +129,16 @@ double objective_chunk(const Net *net, const double *theta, LossKind loss, const
   double *GL = grad ? cache->G[net->nlayers - 1] : NULL;
   /* a row-coupling loss sees the metric only when the chunk is the whole batch */
   const LossMetric *M = r0 == 0 && m == b->n ? b->metric : NULL;
-  double sum = loss_eval(loss, M, m, k, F, b->Y + r0 * k, 1.0 / (double)b->n, GL, cache->aux);
+  double sum = 0.0, scale = 1.0 / (double)b->n;
+  if (!b->weight) {
+    sum = loss_eval(loss, M, m, k, F, b->Y + r0 * k, scale, GL, cache->aux);
+  } else { /* row by row, each ℓ_i and its gradient scaled by w_i (loss.h) */
+    for (size_t i = 0; i < m; i++) {
+      double w = b->weight[r0 + i];
+      sum += w * loss_eval(loss, NULL, 1, k, F + i * k, b->Y + (r0 + i) * k, w * scale,
+                           GL ? GL + i * k : NULL, cache->aux + i * k);
+    }
+  }
   if (correct && b->labels)
     for (size_t i = 0; i < m; i++)
       *correct += (int)loss_argmax(F + i * k, k) == b->labels[r0 + i];

@@ -71,7 +71,7 @@ int loss_couples_rows(LossKind kind);
  * (what accuracy counts as correct). */
 size_t loss_argmax(const double *f, size_t k);
 
-/* Rows [0, n) of a dataset; labels may be NULL (no accuracy). metric: the Sobolev
+/* Rows [0, n) of a dataset; labels may be NULL; weight: see below (no accuracy). metric: the Sobolev
  * loss's M when the rows are a whole grid (NULL otherwise; unused by the other losses).
  * It travels with the batch so every evaluation (objective_*, hessian/curv.c) sees it
  * without a change to their signatures. */
@@ -81,6 +81,9 @@ typedef struct Batch {
   const int *labels; /* [n] or NULL */
   size_t n;
   const LossMetric *metric;
+  /* [n] per-row weights w_i, or NULL (every w_i = 1, the plain loss, its bits unchanged):
+   * L = (1/n) Σ_i w_i ℓ_i, so weights of mean 1 keep the loss's scale. MSE and CE only. */
+  const double *weight;
 } Batch;
 
 /* One chunk of the objective: forward rows [r0, r0+m) of b through cache (cap >= m), and

@@ -102,7 +102,7 @@ static int evaluate(Loop *lp, long step, const double *theta, TrainResult *res) 
   if (lp->test && lp->test->n) {
     /* test points are off the grid: a Sobolev run's test loss is MSE */
     LossKind tl = loss_couples_rows(lp->cfg->loss) ? LOSS_MSE : lp->cfg->loss;
-    b = (Batch){lp->test->X, lp->test->Y, lp->test->labels, lp->test->n, NULL};
+    b = (Batch){lp->test->X, lp->test->Y, lp->test->labels, lp->test->n, NULL, NULL};
     objective_eval_parallel(lp->net, theta, tl, &b, lp->work, NULL, &l, &a);
     res->test_loss = l;
     res->test_accuracy = a;
@@ -110,7 +110,7 @@ static int evaluate(Loop *lp, long step, const double *theta, TrainResult *res) 
     if (!isnan(a) && rec_metric(lp->rec, step, "test_accuracy", a, lp->err)) return lp->err->code;
   }
   if (lp->cfg->batch > 0) {
-    b = (Batch){lp->train->X, lp->train->Y, lp->train->labels, lp->train->n, NULL};
+    b = (Batch){lp->train->X, lp->train->Y, lp->train->labels, lp->train->n, NULL, NULL};
     objective_eval_parallel(lp->net, theta, lp->cfg->loss, &b, lp->work, NULL, &l, &a);
     if (rec_metric(lp->rec, step, "train_loss", l, lp->err)) return lp->err->code;
     if (!isnan(a) && rec_metric(lp->rec, step, "train_accuracy", a, lp->err)) return lp->err->code;
@@ -130,6 +130,9 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
       (!cfg->metric || cfg->metric->n != train->n || cfg->metric->k != train->k))
     bad = err_set(err, CS_EINVAL, "the %s loss needs its metric on the %zu training points",
                   loss_name(cfg->loss), train->n);
+  if (!bad && train->weight && (cfg->batch > 0 || loss_couples_rows(cfg->loss)))
+    bad = err_set(err, CS_EINVAL, "per-example weights need full-batch training (batch 0) and "
+                  "the mse or ce loss");
   if (bad) return bad;
   size_t P = net->n_params, n = train->n;
   int minibatch = cfg->batch > 0 && (size_t)cfg->batch < n;
@@ -166,9 +169,9 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
       }
       dataset_gather(train, perm + cursor, bsz, bX, bY, bL);
       cursor += bsz;
-      b = (Batch){bX, bY, bL, bsz, NULL};
+      b = (Batch){bX, bY, bL, bsz, NULL, NULL};
     } else {
-      b = (Batch){train->X, train->Y, train->labels, n, cfg->metric};
+      b = (Batch){train->X, train->Y, train->labels, n, cfg->metric, train->weight};
     }
     double loss, acc;
     int shared = 0;
@@ -208,6 +211,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
           err_prefix(err, "probe %s at step %ld", probes[p].name, t);
           goto out;
         }
+    last = last || st.stop; /* a probe may end the run: this step is then its last */
     if ((cfg->eval_every > 0 && t % cfg->eval_every == 0) || last)
       if ((rc = evaluate(&lp, t, theta, res))) goto out;
     if ((cfg->checkpoint_every > 0 && t % cfg->checkpoint_every == 0) || last)

@@ -8,7 +8,8 @@
  * every eval_every steps, checkpoints every checkpoint_every steps, then the
  * update θ_{t+1}. The run ends at `steps`, at a training accuracy, on divergence
  * (NaN/Inf or an exploding loss: status "diverged", never a crash) or when
- * train_request_stop() was called (Ctrl-C: status "interrupted"). The final
+ * train_request_stop() was called (Ctrl-C: status "interrupted"), or when a probe
+ * set TrainState.stop (status "finished": a study's own stopping rule). The final
  * state is always recorded and checkpointed, and the recorder flushed; a diverged
  * run's final checkpoint is its last finite parameters (the diverged step's when
  * they are finite, else the step before's).
@@ -40,6 +41,7 @@ typedef struct TrainState {
   Recorder *rec;
   double lr;                /* η in use */
   double threshold;         /* optimizer's stability threshold at this η */
+  int stop;                 /* a probe sets 1 to make this step the run's last ("finished") */
 } TrainState;
 
 /* A measurement run during training; studies implement probes. */

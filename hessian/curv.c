@@ -146,7 +146,13 @@ static int curv_accumulate(Curvature *c, const double *v, double *out, int mode)
       NetCache *nc = c->cache[i];
       const double *Y = c->batch.Y + (size_t)i * c->chunk * k;
       net_rforward(net, c->theta, nc, v, NULL, rw);
-      loss_hess_apply(c->loss, c->batch.metric, nc->n, k, nc->aux, Y, rw->RA[net->nlayers - 1], scale, c->RGLs[t]);
+      const double *RF = rw->RA[net->nlayers - 1];
+      if (!c->batch.weight)
+        loss_hess_apply(c->loss, c->batch.metric, nc->n, k, nc->aux, Y, RF, scale, c->RGLs[t]);
+      else /* the weighted loss (loss.h): row r's output Hessian times w_r */
+        for (size_t r = 0; r < nc->n; r++)
+          loss_hess_apply(c->loss, NULL, 1, k, nc->aux + r * k, Y + r * k, RF + r * k,
+                          scale * c->batch.weight[(size_t)i * c->chunk + r], c->RGLs[t] + r * k);
       net_rbackward(net, c->theta, nc, v, NULL, rw, c->RGLs[t], mode, dst);
     }
   }

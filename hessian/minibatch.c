@@ -59,7 +59,7 @@ int minibatch_draw(MiniBatch *mb, size_t m, uint64_t seed, uint64_t stream, Batc
                    Err *err) {
   const Dataset *ds = mb->ds;
   if (m == ds->n) { /* the whole set: every row once, in place */
-    *out = (Batch){ds->X, ds->Y, ds->labels, ds->n, NULL};
+    *out = (Batch){ds->X, ds->Y, ds->labels, ds->n, NULL, NULL};
     mb->last = mb->perm;
     return CS_OK;
   }
@@ -83,7 +83,7 @@ int minibatch_draw(MiniBatch *mb, size_t m, uint64_t seed, uint64_t stream, Batc
   }
   dataset_gather(ds, mb->rows, m, mb->X, mb->Y, mb->labels);
   mb->last = mb->rows;
-  *out = (Batch){mb->X, mb->Y, mb->labels, m, NULL};
+  *out = (Batch){mb->X, mb->Y, mb->labels, m, NULL, NULL};
   return CS_OK;
 }
 

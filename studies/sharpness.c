@@ -239,7 +239,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   if (!sp) return err_set(err, CS_ENOMEM, "out of memory for a probe");
   sp->kind = kind;
   sp->net = net;
-  sp->batch = (Batch){train->X, train->Y, train->labels, n, NULL};
+  sp->batch = (Batch){train->X, train->Y, train->labels, n, NULL, NULL};
   sp->chunk = chunk;
   sp->warm = warm;
   sp->curv = curv_alloc(net, loss, n, (size_t)chunk, err);

@@ -90,7 +90,7 @@ static void example_grads(const Problem *p, LossKind loss, double *g) {
   size_t P = p->net.n_params, N = p->ds->n, d = p->ds->d, k = p->ds->k;
   NetCache *c = net_cache_alloc(&p->net, 1, 0);
   for (size_t i = 0; i < N; i++) {
-    Batch one = {p->ds->X + i * d, p->ds->Y + i * k, p->ds->labels ? p->ds->labels + i : NULL, 1, NULL};
+    Batch one = {p->ds->X + i * d, p->ds->Y + i * k, p->ds->labels ? p->ds->labels + i : NULL, 1, NULL, NULL};
     objective_eval(&p->net, p->theta, loss, &one, c, g + i * P, NULL, NULL);
   }
   net_cache_free(c);
@@ -442,7 +442,7 @@ static int linear_quadratic(uint64_t seed, double spread, Net *net, Dataset **ds
   double *H = malloc(P * P * sizeof *H);
   net_init_params(net, *theta, &rng);
   Curvature *c = curv_alloc(net, LOSS_MSE, N, 0, &err);
-  Batch all = {(*ds)->X, (*ds)->Y, NULL, N, NULL};
+  Batch all = {(*ds)->X, (*ds)->Y, NULL, N, NULL, NULL};
   curv_build(c, *theta, &all, &err);
   Linop op = curv_hessian_op(c);
   int rc = dense_from_linop(&op, H, NULL, &err) || dense_eig_sym(P, H, *w, NULL, &err);

@@ -178,7 +178,7 @@ static int case_make(Case *c, Act act, LossKind loss, int embed, int depth, long
     tap_ok(0, "%s: no kink-free point (margin %.1e)", c->label, kd);
     return 1;
   }
-  c->b = (Batch){c->X, c->Y, c->labels, n, NULL};
+  c->b = (Batch){c->X, c->Y, c->labels, n, NULL, NULL};
   return 0;
 }
 
@@ -668,7 +668,7 @@ static void test_chunks_and_rebuild(void) {
     /* rebuild ch3 at a new θ on a 5-row batch; compare with a fresh context */
     double *th2 = malloc(P * sizeof *th2);
     for (size_t i = 0; i < P; i++) th2[i] = c.theta[i] + 0.1 * rng_normal(&rng);
-    Batch b2 = {c.X + 2 * c.net.d_in, c.Y + 2 * c.k, c.labels + 2, 5, NULL};
+    Batch b2 = {c.X + 2 * c.net.d_in, c.Y + 2 * c.k, c.labels + 2, 5, NULL, NULL};
     Err err = {0};
     tap_ok(curv_applies(ch3) > 0, "%s: applies counted before rebuild (%ld)", c.label,
            curv_applies(ch3));
@@ -795,7 +795,7 @@ static void test_known_spectrum(void) {
     double *th = malloc(P * sizeof *th), Y[N * 2];
     net_init_params(&net, th, &rng);
     rng_normal_fill(&rng, Y, N * 2);
-    Batch b = {X, Y, NULL, N, NULL};
+    Batch b = {X, Y, NULL, N, NULL, NULL};
     Curvature *cv = curv_alloc(&net, LOSS_MSE, N, 0, &err);
     curv_build(cv, th, &b, &err);
     Linop op = curv_hessian_op(cv);

@@ -222,7 +222,7 @@ static int check_gradient_n(const Net *net, LossKind loss, Rng *rng, const char 
       fails++;
       goto done;
     }
-  Batch b = {X, Y, labels, n, NULL};
+  Batch b = {X, Y, labels, n, NULL, NULL};
   NetCache *c = net_cache_alloc(net, n, 0);
   double l_lib, acc_lib, acc_ref;
   objective_eval(net, theta, loss, &b, c, g, &l_lib, &acc_lib);
@@ -478,7 +478,7 @@ static void test_chunked(void) {
       make_data(&rng, n, d, k, (LossKind)loss, X, Y, labels);
       double *th = malloc(P * sizeof *th), *g1 = malloc(P * sizeof *g1), *g3 = malloc(P * sizeof *g3);
       net_init_params(&net, th, &rng);
-      Batch b = {X, Y, labels, n, NULL};
+      Batch b = {X, Y, labels, n, NULL, NULL};
       NetCache *c7 = net_cache_alloc(&net, 7, 0), *c3 = net_cache_alloc(&net, 3, 0),
                *c1 = net_cache_alloc(&net, 1, 1);
       double l7, l3, l1, a7, a3, a1;
@@ -519,7 +519,7 @@ static void test_parallel_objective(void) {
     make_data(&rng, n, d, k, (LossKind)loss, X, Y, labels);
     double *th = malloc(P * sizeof *th), *g1 = malloc(P * sizeof *g1), *g2 = malloc(P * sizeof *g2);
     net_init_params(&net, th, &rng);
-    Batch b = {X, Y, labels, n, NULL};
+    Batch b = {X, Y, labels, n, NULL, NULL};
     NetCache *c = net_cache_alloc(&net, n, 0);
     double l1, a1;
     objective_eval(&net, th, (LossKind)loss, &b, c, g1, &l1, &a1);
@@ -534,7 +534,7 @@ static void test_parallel_objective(void) {
              "grad rel %.1e", loss_name((LossKind)loss), chunks[q], w ? w->chunk : 0,
              w ? w->nthreads : 0, fabs(l2 - l1) / fabs(l1), rel);
       /* a smaller batch through the same workspace (the mini-batch case) */
-      Batch bs = {X, Y, labels, 5, NULL};
+      Batch bs = {X, Y, labels, 5, NULL, NULL};
       objective_eval(&net, th, (LossKind)loss, &bs, c, g1, &l1, &a1);
       objective_eval_parallel(&net, th, (LossKind)loss, &bs, w, g2, &l2, &a2);
       tap_ok(rel_diff(g2, g1, P) <= 1e-12 && fabs(l2 - l1) <= 1e-12 * fabs(l1),

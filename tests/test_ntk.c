@@ -82,7 +82,7 @@ static void jacobian_ref(Built *b, int fd, double *J) {
   NetCache *nc = net_cache_alloc(&b->net, b->n, 0);
   Err err = {0};
   Curvature *c = curv_alloc(&b->net, LOSS_MSE, b->n, 0, &err);
-  Batch bt = {b->X, b->Y, NULL, b->n, NULL};
+  Batch bt = {b->X, b->Y, NULL, b->n, NULL, NULL};
   curv_build(c, b->theta, &bt, &err);
   const double h = 1e-5;
   for (size_t p = 0; p < P; p++) {
@@ -183,7 +183,7 @@ static void check_case(const NetCase *c, size_t n) {
   for (int i = 0; i < k; i++) e1 = fmax(e1, fabs(vals[i] - ref[i]) / ref[0]);
   tap_ok(!rc && e1 < 1e-12, "%s: dense top-%d eigenvalues = reference, rel %.2e", tag, k, e1);
   Curvature *cv = curv_alloc(&b.net, LOSS_MSE, n, 0, &err);
-  Batch bt = {b.X, b.Y, NULL, n, NULL};
+  Batch bt = {b.X, b.Y, NULL, n, NULL, NULL};
   curv_build(cv, b.theta, &bt, &err);
   Linop op = curv_ntk_op(cv);
   rc = ntk_lanczos_top(&op, k, 1e-10, 3, lz, VL, NULL, &err);

@@ -177,7 +177,7 @@ static void test_s0_bits(void) {
   NetCache *nc = net_cache_alloc(&net, ds->n, 0);
   double *g0 = malloc(P * sizeof *g0), *g1 = malloc(P * sizeof *g1);
   double *v = malloc(P * sizeof *v), *h0 = malloc(P * sizeof *h0), *h1 = malloc(P * sizeof *h1);
-  Batch b = {ds->X, ds->Y, NULL, ds->n, M};
+  Batch b = {ds->X, ds->Y, NULL, ds->n, M, NULL};
   double l0 = objective(&net, th, LOSS_MSE, &b, nc, g0);
   double l1 = objective(&net, th, LOSS_SOBOLEV, &b, nc, g1);
   tap_ok(l0 == l1 && !memcmp(g0, g1, P * sizeof *g0),
@@ -220,7 +220,7 @@ static void test_fd(void) {
     }
     size_t P = net.n_params, N = ds->n, k = cs[c].k;
     NetCache *nc = net_cache_alloc(&net, N, 0);
-    Batch b = {ds->X, ds->Y, NULL, N, M};
+    Batch b = {ds->X, ds->Y, NULL, N, M, NULL};
     double *g = malloc(P * sizeof *g), *gf = malloc(P * sizeof *gf), *tp = malloc(P * sizeof *tp);
     double *F = malloc(N * k * sizeof *F), *J = malloc(N * k * P * sizeof *J);
     double *Fp = malloc(N * k * sizeof *Fp), *v = malloc(P * sizeof *v);
@@ -300,7 +300,7 @@ static void test_sharpness_probe(void) {
   LossMetric *M = metric_of(ds, 1.0);
   size_t P = net.n_params;
   NetCache *nc = net_cache_alloc(&net, ds->n, 0);
-  Batch b = {ds->X, ds->Y, NULL, ds->n, M};
+  Batch b = {ds->X, ds->Y, NULL, ds->n, M, NULL};
   double *H = malloc(P * P * sizeof *H), *gp = malloc(P * sizeof *gp), *gm = malloc(P * sizeof *gm);
   double *tp = malloc(P * sizeof *tp), *w = malloc(P * sizeof *w);
   double h = 1e-5;
@@ -394,7 +394,7 @@ static void test_refusals(void) {
   size_t P = net.n_params;
   double *g = malloc(P * sizeof *g), l = 0;
   NetCache *small = net_cache_alloc(&net, tr->n / 2, 0), *whole = net_cache_alloc(&net, tr->n, 0);
-  Batch b = {tr->X, tr->Y, NULL, tr->n, M}, nom = b, half = b;
+  Batch b = {tr->X, tr->Y, NULL, tr->n, M, NULL}, nom = b, half = b;
   nom.metric = NULL;
   half.n = tr->n / 2;
   tap_ok(isnan(objective(&net, th, LOSS_SOBOLEV, &nom, whole, g)), "no metric on the batch: NaN");
@@ -446,7 +446,7 @@ static void test_refusals(void) {
   cfg.metric = M;
   rc = train_run(&cfg, &net, th, opt, tr, te, NULL, 0, &rec, &res, &err);
   NetCache *tc = net_cache_alloc(&net, te->n, 0);
-  Batch tb = {te->X, te->Y, NULL, te->n, NULL};
+  Batch tb = {te->X, te->Y, NULL, te->n, NULL, NULL};
   double mse = objective(&net, th, LOSS_MSE, &tb, tc, NULL);
   tap_ok(!rc && res.test_loss == mse && !strcmp(res.status, "finished"),
          "Sobolev run: test loss %.12g = MSE on the off-grid test points %.12g", res.test_loss, mse);

@@ -51,7 +51,7 @@ static double dense_top(const Net *net, const Dataset *d, const double *theta) {
   Err err = {0};
   size_t n = net->n_params;
   Curvature *c = curv_alloc(net, LOSS_MSE, d->n, 0, &err);
-  Batch b = {d->X, d->Y, d->labels, d->n, NULL};
+  Batch b = {d->X, d->Y, d->labels, d->n, NULL, NULL};
   curv_build(c, theta, &b, &err);
   Linop H = curv_hessian_op(c);
   double *A = malloc(n * n * sizeof *A), *w = malloc(n * sizeof *w);

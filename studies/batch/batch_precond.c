@@ -17,7 +17,7 @@ int batch_precond_moments(const Net *net, LossKind loss, const double *theta,
   }
   memset(gmean, 0, P * sizeof *gmean);
   memset(gvar, 0, P * sizeof *gvar); /* Σ (g − mean)² so far (Welford's M2) */
-  Batch all = {train->X, train->Y, train->labels, N, NULL};
+  Batch all = {train->X, train->Y, train->labels, N, NULL, NULL};
   for (size_t i = 0; i < N; i++) {
     memset(g, 0, P * sizeof *g);
     /* row i's share of the mean's gradient, g_i / N (net_backward accumulates) */

@@ -44,7 +44,7 @@ static int run_rung(const Net *net, LossKind loss, const double *theta0, const D
     return err_set(err, CS_EINTERRUPTED, "stability grid interrupted at B = %zu, η = %g", B, lr);
   double L = NAN, acc;
   if (strcmp(res.status, "diverged")) {
-    Batch b = {train->X, train->Y, train->labels, train->n, NULL};
+    Batch b = {train->X, train->Y, train->labels, train->n, NULL, NULL};
     objective_eval_parallel(net, theta, loss, &b, work, NULL, &L, &acc);
   }
   *stable = isfinite(L) && L <= L0;
@@ -64,7 +64,7 @@ int batch_stability_grid(const Net *net, LossKind loss, const double *theta0,
     objective_work_free(work);
     return err_set(err, CS_ENOMEM, "out of memory for the stability grid");
   }
-  Batch all = {train->X, train->Y, train->labels, train->n, NULL};
+  Batch all = {train->X, train->Y, train->labels, train->n, NULL, NULL};
   double L0, acc;
   objective_eval_parallel(net, theta0, loss, &all, work, NULL, &L0, &acc);
   int rc = CS_OK;

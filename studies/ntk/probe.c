@@ -68,7 +68,7 @@ static int measure_kernel(NtkProbe *np, const double *theta, Err *err) {
                          np->lvecs + (size_t)t * np->k * N, np->scratch, err);
     return rc;
   }
-  Batch b = {d->X, d->Y, NULL, np->n, NULL};
+  Batch b = {d->X, d->Y, NULL, np->n, NULL, NULL};
   if ((rc = curv_build(np->curv, theta, &b, err))) return rc;
   Linop op = curv_ntk_op(np->curv);
   rc = ntk_lanczos_top(&op, np->k, LANCZOS_TOL, LANCZOS_SEED, np->vals, np->vecs, NULL, err);
