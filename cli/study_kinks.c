@@ -85,7 +85,7 @@ static void help(const OptTable *t) {
 static void preset(StudyOpts *o) {
   snprintf(o->widths_text, sizeof o->widths_text, o->preset ? "16-64-256" : "16-32-64-128-256");
   o->runs = o->preset ? 40 : 200;
-  o->steps = o->preset ? 3000 : 20000;
+  o->steps = o->preset ? 3000 : 100000;
 }
 
 /* Ranges and names the table does not check; then o->ko from the fields. */
@@ -251,7 +251,7 @@ int study_kinks(int argc, char **argv) {
   snprintf(o.weights, sizeof o.weights, "multinomial");
   snprintf(o.db, sizeof o.db, "runs.db");
   o.momentum = 0.9, o.beta1 = 0.9, o.beta2 = 0.999, o.eps = 1e-8;
-  o.grad_tol = 1e-9, o.seed = 1;
+  o.grad_tol = 1e-6, o.seed = 1;
   /* The preset sets defaults (--widths, --runs, --steps): a first pass finds it. */
   StudyOpts first = o;
   OptTable t0 = {kinks_opts, &first, NULL, NULL};

@@ -16,12 +16,12 @@ void kinks_options_default(KinksOptions *o) {
   memcpy(o->widths, w, sizeof w);
   o->nwidths = 5;
   o->runs = 200;
-  o->steps = 20000;
+  o->steps = 100000;
   o->lr_rule = KINKS_LR_PAPER;
   o->opt = optim_gd;
   optconfig_default(&o->optcfg);
   o->init = KINKS_INIT_HE;
-  o->grad_tol = 1e-9;
+  o->grad_tol = 1e-6;
   o->seed = 1;
 }
 
