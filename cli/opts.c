@@ -182,6 +182,17 @@ void opts_show_id(const void *base, const CliOpt *opt, char *out, size_t n) {
   else snprintf(out, n, "%ld", id);
 }
 
+int opts_parse_preset(void *base, const CliOpt *opt, const char *value, Err *err) {
+  if (strcmp(value, "ci") && strcmp(value, "default"))
+    return err_set(err, CS_EINVAL, "--%s '%s' (use default or ci)", opt->name, value);
+  *(int *)((char *)base + opt->off) = !strcmp(value, "ci");
+  return CS_OK;
+}
+
+void opts_show_preset(const void *base, const CliOpt *opt, char *out, size_t n) {
+  snprintf(out, n, "%s", *(const int *)((const char *)base + opt->off) ? "ci" : "default");
+}
+
 /* ---- config files ------------------------------------------------------------------- */
 
 /* Reads a whole config file into *text (malloc'd, NUL-terminated): a regular file

@@ -27,22 +27,9 @@ typedef struct StudyOpts {
   int preset, quiet;
 } StudyOpts;
 
-static int parse_preset(void *base, const CliOpt *opt, const char *v, Err *err) {
-  (void)opt;
-  if (strcmp(v, "ci") && strcmp(v, "default"))
-    return err_set(err, CS_EINVAL, "--preset '%s' (use default or ci)", v);
-  ((StudyOpts *)base)->preset = !strcmp(v, "ci");
-  return CS_OK;
-}
-
-static void show_preset(const void *base, const CliOpt *opt, char *out, size_t n) {
-  (void)opt;
-  snprintf(out, n, "%s", ((const StudyOpts *)base)->preset ? "ci" : "default");
-}
-
 static const CliOpt kinks_opts[] = {
     OPT_FN(StudyOpts, preset, "P", "default, or ci: widths 16-64-256, 40 runs, 3000 steps", NULL,
-           parse_preset, show_preset),
+           opts_parse_preset, opts_show_preset),
     {"widths", OPT_STR, offsetof(StudyOpts, widths_text), sizeof(((StudyOpts *)0)->widths_text),
      "LIST", "hidden widths n, e.g. 16-32-64-128-256", NULL, NULL, NULL},
     OPT_LONG(StudyOpts, runs, "N", "Monte-Carlo runs per width (1..1000000)", NULL),
@@ -64,7 +51,7 @@ static const CliOpt kinks_opts[] = {
     OPT_STR(StudyOpts, db, "FILE", "SQLite database", NULL),
     OPT_STR(StudyOpts, name, "NAME", "the run's name", NULL),
     OPT_STR(StudyOpts, group, "NAME", "the run's group (default: relu-kinks-DATE-TIME-PID)", NULL),
-    OPT_FLAG(StudyOpts, quiet, "no per-width lines", "q"),
+    OPT_FLAG(StudyOpts, quiet, "no start line on stderr", "q"),
     OPT_END};
 
 static void help(const OptTable *t) {

@@ -35,19 +35,6 @@ typedef struct StudyOpts {
   int layers, preset; /* preset: 1 for ci */
 } StudyOpts;
 
-static int parse_preset(void *base, const CliOpt *opt, const char *v, Err *err) {
-  (void)opt;
-  if (strcmp(v, "ci") && strcmp(v, "default"))
-    return err_set(err, CS_EINVAL, "--preset '%s' (use default or ci)", v);
-  ((StudyOpts *)base)->preset = !strcmp(v, "ci");
-  return CS_OK;
-}
-
-static void show_preset(const void *base, const CliOpt *opt, char *out, size_t n) {
-  (void)opt;
-  snprintf(out, n, "%s", ((const StudyOpts *)base)->preset ? "ci" : "default");
-}
-
 static int parse_widths(void *base, const CliOpt *opt, const char *v, Err *err) {
   StudyOpts *so = base;
   (void)opt;
@@ -85,7 +72,7 @@ static void show_lr_frac(const void *base, const CliOpt *opt, char *out, size_t 
 
 static const CliOpt ntk_opts[] = {
     OPT_FN(StudyOpts, preset, "P", "default, or ci: n=64, freqs=1-2-4, widths 32-128-512, 300 "
-           "steps, every 10, k 10", NULL, parse_preset, show_preset),
+           "steps, every 10, k 10", NULL, opts_parse_preset, opts_show_preset),
     OPT_FN(StudyOpts, widths, "LIST", "one run per hidden width, e.g. 64-256-1024", NULL,
            parse_widths, show_widths),
     OPT_FN(StudyOpts, lr_frac, "F", "η = F·n/λ_max(K_0) per run (0: use --lr)", NULL,
