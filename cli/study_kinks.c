@@ -120,8 +120,11 @@ static char *config_json(const StudyOpts *o) {
   sb_init(&b);
   sb_append(&b, "{\"widths\":");
   sb_json_str(&b, o->widths_text);
-  sb_printf(&b, ",\"runs\":%ld,\"steps\":%ld,\"lr\":", o->runs, o->steps);
-  sb_json_str(&b, o->lr);
+  sb_printf(&b, ",\"runs\":%ld,\"steps\":%ld,\"lr_rule\":\"%s\",\"lr\":", o->runs, o->steps,
+            o->ko.lr_rule == KINKS_LR_PAPER ? "paper" : o->ko.lr_rule == KINKS_LR_SMALL ? "small"
+                                                                               : "fixed");
+  if (o->ko.lr_rule == KINKS_LR_FIXED) sb_json_num(&b, o->ko.lr);
+  else sb_append(&b, "null"); /* each run's own: paper's 1/λ_max, or 0.01/n */
   sb_append(&b, ",\"opt\":");
   sb_json_str(&b, o->opt);
   sb_append(&b, ",\"momentum\":");
