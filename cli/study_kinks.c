@@ -51,7 +51,7 @@ static const CliOpt kinks_opts[] = {
     OPT_STR(StudyOpts, db, "FILE", "SQLite database", NULL),
     OPT_STR(StudyOpts, name, "NAME", "the run's name", NULL),
     OPT_STR(StudyOpts, group, "NAME", "the run's group (default: relu-kinks-DATE-TIME-PID)", NULL),
-    OPT_FLAG(StudyOpts, quiet, "no start line on stderr", "q"),
+    OPT_FLAG(StudyOpts, quiet, "no progress lines on stderr", "q"),
     OPT_END};
 
 static void help(const OptTable *t) {
@@ -220,6 +220,14 @@ static int record(Db *db, const StudyOpts *o, const KinksResult *res, int comple
   return rc;
 }
 
+/* One line per finished width on stderr, as the study goes. */
+static void width_done(void *ctx, const KinksWidth *k) {
+  if (*(const int *)ctx) return;
+  fprintf(stderr, "  width %ld: %ld of %ld runs crossed (p %.3f [%.3f, %.3f]), %ld unfinished, "
+          "%.1f s\n", k->width, k->crossed, k->runs, k->p_cross, k->lo, k->hi, k->unfinished,
+          k->wall_s);
+}
+
 static void print_summary(const KinksResult *res, int64_t id) {
   printf("\nrun %lld\n%6s %6s %8s %17s %8s %8s %8s %10s %8s\n", (long long)id, "width", "runs",
          "p_cross", "95% Wilson", "linear", "a-degen", "unfin.", "LS gap", "s");
@@ -267,7 +275,7 @@ int study_kinks(int argc, char **argv) {
   KinksResult res;
   int code = EXIT_OK;
   int64_t id = 0;
-  if (kinks_study_run(&o.ko, train_stop_requested, &res, &err)) {
+  if (kinks_study_run(&o.ko, train_stop_requested, width_done, &o.quiet, &res, &err)) {
     code = cli_fail(&err);
   } else if (!res.nwidths) {
     fprintf(stderr, "curvscope: relu-kinks stopped before its first width; nothing recorded\n");

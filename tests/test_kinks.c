@@ -303,7 +303,7 @@ static void test_threads(void) {
   Err err = {0};
   for (int t = 0; t < 2; t++) {
     threads_set(t + 1);
-    if (kinks_study_run(&o, NULL, &r[t], &err)) tap_diag("study: %s", err.msg);
+    if (kinks_study_run(&o, NULL, NULL, NULL, &r[t], &err)) tap_diag("study: %s", err.msg);
   }
   int same = r[0].nwidths == 2 && r[1].nwidths == 2, consistent = 1;
   for (int i = 0; same && i < 2; i++)

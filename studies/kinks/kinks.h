@@ -116,8 +116,11 @@ int kinks_paper_lr(const Net *net, const double *theta, const double *x, const d
                    size_t n, double *lr, Err *err);
 
 /* The whole study: every width, o->runs runs each. stop (may be NULL) is polled between
- * runs; a stopped study keeps the widths it finished (r->nwidths). */
-int kinks_study_run(const KinksOptions *o, int (*stop)(void), KinksResult *r, Err *err);
+ * runs; a stopped study keeps the widths it finished (r->nwidths). done (may be NULL) is
+ * called on the calling thread after each finished width (progress lines). */
+int kinks_study_run(const KinksOptions *o, int (*stop)(void),
+                    void (*done)(void *ctx, const KinksWidth *w), void *ctx, KinksResult *r,
+                    Err *err);
 /* One run (width n, index `run`), on the calling thread. */
 int kinks_run_one(const KinksOptions *o, long n, long run, KinksRun *out, Err *err);
 void kinks_result_free(KinksResult *r);

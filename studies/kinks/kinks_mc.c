@@ -182,7 +182,9 @@ static void width_summary(KinksWidth *kw) {
   free(gaps);
 }
 
-int kinks_study_run(const KinksOptions *o, int (*stop)(void), KinksResult *r, Err *err) {
+int kinks_study_run(const KinksOptions *o, int (*stop)(void),
+                    void (*done)(void *ctx, const KinksWidth *w), void *ctx, KinksResult *r,
+                    Err *err) {
   memset(r, 0, sizeof *r);
   double t0 = wall_time();
   int rc = CS_OK, T = threads_get();
@@ -232,6 +234,7 @@ int kinks_study_run(const KinksOptions *o, int (*stop)(void), KinksResult *r, Er
       width_summary(kw);
     }
     kw->wall_s = wall_time() - tw;
+    if (!rc && done) done(ctx, kw);
   }
   r->wall_s = wall_time() - t0;
   return rc;
