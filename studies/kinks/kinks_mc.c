@@ -222,6 +222,7 @@ int kinks_study_run(const KinksOptions *o, int (*stop)(void),
         }
       }
     }
+    if (stop && stop()) stopped = 1; /* runs cut short mid-way count as not run */
     if (failed) {
       *err = first;
       rc = err->code;
