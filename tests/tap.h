@@ -36,6 +36,17 @@ static inline int tap_rel(double x, double ref, double tol, const char *name) {
   return ok;
 }
 
+/* max_i |x_i - ref_i| / max_i |ref_i| (the absolute difference when ref is all zero): a
+ * vector's error relative to its scale. */
+static inline double tap_max_rel(const double *x, const double *ref, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    num = fmax(num, fabs(x[i] - ref[i]));
+    den = fmax(den, fabs(ref[i]));
+  }
+  return den > 0 ? num / den : num;
+}
+
 static inline void tap_diag(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -39,15 +39,6 @@ static int build(Net *net, const char *model, uint64_t seed, double **theta) {
   return 0;
 }
 
-static double max_rel(const double *x, const double *ref, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    num = fmax(num, fabs(x[i] - ref[i]));
-    den = fmax(den, fabs(ref[i]));
-  }
-  return den > 0 ? num / den : num;
-}
-
 /* Integer weights (2, 0, 1, 3) on 4 rows = the rows repeated that often, among as many rows
  * (2+0+1+3 = 6 rows, so the mean over 4 weighted rows is the mean over 6 rows times 6/4). */
 static void test_weights_repeat(void) {
@@ -74,8 +65,8 @@ static void test_weights_repeat(void) {
   /* weighted: (1/4) Σ w ℓ; repeated: (1/6) Σ ℓ over the same multiset */
   tap_rel(lw, lr * 6.0 / 4.0, 1e-13, "weighted MSE loss = repeated rows (x 6/4)");
   for (size_t i = 0; i < P; i++) gr[i] *= 6.0 / 4.0;
-  tap_ok(max_rel(gw, gr, P) < 1e-13, "weighted MSE gradient = repeated rows (rel %.2g)",
-         max_rel(gw, gr, P));
+  tap_ok(tap_max_rel(gw, gr, P) < 1e-13, "weighted MSE gradient = repeated rows (rel %.2g)",
+         tap_max_rel(gw, gr, P));
   Err err = {0};
   Curvature *cw = curv_alloc(&net, LOSS_CE, 4, 0, &err), *cr = curv_alloc(&net, LOSS_CE, 6, 0, &err);
   for (size_t i = 0; i < P; i++) v[i] = cos(0.3 * (double)i);
@@ -90,7 +81,7 @@ static void test_weights_repeat(void) {
     curv_hvp(cr, v, hr);
     for (size_t i = 0; i < P; i++) hr[i] *= 6.0 / 4.0;
   }
-  tap_ok(ok && max_rel(hw, hr, P) < 1e-12, "weighted CE Hessian-vector product = repeated rows");
+  tap_ok(ok && tap_max_rel(hw, hr, P) < 1e-12, "weighted CE Hessian-vector product = repeated rows");
   tap_ok(ok && fabs(curv_loss(cw) - curv_loss(cr) * 1.5) < 1e-13 * fabs(curv_loss(cr)),
          "weighted CE loss through curv_build = repeated rows");
   curv_free(cw);
@@ -278,7 +269,7 @@ static void test_side_ls(void) {
   tap_ok(ok, "per-side least squares: residuals orthogonal to (1, x) on each side");
   double yl[6] = {-5, -3, -1, 0.5, 1, 1.5}, fl[6];
   rc = kinks_side_ls(kinks_x, yl, w, 6, fl, &err);
-  tap_ok(!rc && max_rel(fl, yl, 6) < 1e-14, "per-side least squares reproduce per-side lines");
+  tap_ok(!rc && tap_max_rel(fl, yl, 6) < 1e-14, "per-side least squares reproduce per-side lines");
   double w1[6] = {0, 0, 6, 0, 0, 0};
   tap_ok(kinks_side_ls(kinks_x, y, w1, 6, fl, &err) == CS_EINVAL, "a side with < 2 points: %s",
          err.msg);

@@ -116,13 +116,6 @@ static void gram_cols(const double *J, size_t N, size_t P, size_t p0, size_t len
     }
 }
 
-static double max_rel(const double *a, const double *b, size_t n) {
-  double scale = 0, m = 0;
-  for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
-  for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
-  return scale > 0 ? m / scale : m;
-}
-
 /* Top k of the reference spectrum (dense_eig_sym, ascending) into desc[k]. */
 static void ref_top(const double *K, size_t N, int k, double *desc) {
   double *A = malloc(N * N * sizeof *A), *w = malloc(N * sizeof *w);
@@ -150,14 +143,14 @@ static void check_case(const NetCase *c, size_t n) {
   gram_cols(J, N, P, 0, P, Kref);
   NtkDense *w = ntk_dense_alloc(&b.net, n, &err);
   int rc = ntk_dense_kernel(w, b.theta, b.X, n, K, Kl, &err);
-  tap_ok(!rc && max_rel(K, Kref, N * N) < 1e-12, "%s: dense K = J Jᵀ (J by JVP columns), rel %.2e",
-         tag, max_rel(K, Kref, N * N));
+  tap_ok(!rc && tap_max_rel(K, Kref, N * N) < 1e-12, "%s: dense K = J Jᵀ (J by JVP columns), rel %.2e",
+         tag, tap_max_rel(K, Kref, N * N));
   if (c->smooth) {
     double *Jfd = malloc(N * P * sizeof *Jfd), *Kfd = malloc(N * N * sizeof *Kfd);
     jacobian_ref(&b, 1, Jfd);
     gram_cols(Jfd, N, P, 0, P, Kfd);
-    tap_ok(max_rel(K, Kfd, N * N) < 1e-5, "%s: dense K = J Jᵀ (J by finite differences), rel %.2e",
-           tag, max_rel(K, Kfd, N * N));
+    tap_ok(tap_max_rel(K, Kfd, N * N) < 1e-5, "%s: dense K = J Jᵀ (J by finite differences), rel %.2e",
+           tag, tap_max_rel(K, Kfd, N * N));
     free(Jfd), free(Kfd);
   }
   /* per-layer kernels: each is J_l J_lᵀ, and they sum to K */
@@ -166,12 +159,12 @@ static void check_case(const NetCase *c, size_t n) {
     size_t rg[2];
     ntk_layer_range(&b.net, t, rg);
     gram_cols(J, N, P, rg[0], rg[1], Klref);
-    worst = fmax(worst, max_rel(Kl + (size_t)t * N * N, Klref, N * N));
+    worst = fmax(worst, tap_max_rel(Kl + (size_t)t * N * N, Klref, N * N));
     for (size_t i = 0; i < N * N; i++) Ksum[i] += Kl[(size_t)t * N * N + i];
   }
   tap_ok(worst < 1e-11, "%s: per-layer K_l = J_l J_lᵀ (%d layers), rel %.2e", tag, nl, worst);
-  tap_ok(max_rel(Ksum, K, N * N) < 1e-13, "%s: Σ_l K_l = K, rel %.2e", tag,
-         max_rel(Ksum, K, N * N));
+  tap_ok(tap_max_rel(Ksum, K, N * N) < 1e-13, "%s: Σ_l K_l = K, rel %.2e", tag,
+         tap_max_rel(Ksum, K, N * N));
 
   /* the top pairs: dsyevr (dense) and Lanczos (matrix-free) against the reference */
   double ref[8] = {0}, vals[8] = {0}, lz[8] = {0};
@@ -215,12 +208,12 @@ static void check_case(const NetCase *c, size_t n) {
       for (size_t s = 0; s < N; s++) v += Kl[(size_t)t * N * N + r * N + s] * u[s];
       yl[r] = v;
     }
-    lw = fmax(lw, max_rel(y, yl, N));
+    lw = fmax(lw, tap_max_rel(y, yl, N));
     ntk_mask_op_free(mo);
   }
   curv_ntk(cv, u, yw);
-  tap_ok(max_rel(ys, yw, N) < 1e-12, "%s: Σ_l J M_l Jᵀ u = J Jᵀ u, rel %.2e", tag,
-         max_rel(ys, yw, N));
+  tap_ok(tap_max_rel(ys, yw, N) < 1e-12, "%s: Σ_l J M_l Jᵀ u = J Jᵀ u, rel %.2e", tag,
+         tap_max_rel(ys, yw, N));
   tap_ok(lw < 1e-11, "%s: J M_l Jᵀ u = K_l u (dense), rel %.2e", tag, lw);
   free(u), free(y), free(ys), free(yw), free(yl);
   curv_free(cv);

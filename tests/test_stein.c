@@ -29,15 +29,6 @@ static int build_critic(Net *net, const char *model, ActKind act) {
   return 0;
 }
 
-static double max_rel(const double *x, const double *ref, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    num = fmax(num, fabs(x[i] - ref[i]));
-    den = fmax(den, fabs(ref[i]));
-  }
-  return den > 0 ? num / den : num;
-}
-
 /* ---- models ------------------------------------------------------------------------------ */
 
 /* The score at random points against central differences of the log-density. */
@@ -58,7 +49,7 @@ static double score_fd_error(const SteinModel *m, Rng *rng, int points) {
       x[k] = keep;
       fd[k] = (up - dn) / (2 * h);
     }
-    worst = fmax(worst, max_rel(s, fd, d));
+    worst = fmax(worst, tap_max_rel(s, fd, d));
   }
   free(x), free(s), free(fd);
   return worst;
@@ -208,7 +199,7 @@ static void test_pair_parse(void) {
     stein_model_score(&pr.p, 1, x, sp);
     stein_model_score(&pr.q, 1, x, sq);
   }
-  tap_ok(!rc && max_rel(sp, sq, 4) == 0, "--null: p's score is q's");
+  tap_ok(!rc && tap_max_rel(sp, sq, 4) == 0, "--null: p's score is q's");
   if (!rc) stein_pair_free(&pr);
   rc = stein_pair_parse(&pr, "gauss:d=4,pert=0.3", 0.9, 0, &rng, &err);
   tap_ok(!rc && pr.p.mu[2] == 0.9 && pr.q.mu[2] == 0, "--pert overrides the spec's pert");
@@ -293,7 +284,7 @@ static void check_divergence(ActKind act, const char *aname) {
     memset(g, 0, P * sizeof *g);
     stein_critic_divergence(sc, th, X, n, &div, pr, NULL, dv, 0.7, g);
     div_sum_fd(&net, th, X, n, pr, m, ref);
-    double ev = max_rel(dv, ref, n);
+    double ev = tap_max_rel(dv, ref, n);
     /* θ-gradient of 0.7 Σ_i div_i by central differences of the FD divergence in θ */
     for (size_t j = 0; j < P; j++) {
       double keep = th[j], h = 1e-4;
@@ -304,7 +295,7 @@ static void check_divergence(ActKind act, const char *aname) {
       th[j] = keep;
       gfd[j] = 0.7 * (up - dn) / (2 * h);
     }
-    double eg = max_rel(g, gfd, P);
+    double eg = tap_max_rel(g, gfd, P);
     tap_ok(ev < 1e-7 && eg < 1e-5,
            "%s, %s divergence: value = finite differences of f (rel %.1e), θ-gradient through the "
            "R-passes = finite differences in θ (rel %.1e, %zu params)",
@@ -335,7 +326,7 @@ static void test_hutchinson_expectation(void) {
   SteinDiv ex = {STEIN_DIV_EXACT, 1}, hu = {STEIN_DIV_HUTCHINSON, m};
   stein_critic_divergence(sc, th, X, n, &ex, NULL, NULL, de, 1.0, ge);
   stein_critic_divergence(sc, th, X, n, &hu, probes, NULL, dh, 1.0, gh);
-  double ev = max_rel(dh, de, n), eg = max_rel(gh, ge, P);
+  double ev = tap_max_rel(dh, de, n), eg = tap_max_rel(gh, ge, P);
   tap_ok(ev < 1e-12 && eg < 1e-12,
          "Hutchinson over all 8 Rademacher probes = exact divergence (value %.1e, gradient %.1e)",
          ev, eg);
@@ -343,7 +334,7 @@ static void test_hutchinson_expectation(void) {
   SteinDiv many = {STEIN_DIV_HUTCHINSON, 1024};
   double dm[5];
   stein_critic_divergence(sc, th, X, n, &many, NULL, &rng, dm, 1.0, NULL);
-  double em = max_rel(dm, de, n);
+  double em = tap_max_rel(dm, de, n);
   tap_ok(em < 0.15, "Hutchinson with 1024 Gaussian probes within 15%% of exact (rel %.2f)", em);
   free(probes), free(th), free(ge), free(gh);
   stein_critic_free(sc);
@@ -383,7 +374,7 @@ static void test_objective_gradient(void) {
     th[j] = keep;
     gfd[j] = -(up - dn) / (2 * h);
   }
-  double et = max_rel(T, tref, n), eg = max_rel(g, gfd, P);
+  double et = tap_max_rel(T, tref, n), eg = tap_max_rel(g, gfd, P);
   tap_ok(fabs(J - jref) < 1e-8 && et < 1e-7 && eg < 1e-7,
          "objective J = mean(s·f + ∇·f) − λ/2 mean‖f‖² (|ΔJ| %.1e, T rel %.1e), ∇θ(−J) = finite "
          "differences (rel %.1e)", fabs(J - jref), et, eg);
