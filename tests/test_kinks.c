@@ -311,6 +311,31 @@ static void test_threads(void) {
   kinks_result_free(&r[1]);
 }
 
+/* A run that converges without a crossing has done linear regression on each side: its
+ * values at the data match the per-side weighted least-squares lines. */
+static void test_converged_is_regression(void) {
+  KinksOptions o;
+  kinks_options_default(&o);
+  o.steps = 60000;
+  int seen = 0, ok = 1;
+  double worst = 0;
+  for (long k = 0; k < 6; k++) {
+    KinksRun r;
+    Err err = {0};
+    if (kinks_run_one(&o, 16, k, &r, &err)) {
+      tap_diag("run %ld: %s", k, err.msg);
+      ok = 0;
+      continue;
+    }
+    if (r.status != KINKS_CONVERGED) continue;
+    seen++;
+    worst = fmax(worst, r.ls_gap);
+    ok &= r.linear && r.ls_gap < 1e-4 && r.max_ratio < 1;
+  }
+  tap_ok(ok && seen > 0, "%d converged width-16 runs end linear on each side, within %.2g of the "
+         "per-side least-squares lines", seen, worst);
+}
+
 int main(void) {
   test_weights_repeat();
   test_weights_train_bits();
@@ -319,5 +344,6 @@ int main(void) {
   test_paper_lr();
   test_side_ls();
   test_threads();
+  test_converged_is_regression();
   return tap_done();
 }
