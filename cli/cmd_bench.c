@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 
 #include "bench_digits.h"
+#include "bench_eos.h"
 #include "bench_loop.h"
 #include "cli.h"
 #include "core/json.h"
@@ -595,9 +596,10 @@ done:
 
 typedef struct BenchArgs {
   char workload[32];
-  long threads, repeats, eig_repeats, steps, track_k, dgemm_n;
+  long threads, repeats, eig_repeats, steps, track_k, dgemm_n, every;
   double budget, tol, lr, track_tol, update_tol;
-  int eig10, json;
+  int eig10, json, check;
+  char stop[16];
 } BenchArgs;
 
 static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -618,14 +620,20 @@ static int parse_lr(void *base, const CliOpt *opt, const char *v, Err *err) {
 static const CliOpt bench_opts[] = {
     OPT_STR(BenchArgs, workload, "NAME", "digits | cohen | deeplinear | wide (shapes of peer_torch.py), or a study's "
             "loop: pc-bias | spectral (peer_loops.py; --repeats rounds, spectral --steps "
-            "iterations per round)", NULL),
+            "iterations per round) | eos (the edge-of-stability study whole, peer_eos.py: "
+            "--steps GD steps, the sharpness --every few at --tol)", NULL),
     OPT_THREADS(BenchArgs, threads),
     OPT_LONG(BenchArgs, repeats, "R", "timed repeats for gradient and HVP (1 warm-up)", NULL),
     OPT_POS(BenchArgs, budget, "S", "stop repeating a measurement after S timed seconds", NULL),
     OPT_LONG(BenchArgs, eig_repeats, "R", "timed eigen-solves per solver", NULL),
     OPT_FLAG(BenchArgs, eig10, "the top-10 solves of eig and all (--no-eig10 skips them)", NULL),
     OPT_POS(BenchArgs, tol, "T", "eigen tolerance (as the peer's eigsh)", NULL),
-    OPT_LONG(BenchArgs, steps, "S", "GD steps for track", NULL),
+    OPT_LONG(BenchArgs, steps, "S", "GD steps for track and eos (the EoS study: 5000)", NULL),
+    OPT_LONG(BenchArgs, every, "K", "eos: the sharpness every K steps", NULL),
+    OPT_STR(BenchArgs, stop, "RULE", "eos: the tracker's full solves stop on the 'value' bound "
+            "(est^2/gap <= tol |theta|) or the 'residual' (<= tol |theta|)", NULL),
+    OPT_FLAG(BenchArgs, check, "eos: every value against a cold 1e-10 solve, untimed "
+             "(--no-check skips it)", NULL),
     OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track", NULL, parse_lr, show_lr),
     OPT_LONG(BenchArgs, track_k, "K", "pairs tracked", NULL),
     OPT_POS(BenchArgs, track_tol, "T", "the tracker's full solves", NULL),
@@ -644,7 +652,7 @@ static void usage(FILE *f, const OptTable *t) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  BenchArgs b = {"", 0, 5, 1, 20, 1, 2048, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0};
+  BenchArgs b = {"", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value"};
   OptTable t = {bench_opts, &b, NULL, NULL};
   if (cli_is_help(argc, argv)) {
     usage(stdout, &t);
@@ -660,13 +668,14 @@ int cmd_bench(int argc, char **argv) {
   }
   const char *mode = npos == 1 ? pos[0] : NULL;
   free(pos);
+  if (!mode && !strcmp(b.workload, "eos")) mode = "all"; /* a whole study: no parts */
   if (!mode) {
     fprintf(stderr, "curvscope bench: which benchmark? (grad, hvp, eig, track, all; see --help)\n");
     return EXIT_USAGE;
   }
   struct { const char *name; long v, min; } counts[] = {
       {"--repeats", b.repeats, 1}, {"--eig-repeats", b.eig_repeats, 1}, {"--steps", b.steps, 1},
-      {"--track-k", b.track_k, 1}, {"--dgemm-n", b.dgemm_n, 0}};
+      {"--track-k", b.track_k, 1}, {"--dgemm-n", b.dgemm_n, 0}, {"--every", b.every, 1}};
   for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
     if (counts[i].v < counts[i].min || counts[i].v > 1000000) {
       fprintf(stderr, "curvscope bench: %s %ld: expected a whole number >= %ld\n", counts[i].name,
@@ -695,6 +704,17 @@ int cmd_bench(int argc, char **argv) {
   }
   for (size_t i = 0; i < NWORKLOADS; i++)
     if (!strcmp(wname, WORKLOADS[i].name)) o.w = &WORKLOADS[i];
+  if (!o.w && !strcmp(wname, "eos")) {
+    Err eerr = {0};
+    if (threads_check(o.threads, &eerr)) return cli_fail(&eerr);
+    if (strcmp(b.stop, "value") && strcmp(b.stop, "residual")) {
+      fprintf(stderr, "curvscope bench: --stop %s: expected value or residual\n", b.stop);
+      return EXIT_USAGE;
+    }
+    threads_set(o.threads);
+    BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.stop, "value"), b.check, b.json};
+    return bench_eos_main(&eo);
+  }
   if (!o.w && bench_loop_known(wname)) { /* a study's loop: every mode runs all of it */
     Err lerr = {0};
     if (threads_check(o.threads, &lerr)) return cli_fail(&lerr);
@@ -703,7 +723,7 @@ int cmd_bench(int argc, char **argv) {
     return bench_loop_main(wname, &lo);
   }
   if (!o.w) {
-    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral)\n",
+    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral, eos)\n",
             wname);
     return EXIT_USAGE;
   }

@@ -65,10 +65,20 @@ typedef struct EigOpts {
   uint64_t seed;       /* start vector when warm is NULL (seeded Gaussian) */
   int exact_residuals; /* 1: residual = ||A v - lambda v|| by k extra products (one block);
                           0: the solver's Ritz estimates (no extra products) */
+  double value_tol;    /* own Lanczos only, 0 = off: a pair also converges when its
+                          eigenvalue error bound est^2/gap <= value_tol * |theta| (est the
+                          Ritz residual estimate, gap the distance to the nearest other
+                          Ritz value, or to gap_ref when that is closer). The value is then
+                          accurate to value_tol while the vector's residual is only about
+                          sqrt(value_tol * |theta| * gap): for callers that want values */
+  double gap_ref;      /* with value_tol: an estimate of the next eigenvalue beyond the
+                          wanted ones (say theta_{k+1} of a nearby solve), which keeps
+                          gap from being overestimated by an early, low Ritz value; NAN
+                          (the default) for none */
 } EigOpts;
 
 /* k 1, EIG_TOP, tol 1e-6, maxit 1000, ncv 0 (auto), no warm start, seed 0,
- * exact_residuals 1. */
+ * exact_residuals 1, value_tol 0 (off), gap_ref NAN. */
 void eig_opts_default(EigOpts *o);
 
 /*

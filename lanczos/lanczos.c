@@ -160,6 +160,19 @@ static void rotate_basis(TrWork *t, size_t n, int m, int p, int ntop) {
   }
 }
 
+/* Distance from Ritz value z (ascending theta of a basis of size m) to the nearest
+ * other one, or to o->gap_ref when that is closer: the gap of the eigenvalue bound
+ * |lambda - theta| <= est^2 / gap. An early Ritz value lies below the eigenvalue it
+ * approximates (interlacing), so the Ritz gap alone can be too wide; gap_ref (the
+ * next eigenvalue as a nearby solve found it) keeps it honest. */
+static double ritz_gap(const TrWork *t, int m, int z, const EigOpts *o) {
+  double g = INFINITY;
+  if (z > 0) g = t->theta[z] - t->theta[z - 1];
+  if (z + 1 < m) g = MIN(g, t->theta[z + 1] - t->theta[z]);
+  if (isfinite(o->gap_ref)) g = MIN(g, fabs(t->theta[z] - o->gap_ref));
+  return isfinite(g) ? g : 0.0; /* a lone Ritz value: no bound */
+}
+
 /* Thick restart of a full basis (size m, residual w of norm beta[m-1]): keep ntop
  * top and nbot bottom Ritz pairs as q_0..q_{p-1} with T = diag(theta) plus the
  * arrow couplings, and the normalised residual as q_p. Returns p. */
@@ -260,7 +273,9 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
     for (int i = 0; i < nev; i++) {
       int z = pick(i, ntop_w, m);
       double est = fabs(t.beta[m - 1] * t.Z[(size_t)z * m + m - 1]);
-      nconv += breakdown || est <= o->tol * MAX(fabs(t.theta[z]), sqeps * tnorm);
+      double scale = MAX(fabs(t.theta[z]), sqeps * tnorm);
+      nconv += breakdown || est <= o->tol * scale ||
+               (o->value_tol > 0 && est * est <= o->value_tol * scale * ritz_gap(&t, m, z, o));
     }
     if (nconv == nev || last) break;
     if (m < cap) continue;

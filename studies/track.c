@@ -22,6 +22,7 @@ struct Tracker {
   int since_full;     /* measurements since the last full solve */
   double check;       /* relative error of the one-product value at the last refresh */
   int use_arpack;
+  int value_stop;     /* full solves stop on the value bound (tracker_set_value_stop) */
   uint64_t seed;
   int have;           /* V holds k orthonormal vectors */
   double *V, *W;      /* [k][n]: basis and H·V */
@@ -65,6 +66,8 @@ void tracker_set_update_tol(Tracker *t, double update_tol, int refresh) {
   if (refresh < 0) refresh = update_tol > t->tol ? TRACKER_REFRESH : 0;
   t->refresh = t->interval = refresh;
 }
+
+void tracker_set_value_stop(Tracker *t, int value_stop) { t->value_stop = value_stop; }
 
 double tracker_last_check(const Tracker *t) { return t->check; }
 
@@ -188,6 +191,10 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
   eo.tol = t->tol;
   eo.seed = t->seed;
   eo.exact_residuals = 0;
+  if (t->value_stop) {
+    eo.value_tol = t->tol;
+    if (t->have && isfinite(t->next)) eo.gap_ref = t->next;
+  }
   if (warm) {
     eo.warm = warm;
     eo.nwarm = t->k;
