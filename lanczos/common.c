@@ -20,8 +20,6 @@ void eig_opts_default(EigOpts *o) {
   o->nwarm = 0;
   o->seed = 0;
   o->exact_residuals = 1;
-  o->value_tol = 0.0;
-  o->gap_ref = NAN;
 }
 
 void eig_result_free(EigResult *r) {

@@ -65,20 +65,10 @@ typedef struct EigOpts {
   uint64_t seed;       /* start vector when warm is NULL (seeded Gaussian) */
   int exact_residuals; /* 1: residual = ||A v - lambda v|| by k extra products (one block);
                           0: the solver's Ritz estimates (no extra products) */
-  double value_tol;    /* own Lanczos only, 0 = off: a pair also converges when its
-                          eigenvalue error bound est^2/gap <= value_tol * |theta| (est the
-                          Ritz residual estimate, gap the distance to the nearest other
-                          Ritz value, or to gap_ref when that is closer). The value is then
-                          accurate to value_tol while the vector's residual is only about
-                          sqrt(value_tol * |theta| * gap): for callers that want values */
-  double gap_ref;      /* with value_tol: an estimate of the next eigenvalue beyond the
-                          wanted ones (say theta_{k+1} of a nearby solve), which keeps
-                          gap from being overestimated by an early, low Ritz value; NAN
-                          (the default) for none */
 } EigOpts;
 
 /* k 1, EIG_TOP, tol 1e-6, maxit 1000, ncv 0 (auto), no warm start, seed 0,
- * exact_residuals 1, value_tol 0 (off), gap_ref NAN. */
+ * exact_residuals 1. */
 void eig_opts_default(EigOpts *o);
 
 /*
@@ -146,6 +136,30 @@ int eig_arpack(const Linop *op, const EigOpts *o, EigResult *r, Err *err);
  * (one start vector spans one copy). CS_EINVAL when ncv <= nev or maxit < nev.
  */
 int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err);
+
+/*
+ * eig_lanczos_top for callers that want values: a pair also converges when its
+ * eigenvalue error bound est^2/gap <= value_tol * max(|theta|, sqrt(eps) ||T||) (est the
+ * Ritz residual estimate |beta_m s_m|, gap the distance to the nearest other Ritz value,
+ * or to gap_ref when that is closer; gap_ref NAN for none). The values are then accurate
+ * to about value_tol while the vectors' residuals are only about sqrt(value_tol |theta|
+ * gap): fewer products (tests/test_lanczos_value.c). An early Ritz value lies below the
+ * eigenvalue it approximates, so the Ritz gap alone can be too wide: gap_ref (say the
+ * next eigenvalue as a nearby solve found it) keeps it honest. value_tol 0 is
+ * eig_lanczos_top.
+ */
+int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, double gap_ref,
+                       EigResult *r, Err *err);
+
+/*
+ * The faster solver where it meets ARPACK's tolerance: eig_lanczos_top (with exact
+ * residuals whatever o says), accepted when every pair's exact residual is within
+ * o->tol * max(|theta|, eps^(2/3)) (ARPACK's test); otherwise eig_arpack warm-started
+ * from the Lanczos vectors decides (products of both counted). *used (optional) names
+ * the solver whose pairs r holds: "lanczos" or "lanczos+arpack".
+ */
+int eig_solve_auto(const Linop *op, const EigOpts *o, EigResult *r, const char **used,
+                   Err *err);
 
 /*
  * m steps of Lanczos with full reorthogonalisation from v0 (any nonzero

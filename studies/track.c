@@ -191,16 +191,15 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
   eo.tol = t->tol;
   eo.seed = t->seed;
   eo.exact_residuals = 0;
-  if (t->value_stop) {
-    eo.value_tol = t->tol;
-    if (t->have && isfinite(t->next)) eo.gap_ref = t->next;
-  }
+  /* the value stop's gap: θ_{k+1} of the last solve, at a nearby point */
+  double value_tol = t->value_stop ? t->tol : 0.0, gap_ref = t->have ? t->next : NAN;
   if (warm) {
     eo.warm = warm;
     eo.nwarm = t->k;
     eo.warm_products = warm_products;
   }
-  rc = t->use_arpack ? eig_arpack(op, &eo, r, err) : eig_lanczos_top(op, &eo, r, err);
+  rc = t->use_arpack ? eig_arpack(op, &eo, r, err)
+                     : eig_lanczos_values(op, &eo, value_tol, gap_ref, r, err);
   if (rc && rc != CS_ENOCONV) return rc;
   r->matvecs += cheap_mv;
   /* θ_{k+1} bounds the error of later cheap updates; without it (ARPACK) every

@@ -1,4 +1,4 @@
-/* test_lanczos_value.c: eig_lanczos_top's value stop (EigOpts.value_tol, gap_ref) against
+/* test_lanczos_value.c: the value stop of eig_lanczos_values (value_tol, gap_ref) against
  * known spectra (A = H D H, H a Householder reflection: the spectrum is D exactly) and
  * dense LAPACK: the values are as accurate as asked for fewer products than the residual
  * stop, on a well-separated top and on clustered ones. */
@@ -57,11 +57,11 @@ static Solve solve(Hh *h, int k, double tol, double value_tol, double gap_ref,
   Linop op = {h->n, hh_apply, NULL, h};
   EigOpts o;
   eig_opts_default(&o);
-  o.k = k, o.tol = tol, o.value_tol = value_tol, o.gap_ref = gap_ref, o.seed = 3;
+  o.k = k, o.tol = tol, o.seed = 3;
   EigResult r;
   Err err = {0};
   h->count = 0;
-  int rc = eig_lanczos_top(&op, &o, &r, &err);
+  int rc = eig_lanczos_values(&op, &o, value_tol, gap_ref, &r, &err);
   Solve s = {0, 0, r.matvecs - r.residual_matvecs, rc == CS_OK && r.converged && r.ntop == k};
   for (int j = 0; j < k && s.ok; j++) {
     s.worst = fmax(s.worst, fabs(r.values[j] - ref[j]) / fabs(ref[j]));
@@ -147,6 +147,46 @@ int main(void) {
   tap_ok(close.ok && close.products >= hinted.products,
          "gap_ref near θ: the bound tightens, no fewer products (%ld >= %ld)", close.products,
          hinted.products);
+
+  /* eig_solve_auto: both ends of the separated spectrum by the own Lanczos, agreeing with
+   * ARPACK; a bottom eigenvalue of 1e-9 (ARPACK's test is relative to it, the own
+   * solver's floor sqrt(eps)·‖T‖ is far looser) hands over to ARPACK */
+  for (int c = 0; c < 2; c++) {
+    const double ends[] = {30, 25, c ? 1e-9 : -5, c ? 2e-9 : -4};
+    setup(n, ends, 4, c ? 1 : -2, 20, &h, d, u, ref, 2, c ? "near-zero bottom" : "both ends");
+    Linop op = {h.n, hh_apply, NULL, &h};
+    EigOpts o;
+    eig_opts_default(&o);
+    o.k = 2, o.which = EIG_BOTH, o.tol = 1e-8, o.seed = 5;
+    EigResult ra, rr;
+    Err err = {0};
+    const char *used = NULL;
+    int rc = eig_solve_auto(&op, &o, &ra, &used, &err);
+    int rc2 = eig_arpack(&op, &o, &rr, &err);
+    double dev = 0, worst_test = 0;
+    const double want[] = {ends[0], ends[1], ends[2], ends[3]}; /* top desc, bottom asc */
+    for (int j = 0; j < 4 && rc == CS_OK && rc2 == CS_OK; j++) {
+      dev = fmax(dev, fabs(ra.values[j] - rr.values[j]) / 30.0);
+      dev = fmax(dev, fabs(ra.values[j] - want[j]) / 30.0);
+      worst_test = fmax(worst_test, ra.residuals[j] /
+                                        (o.tol * fmax(pow(2.220446049250313e-16, 2.0 / 3.0),
+                                                      fabs(ra.values[j]))));
+    }
+    tap_ok(rc == CS_OK && rc2 == CS_OK && ra.converged && dev <= 1e-9,
+           "auto, %s: the four values agree with ARPACK and the constructed ones (%.1e)",
+           c ? "near-zero bottom" : "both ends", dev);
+    /* (at 1e-9 no exact residual can meet tol·1e-9: rounding in A v is 30·eps; ARPACK's
+     * own test is on its Ritz estimates, which go below it) */
+    if (!c)
+      tap_ok(worst_test <= 1, "auto, both ends: every exact residual meets ARPACK's test "
+             "(worst %.2f of it)", worst_test);
+    tap_ok(used && !strcmp(used, c ? "lanczos+arpack" : "lanczos"),
+           "auto, %s: solved by %s", c ? "near-zero bottom" : "both ends", used ? used : "?");
+    if (!c)
+      tap_ok(ra.matvecs <= rr.matvecs, "auto, both ends: no more products than ARPACK (%ld vs "
+             "%ld)", ra.matvecs, rr.matvecs);
+    eig_result_free(&ra), eig_result_free(&rr);
+  }
   free(d), free(u), free(h.t);
   return tap_done();
 }
