@@ -216,7 +216,7 @@ int bench_eos_main(const BenchEosOpts *o) {
   EosBench e;
   memset(&e, 0, sizeof e);
   if (o->steps < 1 || o->every < 1 || !(o->tol > 0)) {
-    err_set(&err, CS_EINVAL, "bench eos: need --steps >= 1, every >= 1 and --tol > 0");
+    err_set(&err, CS_EINVAL, "bench eos: need --steps >= 1, --every >= 1 and --tol > 0");
     return cli_fail(&err);
   }
   if (eos_run(o, &e, &err)) return cli_fail(&err);

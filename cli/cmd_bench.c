@@ -72,6 +72,7 @@ typedef struct BenchOpts {
   double tol;
   int dgemm_n;        /* DGEMM size; 0 skips it (for profiling) */
   int json;
+  int value_stop;     /* --track-stop value: the trackers' full solves stop on the value bound */
 } BenchOpts;
 
 typedef struct EigRun {
@@ -402,6 +403,7 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
     json_kv(&b, "track_s", r->track_s);
     json_kv(&b, "track_k", o->track_k);
     json_kv(&b, "track_update_tol", o->update_tol);
+    json_kv(&b, "track_value_stop", o->value_stop);
     json_kv(&b, "track_tol", o->track_tol);
     json_kv(&b, "track_eig_s", r->track_eig_s);
     json_kv(&b, "track_over_gd", r->track_s / r->gd_step_s);
@@ -529,6 +531,7 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
       goto done;
     }
     tracker_set_update_tol(tr[i], o->update_tol, -1); /* the probe's default refresh */
+    tracker_set_value_stop(tr[i], o->value_stop);
   }
   OptConfig cfg;
   optconfig_default(&cfg);
@@ -599,7 +602,7 @@ typedef struct BenchArgs {
   long threads, repeats, eig_repeats, steps, track_k, dgemm_n, every;
   double budget, tol, lr, track_tol, update_tol;
   int eig10, json, check;
-  char stop[16];
+  char track_stop[16];
 } BenchArgs;
 
 static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -630,7 +633,7 @@ static const CliOpt bench_opts[] = {
     OPT_POS(BenchArgs, tol, "T", "eigen tolerance (as the peer's eigsh)", NULL),
     OPT_LONG(BenchArgs, steps, "S", "GD steps for track and eos (the EoS study: 5000)", NULL),
     OPT_LONG(BenchArgs, every, "K", "eos: the sharpness every K steps", NULL),
-    OPT_STR(BenchArgs, stop, "RULE", "eos: the tracker's full solves stop on the 'value' bound "
+    OPT_STR(BenchArgs, track_stop, "RULE", "track and eos: the trackers' full solves stop on the 'value' bound "
             "(est^2/gap <= tol |theta|) or the 'residual' (<= tol |theta|)", NULL),
     OPT_FLAG(BenchArgs, check, "eos: every value against a cold 1e-10 solve, untimed "
              "(--no-check skips it)", NULL),
@@ -682,9 +685,14 @@ int cmd_bench(int argc, char **argv) {
               counts[i].v, counts[i].min);
       return EXIT_USAGE;
     }
+  if (strcmp(b.track_stop, "value") && strcmp(b.track_stop, "residual")) {
+    fprintf(stderr, "curvscope bench: --track-stop %s: expected value or residual\n",
+            b.track_stop);
+    return EXIT_USAGE;
+  }
   BenchOpts o = {0, mode, NULL, (int)b.threads, (int)b.repeats, b.budget, (int)b.eig_repeats,
                  (int)b.steps, (int)b.track_k, b.update_tol, b.track_tol, b.lr, b.tol,
-                 (int)b.dgemm_n, b.json};
+                 (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value")};
   int no_eig10 = !b.eig10;
   const char *wname = b.workload[0] ? b.workload : NULL;
   if (!strcmp(o.mode, "grad")) o.parts = PART_GRAD;
@@ -707,12 +715,8 @@ int cmd_bench(int argc, char **argv) {
   if (!o.w && !strcmp(wname, "eos")) {
     Err eerr = {0};
     if (threads_check(o.threads, &eerr)) return cli_fail(&eerr);
-    if (strcmp(b.stop, "value") && strcmp(b.stop, "residual")) {
-      fprintf(stderr, "curvscope bench: --stop %s: expected value or residual\n", b.stop);
-      return EXIT_USAGE;
-    }
     threads_set(o.threads);
-    BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.stop, "value"), b.check, b.json};
+    BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.track_stop, "value"), b.check, b.json};
     return bench_eos_main(&eo);
   }
   if (!o.w && bench_loop_known(wname)) { /* a study's loop: every mode runs all of it */

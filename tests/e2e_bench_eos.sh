@@ -19,22 +19,22 @@ fi
 
 declare -A MV
 for stop in value residual; do
-  run "$BIN" bench --workload eos --steps 40 --every 10 --threads 1 --stop $stop --json
-  [ $RC -eq 0 ]; ok $? "bench eos --stop $stop exits 0 (rc $RC: ${ERR:0:200})"
+  run "$BIN" bench --workload eos --steps 40 --every 10 --threads 1 --track-stop $stop --json
+  [ $RC -eq 0 ]; ok $? "bench eos --track-stop $stop exits 0 (rc $RC: ${ERR:0:200})"
   echo "$OUT" | diag
   m=$(field "$OUT" measurements); c=$(field "$OUT" check_max_rel)
   MV[$stop]=$(field "$OUT" products_per_measurement)
-  [ "$m" = 4 ]; ok $? "--stop $stop: 4 measurements in 40 steps (got $m)"
-  awkt "$c <= 1e-5"; ok $? "--stop $stop: every value within 1e-5 of a cold 1e-10 solve (max $c)"
-  awkt "$(field "$OUT" all_converged) == 1"; ok $? "--stop $stop: every measurement converged"
+  [ "$m" = 4 ]; ok $? "--track-stop $stop: 4 measurements in 40 steps (got $m)"
+  awkt "$c <= 1e-5"; ok $? "--track-stop $stop: every value within 1e-5 of a cold 1e-10 solve (max $c)"
+  awkt "$(field "$OUT" all_converged) == 1"; ok $? "--track-stop $stop: every measurement converged"
   s0=$(field "$OUT" sharpness_first); s1=$(field "$OUT" sharpness_last)
-  awkt "$s0 > 1 && $s1 > $s0"; ok $? "--stop $stop: sharpness positive and rising early in training ($s0 -> $s1)"
+  awkt "$s0 > 1 && $s1 > $s0"; ok $? "--track-stop $stop: sharpness positive and rising early in training ($s0 -> $s1)"
 done
 awkt "${MV[value]} <= ${MV[residual]}"
 ok $? "the value stop takes no more products per measurement (${MV[value]} vs ${MV[residual]})"
 
-run "$BIN" bench --workload eos --steps 20 --stop sometimes
-[ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--stop sometimes"; ok $? "--stop sometimes refused with exit 2, naming it (rc $RC: $ERR)"
+run "$BIN" bench --workload eos --steps 20 --track-stop sometimes
+[ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--track-stop sometimes"; ok $? "--track-stop sometimes refused with exit 2, naming it (rc $RC: $ERR)"
 run "$BIN" bench --workload eos --steps 20 --every 0
 [ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--every"; ok $? "--every 0 refused with exit 2 (rc $RC: $ERR)"
 tap_end
