@@ -22,7 +22,6 @@ run, the part in the steps with a measurement, the products.
 Dependencies: Debian's python3-torch, python3-numpy, python3-scipy (scripts/setup_bench.sh).
 """
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -57,17 +56,9 @@ import torch  # noqa: E402
 torch.set_num_threads(ARGS.threads)
 
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def data(dtype):
-    images = read_idx(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(FMNIST_DIR, "train-labels-idx1-ubyte.gz"))
+    images = peer_env.read_idx(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))
+    labels = peer_env.read_idx(os.path.join(FMNIST_DIR, "train-labels-idx1-ubyte.gz"))
     keep = np.isin(labels, CLASSES)
     x_all = images[keep].reshape(int(keep.sum()), -1).astype(np.float64) / 255.0
     lab = np.searchsorted(np.array(CLASSES), labels[keep])

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "bench_eos.h"
+#include "bench_loop.h"
 #include "cli.h"
 #include "core/json.h"
 #include "core/loss.h"
@@ -141,15 +142,8 @@ done:
   return rc;
 }
 
-static void kv(StrBuf *b, const char *k, double v) {
-  sb_printf(b, ",\"%s\":", k);
-  sb_json_num(b, v);
-}
-
-static void kstr(StrBuf *b, const char *k, const char *v) {
-  sb_printf(b, ",\"%s\":", k);
-  sb_json_str(b, v);
-}
+#define kv bench_json_num
+#define kstr bench_json_str
 
 static void eos_print(const BenchEosOpts *o, const EosBench *e) {
   double gd_s = e->total_s - e->measure_s, mv = (double)e->products / (double)e->measurements;
