@@ -4,11 +4,19 @@
 #include "lanczos/lz_internal.h"
 
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* Products the own Lanczos may spend before ARPACK takes over from its vectors: where it
+ * converges it needs far fewer (docs/LANCZOS.md), and on a tight cluster it can stall at a
+ * small basis cap that ARPACK's restarts handle, warm-started, in a fraction of a cold
+ * solve. */
+#define AUTO_LANCZOS_BUDGET 300
 
 int eig_solve_auto(const Linop *op, const EigOpts *o, EigResult *r, const char **used,
                    Err *err) {
   EigOpts lo = *o;
   lo.exact_residuals = 1; /* the test below is on the true residuals */
+  lo.maxit = MIN(o->maxit, MAX(AUTO_LANCZOS_BUDGET, 2 * (o->which == EIG_BOTH ? 2 * o->k : o->k)));
   if (used) *used = "lanczos";
   int rc = eig_lanczos_top(op, &lo, r, err);
   if (rc && rc != CS_ENOCONV) return rc;

@@ -153,8 +153,8 @@ int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, doub
 
 /*
  * The faster solver where it meets ARPACK's tolerance: eig_lanczos_top (with exact
- * residuals whatever o says), accepted when every pair's exact residual is within
- * o->tol * max(|theta|, eps^(2/3)) (ARPACK's test); otherwise eig_arpack warm-started
+ * residuals whatever o says, at most 300 products), accepted when every pair's exact
+ * residual is within o->tol * max(|theta|, eps^(2/3)) (ARPACK's test); otherwise eig_arpack warm-started
  * from the Lanczos vectors decides (products of both counted). *used (optional) names
  * the solver whose pairs r holds: "lanczos" or "lanczos+arpack".
  */
