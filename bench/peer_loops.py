@@ -35,7 +35,6 @@ spectral  Rahaman et al.'s experiment: 200 points z_i = i/200, y = sum_k sin(2 p
 Dependencies: Debian's python3-torch and python3-numpy (scripts/setup_bench.sh).
 """
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -113,17 +112,9 @@ def rounds(one_round, extra_seconds=lambda r: sum(r)):
 
 # ------------------------------------------------------------------ pc-bias
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def fashion_mnist(n, dtype):
-    images = read_idx(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(FMNIST_DIR, "train-labels-idx1-ubyte.gz"))
+    images = peer_env.read_idx(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))
+    labels = peer_env.read_idx(os.path.join(FMNIST_DIR, "train-labels-idx1-ubyte.gz"))
     x_all = images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
     mean, std = x_all.mean(axis=0), x_all.std(axis=0)
     std[std == 0] = 1.0

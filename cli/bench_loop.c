@@ -302,15 +302,18 @@ done:
 
 /* ---------------------------------------------------------------- output */
 
-static void kv(StrBuf *b, const char *k, double v) {
+void bench_json_num(StrBuf *b, const char *k, double v) {
   sb_printf(b, ",\"%s\":", k);
   sb_json_num(b, v);
 }
 
-static void kstr(StrBuf *b, const char *k, const char *v) {
+void bench_json_str(StrBuf *b, const char *k, const char *v) {
   sb_printf(b, ",\"%s\":", k);
   sb_json_str(b, v);
 }
+
+#define kv bench_json_num
+#define kstr bench_json_str
 
 static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const LoopResults *r) {
   StrBuf b;

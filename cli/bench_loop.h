@@ -6,6 +6,7 @@
 #ifndef CS_BENCH_LOOP_H
 #define CS_BENCH_LOOP_H
 
+#include "core/json.h"
 #include "core/net.h"
 
 typedef struct BenchLoopOpts {
@@ -21,6 +22,10 @@ int bench_loop_known(const char *name);
 /* Runs workload name and prints a table or one JSON line; returns an exit status. The
  * thread count is already set (threads_set). */
 int bench_loop_main(const char *name, const BenchLoopOpts *o);
+
+/* ,"k":v appended to a JSON object being written (the loop and eos benchmarks' lines). */
+void bench_json_num(StrBuf *b, const char *k, double v);
+void bench_json_str(StrBuf *b, const char *k, const char *v);
 
 /* Analytic GEMM FLOPs of one loss-and-gradient pass over N rows (cmd_bench.c). */
 double bench_flops_grad(const Net *net, size_t N);

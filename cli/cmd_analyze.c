@@ -55,8 +55,9 @@ static const CliOpt analyze_opts[] = {
     A_LONG(samples, "N", "use the first N training examples (0: all)"),
     OPT_POS(AnalyzeOpts, tol, "T", "eigensolver tolerance", NULL),
     OPT_STR(AnalyzeOpts, solver, "S",
-            "arpack (the reference the probes' own Lanczos is checked against) or lanczos "
-            "(fewer products, docs/LANCZOS.md)", NULL),
+            "auto: own Lanczos (fewer products, docs/LANCZOS.md), then ARPACK from its vectors "
+            "only if a pair's exact residual misses ARPACK's test (tol * max(|lambda|, "
+            "eps^(2/3))); arpack (the reference) or lanczos alone", NULL),
     A_LONG(seed, "S", "seed of probes and mini-batches"),
     OPT_THREADS(AnalyzeOpts, threads),
     OPT_END};
@@ -75,7 +76,7 @@ static void defaults(AnalyzeOpts *a) {
   memset(a, 0, sizeof *a);
   strcpy(a->db, "runs.db");
   strcpy(a->operator, "hessian");
-  strcpy(a->solver, "arpack");
+  strcpy(a->solver, "auto");
   a->run = -1;
   a->step = -1;
   a->tol = 1e-8;
@@ -87,8 +88,8 @@ static void defaults(AnalyzeOpts *a) {
 static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
   OptTable t = {analyze_opts, a, NULL, NULL};
   if (opts_parse(&t, 1, argc, argv, 1, NULL, NULL, err)) return CS_EINVAL;
-  if (strcmp(a->solver, "arpack") && strcmp(a->solver, "lanczos"))
-    return err_set(err, CS_EINVAL, "--solver '%s' (use arpack or lanczos)", a->solver);
+  if (strcmp(a->solver, "auto") && strcmp(a->solver, "arpack") && strcmp(a->solver, "lanczos"))
+    return err_set(err, CS_EINVAL, "--solver '%s' (use auto, arpack or lanczos)", a->solver);
   if (a->grid < 2) return err_set(err, CS_EINVAL, "--grid '%ld': at least 2 points", a->grid);
   if (a->run < 0) return err_set(err, CS_EINVAL, "analyze needs --run ID (see curvscope runs)");
   if (!a->top && !a->bottom && !a->trace && !a->density) a->top = 1;
@@ -253,9 +254,12 @@ int cmd_analyze(int argc, char **argv) {
       goto fail;
     }
     EigResult r = {0};
-    int rc = !strcmp(a.solver, "lanczos") ? eig_lanczos_top(&op, &eo, &r, &err) : eig_arpack(&op, &eo, &r, &err);
+    const char *used = a.solver;
+    int rc = !strcmp(a.solver, "arpack") ? eig_arpack(&op, &eo, &r, &err)
+             : !strcmp(a.solver, "lanczos") ? eig_lanczos_top(&op, &eo, &r, &err)
+                                            : eig_solve_auto(&op, &eo, &r, &used, &err);
     if (rc && rc != CS_ENOCONV) goto fail;
-    printf("eigenvalues (%ld products, %.2f s%s):\n", r.matvecs, r.wall_s,
+    printf("eigenvalues (%s, %ld products, %.2f s%s):\n", used, r.matvecs, r.wall_s,
            r.converged ? "" : ", NOT CONVERGED: values below are the converged ones only");
     print_eigs("top", &r, 0, r.ntop < a.top ? r.ntop : (int)a.top);
     print_eigs("bottom", &r, r.ntop, r.nbottom < a.bottom ? r.nbottom : (int)a.bottom);

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 
 #include "bench_digits.h"
+#include "bench_eos.h"
 #include "bench_loop.h"
 #include "cli.h"
 #include "core/json.h"
@@ -71,6 +72,7 @@ typedef struct BenchOpts {
   double tol;
   int dgemm_n;        /* DGEMM size; 0 skips it (for profiling) */
   int json;
+  int value_stop;     /* --track-stop value: the trackers' full solves stop on the value bound */
 } BenchOpts;
 
 typedef struct EigRun {
@@ -87,6 +89,7 @@ typedef struct Results {
   double grad_s, grad_flops;
   double hvp_s, hvp_flops, build_s, build_first_s;
   EigRun e1_arpack, e1_lanczos, e10_arpack, e10_lanczos;
+  EigRun e1_values, e10_values; /* own Lanczos stopping on the value bound (not the peer's test) */
   double track_s, track_eig_s, gd_step_s, track_lr, track_lambda0, track_lambda1;
   double track_mv_warm, track_mv_cold, track_mv_mean, track_over_gd_mean, track_one_frac;
   double track_exact_last;
@@ -282,6 +285,12 @@ static int paired_rounds(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
 
 typedef int (*EigSolver)(const Linop *, const EigOpts *, EigResult *, Err *);
 
+/* The own Lanczos stopping when each value is within tol (eig_lanczos_values): what a
+ * caller that wants values pays; a different test from the peer's, so only reported. */
+static int lanczos_values(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
+  return eig_lanczos_values(op, o, o->tol, NAN, r, err);
+}
+
 static EigRun eig_measure(Curvature *curv, EigSolver solver, int k, double tol, int repeats,
                           double budget) {
   EigRun out = {NAN, 0, 0, NAN, 0};
@@ -384,6 +393,7 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
     sb_json_str(&b, n1);
     json_eig(&b, "eig1_arpack", &r->e1_arpack);
     json_eig(&b, "eig1_lanczos", &r->e1_lanczos);
+    json_eig(&b, "eig1_lanczos_values", &r->e1_values);
     if (o->parts & PART_EIG10) {
       const char *n10;
       const EigRun *e10 = eig_best(&r->e10_arpack, &r->e10_lanczos, &n10);
@@ -392,6 +402,7 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
       sb_json_str(&b, n10);
       json_eig(&b, "eig10_arpack", &r->e10_arpack);
       json_eig(&b, "eig10_lanczos", &r->e10_lanczos);
+      json_eig(&b, "eig10_lanczos_values", &r->e10_values);
     }
   }
   if (o->parts & PART_TRACK) {
@@ -401,6 +412,7 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
     json_kv(&b, "track_s", r->track_s);
     json_kv(&b, "track_k", o->track_k);
     json_kv(&b, "track_update_tol", o->update_tol);
+    json_kv(&b, "track_value_stop", o->value_stop);
     json_kv(&b, "track_tol", o->track_tol);
     json_kv(&b, "track_eig_s", r->track_eig_s);
     json_kv(&b, "track_over_gd", r->track_s / r->gd_step_s);
@@ -455,12 +467,14 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
     eig_best(&r->e1_arpack, &r->e1_lanczos, &n1);
     print_eig_row("top-1  ARPACK", &r->e1_arpack);
     print_eig_row("top-1  Lanczos", &r->e1_lanczos);
+    print_eig_row("top-1  Lanczos, value stop", &r->e1_values);
     printf("  %-26s %s\n", "top-1  faster", n1);
     if (o->parts & PART_EIG10) {
       const char *n10;
       eig_best(&r->e10_arpack, &r->e10_lanczos, &n10);
       print_eig_row("top-10 ARPACK", &r->e10_arpack);
       print_eig_row("top-10 Lanczos", &r->e10_lanczos);
+      print_eig_row("top-10 Lanczos, value stop", &r->e10_values);
       printf("  %-26s %s\n", "top-10 faster", n10);
     }
   }
@@ -528,6 +542,7 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
       goto done;
     }
     tracker_set_update_tol(tr[i], o->update_tol, -1); /* the probe's default refresh */
+    tracker_set_value_stop(tr[i], o->value_stop);
   }
   OptConfig cfg;
   optconfig_default(&cfg);
@@ -595,9 +610,10 @@ done:
 
 typedef struct BenchArgs {
   char workload[32];
-  long threads, repeats, eig_repeats, steps, track_k, dgemm_n;
+  long threads, repeats, eig_repeats, steps, track_k, dgemm_n, every;
   double budget, tol, lr, track_tol, update_tol;
-  int eig10, json;
+  int eig10, json, check;
+  char track_stop[16];
 } BenchArgs;
 
 static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -618,14 +634,20 @@ static int parse_lr(void *base, const CliOpt *opt, const char *v, Err *err) {
 static const CliOpt bench_opts[] = {
     OPT_STR(BenchArgs, workload, "NAME", "digits | cohen | deeplinear | wide (shapes of peer_torch.py), or a study's "
             "loop: pc-bias | spectral (peer_loops.py; --repeats rounds, spectral --steps "
-            "iterations per round)", NULL),
+            "iterations per round) | eos (the edge-of-stability study whole, peer_eos.py: "
+            "--steps GD steps, the sharpness --every few at --tol)", NULL),
     OPT_THREADS(BenchArgs, threads),
     OPT_LONG(BenchArgs, repeats, "R", "timed repeats for gradient and HVP (1 warm-up)", NULL),
     OPT_POS(BenchArgs, budget, "S", "stop repeating a measurement after S timed seconds", NULL),
     OPT_LONG(BenchArgs, eig_repeats, "R", "timed eigen-solves per solver", NULL),
     OPT_FLAG(BenchArgs, eig10, "the top-10 solves of eig and all (--no-eig10 skips them)", NULL),
     OPT_POS(BenchArgs, tol, "T", "eigen tolerance (as the peer's eigsh)", NULL),
-    OPT_LONG(BenchArgs, steps, "S", "GD steps for track", NULL),
+    OPT_LONG(BenchArgs, steps, "S", "GD steps for track and eos (the EoS study: 5000)", NULL),
+    OPT_LONG(BenchArgs, every, "K", "eos: the sharpness every K steps", NULL),
+    OPT_STR(BenchArgs, track_stop, "RULE", "track and eos: the trackers' full solves stop on the 'value' bound "
+            "(est^2/gap <= tol |theta|) or the 'residual' (<= tol |theta|)", NULL),
+    OPT_FLAG(BenchArgs, check, "eos: every value against a cold 1e-10 solve, untimed "
+             "(--no-check skips it)", NULL),
     OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track", NULL, parse_lr, show_lr),
     OPT_LONG(BenchArgs, track_k, "K", "pairs tracked", NULL),
     OPT_POS(BenchArgs, track_tol, "T", "the tracker's full solves", NULL),
@@ -644,7 +666,7 @@ static void usage(FILE *f, const OptTable *t) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  BenchArgs b = {"", 0, 5, 1, 20, 1, 2048, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0};
+  BenchArgs b = {"", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value"};
   OptTable t = {bench_opts, &b, NULL, NULL};
   if (cli_is_help(argc, argv)) {
     usage(stdout, &t);
@@ -660,22 +682,28 @@ int cmd_bench(int argc, char **argv) {
   }
   const char *mode = npos == 1 ? pos[0] : NULL;
   free(pos);
+  if (!mode && !strcmp(b.workload, "eos")) mode = "all"; /* a whole study: no parts */
   if (!mode) {
     fprintf(stderr, "curvscope bench: which benchmark? (grad, hvp, eig, track, all; see --help)\n");
     return EXIT_USAGE;
   }
   struct { const char *name; long v, min; } counts[] = {
       {"--repeats", b.repeats, 1}, {"--eig-repeats", b.eig_repeats, 1}, {"--steps", b.steps, 1},
-      {"--track-k", b.track_k, 1}, {"--dgemm-n", b.dgemm_n, 0}};
+      {"--track-k", b.track_k, 1}, {"--dgemm-n", b.dgemm_n, 0}, {"--every", b.every, 1}};
   for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
     if (counts[i].v < counts[i].min || counts[i].v > 1000000) {
       fprintf(stderr, "curvscope bench: %s %ld: expected a whole number >= %ld\n", counts[i].name,
               counts[i].v, counts[i].min);
       return EXIT_USAGE;
     }
+  if (strcmp(b.track_stop, "value") && strcmp(b.track_stop, "residual")) {
+    fprintf(stderr, "curvscope bench: --track-stop %s: expected value or residual\n",
+            b.track_stop);
+    return EXIT_USAGE;
+  }
   BenchOpts o = {0, mode, NULL, (int)b.threads, (int)b.repeats, b.budget, (int)b.eig_repeats,
                  (int)b.steps, (int)b.track_k, b.update_tol, b.track_tol, b.lr, b.tol,
-                 (int)b.dgemm_n, b.json};
+                 (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value")};
   int no_eig10 = !b.eig10;
   const char *wname = b.workload[0] ? b.workload : NULL;
   if (!strcmp(o.mode, "grad")) o.parts = PART_GRAD;
@@ -695,6 +723,13 @@ int cmd_bench(int argc, char **argv) {
   }
   for (size_t i = 0; i < NWORKLOADS; i++)
     if (!strcmp(wname, WORKLOADS[i].name)) o.w = &WORKLOADS[i];
+  if (!o.w && !strcmp(wname, "eos")) {
+    Err eerr = {0};
+    if (threads_check(o.threads, &eerr)) return cli_fail(&eerr);
+    threads_set(o.threads);
+    BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.track_stop, "value"), b.check, b.json};
+    return bench_eos_main(&eo);
+  }
   if (!o.w && bench_loop_known(wname)) { /* a study's loop: every mode runs all of it */
     Err lerr = {0};
     if (threads_check(o.threads, &lerr)) return cli_fail(&lerr);
@@ -703,7 +738,7 @@ int cmd_bench(int argc, char **argv) {
     return bench_loop_main(wname, &lo);
   }
   if (!o.w) {
-    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral)\n",
+    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral, eos)\n",
             wname);
     return EXIT_USAGE;
   }
@@ -754,6 +789,9 @@ int cmd_bench(int argc, char **argv) {
       r.e10_lanczos = eig_measure(c.curv, eig_lanczos_top, 10, o.tol, o.eig_repeats, o.budget);
       rss_l10 = maxrss_mb();
     }
+    /* the value stop holds the same basis as the plain Lanczos: no new peak */
+    r.e1_values = eig_measure(c.curv, lanczos_values, 1, o.tol, o.eig_repeats, o.budget);
+    if (ten) r.e10_values = eig_measure(c.curv, lanczos_values, 10, o.tol, o.eig_repeats, o.budget);
     r.e1_arpack = eig_measure(c.curv, eig_arpack, 1, o.tol, o.eig_repeats, o.budget);
     if (ten) r.e10_arpack = eig_measure(c.curv, eig_arpack, 10, o.tol, o.eig_repeats, o.budget);
     const char *best1, *best10;

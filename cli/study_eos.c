@@ -156,6 +156,7 @@ typedef struct EosArgs {
   long n, every, samples, run;
   double track_tol, update_tol; /* update_tol 0: track_tol */
   int iii_at_crossing;
+  char track_stop[16]; /* value | residual: the tracker's full solves (probe stop=) */
 } EosArgs;
 
 static void show_update_tol(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -183,6 +184,9 @@ static const CliOpt eos_opts[] = {
     OPT_FN(EosArgs, update_tol, "U", "accept a one-product tracker update within U; with --every "
            "1, e.g. --track-tol 1e-3 --update-tol 1e-2 measures every step for a few products "
            "(docs/TRACKING.md)", NULL, parse_update_tol, show_update_tol),
+    OPT_STR(EosArgs, track_stop, "RULE", "the sharpness solves stop on the 'value' bound "
+            "(est^2/gap <= tol |lambda|: the value to tol, about half the products) or the "
+            "'residual' (<= tol |lambda|; docs/TRACKING.md)", NULL),
     OPT_ID(EosArgs, run, "analyse this stored run instead of training (with --db, --threads)"),
     OPT_FLAG(EosArgs, iii_at_crossing, "phase III ends at the downward crossing of the "
              "threshold, not the peak", NULL),
@@ -202,7 +206,7 @@ static void help(const OptTable *t, int nt) {
 
 int study_eos(int argc, char **argv) {
   Err err = {0};
-  EosArgs e = {"0.02,0.04", 5000, 10, 0, -1, 1e-6, 0, 0};
+  EosArgs e = {"0.02,0.04", 5000, 10, 0, -1, 1e-6, 0, 0, "value"};
   RunOpts base;
   run_opts_default(&base);
   base.steps = 3000;
@@ -234,6 +238,11 @@ int study_eos(int argc, char **argv) {
             RUN_MAX_PROBES - 1);
     return cli_fail(&err);
   }
+  if (strcmp(e.track_stop, "value") && strcmp(e.track_stop, "residual")) {
+    Err serr = {0};
+    err_set(&serr, CS_EINVAL, "--track-stop '%s': expected value or residual", e.track_stop);
+    return cli_fail(&serr);
+  }
   if (!opts_seen(&t[1], "data"))
     snprintf(base.data, sizeof base.data, "fashion-mnist:n=%ld,test=1000,standardize=full", e.n);
   if (!opts_seen(&t[1], "eval_every")) base.eval_every = e.every * 10;
@@ -245,8 +254,10 @@ int study_eos(int argc, char **argv) {
                      "sharpness:every=%ld,k=2,samples=%ld,tol=%.17g", e.every, e.samples,
                      e.track_tol);
   if (e.update_tol > 0)
-    snprintf(base.probe[base.nprobes] + len, sizeof base.probe[0] - (size_t)len,
-             ",update_tol=%.17g", e.update_tol);
+    len += snprintf(base.probe[base.nprobes] + len, sizeof base.probe[0] - (size_t)len,
+                    ",update_tol=%.17g", e.update_tol);
+  snprintf(base.probe[base.nprobes] + len, sizeof base.probe[0] - (size_t)len, ",stop=%s",
+           e.track_stop);
   base.nprobes++;
   threads_set((int)base.threads);
   Db *db = NULL;

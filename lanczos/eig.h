@@ -138,6 +138,30 @@ int eig_arpack(const Linop *op, const EigOpts *o, EigResult *r, Err *err);
 int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err);
 
 /*
+ * eig_lanczos_top for callers that want values: a pair also converges when its
+ * eigenvalue error bound est^2/gap <= value_tol * max(|theta|, sqrt(eps) ||T||) (est the
+ * Ritz residual estimate |beta_m s_m|, gap the distance to the nearest other Ritz value,
+ * or to gap_ref when that is closer; gap_ref NAN for none). The values are then accurate
+ * to about value_tol while the vectors' residuals are only about sqrt(value_tol |theta|
+ * gap): fewer products (tests/test_lanczos_value.c). An early Ritz value lies below the
+ * eigenvalue it approximates, so the Ritz gap alone can be too wide: gap_ref (say the
+ * next eigenvalue as a nearby solve found it) keeps it honest. value_tol 0 is
+ * eig_lanczos_top.
+ */
+int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, double gap_ref,
+                       EigResult *r, Err *err);
+
+/*
+ * The faster solver where it meets ARPACK's tolerance: eig_lanczos_top (with exact
+ * residuals whatever o says, at most 300 products), accepted when every pair's exact
+ * residual is within o->tol * max(|theta|, eps^(2/3)) (ARPACK's test); otherwise eig_arpack warm-started
+ * from the Lanczos vectors decides (products of both counted). *used (optional) names
+ * the solver whose pairs r holds: "lanczos" or "lanczos+arpack".
+ */
+int eig_solve_auto(const Linop *op, const EigOpts *o, EigResult *r, const char **used,
+                   Err *err);
+
+/*
  * m steps of Lanczos with full reorthogonalisation from v0 (any nonzero
  * vector; it is normalised). Fills alpha[0..s), beta[0..s) and Q (n*m, vector
  * j at Q + j*n, required: full reorthogonalisation needs the basis), where

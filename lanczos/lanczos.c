@@ -160,6 +160,19 @@ static void rotate_basis(TrWork *t, size_t n, int m, int p, int ntop) {
   }
 }
 
+/* Distance from Ritz value z (ascending theta of a basis of size m) to the nearest
+ * other one, or to o->gap_ref when that is closer: the gap of the eigenvalue bound
+ * |lambda - theta| <= est^2 / gap. An early Ritz value lies below the eigenvalue it
+ * approximates (interlacing), so the Ritz gap alone can be too wide; gap_ref (the
+ * next eigenvalue as a nearby solve found it) keeps it honest. */
+static double ritz_gap(const TrWork *t, int m, int z, double gap_ref) {
+  double g = INFINITY;
+  if (z > 0) g = t->theta[z] - t->theta[z - 1];
+  if (z + 1 < m) g = MIN(g, t->theta[z + 1] - t->theta[z]);
+  if (isfinite(gap_ref)) g = MIN(g, fabs(t->theta[z] - gap_ref));
+  return isfinite(g) ? g : 0.0; /* a lone Ritz value: no bound */
+}
+
 /* Thick restart of a full basis (size m, residual w of norm beta[m-1]): keep ntop
  * top and nbot bottom Ritz pairs as q_0..q_{p-1} with T = diag(theta) plus the
  * arrow couplings, and the normalised residual as q_p. Returns p. */
@@ -188,6 +201,11 @@ static void keep_counts(EigWhich which, int k, int nev, int m, int *ntop, int *n
 }
 
 int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
+  return eig_lanczos_values(op, o, 0.0, NAN, r, err);
+}
+
+int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, double gap_ref,
+                       EigResult *r, Err *err) {
   const double t0 = wall_time();
   if (!r) return err_set(err, CS_EINVAL, "eig_lanczos_top: result is NULL");
   memset(r, 0, sizeof *r);
@@ -239,7 +257,7 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
       trwork_free(&t);
       EigOpts o2 = *o;
       o2.warm_products = NULL;
-      rc = eig_lanczos_top(op, &o2, r, err);
+      rc = eig_lanczos_values(op, &o2, value_tol, gap_ref, r, err);
       r->matvecs += matvecs; /* the products spent here count too */
       r->wall_s = wall_time() - t0;
       return rc;
@@ -260,7 +278,9 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
     for (int i = 0; i < nev; i++) {
       int z = pick(i, ntop_w, m);
       double est = fabs(t.beta[m - 1] * t.Z[(size_t)z * m + m - 1]);
-      nconv += breakdown || est <= o->tol * MAX(fabs(t.theta[z]), sqeps * tnorm);
+      double scale = MAX(fabs(t.theta[z]), sqeps * tnorm);
+      nconv += breakdown || est <= o->tol * scale ||
+               (value_tol > 0 && est * est <= value_tol * scale * ritz_gap(&t, m, z, gap_ref));
     }
     if (nconv == nev || last) break;
     if (m < cap) continue;

@@ -99,12 +99,14 @@ typedef struct TrackerSetup {
   double tol, update_tol; /* update_tol 0: the tracker's default (tol) */
   int refresh;            /* < 0: the tracker's default */
   int use_arpack;
+  int value_stop;         /* stop=value: full solves stop on the value bound */
   uint64_t seed;
 } TrackerSetup;
 
 static Tracker *tracker_new(const TrackerSetup *s) {
   Tracker *t = tracker_alloc(s->n, s->k, s->tol, s->use_arpack, s->seed);
   if (t && s->update_tol > 0) tracker_set_update_tol(t, s->update_tol, s->refresh);
+  if (t) tracker_set_value_stop(t, s->value_stop);
   return t;
 }
 
@@ -204,7 +206,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   double tol = 1e-6, update_tol = 0;
   long refresh = -1;
   int warm = 1;
-  const char *solver = "lanczos";
+  const char *solver = "lanczos", *stop = "residual";
   int rc = spec_get_int(&s, "every", &every, err);
   if (!rc) rc = spec_get_int(&s, "k", &k, err);
   if (!rc) rc = spec_get_int(&s, "samples", &samples, err);
@@ -215,6 +217,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   if (!rc) rc = spec_get_bool(&s, "warm", &warm, err);
   if (!rc) {
     spec_get_str(&s, "solver", &solver);
+    spec_get_str(&s, "stop", &stop);
     rc = spec_check_unused(&s, 0, err);
   }
   if (!rc && (every < 1 || k < 1 || k > 64 || samples < 0 || !(tol > 0) || !(update_tol >= 0) ||
@@ -224,6 +227,9 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
                  "update_tol >= 0, refresh >= 0", text);
   if (!rc && strcmp(solver, "arpack") && strcmp(solver, "lanczos"))
     rc = err_set(err, CS_EINVAL, "--probe '%s': solver=%s (use arpack or lanczos)", text, solver);
+  if (!rc && strcmp(stop, "residual") && strcmp(stop, "value"))
+    rc = err_set(err, CS_EINVAL, "--probe '%s': stop=%s (use residual or value)", text, stop);
+  int value_stop = !rc && !strcmp(stop, "value");
   if (!rc && kind == PK_PRECOND && opt != optim_adam)
     rc = err_set(err, CS_EINVAL, "--probe precond-sharpness needs --opt adam (got %s)", opt->name);
   int use_lanczos = !rc && !strcmp(solver, "lanczos");
@@ -247,7 +253,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   int ok = 1;
   for (int i = 0; i <= sp->parity; i++) {
     TrackerSetup ts = {net->n_params, (int)k, tol, update_tol, (int)refresh, !use_lanczos,
-                       0x5a3bULL + (uint64_t)i};
+                       value_stop, 0x5a3bULL + (uint64_t)i};
     ok &= !!(sp->tr[i] = tracker_new(&ts));
     if (kind == PK_PRECOND) {
       ts.k = 1, ts.seed = 0x5a3dULL + (uint64_t)i;

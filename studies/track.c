@@ -22,6 +22,7 @@ struct Tracker {
   int since_full;     /* measurements since the last full solve */
   double check;       /* relative error of the one-product value at the last refresh */
   int use_arpack;
+  int value_stop;     /* full solves stop on the value bound (tracker_set_value_stop) */
   uint64_t seed;
   int have;           /* V holds k orthonormal vectors */
   double *V, *W;      /* [k][n]: basis and H·V */
@@ -65,6 +66,8 @@ void tracker_set_update_tol(Tracker *t, double update_tol, int refresh) {
   if (refresh < 0) refresh = update_tol > t->tol ? TRACKER_REFRESH : 0;
   t->refresh = t->interval = refresh;
 }
+
+void tracker_set_value_stop(Tracker *t, int value_stop) { t->value_stop = value_stop; }
 
 double tracker_last_check(const Tracker *t) { return t->check; }
 
@@ -188,12 +191,15 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
   eo.tol = t->tol;
   eo.seed = t->seed;
   eo.exact_residuals = 0;
+  /* the value stop's gap: θ_{k+1} of the last solve, at a nearby point */
+  double value_tol = t->value_stop ? t->tol : 0.0, gap_ref = t->have ? t->next : NAN;
   if (warm) {
     eo.warm = warm;
     eo.nwarm = t->k;
     eo.warm_products = warm_products;
   }
-  rc = t->use_arpack ? eig_arpack(op, &eo, r, err) : eig_lanczos_top(op, &eo, r, err);
+  rc = t->use_arpack ? eig_arpack(op, &eo, r, err)
+                     : eig_lanczos_values(op, &eo, value_tol, gap_ref, r, err);
   if (rc && rc != CS_ENOCONV) return rc;
   r->matvecs += cheap_mv;
   /* θ_{k+1} bounds the error of later cheap updates; without it (ARPACK) every

@@ -43,6 +43,11 @@ void tracker_set_update_tol(Tracker *t, double update_tol, int refresh);
  * was such a check, else NAN. A check beyond update_tol halves the refresh interval
  * (down to 2), a passed one doubles it back (up to refresh). */
 double tracker_last_check(const Tracker *t);
+/* value_stop 1: the full solves stop when each value's error bound est²/δ is within
+ * tol·|θ| (EigOpts.value_tol, δ from the Ritz values and the last solve's θ_{k+1})
+ * instead of the residual: same accuracy of the values for fewer products, vectors
+ * to about sqrt(tol) (they only seed the next measurement). Own Lanczos only. */
+void tracker_set_value_stop(Tracker *t, int value_stop);
 /* Forget the vectors: the next measurement is a full cold solve. */
 void tracker_reset(Tracker *t);
 /* Measures the top-k pairs of op. r: values descending, vectors, residuals (exact for

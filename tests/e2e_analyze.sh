@@ -46,6 +46,26 @@ relclose "$printed" "$lmax" 1e-9; ok $? "printed top eigenvalue equals the db va
 pb=$(echo "$OUT" | sed -n 's/^ *bottom\[0\] = \([^ ]*\).*/\1/p')
 relclose "$pb" "$(q "select value from eigs where run_id=$ID and step=20 and idx=-1")" 1e-9
 ok $? "printed smallest eigenvalue equals the db value (idx -1: $pb)"
+# ---- the default solver: own Lanczos where it meets ARPACK's test, agreeing with ARPACK ----
+vals() { echo "$1" | sed -n 's/^ *\(top\|bottom\)\[[0-9]\] = \([^ ]*\).*/\2/p' | tr '\n' ' '; }
+prods() { echo "$1" | sed -n 's/^eigenvalues ([a-z+]*, \([0-9]*\) products.*/\1/p'; }
+first_out=$OUT  # the checks below the block read the first analyze's output
+run A --run "$ID" --step 10 --top 2 --bottom 2
+auto_out=$OUT; auto_rc=$RC
+run A --run "$ID" --step 10 --top 2 --bottom 2 --solver arpack
+[ $auto_rc -eq 0 ] && [ $RC -eq 0 ] && [[ $auto_out == *"eigenvalues (lanczos, "* ]]
+ok $? "analyze --top 2 --bottom 2 defaults to the own Lanczos, which meets ARPACK's test ($(echo "$auto_out" | grep '^eigenvalues'))"
+read -r -a va <<<"$(vals "$auto_out")"; read -r -a vr <<<"$(vals "$OUT")"
+agree=$([ ${#va[@]} -eq 4 ] && [ ${#vr[@]} -eq 4 ] && echo 1 || echo 0)
+for i in 0 1 2 3; do
+  awk -v a="${va[$i]}" -v b="${vr[$i]}" -v m="$lmax" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(a!="" && d<=1e-7*m)}' || agree=0
+done
+[ "$agree" = 1 ]; ok $? "default and --solver arpack agree to 1e-7 x lambda_max on all four (${va[*]} vs ${vr[*]})"
+pa=$(prods "$auto_out"); pr=$(prods "$OUT")
+[ -n "$pa" ] && [ -n "$pr" ] && [ "$pa" -le "$pr" ]; ok $? "the default takes no more products than ARPACK ($pa vs $pr)"
+run A --run "$ID" --step 10 --solver sometimes
+[ $RC -eq 2 ] && [[ $ERR == *"--solver 'sometimes'"* ]]; ok $? "--solver sometimes refused with exit 2 ($ERR)"
+OUT=$first_out
 awk -v m="$lmax" 'BEGIN{exit !(m > 1 && m < 1e4)}'; ok $? "top eigenvalue plausible for MSE on a small net ($lmax)"
 tr=$(q "select value from metrics where run_id=$ID and step=20 and name='trace'")
 se=$(q "select value from metrics where run_id=$ID and step=20 and name='trace_se'")

@@ -36,7 +36,7 @@ got=$(complete_words runs --s)
 has "$got" --status && has "$got" --sort && has "$got" --study && ! has "$got" --step
 ok $? "runs --s offers --status, --sort, --study ($(echo $got))"
 got=$(complete_words study eos --track)
-[ "$got" = --track-tol ]; ok $? "study eos --track completes to --track-tol (got '$got')"
+[ "$(echo $got)" = "--track-stop --track-tol" ]; ok $? "study eos --track offers its two tracker options, --track-stop and --track-tol (got '$got')"
 got=$(complete_words study batch-scaling --no-st)
 [ "$got" = --no-stability-grid ]; ok $? "a flag's --no- form is offered (got '$got')"
 got=$(complete_words study eos --)

@@ -125,8 +125,8 @@ run "$BIN" train --db "$DB" --threads 1 --data synth:sines,freqs=1-3,n=64 --mode
     --embed fourier:m=8,sigma=2 --steps 20 --checkpoint-every 10 --lr 0.05 --name lib -q
 [ $RC -eq 0 ]; ok $? "train a run with checkpoints at 0, 10, 20 (rc $RC: $ERR)"
 ID=$(sqlite3 -batch -cmd ".timeout 5000" "$DB" "select id from runs where name='lib'")
-run "$BIN" analyze --db "$DB" --run "$ID" --step 10 --top 3 --threads 1
-[ $RC -eq 0 ]; ok $? "curvscope analyze --step 10 --top 3 (rc $RC: $ERR)"
+run "$BIN" analyze --db "$DB" --run "$ID" --step 10 --top 3 --threads 1 --solver arpack
+[ $RC -eq 0 ]; ok $? "curvscope analyze --step 10 --top 3 --solver arpack (rc $RC: $ERR)"
 ref=$(echo "$OUT" | awk '/^ *top\[/ {print $3}')
 recorded=$(sqlite3 -batch -cmd ".timeout 5000" "$DB" "select loss from steps where run_id=$ID and step=10")
 for kind in shared static; do

@@ -1,0 +1,220 @@
+/*
+ * bench_eos.c: `curvscope bench --workload eos`: the edge-of-stability study as users run
+ * it, timed whole (bench_eos.h; bench/peer_eos.py is the PyTorch + SciPy side, and
+ * bench/compare --workloads eos sets the two side by side; docs/PERFORMANCE.md).
+ *
+ * Full-batch GD (η = 0.05, MSE) of the tanh MLP 784-120-120-4 on the first 1500
+ * Fashion-MNIST training images of classes 0-3, and at every `every`-th step the
+ * sharpness (top-1 Hessian eigenvalue) by the sharpness probe's tracker, warm-started
+ * from the previous measurement, with the step's gradient taken from the measurement's
+ * own build (as the probe does). The figures: total wall time, the part in the
+ * measurements (build + tracker) and in the plain steps, products per measurement.
+ * With check on, every measured value is compared (untimed) with a cold Lanczos solve to
+ * 1e-10 at the same point: the largest relative difference is reported.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_eos.h"
+#include "bench_loop.h"
+#include "cli.h"
+#include "core/json.h"
+#include "core/loss.h"
+#include "core/threads.h"
+#include "hessian/curv.h"
+#include "lanczos/eig.h"
+#include "run_opts.h"
+#include "studies/track.h"
+
+char *openblas_get_corename(void);
+
+#define EOS_DATA "fashion-mnist:n=1500,test=0,classes=0-1-2-3"
+#define EOS_MODEL "mlp:784-120-120-4"
+#define EOS_LR 0.05
+#define EOS_CHECK_TOL 1e-10
+
+typedef struct EosBench {
+  long measurements, full_solves, products;
+  double total_s, measure_s, check_s;
+  double s_first, s_last, s_max, loss_first, loss_last;
+  double check_max, check_mean; /* |λ_tracked − λ_cold| / |λ_cold| */
+  int all_converged;
+} EosBench;
+
+static int eos_setup(RunSetup *s, Err *err) {
+  RunOpts o;
+  run_opts_default(&o);
+  snprintf(o.data, sizeof o.data, "%s", EOS_DATA);
+  snprintf(o.model, sizeof o.model, "%s", EOS_MODEL);
+  snprintf(o.act, sizeof o.act, "tanh");
+  snprintf(o.opt, sizeof o.opt, "gd");
+  snprintf(o.init, sizeof o.init, "torch");
+  snprintf(o.loss, sizeof o.loss, "mse");
+  o.lr = EOS_LR;
+  o.seed = 0;
+  o.eval_every = 0;
+  o.threads = threads_get();
+  return run_setup(&o, s, err);
+}
+
+/* The cold reference at the built point: relative difference of value from it. */
+static int eos_check(const Linop *op, double value, double *rel, Err *err) {
+  EigOpts eo;
+  eig_opts_default(&eo);
+  eo.tol = EOS_CHECK_TOL;
+  eo.exact_residuals = 0;
+  eo.seed = 0xc0dULL;
+  EigResult r;
+  int rc = eig_lanczos_top(op, &eo, &r, err);
+  if (rc && rc != CS_ENOCONV) return rc;
+  *rel = fabs(value - r.values[0]) / fabs(r.values[0]);
+  eig_result_free(&r);
+  return CS_OK;
+}
+
+static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
+  RunSetup s;
+  int rc = eos_setup(&s, err);
+  if (rc) return rc;
+  size_t n = s.train->n, P = s.net.n_params;
+  ObjectiveWork *work = objective_work_alloc(&s.net, n, 0);
+  Curvature *curv = curv_alloc(&s.net, LOSS_MSE, n, n, err);
+  Tracker *tr = tracker_alloc(P, 1, o->tol, 0, 0x5a3bULL);
+  double *grad = malloc(P * sizeof *grad);
+  if (!work || !curv || !tr || !grad) {
+    rc = err->code ? err->code : err_set(err, CS_ENOMEM, "out of memory for the eos benchmark");
+    goto done;
+  }
+  tracker_set_value_stop(tr, o->value_stop);
+  Batch b = {s.train->X, s.train->Y, s.train->labels, n, NULL};
+  Linop op = curv_hessian_op(curv);
+  e->s_max = -INFINITY;
+  e->all_converged = 1;
+  double sum_check = 0, t0 = wall_time();
+  for (long step = 0; step < o->steps; step++) {
+    double loss;
+    const double *g = grad;
+    if (step % o->every == 0) {
+      double t1 = wall_time();
+      if ((rc = curv_build(curv, s.theta, &b, err))) goto done;
+      EigResult r;
+      rc = tracker_measure(tr, &op, &r, NULL, err);
+      if (rc && rc != CS_ENOCONV) goto done;
+      e->all_converged &= rc == CS_OK && r.converged;
+      rc = CS_OK;
+      double v = r.values[0];
+      e->products += r.matvecs;
+      eig_result_free(&r);
+      e->measure_s += wall_time() - t1;
+      if (e->measurements == 0) e->s_first = v;
+      e->s_last = v, e->s_max = fmax(e->s_max, v);
+      e->measurements++;
+      if (o->check) { /* untimed: the cold solve at the same built point */
+        double t2 = wall_time(), rel;
+        if ((rc = eos_check(&op, v, &rel, err))) goto done;
+        e->check_max = fmax(e->check_max, rel), sum_check += rel;
+        e->check_s += wall_time() - t2;
+      }
+      g = curv_grad(curv), loss = curv_loss(curv);
+    } else {
+      objective_eval_parallel(&s.net, s.theta, LOSS_MSE, &b, work, grad, &loss, NULL);
+    }
+    if (!isfinite(loss)) {
+      rc = err_set(err, CS_ENOCONV, "eos benchmark: the loss diverged at step %ld", step);
+      goto done;
+    }
+    if (step == 0) e->loss_first = loss;
+    e->loss_last = loss;
+    optim_step(s.opt, s.theta, g);
+  }
+  e->total_s = wall_time() - t0 - e->check_s;
+  e->check_mean = o->check && e->measurements ? sum_check / (double)e->measurements : NAN;
+  if (!o->check) e->check_max = NAN;
+  tracker_counts(tr, NULL, &e->full_solves);
+done:
+  free(grad);
+  tracker_free(tr);
+  curv_free(curv);
+  objective_work_free(work);
+  run_setup_free(&s);
+  return rc;
+}
+
+#define kv bench_json_num
+#define kstr bench_json_str
+
+static void eos_print(const BenchEosOpts *o, const EosBench *e) {
+  double gd_s = e->total_s - e->measure_s, mv = (double)e->products / (double)e->measurements;
+  long plain = o->steps - e->measurements;
+  if (o->json) {
+    StrBuf b;
+    sb_init(&b);
+    sb_append(&b, "{\"workload\":\"eos\"");
+    kv(&b, "threads", threads_get());
+    kstr(&b, "data", EOS_DATA);
+    kstr(&b, "model", EOS_MODEL);
+    kstr(&b, "act", "tanh");
+    kv(&b, "lr", EOS_LR);
+    kv(&b, "steps", (double)o->steps);
+    kv(&b, "every", (double)o->every);
+    kv(&b, "tol", o->tol);
+    kstr(&b, "stop", o->value_stop ? "value" : "residual");
+    kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
+    kstr(&b, "openblas_corename", openblas_get_corename());
+    kv(&b, "total_s", e->total_s);
+    kv(&b, "measure_s", e->measure_s);
+    kv(&b, "plain_steps_s", gd_s);
+    kv(&b, "plain_step_s", plain > 0 ? gd_s / (double)plain : NAN);
+    kv(&b, "measure_one_s", e->measure_s / (double)e->measurements);
+    kv(&b, "measurements", (double)e->measurements);
+    kv(&b, "full_solves", (double)e->full_solves);
+    kv(&b, "products", (double)e->products);
+    kv(&b, "products_per_measurement", mv);
+    kv(&b, "all_converged", e->all_converged);
+    kv(&b, "sharpness_first", e->s_first);
+    kv(&b, "sharpness_last", e->s_last);
+    kv(&b, "sharpness_max", e->s_max);
+    kv(&b, "threshold", 2.0 / EOS_LR);
+    kv(&b, "loss_first", e->loss_first);
+    kv(&b, "loss_last", e->loss_last);
+    kv(&b, "check_max_rel", e->check_max);
+    kv(&b, "check_mean_rel", e->check_mean);
+    kv(&b, "check_s", e->check_s);
+    sb_append(&b, "}");
+    printf("%s\n", b.p ? b.p : "{}");
+    sb_free(&b);
+    return;
+  }
+  printf("curvscope bench --workload eos: %s, %s tanh, GD lr %g, %ld steps, sharpness every "
+         "%ld at tol %g (stop on the %s), %d threads, OpenBLAS %s\n",
+         EOS_DATA, EOS_MODEL, EOS_LR, o->steps, o->every, o->tol,
+         o->value_stop ? "value bound" : "residual", threads_get(), openblas_get_corename());
+  printf("  %-34s %10.2f s\n", "whole run", e->total_s);
+  printf("  %-34s %10.2f s  (%ld steps, %.4f s each)\n", "plain GD steps", gd_s, plain,
+         plain > 0 ? gd_s / (double)plain : NAN);
+  printf("  %-34s %10.2f s  (%ld, %.4f s each; %ld full solves)\n", "steps with sharpness",
+         e->measure_s, e->measurements, e->measure_s / (double)e->measurements, e->full_solves);
+  printf("  %-34s %10.2f\n", "products per measurement", mv);
+  printf("  %-34s %.6g -> %.6g (max %.6g, 2/lr = %g)\n", "sharpness", e->s_first, e->s_last,
+         e->s_max, 2.0 / EOS_LR);
+  printf("  %-34s %.6g -> %.6g\n", "loss", e->loss_first, e->loss_last);
+  if (o->check)
+    printf("  %-34s max %.2e, mean %.2e (untimed, %.1f s)\n", "vs a cold 1e-10 solve",
+           e->check_max, e->check_mean, e->check_s);
+}
+
+int bench_eos_main(const BenchEosOpts *o) {
+  Err err = {0};
+  EosBench e;
+  memset(&e, 0, sizeof e);
+  if (o->steps < 1 || o->every < 1 || !(o->tol > 0)) {
+    err_set(&err, CS_EINVAL, "bench eos: need --steps >= 1, --every >= 1 and --tol > 0");
+    return cli_fail(&err);
+  }
+  if (eos_run(o, &e, &err)) return cli_fail(&err);
+  eos_print(o, &e);
+  fflush(stdout);
+  return EXIT_OK;
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# e2e_bench_eos.sh: `curvscope bench --workload eos` (the edge-of-stability study timed
+# whole) at a small scale on real Fashion-MNIST: 40 GD steps with the sharpness every 10.
+# Every tracked value must be within 1e-5 relative of a cold float64 solve (the
+# benchmark's own untimed check, to 1e-10), with both stopping rules; the value stop
+# must take no more products per measurement than the residual one; bad options exit 2.
+# About 20 s on one core. TAP output.
+#
+#   bash tests/e2e_bench_eos.sh path/to/curvscope
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/tap.sh"
+tap_setup e2e_bench_eos "$@"
+awkt() { awk "BEGIN{exit !($1)}"; }
+field() { echo "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p"; }
+
+if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "not ok 1 - Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"; echo "1..1"; exit 1
+fi
+
+declare -A MV
+for stop in value residual; do
+  run "$BIN" bench --workload eos --steps 40 --every 10 --threads 1 --track-stop $stop --json
+  [ $RC -eq 0 ]; ok $? "bench eos --track-stop $stop exits 0 (rc $RC: ${ERR:0:200})"
+  echo "$OUT" | diag
+  m=$(field "$OUT" measurements); c=$(field "$OUT" check_max_rel)
+  MV[$stop]=$(field "$OUT" products_per_measurement)
+  [ "$m" = 4 ]; ok $? "--track-stop $stop: 4 measurements in 40 steps (got $m)"
+  awkt "$c <= 1e-5"; ok $? "--track-stop $stop: every value within 1e-5 of a cold 1e-10 solve (max $c)"
+  awkt "$(field "$OUT" all_converged) == 1"; ok $? "--track-stop $stop: every measurement converged"
+  s0=$(field "$OUT" sharpness_first); s1=$(field "$OUT" sharpness_last)
+  awkt "$s0 > 1 && $s1 > $s0"; ok $? "--track-stop $stop: sharpness positive and rising early in training ($s0 -> $s1)"
+done
+awkt "${MV[value]} <= ${MV[residual]}"
+ok $? "the value stop takes no more products per measurement (${MV[value]} vs ${MV[residual]})"
+
+run "$BIN" bench --workload eos --steps 20 --track-stop sometimes
+[ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--track-stop sometimes"; ok $? "--track-stop sometimes refused with exit 2, naming it (rc $RC: $ERR)"
+run "$BIN" bench --workload eos --steps 20 --every 0
+[ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--every"; ok $? "--every 0 refused with exit 2 (rc $RC: $ERR)"
+tap_end
