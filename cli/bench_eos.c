@@ -88,7 +88,7 @@ static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
     goto done;
   }
   tracker_set_value_stop(tr, o->value_stop);
-  Batch b = {s.train->X, s.train->Y, s.train->labels, n, NULL};
+  Batch b = {s.train->X, s.train->Y, s.train->labels, n, NULL, NULL};
   Linop op = curv_hessian_op(curv);
   e->s_max = -INFINITY;
   e->all_converged = 1;
