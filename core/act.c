@@ -118,6 +118,15 @@ static void tanh_block(size_t n, const double *z, double *a, double *d1, double 
   }
 }
 
+/* Inside a parallel region: this thread's part [i0, i1) of n elements, schedule(static)'s
+ * split (contiguous ranges, one per thread). */
+static void thread_range(size_t n, size_t *i0, size_t *i1) {
+  size_t T = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+  size_t q = n / T, r = n % T;
+  *i0 = t * q + (t < r ? t : r);
+  *i1 = *i0 + q + (t < r);
+}
+
 /* The common activations get a fused loop; the rest go through the scalar versions.
  * One range [i0, i1) of the elementwise pass. */
 static void act_range(Act act, size_t i0, size_t i1, const double *z, double *a, double *d1,
@@ -175,10 +184,9 @@ void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double 
   }
 #pragma omp parallel
   {
-    /* schedule(static)'s split: contiguous ranges, one per thread */
-    size_t T = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
-    size_t q = n / T, r = n % T, i0 = t * q + (t < r ? t : r), len = q + (t < r);
-    act_range(act, i0, i0 + len, z, a, d1, d2);
+    size_t i0, i1;
+    thread_range(n, &i0, &i1);
+    act_range(act, i0, i1, z, a, d1, d2);
   }
 }
 
@@ -227,8 +235,8 @@ void act_eval_f32(Act act, size_t n, const float *z, float *a, float *d1, float 
   }
 #pragma omp parallel
   {
-    size_t T = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
-    size_t q = n / T, r = n % T, i0 = t * q + (t < r ? t : r), len = q + (t < r);
-    act_range_f32(act, i0, i0 + len, z, a, d1, d2);
+    size_t i0, i1;
+    thread_range(n, &i0, &i1);
+    act_range_f32(act, i0, i1, z, a, d1, d2);
   }
 }
