@@ -735,6 +735,7 @@ int cmd_bench(int argc, char **argv) {
       rc = err_set(&err, CS_ENOMEM, "out of memory for the gradient cache");
       goto fail;
     }
+    if ((rc = objective_work_set_precision(c.work, &c.net, o.precision, &err))) goto fail;
   }
   if (o.parts & (PART_GRAD | PART_HVP)) {
     r.grad_flops = bench_flops_grad(&c.net, N);

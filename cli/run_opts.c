@@ -238,6 +238,7 @@ int run_setup(const RunOpts *o, RunSetup *s, Err *err) {
   s->tcfg.steps = o->steps;
   s->tcfg.batch = o->batch;
   s->tcfg.chunk = o->chunk;
+  s->tcfg.precision = s->precision;
   s->tcfg.eval_every = o->eval_every;
   s->tcfg.checkpoint_every = o->checkpoint_every;
   s->tcfg.stop_accuracy = o->stop_acc;

@@ -91,23 +91,8 @@ static void add_into(size_t n, float *src, double *dst) {
 
 double curv_f32_objective_chunk(CurvF32 *f, LossKind loss, const Batch *b, int i, size_t r0,
                                 size_t m, int t, double *g, size_t *correct) {
-  const Net *net = f->net;
-  size_t k = net->d_out, P = net->n_params;
-  NetCacheF32 *nc = f->cache[i];
-  net_forward_f32(net, f->theta, f->X + r0 * net->d_in, m, nc);
-  const float *F = nc->A[net->nlayers - 1];
-  double *F64 = nc->out64, *GL = f->gl64[t];
-  for (size_t j = 0; j < m * k; j++) F64[j] = F[j];
-  const LossMetric *M = r0 == 0 && m == b->n ? b->metric : NULL;
-  double sum = loss_eval(loss, M, m, k, F64, b->Y + r0 * k, 1.0 / (double)b->n, GL, nc->aux);
-  if (correct && b->labels)
-    for (size_t r = 0; r < m; r++)
-      *correct += (int)loss_argmax(F64 + r * k, k) == b->labels[r0 + r];
-  float *GL32 = nc->G[net->nlayers - 1];
-  for (size_t j = 0; j < m * k; j++) GL32[j] = (float)GL[j];
-  net_backward_f32(net, f->theta, nc, GL32, g ? f->out[t] : NULL);
-  if (g) add_into(P, f->out[t], g);
-  return sum;
+  return objective_chunk_f32(f->net, f->theta, loss, b, r0, m, f->X + r0 * f->net->d_in,
+                             f->cache[i], f->gl64[t], f->out[t], g, correct);
 }
 
 void curv_f32_product_chunk(CurvF32 *f, LossKind loss, const Batch *b, int i, size_t r0,

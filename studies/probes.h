@@ -27,8 +27,9 @@
  *
  * prec: the arithmetic of the sharpness probes' passes (--precision). Under float32
  * passes tol (and update_tol) must be at least precision_tol_min, the default tol becomes
- * that floor, and the probe does not hand the loop its gradient (the loop's steps are
- * float64). gn-sharpness, spectral and ntk probes are float64 only.
+ * that floor. The loop's steps run at the same precision (TrainConfig.precision, set from
+ * the same --precision), so a due probe still hands the loop its build's gradient, the
+ * same bits. gn-sharpness, spectral and ntk probes are float64 only.
  *
  * Ownership: probe_create fills a Probe whose destroy() frees its state.
  */

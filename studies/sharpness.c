@@ -34,7 +34,6 @@ typedef struct SharpProbe {
   double *P;           /* Adam preconditioner (precond probe) */
   PrecondOp *pop;      /* P^{-1/2} H P^{-1/2}, P updated at each measurement */
   double *jv, *resid;  /* [n][d_out] (gn probe) */
-  int f32;             /* float32 passes: no gradient for the (float64) loop */
   char name[32];
 } SharpProbe;
 
@@ -115,7 +114,7 @@ static int probe_step_eval(void *self, const double *theta, const Batch *b, long
                            double *grad, double *loss, double *acc, int *done, Err *err) {
   SharpProbe *sp = self;
   *done = 0;
-  if (sp->f32 || b->n != sp->batch.n || b->X != sp->batch.X || chunk != sp->chunk) return CS_OK;
+  if (b->n != sp->batch.n || b->X != sp->batch.X || chunk != sp->chunk) return CS_OK;
   int rc = curv_build(sp->curv, theta, b, err);
   if (rc) return rc;
   memcpy(grad, curv_grad(sp->curv), sp->net->n_params * sizeof *grad);
@@ -251,7 +250,6 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   sp->chunk = chunk;
   sp->warm = warm;
   sp->curv = curv_alloc(net, loss, n, (size_t)chunk, err);
-  sp->f32 = f32;
   if (sp->curv && curv_set_precision(sp->curv, prec, err)) {
     probe_destroy(sp);
     return err->code;

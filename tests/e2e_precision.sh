@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # e2e_precision.sh: --precision end to end (docs/PERFORMANCE.md, "Precision") on real
 # Fashion-MNIST: the same GD run with its sharpness probe in f64 and in mixed precision
-# (float32 passes) gives the same trajectory and sharpness within 1e-5 relative, and the
-# same EoS ratio within 1e-3; analyze in mixed agrees with f64 within 1e-5; the run's
+# (float32 passes for the steps and the probe) stays within 1e-4 in loss, each mixed
+# sharpness is within 1e-5 of a cold float64 solve at the same θ, and the EoS ratio is
+# unchanged to 1e-3; analyze in mixed agrees with f64 within 1e-5; the run's
 # config records the precision; a tolerance below the float32 floor is refused (exit 2)
 # naming it; --help of train, analyze and bench lists the option. TAP output.
 #
@@ -18,7 +19,7 @@ if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 fi
 
 TRAIN=(train --db "$DB" --threads 1 --data fashion-mnist:n=300,test=0 --model mlp:784-32-32-10
-       --act tanh --loss mse --opt gd --lr 0.1 --steps 150 --checkpoint-every 150 -q)
+       --act tanh --loss mse --opt gd --lr 0.1 --steps 150 --checkpoint-every 50 -q)
 for p in f64 mixed; do
   run "$BIN" "${TRAIN[@]}" --probe sharpness:every=5,k=1,tol=1e-5 --precision $p --name "p-$p"
   [ $RC -eq 0 ]; ok $? "train with the sharpness probe, --precision $p (rc $RC: $ERR)"
@@ -26,12 +27,18 @@ done
 A=$(q "select id from runs where name='p-f64'") B=$(q "select id from runs where name='p-mixed'")
 [ "$(q "select json_extract(config,'\$.precision') from runs where id=$B")" = mixed ]
 ok $? "the mixed run's config records precision = mixed"
-# the loop's steps are float64 in both: the trajectories are the same bits
-[ "$(q "select count(*) from steps a join steps b on a.step=b.step where a.run_id=$A and b.run_id=$B and a.loss=b.loss")" = 151 ]
-ok $? "the two runs' losses agree at all 151 steps (float64 steps in both)"
+# float32 passes round differently: the trajectories stay close, not equal
+worstl=$(q "select max(abs(a.loss-b.loss)/a.loss) from steps a join steps b on a.step=b.step where a.run_id=$A and b.run_id=$B")
+awkt "$worstl > 0 && $worstl <= 1e-4"; ok $? "losses of the f64 and mixed runs within 1e-4 at all 151 steps (worst $worstl)"
 nm=$(q "select count(*) from eigs where run_id=$B and operator='hessian' and idx=0")
-worst=$(q "select max(abs(a.value-b.value)/abs(a.value)) from eigs a join eigs b on a.step=b.step and a.idx=b.idx where a.run_id=$A and b.run_id=$B and a.operator='hessian' and b.operator='hessian'")
-awkt "$nm == 31 && $worst <= 1e-5"; ok $? "sharpness in mixed within 1e-5 of f64 at all $nm measurements (worst $worst)"
+[ "$nm" = 31 ]; ok $? "mixed run: 31 sharpness measurements"
+# every stored sharpness of the mixed run against a cold float64 solve at the same θ
+for s in 50 100 150; do
+  run "$BIN" analyze --db "$DB" --threads 1 --run "$B" --step $s --top 1 --solver lanczos --tol 1e-9
+  ref=$(echo "$OUT" | awk '/top\[0\]/{print $3}')
+  got=$(q "select value from eigs where run_id=$B and step=$s and source='probe' and idx=0")
+  awkt "$ref > 0 && ($got - $ref)^2 <= 1e-10 * $ref^2"; ok $? "step $s: mixed probe sharpness $got within 1e-5 of a cold f64 solve $ref"
+done
 ra=$(q "select value from metrics where run_id=$A and step=-1 and name='eos_ratio_median'")
 rb=$(q "select value from metrics where run_id=$B and step=-1 and name='eos_ratio_median'")
 if [ -n "$ra" ]; then

@@ -166,6 +166,38 @@ static void test_rebuild(void) {
   prob_free(&p);
 }
 
+/* The training loop's gradient in mixed precision (objective_eval_parallel on a float32
+ * ObjectiveWork): close to float64, and the same bits as a mixed curvature build's
+ * gradient with the same chunking (what lets a due probe hand the loop its gradient). */
+static void test_training_gradient(void) {
+  Prob p;
+  if (!prob_make(&p, "mlp:30-24-24-6", ACT_TANH, LOSS_CE, 90, 9)) return;
+  size_t P = p.P;
+  double *g64 = malloc(P * sizeof *g64), *g32 = malloc(P * sizeof *g32);
+  double l64, l32, a64, a32;
+  Err err = {0};
+  ObjectiveWork *w64 = objective_work_alloc(&p.net, p.n, 20), *w32 = objective_work_alloc(&p.net, p.n, 20);
+  int ok = w64 && w32 && !objective_work_set_precision(w32, &p.net, PREC_MIXED, &err);
+  tap_ok(ok, "float32 training workspaces (%s)", err.msg);
+  if (ok) {
+    objective_eval_parallel(&p.net, p.theta, p.loss, &p.b, w64, g64, &l64, &a64);
+    objective_eval_parallel(&p.net, p.theta, p.loss, &p.b, w32, g32, &l32, &a32);
+    double e = rel_diff(g32, g64, P);
+    tap_ok(e > 0 && e <= HVP_TOL, "mixed training gradient vs f64 rel %.2e", e);
+    tap_rel(l32, l64, 1e-6, "mixed training loss");
+    tap_ok(a32 == a64, "mixed training accuracy %.4f = f64's %.4f", a32, a64);
+    Curvature *c = prob_curv(&p, PREC_MIXED, 20);
+    tap_ok(c && !memcmp(curv_grad(c), g32, P * sizeof *g32) && curv_loss(c) == l32,
+           "mixed curvature build's gradient and loss = the loop's, bit for bit");
+    curv_free(c);
+    objective_eval_parallel(&p.net, p.theta, p.loss, &p.b, w32, g64, &l64, NULL);
+    tap_ok(!memcmp(g64, g32, P * sizeof *g32), "a second mixed evaluation repeats the bits");
+  }
+  objective_work_free(w64), objective_work_free(w32);
+  free(g64), free(g32);
+  prob_free(&p);
+}
+
 /* Top eigenvalues (Lanczos at the float32 floor tol) in mixed against float64 (tol 1e-9)
  * on the bench workloads' shapes at CI size. */
 static void test_top_eigs(void) {
@@ -237,6 +269,7 @@ static void test_tol_floor(void) {
 int main(void) {
   test_products();
   test_rebuild();
+  test_training_gradient();
   test_top_eigs();
   test_tol_floor();
   return tap_done();
