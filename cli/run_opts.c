@@ -80,8 +80,9 @@ const CliOpt run_opts_table[] = {
     R_STR(group, "NAME", "group label (runs compared side by side)"),
     R_STR(lr_schedule, "SPEC", "lanczos:every=K,batch=B,iters=20,rule=polyak|granziol,floor=1e-3 (--opt momentum; docs/BATCH.md)"),
     {"precision", OPT_STR, offsetof(RunOpts, precision), sizeof(((RunOpts *)0)->precision), "P",
-     "arithmetic of the probes' passes: f64, or mixed (float32 forward, backward and R-passes, "
-     "float64 everything else; f32 is the same engine; docs/PERFORMANCE.md)", NULL,
+     "arithmetic of the passes (training steps and probes): f64, or mixed (float32 forward, "
+     "backward and R-passes, float64 everything else; f32 is the same engine; "
+     "docs/PERFORMANCE.md)", NULL,
      parse_precision_text, NULL},
     OPT_FN(RunOpts, probe, "SPEC", "repeatable: sharpness:every=K,k=2,samples=N,tol=T | precond-sharpness:... | gn-sharpness:...",
            NULL, parse_probe, show_probes),

@@ -36,7 +36,7 @@ typedef struct RunOpts {
   int nprobes;
   char probe[RUN_MAX_PROBES][256];
   char lr_schedule[256]; /* "" or lanczos:... (studies/batch/lr_learner.h) */
-  char precision[8];     /* f64 | mixed | f32 (core/precision.h): the probes' passes */
+  char precision[8];     /* f64 | mixed | f32 (core/precision.h): the loop's and probes' passes */
   int quiet;
 } RunOpts;
 
