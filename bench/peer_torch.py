@@ -71,6 +71,7 @@ WORKLOADS = {
 }
 PARTS = ("grad", "hvp", "eig1", "power", "eig10")
 EIG_TOL = 1e-6
+TOL = [EIG_TOL]  # set from --tol in parse_args
 POWER_TOL, POWER_MAXIT = 1e-3, 100
 SEED_DIRECTION, SEED_POWER = 1, 2  # torch generators of the HVP direction and power start
 
@@ -81,6 +82,8 @@ def parse_args(argv):
     ap.add_argument("--workload", required=True, choices=sorted(WORKLOADS) + ["gemm"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    ap.add_argument("--tol", type=float, default=EIG_TOL,
+                    help="eigsh tolerance (bench/compare passes ours: 1e-5 in float32)")
     ap.add_argument("--parts", default=",".join(PARTS), help="comma list of " + ",".join(PARTS))
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (max)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones")
@@ -97,6 +100,7 @@ def parse_args(argv):
         if p not in PARTS:
             ap.error("--parts: unknown part '%s' (known: %s)" % (p, ",".join(PARTS)))
     a.parts = parts
+    TOL[0] = a.tol
     for name in ("threads", "repeats", "min_repeats", "gemm_n"):
         if getattr(a, name) < 1:
             ap.error("--%s must be at least 1" % name.replace("_", "-"))
@@ -276,7 +280,7 @@ def eigsh_top(obj, k, npdtype):
     op = spla.LinearOperator((obj.n_params, obj.n_params), matvec=matvec, dtype=npdtype)
     v0 = np.random.default_rng(0).standard_normal(obj.n_params).astype(npdtype)
     try:
-        w, vecs = spla.eigsh(op, k=k, which="LA", tol=EIG_TOL, v0=v0)
+        w, vecs = spla.eigsh(op, k=k, which="LA", tol=TOL[0], v0=v0)
         converged = True
     except spla.ArpackNoConvergence as e:
         w, vecs, converged = e.eigenvalues, e.eigenvectors, False

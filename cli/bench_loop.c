@@ -239,7 +239,7 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   close(fd);
   unlink(tpath); /* db_open creates the file */
   if ((rc = gemm_alloc(&g, o->dgemm_n, err))) goto done;
-  if ((rc = probe_create(w->probe, &s.net, s.train, s.loss, s.opt_type, &p, err))) goto done;
+  if ((rc = probe_create(w->probe, &s.net, s.train, s.loss, s.opt_type, s.precision, &p, err))) goto done;
   if ((rc = db_open(tpath, &db, err)) || (rc = db_recorder_open(db, &rec, err))) goto done;
   RunInfo info = {"bench", "spectral-bias", NULL, "{}", 0, s.net.n_params, "{}"};
   int64_t id;

@@ -19,6 +19,7 @@ typedef struct AnalyzeOpts {
   long top, bottom, samples, probes, lanczos_steps, grid, threads, seed;
   double tol;
   int trace, density;
+  Precision precision;
 } AnalyzeOpts;
 
 static void show_probes(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -53,7 +54,10 @@ static const CliOpt analyze_opts[] = {
     A_LONG(lanczos_steps, "N", "Lanczos steps per density probe"),
     A_LONG(grid, "N", "density grid points"),
     A_LONG(samples, "N", "use the first N training examples (0: all)"),
-    OPT_POS(AnalyzeOpts, tol, "T", "eigensolver tolerance", NULL),
+    OPT_POS(AnalyzeOpts, tol, "T",
+            "eigensolver tolerance (under --precision mixed or f32 the default is the float32 "
+            "floor, 1e-5, and a tighter one is refused)", NULL),
+    OPT_PRECISION(AnalyzeOpts, precision),
     OPT_STR(AnalyzeOpts, solver, "S",
             "auto: own Lanczos (fewer products, docs/LANCZOS.md), then ARPACK from its vectors "
             "only if a pair's exact residual misses ARPACK's test (tol * max(|lambda|, "
@@ -86,8 +90,12 @@ static void defaults(AnalyzeOpts *a) {
 }
 
 static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
-  OptTable t = {analyze_opts, a, NULL, NULL};
+  unsigned char seen[OPTS_MAX_LINES] = {0};
+  OptTable t = {analyze_opts, a, NULL, seen};
   if (opts_parse(&t, 1, argc, argv, 1, NULL, NULL, err)) return CS_EINVAL;
+  if (!opts_seen(&t, "tol") && precision_tol_min(a->precision) > a->tol)
+    a->tol = precision_tol_min(a->precision);
+  if (precision_check_tol(a->precision, a->tol, "--tol", err)) return CS_EINVAL;
   if (strcmp(a->solver, "auto") && strcmp(a->solver, "arpack") && strcmp(a->solver, "lanczos"))
     return err_set(err, CS_EINVAL, "--solver '%s' (use auto, arpack or lanczos)", a->solver);
   if (a->grid < 2) return err_set(err, CS_EINVAL, "--grid '%ld': at least 2 points", a->grid);
@@ -219,6 +227,7 @@ int cmd_analyze(int argc, char **argv) {
   if (pick_rows(s.train, a.samples, batch, (uint64_t)a.seed, &owned, &b, &err)) goto fail;
   b.metric = s.metric; /* a Sobolev run's M: curv_build refuses rows that are not the grid */
   if (!(curv = curv_alloc(&s.net, s.loss, b.n, (size_t)ro.chunk, &err))) goto fail;
+  if (curv_set_precision(curv, a.precision, &err)) goto fail;
   if (curv_build(curv, params, &b, &err)) goto fail;
   Linop op = strcmp(a.operator, "ggn") ? curv_hessian_op(curv) : curv_ggn_op(curv);
   if (!strcmp(a.operator, "precond")) { /* P^{-1/2} H P^{-1/2} from Adam's state at that step */
@@ -240,8 +249,9 @@ int cmd_analyze(int argc, char **argv) {
   }
   if (db_recorder_attach(db, a.run, &rec, &err)) goto fail;
   have_rec = 1;
-  printf("run %lld, step %ld, operator %s on %zu examples, %zu unknowns, loss %.6g\n",
-         (long long)a.run, step, opname, b.n, op.n, curv_loss(curv));
+  printf("run %lld, step %ld, operator %s on %zu examples, %zu unknowns, loss %.6g%s\n",
+         (long long)a.run, step, opname, b.n, op.n, curv_loss(curv),
+         precision_f32_passes(a.precision) ? ", float32 passes" : "");
   if (a.top || a.bottom) {
     EigOpts eo;
     eig_opts_default(&eo);

@@ -73,6 +73,7 @@ typedef struct BenchOpts {
   int dgemm_n;        /* DGEMM size; 0 skips it (for profiling) */
   int json;
   int value_stop;     /* --track-stop value: the trackers' full solves stop on the value bound */
+  Precision precision; /* of the curvature passes (hvp, eig, track) */
 } BenchOpts;
 
 typedef struct EigRun {
@@ -353,6 +354,8 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
   sb_append(&b, ",\"mode\":");
   sb_json_str(&b, o->mode);
   json_kv(&b, "threads", threads_get());
+  sb_append(&b, ",\"precision\":");
+  sb_json_str(&b, precision_name(o->precision));
   json_kv(&b, "N", (double)o->w->N);
   json_kv(&b, "n_params", (double)c->net.n_params);
   sb_append(&b, ",\"data\":");
@@ -447,8 +450,9 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
   printf(", %s, %s, N=%zu, P=%zu, %s data)\n", act_name(w->act), w->bias ? "bias" : "no bias",
          w->N, c->net.n_params, c->data);
   const char *wp = getenv("OMP_WAIT_POLICY"), *ct = getenv("OPENBLAS_CORETYPE");
-  printf("  threads %d  OMP_WAIT_POLICY=%s  OPENBLAS_CORETYPE=%s  OpenBLAS %s\n", threads_get(),
-         wp ? wp : "(unset)", ct ? ct : "(unset)", openblas_get_corename());
+  printf("  threads %d  OMP_WAIT_POLICY=%s  OPENBLAS_CORETYPE=%s  OpenBLAS %s  precision %s\n",
+         threads_get(), wp ? wp : "(unset)", ct ? ct : "(unset)", openblas_get_corename(),
+         precision_name(o->precision));
   printf("  %-26s %10.2f GFLOP/s (cblas_dgemm %d^2, float64)\n", "DGEMM rate", r->dgemm_gflops,
          o->dgemm_n);
   if (o->parts & (PART_GRAD | PART_HVP))
@@ -614,6 +618,7 @@ typedef struct BenchArgs {
   double budget, tol, lr, track_tol, update_tol;
   int eig10, json, check;
   char track_stop[16];
+  Precision precision;
 } BenchArgs;
 
 static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -655,6 +660,7 @@ static const CliOpt bench_opts[] = {
             "--track-tol: every measurement to tol)", NULL),
     OPT_LONG(BenchArgs, dgemm_n, "N", "size of the reference DGEMM (0 skips it)", NULL),
     OPT_FLAG(BenchArgs, json, "one JSON object on one line", NULL),
+    OPT_PRECISION(BenchArgs, precision),
     OPT_END};
 
 static void usage(FILE *f, const OptTable *t) {
@@ -666,8 +672,9 @@ static void usage(FILE *f, const OptTable *t) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  BenchArgs b = {"", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value"};
-  OptTable t = {bench_opts, &b, NULL, NULL};
+  BenchArgs b = {"", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64};
+  unsigned char seen[OPTS_MAX_LINES] = {0};
+  OptTable t = {bench_opts, &b, NULL, seen};
   if (cli_is_help(argc, argv)) {
     usage(stdout, &t);
     return EXIT_OK;
@@ -683,6 +690,14 @@ int cmd_bench(int argc, char **argv) {
   const char *mode = npos == 1 ? pos[0] : NULL;
   free(pos);
   if (!mode && !strcmp(b.workload, "eos")) mode = "all"; /* a whole study: no parts */
+  /* float32 passes: the tolerances not given default to the float32 floor */
+  double floor32 = precision_tol_min(b.precision);
+  if (!opts_seen(&t, "tol") && b.tol < floor32) b.tol = floor32;
+  if (!opts_seen(&t, "track_tol") && b.track_tol < floor32) b.track_tol = floor32;
+  if (precision_check_tol(b.precision, b.tol, "--tol", &err) ||
+      precision_check_tol(b.precision, b.track_tol, "--track-tol", &err) ||
+      (b.update_tol > 0 && precision_check_tol(b.precision, b.update_tol, "--update-tol", &err)))
+    return cli_fail(&err);
   if (!mode) {
     fprintf(stderr, "curvscope bench: which benchmark? (grad, hvp, eig, track, all; see --help)\n");
     return EXIT_USAGE;
@@ -703,7 +718,7 @@ int cmd_bench(int argc, char **argv) {
   }
   BenchOpts o = {0, mode, NULL, (int)b.threads, (int)b.repeats, b.budget, (int)b.eig_repeats,
                  (int)b.steps, (int)b.track_k, b.update_tol, b.track_tol, b.lr, b.tol,
-                 (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value")};
+                 (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value"), b.precision};
   int no_eig10 = !b.eig10;
   const char *wname = b.workload[0] ? b.workload : NULL;
   if (!strcmp(o.mode, "grad")) o.parts = PART_GRAD;
@@ -755,12 +770,14 @@ int cmd_bench(int argc, char **argv) {
       rc = err_set(&err, CS_ENOMEM, "out of memory for the gradient cache");
       goto fail;
     }
+    if ((rc = objective_work_set_precision(c.work, &c.net, o.precision, &err))) goto fail;
   }
   if (o.parts & (PART_GRAD | PART_HVP)) {
     r.grad_flops = bench_flops_grad(&c.net, N);
   }
   if (o.parts & (PART_HVP | PART_EIG | PART_TRACK)) {
-    if (!(c.curv = curv_alloc(&c.net, LOSS_MSE, N, N, &err))) {
+    if (!(c.curv = curv_alloc(&c.net, LOSS_MSE, N, N, &err)) ||
+        curv_set_precision(c.curv, o.precision, &err)) {
       rc = err.code ? err.code : CS_ENOMEM;
       goto fail;
     }

@@ -34,7 +34,7 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
   int nprobes = 0, nextra = 0, code = EXIT_OK, has_sharpness = 0;
   if (run_setup(o, &s, &err)) return cli_fail(&err);
   for (int i = 0; i < o->nprobes; i++) {
-    if (probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, &probes[nprobes], &err)) {
+    if (probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, s.precision, &probes[nprobes], &err)) {
       code = cli_fail(&err);
       goto out;
     }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/precision.h"
 #include "core/spec.h"
 #include "core/threads.h"
 #include "core/utf8.h"
@@ -152,6 +153,14 @@ int opts_parse_threads(void *base, const CliOpt *opt, const char *value, Err *er
   if (parse_long(value, t) || *t < 0)
     return err_set(err, CS_EINVAL, "--threads '%s' is not a non-negative integer", value);
   return threads_check(*t, err);
+}
+
+int opts_parse_precision(void *base, const CliOpt *opt, const char *value, Err *err) {
+  return precision_parse(value, (Precision *)((char *)base + opt->off), err);
+}
+
+void opts_show_precision(const void *base, const CliOpt *opt, char *out, size_t n) {
+  snprintf(out, n, "%s", precision_name(*(const Precision *)((const char *)base + opt->off)));
 }
 
 int opts_parse_step(void *base, const CliOpt *opt, const char *value, Err *err) {

@@ -116,6 +116,13 @@ void opts_show_preset(const void *base, const CliOpt *opt, char *out, size_t n);
    opts_parse_threads, NULL}
 #define OPT_STEP(T, f, help) \
   {#f, OPT_FN, offsetof(T, f), 0, "S|last", help, NULL, opts_parse_step, opts_show_step}
+/* --precision f64|mixed|f32 (core/precision.h) into a Precision field. */
+int opts_parse_precision(void *base, const CliOpt *opt, const char *value, Err *err);
+void opts_show_precision(const void *base, const CliOpt *opt, char *out, size_t n);
+#define OPT_PRECISION(T, f) \
+  {#f, OPT_FN, offsetof(T, f), 0, "P", \
+   "arithmetic of the passes: f64, or mixed (float32 forward, backward and R-passes, float64 " \
+   "everything else; f32 is the same engine)", NULL, opts_parse_precision, opts_show_precision}
 #define OPT_ID(T, f, help) \
   {#f, OPT_FN, offsetof(T, f), 0, "ID", help, NULL, opts_parse_id, opts_show_id}
 

@@ -38,6 +38,14 @@ static void show_probes(const void *base, const CliOpt *opt, char *out, size_t n
     len += snprintf(out + len, n - (size_t)len, "%s%s", i ? " " : "", o->probe[i]);
 }
 
+/* --precision: checked when given, kept as its text (stored in the run's config). */
+static int parse_precision_text(void *base, const CliOpt *opt, const char *value, Err *err) {
+  Precision p;
+  if (precision_parse(value, &p, err)) return CS_EINVAL;
+  snprintf((char *)base + opt->off, opt->size, "%s", precision_name(p));
+  return CS_OK;
+}
+
 #define R_STR(f, m, h) OPT_STR(RunOpts, f, m, h, NULL)
 #define R_DBL(f, m, h) OPT_DBL(RunOpts, f, m, h, NULL)
 #define R_LONG(f, m, h) OPT_LONG(RunOpts, f, m, h, NULL)
@@ -71,6 +79,11 @@ const CliOpt run_opts_table[] = {
     R_STR(study, "NAME", "study label stored with the run"),
     R_STR(group, "NAME", "group label (runs compared side by side)"),
     R_STR(lr_schedule, "SPEC", "lanczos:every=K,batch=B,iters=20,rule=polyak|granziol,floor=1e-3 (--opt momentum; docs/BATCH.md)"),
+    {"precision", OPT_STR, offsetof(RunOpts, precision), sizeof(((RunOpts *)0)->precision), "P",
+     "arithmetic of the passes (training steps and probes): f64, or mixed (float32 forward, "
+     "backward and R-passes, float64 everything else; f32 is the same engine; "
+     "docs/PERFORMANCE.md)", NULL,
+     parse_precision_text, NULL},
     OPT_FN(RunOpts, probe, "SPEC", "repeatable: sharpness:every=K,k=2,samples=N,tol=T | precond-sharpness:... | gn-sharpness:...",
            NULL, parse_probe, show_probes),
     OPT_FLAG(RunOpts, quiet, "no progress line", "q"),
@@ -87,6 +100,7 @@ void run_opts_default(RunOpts *o) {
   strcpy(o->opt, "gd");
   strcpy(o->db, "runs.db");
   strcpy(o->study, "train");
+  strcpy(o->precision, "f64");
   o->lr = 0.01;
   o->momentum = 0.9;
   o->beta1 = 0.9;
@@ -211,6 +225,7 @@ int run_setup(const RunOpts *o, RunSetup *s, Err *err) {
   double sobolev_s;
   if ((rc = loss_parse_spec(o->loss, &s->loss, &sobolev_s, err))) return err_prefix(err, "--loss");
   if ((rc = optim_parse(o->opt, &s->opt_type, err))) return err_prefix(err, "--opt");
+  if ((rc = precision_parse(o->precision, &s->precision, err))) return rc;
   /* The cheap checks before the data are read. */
   optconfig_default(&s->opt_cfg);
   s->opt_cfg.lr = o->lr;
@@ -224,6 +239,7 @@ int run_setup(const RunOpts *o, RunSetup *s, Err *err) {
   s->tcfg.steps = o->steps;
   s->tcfg.batch = o->batch;
   s->tcfg.chunk = o->chunk;
+  s->tcfg.precision = s->precision;
   s->tcfg.eval_every = o->eval_every;
   s->tcfg.checkpoint_every = o->checkpoint_every;
   s->tcfg.stop_accuracy = o->stop_acc;

@@ -22,6 +22,7 @@
 #include "core/loss.h"
 #include "core/net.h"
 #include "core/optim.h"
+#include "core/precision.h"
 #include "core/train.h"
 #include "opts.h"
 
@@ -35,6 +36,7 @@ typedef struct RunOpts {
   int nprobes;
   char probe[RUN_MAX_PROBES][256];
   char lr_schedule[256]; /* "" or lanczos:... (studies/batch/lr_learner.h) */
+  char precision[8];     /* f64 | mixed | f32 (core/precision.h): the loop's and probes' passes */
   int quiet;
 } RunOpts;
 
@@ -71,6 +73,7 @@ typedef struct RunSetup {
   LossMetric *metric;   /* --loss sobolev: M on the training grid (tcfg.metric), else NULL */
   TrainConfig tcfg;
   char *data_resolved;  /* the --data spec resolved (data_load_resolved): what is stored */
+  Precision precision;  /* --precision */
 } RunSetup;
 
 /* What a study adds to a training run (cli_train_run_with): probes built on the run's

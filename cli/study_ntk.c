@@ -180,7 +180,7 @@ static int width_opts(const RunOpts *base, const StudyOpts *so, int wi, const ch
   int rc = run_setup(o, &s, err);
   for (int i = 0; !rc && i < o->nprobes; i++) { /* every probe builds before anything is written */
     Probe p;
-    if (!(rc = probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, &p, err)))
+    if (!(rc = probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, s.precision, &p, err)))
       p.destroy(p.self);
   }
   if (!rc && so->lr_frac > 0) {
@@ -227,7 +227,7 @@ static int replay_run(Db *db, int64_t run, const StudyOpts *so, Err *err) {
   if ((rc = run_opts_from_json(&ro, row.config, err)) || (rc = run_setup(&ro, &s, err))) goto out;
   char spec[256];
   probe_spec(so, spec, sizeof spec);
-  if ((rc = probe_create(spec, &s.net, s.train, s.loss, s.opt_type, &p, err))) goto out;
+  if ((rc = probe_create(spec, &s.net, s.train, s.loss, s.opt_type, s.precision, &p, err))) goto out;
   if ((rc = db_checkpoint_steps(db, run, &steps, &ns, err))) goto out;
   if ((rc = db_recorder_attach(db, run, &rec, err))) goto out;
   attached = 1;

@@ -164,7 +164,7 @@ static int variant_check(const RunOpts *o, Err *err) {
   if (rc) return err_prefix(err, "variant act=%s embed=%s loss=%s", o->act, o->embed, o->loss);
   for (int i = 0; !rc && i < o->nprobes; i++) {
     Probe p;
-    if (!(rc = probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, &p, err)))
+    if (!(rc = probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, s.precision, &p, err)))
       p.destroy(p.self);
   }
   run_setup_free(&s); /* also when a probe was refused: the set-up was built */

@@ -12,6 +12,8 @@
 /* glibc's libmvec has vector tanh; math.h only announces it under -ffast-math. */
 #pragma omp declare simd notinbranch
 extern double tanh(double);
+#pragma omp declare simd notinbranch
+extern float tanhf(float);
 #endif
 
 static const char *const names[] = {"identity", "relu", "tanh", "softplus", "gelu",
@@ -116,6 +118,15 @@ static void tanh_block(size_t n, const double *z, double *a, double *d1, double 
   }
 }
 
+/* Inside a parallel region: this thread's part [i0, i1) of n elements, schedule(static)'s
+ * split (contiguous ranges, one per thread). */
+static void thread_range(size_t n, size_t *i0, size_t *i1) {
+  size_t T = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+  size_t q = n / T, r = n % T;
+  *i0 = t * q + (t < r ? t : r);
+  *i1 = *i0 + q + (t < r);
+}
+
 /* The common activations get a fused loop; the rest go through the scalar versions.
  * One range [i0, i1) of the elementwise pass. */
 static void act_range(Act act, size_t i0, size_t i1, const double *z, double *a, double *d1,
@@ -173,9 +184,59 @@ void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double 
   }
 #pragma omp parallel
   {
-    /* schedule(static)'s split: contiguous ranges, one per thread */
-    size_t T = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
-    size_t q = n / T, r = n % T, i0 = t * q + (t < r ? t : r), len = q + (t < r);
-    act_range(act, i0, i0 + len, z, a, d1, d2);
+    size_t i0, i1;
+    thread_range(n, &i0, &i1);
+    act_range(act, i0, i1, z, a, d1, d2);
+  }
+}
+
+/* float32: tanh through tanhf (libmvec's vector tanhf), the rest through the float64
+ * scalar versions rounded to float (they are not on the float32 fast path). */
+static void tanh_block_f32(size_t n, const float *z, float *a, float *d1, float *d2) {
+  if (a && !d1 && !d2) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) a[i] = tanhf(z[i]);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    float t = tanhf(z[i]), g = 1 - t * t;
+    if (a) a[i] = t;
+    if (d1) d1[i] = g;
+    if (d2) d2[i] = -2 * t * g;
+  }
+}
+
+static void act_range_f32(Act act, size_t i0, size_t i1, const float *z, float *a, float *d1,
+                          float *d2) {
+  for (size_t i = i0; i < i1; i++) {
+    double zi = z[i];
+    if (d1) d1[i] = (float)act_df(act, zi);
+    if (d2) d2[i] = (float)act_d2f(act, zi);
+    if (a) a[i] = (float)act_f(act, zi);
+  }
+}
+
+void act_eval_f32(Act act, size_t n, const float *z, float *a, float *d1, float *d2) {
+  int threaded = !omp_in_parallel();
+  if (act.kind == ACT_TANH) {
+    if (n <= 16384 || !threaded) {
+      tanh_block_f32(n, z, a, d1, d2);
+      return;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < n; b += 4096)
+      tanh_block_f32(n - b < 4096 ? n - b : 4096, z + b, a ? a + b : NULL, d1 ? d1 + b : NULL,
+                     d2 ? d2 + b : NULL);
+    return;
+  }
+  if (n <= 4096 || !threaded) {
+    act_range_f32(act, 0, n, z, a, d1, d2);
+    return;
+  }
+#pragma omp parallel
+  {
+    size_t i0, i1;
+    thread_range(n, &i0, &i1);
+    act_range_f32(act, i0, i1, z, a, d1, d2);
   }
 }

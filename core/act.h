@@ -40,6 +40,10 @@ const char *act_name(ActKind k);
  * a may alias z. */
 void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double *d2);
 
+/* The same in float32 (the float32 passes): tanh in float, the others rounded from the
+ * float64 scalar versions. */
+void act_eval_f32(Act act, size_t n, const float *z, float *a, float *d1, float *d2);
+
 /* Scalar versions, for tests and references. */
 double act_f(Act act, double z);
 double act_df(Act act, double z);

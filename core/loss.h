@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "net.h"
+#include "precision.h"
 #include "threads.h"
 
 typedef enum { LOSS_MSE = 0, LOSS_CE, LOSS_SOBOLEV } LossKind;
@@ -93,6 +94,14 @@ typedef struct Batch {
 double objective_chunk(const Net *net, const double *theta, LossKind loss, const Batch *b,
                        size_t r0, size_t m, NetCache *cache, double *grad, size_t *correct);
 
+/* The same chunk in float32 (--precision mixed): forward and backward in float32 at θ32
+ * (a float copy of θ) on the chunk's rows X32 [m][d_in] (already float), the loss and
+ * dL/dF in double (gl64 [m][d_out] scratch); the chunk's float gradient goes through g32
+ * ([P], zero on entry and again on return) into grad (double), when grad is non-NULL. */
+double objective_chunk_f32(const Net *net, const float *theta32, LossKind loss, const Batch *b,
+                           size_t r0, size_t m, const float *X32, NetCacheF32 *cache,
+                           double *gl64, float *g32, double *grad, size_t *correct);
+
 /* Loss (mean over the batch), accuracy (NAN without labels) and, when grad is
  * non-NULL, the gradient (overwritten), through cache in chunks of cache->cap rows.
  * Returns CS_OK; CS_EINVAL (loss NAN) for a row-coupling loss the cache cannot hold
@@ -108,6 +117,12 @@ typedef struct ObjectiveWork {
   size_t chunk;                  /* rows per chunk */
   NetCache *cache[THREADS_MAX];  /* one per thread, cap = chunk */
   double *acc[THREADS_MAX];      /* [P] per thread t >= 1 */
+  /* float32 passes (objective_work_set_precision), else NULL: per thread a float cache,
+   * the chunk's rows in float, its float gradient and the loss's dL/dF in double */
+  float *theta32;                /* [P] */
+  NetCacheF32 *cache32[THREADS_MAX];
+  float *x32[THREADS_MAX], *g32[THREADS_MAX];
+  double *gl64[THREADS_MAX];
 } ObjectiveWork;
 /* For batches of up to n_max rows, in chunks of at most `chunk` rows (0: no limit). */
 ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk);
@@ -116,6 +131,9 @@ ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk);
 ObjectiveWork *objective_work_alloc_for(const Net *net, LossKind loss, size_t n_max,
                                         size_t chunk);
 void objective_work_free(ObjectiveWork *w);
+/* Runs objective_eval_parallel's passes in float32 from now on (p mixed or f32; f64: no
+ * change). The float workspaces are allocated here, once. CS_ENOMEM. */
+int objective_work_set_precision(ObjectiveWork *w, const Net *net, Precision p, Err *err);
 int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
                             ObjectiveWork *w, double *grad, double *loss_out, double *acc_out);
 

@@ -193,6 +193,10 @@ int net_init(Net *net, const NetSpec *spec, Rng *rng, Err *err) {
       for (size_t i = 0; i < E->out * E->in; i++)
         W[i] = two_pi * spec->fourier_sigma * rng_normal(rng);
     }
+    net->n_frozen = f_off;
+    net->frozen32 = malloc(f_off * sizeof *net->frozen32);
+    if (!net->frozen32) return err_set(err, CS_ENOMEM, "out of memory for embedding");
+    for (size_t i = 0; i < f_off; i++) net->frozen32[i] = (float)net->frozen[i];
   }
   if (spec->embed == EMB_MSCALE) {
     Layer *L = &net->layer[0];
@@ -215,6 +219,7 @@ int net_init(Net *net, const NetSpec *spec, Rng *rng, Err *err) {
 void net_deinit(Net *net) {
   if (!net) return;
   free(net->frozen);
+  free(net->frozen32);
   free(net->scales);
   memset(net, 0, sizeof *net);
 }
@@ -228,6 +233,17 @@ const double *net_b(const Net *net, int l, const double *theta) {
   const Layer *L = &net->layer[l];
   if (!L->has_bias) return NULL;
   return (L->trainable ? theta : net->frozen) + L->b_off;
+}
+
+const float *net_W_f32(const Net *net, int l, const float *theta) {
+  const Layer *L = &net->layer[l];
+  return (L->trainable ? theta : net->frozen32) + L->w_off;
+}
+
+const float *net_b_f32(const Net *net, int l, const float *theta) {
+  const Layer *L = &net->layer[l];
+  if (!L->has_bias) return NULL;
+  return (L->trainable ? theta : net->frozen32) + L->b_off;
 }
 
 void net_output_block(const Net *net, size_t *off, size_t *len) {

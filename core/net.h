@@ -76,6 +76,8 @@ typedef struct Net {
   size_t n_params;
   size_t d_in, d_out;
   double *frozen;        /* fixed embedding weights, owned */
+  float *frozen32;       /* the same in float32, for the float32 passes, owned */
+  size_t n_frozen;       /* length of frozen */
   double *scales;        /* MscaleDNN factors, owned */
   int first_trainable;   /* index of the first layer with parameters in θ */
   NetSpec spec;
@@ -100,6 +102,9 @@ char *net_layout_json(const Net *net);
 /* Pointers to a layer's weight and bias for a given θ (frozen weights if fixed). */
 const double *net_W(const Net *net, int l, const double *theta);
 const double *net_b(const Net *net, int l, const double *theta);
+/* The same over a float32 copy of θ (frozen weights from net->frozen32). */
+const float *net_W_f32(const Net *net, int l, const float *theta);
+const float *net_b_f32(const Net *net, int l, const float *theta);
 /* Index of the output layer's W in θ and its size (for ‖W_out‖²). */
 void net_output_block(const Net *net, size_t *off, size_t *len);
 
@@ -123,27 +128,30 @@ void net_output_block(const Net *net, size_t *off, size_t *len);
  * G_l over A_l (see net_cache_alloc in net_pass.c), so R-passes on it (GGN mode
  * only) must come after net_forward and before net_backward.
  */
-typedef struct NetCache {
-  size_t cap;                       /* rows it can hold */
-  size_t n;                         /* rows of the last forward */
-  const double *X;                  /* input [n][d_in], not owned */
-  double *A[NET_MAX_LAYERS];        /* [cap][out_act]; A[L-1] = F */
-  double *G[NET_MAX_LAYERS];        /* dL/dU [cap][out], layers >= first_trainable (else NULL).
-                                     * First order: G[l] = A[l] below the top (the backward
-                                     * writes G_l over A_l), so after it only F is kept. */
-  double *d1[NET_MAX_LAYERS];       /* s ⊙ σ'(Z) [cap][out] where not derived from A, else NULL */
-  double *K[NET_MAX_LAYERS];        /* second order, first_trainable <= l < L-1, where not derived:
-                                     * D ⊙ s²⊙σ''(Z) [cap][out] after net_backward
-                                     * (s²⊙σ''(Z) between net_forward and net_backward) */
-  double *D[NET_MAX_LAYERS];        /* dL/dA scratch [cap][out_act] or NULL (D formed in G's
-                                     * buffer). Second order: cos/sin layers only. First
-                                     * order: the one buffer dbuf, shared by the layers. */
-  double *dbuf;                     /* first order: the shared D scratch (owned) */
-  double *aux;                      /* [cap][d_out]: loss scratch (softmax p) */
-  double *ones;                     /* [cap] of 1.0, for bias sums as GEMV */
-  int second_order;                 /* G, K of every layer kept: what NET_R_HESSIAN needs */
+#define NET_CACHE_FIELDS(real_) \
+  size_t cap;                       /* rows it can hold */ \
+  size_t n;                         /* rows of the last forward */ \
+  const real_ *X;                  /* input [n][d_in], not owned */ \
+  real_ *A[NET_MAX_LAYERS];        /* [cap][out_act]; A[L-1] = F */ \
+  real_ *G[NET_MAX_LAYERS];        /* dL/dU [cap][out], layers >= first_trainable (else NULL). \
+                                     * First order: G[l] = A[l] below the top (the backward \
+                                     * writes G_l over A_l), so after it only F is kept. */ \
+  real_ *d1[NET_MAX_LAYERS];       /* s ⊙ σ'(Z) [cap][out] where not derived from A, else NULL */ \
+  real_ *K[NET_MAX_LAYERS];        /* second order, first_trainable <= l < L-1, where not derived: \
+                                     * D ⊙ s²⊙σ''(Z) [cap][out] after net_backward \
+                                     * (s²⊙σ''(Z) between net_forward and net_backward) */ \
+  real_ *D[NET_MAX_LAYERS];        /* dL/dA scratch [cap][out_act] or NULL (D formed in G's \
+                                     * buffer). Second order: cos/sin layers only. First \
+                                     * order: the one buffer dbuf, shared by the layers. */ \
+  real_ *dbuf;                     /* first order: the shared D scratch (owned) */ \
+  double *aux;                      /* [cap][d_out]: loss scratch (softmax p) */ \
+  double *out64;                    /* float32 cache: [cap][d_out], F and dL/dF in double for the \
+                                     * loss (NULL in float64) */ \
+  real_ *ones;                     /* [cap] of 1.0, for bias sums as GEMV */ \
+  int second_order;                 /* G, K of every layer kept: what NET_R_HESSIAN needs */ \
   int fresh;                        /* forward done, backward not yet */
-} NetCache;
+typedef struct NetCache { NET_CACHE_FIELDS(double) } NetCache;
+
 
 NetCache *net_cache_alloc(const Net *net, size_t cap, int second_order);
 void net_cache_free(NetCache *c);
@@ -162,17 +170,18 @@ void net_backward(const Net *net, const double *theta, NetCache *c, const double
  * which the R-backward refills (from R{U} and A) for R{dW_{l+1}}'s G_{l+1}ᵀ R{A_l} term.
  * R{G} and R{D} take no buffers of their own: the R-backward writes R{D_{l-1}} over
  * R{A_{l-1}} (dead once R{dW_l} has used it) and R{G_{l-1}} over R{U_{l-1}} in place. */
-typedef struct NetRWork {
-  size_t cap;
-  double *RU[NET_MAX_LAYERS];       /* R{U} [cap][out] (aliases RA[l] when ra_is_ru[l]);
-                                     * R{G} after net_rbackward */
-  double *RA[NET_MAX_LAYERS];       /* R{A} [cap][out_act], own buffer or the scratch; R{F} at the
-                                     * top; R{D} after net_rbackward (l < L-1) */
-  double *scratch;                  /* the shared R{A} buffer (owned), or NULL */
-  int scratch_holds;                /* the layer whose R{A} the scratch holds, or -1 */
-  int zero[NET_MAX_LAYERS];         /* R{A_l} is identically zero (below the direction) */
+#define NET_RWORK_FIELDS(real_) \
+  size_t cap; \
+  real_ *RU[NET_MAX_LAYERS];       /* R{U} [cap][out] (aliases RA[l] when ra_is_ru[l]); \
+                                     * R{G} after net_rbackward */ \
+  real_ *RA[NET_MAX_LAYERS];       /* R{A} [cap][out_act], own buffer or the scratch; R{F} at the \
+                                     * top; R{D} after net_rbackward (l < L-1) */ \
+  real_ *scratch;                  /* the shared R{A} buffer (owned), or NULL */ \
+  int scratch_holds;                /* the layer whose R{A} the scratch holds, or -1 */ \
+  int zero[NET_MAX_LAYERS];         /* R{A_l} is identically zero (below the direction) */ \
   int ra_is_ru[NET_MAX_LAYERS];     /* identity layer without scales: R{U} = R{A}, one buffer */
-} NetRWork;
+typedef struct NetRWork { NET_RWORK_FIELDS(double) } NetRWork;
+
 
 NetRWork *net_rwork_alloc(const Net *net, size_t cap);
 void net_rwork_free(NetRWork *w);
@@ -189,5 +198,27 @@ void net_rforward(const Net *net, const double *theta, const NetCache *c, const 
 enum { NET_R_HESSIAN = 0, NET_R_GGN = 1 };
 void net_rbackward(const Net *net, const double *theta, const NetCache *c, const double *v,
                    const double *RA0, NetRWork *w, const double *RGL, int mode, double *out);
+
+/* --------------------------------------------------------- float32 passes
+ *
+ * The same engine in float32 (core/net_pass_t.h compiled with real = float): SGEMM,
+ * float activations, every buffer float except the loss scratch (aux, out64, double).
+ * θ, v, X and the outputs are float arrays of the same layouts; the caller converts at
+ * the boundary (hessian/curv_f32.c sums each chunk's float result into double). */
+typedef struct NetCacheF32 { NET_CACHE_FIELDS(float) } NetCacheF32;
+typedef struct NetRWorkF32 { NET_RWORK_FIELDS(float) } NetRWorkF32;
+
+NetCacheF32 *net_cache_alloc_f32(const Net *net, size_t cap, int second_order);
+void net_cache_free_f32(NetCacheF32 *c);
+NetRWorkF32 *net_rwork_alloc_f32(const Net *net, size_t cap);
+void net_rwork_free_f32(NetRWorkF32 *w);
+void net_forward_f32(const Net *net, const float *theta, const float *X, size_t n,
+                     NetCacheF32 *c);
+void net_backward_f32(const Net *net, const float *theta, NetCacheF32 *c, const float *GL,
+                      float *grad);
+void net_rforward_f32(const Net *net, const float *theta, const NetCacheF32 *c, const float *v,
+                      const float *RA0, NetRWorkF32 *w);
+void net_rbackward_f32(const Net *net, const float *theta, const NetCacheF32 *c, const float *v,
+                       const float *RA0, NetRWorkF32 *w, const float *RGL, int mode, float *out);
 
 #endif

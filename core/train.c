@@ -149,6 +149,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
     rc = err_set(err, CS_ENOMEM, "out of memory for training workspaces (%zu parameters)", P);
     goto out;
   }
+  if ((rc = objective_work_set_precision(work, net, cfg->precision, err))) goto out;
   Rng rng;
   rng_seed_stream(&rng, cfg->seed, 0x5eed5eedULL);
   for (size_t i = 0; perm && i < n; i++) perm[i] = i;

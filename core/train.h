@@ -24,6 +24,7 @@
 
 #include "dataset.h"
 #include "loss.h"
+#include "precision.h"
 #include "net.h"
 #include "optim.h"
 #include "recorder.h"
@@ -75,6 +76,7 @@ typedef struct TrainConfig {
   double diverge_factor;    /* loss > factor·max(L_0, 1) counts as divergence */
   uint64_t seed;            /* mini-batch shuffling */
   LossKind loss;
+  Precision precision;      /* of the gradient passes (core/precision.h; default f64) */
   /* LOSS_SOBOLEV: its metric on the training grid (the caller owns it); the full batch
    * carries it. Mini-batches are refused (a mini-batch of a grid is not a grid), the
    * test loss stays MSE (test points are off the grid). */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curv_f32.h"
+
 struct Curvature {
   const Net *net;
   LossKind loss;
@@ -26,6 +28,8 @@ struct Curvature {
   double loss_value;
   size_t correct;        /* rows whose argmax output matches the label (CE batches) */
   long applies;
+  Precision precision;
+  CurvF32 *f32;          /* the float32 passes (--precision mixed/f32), else NULL */
 };
 
 Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk, Err *err) {
@@ -70,6 +74,7 @@ oom:
 void curv_free(Curvature *c) {
   if (!c) return;
   for (int i = 0; c->cache && i < c->nchunks_max; i++) net_cache_free(c->cache[i]);
+  curv_f32_free(c->f32);
   free(c->cache);
   for (int t = 0; t < THREADS_MAX; t++) {
     net_rwork_free(c->rws[t]);
@@ -80,6 +85,26 @@ void curv_free(Curvature *c) {
   free(c->tmp);
   free(c);
 }
+
+int curv_set_precision(Curvature *c, Precision p, Err *err) {
+  if (precision_f32_passes(p) == (c->f32 != NULL)) {
+    c->precision = p;
+    return CS_OK;
+  }
+  if (!precision_f32_passes(p))
+    return err_set(err, CS_EINVAL, "curvature context: float32 passes cannot be switched off");
+  if (!(c->f32 = curv_f32_alloc(c->net, c->n_max, c->chunk, c->nthreads, err))) return CS_ENOMEM;
+  /* the float64 caches are not used any more: their memory goes back */
+  for (int i = 0; i < c->nchunks_max; i++) {
+    net_cache_free(c->cache[i]);
+    c->cache[i] = NULL;
+  }
+  c->precision = p;
+  c->nchunks = 0;
+  return CS_OK;
+}
+
+Precision curv_precision(const Curvature *c) { return c->precision; }
 
 int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
   if (b->n > c->n_max || b->n == 0)
@@ -95,6 +120,7 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
   c->theta = theta;
   c->batch = *b;
   c->nchunks = (int)((b->n + c->chunk - 1) / c->chunk);
+  if (c->f32) curv_f32_set_point(c->f32, theta, b->X, b->n);
   int T = threads_for_chunks(c->nthreads, (size_t)c->nchunks);
 #pragma omp parallel num_threads(T) reduction(+ : total, correct) if (T > 1)
   {
@@ -103,7 +129,8 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
 #pragma omp for schedule(static)
     for (int i = 0; i < c->nchunks; i++) {
       size_t r0 = (size_t)i * c->chunk, m = b->n - r0 < c->chunk ? b->n - r0 : c->chunk;
-      total += objective_chunk(net, theta, c->loss, b, r0, m, c->cache[i], g, &correct);
+      total += c->f32 ? curv_f32_objective_chunk(c->f32, c->loss, b, i, r0, m, t, g, &correct)
+                      : objective_chunk(net, theta, c->loss, b, r0, m, c->cache[i], g, &correct);
     }
   }
   threads_sum_into(c->grad, c->acc, T, net->n_params);
@@ -125,6 +152,12 @@ long curv_applies(const Curvature *c) { return c->applies; }
 void curv_outputs(const Curvature *c, double *F) {
   size_t k = c->net->d_out;
   for (int i = 0; i < c->nchunks; i++) {
+    if (c->f32) {
+      size_t m;
+      const double *F64 = curv_f32_outputs(c->f32, i, &m);
+      memcpy(F + (size_t)i * c->chunk * k, F64, m * k * sizeof *F);
+      continue;
+    }
     const NetCache *nc = c->cache[i];
     memcpy(F + (size_t)i * c->chunk * k, nc->A[c->net->nlayers - 1], nc->n * k * sizeof *F);
   }
@@ -136,6 +169,7 @@ static int curv_accumulate(Curvature *c, const double *v, double *out, int mode)
   size_t k = net->d_out;
   double scale = 1.0 / (double)c->batch.n;
   int T = threads_for_chunks(c->nthreads, (size_t)c->nchunks);
+  if (c->f32) curv_f32_set_dir(c->f32, v);
 #pragma omp parallel num_threads(T) if (T > 1)
   {
     int t = omp_get_thread_num();
@@ -143,6 +177,11 @@ static int curv_accumulate(Curvature *c, const double *v, double *out, int mode)
     NetRWork *rw = c->rws[t];
 #pragma omp for schedule(static)
     for (int i = 0; i < c->nchunks; i++) {
+      if (c->f32) {
+        curv_f32_product_chunk(c->f32, c->loss, &c->batch, i, (size_t)i * c->chunk, t, scale,
+                               mode, dst);
+        continue;
+      }
       NetCache *nc = c->cache[i];
       const double *Y = c->batch.Y + (size_t)i * c->chunk * k;
       net_rforward(net, c->theta, nc, v, NULL, rw);
@@ -170,6 +209,7 @@ int curv_ggn(Curvature *c, const double *v, double *gv) {
 }
 
 int curv_jvp(Curvature *c, const double *v, double *jv) {
+  if (c->f32) return CS_EINVAL;  /* float64 only (curv_set_precision) */
   const Net *net = c->net;
   size_t k = net->d_out;
   for (int i = 0; i < c->nchunks; i++) {
@@ -182,6 +222,7 @@ int curv_jvp(Curvature *c, const double *v, double *jv) {
 
 /* Jᵀu through the linearised net: R-backward in GGN mode with R{G_L} = u and v = 0. */
 int curv_vjp(Curvature *c, const double *u, double *jtu) {
+  if (c->f32) return CS_EINVAL;  /* float64 only (curv_set_precision) */
   const Net *net = c->net;
   size_t k = net->d_out;
   memset(jtu, 0, net->n_params * sizeof *jtu);
@@ -195,6 +236,7 @@ int curv_vjp(Curvature *c, const double *u, double *jtu) {
 }
 
 int curv_ntk(Curvature *c, const double *u, double *out) {
+  if (c->f32) return CS_EINVAL;
   curv_vjp(c, u, c->tmp);
   curv_jvp(c, c->tmp, out);
   c->applies++;

@@ -25,6 +25,7 @@
 #include "core/linop.h"
 #include "core/loss.h"
 #include "core/net.h"
+#include "core/precision.h"
 
 typedef struct Curvature Curvature;
 
@@ -33,6 +34,12 @@ typedef struct Curvature Curvature;
  * curv_build then needs a batch that carries its metric (Batch.metric). */
 Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk, Err *err);
 void curv_free(Curvature *c);
+/* Runs the passes in float32 from now on (p mixed or f32; f64 keeps float64): the float
+ * workspaces are allocated here, once, and the float64 caches released. Products,
+ * gradient and loss stay float64 arrays, the sum over chunks in double; Jv, Jᵀu and the
+ * NTK are float64 only (CS_EINVAL under float32 passes). Call before curv_build. */
+int curv_set_precision(Curvature *c, Precision p, Err *err);
+Precision curv_precision(const Curvature *c);
 /* Forward and backward at θ on batch b (b->n <= n_max). */
 int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err);
 

@@ -25,6 +25,12 @@
  * product. On a full-batch run a due probe also evaluates the step's gradient in its
  * own build (Probe.step_eval, same bits), so a measured step costs one pass less.
  *
+ * prec: the arithmetic of the sharpness probes' passes (--precision). Under float32
+ * passes tol (and update_tol) must be at least precision_tol_min, the default tol becomes
+ * that floor. The loop's steps run at the same precision (TrainConfig.precision, set from
+ * the same --precision), so a due probe still hands the loop its build's gradient, the
+ * same bits. gn-sharpness, spectral and ntk probes are float64 only.
+ *
  * Ownership: probe_create fills a Probe whose destroy() frees its state.
  */
 #ifndef CS_PROBES_H
@@ -33,9 +39,10 @@
 #include "core/dataset.h"
 #include "core/loss.h"
 #include "core/net.h"
+#include "core/precision.h"
 #include "core/train.h"
 
 int probe_create(const char *spec, const Net *net, const Dataset *train, LossKind loss,
-                 const OptimizerType *opt, Probe *out, Err *err);
+                 const OptimizerType *opt, Precision prec, Probe *out, Err *err);
 
 #endif

@@ -185,7 +185,7 @@ static void probe_destroy(void *self) {
 }
 
 int probe_create(const char *text, const Net *net, const Dataset *train, LossKind loss,
-                 const OptimizerType *opt, Probe *out, Err *err) {
+                 const OptimizerType *opt, Precision prec, Probe *out, Err *err) {
   if (spectral_probe_matches(text)) return spectral_probe_create(text, net, train, out, err);
   if (ntk_probe_matches(text)) return ntk_probe_create(text, net, train, loss, opt, out, err);
   Spec s;
@@ -203,7 +203,9 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
     return CS_EINVAL;
   }
   long every = 10, k = kind == PK_HESSIAN ? 2 : 1, samples = 0, chunk = 5000;
-  double tol = 1e-6, update_tol = 0;
+  int f32 = precision_f32_passes(prec);
+  double tol = f32 && precision_tol_min(prec) > 1e-6 ? precision_tol_min(prec) : 1e-6,
+         update_tol = 0;
   long refresh = -1;
   int warm = 1;
   const char *solver = "lanczos", *stop = "residual";
@@ -232,6 +234,11 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   int value_stop = !rc && !strcmp(stop, "value");
   if (!rc && kind == PK_PRECOND && opt != optim_adam)
     rc = err_set(err, CS_EINVAL, "--probe precond-sharpness needs --opt adam (got %s)", opt->name);
+  if (!rc && f32 && kind == PK_GN)
+    rc = err_set(err, CS_EINVAL, "--probe '%s': gn-sharpness is float64 only (--precision f64)",
+                 text);
+  if (!rc) rc = precision_check_tol(prec, tol, "--probe tol", err);
+  if (!rc && update_tol > 0) rc = precision_check_tol(prec, update_tol, "--probe update_tol", err);
   int use_lanczos = !rc && !strcmp(solver, "lanczos");
   spec_free(&s);
   if (rc) return rc;
@@ -249,6 +256,10 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   sp->chunk = chunk;
   sp->warm = warm;
   sp->curv = curv_alloc(net, loss, n, (size_t)chunk, err);
+  if (sp->curv && curv_set_precision(sp->curv, prec, err)) {
+    probe_destroy(sp);
+    return err->code;
+  }
   sp->parity = every % 2;
   int ok = 1;
   for (int i = 0; i <= sp->parity; i++) {

@@ -293,7 +293,7 @@ static ProbeRun probe_run(const char *probe, const char *act, long width, long s
   oc.lr = *lr_used = lr_frac * (double)N / lmax;
   Optimizer *opt = optim_alloc(optim_gd, &oc, net.n_params);
   Probe p;
-  pr.rc = probe_create(probe, &net, tr, LOSS_MSE, optim_gd, &p, &err);
+  pr.rc = probe_create(probe, &net, tr, LOSS_MSE, optim_gd, PREC_F64, &p, &err);
   if (pr.rc) tap_diag("probe %s: %s", probe, err.msg);
   pr.m = memrec_alloc();
   Recorder rec = memrec_recorder(pr.m);
@@ -402,12 +402,12 @@ static void test_probe_bad_specs(void) {
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     Probe p;
     Err e = {0};
-    int rc = probe_create(bad[i], &net, tr, LOSS_MSE, optim_gd, &p, &e);
+    int rc = probe_create(bad[i], &net, tr, LOSS_MSE, optim_gd, PREC_F64, &p, &e);
     tap_ok(rc == CS_EINVAL && e.msg[0], "probe '%s' refused: %s", bad[i], e.msg);
   }
   Probe p;
   Err e = {0};
-  tap_ok(probe_create("ntk", &net, tr, LOSS_CE, optim_gd, &p, &e) == CS_EINVAL &&
+  tap_ok(probe_create("ntk", &net, tr, LOSS_CE, optim_gd, PREC_F64, &p, &e) == CS_EINVAL &&
              strstr(e.msg, "mse"),
          "probe ntk with cross-entropy refused: %s", e.msg);
   net_deinit(&net);

@@ -322,7 +322,7 @@ static void test_sharpness_probe(void) {
   Recorder rec = memrec_recorder(mr);
   int64_t id;
   RunInfo ri = {"t", "train", NULL, "{}", 0, P, "{}"};
-  int rc = probe_create("sharpness:every=1,k=1,tol=1e-10", &net, ds, LOSS_SOBOLEV, optim_gd, &pr,
+  int rc = probe_create("sharpness:every=1,k=1,tol=1e-10", &net, ds, LOSS_SOBOLEV, optim_gd, PREC_F64, &pr,
                         &err);
   if (!rc) rc = rec_run_begin(&rec, &ri, &id, &err);
   OptConfig oc;
@@ -423,7 +423,7 @@ static void test_refusals(void) {
          "a mini-batch refused: %s", err.msg);
   Probe pr;
   err = (Err){0};
-  rc = probe_create("sharpness:samples=10", &net, tr, LOSS_SOBOLEV, optim_gd, &pr, &err);
+  rc = probe_create("sharpness:samples=10", &net, tr, LOSS_SOBOLEV, optim_gd, PREC_F64, &pr, &err);
   tap_ok(rc == CS_EINVAL && strstr(err.msg, "samples=10"), "sharpness on part of the grid: %s",
          err.msg);
   /* a short run: no metric refused; with it, the test loss is MSE at the final θ */

@@ -67,7 +67,7 @@ static MemRecorder *probe_once(const char *spec, const Net *net, double *theta, 
   Probe p;
   Recorder rec;
   MemRecorder *m = mem_run(&rec, net->n_params);
-  *rc = probe_create(spec, net, tr, LOSS_MSE, optim_adam, &p, err);
+  *rc = probe_create(spec, net, tr, LOSS_MSE, optim_adam, PREC_F64, &p, err);
   TrainState st = {.net = net, .theta = theta, .step = 0, .train = tr, .test = te, .rec = &rec};
   if (!*rc) {
     *rc = p.run(p.self, &st, err);
@@ -179,7 +179,7 @@ static void check_probe_dft(const char *data, const char *model, int nrec) {
   Net net;
   double *theta = test_mlp(&net, model, ACT_RELU, 11);
   Probe p;
-  int rc = probe_create("spectral:every=5,eps=0.5", &net, tr, LOSS_MSE, optim_adam, &p, &err);
+  int rc = probe_create("spectral:every=5,eps=0.5", &net, tr, LOSS_MSE, optim_adam, PREC_F64, &p, &err);
   if (!tap_ok(rc == CS_OK, "%s: probe created (%s)", data, err.msg)) return;
   Recorder rec;
   MemRecorder *m = mem_run(&rec, net.n_params);
@@ -277,7 +277,7 @@ static void test_training_run_level(void) {
   oc.lr = 3e-3;
   Optimizer *opt = optim_alloc(optim_adam, &oc, net.n_params);
   Probe p;
-  probe_create("spectral:every=10,eps=0.5", &net, tr, LOSS_MSE, optim_adam, &p, &err);
+  probe_create("spectral:every=10,eps=0.5", &net, tr, LOSS_MSE, optim_adam, PREC_F64, &p, &err);
   Recorder rec;
   MemRecorder *m = mem_run(&rec, net.n_params);
   TrainConfig cfg;
@@ -354,7 +354,7 @@ static void test_probe_errors(void) {
     Net net;
     free(test_mlp(&net, cs[i].model, ACT_RELU, 1));
     Probe p;
-    int rc = probe_create(cs[i].probe, &net, tr, LOSS_MSE, optim_adam, &p, &err);
+    int rc = probe_create(cs[i].probe, &net, tr, LOSS_MSE, optim_adam, PREC_F64, &p, &err);
     tap_ok(rc == CS_EINVAL && strstr(err.msg, cs[i].want), "--probe %s on %s refused: %s",
            cs[i].probe, cs[i].data, err.msg);
     net_deinit(&net);
@@ -445,7 +445,7 @@ static void test_image_rgb(void) {
   Probe p;
   free(test_mlp(&one, "mlp:2-8-1", ACT_RELU, 7));
   err = (Err){0};
-  rc = probe_create("spectral", &one, tr, LOSS_MSE, optim_adam, &p, &err);
+  rc = probe_create("spectral", &one, tr, LOSS_MSE, optim_adam, PREC_F64, &p, &err);
   tap_ok(rc == CS_EINVAL && strstr(err.msg, "one output per target"),
          "a 1-output net on an RGB image refused: %s", err.msg);
   err = (Err){0};

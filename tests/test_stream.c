@@ -85,7 +85,7 @@ static MemRecorder *train(Setup *s, double lr, const char *probe) {
   cfg.diverge_factor = 1e6;
   Probe p = {0};
   int np = 0;
-  if (probe && probe_create(probe, &s->net, s->train, LOSS_MSE, optim_gd, &p, &err) == CS_OK)
+  if (probe && probe_create(probe, &s->net, s->train, LOSS_MSE, optim_gd, PREC_F64, &p, &err) == CS_OK)
     np = 1;
   TrainResult res;
   int rc = train_run(&cfg, &s->net, theta, o, s->train, NULL, np ? &p : NULL, np, &rec, &res, &err);

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# e2e_precision.sh: --precision end to end (docs/PERFORMANCE.md, "Precision") on real
+# Fashion-MNIST: the same GD run with its sharpness probe in f64 and in mixed precision
+# (float32 passes for the steps and the probe) stays within 1e-4 in loss, each mixed
+# sharpness is within 1e-5 of a cold float64 solve at the same θ, and the EoS ratio is
+# unchanged to 1e-3; analyze in mixed agrees with f64 within 1e-5; the run's
+# config records the precision; a tolerance below the float32 floor is refused (exit 2)
+# naming it; --help of train, analyze and bench lists the option. TAP output.
+#
+#   bash tests/e2e_precision.sh path/to/curvscope
+. "$(dirname "$0")/tap.sh"
+tap_setup e2e_precision "$@"
+DB=$T/runs.db
+q() { sqlite3 -batch -cmd ".timeout 5000" "$DB" "$1"; }
+awkt() { awk "BEGIN{exit !($1)}"; }
+
+if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "not ok 1 - Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"; echo "1..1"; exit 1
+fi
+
+TRAIN=(train --db "$DB" --threads 1 --data fashion-mnist:n=300,test=0 --model mlp:784-32-32-10
+       --act tanh --loss mse --opt gd --lr 0.1 --steps 150 --checkpoint-every 50 -q)
+for p in f64 mixed; do
+  run "$BIN" "${TRAIN[@]}" --probe sharpness:every=5,k=1,tol=1e-5 --precision $p --name "p-$p"
+  [ $RC -eq 0 ]; ok $? "train with the sharpness probe, --precision $p (rc $RC: $ERR)"
+done
+A=$(q "select id from runs where name='p-f64'") B=$(q "select id from runs where name='p-mixed'")
+[ "$(q "select json_extract(config,'\$.precision') from runs where id=$B")" = mixed ]
+ok $? "the mixed run's config records precision = mixed"
+# float32 passes round differently: the trajectories stay close, not equal
+worstl=$(q "select max(abs(a.loss-b.loss)/a.loss) from steps a join steps b on a.step=b.step where a.run_id=$A and b.run_id=$B")
+awkt "$worstl > 0 && $worstl <= 1e-4"; ok $? "losses of the f64 and mixed runs within 1e-4 at all 151 steps (worst $worstl)"
+nm=$(q "select count(*) from eigs where run_id=$B and operator='hessian' and idx=0")
+[ "$nm" = 31 ]; ok $? "mixed run: 31 sharpness measurements"
+# every stored sharpness of the mixed run against a cold float64 solve at the same θ
+for s in 50 100 150; do
+  run "$BIN" analyze --db "$DB" --threads 1 --run "$B" --step $s --top 1 --solver lanczos --tol 1e-9
+  ref=$(echo "$OUT" | awk '/top\[0\]/{print $3}')
+  got=$(q "select value from eigs where run_id=$B and step=$s and source='probe' and idx=0")
+  awkt "$ref > 0 && ($got - $ref)^2 <= 1e-10 * $ref^2"; ok $? "step $s: mixed probe sharpness $got within 1e-5 of a cold f64 solve $ref"
+done
+ra=$(q "select value from metrics where run_id=$A and step=-1 and name='eos_ratio_median'")
+rb=$(q "select value from metrics where run_id=$B and step=-1 and name='eos_ratio_median'")
+if [ -n "$ra" ]; then
+  awkt "($rb - $ra)^2 <= 1e-6 * $ra^2"; ok $? "EoS ratio unchanged to 1e-3 ($ra f64, $rb mixed)"
+else
+  [ -z "$rb" ]; ok $? "no EoS phase in either run (both agree)"
+fi
+
+# ---- analyze ----------------------------------------------------------------------------
+top() { echo "$1" | awk '/top\[0\]/{print $3}'; }
+run "$BIN" analyze --db "$DB" --threads 1 --run "$A" --top 2 --solver lanczos --tol 1e-9
+[ $RC -eq 0 ]; ok $? "analyze f64 (rc $RC: $ERR)"; t64=$(top "$OUT")
+run "$BIN" analyze --db "$DB" --threads 1 --run "$A" --top 2 --solver lanczos --precision mixed
+[ $RC -eq 0 ] && echo "$OUT" | grep -q "float32 passes"; ok $? "analyze --precision mixed says so (rc $RC: $ERR)"
+t32=$(top "$OUT")
+awkt "$t64 > 0 && ($t32 - $t64)^2 <= 1e-10 * $t64^2"; ok $? "analyze top-1 in mixed within 1e-5 of f64 ($t32 vs $t64)"
+run "$BIN" analyze --db "$DB" --threads 1 --run "$A" --top 1 --precision f32 --solver arpack
+[ $RC -eq 0 ]; ok $? "analyze --precision f32 with ARPACK at the default tol, the floor (rc $RC: $ERR)"
+ne=$(q "select count(*) from eigs where run_id=$A")
+run "$BIN" analyze --db "$DB" --threads 1 --run "$A" --precision mixed --tol 1e-7
+[ $RC -eq 2 ] && echo "$ERR" | grep -q "float32 HVP supports (1e-05" && [ "$(q "select count(*) from eigs where run_id=$A")" = "$ne" ]
+ok $? "analyze --precision mixed --tol 1e-7: exit 2 naming the floor, nothing stored (rc $RC: $ERR)"
+
+# ---- --help -----------------------------------------------------------------------------
+for c in train analyze "bench" "study eos"; do
+  "$BIN" $c --help | grep -q -- "--precision"; ok $? "$c --help lists --precision"
+done
+tap_end
