@@ -133,6 +133,8 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
   if (!bad && train->weight && (cfg->batch > 0 || loss_couples_rows(cfg->loss)))
     bad = err_set(err, CS_EINVAL, "per-example weights need full-batch training (batch 0) and "
                   "the mse or ce loss");
+  if (!bad && train->weight && precision_f32_passes(cfg->precision)) /* f32 chunks: unweighted */
+    bad = err_set(err, CS_EINVAL, "per-example weights need --precision f64");
   if (bad) return bad;
   size_t P = net->n_params, n = train->n;
   int minibatch = cfg->batch > 0 && (size_t)cfg->batch < n;

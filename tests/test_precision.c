@@ -68,7 +68,7 @@ static int prob_make(Prob *p, const char *model, ActKind act, LossKind loss, siz
     else
       for (size_t j = 0; j < k; j++) p->Y[i * k + j] = 0.5 * rng_normal(&r);
   }
-  p->b = (Batch){p->X, p->Y, p->labels, n, NULL};
+  p->b = (Batch){p->X, p->Y, p->labels, n, NULL, NULL};
   return 1;
 }
 
