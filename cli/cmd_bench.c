@@ -617,7 +617,7 @@ static int parse_lr(void *base, const CliOpt *opt, const char *v, Err *err) {
 
 static const CliOpt bench_opts[] = {
     OPT_STR(BenchArgs, workload, "NAME", "digits | cohen | deeplinear | wide (shapes of peer_torch.py), or a study's "
-            "loop: pc-bias | spectral (peer_loops.py; --repeats rounds, spectral --steps "
+            "loop: pc-bias | spectral | stein (peer_loops.py; --repeats rounds, spectral --steps "
             "iterations per round)", NULL),
     OPT_THREADS(BenchArgs, threads),
     OPT_LONG(BenchArgs, repeats, "R", "timed repeats for gradient and HVP (1 warm-up)", NULL),
@@ -703,7 +703,7 @@ int cmd_bench(int argc, char **argv) {
     return bench_loop_main(wname, &lo);
   }
   if (!o.w) {
-    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral)\n",
+    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral, stein)\n",
             wname);
     return EXIT_USAGE;
   }
