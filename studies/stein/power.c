@@ -164,6 +164,10 @@ int stein_study_run(const SteinPair *pr, const Net *net, const SteinStudyOpts *o
     if (stop && stop()) break;
     rc = one_repeat(pr, net, o, r, sc, theta0, theta, &tr, res, err);
     if (!rc) res->repeats++;
+    if (!rc && o->progress) {
+      res->wall_s = wall_time() - t0;
+      o->progress(o->progress_ctx, res, o->repeats);
+    }
   }
   for (int k = 0; k < res->nsched && res->repeats; k++) {
     SteinScheduleResult *sr = &res->sched[k];

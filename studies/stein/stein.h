@@ -185,6 +185,8 @@ int stein_ksd_test(const double *X, const double *S, size_t n, size_t d, double 
 
 #define STEIN_MAX_SCHEDULES 16
 
+struct SteinStudyResult;
+
 typedef struct SteinStudyOpts {
   size_t n_train, n_val, n_test, n_null;  /* n_null: samples of q for the bootstrap null */
   long repeats, boot;
@@ -198,6 +200,10 @@ typedef struct SteinStudyOpts {
    * train, validation and test (n_train + n_val + n_test <= n_data); NULL: sample pr->p */
   const double *data;
   size_t n_data;
+  /* called after each repeat with the results so far (res->repeats done; rejection
+   * counts, not yet rates), or NULL */
+  void (*progress)(void *ctx, const struct SteinStudyResult *res, long total);
+  void *progress_ctx;
 } SteinStudyOpts;
 
 /* Per schedule, over the repeats: rejections of the bootstrap and studentised tests, and
