@@ -50,20 +50,38 @@ run "$BIN" report --db "$DB" -o "$T/r.html"
   grep -q '<th>stein_level</th><td>[0-9.]* \[[0-9.]*, [0-9.]*\] over 40 repeats' "$T/r.html"
 ok $? "the report has a Stein section: rates with their intervals, λ and critic error per epoch (none of the error under --null) (rc $RC: ${ERR:0:200})"
 
-# p from a CSV (a label column, ignored): N(0.8·1, I) against q = N(0, I)
-awk 'BEGIN{srand(5); print "a,b,y"; for(i=0;i<400;i++){u=rand();v=rand(); r=sqrt(-2*log(1-u));
-  printf "%.6f,%.6f,0\n", r*cos(6.2831853*v)+0.8, r*sin(6.2831853*v)+0.8}}' > shift.csv
-run "$BIN" study stein --db "$DB" --dist gauss:d=2 --data csv:shift.csv,label=y $TINY --repeats 10
+# p from a CSV of the samples alone (label=none: no label column): N(0.8·1, I) against q = N(0, I)
+awk 'BEGIN{srand(5); print "a,b"; for(i=0;i<400;i++){u=rand();v=rand(); r=sqrt(-2*log(1-u));
+  printf "%.6f,%.6f\n", r*cos(6.2831853*v)+0.8, r*sin(6.2831853*v)+0.8}}' > shift.csv
+run "$BIN" study stein --db "$DB" --dist gauss:d=2 --data csv:shift.csv,label=none $TINY --repeats 10
 [ $RC -eq 0 ] && [ "$(q "select count(*) from runs where name='stein staged data'")" = 1 ] &&
   awkt "$(q "select m.value from metrics m join runs r on r.id=m.run_id where r.name='stein staged data' and m.name='stein_power'") >= 0.5"
 ok $? "--data: p from a CSV, each repeat a fresh split; power >= 0.5 against the shifted file (rc $RC: ${ERR:0:200})"
 
 before=$(q "select count(*) from runs")
-run "$BIN" study stein --db "$DB" --dist gauss:d=3 --data csv:shift.csv,label=y $TINY
+run "$BIN" study stein --db "$DB" --dist gauss:d=3 --data csv:shift.csv,label=none $TINY
 [ $RC -eq 2 ] && echo "$ERR" | grep -q "has 2 columns, q has d = 3" && [ "$(q "select count(*) from runs")" = "$before" ]
 ok $? "--data with the wrong dimension exits 2 naming it, nothing written"
-run "$BIN" study stein --db "$DB" --dist gauss:d=2 --data csv:shift.csv,label=y --n-train 300 --n-val 100 --n-test 100
+run "$BIN" study stein --db "$DB" --dist gauss:d=2 --data csv:shift.csv,label=none --n-train 300 --n-val 100 --n-test 100
 [ $RC -eq 2 ] && echo "$ERR" | grep -q "has 400 rows"; ok $? "--data with too few rows exits 2"
+
+run "$BIN" train --db "$DB" --data csv:shift.csv,label=none --model mlp:2-4-1 --steps 2
+[ $RC -eq 2 ] && echo "$ERR" | grep -q "no targets to train on" && [ "$(q "select count(*) from runs")" = "$before" ]
+ok $? "train refuses a csv with label=none and no targets, exit 2 naming it, nothing written"
+
+# a perturbation sweep in one group (and progress per repeat on stderr): the group view
+G="--db $DB --dist gauss:d=2 --group sweep ${TINY/--quiet/} --repeats 6 --ksd --lambda staged --lambda fixed:0.1"
+run env CURVSCOPE_PROGRESS_S=0 "$BIN" study stein $G --null
+[ $RC -eq 0 ] && echo "$ERR" | grep -q "^curvscope: repeat 6/6  staged level [0-9.]* (+1 schedules)  ksd [0-9.]*  [0-9.]* s/repeat  ETA 0s"
+ok $? "progress: one line per repeat on stderr with the rates so far (rc $RC: ${ERR:0:300})"
+for p in 0.4 1.2; do run "$BIN" study stein $G --pert $p --quiet; done
+first=$(q "select min(id) from runs where grp='sweep'")
+run "$BIN" report --db "$DB" -o "$T/g.html"
+[ $RC -eq 0 ] && grep -q "Rejection rates across the 6 Stein runs of this group" "$T/g.html" &&
+  grep -q "r$first.stein.pert.2" "$T/g.html" && ! grep -q "r$first.stein.n.0" "$T/g.html" &&
+  ! grep -q "r$((first + 1)).stein.pert.0" "$T/g.html"
+ok $? "report: the group's rejection rate against the perturbation (staged, fixed, KSD lines), with the group's first run only; no sample-size chart when n_test is one value (rc $RC)"
+before=$(q "select count(*) from runs")
 
 run "$BIN" study stein --db "$DB" --lambda fixed:-1
 [ $RC -eq 2 ] && [ "$(q "select count(*) from runs")" = "$before" ] && echo "$ERR" | grep -q "fixed:-1"
