@@ -40,6 +40,15 @@ run "$BIN" study stein --db "$DB" --dist gauss:d=2 --null $TINY --repeats 40 --k
   [ "$(q "select count(*) from series where name='stein_critic_err' and value is not null and run_id=3")" = 0 ]
 ok $? "--null: stein_level and ksd_level recorded; no critic error (s_q = s_p) (rc $RC: ${ERR:0:200})"
 
+# the Must-hold level on the paper's d = 25 mixture (p = q), at a size CI affords (~10 s):
+# 200 repeats, neural (bootstrap and studentised, staged and one fixed λ) and KSD
+run "$BIN" study stein --db "$T/lvl.db" --dist gauss-mixture:d=25 --null --critic 16-16 \
+    --n-train 100 --n-val 50 --n-test 100 --epochs 3 --batch 50 --lr 1e-2 --repeats 200 --ksd \
+    --boot 200 --threads 1 --quiet --lambda staged --lambda fixed:1e-2
+lv=$(sqlite3 "$T/lvl.db" "select group_concat(value, ' ') from metrics where name in ('stein_level','stein_level_t','ksd_level') and step=-1")
+[ $RC -eq 0 ] && [ "$(echo $lv | wc -w)" = 6 ] && awk -v l="$lv" 'BEGIN{n=split(l,a," "); for(i=1;i<=n;i++) if(a[i]<0.02||a[i]>0.08) exit 1}'
+ok $? "level under p = q on gauss-mixture:d=25 over 200 repeats at α 0.05, neural and KSD, all in [0.02, 0.08] ($lv) (rc $RC: ${ERR:0:200})"
+
 run "$BIN" study stein --db "$DB" --dist rbm:dx=4,dh=3,pert=0.5,burnin=50 $TINY --repeats 4
 [ $RC -eq 0 ] && [ "$(q "select count(*) from runs where name like 'stein staged rbm%'")" = 1 ]
 ok $? "the rbm preset runs (rc $RC: ${ERR:0:200})"
