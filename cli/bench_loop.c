@@ -135,6 +135,12 @@ static double gemm_time(const Gemm *g) {
   return wall_time() - t0;
 }
 
+/* The share of the DGEMM rate (timed at gm seconds) that flops GEMM FLOPs in t seconds
+ * reach; NaN without a DGEMM. */
+static double gemm_share(const Gemm *g, double gm, double flops, double t) {
+  return gm > 0 ? flops / (2.0 * g->n * (double)g->n * g->n / gm) / t : NAN;
+}
+
 static void gemm_free(Gemm *g) { free(g->A), free(g->B), free(g->C); }
 
 static double gemm_gflops(const Gemm *g, double s) {
@@ -203,7 +209,7 @@ static int bench_pcbias(const LoopWorkload *w, const BenchLoopOpts *o, LoopResul
     r->loss_last = loss;
     if (it < 0) continue;
     tm[k] = gm, ts[k] = t1 - t0, tp[k] = t2 - t1;
-    sh[k] = gm > 0 ? r->step_flops / (2.0 * g.n * (double)g.n * g.n / gm) / ts[k] : NAN;
+    sh[k] = gemm_share(&g, gm, r->step_flops, ts[k]);
     total += t2 - t0;
     k++;
     if (total > o->budget && k >= 3) break;
@@ -279,7 +285,7 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
     /* steps + 1 loss evaluations (the last state is evaluated too) for steps updates */
     tm[k] = gm, ti[k] = res.wall_s / (double)steps, tn[k] = res0.wall_s / (double)steps;
     ci[k] = (c1 - c0) / (double)steps, cn[k] = (c2 - c1) / (double)steps;
-    sh[k] = gm > 0 ? r->step_flops / (2.0 * g.n * (double)g.n * g.n / gm) / tn[k] : NAN;
+    sh[k] = gemm_share(&g, gm, r->step_flops, tn[k]);
     total += res.wall_s + res0.wall_s;
     k++;
     if (total > o->budget && k >= 3) break;
@@ -386,7 +392,7 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
     r->loss_last = -J;
     if (it < 0) continue;
     tm[k] = gm, te[k] = t1 - t0, tc[k] = c1 - c0;
-    sh[k] = gm > 0 ? r->step_flops / (2.0 * g.n * (double)g.n * g.n / gm) / te[k] : NAN;
+    sh[k] = gemm_share(&g, gm, r->step_flops, te[k]);
     total += t1 - t0;
     k++;
     if (total > o->budget && k >= 3) break;
