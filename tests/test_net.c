@@ -721,6 +721,70 @@ static void test_layout_json(void) {
   }
 }
 
+/* net_backward_keep on a second-order cache: the same gradient as net_backward, the
+ * forward's A and K left as they were (bit for bit) and the cache still fresh where no
+ * cos/sin layer forms K from D; then a plain backward on it needs no new forward and gives
+ * the same gradient again. */
+static void test_backward_keep(void) {
+  Rng rng;
+  rng_seed(&rng, 4242);
+  int cases = 0, bad = 0, kept = 0;
+  for (int a = 0; a < NACTS; a++)
+    for (int e = 0; e < E_COUNT; e++)
+      for (int depth = 1; depth <= 4; depth += 3) {
+        Net net;
+        size_t k = 2, n = NROWS;
+        if (build_net(&net, acts[a].act, e, depth, (long)k, NULL, NULL, &rng)) {
+          bad++;
+          continue;
+        }
+        size_t P = net.n_params, d = net.d_in;
+        double X[NROWS * 3], Y[NROWS * 2], GL[NROWS * 2];
+        int labels[NROWS];
+        make_data(&rng, n, d, k, LOSS_MSE, X, Y, labels);
+        double *th = malloc(P * sizeof *th), *g0 = calloc(P, sizeof *g0), *g1 = calloc(P, sizeof *g1);
+        double *gr = calloc(P, sizeof *gr);
+        net_init_params(&net, th, &rng);
+        NetCache *c = net_cache_alloc(&net, n, 1), *r = net_cache_alloc(&net, n, 0);
+        net_forward(&net, th, X, n, r);
+        loss_eval(LOSS_MSE, NULL, n, k, r->A[net.nlayers - 1], Y, 1.0 / (double)n, GL, r->aux);
+        net_backward(&net, th, r, GL, gr);
+        net_forward(&net, th, X, n, c);
+        double *save[NET_MAX_LAYERS] = {0}, *saveA[NET_MAX_LAYERS] = {0};
+        for (int l = 0; l < net.nlayers; l++) {
+          size_t m = n * net.layer[l].out * (net.layer[l].act.kind == ACT_COSSIN ? 2 : 1);
+          saveA[l] = malloc(m * sizeof(double));
+          memcpy(saveA[l], c->A[l], m * sizeof(double));
+          if (c->K[l]) {
+            save[l] = malloc(n * net.layer[l].out * sizeof(double));
+            memcpy(save[l], c->K[l], n * net.layer[l].out * sizeof(double));
+          }
+        }
+        net_backward_keep(&net, th, c, GL, g0);
+        int same = 1;
+        if (c->fresh) {
+          kept++;
+          for (int l = 0; l < net.nlayers; l++) {
+            size_t m = n * net.layer[l].out * (net.layer[l].act.kind == ACT_COSSIN ? 2 : 1);
+            same &= !memcmp(saveA[l], c->A[l], m * sizeof(double));
+            if (save[l]) same &= !memcmp(save[l], c->K[l], n * net.layer[l].out * sizeof(double));
+          }
+        }
+        net_backward(&net, th, c, GL, g1);
+        bad += !same || !(rel_diff(g0, gr, P) <= 1e-14) || !(rel_diff(g1, gr, P) <= 1e-14);
+        cases++;
+        for (int l = 0; l < net.nlayers; l++) free(save[l]), free(saveA[l]);
+        net_cache_free(c);
+        net_cache_free(r);
+        free(th), free(g0), free(g1), free(gr);
+        net_deinit(&net);
+      }
+  tap_ok(bad == 0 && cases == NACTS * E_COUNT * 2 && kept > cases / 2,
+         "net_backward_keep: the gradient of net_backward, A and K untouched and the cache "
+         "fresh (%d of %d cases; the rest have cos/sin layers), a backward after it the same",
+         kept, cases);
+}
+
 int main(void) {
   test_act_derivatives();
   test_act_eval_split();
@@ -731,6 +795,7 @@ int main(void) {
   test_chunked();
   test_parallel_objective();
   test_cache_layouts();
+  test_backward_keep();
   test_layout_json();
   return tap_done();
 }
