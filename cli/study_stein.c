@@ -302,7 +302,7 @@ int study_stein(int argc, char **argv) {
   o.epochs = 60, o.batch = 200, o.repeats = 10, o.boot = 500;
   o.lr = 1e-3, o.alpha = 0.05;
   o.so = (SteinStudyOpts){2000, 1000, 500, 0, 10, 500, 0.05,
-                          {60, 200, 1e-3, {0}, {STEIN_DIV_HUTCHINSON, 1}}, {{0}}, 1, 0, 0, NULL, 0, NULL, NULL};
+                          {60, 200, 1e-3, {0}, {STEIN_DIV_HUTCHINSON, 1}, NULL}, {{0}}, 1, 0, 0, NULL, 0, NULL, NULL};
   OptTable t = {stein_opts, &o, NULL, NULL};
   if (cli_is_help(argc, argv)) {
     help(&t);

@@ -92,6 +92,14 @@ run "$BIN" report --db "$DB" -o "$T/g.html"
 ok $? "report: the group's rejection rate against the perturbation (staged, fixed, KSD lines), with the group's first run only; no sample-size chart when n_test is one value (rc $RC)"
 before=$(q "select count(*) from runs")
 
+# a stop signal inside a long repeat ends it after the current epoch, not the repeat
+"$BIN" study stein --db "$T/stop.db" --dist gauss:d=2 --critic 64-64 --n-train 2000 --n-val 500 \
+    --n-test 100 --epochs 100000 --batch 50 --repeats 3 --threads 1 --quiet 2>"$T/stop.err" &
+pid=$!
+sleep 2; t0=$(date +%s); kill -INT $pid; wait $pid; src=$?; dt=$(( $(date +%s) - t0 ))
+[ $src -eq 130 ] && [ $dt -le 10 ] && grep -q "stopped before its first repeat; nothing recorded" "$T/stop.err"
+ok $? "Ctrl-C inside a repeat of 100000 epochs: exits 130 within ${dt} s, the unfinished repeat dropped (rc $src)"
+
 run "$BIN" study stein --db "$DB" --lambda fixed:-1
 [ $RC -eq 2 ] && [ "$(q "select count(*) from runs")" = "$before" ] && echo "$ERR" | grep -q "fixed:-1"
 ok $? "a bad --lambda exits 2 naming it, nothing written"
