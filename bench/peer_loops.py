@@ -5,7 +5,7 @@ The training loops two of curvscope's studies run, written the way one writes th
 PyTorch, with the same measurement inside; `curvscope bench --workload pc-bias|spectral`
 is our side (cli/bench_loop.c). Prints ONE line of JSON on stdout.
 
-    /usr/bin/python3 bench/peer_loops.py --workload pc-bias|spectral [--threads 2]
+    /usr/bin/python3 bench/peer_loops.py --workload pc-bias|spectral|stein [--threads 2]
         [--dtype float64|float32|both] [--repeats 5] [--steps 500] [--budget 20]
         [--gemm-n 2048]
 
@@ -31,6 +31,16 @@ spectral  Rahaman et al.'s experiment: 200 points z_i = i/200, y = sum_k sin(2 p
           process's CPU time per iteration (time.process_time: all threads), the work
           done whatever the machine's load. --dtype both
           runs float64 and float32 in this order in one process.
+stein     One epoch of neural Stein critic training (Repasky et al.'s d = 25 mixture):
+          2000 samples of p = 1/2 N(0, S1) + 1/2 N(1/2 1, S2) (S1 = I with 0.5 at (0,1),
+          (1,0); S2 = D(I with -0.5 there)D, D = diag(0.8, 1, ...)), their scores under q
+          (the same means, identity covariances) computed once; the critic 25-512-512-25
+          (nn.Linear, SiLU = Swish, zero biases); per batch of 200 the loss
+          -mean(s_q.f + e^T (df/dx) e) + (lambda/2) mean |f|^2, lambda = 0.4, one Gaussian
+          probe e per row, the divergence by double backward (torch.autograd.grad with
+          create_graph=True, as LSD's code), loss.backward(), torch.optim.Adam lr 1e-3.
+          The epoch (randperm, 10 batches) in wall and CPU time; `--repeats` rounds after
+          an untimed one, each with a torch.mm of gemm-n^2; medians.
 
 Dependencies: Debian's python3-torch and python3-numpy (scripts/setup_bench.sh).
 """
@@ -43,11 +53,12 @@ import time
 
 import peer_env
 
-WORKLOADS = ("pc-bias", "spectral")
+WORKLOADS = ("pc-bias", "spectral", "stein")
 FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
 PC_N, PC_WIDTH, PC_LR, PC_K = 5000, 256, 0.006, 20
 SP_N, SP_WIDTH, SP_HIDDEN, SP_LR, SP_EVERY = 200, 256, 5, 3e-4, 100
 SP_FREQS = list(range(5, 55, 5))
+ST_D, ST_N, ST_WIDTH, ST_BATCH, ST_LR, ST_LAMBDA = 25, 2000, 512, 200, 1e-3, 0.4
 
 
 def parse_args(argv):
@@ -243,12 +254,81 @@ def spectral(dtype):
             "tau": [t if t is not None else None for t in tau]}
 
 
+# ------------------------------------------------------------------ stein
+
+def mixture_scores(x, means):
+    """The score of q = mean of N(mu_k, I) at the rows of x."""
+    diffs = x[:, None, :] - means[None, :, :]                  # n, K, d
+    logr = -0.5 * (diffs * diffs).sum(axis=2)
+    logr -= logr.max(axis=1, keepdims=True)
+    r = np.exp(logr)
+    r /= r.sum(axis=1, keepdims=True)
+    return -(r[:, :, None] * diffs).sum(axis=1)
+
+
+def stein(dtype):
+    d, n, rng = ST_D, ST_N, np.random.default_rng(0)
+    means = np.zeros((2, d))
+    means[1] = 0.5
+    s1, s2 = np.eye(d), np.eye(d)
+    s1[0, 1] = s1[1, 0] = 0.5
+    s2[0, 1] = s2[1, 0] = -0.5
+    dd = np.ones(d)
+    dd[0] = 0.8
+    s2 = dd[:, None] * s2 * dd[None, :]
+    comp = rng.integers(0, 2, n)
+    z = rng.standard_normal((n, d))
+    x = np.where(comp[:, None] == 0, z @ np.linalg.cholesky(s1).T,
+                 means[1] + z @ np.linalg.cholesky(s2).T)
+    sq = mixture_scores(x, means)
+    x, sq = torch.from_numpy(x).to(dtype), torch.from_numpy(sq).to(dtype)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(d, ST_WIDTH), torch.nn.SiLU(),
+                                torch.nn.Linear(ST_WIDTH, ST_WIDTH), torch.nn.SiLU(),
+                                torch.nn.Linear(ST_WIDTH, d)).to(dtype)
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, torch.nn.Linear):
+                m.bias.zero_()
+    opt = torch.optim.Adam(model.parameters(), lr=ST_LR)
+    losses = []
+
+    def epoch():
+        t0, c0 = time.perf_counter(), time.process_time()
+        perm, total = torch.randperm(n), 0.0
+        for s in range(0, n, ST_BATCH):
+            idx = perm[s:s + ST_BATCH]
+            xb = x[idx].requires_grad_(True)
+            f = model(xb)
+            e = torch.randn_like(xb)
+            g = torch.autograd.grad((f * e).sum(), xb, create_graph=True)[0]
+            div = (g * e).sum(dim=1)
+            loss = -((sq[idx] * f).sum(dim=1) + div).mean() + \
+                0.5 * ST_LAMBDA * (f * f).sum(dim=1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss)
+        losses.append(total / (n // ST_BATCH))
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    gemm = Gemm(ARGS.gemm_n, dtype)
+
+    def one_round():
+        tg = gemm.seconds()
+        return (tg,) + epoch()
+
+    (tg, te, ce), k = rounds(one_round, lambda r: r[1])
+    return {"rounds": k, "gemm_gflops": gemm.gflops(tg), "samples": n, "batch": ST_BATCH,
+            "epoch_s": te, "epoch_cpu_s": ce, "loss_first": losses[0], "loss_last": losses[-1]}
+
+
 def main():
     dtypes = ("float64", "float32") if ARGS.dtype == "both" else (ARGS.dtype,)
     out = {"workload": ARGS.workload, "threads": ARGS.threads, "env": peer_env.environment(np, torch),
            "settings": {"repeats": ARGS.repeats, "steps": ARGS.steps, "budget_s": ARGS.budget,
                         "gemm_n": ARGS.gemm_n}, "results": {}}
-    run = pc_bias if ARGS.workload == "pc-bias" else spectral
+    run = {"pc-bias": pc_bias, "spectral": spectral, "stein": stein}[ARGS.workload]
     for name in dtypes:
         torch.manual_seed(0)
         out["results"][name] = run(getattr(torch, name))

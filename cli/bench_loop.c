@@ -13,6 +13,12 @@
  *             training loop itself (train_run) with the spectral probe every 100 steps and
  *             the database recorder on a scratch file, as a study run records; per
  *             iteration, measurements included, and the same loop without the probe.
+ *   stein     Repasky et al.'s d = 25 mixture (study stein's preset): 2000 samples of p,
+ *             their scores s_q computed once (as the study does), the critic
+ *             25-512-512-25 Swish with zero biases, Adam 1e-3, batch 200, Hutchinson's
+ *             divergence with one probe, λ = 0.4: one epoch of critic training (the
+ *             shuffle, the batch gathers, 10 objective-and-gradient passes and updates,
+ *             exactly stein_fit's inner loop, validation excluded), wall and CPU time.
  *
  * Each round also times a DGEMM of dgemm_n², so the step's GEMM rate is a share of the
  * rate measured in the same process seconds apart. Figures are medians over rounds.
@@ -36,6 +42,7 @@
 #include "run_opts.h"
 #include "studies/pcbias/pcbias.h"
 #include "studies/probes.h"
+#include "studies/stein/stein.h"
 
 char *openblas_get_config(void);
 char *openblas_get_corename(void);
@@ -52,6 +59,8 @@ static const LoopWorkload LOOPS[] = {
      NULL, 0.006},
     {"spectral", "synth:sines,n=200,freqs=5-10-15-20-25-30-35-40-45-50,amps=equal",
      "mlp:1-256-256-256-256-256-1", "relu", "adam", "spectral:every=100,eps=0.5", 3e-4},
+    {"stein", "gauss-mixture:d=25,n=2000", "mlp:25-512-512-25,bias=zero", "swish", "adam",
+     "hutchinson:probes=1", 1e-3},
 };
 #define NLOOPS (sizeof LOOPS / sizeof *LOOPS)
 
@@ -59,6 +68,7 @@ typedef struct LoopResults {
   int rounds;
   double dgemm_gflops, step_flops;
   double step_s, probe_s, probe_over_step; /* pc-bias */
+  double epoch_s, epoch_cpu_s;             /* stein: one epoch of critic training */
   double iter_s, iter_noprobe_s;           /* spectral: wall time per iteration */
   double iter_cpu_s, iter_noprobe_cpu_s;   /* ... and the process's CPU time (all threads) */
   double step_share;                       /* step GEMM FLOPs / DGEMM rate / step time */
@@ -123,6 +133,12 @@ static double gemm_time(const Gemm *g) {
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->n, g->n, g->n, 1.0, g->A, g->n, g->B,
               g->n, 0.0, g->C, g->n);
   return wall_time() - t0;
+}
+
+/* The share of the DGEMM rate (timed at gm seconds) that flops GEMM FLOPs in t seconds
+ * reach; NaN without a DGEMM. */
+static double gemm_share(const Gemm *g, double gm, double flops, double t) {
+  return gm > 0 ? flops / (2.0 * g->n * (double)g->n * g->n / gm) / t : NAN;
 }
 
 static void gemm_free(Gemm *g) { free(g->A), free(g->B), free(g->C); }
@@ -193,7 +209,7 @@ static int bench_pcbias(const LoopWorkload *w, const BenchLoopOpts *o, LoopResul
     r->loss_last = loss;
     if (it < 0) continue;
     tm[k] = gm, ts[k] = t1 - t0, tp[k] = t2 - t1;
-    sh[k] = gm > 0 ? r->step_flops / (2.0 * g.n * (double)g.n * g.n / gm) / ts[k] : NAN;
+    sh[k] = gemm_share(&g, gm, r->step_flops, ts[k]);
     total += t2 - t0;
     k++;
     if (total > o->budget && k >= 3) break;
@@ -269,7 +285,7 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
     /* steps + 1 loss evaluations (the last state is evaluated too) for steps updates */
     tm[k] = gm, ti[k] = res.wall_s / (double)steps, tn[k] = res0.wall_s / (double)steps;
     ci[k] = (c1 - c0) / (double)steps, cn[k] = (c2 - c1) / (double)steps;
-    sh[k] = gm > 0 ? r->step_flops / (2.0 * g.n * (double)g.n * g.n / gm) / tn[k] : NAN;
+    sh[k] = gemm_share(&g, gm, r->step_flops, tn[k]);
     total += res.wall_s + res0.wall_s;
     k++;
     if (total > o->budget && k >= 3) break;
@@ -297,6 +313,102 @@ done:
   if (p.destroy) p.destroy(p.self);
   gemm_free(&g);
   run_setup_free(&s);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- stein */
+
+#define STEIN_N 2000
+#define STEIN_BATCH 200
+
+static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResults *r, Err *err) {
+  int R = o->repeats < 3 ? 3 : o->repeats > MAX_ROUNDS ? MAX_ROUNDS : o->repeats;
+  Rng rng;
+  rng_seed_stream(&rng, 0, 1u << 20);
+  SteinPair pr;
+  int rc = stein_pair_parse(&pr, "gauss-mixture:d=25", -1, 0, &rng, err);
+  if (rc) return rc;
+  size_t d = pr.q.d, n = STEIN_N, B = STEIN_BATCH;
+  NetSpec ns;
+  netspec_default(&ns);
+  Net net = {0};
+  int net_ok = 0;
+  SteinCritic *sc = NULL;
+  Optimizer *opt = NULL;
+  double *X = malloc(n * d * sizeof *X), *S = malloc(n * d * sizeof *S);
+  double *Xb = malloc(B * d * sizeof *Xb), *Sb = malloc(B * d * sizeof *Sb);
+  size_t *idx = malloc(n * sizeof *idx);
+  double *theta = NULL, *grad = NULL;
+  Gemm g = {0};
+  SteinDiv div;
+  if (!X || !S || !Xb || !Sb || !idx) {
+    rc = err_set(err, CS_ENOMEM, "out of memory for the stein benchmark");
+    goto done;
+  }
+  if ((rc = netspec_parse_model(&ns, w->model, err)) || (rc = act_parse(w->act, &ns.act, err)) ||
+      (rc = net_init(&net, &ns, NULL, err)))
+    goto done;
+  net_ok = 1;
+  if ((rc = stein_div_parse(w->probe, &div, err))) goto done;
+  if ((rc = stein_model_sample(&pr.p, n, &rng, X, err))) goto done;
+  stein_model_score(&pr.q, n, X, S);
+  size_t P = net.n_params;
+  OptConfig cfg;
+  optconfig_default(&cfg);
+  cfg.lr = w->lr;
+  sc = stein_critic_alloc(&net, B);
+  opt = optim_alloc(optim_adam, &cfg, P);
+  theta = malloc(P * sizeof *theta), grad = malloc(P * sizeof *grad);
+  if (!sc || !opt || !theta || !grad) {
+    rc = err_set(err, CS_ENOMEM, "out of memory for the stein benchmark");
+    goto done;
+  }
+  if ((rc = gemm_alloc(&g, o->dgemm_n, err))) goto done;
+  net_init_params(&net, theta, &rng);
+  for (size_t i = 0; i < n; i++) idx[i] = i;
+  /* an epoch's GEMM FLOPs, roughly: per batch the loss's forward and backward (3 GEMMs
+   * a layer, bench_flops_grad), and per probe a backward without the weight gradient (1),
+   * an R-forward (1) and an R-backward (3) */
+  r->step_flops = (double)(n / B) * (1.0 + 5.0 / 3.0 * div.probes) * bench_flops_grad(&net, B);
+  double tm[MAX_ROUNDS], te[MAX_ROUNDS], tc[MAX_ROUNDS], sh[MAX_ROUNDS], total = 0;
+  int k = 0;
+  const double lam = 0.4;
+  for (int it = -1; it < R; it++) { /* one untimed epoch first */
+    double gm = gemm_time(&g), c0 = cpu_time(), t0 = wall_time(), J = 0;
+    rng_shuffle(&rng, idx, n);
+    for (size_t s = 0; s < n; s += B) {
+      size_t m = n - s < B ? n - s : B;
+      for (size_t i = 0; i < m; i++) {
+        memcpy(Xb + i * d, X + idx[s + i] * d, d * sizeof *Xb);
+        memcpy(Sb + i * d, S + idx[s + i] * d, d * sizeof *Sb);
+      }
+      memset(grad, 0, P * sizeof *grad);
+      J += stein_critic_objective(sc, theta, Xb, Sb, m, lam, &div, NULL, &rng, NULL, NULL, grad);
+      optim_step(opt, theta, grad);
+    }
+    double t1 = wall_time(), c1 = cpu_time();
+    J /= (double)(n / B);
+    if (it == -1) r->loss_first = -J;
+    r->loss_last = -J;
+    if (it < 0) continue;
+    tm[k] = gm, te[k] = t1 - t0, tc[k] = c1 - c0;
+    sh[k] = gemm_share(&g, gm, r->step_flops, te[k]);
+    total += t1 - t0;
+    k++;
+    if (total > o->budget && k >= 3) break;
+  }
+  r->rounds = k;
+  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
+  r->epoch_s = median_of(te, k);
+  r->epoch_cpu_s = median_of(tc, k);
+  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+done:
+  gemm_free(&g);
+  free(theta), free(grad), free(X), free(S), free(Xb), free(Sb), free(idx);
+  optim_free(opt);
+  stein_critic_free(sc);
+  if (net_ok) net_deinit(&net);
+  stein_pair_free(&pr);
   return rc;
 }
 
@@ -340,6 +452,12 @@ static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const Loop
     kv(&b, "step_s", r->step_s);
     kv(&b, "probe_s", r->probe_s);
     kv(&b, "probe_over_step", r->probe_over_step);
+  } else if (!strcmp(w->name, "stein")) {
+    kstr(&b, "div", w->probe);
+    kv(&b, "samples", STEIN_N);
+    kv(&b, "batch", STEIN_BATCH);
+    kv(&b, "epoch_s", r->epoch_s);
+    kv(&b, "epoch_cpu_s", r->epoch_cpu_s);
   } else {
     kstr(&b, "probe", w->probe);
     kv(&b, "iterations", (double)o->steps);
@@ -363,6 +481,10 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
            100 * r->step_share);
     printf("  %-30s %10.4f s\n", "probe measurement", r->probe_s);
     printf("  %-30s %10.2f%%\n", "probe / step", 100 * r->probe_over_step);
+  } else if (!strcmp(w->name, "stein")) {
+    printf("  %-30s %10.4f s  (%d samples, batch %d, %s; %.0f%% of DGEMM)\n", "one epoch",
+           r->epoch_s, STEIN_N, STEIN_BATCH, w->probe, 100 * r->step_share);
+    printf("  %-30s %10.4f s\n", "CPU time per epoch", r->epoch_cpu_s);
   } else {
     printf("  %-30s %10.4f s  (%ld iterations per round, %s)\n", "per iteration", r->iter_s,
            o->steps, w->probe);
@@ -371,7 +493,8 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
     printf("  %-30s %10.4f s  (without the probe %.4f s)\n", "CPU time per iteration",
            r->iter_cpu_s, r->iter_noprobe_cpu_s);
   }
-  printf("  %-30s %.6g -> %.6g\n", "loss", r->loss_first, r->loss_last);
+  printf("  %-30s %.6g -> %.6g\n", !strcmp(w->name, "stein") ? "-J (epoch mean)" : "loss",
+         r->loss_first, r->loss_last);
 }
 
 int bench_loop_main(const char *name, const BenchLoopOpts *o) {
@@ -384,6 +507,7 @@ int bench_loop_main(const char *name, const BenchLoopOpts *o) {
     return cli_fail(&err);
   }
   int rc = !strcmp(w->name, "pc-bias") ? bench_pcbias(w, o, &r, &err)
+           : !strcmp(w->name, "stein") ? bench_stein(w, o, &r, &err)
                                        : bench_spectral(w, o, &r, &err);
   if (rc) return cli_fail(&err);
   if (o->json) print_json(w, o, &r);

@@ -1,5 +1,5 @@
 /*
- * bench_loop.h: `curvscope bench --workload pc-bias|spectral`: a study's training loop
+ * bench_loop.h: `curvscope bench --workload pc-bias|spectral|stein`: a study's training loop
  * and its probe, timed the way the study runs them (bench/peer_loops.py is the PyTorch
  * side; bench/compare sets the two side by side; docs/PERFORMANCE.md).
  */

@@ -55,6 +55,9 @@ typedef struct CliProgress {
  * p->inner before the run records through p->tap. */
 int cli_progress_init(CliProgress *p, Err *err);
 void cli_progress(void *ctx, const TrainProgress *t); /* TrainConfig.progress, ctx a CliProgress */
+/* Shows a line of the caller's (a study's per-repeat progress) the same way: always when
+ * force, else only once the interval has passed since the last line. */
+void cli_progress_show(CliProgress *p, const char *line, int force);
 /* Ends a line left on the terminal, so what is printed next starts a line of its own. */
 void cli_progress_end(CliProgress *p);
 /* SIGINT, SIGTERM and SIGHUP ask the training loop to stop after the current

@@ -638,7 +638,7 @@ static int parse_lr(void *base, const CliOpt *opt, const char *v, Err *err) {
 
 static const CliOpt bench_opts[] = {
     OPT_STR(BenchArgs, workload, "NAME", "digits | cohen | deeplinear | wide (shapes of peer_torch.py), or a study's "
-            "loop: pc-bias | spectral (peer_loops.py; --repeats rounds, spectral --steps "
+            "loop: pc-bias | spectral | stein (peer_loops.py; --repeats rounds, spectral --steps "
             "iterations per round) | eos (the edge-of-stability study whole, peer_eos.py: "
             "--steps GD steps, the sharpness --every few at --tol)", NULL),
     OPT_THREADS(BenchArgs, threads),
@@ -753,7 +753,7 @@ int cmd_bench(int argc, char **argv) {
     return bench_loop_main(wname, &lo);
   }
   if (!o.w) {
-    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral, eos)\n",
+    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral, stein, eos)\n",
             wname);
     return EXIT_USAGE;
   }

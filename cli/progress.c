@@ -84,11 +84,22 @@ int cli_progress_init(CliProgress *p, Err *err) {
 
 /* ---- the line -------------------------------------------------------------------------- */
 
+void cli_progress_show(CliProgress *p, const char *line, int force) {
+  double now = wall_time();
+  if (!force && now - p->last < p->interval) return;
+  p->last = now;
+  if (p->tty) { /* rewritten in place; \033[K clears what a longer line left */
+    fprintf(stderr, "\r  %s\033[K", line);
+    p->pending = 1;
+  } else {
+    fprintf(stderr, "curvscope: %s\n", line);
+  }
+  fflush(stderr);
+}
+
 void cli_progress(void *ctx, const TrainProgress *t) {
   CliProgress *p = ctx;
-  double now = wall_time();
-  if (now - p->last < p->interval && !(p->tty && t->step >= t->steps)) return;
-  p->last = now;
+  if (wall_time() - p->last < p->interval && !(p->tty && t->step >= t->steps)) return;
   char line[256];
   int n = snprintf(line, sizeof line, "step %ld/%ld  loss %.6g", t->step, t->steps, t->loss);
   if (t->accuracy == t->accuracy && n < (int)sizeof line)
@@ -100,13 +111,7 @@ void cli_progress(void *ctx, const TrainProgress *t) {
   if (n < (int)sizeof line)
     snprintf(line + n, sizeof line - (size_t)n, "  %.1f steps/s  ETA %.0fs", t->steps_per_s,
              t->eta_s);
-  if (p->tty) { /* rewritten in place; \033[K clears what a longer line left */
-    fprintf(stderr, "\r  %s\033[K", line);
-    p->pending = 1;
-  } else {
-    fprintf(stderr, "curvscope: %s\n", line);
-  }
-  fflush(stderr);
+  cli_progress_show(p, line, 1);
 }
 
 void cli_progress_end(CliProgress *p) {

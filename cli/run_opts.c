@@ -262,6 +262,11 @@ int run_setup(const RunOpts *o, RunSetup *s, Err *err) {
     run_setup_free(s);
     return err_set(err, CS_EINVAL, "--data '%s' gave no training examples", o->data);
   }
+  if (s->train->k == 0) {
+    run_setup_free(s);
+    return err_set(err, CS_EINVAL, "--data '%s' has no targets to train on (csv: give label=NAME "
+                   "or targets=COLS)", o->data);
+  }
   if ((size_t)spec.widths[0] != s->train->d || (size_t)spec.widths[spec.nwidths - 1] != s->train->k) {
     rc = err_set(err, CS_EINVAL,
                  "--model '%s' has input %ld and output %ld, but the data have %zu inputs and %zu "

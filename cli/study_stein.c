@@ -65,8 +65,8 @@ static const CliOpt stein_opts[] = {
     OPT_FN(StudyOpts, pert, "S", "the perturbation of p (gauss: mean shift, rbm: B + S*N(0,1))",
            NULL, parse_pert, show_pert),
     OPT_FLAG(StudyOpts, null, "p = q (measures the level)", NULL),
-    OPT_STR(StudyOpts, data, "SPEC", "p's samples from data instead (e.g. csv:x.csv,label=none: d "
-            "columns matching --dist's q); each repeat splits its rows afresh", NULL),
+    OPT_STR(StudyOpts, data, "SPEC", "p's samples from data instead (e.g. csv:x.csv,label=none: a "
+            "header row and d columns matching --dist's q, no label column); each repeat splits its rows afresh", NULL),
     S_LONG(n_train, "samples of p to train on (2..10000000)"),
     S_LONG(n_val, "validation samples (2..10000000)"),
     S_LONG(n_test, "test samples (2..10000000)"),
@@ -251,6 +251,30 @@ static int record_runs(Db *db, const StudyOpts *o, const SteinPair *pr, const Ne
   return rc;
 }
 
+/* After each repeat: the rates so far of the first schedule and KSD, time per repeat,
+ * ETA (cli/progress.c decides how it shows). */
+typedef struct SteinProgress {
+  CliProgress cp;
+  const StudyOpts *o;
+} SteinProgress;
+
+static void stein_progress(void *ctx, const SteinStudyResult *res, long total) {
+  SteinProgress *sp = ctx;
+  const char *tag = sp->o->null ? "level" : "power";
+  double R = (double)res->repeats, per = res->wall_s / R;
+  char line[256];
+  int n = snprintf(line, sizeof line, "repeat %ld/%ld  %s %s %.3f", res->repeats, total,
+                   sp->o->lambda[0], tag, res->sched[0].rejects / R);
+  if (res->nsched > 1 && n < (int)sizeof line)
+    n += snprintf(line + n, sizeof line - (size_t)n, " (+%d schedules)", res->nsched - 1);
+  if (sp->o->so.ksd && n < (int)sizeof line)
+    n += snprintf(line + n, sizeof line - (size_t)n, "  ksd %.3f", res->ksd_rejects / R);
+  if (n < (int)sizeof line)
+    snprintf(line + n, sizeof line - (size_t)n, "  %.1f s/repeat  ETA %.0fs", per,
+             per * (double)(total - res->repeats));
+  cli_progress_show(&sp->cp, line, 1);
+}
+
 static void print_summary(const StudyOpts *o, const SteinStudyResult *res, const int64_t *ids) {
   const char *tag = o->null ? "level" : "power";
   printf("\n%-6s %-34s %9s %9s %10s %10s\n", "run", "lambda", tag, "studentised", "best epoch",
@@ -278,7 +302,7 @@ int study_stein(int argc, char **argv) {
   o.epochs = 60, o.batch = 200, o.repeats = 10, o.boot = 500;
   o.lr = 1e-3, o.alpha = 0.05;
   o.so = (SteinStudyOpts){2000, 1000, 500, 0, 10, 500, 0.05,
-                          {60, 200, 1e-3, {0}, {STEIN_DIV_HUTCHINSON, 1}}, {{0}}, 1, 0, 0, NULL, 0};
+                          {60, 200, 1e-3, {0}, {STEIN_DIV_HUTCHINSON, 1}, NULL}, {{0}}, 1, 0, 0, NULL, 0, NULL, NULL};
   OptTable t = {stein_opts, &o, NULL, NULL};
   if (cli_is_help(argc, argv)) {
     help(&t);
@@ -345,8 +369,21 @@ int study_stein(int argc, char **argv) {
   if (!o.quiet)
     fprintf(stderr, "stein: %s, critic %s (%zu parameters), %d schedule(s), %ld repeats\n",
             o.dist, model, net.n_params, o.so.nsched, o.so.repeats);
+  SteinProgress sp = {.o = &o};
+  if (!o.quiet) {
+    if (cli_progress_init(&sp.cp, &err)) {
+      dataset_free(dtr), dataset_free(dte);
+      db_close(db);
+      net_deinit(&net);
+      stein_pair_free(&pr);
+      return cli_fail(&err);
+    }
+    o.so.progress = stein_progress;
+    o.so.progress_ctx = &sp;
+  }
   SteinStudyResult res;
   int rc = stein_study_run(&pr, &net, &o.so, train_stop_requested, &res, &err);
+  if (!o.quiet) cli_progress_end(&sp.cp);
   int64_t ids[STEIN_MAX_SCHEDULES] = {0};
   if (rc) {
     code = cli_fail(&err);

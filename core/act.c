@@ -147,6 +147,14 @@ static void act_range(Act act, size_t i0, size_t i1, const double *z, double *a,
         if (d2) d2[i] = 0;
       }
       return;
+    case ACT_SWISH:  /* one exp per element, not one in each of f, f', f'' (same bits) */
+      for (size_t i = i0; i < i1; i++) {
+        double zi = z[i], e = 1 + exp(-zi), s = 1 / e;
+        if (d1) d1[i] = s * (1 + zi * (1 - s));
+        if (d2) d2[i] = s * (1 - s) * (2 + zi * (1 - 2 * s));
+        if (a) a[i] = zi / e;
+      }
+      return;
     default:
       for (size_t i = i0; i < i1; i++) {
         double zi = z[i];

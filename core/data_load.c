@@ -401,8 +401,7 @@ static int load_csv(Spec *s, uint64_t seed, Dataset **train, Dataset **test, Str
       names[nt++] = t;
     }
   }
-  if (!label && nt == 0)
-    return err_set(err, CS_EINVAL, "spec '%s': label=none needs targets=COLS", s->text);
+  /* label=none alone: every column a feature, no targets (k = 0): samples for study stein */
   Dataset *all = NULL;
   rc = csv_read_targets(path, label, names, nt, &all, err);
   if (rc) return rc;

@@ -164,6 +164,12 @@ void net_forward(const Net *net, const double *theta, const double *X, size_t n,
  * (second order) or A (first order) in place, so a second one redoes the forward first. */
 void net_backward(const Net *net, const double *theta, NetCache *c, const double *GL,
                   double *grad);
+/* As net_backward, but on a second-order cache without cos/sin layers it leaves the cache
+ * as the forward left it (K not consumed, still fresh): the next backward on the same
+ * forward needs no forward again (the Stein critic's loss backward before its probes'). On
+ * other caches it is net_backward. */
+void net_backward_keep(const Net *net, const double *theta, NetCache *c, const double *GL,
+                       double *grad);
 
 /* R-workspace. R{U_l} has a buffer per layer; R{A_l} only on plain identity layers
  * (where it is R{U_l}) and the top (R{F}): the other layers' R{A} share one scratch,
@@ -216,6 +222,8 @@ void net_forward_f32(const Net *net, const float *theta, const float *X, size_t 
                      NetCacheF32 *c);
 void net_backward_f32(const Net *net, const float *theta, NetCacheF32 *c, const float *GL,
                       float *grad);
+void net_backward_keep_f32(const Net *net, const float *theta, NetCacheF32 *c, const float *GL,
+                           float *grad);
 void net_rforward_f32(const Net *net, const float *theta, const NetCacheF32 *c, const float *v,
                       const float *RA0, NetRWorkF32 *w);
 void net_rbackward_f32(const Net *net, const float *theta, const NetCacheF32 *c, const float *v,

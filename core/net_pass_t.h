@@ -302,11 +302,12 @@ void NP(net_forward)(const Net *net, const real *theta, const real *X, size_t n,
 /* G = D ⊙ s⊙σ'(Z) for layer l on n rows, and K = D ⊙ s²⊙σ''(Z) where stored. D is in
  * the scratch c->D[l], or else in G's buffer (in place). G may be A's buffer (first
  * order): each element of A is read before G's is written over it. */
-static void grad_through_act(const Net *net, int l, size_t n, NetCacheT *c) {
+/* keep: leave K as the forward left it (net_backward_keep) */
+static void grad_through_act(const Net *net, int l, size_t n, NetCacheT *c, int keep) {
   const Layer *L = &net->layer[l];
   size_t out = L->out;
   const real *A = c->A[l];
-  real *G = c->G[l], *K = c->K[l];
+  real *G = c->G[l], *K = keep ? NULL : c->K[l];
   if (L->act.kind == ACT_COSSIN) {
     const real *D = c->D[l];
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
@@ -337,8 +338,8 @@ static void grad_through_act(const Net *net, int l, size_t n, NetCacheT *c) {
   }
 }
 
-void NP(net_backward)(const Net *net, const real *theta, NetCacheT *c, const real *GL,
-                  real *grad) {
+static void backward(const Net *net, const real *theta, NetCacheT *c, const real *GL,
+                     real *grad, int keep) {
   size_t n = c->n;
   int top = net->nlayers - 1, low = net->first_trainable;
   /* A second backward: K (second order) or A (first order) was consumed by the first. */
@@ -346,7 +347,7 @@ void NP(net_backward)(const Net *net, const real *theta, NetCacheT *c, const rea
   for (int l = low; l < top; l++) consumed |= k_from_forward(c, net, l) || c->G[l] == c->A[l];
   if (consumed && !c->fresh) NP(net_forward)(net, theta, c->X, n, c);
   if (GL != c->G[top]) memcpy(c->G[top], GL, n * net->d_out * sizeof *GL);
-  grad_through_act(net, top, n, c);
+  grad_through_act(net, top, n, c, keep);
   for (int l = top; l >= low; l--) {
     const Layer *L = &net->layer[l];
     const real *Ain = l ? c->A[l - 1] : c->X;
@@ -357,10 +358,23 @@ void NP(net_backward)(const Net *net, const real *theta, NetCacheT *c, const rea
     if (l > low) {
       real *D = c->D[l - 1] ? c->D[l - 1] : c->G[l - 1];
       gemm_nn(n, L->in, L->out, L->alpha, c->G[l], NET_W(net, l, theta), 0.0, D);
-      grad_through_act(net, l - 1, n, c);
+      grad_through_act(net, l - 1, n, c, keep);
     }
   }
-  c->fresh = 0;
+  c->fresh = keep;
+}
+
+void NP(net_backward)(const Net *net, const real *theta, NetCacheT *c, const real *GL,
+                      real *grad) {
+  backward(net, theta, c, GL, grad, 0);
+}
+
+void NP(net_backward_keep)(const Net *net, const real *theta, NetCacheT *c, const real *GL,
+                           real *grad) {
+  int keep = c->second_order;
+  for (int l = net->first_trainable; l < net->nlayers - 1 && keep; l++)
+    keep = !c->D[l] && c->G[l] != c->A[l];  /* cos/sin layers form D⊙(…) in K from D */
+  backward(net, theta, c, GL, grad, keep);
 }
 
 /* ---------------------------------------------------------------- R-passes */

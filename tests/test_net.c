@@ -556,10 +556,44 @@ static void test_parallel_objective(void) {
  * consumed and redoes the forward) gives it again. Checks too that the activations whose
  * derivatives are functions of their output store neither d1 nor K.
  */
+/* net_backward_keep on a second-order cache c, after a forward on X: 1 when it gives the
+ * gradient ref (bits), leaves A and K as the forward left them when it keeps the cache
+ * fresh (*kept counts those: no cos/sin layer), and a plain backward after it gives ref
+ * again. */
+static int backward_keep_ok(const Net *net, const double *th, NetCache *c, const double *X,
+                            size_t n, const double *GL, const double *ref, int *kept) {
+  size_t P = net->n_params;
+  double *g0 = calloc(P, sizeof *g0), *g1 = calloc(P, sizeof *g1);
+  double *save[NET_MAX_LAYERS] = {0}, *saveA[NET_MAX_LAYERS] = {0};
+  size_t mA[NET_MAX_LAYERS], mK[NET_MAX_LAYERS];
+  net_forward(net, th, X, n, c);
+  for (int l = 0; l < net->nlayers; l++) {
+    mA[l] = n * net->layer[l].out * (net->layer[l].act.kind == ACT_COSSIN ? 2 : 1);
+    mK[l] = n * net->layer[l].out;
+    saveA[l] = malloc(mA[l] * sizeof(double));
+    memcpy(saveA[l], c->A[l], mA[l] * sizeof(double));
+    if (c->K[l]) save[l] = malloc(mK[l] * sizeof(double)), memcpy(save[l], c->K[l], mK[l] * sizeof(double));
+  }
+  net_backward_keep(net, th, c, GL, g0);
+  int same = 1;
+  if (c->fresh) {
+    (*kept)++;
+    for (int l = 0; l < net->nlayers; l++) {
+      same &= !memcmp(saveA[l], c->A[l], mA[l] * sizeof(double));
+      if (save[l]) same &= !memcmp(save[l], c->K[l], mK[l] * sizeof(double));
+    }
+  }
+  net_backward(net, th, c, GL, g1);
+  same &= rel_diff(g0, ref, P) <= 1e-14 && rel_diff(g1, ref, P) <= 1e-14;
+  for (int l = 0; l < net->nlayers; l++) free(save[l]), free(saveA[l]);
+  free(g0), free(g1);
+  return same;
+}
+
 static void test_cache_layouts(void) {
   Rng rng;
   rng_seed(&rng, 9090);
-  int cases = 0, bad = 0, bad_store = 0;
+  int cases = 0, bad = 0, bad_store = 0, bad_keep = 0, kept = 0;
   double worst = 0;
   for (int a = 0; a < NACTS; a++)
     for (int e = 0; e < E_COUNT; e++)
@@ -587,6 +621,7 @@ static void test_cache_layouts(void) {
         double r = fmax(rel_diff(g[1], g[0], P), fmax(rel_diff(g[2], g[0], P), rel_diff(g[3], g[0], P)));
         if (!(r <= worst)) worst = r;
         bad += !(r <= 1e-14);
+        bad_keep += !backward_keep_ok(&net, th, c[1], X, n, GL, g[0], &kept);
         ActKind ak = acts[a].act.kind;
         if (ak == ACT_TANH || ak == ACT_SIGMOID || ak == ACT_RELU || ak == ACT_IDENTITY)
           for (int l = 0; l < net.nlayers; l++)
@@ -603,6 +638,10 @@ static void test_cache_layouts(void) {
          "first- and second-order caches, backward twice after one forward: same gradient "
          "(%d cases, worst rel %.1e)", cases, worst);
   tap_ok(bad_store == 0, "identity, relu, tanh, sigmoid layers store no d1 and no K");
+  tap_ok(bad_keep == 0 && kept > cases / 2,
+         "net_backward_keep: the gradient of net_backward, A and K untouched and the cache "
+         "fresh (%d of %d cases; the rest have cos/sin layers), a backward after it the same",
+         kept, cases);
 }
 
 /* Every activation's f' and f'' (the table in docs/MATH.md) against central differences of

@@ -135,7 +135,7 @@ double stein_critic_objective(SteinCritic *sc, const double *theta, const double
   /* −J's gradient in F: −(s − λf)/n, one backward */
   if (grad) {
     for (size_t i = 0; i < n * d; i++) sc->GL[i] = -(S[i] - lambda * fo[i]) / (double)n;
-    net_backward(net, theta, sc->cache, sc->GL, grad);
+    net_backward_keep(net, theta, sc->cache, sc->GL, grad);  /* the probes' backward needs no new forward */
   }
   divergence_cached(sc, theta, n, div, probes, rng, dv, -1.0 / (double)n, grad);
   double sum = 0;

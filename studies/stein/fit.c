@@ -145,6 +145,10 @@ int stein_fit(SteinCritic *sc, double *theta, const SteinFitOpts *o, const Stein
       rc = err_set(err, CS_EDIVERGED, "the critic diverged at epoch %ld (λ = %g)", e, lam);
       break;
     }
+    if (o->stop && o->stop()) {
+      rc = err_set(err, CS_EINTERRUPTED, "stopped at epoch %ld", e);
+      break;
+    }
     tr->lambda[e] = lam;
     tr->val_obj[e] = J;
     tr->critic_err[e] = cerr;

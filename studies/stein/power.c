@@ -94,7 +94,7 @@ static int draw_p(const SteinPair *pr, const SteinStudyOpts *o, Rng *rng, SteinS
 /* One repeat: draws, then per schedule a critic trained from theta0 and tested. */
 static int one_repeat(const SteinPair *pr, const Net *net, const SteinStudyOpts *o, long r,
                       SteinCritic *sc, double *theta0, double *theta, SteinTrace *tr,
-                      SteinStudyResult *res, Err *err) {
+                      SteinStudyResult *res, int (*stop)(void), Err *err) {
   Rng rng;
   rng_seed_stream(&rng, o->seed, 2 * (uint64_t)r);
   SteinSample tr_s = {0}, va_s = {0}, te_s = {0}, nu_s = {0};
@@ -106,6 +106,7 @@ static int one_repeat(const SteinPair *pr, const Net *net, const SteinStudyOpts 
   for (int k = 0; k < o->nsched && !rc; k++) {
     SteinFitOpts fo = o->fit;
     fo.lambda = o->sched[k];
+    fo.stop = stop;
     memcpy(theta, theta0, net->n_params * sizeof *theta);
     Rng fr;  /* the same minibatches and probes for every schedule */
     rng_seed_stream(&fr, o->seed, 2 * (uint64_t)r + 1);
@@ -162,8 +163,17 @@ int stein_study_run(const SteinPair *pr, const Net *net, const SteinStudyOpts *o
   }
   for (long r = 0; r < o->repeats && !rc; r++) {
     if (stop && stop()) break;
-    rc = one_repeat(pr, net, o, r, sc, theta0, theta, &tr, res, err);
+    rc = one_repeat(pr, net, o, r, sc, theta0, theta, &tr, res, stop, err);
+    if (rc == CS_EINTERRUPTED) {  /* the repeat under way is dropped, the others kept */
+      rc = CS_OK;
+      err_clear(err);
+      break;
+    }
     if (!rc) res->repeats++;
+    if (!rc && o->progress) {
+      res->wall_s = wall_time() - t0;
+      o->progress(o->progress_ctx, res, o->repeats);
+    }
   }
   for (int k = 0; k < res->nsched && res->repeats; k++) {
     SteinScheduleResult *sr = &res->sched[k];

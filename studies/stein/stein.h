@@ -129,6 +129,7 @@ typedef struct SteinFitOpts {
   double lr;              /* Adam's, betas 0.9, 0.999 */
   SteinLambda lambda;
   SteinDiv div;           /* training divergence; validation and tests use the exact one */
+  int (*stop)(void);      /* polled after each epoch (NULL: never): CS_EINTERRUPTED */
 } SteinFitOpts;
 
 /* A sample and its scores: X [n][d] from p; S = s_q(X); delta = s_q − s_p at X, or NULL
@@ -151,7 +152,7 @@ void stein_trace_free(SteinTrace *t);
 
 /* Trains θ (initialised by the caller) with Adam on minibatches of train, and leaves in
  * θ the parameters of the epoch with the highest validation statistic. sc's cap must
- * be at least the batch. */
+ * be at least the batch. A stop (o->stop) ends it with CS_EINTERRUPTED. */
 int stein_fit(SteinCritic *sc, double *theta, const SteinFitOpts *o, const SteinSample *train,
               const SteinSample *val, Rng *rng, SteinTrace *tr, Err *err);
 /* T_q f_θ (exact divergence) at the n rows of a sample into T, in chunks of sc->cap. */
@@ -185,6 +186,8 @@ int stein_ksd_test(const double *X, const double *S, size_t n, size_t d, double 
 
 #define STEIN_MAX_SCHEDULES 16
 
+struct SteinStudyResult;
+
 typedef struct SteinStudyOpts {
   size_t n_train, n_val, n_test, n_null;  /* n_null: samples of q for the bootstrap null */
   long repeats, boot;
@@ -198,6 +201,10 @@ typedef struct SteinStudyOpts {
    * train, validation and test (n_train + n_val + n_test <= n_data); NULL: sample pr->p */
   const double *data;
   size_t n_data;
+  /* called after each repeat with the results so far (res->repeats done; rejection
+   * counts, not yet rates), or NULL */
+  void (*progress)(void *ctx, const struct SteinStudyResult *res, long total);
+  void *progress_ctx;
 } SteinStudyOpts;
 
 /* Per schedule, over the repeats: rejections of the bootstrap and studentised tests, and
@@ -221,7 +228,8 @@ typedef struct SteinStudyResult {
  * stream of its own), then trains one critic per schedule from the same initial θ (the
  * net `net`, ℝ^d → ℝ^d) and tests it; KSD on the same test sample. With o->data, p's
  * samples are rows of the data (no critic error: s_p unknown). stop (may be NULL)
- * is polled between repeats: a stop keeps the repeats done. */
+ * is polled between repeats and after every training epoch: a stop drops the repeat
+ * under way and keeps the repeats done (CS_OK, res->repeats < o->repeats). */
 int stein_study_run(const SteinPair *pr, const Net *net, const SteinStudyOpts *o,
                     int (*stop)(void), SteinStudyResult *res, Err *err);
 void stein_study_result_free(SteinStudyResult *res);
