@@ -28,6 +28,7 @@ int study_spectral(int argc, char **argv);
 int study_pcbias(int argc, char **argv);
 int study_stein(int argc, char **argv);
 int study_ntk(int argc, char **argv);
+int study_freqp(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_report(int argc, char **argv);
@@ -77,6 +78,9 @@ int cli_db_open(const char *path, Db **db, Err *err);
 /* As cli_db_open through db_open_existing: for commands that read what is there
  * (runs, rm, analyze, study NAME --run), a missing file is CS_ENOTFOUND, not created. */
 int cli_db_open_existing(const char *path, Db **db, Err *err);
+/* The run-level metrics (step -1) names[0..n) of run id into v[0..n), NAN where absent
+ * (names are the caller's fixed text). */
+void cli_run_metrics(Db *db, int64_t id, const char *const *names, int n, double *v);
 
 /* Trains one run (options already parsed), records it in the database, runs the
  * EoS analysis when sharpness was tracked, prints a summary. Returns an exit code.

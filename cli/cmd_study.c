@@ -17,6 +17,7 @@ static const Study studies[] = {
     {"pc-bias", study_pcbias, "principal-component bias of deep linear nets (Hacohen & Weinshall)"},
     {"stein", study_stein, "neural Stein critics with staged L2 regularisation (Repasky et al.)"},
     {"ntk", study_ntk, "the empirical NTK: spectrum, residual projections, rates, drift"},
+    {"freq-principle", study_freqp, "low- before high-frequency fit on real data (Xu et al.)"},
 };
 #define NSTUDIES (sizeof studies / sizeof *studies)
 

@@ -209,19 +209,10 @@ static int width_opts(const RunOpts *base, const StudyOpts *so, int wi, const ch
 
 /* The run's NTK numbers, read back from the database. */
 static void print_run(Db *db, int64_t id, const RunOpts *o) {
-  DbRows m = {0};
-  Err err = {0};
   static const char *const names[] = {"ntk_rate_corr", "ntk_drift", "ntk_freq_order",
                                       "ntk_eig_ratio"};
   double v[4];
-  for (int i = 0; i < 4; i++) {
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND name='%s'",
-             names[i]);
-    v[i] = NAN;
-    if (!db_query_rows(db, sql, &id, 1, &m, &err) && m.nrow) v[i] = m.v[0];
-    db_rows_free(&m);
-  }
+  cli_run_metrics(db, id, names, 4, v);
   printf("  %-28s lr %-9.4g rate corr %6.3f  drift %8.4g  freq order %6.3f  λ_k/λ_1 %.3g\n",
          o->model, o->lr, v[0], v[1], v[2], v[3]);
 }

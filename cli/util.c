@@ -1,5 +1,6 @@
 /* util.c: error printing, stop signals and opening the
  * database for the subcommands. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "cli.h"
 #include "core/spec.h"
 #include "core/threads.h"
+#include "db/db_json.h"
 
 /* Exit 2 when what the user gave is refused (a flag or value, a file or database that is
  * corrupt, of another program or of a newer curvscope, a run or file that is not there);
@@ -118,4 +120,17 @@ void cli_study_group(const char *study, char *out, size_t n) {
   char stamp[32] = "unknown-time";
   if (gmtime_r(&now, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
   snprintf(out, n, "%s-%s-%ld", study, stamp, (long)getpid());
+}
+
+void cli_run_metrics(Db *db, int64_t id, const char *const *names, int n, double *v) {
+  Err err = {0};
+  for (int i = 0; i < n; i++) {
+    DbRows m = {0};
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND name='%s'",
+             names[i]);
+    v[i] = NAN;
+    if (!db_query_rows(db, sql, &id, 1, &m, &err) && m.nrow) v[i] = m.v[0];
+    db_rows_free(&m);
+  }
 }
