@@ -435,5 +435,6 @@ const ReportSection report_sections[] = {
     {"stein", "Stein critic", section_stein_applies, section_stein_emit},
     {"batch", "Batch size and curvature", section_batch_applies, section_batch_emit},
     {"ntk", "Neural tangent kernel", section_ntk_applies, section_ntk_emit},
+    {"freqp", "Frequency principle", section_freqp_applies, section_freqp_emit},
 };
 const size_t report_n_sections = sizeof report_sections / sizeof report_sections[0];
