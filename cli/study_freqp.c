@@ -120,8 +120,7 @@ int study_freqp(int argc, char **argv) {
   snprintf(o.probe[0], sizeof o.probe[0], "freqp:every=%ld,delta=%.17g,eps=%.17g", so.every,
            so.delta, so.tau_eps);
   o.nprobes++;
-  Db *db = NULL;
-  if (cli_db_open(base.db, &db, &err)) return cli_fail(&err);
+  Db *db = NULL; /* opened by cli_train_run once the run and its probes are set up */
   cli_install_stop_signals();
   printf("study freq-principle: group %s\n", o.group);
   int64_t id;
@@ -134,6 +133,6 @@ int study_freqp(int argc, char **argv) {
     printf("  run %lld: δ %.4g  τ_low %g  τ_high %g  low first %g  low ahead %.3f\n",
            (long long)id, v[0], v[1], v[2], v[3], v[4]);
   }
-  db_close(db);
+  if (db) db_close(db);
   return cli_stop_exit(code);
 }
