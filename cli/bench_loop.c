@@ -71,14 +71,14 @@ static const LoopWorkload *loop_find(const char *name) {
   return NULL;
 }
 
-int bench_loop_known(const char *name) { return loop_find(name) != NULL; }
+int bench_loop_known(const char *name) { return loop_find(name) || !strcmp(name, "ntk"); }
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
-static double median_of(const double *t, int n) {
+double bench_median(const double *t, int n) {
   double s[MAX_ROUNDS];
   if (n <= 0) return NAN;
   memcpy(s, t, (size_t)n * sizeof *s);
@@ -88,7 +88,7 @@ static double median_of(const double *t, int n) {
 
 /* CPU seconds of the whole process (all threads): on a loaded machine the work done,
  * where wall time also counts the waits for a core. */
-static double cpu_time(void) {
+double bench_cpu_time(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -134,15 +134,20 @@ static double gemm_gflops(const Gemm *g, double s) {
 /* ---------------------------------------------------------------- set-up */
 
 static int loop_setup(const LoopWorkload *w, RunSetup *s, Err *err) {
+  return bench_run_setup(w->data, w->model, w->act, w->opt, w->lr, s, err);
+}
+
+int bench_run_setup(const char *data, const char *model, const char *act, const char *opt,
+                    double lr, RunSetup *s, Err *err) {
   RunOpts o;
   run_opts_default(&o);
-  snprintf(o.data, sizeof o.data, "%s", w->data);
-  snprintf(o.model, sizeof o.model, "%s", w->model);
-  snprintf(o.act, sizeof o.act, "%s", w->act);
-  snprintf(o.opt, sizeof o.opt, "%s", w->opt);
+  snprintf(o.data, sizeof o.data, "%s", data);
+  snprintf(o.model, sizeof o.model, "%s", model);
+  snprintf(o.act, sizeof o.act, "%s", act);
+  snprintf(o.opt, sizeof o.opt, "%s", opt);
   snprintf(o.init, sizeof o.init, "torch");
   snprintf(o.loss, sizeof o.loss, "mse");
-  o.lr = w->lr;
+  o.lr = lr;
   o.seed = 0;
   o.eval_every = 0;
   o.threads = threads_get();
@@ -199,11 +204,11 @@ static int bench_pcbias(const LoopWorkload *w, const BenchLoopOpts *o, LoopResul
     if (total > o->budget && k >= 3) break;
   }
   r->rounds = k;
-  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
-  r->step_s = median_of(ts, k);
-  r->probe_s = median_of(tp, k);
+  r->dgemm_gflops = gemm_gflops(&g, bench_median(tm, k));
+  r->step_s = bench_median(ts, k);
+  r->probe_s = bench_median(tp, k);
   r->probe_over_step = r->probe_s / r->step_s;
-  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+  r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
 done:
   if (p.destroy) p.destroy(p.self);
   gemm_free(&g);
@@ -254,15 +259,15 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   for (int it = -1; it < R; it++) { /* an untimed round first; training goes on throughout */
     double gm = gemm_time(&g);
     TrainResult res, res0;
-    double c0 = cpu_time();
+    double c0 = bench_cpu_time();
     if ((rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, &p, 1, &rec, &res,
                         err)))
       goto done;
-    double c1 = cpu_time();
+    double c1 = bench_cpu_time();
     if ((rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, NULL, 0, &rec, &res0,
                         err)))
       goto done;
-    double c2 = cpu_time();
+    double c2 = bench_cpu_time();
     if (it == -1) r->loss_first = res.final_loss;
     r->loss_last = res0.final_loss;
     if (it < 0) continue;
@@ -275,12 +280,12 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
     if (total > o->budget && k >= 3) break;
   }
   r->rounds = k;
-  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
-  r->iter_s = median_of(ti, k);
-  r->iter_noprobe_s = median_of(tn, k);
-  r->iter_cpu_s = median_of(ci, k);
-  r->iter_noprobe_cpu_s = median_of(cn, k);
-  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+  r->dgemm_gflops = gemm_gflops(&g, bench_median(tm, k));
+  r->iter_s = bench_median(ti, k);
+  r->iter_noprobe_s = bench_median(tn, k);
+  r->iter_cpu_s = bench_median(ci, k);
+  r->iter_noprobe_cpu_s = bench_median(cn, k);
+  r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
 done:
   if (rec.self) {
     Err end_err = {0}; /* the scratch run ends like a study's, then the file goes */
@@ -372,6 +377,7 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
 }
 
 int bench_loop_main(const char *name, const BenchLoopOpts *o) {
+  if (!strcmp(name, "ntk")) return bench_ntk_main(o);
   const LoopWorkload *w = loop_find(name);
   Err err = {0};
   LoopResults r;

@@ -703,7 +703,7 @@ int cmd_bench(int argc, char **argv) {
     return bench_loop_main(wname, &lo);
   }
   if (!o.w) {
-    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral)\n",
+    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral, ntk)\n",
             wname);
     return EXIT_USAGE;
   }
