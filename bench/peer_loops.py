@@ -35,7 +35,6 @@ spectral  Rahaman et al.'s experiment: 200 points z_i = i/200, y = sum_k sin(2 p
 Dependencies: Debian's python3-torch and python3-numpy (scripts/setup_bench.sh).
 """
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -45,7 +44,6 @@ import time
 import peer_env
 
 WORKLOADS = ("pc-bias", "spectral")
-FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
 PC_N, PC_WIDTH, PC_LR, PC_K = 5000, 256, 0.006, 20
 SP_N, SP_WIDTH, SP_HIDDEN, SP_LR, SP_EVERY = 200, 256, 5, 3e-4, 100
 SP_FREQS = list(range(5, 55, 5))
@@ -113,27 +111,8 @@ def rounds(one_round, extra_seconds=lambda r: sum(r)):
 
 # ------------------------------------------------------------------ pc-bias
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def fashion_mnist(n, dtype):
-    images = read_idx(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(FMNIST_DIR, "train-labels-idx1-ubyte.gz"))
-    x_all = images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
-    mean, std = x_all.mean(axis=0), x_all.std(axis=0)
-    std[std == 0] = 1.0
-    x = (x_all[:n] - mean) / std
-    y = np.eye(10)[labels[:n]]
-    return torch.from_numpy(x).to(dtype).contiguous(), torch.from_numpy(y).to(dtype).contiguous()
-
-
 def pc_bias(dtype):
-    x, y = fashion_mnist(PC_N, dtype)
+    x, y = peer_env.fashion_mnist(PC_N, dtype)
     n, d = x.shape
     torch.manual_seed(0)
     layers = [torch.nn.Linear(d, PC_WIDTH, bias=False), torch.nn.Linear(PC_WIDTH, 10, bias=False)]
