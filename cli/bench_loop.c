@@ -307,12 +307,12 @@ done:
 
 /* ---------------------------------------------------------------- output */
 
-static void kv(StrBuf *b, const char *k, double v) {
+void bench_json_kv(StrBuf *b, const char *k, double v) {
   sb_printf(b, ",\"%s\":", k);
   sb_json_num(b, v);
 }
 
-static void kstr(StrBuf *b, const char *k, const char *v) {
+void bench_json_kstr(StrBuf *b, const char *k, const char *v) {
   sb_printf(b, ",\"%s\":", k);
   sb_json_str(b, v);
 }
@@ -322,33 +322,33 @@ static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const Loop
   sb_init(&b);
   sb_append(&b, "{\"workload\":");
   sb_json_str(&b, w->name);
-  kv(&b, "threads", threads_get());
-  kstr(&b, "data", w->data);
-  kstr(&b, "model", w->model);
-  kstr(&b, "act", w->act);
-  kstr(&b, "opt", w->opt);
-  kv(&b, "lr", w->lr);
-  kstr(&b, "omp_wait_policy", getenv("OMP_WAIT_POLICY"));
-  kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
-  kstr(&b, "openblas_corename", openblas_get_corename());
-  kstr(&b, "openblas_config", openblas_get_config());
-  kv(&b, "rounds", r->rounds);
-  kv(&b, "dgemm_gflops", r->dgemm_gflops);
-  kv(&b, "step_gemm_flops", r->step_flops);
-  kv(&b, "step_gemm_share", r->step_share);
-  kv(&b, "loss_first", r->loss_first);
-  kv(&b, "loss_last", r->loss_last);
+  bench_json_kv(&b, "threads", threads_get());
+  bench_json_kstr(&b, "data", w->data);
+  bench_json_kstr(&b, "model", w->model);
+  bench_json_kstr(&b, "act", w->act);
+  bench_json_kstr(&b, "opt", w->opt);
+  bench_json_kv(&b, "lr", w->lr);
+  bench_json_kstr(&b, "omp_wait_policy", getenv("OMP_WAIT_POLICY"));
+  bench_json_kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
+  bench_json_kstr(&b, "openblas_corename", openblas_get_corename());
+  bench_json_kstr(&b, "openblas_config", openblas_get_config());
+  bench_json_kv(&b, "rounds", r->rounds);
+  bench_json_kv(&b, "dgemm_gflops", r->dgemm_gflops);
+  bench_json_kv(&b, "step_gemm_flops", r->step_flops);
+  bench_json_kv(&b, "step_gemm_share", r->step_share);
+  bench_json_kv(&b, "loss_first", r->loss_first);
+  bench_json_kv(&b, "loss_last", r->loss_last);
   if (!strcmp(w->name, "pc-bias")) {
-    kv(&b, "step_s", r->step_s);
-    kv(&b, "probe_s", r->probe_s);
-    kv(&b, "probe_over_step", r->probe_over_step);
+    bench_json_kv(&b, "step_s", r->step_s);
+    bench_json_kv(&b, "probe_s", r->probe_s);
+    bench_json_kv(&b, "probe_over_step", r->probe_over_step);
   } else {
-    kstr(&b, "probe", w->probe);
-    kv(&b, "iterations", (double)o->steps);
-    kv(&b, "iter_s", r->iter_s);
-    kv(&b, "iter_noprobe_s", r->iter_noprobe_s);
-    kv(&b, "iter_cpu_s", r->iter_cpu_s);
-    kv(&b, "iter_noprobe_cpu_s", r->iter_noprobe_cpu_s);
+    bench_json_kstr(&b, "probe", w->probe);
+    bench_json_kv(&b, "iterations", (double)o->steps);
+    bench_json_kv(&b, "iter_s", r->iter_s);
+    bench_json_kv(&b, "iter_noprobe_s", r->iter_noprobe_s);
+    bench_json_kv(&b, "iter_cpu_s", r->iter_cpu_s);
+    bench_json_kv(&b, "iter_noprobe_cpu_s", r->iter_noprobe_cpu_s);
   }
   sb_append(&b, "}");
   printf("%s\n", b.p ? b.p : "{}");

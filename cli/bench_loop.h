@@ -35,6 +35,11 @@ struct Err;
 int bench_run_setup(const char *data, const char *model, const char *act, const char *opt,
                     double lr, struct RunSetup *s, struct Err *err);
 
+/* Appends ,"k":v (a JSON number, null for NaN) or ,"k":"v" (null for NULL) to b. */
+struct StrBuf;
+void bench_json_kv(struct StrBuf *b, const char *k, double v);
+void bench_json_kstr(struct StrBuf *b, const char *k, const char *v);
+
 /* Analytic GEMM FLOPs of one loss-and-gradient pass over N rows (cmd_bench.c). */
 double bench_flops_grad(const Net *net, size_t N);
 

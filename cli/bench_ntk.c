@@ -132,16 +132,6 @@ done:
   return rc;
 }
 
-static void kv(StrBuf *b, const char *k, double v) {
-  sb_printf(b, ",\"%s\":", k);
-  sb_json_num(b, v);
-}
-
-static void kstr(StrBuf *b, const char *k, const char *v) {
-  sb_printf(b, ",\"%s\":", k);
-  sb_json_str(b, v);
-}
-
 int bench_ntk_main(const BenchLoopOpts *o) {
   Err err = {0};
   NtkTimes r[2];
@@ -152,17 +142,17 @@ int bench_ntk_main(const BenchLoopOpts *o) {
     StrBuf b;
     sb_init(&b);
     sb_append(&b, "{\"workload\":\"ntk\"");
-    kv(&b, "threads", threads_get());
-    kv(&b, "k", NTK_K);
-    kv(&b, "tol", NTK_TOL);
-    kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
-    kstr(&b, "openblas_corename", openblas_get_corename());
+    bench_json_kv(&b, "threads", threads_get());
+    bench_json_kv(&b, "k", NTK_K);
+    bench_json_kv(&b, "tol", NTK_TOL);
+    bench_json_kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
+    bench_json_kstr(&b, "openblas_corename", openblas_get_corename());
     for (int c = 0; c < 2; c++) {
       const char *p = CASES[c].name;
       char key[48];
-#define KV(name, v) (snprintf(key, sizeof key, "%s_%s", p, name), kv(&b, key, v))
-      snprintf(key, sizeof key, "%s_data", p), kstr(&b, key, CASES[c].data);
-      snprintf(key, sizeof key, "%s_model", p), kstr(&b, key, CASES[c].model);
+#define KV(name, v) (snprintf(key, sizeof key, "%s_%s", p, name), bench_json_kv(&b, key, v))
+      snprintf(key, sizeof key, "%s_data", p), bench_json_kstr(&b, key, CASES[c].data);
+      snprintf(key, sizeof key, "%s_model", p), bench_json_kstr(&b, key, CASES[c].model);
       KV("N", (double)r[c].N);
       KV("params", (double)r[c].params);
       KV("rounds", r[c].rounds);

@@ -8,6 +8,7 @@
  * into low- and high-frequency parts, compared with the targets' (e_low, e_high).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,22 +25,9 @@ typedef struct StudyOpts {
   int preset; /* 1 for ci */
 } StudyOpts;
 
-static int parse_preset(void *base, const CliOpt *opt, const char *v, Err *err) {
-  (void)opt;
-  if (strcmp(v, "ci") && strcmp(v, "default"))
-    return err_set(err, CS_EINVAL, "--preset '%s' (use default or ci)", v);
-  ((StudyOpts *)base)->preset = !strcmp(v, "ci");
-  return CS_OK;
-}
-
-static void show_preset(const void *base, const CliOpt *opt, char *out, size_t n) {
-  (void)opt;
-  snprintf(out, n, "%s", ((const StudyOpts *)base)->preset ? "ci" : "default");
-}
-
 static const CliOpt freqp_opts[] = {
-    OPT_FN(StudyOpts, preset, "P", "default, or ci: fashion-mnist n=300, mlp:784-64-10, 300 "
-           "steps, every 10", NULL, parse_preset, show_preset),
+    OPT_PRESET(StudyOpts, preset, "default, or ci: fashion-mnist n=300, mlp:784-64-10, 300 "
+           "steps, every 10"),
     OPT_LONG(StudyOpts, every, "K", "measure every K steps", NULL),
     OPT_DBL(StudyOpts, delta, "D", "filter width δ, a squared input distance: G_δ(x) = "
             "exp(−‖x‖²/(2δ)) (0: 0.1 × the median squared distance between training inputs)",
@@ -62,7 +50,8 @@ static void help(const OptTable *t, int nt) {
   opts_help_print(stdout, t, nt);
 }
 
-static void preset(RunOpts *o, StudyOpts *so) {
+static void preset(RunOpts *o, void *study) {
+  StudyOpts *so = study;
   strcpy(o->act, "relu");
   strcpy(o->opt, "gd");
   strcpy(o->loss, "mse");
@@ -89,20 +78,10 @@ int study_freqp(int argc, char **argv) {
   run_opts_default(&base);
   OptTable t[] = {{freqp_opts, &so, "study options", NULL},
                   {run_opts_table, &base, "train options (the preset's)", NULL}};
-  /* The preset sets defaults of both tables: a first pass finds it, the second reads the
-   * flags over the preset's values. */
-  StudyOpts first = so;
-  RunOpts scratch = base;
-  OptTable t0[] = {{freqp_opts, &first, NULL, NULL}, {run_opts_table, &scratch, NULL, NULL}};
-  int help_asked = cli_is_help(argc, argv);
-  if (opts_parse(t0, 2, argc, argv, 1, NULL, NULL, &err) && !help_asked) return cli_fail(&err);
-  so.preset = first.preset;
-  preset(&base, &so);
-  if (help_asked) {
-    help(t, 2);
-    return EXIT_OK;
-  }
-  int rc = opts_parse(t, 2, argc, argv, 1, NULL, NULL, &err);
+  int helped;
+  int rc = cli_study_opts_parse(t, sizeof so, offsetof(StudyOpts, preset), preset, help, argc,
+                                argv, &helped, &err);
+  if (!rc && helped) return EXIT_OK;
   if (!rc && so.every < 1)
     rc = err_set(&err, CS_EINVAL, "--every '%ld' is not an integer >= 1", so.every);
   if (!rc && !(so.delta >= 0))

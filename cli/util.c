@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opts.h"
+#include "run_opts.h"
 #include "core/spec.h"
 #include "core/threads.h"
 #include "db/db_json.h"
@@ -133,4 +135,44 @@ void cli_run_metrics(Db *db, int64_t id, const char *const *names, int n, double
     if (!db_query_rows(db, sql, &id, 1, &m, &err) && m.nrow) v[i] = m.v[0];
     db_rows_free(&m);
   }
+}
+
+int cli_study_opts_parse(const OptTable *t, size_t so_size, size_t preset_off,
+                         void (*preset)(RunOpts *run, void *so),
+                         void (*help)(const OptTable *t, int nt), int argc, char **argv,
+                         int *helped, Err *err) {
+  *helped = 0;
+  void *first = malloc(so_size);
+  RunOpts *scratch = malloc(sizeof *scratch);
+  if (!first || !scratch) {
+    free(first), free(scratch);
+    return err_set(err, CS_ENOMEM, "out of memory for the options");
+  }
+  memcpy(first, t[0].base, so_size);
+  memcpy(scratch, t[1].base, sizeof *scratch);
+  OptTable t0[2] = {{t[0].opts, first, NULL, NULL}, {t[1].opts, scratch, NULL, NULL}};
+  int help_asked = cli_is_help(argc, argv); /* then only the preset matters */
+  int rc = opts_parse(t0, 2, argc, argv, 1, NULL, NULL, err);
+  memcpy((char *)t[0].base + preset_off, (char *)first + preset_off, sizeof(int));
+  free(first), free(scratch);
+  if (rc && !help_asked) return rc;
+  err_clear(err);
+  preset(t[1].base, t[0].base);
+  if (help_asked) {
+    help(t, 2);
+    *helped = 1;
+    return CS_OK;
+  }
+  return opts_parse(t, 2, argc, argv, 1, NULL, NULL, err);
+}
+
+int opts_parse_preset(void *base, const CliOpt *opt, const char *v, Err *err) {
+  if (strcmp(v, "ci") && strcmp(v, "default"))
+    return err_set(err, CS_EINVAL, "--preset '%s' (use default or ci)", v);
+  *(int *)((char *)base + opt->off) = !strcmp(v, "ci");
+  return CS_OK;
+}
+
+void opts_show_preset(const void *base, const CliOpt *opt, char *out, size_t n) {
+  snprintf(out, n, "%s", *(const int *)((const char *)base + opt->off) ? "ci" : "default");
 }
