@@ -4,14 +4,14 @@ runs of `curvscope study freq-principle`, as one SVG (standard library only).
 
     scripts/freqp_figure.py OUT.svg DB:RUN[:LABEL] [DB:RUN[:LABEL] ...]
 
-Each panel is one run: e_low (solid) and e_high (dashed) on a log axis from 0.01 to 2.
+Each panel is one run: e_low (solid) and e_high (dashed) on a log axis from 0.001 to 2.
 """
 import math
 import sqlite3
 import sys
 
 W, H, PAD_L, PAD_B, PAD_T, PAD_R = 340, 230, 48, 34, 26, 10
-Y_LO, Y_HI = 0.01, 2.0
+Y_LO, Y_HI = 0.001, 2.0
 
 
 def curves(db, run):
@@ -37,7 +37,7 @@ def panel(x0, label, data, delta):
          (x0 + PAD_L, label, delta)]
     o.append('<rect x="%g" y="%g" width="%g" height="%g" fill="none" stroke="#888"/>' %
              (x0 + PAD_L, PAD_T, pw, ph))
-    for v in (0.01, 0.03, 0.1, 0.3, 1.0):
+    for v in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0):
         o.append('<line x1="%g" x2="%g" y1="%g" y2="%g" stroke="#ddd"/>' %
                  (x0 + PAD_L, x0 + PAD_L + pw, Y(v), Y(v)))
         o.append('<text x="%g" y="%g" font-size="10" text-anchor="end">%g</text>' %
