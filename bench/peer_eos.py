@@ -29,7 +29,6 @@ import time
 
 import peer_env
 
-FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
 N, CLASSES, WIDTHS, LR = 1500, (0, 1, 2, 3), (784, 120, 120, 4), 0.05
 
 
@@ -57,8 +56,8 @@ torch.set_num_threads(ARGS.threads)
 
 
 def data(dtype):
-    images = peer_env.read_idx(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))
-    labels = peer_env.read_idx(os.path.join(FMNIST_DIR, "train-labels-idx1-ubyte.gz"))
+    images = peer_env.read_idx(os.path.join(peer_env.FMNIST_DIR, "train-images-idx3-ubyte.gz"))
+    labels = peer_env.read_idx(os.path.join(peer_env.FMNIST_DIR, "train-labels-idx1-ubyte.gz"))
     keep = np.isin(labels, CLASSES)
     x_all = images[keep].reshape(int(keep.sum()), -1).astype(np.float64) / 255.0
     lab = np.searchsorted(np.array(CLASSES), labels[keep])

@@ -54,7 +54,6 @@ import time
 import peer_env
 
 WORKLOADS = ("pc-bias", "spectral", "stein")
-FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
 PC_N, PC_WIDTH, PC_LR, PC_K = 5000, 256, 0.006, 20
 SP_N, SP_WIDTH, SP_HIDDEN, SP_LR, SP_EVERY = 200, 256, 5, 3e-4, 100
 SP_FREQS = list(range(5, 55, 5))
@@ -123,19 +122,8 @@ def rounds(one_round, extra_seconds=lambda r: sum(r)):
 
 # ------------------------------------------------------------------ pc-bias
 
-def fashion_mnist(n, dtype):
-    images = peer_env.read_idx(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))
-    labels = peer_env.read_idx(os.path.join(FMNIST_DIR, "train-labels-idx1-ubyte.gz"))
-    x_all = images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
-    mean, std = x_all.mean(axis=0), x_all.std(axis=0)
-    std[std == 0] = 1.0
-    x = (x_all[:n] - mean) / std
-    y = np.eye(10)[labels[:n]]
-    return torch.from_numpy(x).to(dtype).contiguous(), torch.from_numpy(y).to(dtype).contiguous()
-
-
 def pc_bias(dtype):
-    x, y = fashion_mnist(PC_N, dtype)
+    x, y = peer_env.fashion_mnist(PC_N, dtype)
     n, d = x.shape
     torch.manual_seed(0)
     layers = [torch.nn.Linear(d, PC_WIDTH, bias=False), torch.nn.Linear(PC_WIDTH, 10, bias=False)]

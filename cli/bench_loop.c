@@ -81,14 +81,14 @@ static const LoopWorkload *loop_find(const char *name) {
   return NULL;
 }
 
-int bench_loop_known(const char *name) { return loop_find(name) != NULL; }
+int bench_loop_known(const char *name) { return loop_find(name) || !strcmp(name, "ntk"); }
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
-static double median_of(const double *t, int n) {
+double bench_median(const double *t, int n) {
   double s[MAX_ROUNDS];
   if (n <= 0) return NAN;
   memcpy(s, t, (size_t)n * sizeof *s);
@@ -98,7 +98,7 @@ static double median_of(const double *t, int n) {
 
 /* CPU seconds of the whole process (all threads): on a loaded machine the work done,
  * where wall time also counts the waits for a core. */
-static double cpu_time(void) {
+double bench_cpu_time(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -150,15 +150,20 @@ static double gemm_gflops(const Gemm *g, double s) {
 /* ---------------------------------------------------------------- set-up */
 
 static int loop_setup(const LoopWorkload *w, RunSetup *s, Err *err) {
+  return bench_run_setup(w->data, w->model, w->act, w->opt, w->lr, s, err);
+}
+
+int bench_run_setup(const char *data, const char *model, const char *act, const char *opt,
+                    double lr, RunSetup *s, Err *err) {
   RunOpts o;
   run_opts_default(&o);
-  snprintf(o.data, sizeof o.data, "%s", w->data);
-  snprintf(o.model, sizeof o.model, "%s", w->model);
-  snprintf(o.act, sizeof o.act, "%s", w->act);
-  snprintf(o.opt, sizeof o.opt, "%s", w->opt);
+  snprintf(o.data, sizeof o.data, "%s", data);
+  snprintf(o.model, sizeof o.model, "%s", model);
+  snprintf(o.act, sizeof o.act, "%s", act);
+  snprintf(o.opt, sizeof o.opt, "%s", opt);
   snprintf(o.init, sizeof o.init, "torch");
   snprintf(o.loss, sizeof o.loss, "mse");
-  o.lr = w->lr;
+  o.lr = lr;
   o.seed = 0;
   o.eval_every = 0;
   o.threads = threads_get();
@@ -215,11 +220,11 @@ static int bench_pcbias(const LoopWorkload *w, const BenchLoopOpts *o, LoopResul
     if (total > o->budget && k >= 3) break;
   }
   r->rounds = k;
-  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
-  r->step_s = median_of(ts, k);
-  r->probe_s = median_of(tp, k);
+  r->dgemm_gflops = gemm_gflops(&g, bench_median(tm, k));
+  r->step_s = bench_median(ts, k);
+  r->probe_s = bench_median(tp, k);
   r->probe_over_step = r->probe_s / r->step_s;
-  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+  r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
 done:
   if (p.destroy) p.destroy(p.self);
   gemm_free(&g);
@@ -270,15 +275,15 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   for (int it = -1; it < R; it++) { /* an untimed round first; training goes on throughout */
     double gm = gemm_time(&g);
     TrainResult res, res0;
-    double c0 = cpu_time();
+    double c0 = bench_cpu_time();
     if ((rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, &p, 1, &rec, &res,
                         err)))
       goto done;
-    double c1 = cpu_time();
+    double c1 = bench_cpu_time();
     if ((rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, NULL, 0, &rec, &res0,
                         err)))
       goto done;
-    double c2 = cpu_time();
+    double c2 = bench_cpu_time();
     if (it == -1) r->loss_first = res.final_loss;
     r->loss_last = res0.final_loss;
     if (it < 0) continue;
@@ -291,12 +296,12 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
     if (total > o->budget && k >= 3) break;
   }
   r->rounds = k;
-  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
-  r->iter_s = median_of(ti, k);
-  r->iter_noprobe_s = median_of(tn, k);
-  r->iter_cpu_s = median_of(ci, k);
-  r->iter_noprobe_cpu_s = median_of(cn, k);
-  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+  r->dgemm_gflops = gemm_gflops(&g, bench_median(tm, k));
+  r->iter_s = bench_median(ti, k);
+  r->iter_noprobe_s = bench_median(tn, k);
+  r->iter_cpu_s = bench_median(ci, k);
+  r->iter_noprobe_cpu_s = bench_median(cn, k);
+  r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
 done:
   if (rec.self) {
     Err end_err = {0}; /* the scratch run ends like a study's, then the file goes */
@@ -414,12 +419,12 @@ done:
 
 /* ---------------------------------------------------------------- output */
 
-void bench_json_num(StrBuf *b, const char *k, double v) {
+void bench_json_kv(StrBuf *b, const char *k, double v) {
   sb_printf(b, ",\"%s\":", k);
   sb_json_num(b, v);
 }
 
-void bench_json_str(StrBuf *b, const char *k, const char *v) {
+void bench_json_kstr(StrBuf *b, const char *k, const char *v) {
   sb_printf(b, ",\"%s\":", k);
   sb_json_str(b, v);
 }
@@ -432,39 +437,39 @@ static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const Loop
   sb_init(&b);
   sb_append(&b, "{\"workload\":");
   sb_json_str(&b, w->name);
-  kv(&b, "threads", threads_get());
-  kstr(&b, "data", w->data);
-  kstr(&b, "model", w->model);
-  kstr(&b, "act", w->act);
-  kstr(&b, "opt", w->opt);
-  kv(&b, "lr", w->lr);
-  kstr(&b, "omp_wait_policy", getenv("OMP_WAIT_POLICY"));
-  kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
-  kstr(&b, "openblas_corename", openblas_get_corename());
-  kstr(&b, "openblas_config", openblas_get_config());
-  kv(&b, "rounds", r->rounds);
-  kv(&b, "dgemm_gflops", r->dgemm_gflops);
-  kv(&b, "step_gemm_flops", r->step_flops);
-  kv(&b, "step_gemm_share", r->step_share);
-  kv(&b, "loss_first", r->loss_first);
-  kv(&b, "loss_last", r->loss_last);
+  bench_json_kv(&b, "threads", threads_get());
+  bench_json_kstr(&b, "data", w->data);
+  bench_json_kstr(&b, "model", w->model);
+  bench_json_kstr(&b, "act", w->act);
+  bench_json_kstr(&b, "opt", w->opt);
+  bench_json_kv(&b, "lr", w->lr);
+  bench_json_kstr(&b, "omp_wait_policy", getenv("OMP_WAIT_POLICY"));
+  bench_json_kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
+  bench_json_kstr(&b, "openblas_corename", openblas_get_corename());
+  bench_json_kstr(&b, "openblas_config", openblas_get_config());
+  bench_json_kv(&b, "rounds", r->rounds);
+  bench_json_kv(&b, "dgemm_gflops", r->dgemm_gflops);
+  bench_json_kv(&b, "step_gemm_flops", r->step_flops);
+  bench_json_kv(&b, "step_gemm_share", r->step_share);
+  bench_json_kv(&b, "loss_first", r->loss_first);
+  bench_json_kv(&b, "loss_last", r->loss_last);
   if (!strcmp(w->name, "pc-bias")) {
-    kv(&b, "step_s", r->step_s);
-    kv(&b, "probe_s", r->probe_s);
-    kv(&b, "probe_over_step", r->probe_over_step);
+    bench_json_kv(&b, "step_s", r->step_s);
+    bench_json_kv(&b, "probe_s", r->probe_s);
+    bench_json_kv(&b, "probe_over_step", r->probe_over_step);
   } else if (!strcmp(w->name, "stein")) {
-    kstr(&b, "div", w->probe);
-    kv(&b, "samples", STEIN_N);
-    kv(&b, "batch", STEIN_BATCH);
-    kv(&b, "epoch_s", r->epoch_s);
-    kv(&b, "epoch_cpu_s", r->epoch_cpu_s);
+    bench_json_kstr(&b, "div", w->probe);
+    bench_json_kv(&b, "samples", STEIN_N);
+    bench_json_kv(&b, "batch", STEIN_BATCH);
+    bench_json_kv(&b, "epoch_s", r->epoch_s);
+    bench_json_kv(&b, "epoch_cpu_s", r->epoch_cpu_s);
   } else {
-    kstr(&b, "probe", w->probe);
-    kv(&b, "iterations", (double)o->steps);
-    kv(&b, "iter_s", r->iter_s);
-    kv(&b, "iter_noprobe_s", r->iter_noprobe_s);
-    kv(&b, "iter_cpu_s", r->iter_cpu_s);
-    kv(&b, "iter_noprobe_cpu_s", r->iter_noprobe_cpu_s);
+    bench_json_kstr(&b, "probe", w->probe);
+    bench_json_kv(&b, "iterations", (double)o->steps);
+    bench_json_kv(&b, "iter_s", r->iter_s);
+    bench_json_kv(&b, "iter_noprobe_s", r->iter_noprobe_s);
+    bench_json_kv(&b, "iter_cpu_s", r->iter_cpu_s);
+    bench_json_kv(&b, "iter_noprobe_cpu_s", r->iter_noprobe_cpu_s);
   }
   sb_append(&b, "}");
   printf("%s\n", b.p ? b.p : "{}");
@@ -498,6 +503,7 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
 }
 
 int bench_loop_main(const char *name, const BenchLoopOpts *o) {
+  if (!strcmp(name, "ntk")) return bench_ntk_main(o);
   const LoopWorkload *w = loop_find(name);
   Err err = {0};
   LoopResults r;

@@ -1,6 +1,7 @@
 /*
- * bench_loop.h: `curvscope bench --workload pc-bias|spectral|stein`: a study's training loop
- * and its probe, timed the way the study runs them (bench/peer_loops.py is the PyTorch
+ * bench_loop.h: `curvscope bench --workload pc-bias|spectral|stein|ntk`: a study's training
+ * loop and its probe, stein's epoch of critic training, or (ntk) the study's eigensolve, timed
+ * the way the study runs them (bench/peer_loops.py is the PyTorch
  * side; bench/compare sets the two side by side; docs/PERFORMANCE.md).
  */
 #ifndef CS_BENCH_LOOP_H
@@ -17,15 +18,29 @@ typedef struct BenchLoopOpts {
   int json;
 } BenchLoopOpts;
 
-/* 1 when name is one of the loop workloads. */
+/* `--workload ntk`: the NTK's top-20 eigensolve, dense and matrix-free (bench_ntk.c). */
+int bench_ntk_main(const BenchLoopOpts *o);
+
+/* 1 when name is one of the loop workloads (ntk included). */
 int bench_loop_known(const char *name);
 /* Runs workload name and prints a table or one JSON line; returns an exit status. The
  * thread count is already set (threads_set). */
 int bench_loop_main(const char *name, const BenchLoopOpts *o);
 
-/* ,"k":v appended to a JSON object being written (the loop and eos benchmarks' lines). */
-void bench_json_num(StrBuf *b, const char *k, double v);
-void bench_json_str(StrBuf *b, const char *k, const char *v);
+/* CPU seconds of the whole process (all threads): the work done on a loaded machine. */
+double bench_cpu_time(void);
+/* The median of t[0..n) (unchanged; NAN when n <= 0; n <= 256). */
+double bench_median(const double *t, int n);
+/* run_setup of a benchmark's run: torch init, MSE, seed 0, no evaluation, the threads set. */
+struct RunSetup;
+struct Err;
+int bench_run_setup(const char *data, const char *model, const char *act, const char *opt,
+                    double lr, struct RunSetup *s, struct Err *err);
+
+/* Appends ,"k":v (a JSON number, null for NaN) or ,"k":"v" (null for NULL) to b. */
+struct StrBuf;
+void bench_json_kv(struct StrBuf *b, const char *k, double v);
+void bench_json_kstr(struct StrBuf *b, const char *k, const char *v);
 
 /* Analytic GEMM FLOPs of one loss-and-gradient pass over N rows (cmd_bench.c). */
 double bench_flops_grad(const Net *net, size_t N);

@@ -18,6 +18,7 @@ static const Study studies[] = {
     {"stein", study_stein, "neural Stein critics with staged L2 regularisation (Repasky et al.)"},
     {"ntk", study_ntk, "the empirical NTK: spectrum, residual projections, rates, drift"},
     {"relu-kinks", study_kinks, "do two-layer ReLU kinks reach the data? (Holzmuller & Steinwart)"},
+    {"freq-principle", study_freqp, "low- before high-frequency fit on real data (Xu et al.)"},
 };
 #define NSTUDIES (sizeof studies / sizeof *studies)
 

@@ -110,6 +110,8 @@ void opts_show_id(const void *base, const CliOpt *opt, char *out, size_t n);
 /* --preset default|ci into an int field (1 for ci). */
 int opts_parse_preset(void *base, const CliOpt *opt, const char *value, Err *err);
 void opts_show_preset(const void *base, const CliOpt *opt, char *out, size_t n);
+#define OPT_PRESET(T, f, help) \
+  {#f, OPT_FN, offsetof(T, f), 0, "P", help, NULL, opts_parse_preset, opts_show_preset}
 #define OPT_THREADS(T, f) \
   {#f, OPT_LONG, offsetof(T, f), 0, "N", \
    "OpenMP and BLAS threads (0: all cores; at most 4 per core and 63)", NULL, \

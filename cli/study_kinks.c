@@ -28,8 +28,7 @@ typedef struct StudyOpts {
 } StudyOpts;
 
 static const CliOpt kinks_opts[] = {
-    OPT_FN(StudyOpts, preset, "P", "default, or ci: widths 16-64-256, 40 runs, 3000 steps", NULL,
-           opts_parse_preset, opts_show_preset),
+    OPT_PRESET(StudyOpts, preset, "default, or ci: widths 16-64-256, 40 runs, 3000 steps"),
     {"widths", OPT_STR, offsetof(StudyOpts, widths_text), sizeof(((StudyOpts *)0)->widths_text),
      "LIST", "hidden widths n, e.g. 16-32-64-128-256", NULL, NULL, NULL},
     OPT_LONG(StudyOpts, runs, "N", "Monte-Carlo runs per width (1..1000000)", NULL),

@@ -9,6 +9,7 @@
  * whose kernels differ in scale train at the same relative speed.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +72,8 @@ static void show_lr_frac(const void *base, const CliOpt *opt, char *out, size_t 
 }
 
 static const CliOpt ntk_opts[] = {
-    OPT_FN(StudyOpts, preset, "P", "default, or ci: n=64, freqs=1-2-4, widths 32-128-512, 300 "
-           "steps, every 10, k 10", NULL, opts_parse_preset, opts_show_preset),
+    OPT_PRESET(StudyOpts, preset, "default, or ci: n=64, freqs=1-2-4, widths 32-128-512, 300 "
+           "steps, every 10, k 10"),
     OPT_FN(StudyOpts, widths, "LIST", "one run per hidden width, e.g. 64-256-1024", NULL,
            parse_widths, show_widths),
     OPT_FN(StudyOpts, lr_frac, "F", "η = F·n/λ_max(K_0) per run (0: use --lr)", NULL,
@@ -115,7 +116,8 @@ static int study_opts_check(const StudyOpts *so, Err *err) {
   return CS_OK;
 }
 
-static void preset(RunOpts *o, StudyOpts *so) {
+static void preset(RunOpts *o, void *study) {
+  StudyOpts *so = study;
   strcpy(o->act, "relu");
   strcpy(o->opt, "gd");
   strcpy(o->loss, "mse");
@@ -196,19 +198,10 @@ static int width_opts(const RunOpts *base, const StudyOpts *so, int wi, const ch
 
 /* The run's NTK numbers, read back from the database. */
 static void print_run(Db *db, int64_t id, const RunOpts *o) {
-  DbRows m = {0};
-  Err err = {0};
   static const char *const names[] = {"ntk_rate_corr", "ntk_drift", "ntk_freq_order",
                                       "ntk_eig_ratio"};
   double v[4];
-  for (int i = 0; i < 4; i++) {
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND name='%s'",
-             names[i]);
-    v[i] = NAN;
-    if (!db_query_rows(db, sql, &id, 1, &m, &err) && m.nrow) v[i] = m.v[0];
-    db_rows_free(&m);
-  }
+  cli_run_metrics(db, id, names, 4, v);
   printf("  %-28s lr %-9.4g rate corr %6.3f  drift %8.4g  freq order %6.3f  λ_k/λ_1 %.3g\n",
          o->model, o->lr, v[0], v[1], v[2], v[3]);
 }
@@ -268,28 +261,18 @@ int study_ntk(int argc, char **argv) {
   StudyOpts so = {"", {0}, 0, 20, 20, 0, 8, -1, 0.5, "auto", 1, 0};
   RunOpts base;
   run_opts_default(&base);
-  unsigned char seen[OPTS_MAX_LINES] = {0};
-  OptTable t[] = {{ntk_opts, &so, "study options", NULL},
+  unsigned char seen[OPTS_MAX_LINES] = {0}, sseen[OPTS_MAX_LINES] = {0};
+  OptTable t[] = {{ntk_opts, &so, "study options", sseen},
                   {run_opts_table, &base, "train options (the preset's)", seen}};
-  /* The preset sets defaults of both tables (--every, --steps ...): a first pass finds it,
-   * the second reads the flags over the preset's values. */
-  StudyOpts first = so;
-  RunOpts scratch = base;
-  OptTable t0[] = {{ntk_opts, &first, NULL, NULL}, {run_opts_table, &scratch, NULL, NULL}};
-  int help_asked = cli_is_help(argc, argv);
-  if (opts_parse(t0, 2, argc, argv, 1, NULL, NULL, &err) && !help_asked) return cli_fail(&err);
-  so.preset = first.preset;
-  preset(&base, &so);
-  if (help_asked) {
-    help(t, 2);
-    return EXIT_OK;
-  }
-  int rc = opts_parse(t, 2, argc, argv, 1, NULL, NULL, &err);
+  int helped;
+  int rc = cli_study_opts_parse(t, sizeof so, offsetof(StudyOpts, preset), preset, help, argc,
+                                argv, &helped, &err);
+  if (!rc && helped) return EXIT_OK;
   if (!rc) rc = study_opts_check(&so, &err);
   if (!rc && base.nprobes >= RUN_MAX_PROBES)
     rc = err_set(&err, CS_EINVAL, "at most %d --probe flags beside the study's ntk probe",
                  RUN_MAX_PROBES - 1);
-  if (!rc && so.run >= 0 && first.nwidths)
+  if (!rc && so.run >= 0 && opts_seen(&t[0], "widths"))
     rc = err_set(&err, CS_EINVAL, "with --run the model, data and step size come from the stored "
                  "run: give only study options, --db and --threads");
   if (!rc && so.run >= 0) rc = run_opts_refuse_training(&t[1], &err);

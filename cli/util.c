@@ -1,5 +1,6 @@
 /* util.c: error printing, stop signals and opening the
  * database for the subcommands. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,8 +9,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opts.h"
+#include "run_opts.h"
 #include "core/spec.h"
 #include "core/threads.h"
+#include "db/db_json.h"
 
 /* Exit 2 when what the user gave is refused (a flag or value, a file or database that is
  * corrupt, of another program or of a newer curvscope, a run or file that is not there);
@@ -119,3 +123,46 @@ void cli_study_group(const char *study, char *out, size_t n) {
   if (gmtime_r(&now, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
   snprintf(out, n, "%s-%s-%ld", study, stamp, (long)getpid());
 }
+
+void cli_run_metrics(Db *db, int64_t id, const char *const *names, int n, double *v) {
+  Err err = {0};
+  for (int i = 0; i < n; i++) {
+    DbRows m = {0};
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND name='%s'",
+             names[i]);
+    v[i] = NAN;
+    if (!db_query_rows(db, sql, &id, 1, &m, &err) && m.nrow) v[i] = m.v[0];
+    db_rows_free(&m);
+  }
+}
+
+int cli_study_opts_parse(const OptTable *t, size_t so_size, size_t preset_off,
+                         void (*preset)(RunOpts *run, void *so),
+                         void (*help)(const OptTable *t, int nt), int argc, char **argv,
+                         int *helped, Err *err) {
+  *helped = 0;
+  void *first = malloc(so_size);
+  RunOpts *scratch = malloc(sizeof *scratch);
+  if (!first || !scratch) {
+    free(first), free(scratch);
+    return err_set(err, CS_ENOMEM, "out of memory for the options");
+  }
+  memcpy(first, t[0].base, so_size);
+  memcpy(scratch, t[1].base, sizeof *scratch);
+  OptTable t0[2] = {{t[0].opts, first, NULL, NULL}, {t[1].opts, scratch, NULL, NULL}};
+  int help_asked = cli_is_help(argc, argv); /* then only the preset matters */
+  int rc = opts_parse(t0, 2, argc, argv, 1, NULL, NULL, err);
+  memcpy((char *)t[0].base + preset_off, (char *)first + preset_off, sizeof(int));
+  free(first), free(scratch);
+  if (rc && !help_asked) return rc;
+  err_clear(err);
+  preset(t[1].base, t[0].base);
+  if (help_asked) {
+    help(t, 2);
+    *helped = 1;
+    return CS_OK;
+  }
+  return opts_parse(t, 2, argc, argv, 1, NULL, NULL, err);
+}
+

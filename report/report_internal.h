@@ -85,6 +85,9 @@ int section_ntk_emit(Report *r, ReportRun *run, Err *err);
 /* The relu-kinks study's section (section_kinks.c). */
 int section_kinks_applies(Report *r, const ReportRun *run, Err *err);
 int section_kinks_emit(Report *r, ReportRun *run, Err *err);
+/* The frequency-principle study's section (section_freqp.c). */
+int section_freqp_applies(Report *r, const ReportRun *run, Err *err);
+int section_freqp_emit(Report *r, ReportRun *run, Err *err);
 
 /* The comparison's table of the m runs (compare_config.c): the configuration keys that
  * differ, then final train loss, test loss and test accuracy; configuration cells that

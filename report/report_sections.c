@@ -436,5 +436,6 @@ const ReportSection report_sections[] = {
     {"batch", "Batch size and curvature", section_batch_applies, section_batch_emit},
     {"ntk", "Neural tangent kernel", section_ntk_applies, section_ntk_emit},
     {"kinks", "ReLU kinks", section_kinks_applies, section_kinks_emit},
+    {"freqp", "Frequency principle", section_freqp_applies, section_freqp_emit},
 };
 const size_t report_n_sections = sizeof report_sections / sizeof report_sections[0];

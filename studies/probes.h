@@ -17,6 +17,9 @@
  *   ntk:every=K,k=20,dense=auto,layers=true,t1=T,probes=8  the empirical NTK on the
  *       training set: spectrum, residual projections, rates against the kernel
  *       prediction, per-layer spectra, drift (studies/ntk/ntk.h, docs/NTK.md).
+ *   freqp:every=K,delta=D,eps=E  the frequency principle on the training set: e_low and
+ *       e_high of Xu et al.'s Gaussian filter on the inputs (studies/freqp/freqp.h,
+ *       docs/FREQP.md).
  * Each sharpness probe tracks its eigenvectors (studies/track.h): one block product and a
  * Rayleigh-Ritz check per measurement when the previous vectors still fit, else a
  * full solve to tol warm-started from them (warm=false: a cold solve every time).

@@ -9,6 +9,7 @@
 #include "hessian/ops.h"
 #include "lanczos/eig.h"
 #include "probes.h"
+#include "freqp/freqp.h"
 #include "ntk/ntk.h"
 #include "spectral/spectral.h"
 #include "track.h"
@@ -188,6 +189,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
                  const OptimizerType *opt, Precision prec, Probe *out, Err *err) {
   if (spectral_probe_matches(text)) return spectral_probe_create(text, net, train, out, err);
   if (ntk_probe_matches(text)) return ntk_probe_create(text, net, train, loss, opt, out, err);
+  if (freqp_probe_matches(text)) return freqp_probe_create(text, net, train, loss, out, err);
   Spec s;
   if (spec_parse(&s, text, err)) return err_prefix(err, "--probe");
   ProbeKind kind;
@@ -197,7 +199,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   else {
     err_set(err, CS_EINVAL,
             "--probe: unknown probe '%s' (known: sharpness, precond-sharpness, gn-sharpness, "
-            "spectral, ntk)",
+            "spectral, ntk, freqp)",
             s.kind);
     spec_free(&s);
     return CS_EINVAL;

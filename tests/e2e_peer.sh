@@ -23,6 +23,8 @@ run "$PY" "$PEER" --workload nope
 [ $RC -eq 2 ] && [[ $ERR == *nope* ]]; ok $? "--workload nope: exit 2 naming it (rc $RC)"
 run "$PY" "$SRC/bench/peer_loops.py" --workload nope
 [ $RC -eq 2 ] && [[ $ERR == *nope* ]] && [ -z "$OUT" ]; ok $? "peer_loops.py --workload nope: exit 2 naming it (rc $RC)"
+run "$PY" "$SRC/bench/peer_ntk.py" --threads 0
+[ $RC -eq 2 ] && [[ $ERR == *--threads* ]] && [ -z "$OUT" ]; ok $? "peer_ntk.py --threads 0: exit 2 naming it (rc $RC)"
 run "$PY" "$PEER" --workload digits --repeats 0
 [ $RC -eq 2 ] && [[ $ERR == *--repeats* ]]; ok $? "--repeats 0: exit 2 naming --repeats (rc $RC)"
 run "$PY" "$SRC/bench/compare" --curvscope "$BIN" --python /bin/false --workloads digits
@@ -31,11 +33,16 @@ ok $? "bench/compare with an interpreter without torch: refused, pointing to set
 
 # ---- a small run --------------------------------------------------------------------------
 if ! "$PY" -c "import torch, scipy.sparse.linalg, numpy, sklearn" 2>/dev/null; then
-  for d in "digits run" "HVP checks" "top eigenpair" "power iteration" "compare's fields" gemm "loop peer"; do
+  for d in "digits run" "HVP checks" "top eigenpair" "power iteration" "compare's fields" gemm "loop peer" "fashion loader"; do
     n=$((n + 1)); echo "ok $n - $d # SKIP the peer's packages are missing (scripts/setup_bench.sh)"
   done
   tap_end
 fi
+run "$PY" -c "import sys; sys.path.insert(0, '$SRC/bench'); import peer_env, torch
+x, y = peer_env.fashion_mnist(7, torch.float64)
+print(tuple(x.shape), tuple(y.shape), round(float(x.mean(0).abs().max()), 3) < 10, float(y.sum()))"
+[ $RC -eq 0 ] && [ "$OUT" = "(7, 784) (7, 10) True 7.0" ]
+ok $? "peer_env.fashion_mnist: the first 7 images standardised, one-hot targets ($OUT${ERR:0:120})"
 run "$PY" "$PEER" --workload digits --threads 1 --parts grad,hvp,eig1,power --repeats 1 \
   --warmup 0 --eig-warmup 0 --min-repeats 1
 echo "$OUT" >digits.json
