@@ -142,8 +142,8 @@ done:
   return rc;
 }
 
-#define kv bench_json_num
-#define kstr bench_json_str
+#define kv bench_json_kv
+#define kstr bench_json_kstr
 
 static void eos_print(const BenchEosOpts *o, const EosBench *e) {
   double gd_s = e->total_s - e->measure_s, mv = (double)e->products / (double)e->measurements;

@@ -379,7 +379,7 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
   int k = 0;
   const double lam = 0.4;
   for (int it = -1; it < R; it++) { /* one untimed epoch first */
-    double gm = gemm_time(&g), c0 = cpu_time(), t0 = wall_time(), J = 0;
+    double gm = gemm_time(&g), c0 = bench_cpu_time(), t0 = wall_time(), J = 0;
     rng_shuffle(&rng, idx, n);
     for (size_t s = 0; s < n; s += B) {
       size_t m = n - s < B ? n - s : B;
@@ -391,7 +391,7 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
       J += stein_critic_objective(sc, theta, Xb, Sb, m, lam, &div, NULL, &rng, NULL, NULL, grad);
       optim_step(opt, theta, grad);
     }
-    double t1 = wall_time(), c1 = cpu_time();
+    double t1 = wall_time(), c1 = bench_cpu_time();
     J /= (double)(n / B);
     if (it == -1) r->loss_first = -J;
     r->loss_last = -J;
@@ -403,10 +403,10 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
     if (total > o->budget && k >= 3) break;
   }
   r->rounds = k;
-  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
-  r->epoch_s = median_of(te, k);
-  r->epoch_cpu_s = median_of(tc, k);
-  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+  r->dgemm_gflops = gemm_gflops(&g, bench_median(tm, k));
+  r->epoch_s = bench_median(te, k);
+  r->epoch_cpu_s = bench_median(tc, k);
+  r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
 done:
   gemm_free(&g);
   free(theta), free(grad), free(X), free(S), free(Xb), free(Sb), free(idx);
@@ -429,8 +429,6 @@ void bench_json_kstr(StrBuf *b, const char *k, const char *v) {
   sb_json_str(b, v);
 }
 
-#define kv bench_json_num
-#define kstr bench_json_str
 
 static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const LoopResults *r) {
   StrBuf b;

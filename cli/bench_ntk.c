@@ -94,7 +94,7 @@ static int bench_case(int dense, const NtkCase *c, const BenchLoopOpts *o, NtkTi
   double tb[MAX_ROUNDS], ts[MAX_ROUNDS], tt[MAX_ROUNDS], tc[MAX_ROUNDS], np[MAX_ROUNDS];
   double spent = 0;
   int k = 0;
-  Batch b = {s.train->X, s.train->Y, NULL, n, NULL};
+  Batch b = {s.train->X, s.train->Y, NULL, n, NULL, NULL};
   for (int it = -1; it < R; it++) { /* one untimed solve first */
     double c0 = bench_cpu_time(), t0 = wall_time(), t1;
     Counted cnt = {{0}, 0};

@@ -192,7 +192,7 @@ static void test_probe(LossKind loss) {
   Optimizer *opt = optim_alloc(optim_gd, &oc, net.n_params);
   Probe p;
   Err err = {0};
-  int rc = probe_create("freqp:every=5,delta=2,eps=0.5", &net, tr, loss, optim_gd, &p, &err);
+  int rc = probe_create("freqp:every=5,delta=2,eps=0.5", &net, tr, loss, optim_gd, PREC_F64, &p, &err);
   MemRecorder *m = memrec_alloc();
   Recorder rec = memrec_recorder(m);
   int64_t id;
@@ -271,7 +271,7 @@ static void test_probe_bad(void) {
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     Probe p;
     Err e = {0};
-    int rc = probe_create(bad[i].spec, &net, tr, bad[i].loss, optim_gd, &p, &e);
+    int rc = probe_create(bad[i].spec, &net, tr, bad[i].loss, optim_gd, PREC_F64, &p, &e);
     tap_ok(rc == CS_EINVAL && strstr(e.msg, bad[i].needle), "probe '%s' refused (%s)",
            bad[i].spec, e.msg);
     if (!rc) p.destroy(p.self);
@@ -280,7 +280,7 @@ static void test_probe_bad(void) {
   double *t2 = test_mlp(&wide, "mlp:2-4-3", ACT_TANH, 1);
   Probe p;
   Err e = {0};
-  int rc = probe_create("freqp", &wide, tr, LOSS_MSE, optim_gd, &p, &e);
+  int rc = probe_create("freqp", &wide, tr, LOSS_MSE, optim_gd, PREC_F64, &p, &e);
   tap_ok(rc == CS_EINVAL && strstr(e.msg, "outputs"), "targets and outputs must match (%s)", e.msg);
   free(theta), free(t2);
   net_deinit(&net), net_deinit(&wide);
