@@ -34,6 +34,8 @@ int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
+/* The exit status for an error: 2 when the input is refused, 1 when the machine failed. */
+int cli_exit_status(const Err *err);
 /* Prints "curvscope: msg" to stderr and returns the exit code for err's status. */
 int cli_fail(const Err *err);
 /* curvscope merge OUT IN...: checks every input, then merges them one by one into out;

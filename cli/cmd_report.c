@@ -78,11 +78,12 @@ int cmd_report(int argc, char **argv) {
   Db *db = NULL;
   if (access(dbpath, R_OK) != 0) {
     fprintf(stderr, "curvscope report: no database '%s' (--db)\n", dbpath);
+    rc = EXIT_USAGE;
     goto done;
   }
   if (cli_db_open(dbpath, &db, &err)) { /* the input first, then what this build can do */
     fprintf(stderr, "curvscope report: %s\n", err.msg);
-    if (err.code == CS_EINVAL) rc = 2; /* a --db that is not a file: bad usage */
+    rc = cli_exit_status(&err);
     goto done;
   }
   if (report_assets_check(&err)) {
@@ -93,6 +94,7 @@ int cmd_report(int argc, char **argv) {
   ReportStats st;
   if (report_write(db, &o, &st, &err)) {
     fprintf(stderr, "curvscope report: %s\n", err.msg);
+    rc = cli_exit_status(&err);
     goto done;
   }
   printf("wrote %s (%.1f MB, %zu run%s, %zu charts) in %.2f s\n", out,

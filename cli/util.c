@@ -18,12 +18,16 @@
 /* Exit 2 when what the user gave is refused (a flag or value, a file or database that is
  * corrupt, of another program or of a newer curvscope, a run or file that is not there);
  * exit 1 when the machine failed us (I/O, disk full, a lock never released, memory). */
-int cli_fail(const Err *err) {
-  fprintf(stderr, "curvscope: %s\n", err->msg[0] ? err->msg : cs_status_name(err->code));
+int cli_exit_status(const Err *err) {
   switch (err->code) {
   case CS_EINVAL: case CS_EFORMAT: case CS_EVERSION: case CS_ENOTFOUND: return EXIT_USAGE;
   default: return EXIT_FAIL;
   }
+}
+
+int cli_fail(const Err *err) {
+  fprintf(stderr, "curvscope: %s\n", err->msg[0] ? err->msg : cs_status_name(err->code));
+  return cli_exit_status(err);
 }
 
 int cli_is_help(int argc, char **argv) {
