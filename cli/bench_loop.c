@@ -71,14 +71,16 @@ static const LoopWorkload *loop_find(const char *name) {
   return NULL;
 }
 
-int bench_loop_known(const char *name) { return loop_find(name) != NULL; }
+int bench_loop_known(const char *name) {
+  return loop_find(name) != NULL || !strcmp(name, "batch-scaling");
+}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
-static double median_of(const double *t, int n) {
+double bench_median(const double *t, int n) {
   double s[MAX_ROUNDS];
   if (n <= 0) return NAN;
   memcpy(s, t, (size_t)n * sizeof *s);
@@ -199,11 +201,11 @@ static int bench_pcbias(const LoopWorkload *w, const BenchLoopOpts *o, LoopResul
     if (total > o->budget && k >= 3) break;
   }
   r->rounds = k;
-  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
-  r->step_s = median_of(ts, k);
-  r->probe_s = median_of(tp, k);
+  r->dgemm_gflops = gemm_gflops(&g, bench_median(tm, k));
+  r->step_s = bench_median(ts, k);
+  r->probe_s = bench_median(tp, k);
   r->probe_over_step = r->probe_s / r->step_s;
-  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+  r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
 done:
   if (p.destroy) p.destroy(p.self);
   gemm_free(&g);
@@ -275,12 +277,12 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
     if (total > o->budget && k >= 3) break;
   }
   r->rounds = k;
-  r->dgemm_gflops = gemm_gflops(&g, median_of(tm, k));
-  r->iter_s = median_of(ti, k);
-  r->iter_noprobe_s = median_of(tn, k);
-  r->iter_cpu_s = median_of(ci, k);
-  r->iter_noprobe_cpu_s = median_of(cn, k);
-  r->step_share = g.n > 0 ? median_of(sh, k) : NAN;
+  r->dgemm_gflops = gemm_gflops(&g, bench_median(tm, k));
+  r->iter_s = bench_median(ti, k);
+  r->iter_noprobe_s = bench_median(tn, k);
+  r->iter_cpu_s = bench_median(ci, k);
+  r->iter_noprobe_cpu_s = bench_median(cn, k);
+  r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
 done:
   if (rec.self) {
     Err end_err = {0}; /* the scratch run ends like a study's, then the file goes */
@@ -372,6 +374,7 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
 }
 
 int bench_loop_main(const char *name, const BenchLoopOpts *o) {
+  if (!strcmp(name, "batch-scaling")) return bench_batch_main(o);
   const LoopWorkload *w = loop_find(name);
   Err err = {0};
   LoopResults r;

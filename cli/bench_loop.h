@@ -1,7 +1,9 @@
 /*
  * bench_loop.h: `curvscope bench --workload pc-bias|spectral`: a study's training loop
  * and its probe, timed the way the study runs them (bench/peer_loops.py is the PyTorch
- * side; bench/compare sets the two side by side; docs/PERFORMANCE.md).
+ * side; bench/compare sets the two side by side; docs/PERFORMANCE.md); and
+ * `--workload batch-scaling`, the study's mini-batch λmax draws (bench_batch.c,
+ * bench/peer_batch.py).
  */
 #ifndef CS_BENCH_LOOP_H
 #define CS_BENCH_LOOP_H
@@ -14,6 +16,7 @@ typedef struct BenchLoopOpts {
   double budget;  /* stop repeating after this many timed seconds (at least 3 rounds) */
   int dgemm_n;    /* the reference DGEMM's size; 0 skips it */
   int json;
+  const char *draws_file; /* batch-scaling: write θ, data and draws for the peer ("" none) */
 } BenchLoopOpts;
 
 /* 1 when name is one of the loop workloads. */
@@ -21,6 +24,11 @@ int bench_loop_known(const char *name);
 /* Runs workload name and prints a table or one JSON line; returns an exit status. The
  * thread count is already set (threads_set). */
 int bench_loop_main(const char *name, const BenchLoopOpts *o);
+
+/* `--workload batch-scaling` (bench_batch.c): the study's draws, timed per round. */
+int bench_batch_main(const BenchLoopOpts *o);
+/* Median of t[0..n) (n <= 256; NAN when n = 0). */
+double bench_median(const double *t, int n);
 
 /* Analytic GEMM FLOPs of one loss-and-gradient pass over N rows (cmd_bench.c). */
 double bench_flops_grad(const Net *net, size_t N);

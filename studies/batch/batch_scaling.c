@@ -218,7 +218,9 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
       if ((rc = solve_end(&op, o, EIG_TOP, o->seed ^ stream, wtop, &have_top, &bd->lmax,
                           &bd->res_max, &bd->mv_max, &bd->wall_max, &bd->conv_max, err)))
         goto out;
-      if (o->ggn && B * net->d_out < P) { /* PSD of rank <= B·d_out < P: λmin = 0 exactly */
+      if (o->top_only) {
+        bd->conv_min = 1;
+      } else if (o->ggn && B * net->d_out < P) { /* PSD of rank <= B·d_out < P: λmin = 0 exactly */
         bd->lmin = bd->res_min = bd->wall_min = 0.0;
         bd->mv_min = 0;
         bd->conv_min = 1;
@@ -237,6 +239,8 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
           goto out;
         r->matvecs += bd->mv_pre;
       }
+      r->matvecs += bd->mv_max + bd->mv_min;
+      if (o->top_only) continue;
       if ((rc = op.apply(op.self, z, hz))) {
         err_set(err, rc, "product H_B z failed (B = %zu)", B);
         goto out;
@@ -244,7 +248,7 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
       bd->hz_norm2 = dot(hz, hz, P);
       nsum += bd->hz_norm2;
       for (size_t j = 0; j < P; j++) hzsum[j] += hz[j];
-      r->matvecs += bd->mv_max + bd->mv_min + 1;
+      r->matvecs++;
     }
     int nd = r->ndraw[i];
     double mnorm2 = dot(hzsum, hzsum, P) / ((double)nd * nd);

@@ -44,6 +44,8 @@ typedef struct BatchScalingOptions {
   uint64_t seed;    /* the draws, z and cold starts */
   long chunk;       /* rows per chunk of the curvature build (0: one chunk) */
   double adam_eps;  /* > 0: also the preconditioned λmax, Adam's ε; 0: not measured */
+  int top_only;     /* 1: λmax only (no λmin solves, no noise product: lmin, hz_norm2 and
+                       hess_var are 0); bench's batch-scaling workload */
 } BatchScalingOptions;
 
 /* 8-32-128-512-2048, 10 draws, the Hessian, tol 1e-4, maxit 500, seed 0, chunk 5000, the
