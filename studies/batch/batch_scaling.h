@@ -10,7 +10,8 @@
  * vector at the same end. The whole set (B = N) is measured first, once: its λ1
  * is λ_N, the value every mini-batch mean is compared with. One curvature
  * context sized for N serves every draw, so a small batch costs products on its
- * own rows only. The Gauss-Newton matrix is PSD of rank <= B·d_out, so when that is
+ * own rows only, and one Lanczos workspace (lanczos/eig.h, EigWork) serves every solve, so
+ * no draw allocates. The Gauss-Newton matrix is PSD of rank <= B·d_out, so when that is
  * below P its λmin is 0 exactly and is recorded without a solve (0 products). The
  * noise estimate of docs/BATCH.md uses one seeded unit vector z:
  *   hess_var(B) = mean_i ‖H_i z‖² − ‖mean_i H_i z‖²   over the draws i of size B.
