@@ -6,7 +6,7 @@ them with the standard stack: for each batch, the gradient graph by autograd
 (create_graph=True) and SciPy's ARPACK (`eigsh(k=1, which='LA', tol=1e-4)`) over a
 LinearOperator of Hessian-vector products on that graph (the grad of g.v with
 retain_graph, as PyHessian does). Each solve starts (v0) from the previous solve's
-eigenvector, as curvscope's do. Prints ONE line of JSON on stdout.
+eigenvector, as curvscope's do (--start cold: no v0). Prints ONE line of JSON on stdout.
 
     /usr/bin/python3 bench/peer_batch.py --draws-file FILE [--threads 2] [--repeats 3]
         [--budget 60]
@@ -40,6 +40,9 @@ def parse_args(argv):
     ap.add_argument("--draws-file", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds at most")
+    ap.add_argument("--start", default="warm", choices=("warm", "cold"),
+                    help="eigsh's v0: the previous eigenvector (as curvscope) or none "
+                         "(ARPACK's random start, as one usually calls it)")
     ap.add_argument("--budget", type=float, default=60.0,
                     help="stop after this many timed seconds (at least one round)")
     a = ap.parse_args(argv)
@@ -118,7 +121,8 @@ def one_round(spec, model, x, y):
         rows = dr["rows"]
         xb, yb = (x, y) if rows is None else (x[rows], y[rows])
         t0 = time.perf_counter()
-        lam, v0, mv = top_eig(model, params, xb, yb, spec["tol"], v0)
+        lam, v, mv = top_eig(model, params, xb, yb, spec["tol"], v0)
+        v0 = v if ARGS.start == "warm" else None
         e = per.setdefault(dr["batch"], {"batch": dr["batch"], "s": 0.0, "matvecs": 0,
                                          "lambdas": []})
         e["s"] += time.perf_counter() - t0
@@ -145,7 +149,8 @@ def main():
            "times": times, "total_s": statistics.median(times),
            "matvecs": sum(e["matvecs"] for e in sizes),
            "lambda_full": per[spec["n"]]["lambdas"][0], "sizes": sizes,
-           "solver": "scipy eigsh k=1 which=LA tol=%g, v0 = previous eigenvector" % spec["tol"],
+           "solver": "scipy eigsh k=1 which=LA tol=%g, %s" % (
+               spec["tol"], "v0 = previous eigenvector" if ARGS.start == "warm" else "no v0"),
            "env": peer_env.environment(np, torch, scipy=scipy.__version__)}
     print(json.dumps(out), flush=True)
     return 0
