@@ -291,11 +291,11 @@ int study_batch(int argc, char **argv) {
   }
   int rc = opts_parse(t, 2, argc, argv, 1, NULL, NULL, &err);
   if (!rc) rc = study_args_check(&a, &err);
+  if (!rc && a.learner && a.run >= 0)
+    rc = err_set(&err, CS_EINVAL, "--learner trains its own runs: it takes no --run");
   if (!rc && a.run >= 0) rc = run_opts_refuse_training(&t[1], &err);
   if (!rc && a.run < 0 && a.step >= 0)
     rc = err_set(&err, CS_EINVAL, "--step needs --run (without it the study measures the run it trains)");
-  if (!rc && a.learner && a.run >= 0)
-    rc = err_set(&err, CS_EINVAL, "--learner trains its own runs: it takes no --run");
   if (!rc && a.learner && opts_seen(&t[1], "opt") && strcmp(o.opt, "momentum"))
     rc = err_set(&err, CS_EINVAL, "--learner needs --opt momentum (the learner sets the heavy "
                  "ball's α and ρ), not '%s'", o.opt);
