@@ -18,7 +18,8 @@ b [out], which is nn.Linear's), X [n][784] and Y [n][10] in float64. So both sid
 measure the same draws of the same rows at the same parameters: 784-200-200-10 tanh,
 loss 1/(2B) sum ||f(x) - y||^2 over the batch, float64. A round is the whole list of
 draws (whole set first, then the sizes down, as the study visits them); the figure is
-the median round (rounds stop once their total passes --budget, after at least one).
+the median round, in wall time and in the process's CPU time (time.process_time, all
+threads: the work done, whatever the machine's load) (rounds stop once their total passes --budget, after at least one).
 
 Dependencies: Debian's python3-torch, python3-scipy and python3-numpy
 (scripts/setup_bench.sh).
@@ -116,7 +117,7 @@ def top_eig(model, params, xb, yb, tol, v0):
 def one_round(spec, model, x, y):
     params = [p for p in model.parameters()]
     per, v0 = {}, None
-    t_round = time.perf_counter()
+    t_round, c_round = time.perf_counter(), time.process_time()
     for dr in spec["draws"]:
         rows = dr["rows"]
         xb, yb = (x, y) if rows is None else (x[rows], y[rows])
@@ -128,15 +129,16 @@ def one_round(spec, model, x, y):
         e["s"] += time.perf_counter() - t0
         e["matvecs"] += mv
         e["lambdas"].append(lam)
-    return time.perf_counter() - t_round, per
+    return time.perf_counter() - t_round, time.process_time() - c_round, per
 
 
 def main():
     spec, model, x, y = load(ARGS.draws_file)
-    times, total, per = [], 0.0, None
+    times, cpus, total, per = [], [], 0.0, None
     while len(times) < ARGS.repeats:
-        t, per = one_round(spec, model, x, y)
+        t, c, per = one_round(spec, model, x, y)
         times.append(t)
+        cpus.append(c)
         total += t
         if total > ARGS.budget:
             break
@@ -147,6 +149,7 @@ def main():
         sizes.append(e)
     out = {"workload": "batch-scaling", "threads": ARGS.threads, "rounds": len(times),
            "times": times, "total_s": statistics.median(times),
+           "total_cpu_s": statistics.median(cpus),
            "matvecs": sum(e["matvecs"] for e in sizes),
            "lambda_full": per[spec["n"]]["lambdas"][0], "sizes": sizes,
            "solver": "scipy eigsh k=1 which=LA tol=%g, %s" % (

@@ -90,7 +90,7 @@ double bench_median(const double *t, int n) {
 
 /* CPU seconds of the whole process (all threads): on a loaded machine the work done,
  * where wall time also counts the waits for a core. */
-static double cpu_time(void) {
+double bench_cpu_time(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -256,15 +256,15 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   for (int it = -1; it < R; it++) { /* an untimed round first; training goes on throughout */
     double gm = gemm_time(&g);
     TrainResult res, res0;
-    double c0 = cpu_time();
+    double c0 = bench_cpu_time();
     if ((rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, &p, 1, &rec, &res,
                         err)))
       goto done;
-    double c1 = cpu_time();
+    double c1 = bench_cpu_time();
     if ((rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, NULL, 0, &rec, &res0,
                         err)))
       goto done;
-    double c2 = cpu_time();
+    double c2 = bench_cpu_time();
     if (it == -1) r->loss_first = res.final_loss;
     r->loss_last = res0.final_loss;
     if (it < 0) continue;

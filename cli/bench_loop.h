@@ -27,6 +27,8 @@ int bench_loop_main(const char *name, const BenchLoopOpts *o);
 
 /* `--workload batch-scaling` (bench_batch.c): the study's draws, timed per round. */
 int bench_batch_main(const BenchLoopOpts *o);
+/* CPU seconds of the whole process, all threads (on a loaded machine: the work done). */
+double bench_cpu_time(void);
 /* Median of t[0..n) (n <= 256; NAN when n = 0). */
 double bench_median(const double *t, int n);
 
