@@ -79,7 +79,8 @@ int section_batch_learner_emit(Report *r, const ReportRun *run, Err *err) {
     return -1;
   if (m.nrow && isfinite(m.v[1])) {
     sb_append(&r->runs, "<p class=\"note\">Final whole-set training loss: the learner ");
-    rep_cell_num(&r->runs, m.v[0]);
+    if (isfinite(m.v[0])) rep_cell_num(&r->runs, m.v[0]);
+    else sb_append(&r->runs, "none (diverged)");
     sb_append(&r->runs, ", the best fixed learning rate (");
     rep_cell_num(&r->runs, m.v[2]);
     sb_append(&r->runs, ") ");
@@ -88,7 +89,7 @@ int section_batch_learner_emit(Report *r, const ReportRun *run, Err *err) {
       sb_printf(&r->runs, ": %+.1f%%, %s the issue's 10%%.</p>\n", 100 * m.v[3],
                 m.v[3] <= 0.10 ? "within" : "not within");
     else
-      sb_append(&r->runs, "; the learner diverged.</p>\n");
+      sb_append(&r->runs, ": not within the issue's 10%.</p>\n");
   }
   db_rows_free(&m);
   return 1;
