@@ -63,17 +63,24 @@ import torch  # noqa: E402
 torch.set_num_threads(ARGS.threads)
 
 
+def fail(msg):
+    """Bad input: the message on stderr, exit 2 (as curvscope)."""
+    sys.stderr.write("peer_batch: %s\n" % msg)
+    sys.exit(2)
+
+
 def load(path):
-    with open(path) as f:
-        spec = json.load(f)
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+        raw = np.fromfile(spec["binary"], dtype=np.float64)
+    except (OSError, ValueError, KeyError) as e:
+        fail("--draws-file %s: %s" % (path, e))
     n, d, k, P = spec["n"], spec["d"], spec["k"], spec["n_params"]
     if d != WIDTHS[0] or k != WIDTHS[-1]:
-        sys.exit("peer_batch: %s holds a %d-input, %d-output set, not %d/%d" %
-                 (path, d, k, WIDTHS[0], WIDTHS[-1]))
-    raw = np.fromfile(spec["binary"], dtype=np.float64)
+        fail("%s holds a %d-input, %d-output set, not %d/%d" % (path, d, k, WIDTHS[0], WIDTHS[-1]))
     if raw.size != P + n * d + n * k:
-        sys.exit("peer_batch: %s has %d numbers, expected %d" %
-                 (spec["binary"], raw.size, P + n * d + n * k))
+        fail("%s has %d numbers, expected %d" % (spec["binary"], raw.size, P + n * d + n * k))
     theta, x, y = raw[:P], raw[P:P + n * d].reshape(n, d), raw[P + n * d:].reshape(n, k)
     layers, off = [], 0
     for i, (a, b) in enumerate(zip(WIDTHS[:-1], WIDTHS[1:])):
@@ -87,7 +94,7 @@ def load(path):
         if i < len(WIDTHS) - 2:
             layers.append(torch.nn.Tanh())
     if off != P:
-        sys.exit("peer_batch: θ has %d numbers, the net %d" % (P, off))
+        fail("θ has %d numbers, the net %d" % (P, off))
     model = torch.nn.Sequential(*layers)
     return spec, model, torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
 
