@@ -40,7 +40,7 @@ static int learner_finish(void *ctx, const RunSetup *s, int64_t run, Probe *prob
   if (!strcmp(res->status, "diverged")) return CS_OK;
   ObjectiveWork *w = objective_work_alloc_for(&s->net, s->loss, s->train->n, (size_t)s->tcfg.chunk);
   if (!w) return err_set(err, CS_ENOMEM, "out of memory for the final loss");
-  Batch b = {s->train->X, s->train->Y, s->train->labels, s->train->n, s->metric};
+  Batch b = {s->train->X, s->train->Y, s->train->labels, s->train->n, s->metric, NULL};
   double loss = NAN;
   int rc = objective_eval_parallel(&s->net, s->theta, s->loss, &b, w, NULL, &loss, NULL);
   objective_work_free(w);
