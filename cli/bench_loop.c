@@ -81,7 +81,9 @@ static const LoopWorkload *loop_find(const char *name) {
   return NULL;
 }
 
-int bench_loop_known(const char *name) { return loop_find(name) || !strcmp(name, "ntk"); }
+int bench_loop_known(const char *name) {
+  return loop_find(name) != NULL || !strcmp(name, "ntk") || !strcmp(name, "batch-scaling");
+}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -502,6 +504,7 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
 
 int bench_loop_main(const char *name, const BenchLoopOpts *o) {
   if (!strcmp(name, "ntk")) return bench_ntk_main(o);
+  if (!strcmp(name, "batch-scaling")) return bench_batch_main(o);
   const LoopWorkload *w = loop_find(name);
   Err err = {0};
   LoopResults r;

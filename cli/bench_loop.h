@@ -2,7 +2,9 @@
  * bench_loop.h: `curvscope bench --workload pc-bias|spectral|stein|ntk`: a study's training
  * loop and its probe, stein's epoch of critic training, or (ntk) the study's eigensolve, timed
  * the way the study runs them (bench/peer_loops.py is the PyTorch
- * side; bench/compare sets the two side by side; docs/PERFORMANCE.md).
+ * side; bench/compare sets the two side by side; docs/PERFORMANCE.md); and
+ * `--workload batch-scaling`, the study's mini-batch λmax draws (bench_batch.c,
+ * bench/peer_batch.py).
  */
 #ifndef CS_BENCH_LOOP_H
 #define CS_BENCH_LOOP_H
@@ -16,6 +18,7 @@ typedef struct BenchLoopOpts {
   double budget;  /* stop repeating after this many timed seconds (at least 3 rounds) */
   int dgemm_n;    /* the reference DGEMM's size; 0 skips it */
   int json;
+  const char *draws_file; /* batch-scaling: write θ, data and draws for the peer ("" none) */
 } BenchLoopOpts;
 
 /* `--workload ntk`: the NTK's top-20 eigensolve, dense and matrix-free (bench_ntk.c). */
@@ -27,6 +30,8 @@ int bench_loop_known(const char *name);
  * thread count is already set (threads_set). */
 int bench_loop_main(const char *name, const BenchLoopOpts *o);
 
+/* `--workload batch-scaling` (bench_batch.c): the study's draws, timed per round. */
+int bench_batch_main(const BenchLoopOpts *o);
 /* CPU seconds of the whole process (all threads): the work done on a loaded machine. */
 double bench_cpu_time(void);
 /* The median of t[0..n) (unchanged; NAN when n <= 0; n <= 256). */

@@ -76,6 +76,9 @@ int cli_is_help(int argc, char **argv);
  * The pid keeps two invocations started in the same second (a sweep script, a test
  * suite) from sharing a group. */
 void cli_study_group(const char *study, char *out, size_t n);
+/* A list of learning rates, comma-separated items each a number or a dash list
+ * (spec_parse_double_list), each a valid step size; at most max. CS_EINVAL names flag. */
+int cli_parse_lr_list(const char *flag, const char *text, double *lr, int max, int *n, Err *err);
 /* Opens the database for a command: db_open, the recorders' lock policy from
  * the environment (CURVSCOPE_BUSY_MS, CURVSCOPE_LOCK_WAIT_S; a bad value is
  * CS_EINVAL naming it), then db_mark_stale (a failure there is a warning).

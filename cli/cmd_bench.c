@@ -614,6 +614,7 @@ done:
 
 typedef struct BenchArgs {
   char workload[32];
+  char draws_file[1024];
   long threads, repeats, eig_repeats, steps, track_k, dgemm_n, every;
   double budget, tol, lr, track_tol, update_tol;
   int eig10, json, check;
@@ -640,7 +641,8 @@ static const CliOpt bench_opts[] = {
     OPT_STR(BenchArgs, workload, "NAME", "digits | cohen | deeplinear | wide (shapes of peer_torch.py), or a study's "
             "loop: pc-bias | spectral | stein (peer_loops.py; --repeats rounds, spectral --steps "
             "iterations per round) | eos (the edge-of-stability study whole, peer_eos.py: "
-            "--steps GD steps, the sharpness --every few at --tol)", NULL),
+            "--steps GD steps, the sharpness --every few at --tol) | batch-scaling "
+            "(peer_batch.py; --repeats rounds)", NULL),
     OPT_THREADS(BenchArgs, threads),
     OPT_LONG(BenchArgs, repeats, "R", "timed repeats for gradient and HVP (1 warm-up)", NULL),
     OPT_POS(BenchArgs, budget, "S", "stop repeating a measurement after S timed seconds", NULL),
@@ -661,6 +663,8 @@ static const CliOpt bench_opts[] = {
     OPT_LONG(BenchArgs, dgemm_n, "N", "size of the reference DGEMM (0 skips it)", NULL),
     OPT_FLAG(BenchArgs, json, "one JSON object on one line", NULL),
     OPT_PRECISION(BenchArgs, precision),
+    OPT_STR(BenchArgs, draws_file, "FILE", "batch-scaling: write FILE (every draw's rows) and "
+            "FILE.bin (theta, X, Y) for bench/peer_batch.py", NULL),
     OPT_END};
 
 static void usage(FILE *f, const OptTable *t) {
@@ -672,7 +676,7 @@ static void usage(FILE *f, const OptTable *t) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  BenchArgs b = {"", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64};
+  BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64};
   unsigned char seen[OPTS_MAX_LINES] = {0};
   OptTable t = {bench_opts, &b, NULL, seen};
   if (cli_is_help(argc, argv)) {
@@ -749,11 +753,11 @@ int cmd_bench(int argc, char **argv) {
     Err lerr = {0};
     if (threads_check(o.threads, &lerr)) return cli_fail(&lerr);
     threads_set(o.threads);
-    BenchLoopOpts lo = {o.repeats, o.steps, o.budget, o.dgemm_n, o.json};
+    BenchLoopOpts lo = {o.repeats, o.steps, o.budget, o.dgemm_n, o.json, b.draws_file};
     return bench_loop_main(wname, &lo);
   }
   if (!o.w) {
-    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral, stein, ntk, eos)\n",
+    fprintf(stderr, "curvscope bench: unknown workload '%s' (digits, cohen, deeplinear, wide, pc-bias, spectral, stein, ntk, eos, batch-scaling)\n",
             wname);
     return EXIT_USAGE;
   }

@@ -14,6 +14,7 @@
 #include "run_opts.h"
 #include "studies/batch/batch_stability.h"
 #include "studies/batch/batch_summary.h"
+#include "study_batch_learner.h"
 
 typedef struct StudyBatchArgs {
   BatchScalingOptions bo;   /* filled from the fields below after parsing */
@@ -24,6 +25,8 @@ typedef struct StudyBatchArgs {
   double tol;
   int stability_grid;
   int full_grid;            /* every size, 16 rungs, 20 steps unless given */
+  int learner;              /* the learner beside fixed learning rates instead of the measurement */
+  char learner_lrs[256];
   size_t grid_sizes[BS_MAX_BATCHES];   /* sizes of the grid; none: the 3 smallest below N */
   int ngrid;
 } StudyBatchArgs;
@@ -79,6 +82,10 @@ static const CliOpt batch_opts[] = {
            parse_grid_count, show_grid_default),
     OPT_FLAG(StudyBatchArgs, full_grid, "every measured size, the whole set included, 16 rungs, "
              "20 steps", NULL),
+    OPT_FLAG(StudyBatchArgs, learner, "instead of the measurement: the Lanczos learner (one run "
+             "per rule, polyak and granziol, or the --lr-schedule given) beside one run per "
+             "--learner-lrs, all --opt momentum from the same start, in one group", NULL),
+    OPT_STR(StudyBatchArgs, learner_lrs, "LIST", "--learner: the fixed learning rates", NULL),
     OPT_END};
 
 static void help(const OptTable *t, int nt) {
@@ -259,7 +266,8 @@ int study_batch(int argc, char **argv) {
   Err err = {0};
   StudyBatchArgs a = {.run = -1, .step = -1, .draw_seed = -1, .stability_grid = 1,
                       .grid_steps = -1, .grid_rungs = -1, .operator = "hessian",
-                      .batches = "8-32-128-512-2048"};
+                      .batches = "8-32-128-512-2048",
+                      .learner_lrs = "0.002,0.005,0.01,0.02,0.05,0.1"};
   batch_scaling_options_default(&a.bo);
   a.draws = a.bo.draws;
   a.maxit = a.bo.maxit;
@@ -283,11 +291,21 @@ int study_batch(int argc, char **argv) {
   }
   int rc = opts_parse(t, 2, argc, argv, 1, NULL, NULL, &err);
   if (!rc) rc = study_args_check(&a, &err);
+  if (!rc && a.learner && a.run >= 0)
+    rc = err_set(&err, CS_EINVAL, "--learner trains its own runs: it takes no --run");
   if (!rc && a.run >= 0) rc = run_opts_refuse_training(&t[1], &err);
   if (!rc && a.run < 0 && a.step >= 0)
     rc = err_set(&err, CS_EINVAL, "--step needs --run (without it the study measures the run it trains)");
+  if (!rc && a.learner && opts_seen(&t[1], "opt") && strcmp(o.opt, "momentum"))
+    rc = err_set(&err, CS_EINVAL, "--learner needs --opt momentum (the learner sets the heavy "
+                 "ball's α and ρ), not '%s'", o.opt);
   if (rc) return cli_fail(&err);
   threads_set((int)o.threads);
+  if (a.learner) {
+    snprintf(o.opt, sizeof o.opt, "momentum");
+    cli_install_stop_signals();
+    return study_batch_learner(&o, a.learner_lrs, opts_seen(&t[1], "lr_schedule"), &err);
+  }
   Db *db = NULL;
   int64_t run = a.run;
   int code = EXIT_OK;

@@ -122,35 +122,7 @@ out:
   return rc;
 }
 
-/* --lr LIST: step sizes separated by ',' (each may be written 1e-3) or joined by '-' as
- * lists in specs are (0.02-0.04); each must be a valid learning rate (optconfig_check). */
-static int parse_lrs(const char *text, double *lr, int max, int *n, Err *err) {
-  char buf[256];
-  *n = 0;
-  if (strlen(text) >= sizeof buf)
-    return err_set(err, CS_EINVAL, "--lr '%.40s...' is too long", text);
-  strcpy(buf, text);
-  for (char *item = buf;;) {
-    char *comma = strchr(item, ',');
-    if (comma) *comma = '\0';
-    int k = 0;
-    if (*n < max && parse_double(item, &lr[*n]) == CS_OK)
-      k = 1;
-    else if (spec_parse_double_list(item, lr + *n, max - *n, &k, err))
-      return err_prefix(err, "--lr '%s'", text);
-    *n += k;
-    if (!comma) break;
-    item = comma + 1;
-  }
-  for (int i = 0; i < *n; i++) {
-    OptConfig c;
-    optconfig_default(&c);
-    c.lr = lr[i];
-    if (optconfig_check(&c, err)) return err_prefix(err, "--lr '%s'", text);
-  }
-  return CS_OK;
-}
-
+/* --lr LIST: cli_parse_lr_list (cli.h). */
 typedef struct EosArgs {
   char lr[256];
   long n, every, samples, run;
@@ -232,7 +204,7 @@ int study_eos(int argc, char **argv) {
   }
   double lr[16];
   int nlr = 0;
-  if (parse_lrs(e.lr, lr, 16, &nlr, &err)) return cli_fail(&err);
+  if (cli_parse_lr_list("--lr", e.lr, lr, 16, &nlr, &err)) return cli_fail(&err);
   if (base.nprobes >= RUN_MAX_PROBES) {
     err_set(&err, CS_EINVAL, "at most %d --probe flags beside the study's sharpness probe",
             RUN_MAX_PROBES - 1);

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "opts.h"
 #include "run_opts.h"
+#include "core/optim.h"
 #include "core/spec.h"
 #include "core/threads.h"
 #include "db/db_json.h"
@@ -170,3 +171,31 @@ int cli_study_opts_parse(const OptTable *t, size_t so_size, size_t preset_off,
   return opts_parse(t, 2, argc, argv, 1, NULL, NULL, err);
 }
 
+/* Step sizes separated by ',' (each may be written 1e-3) or joined by '-' as lists in specs
+ * are (0.02-0.04); each must be a valid learning rate (optconfig_check). */
+int cli_parse_lr_list(const char *flag, const char *text, double *lr, int max, int *n, Err *err) {
+  char buf[256];
+  *n = 0;
+  if (strlen(text) >= sizeof buf)
+    return err_set(err, CS_EINVAL, "%s '%.40s...' is too long", flag, text);
+  strcpy(buf, text);
+  for (char *item = buf;;) {
+    char *comma = strchr(item, ',');
+    if (comma) *comma = '\0';
+    int k = 0;
+    if (*n < max && parse_double(item, &lr[*n]) == CS_OK)
+      k = 1;
+    else if (spec_parse_double_list(item, lr + *n, max - *n, &k, err))
+      return err_prefix(err, "%s '%s'", flag, text);
+    *n += k;
+    if (!comma) break;
+    item = comma + 1;
+  }
+  for (int i = 0; i < *n; i++) {
+    OptConfig c;
+    optconfig_default(&c);
+    c.lr = lr[i];
+    if (optconfig_check(&c, err)) return err_prefix(err, "%s '%s'", flag, text);
+  }
+  return CS_OK;
+}

@@ -25,7 +25,7 @@ void eig_opts_default(EigOpts *o) {
 void eig_result_free(EigResult *r) {
   if (!r) return;
   free(r->values);
-  free(r->vectors);
+  if (!r->vectors_borrowed) free(r->vectors);
   free(r->residuals);
   memset(r, 0, sizeof *r);
 }

@@ -46,6 +46,13 @@
 
 typedef enum { EIG_TOP, EIG_BOTTOM, EIG_BOTH } EigWhich;
 
+/* eig_lanczos_top's workspace (basis, projected matrices, LAPACK work), for many solves of
+ * operators of one size n with a basis cap <= ncv (EigOpts.work). Owned by the caller;
+ * one solve at a time. */
+typedef struct EigWork EigWork;
+EigWork *eig_work_alloc(size_t n, int ncv, Err *err);
+void eig_work_free(EigWork *w); /* NULL-safe */
+
 typedef struct EigOpts {
   int k;               /* pairs wanted at each requested end (EIG_BOTH: k top + k bottom) */
   EigWhich which;      /* EIG_TOP: largest algebraic; EIG_BOTTOM: smallest; EIG_BOTH: both */
@@ -65,6 +72,9 @@ typedef struct EigOpts {
   uint64_t seed;       /* start vector when warm is NULL (seeded Gaussian) */
   int exact_residuals; /* 1: residual = ||A v - lambda v|| by k extra products (one block);
                           0: the solver's Ritz estimates (no extra products) */
+  struct EigWork *work; /* optional, own Lanczos only: a workspace from eig_work_alloc, reused
+                          so that a run of solves allocates nothing per solve; the result's
+                          vectors then live in it (vectors_borrowed) until its next solve */
 } EigOpts;
 
 /* k 1, EIG_TOP, tol 1e-6, maxit 1000, ncv 0 (auto), no warm start, seed 0,
@@ -97,6 +107,7 @@ typedef struct EigResult {
   int iterations;         /* ARPACK restart cycles (iparam[2]); own Lanczos: steps (products
                              without the residual ones) */
   int ncv;                /* Krylov dimension finally used (own Lanczos: the basis cap) */
+  int vectors_borrowed;   /* 1: vectors point into EigOpts.work (eig_result_free leaves them) */
   double next_value;      /* eig_lanczos_top, EIG_TOP: the largest unwanted Ritz value
                              (θ_{k+1} of the final projected T, a lower bound on λ_{k+1}
                              and an estimate of it when the cap leaves room for

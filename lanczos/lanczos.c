@@ -123,6 +123,37 @@ static int trwork_alloc(TrWork *t, size_t n, int m, Err *err) {
   return CS_OK;
 }
 
+struct EigWork {
+  size_t n;
+  int cap;
+  TrWork t;
+};
+
+EigWork *eig_work_alloc(size_t n, int ncv, Err *err) {
+  if (n < 2 || ncv < 2 || (size_t)ncv > n) {
+    err_set(err, CS_EINVAL, "eig_work_alloc: a %d-vector basis of length %zu (need 2 <= ncv <= n)",
+            ncv, n);
+    return NULL;
+  }
+  EigWork *w = calloc(1, sizeof *w);
+  if (!w) {
+    err_set(err, CS_ENOMEM, "eig_work_alloc: out of memory");
+    return NULL;
+  }
+  w->n = n, w->cap = ncv;
+  if (trwork_alloc(&w->t, n, ncv, err)) {
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+void eig_work_free(EigWork *w) {
+  if (!w) return;
+  trwork_free(&w->t);
+  free(w);
+}
+
 /* All eigenpairs of the current T (basis size m, arrow of p couplings into column p,
  * tridiagonal from p on; p = 0 before the first restart): theta ascending, Z. */
 static int ritz_all(TrWork *t, int m, int p, Err *err) {
@@ -227,8 +258,17 @@ int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, doub
   int keep_top, keep_bot;
   keep_counts(o->which, k, nev, cap, &keep_top, &keep_bot);
   TrWork t;
-  rc = trwork_alloc(&t, n, cap, err);
-  if (rc) return rc;
+  const int own = !o->work; /* else the caller's workspace: no allocation in this solve */
+  if (own) {
+    if ((rc = trwork_alloc(&t, n, cap, err))) return rc;
+  } else {
+    if (o->work->n != n || o->work->cap < cap)
+      return err_set(err, CS_EINVAL,
+                     "eig_lanczos_top: the workspace holds %d vectors of length %zu, the solve "
+                     "needs %d of length %zu",
+                     o->work->cap, o->work->n, cap, n);
+    t = o->work->t; /* the same buffers (a shallow copy: never freed here) */
+  }
   /* with the warm vectors' products the first step needs none */
   int given = o->warm_products && o->warm && o->nwarm > 0 &&
               lz_start_given(n, o->warm, o->warm_products, o->nwarm, t.Q, t.w);
@@ -254,7 +294,7 @@ int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, doub
     m = j + 1;
     if (breakdown && m < nev && given) {
       /* the un-nudged warm sum spans too small an invariant subspace: the nudged start */
-      trwork_free(&t);
+      if (own) trwork_free(&t);
       EigOpts o2 = *o;
       o2.warm_products = NULL;
       rc = eig_lanczos_values(op, &o2, value_tol, gap_ref, r, err);
@@ -303,10 +343,15 @@ int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, doub
   /* The Ritz vectors in place, then the basis shrinks to them and becomes the result:
    * peak memory is the basis alone. */
   rotate_basis(&t, n, m, nev, ntop_w);
-  double *V = realloc(t.Q, n * (size_t)nev * sizeof *V);
-  r->vectors = V ? V : t.Q;
-  t.Q = NULL;
-  trwork_free(&t);
+  if (own) {
+    double *V = realloc(t.Q, n * (size_t)nev * sizeof *V);
+    r->vectors = V ? V : t.Q;
+    t.Q = NULL;
+    trwork_free(&t);
+  } else {
+    r->vectors = t.Q; /* the workspace's first nev columns, until its next solve */
+    r->vectors_borrowed = 1;
+  }
   r->matvecs = matvecs;
   r->iterations = (int)matvecs;
   r->ncv = cap;
@@ -321,6 +366,6 @@ int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, doub
 done:
   if (rc && rc != CS_ENOCONV) eig_result_free(r);
   r->wall_s = wall_time() - t0;
-  trwork_free(&t);
+  if (own) trwork_free(&t);
   return rc;
 }

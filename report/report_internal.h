@@ -78,6 +78,8 @@ int section_stein_emit(Report *r, ReportRun *run, Err *err);
 /* The batch-scaling study's section (section_batch.c). */
 int section_batch_applies(Report *r, const ReportRun *run, Err *err);
 int section_batch_emit(Report *r, ReportRun *run, Err *err);
+/* The learner's charts of a --learner run (0: not one; -1: error). */
+int section_batch_learner_emit(Report *r, const ReportRun *run, Err *err);
 
 /* The NTK study's section (section_ntk.c). */
 int section_ntk_applies(Report *r, const ReportRun *run, Err *err);

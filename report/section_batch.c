@@ -4,7 +4,8 @@
  * axes with the mean λ̄(B), the whole set's λ_N and the power-law fit
  * λ_N + c·(1/B − 1/N)^a, for the Hessian and, when measured, the Gauss-Newton matrix;
  * then α_max(B): the stability grid's η_max for SGD and Adam against the predictions
- * 2/λ̄(B) and 2/λ̄_precond(B). All SQL is fixed text with int64 binds.
+ * 2/λ̄(B) and 2/λ̄_precond(B); for a learner run (--learner) the learner's part
+ * (section_batch_learner.c). All SQL is fixed text with int64 binds.
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,7 +18,9 @@
 
 int section_batch_applies(Report *r, const ReportRun *run, Err *err) {
   return rep_exists(r, "SELECT 1 FROM series WHERE run_id=?1 AND step=-1 AND "
-                    "name IN ('bs_lambda_mean', 'bs_ggn_lambda_mean') LIMIT 1", run->id, err);
+                    "name IN ('bs_lambda_mean', 'bs_ggn_lambda_mean') UNION ALL SELECT 1 FROM "
+                    "metrics WHERE run_id=?1 AND step=-1 AND name='bs_learner_best_fixed_loss' LIMIT 1",
+                    run->id, err);
 }
 
 /* The per-size series `name` against bs_batch_sizes (fixed names). */
@@ -179,6 +182,7 @@ int section_batch_emit(Report *r, ReportRun *run, Err *err) {
   for (size_t i = 0; i < sizeof batch_ops / sizeof *batch_ops && rc >= 0; i++)
     rc = lambda_chart(r, run, &batch_ops[i], err);
   if (rc >= 0) rc = lr_chart(r, run, err);
+  if (rc >= 0) rc = section_batch_learner_emit(r, run, err);
   rep_section_close(r);
   return rc < 0 ? -1 : 0;
 }

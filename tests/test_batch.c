@@ -20,6 +20,7 @@
 #include "lanczos/eig.h"
 #include "studies/batch/batch_precond.h"
 #include "studies/batch/batch_stability.h"
+#include "studies/batch/lr_compare.h"
 #include "studies/batch/lr_learner.h"
 #include "core/recorder_memory.h"
 #include "studies/batch/batch_summary.h"
@@ -607,7 +608,59 @@ static void test_learner_quadratic(void) {
   net_deinit(&net);
 }
 
+/* top_only (bench's workload): the same λmax chain bit for bit, no λmin, no noise product. */
+static void test_top_only(void) {
+  Problem p;
+  if (problem_make(&p, 30, 0, 11)) return;
+  BatchScalingOptions o;
+  batch_scaling_options_default(&o);
+  size_t sizes[] = {2, 5, 12};
+  memcpy(o.batches, sizes, sizeof sizes);
+  o.nbatches = 3, o.draws = 3, o.tol = 1e-8, o.seed = 5, o.adam_eps = 0;
+  BatchScalingResult full, top;
+  Err err = {0};
+  int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &full, &err);
+  o.top_only = 1;
+  if (!rc) rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &top, &err);
+  if (!tap_ok(rc == CS_OK, "top_only: both measurements run (%s)", err.msg)) {
+    problem_free(&p);
+    return;
+  }
+  int total = 3 * 3 + 1, same = 1, none = 1;
+  long mv = 0;
+  for (int i = 0; i < total; i++) {
+    same &= top.draw[i].lmax == full.draw[i].lmax && top.draw[i].mv_max == full.draw[i].mv_max;
+    none &= top.draw[i].lmin == 0 && top.draw[i].mv_min == 0 && top.draw[i].hz_norm2 == 0;
+    mv += top.draw[i].mv_max;
+  }
+  tap_ok(same, "top_only: every draw's λmax and its products equal the full measurement's");
+  tap_ok(none && top.matvecs == mv && top.hess_var[0] == 0 && full.matvecs > top.matvecs,
+         "top_only: no λmin solve, no noise product (%ld products, full %ld)", top.matvecs,
+         full.matvecs);
+  batch_scaling_result_free(&full);
+  batch_scaling_result_free(&top);
+  problem_free(&p);
+}
+
+/* The learner against the grid: the best is the lowest finite loss, the excess a ratio. */
+static void test_lr_compare(void) {
+  double loss[] = {0.30, NAN, 0.12, INFINITY, 0.12, 0.5};
+  tap_ok(lr_compare_best(loss, 6) == 2, "lr_compare_best: lowest finite, the first of a tie, "
+         "NAN and inf (diverged) never best");
+  double none[] = {NAN, INFINITY};
+  tap_ok(lr_compare_best(none, 2) == -1 && lr_compare_best(loss, 0) == -1,
+         "lr_compare_best: -1 when no run has a finite loss");
+  tap_ok(fabs(lr_compare_excess(0.132, 0.12) - 0.1) < 1e-12 &&
+             lr_compare_excess(0.12, 0.12) == 0 && lr_compare_excess(0.1, 0.12) < 0,
+         "lr_compare_excess: loss / best − 1 (0.132 against 0.12 is 10%%)");
+  tap_ok(isnan(lr_compare_excess(NAN, 0.1)) && isnan(lr_compare_excess(0.1, 0)) &&
+             isnan(lr_compare_excess(0.1, INFINITY)),
+         "lr_compare_excess: NAN for a diverged learner or no best");
+}
+
 int main(void) {
+  test_lr_compare();
+  test_top_only();
   test_learner_rule();
   test_learner_quadratic();
   test_precond();

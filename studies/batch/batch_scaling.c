@@ -89,11 +89,21 @@ void batch_scaling_probe_vector(uint64_t seed, size_t P, double *z) {
 
 /* One extreme eigenpair of op, warm-started from *warm when *have_warm; the Ritz vector
  * replaces it for the next solve. */
-static int solve_end(const Linop *op, const BatchScalingOptions *o, EigWhich which,
-                     uint64_t seed, double *warm, int *have_warm, double *value, double *res,
-                     long *mv, double *wall, int *conv, Err *err) {
+/* The Lanczos basis cap of every solve (the solver's default for one pair), so that one
+ * workspace serves them all. */
+static int solve_cap(size_t P, int maxit) {
+  int cap = 20;
+  if ((size_t)cap > P) cap = (int)P;
+  return cap < maxit ? cap : maxit;
+}
+
+static int solve_end(const Linop *op, const BatchScalingOptions *o, EigWork *work,
+                     EigWhich which, uint64_t seed, double *warm, int *have_warm, double *value,
+                     double *res, long *mv, double *wall, int *conv, Err *err) {
   EigOpts eo;
   eig_opts_default(&eo);
+  eo.work = work;
+  eo.ncv = solve_cap(op->n, o->maxit);
   eo.k = 1;
   eo.which = which;
   eo.tol = o->tol;
@@ -175,7 +185,8 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
   }
   MiniBatch *mb = minibatch_alloc(train, m_max, err);
   Curvature *curv = mb ? curv_alloc(net, loss, N, (size_t)o->chunk, err) : NULL;
-  if (!mb || !curv) {
+  EigWork *work = curv ? eig_work_alloc(P, solve_cap(P, o->maxit), err) : NULL;
+  if (!mb || !curv || !work) {
     rc = err->code;
     goto out;
   }
@@ -215,14 +226,16 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
       Linop op = o->ggn ? curv_ggn_op(curv) : curv_hessian_op(curv);
       bd->batch = B;
       bd->draw = d;
-      if ((rc = solve_end(&op, o, EIG_TOP, o->seed ^ stream, wtop, &have_top, &bd->lmax,
+      if ((rc = solve_end(&op, o, work, EIG_TOP, o->seed ^ stream, wtop, &have_top, &bd->lmax,
                           &bd->res_max, &bd->mv_max, &bd->wall_max, &bd->conv_max, err)))
         goto out;
-      if (o->ggn && B * net->d_out < P) { /* PSD of rank <= B·d_out < P: λmin = 0 exactly */
+      if (o->top_only) {
+        bd->conv_min = 1;
+      } else if (o->ggn && B * net->d_out < P) { /* PSD of rank <= B·d_out < P: λmin = 0 exactly */
         bd->lmin = bd->res_min = bd->wall_min = 0.0;
         bd->mv_min = 0;
         bd->conv_min = 1;
-      } else if ((rc = solve_end(&op, o, EIG_BOTTOM, o->seed ^ stream ^ 1, wbot, &have_bot,
+      } else if ((rc = solve_end(&op, o, work, EIG_BOTTOM, o->seed ^ stream ^ 1, wbot, &have_bot,
                                  &bd->lmin, &bd->res_min, &bd->mv_min, &bd->wall_min,
                                  &bd->conv_min, err)))
         goto out;
@@ -232,11 +245,13 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
           goto out;
         }
         Linop pl = precond_op_linop(pop);
-        if ((rc = solve_end(&pl, o, EIG_TOP, o->seed ^ stream ^ 2, wpre, &have_pre, &bd->lpre,
+        if ((rc = solve_end(&pl, o, work, EIG_TOP, o->seed ^ stream ^ 2, wpre, &have_pre, &bd->lpre,
                             &bd->res_pre, &bd->mv_pre, &bd->wall_pre, &bd->conv_pre, err)))
           goto out;
         r->matvecs += bd->mv_pre;
       }
+      r->matvecs += bd->mv_max + bd->mv_min;
+      if (o->top_only) continue;
       if ((rc = op.apply(op.self, z, hz))) {
         err_set(err, rc, "product H_B z failed (B = %zu)", B);
         goto out;
@@ -244,7 +259,7 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
       bd->hz_norm2 = dot(hz, hz, P);
       nsum += bd->hz_norm2;
       for (size_t j = 0; j < P; j++) hzsum[j] += hz[j];
-      r->matvecs += bd->mv_max + bd->mv_min + 1;
+      r->matvecs++;
     }
     int nd = r->ndraw[i];
     double mnorm2 = dot(hzsum, hzsum, P) / ((double)nd * nd);
@@ -257,6 +272,7 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
   r->lambda_full_min = r->lmin_mean[nb - 1];
   r->wall_s = wall_time() - t0;
 out:
+  eig_work_free(work);
   curv_free(curv);
   minibatch_free(mb);
   free(wtop), free(wbot), free(z), free(hz), free(hzsum);

@@ -10,7 +10,8 @@
  * vector at the same end. The whole set (B = N) is measured first, once: its λ1
  * is λ_N, the value every mini-batch mean is compared with. One curvature
  * context sized for N serves every draw, so a small batch costs products on its
- * own rows only. The Gauss-Newton matrix is PSD of rank <= B·d_out, so when that is
+ * own rows only, and one Lanczos workspace (lanczos/eig.h, EigWork) serves every solve, so
+ * no draw allocates. The Gauss-Newton matrix is PSD of rank <= B·d_out, so when that is
  * below P its λmin is 0 exactly and is recorded without a solve (0 products). The
  * noise estimate of docs/BATCH.md uses one seeded unit vector z:
  *   hess_var(B) = mean_i ‖H_i z‖² − ‖mean_i H_i z‖²   over the draws i of size B.
@@ -44,6 +45,8 @@ typedef struct BatchScalingOptions {
   uint64_t seed;    /* the draws, z and cold starts */
   long chunk;       /* rows per chunk of the curvature build (0: one chunk) */
   double adam_eps;  /* > 0: also the preconditioned λmax, Adam's ε; 0: not measured */
+  int top_only;     /* 1: λmax only (no λmin solves, no noise product: lmin, hz_norm2 and
+                       hess_var are 0); bench's batch-scaling workload */
 } BatchScalingOptions;
 
 /* 8-32-128-512-2048, 10 draws, the Hessian, tol 1e-4, maxit 500, seed 0, chunk 5000, the
