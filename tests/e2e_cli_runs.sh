@@ -138,7 +138,7 @@ for t, order in orders.items():
 assert all(len(r[d["runs"]["cols"].index("uuid")]) == 36 for r in d["runs"]["rows"])
 EOF
 ok $? "export 2 4 --format json --table all: the five tables (runs with their uuid), equal to the database's rows"
-for bad in "99|1|no run 99" "abc|2|'abc'" "1 --format xml|2|--format 'xml'" \
+for bad in "99|2|no run 99" "abc|2|'abc'" "1 --format xml|2|--format 'xml'" \
            "1 --table all|2|--table all needs --format json" "1 --table bogus|2|--table 'bogus'" \
            "|2|which runs"; do
   IFS='|' read -r args want frag <<<"$bad"
