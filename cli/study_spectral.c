@@ -350,6 +350,12 @@ int study_spectral(int argc, char **argv) {
                  MAX_REPEATS);
   if (!rc && (so.every < 1 || so.every > 1000000000))
     rc = err_set(&err, CS_EINVAL, "--every '%ld' is not an integer in [1, 1000000000]", so.every);
+  if (!rc && so.jobs > 1 && base.nprobes > 0)
+    rc = err_set(&err, CS_EINVAL,
+                 "--jobs %ld with --probe: a curvature probe chunks its products by thread, so "
+                 "its runs are not the serial ones bit for bit (use --jobs 1)", so.jobs);
+  if (!rc && so.jobs > THREADS_MAX)
+    rc = err_set(&err, CS_EINVAL, "--jobs %ld: at most %d", so.jobs, THREADS_MAX);
   if (!rc && base.nprobes >= RUN_MAX_PROBES)
     rc = err_set(&err, CS_EINVAL, "at most %d --probe flags beside the study's spectral probe",
                  RUN_MAX_PROBES - 1);

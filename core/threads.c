@@ -78,10 +78,10 @@ void threads_norm_pair(const double *a, const double *b, size_t n, double *na, d
   }
   double x = 0.0, y = 0.0;
   for (size_t k = 0; k < nblk; k++) x += sa[k], y += sb[k];
-  /* squares overflow past ~1e154, underflow below ~1e-154, and ±∞ entries: BLAS's scaled
-   * dnrm2 instead (NaN stays NaN) */
-  *na = x > 1e-290 && x < 1e300 ? sqrt(x) : x == 0 || isnan(x) ? sqrt(x) : cblas_dnrm2((int)n, a, 1);
-  *nb = y > 1e-290 && y < 1e300 ? sqrt(y) : y == 0 || isnan(y) ? sqrt(y) : cblas_dnrm2((int)n, b, 1);
+  /* squares overflow past ~1e154 and underflow below ~1e-154 (a sum of exactly 0 may be
+   * tiny entries), ±∞ entries too: BLAS's scaled dnrm2 instead; NaN stays NaN */
+  *na = (x > 1e-290 && x < 1e300) || isnan(x) ? sqrt(x) : cblas_dnrm2((int)n, a, 1);
+  *nb = (y > 1e-290 && y < 1e300) || isnan(y) ? sqrt(y) : cblas_dnrm2((int)n, b, 1);
 }
 
 int threads_for_chunks(int nthreads, size_t nchunks) {
