@@ -8,7 +8,9 @@
  * spectral probe (studies/spectral/), so every train flag works. Repeat r uses seed
  * seed + r: fresh phases of the target and a fresh initialisation, the same for every
  * variant of that repeat. Every variant is built once before anything is written, so a
- * bad one is refused (exit 2) with nothing in the database.
+ * bad one is refused (exit 2) with nothing in the database. --jobs J trains J runs at once
+ * (OpenMP workers, one thread and one database connection each, the data-parallel parts
+ * of a --threads run: core/threads.h), so each run's numbers are its serial twin's.
  */
 #include <math.h>
 #include <omp.h>
