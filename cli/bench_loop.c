@@ -12,7 +12,11 @@
  *             sines at 5..50, mlp:1-256x5-1 ReLU, torch init, full-batch Adam 3e-4; the
  *             training loop itself (train_run) with the spectral probe every 100 steps and
  *             the database recorder on a scratch file, as a study run records; per
- *             iteration, measurements included, and the same loop without the probe.
+ *             iteration, measurements included, and the same loop without the probe;
+ *             then `threads` such runs at once, as study spectral-bias trains repeats and
+ *             variants (--jobs), each on one thread with the parts of a --threads run:
+ *             wall time over all their iterations, and whether each run's final
+ *             parameters are the serial run's bit for bit.
  *   stein     Repasky et al.'s d = 25 mixture (study stein's preset): 2000 samples of p,
  *             their scores s_q computed once (as the study does), the critic
  *             25-512-512-25 Swish with zero biases, Adam 1e-3, batch 200, Hutchinson's
@@ -25,6 +29,7 @@
  */
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +76,10 @@ typedef struct LoopResults {
   double epoch_s, epoch_cpu_s;             /* stein: one epoch of critic training */
   double iter_s, iter_noprobe_s;           /* spectral: wall time per iteration */
   double iter_cpu_s, iter_noprobe_cpu_s;   /* ... and the process's CPU time (all threads) */
+  int jobs;                                /* spectral: runs at once in the concurrent rounds */
+  double iter_concurrent_s;                /* ... wall time over all their iterations */
+  double iter_concurrent_cpu_s;            /* ... and the process's CPU time over them */
+  int concurrent_identical;                /* ... each run's θ is the serial run's, bit for bit */
   double step_share;                       /* step GEMM FLOPs / DGEMM rate / step time */
   double loss_first, loss_last;
 } LoopResults;
@@ -239,6 +248,9 @@ done:
 
 /* ---------------------------------------------------------------- spectral */
 
+static int bench_concurrent(const LoopWorkload *w, const char *path, long steps, int J,
+                            double *iter_s, double *cpu_s, int *identical, Err *err);
+
 static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopResults *r,
                           Err *err) {
   RunSetup s;
@@ -304,6 +316,20 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   r->iter_cpu_s = bench_median(ci, k);
   r->iter_noprobe_cpu_s = bench_median(cn, k);
   r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
+  r->jobs = threads_get() < THREADS_MAX ? threads_get() : THREADS_MAX;
+  r->iter_concurrent_s = NAN;
+  if (r->jobs > 1) {
+    double tc[MAX_ROUNDS], cc[MAX_ROUNDS];
+    int kc = 0;
+    for (; kc < R; kc++)
+      if ((rc = bench_concurrent(w, tpath, steps, r->jobs, &tc[kc], &cc[kc],
+                                 &r->concurrent_identical, err)) ||
+          !r->concurrent_identical)
+        break;
+    if (rc) goto done;
+    r->iter_concurrent_s = bench_median(tc, kc ? kc : 1);
+    r->iter_concurrent_cpu_s = bench_median(cc, kc ? kc : 1);
+  }
 done:
   if (rec.self) {
     Err end_err = {0}; /* the scratch run ends like a study's, then the file goes */
@@ -419,6 +445,96 @@ done:
   return rc;
 }
 
+/* One job of the concurrent rounds: its own set-up, probe and database connection. */
+typedef struct Job {
+  RunSetup s;
+  Probe p;
+  Db *db;
+  Recorder rec;
+  int ready, rc;
+  Err err;
+} Job;
+
+static void job_open(const LoopWorkload *w, const char *path, Job *j) {
+  memset(j, 0, sizeof *j);
+  if ((j->rc = loop_setup(w, &j->s, &j->err))) return;
+  j->ready = 1;
+  RunInfo info = {"bench", "spectral-bias", NULL, "{}", 0, j->s.net.n_params, "{}"};
+  int64_t id;
+  if (!(j->rc = probe_create(w->probe, &j->s.net, j->s.train, j->s.loss, j->s.opt_type, j->s.precision, &j->p,
+                             &j->err)) &&
+      !(j->rc = db_open(path, &j->db, &j->err)) &&
+      !(j->rc = db_recorder_open(j->db, &j->rec, &j->err)))
+    j->rc = rec_run_begin(&j->rec, &info, &id, &j->err);
+}
+
+static void job_close(Job *j) {
+  if (j->rec.self) {
+    Err e = {0};
+    rec_run_end(&j->rec, j->rc ? "failed" : "finished", NULL, &e);
+    db_recorder_close(&j->rec);
+  }
+  db_close(j->db);
+  if (j->p.destroy) j->p.destroy(j->p.self);
+  if (j->ready) run_setup_free(&j->s);
+}
+
+/* J runs of `steps` iterations at once, each from the same start as the serial run's
+ * (seed 0) and on one thread with the serial run's parts; a serial run of as many steps
+ * first gives the reference θ. Wall seconds per iteration over all runs. */
+static int bench_concurrent(const LoopWorkload *w, const char *path, long steps, int J,
+                            double *iter_s, double *cpu_s, int *identical, Err *err) {
+  Job ref, jobs[THREADS_MAX];
+  int parts = threads_get(), rc = CS_OK;
+  job_open(w, path, &ref);
+  TrainResult res;
+  if (!ref.rc) {
+    ref.s.tcfg.steps = steps, ref.s.tcfg.progress = NULL;
+    ref.rc = train_run(&ref.s.tcfg, &ref.s.net, ref.s.theta, ref.s.opt, ref.s.train,
+                       ref.s.test, &ref.p, 1, &ref.rec, &res, &ref.err);
+  }
+  if (ref.rc) {
+    *err = ref.err, rc = ref.rc;
+    job_close(&ref);
+    return rc;
+  }
+  double t0 = 0, t1 = 0, c0 = 0, c1 = 0;
+#pragma omp parallel num_threads(J)
+  {
+    int t = omp_get_thread_num();
+    omp_set_num_threads(1);
+    threads_parts_set(parts);
+    Job *j = &jobs[t];
+    job_open(w, path, j);
+#pragma omp barrier
+#pragma omp single
+    t0 = wall_time(), c0 = bench_cpu_time();
+    if (!j->rc) {
+      j->s.tcfg.steps = steps, j->s.tcfg.progress = NULL;
+      TrainResult r;
+      j->rc = train_run(&j->s.tcfg, &j->s.net, j->s.theta, j->s.opt, j->s.train, j->s.test,
+                        &j->p, 1, &j->rec, &r, &j->err);
+    }
+#pragma omp barrier
+#pragma omp single
+    t1 = wall_time(), c1 = bench_cpu_time();
+    threads_parts_set(0);
+    omp_set_num_threads(parts);
+  }
+  *identical = 1;
+  for (int t = 0; t < J; t++) {
+    if (jobs[t].rc && !rc) *err = jobs[t].err, rc = jobs[t].rc;
+    if (!jobs[t].rc && memcmp(jobs[t].s.theta, ref.s.theta,
+                              ref.s.net.n_params * sizeof *ref.s.theta))
+      *identical = 0;
+    job_close(&jobs[t]);
+  }
+  job_close(&ref);
+  *iter_s = (t1 - t0) / ((double)J * (double)steps);
+  *cpu_s = (c1 - c0) / ((double)J * (double)steps);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- output */
 
 void bench_json_kv(StrBuf *b, const char *k, double v) {
@@ -470,6 +586,10 @@ static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const Loop
     bench_json_kv(&b, "iter_noprobe_s", r->iter_noprobe_s);
     bench_json_kv(&b, "iter_cpu_s", r->iter_cpu_s);
     bench_json_kv(&b, "iter_noprobe_cpu_s", r->iter_noprobe_cpu_s);
+    bench_json_kv(&b, "jobs", r->jobs);
+    bench_json_kv(&b, "iter_concurrent_s", r->iter_concurrent_s);
+    bench_json_kv(&b, "iter_concurrent_cpu_s", r->iter_concurrent_cpu_s);
+    sb_printf(&b, ",\"concurrent_identical\":%s", r->concurrent_identical ? "true" : "false");
   }
   sb_append(&b, "}");
   printf("%s\n", b.p ? b.p : "{}");
@@ -497,6 +617,10 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
            r->iter_noprobe_s, 100 * r->step_share);
     printf("  %-30s %10.4f s  (without the probe %.4f s)\n", "CPU time per iteration",
            r->iter_cpu_s, r->iter_noprobe_cpu_s);
+    if (r->jobs > 1)
+      printf("  %-30s %10.4f s  (CPU %.4f s; %d runs at once, one thread each; the serial "
+             "run's bits: %s)\n", "... concurrent runs", r->iter_concurrent_s,
+             r->iter_concurrent_cpu_s, r->jobs, r->concurrent_identical ? "yes" : "NO");
   }
   printf("  %-30s %.6g -> %.6g\n", !strcmp(w->name, "stein") ? "-J (epoch mean)" : "loss",
          r->loss_first, r->loss_last);

@@ -8,9 +8,12 @@
  * spectral probe (studies/spectral/), so every train flag works. Repeat r uses seed
  * seed + r: fresh phases of the target and a fresh initialisation, the same for every
  * variant of that repeat. Every variant is built once before anything is written, so a
- * bad one is refused (exit 2) with nothing in the database.
+ * bad one is refused (exit 2) with nothing in the database. --jobs J trains J runs at once
+ * (OpenMP workers, one thread and one database connection each, the data-parallel parts
+ * of a --threads run: core/threads.h), so each run's numbers are its serial twin's.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +33,7 @@ typedef struct Variant {
 } Variant;
 
 typedef struct StudyOpts {
-  long repeats, every;
+  long repeats, every, jobs;
   double tau_eps;
   int preset; /* PRESET_PAPER or PRESET_CI */
   int name_loss; /* run names say loss=: the study compares losses or trains on one not MSE */
@@ -58,6 +61,9 @@ static const CliOpt spectral_opts[] = {
            NULL, parse_preset, show_preset),
     OPT_LONG(StudyOpts, repeats, "N", "runs per variant, seeds seed..seed+N-1 (the paper: 20)", NULL),
     OPT_LONG(StudyOpts, every, "K", "measure every K steps", NULL),
+    OPT_LONG(StudyOpts, jobs, "J", "runs trained at once, each on one thread with the "
+             "chunking of a --threads run, so its numbers are the one-at-a-time run's bit for "
+             "bit (0: as many as --threads; 1: one after another, each on --threads)", NULL),
     OPT_POS(StudyOpts, tau_eps, "E", "tau_k threshold on |F(k)-T(k)|/|T(k)| (--eps is Adam's ε, as in train)", NULL),
     OPT_END};
 
@@ -256,9 +262,73 @@ static void preset(RunOpts *o, StudyOpts *so) {
   }
 }
 
+static int64_t run_ids[MAX_REPEATS * MAX_VARIANTS]; /* job r*nv+v: its run, 0 if none */
+
+/* Runs trained at once: --jobs, or (0) as many as the threads when there are several runs.
+ * A --probe's curvature solver chunks its own products by thread: those runs go one at a
+ * time. */
+static int study_jobs(const StudyOpts *so, const RunOpts *base, long nruns) {
+  long T = threads_get(), j = so->jobs ? so->jobs : T;
+  if (!so->jobs && base->nprobes > 0) j = 1;
+  if (j > nruns) j = nruns;
+  return j < 1 ? 1 : (int)j;
+}
+
+static int runs_serial(const RunOpts *base, const Variant *var, int nv, const StudyOpts *so,
+                       const char *group, Db *db) {
+  int code = EXIT_OK;
+  for (long r = 0; r < so->repeats && code == EXIT_OK && !train_stop_requested(); r++)
+    for (int v = 0; v < nv && code == EXIT_OK && !train_stop_requested(); v++) {
+      RunOpts o;
+      variant_opts(base, &var[v], so, r, group, &o);
+      int64_t id = 0;
+      code = cli_train_run(&o, base->db, &db, &id, 1);
+      run_ids[r * nv + v] = id;
+      if (code == EXIT_OK) print_run(db, id);
+    }
+  return code;
+}
+
+/* jobs workers, each with its own database connection and one OpenMP thread, but the
+ * data-parallel parts of a --threads run (threads_parts_set): every run has the bits of
+ * its serial twin. The first failure stops the workers taking new runs. */
+static int runs_concurrent(const RunOpts *base, const Variant *var, int nv, const StudyOpts *so,
+                           const char *group, int jobs, Db *db) {
+  long nruns = so->repeats * nv;
+  int parts = threads_get(), code = EXIT_OK;
+  (void)db;
+#pragma omp parallel num_threads(jobs)
+  {
+    omp_set_num_threads(1);
+    threads_parts_set(parts);
+    Db *mine = NULL;
+#pragma omp for schedule(dynamic, 1)
+    for (long j = 0; j < nruns; j++) {
+      int stop;
+#pragma omp critical(study_spectral_code)
+      stop = code;
+      if (stop != EXIT_OK || train_stop_requested()) continue;
+      RunOpts o;
+      variant_opts(base, &var[j % nv], so, j / nv, group, &o);
+      o.quiet = 1; /* one progress line cannot show several runs */
+      int64_t id = 0;
+      int c = cli_train_run(&o, base->db, &mine, &id, 0);
+      run_ids[j] = id;
+      if (c != EXIT_OK) {
+#pragma omp critical(study_spectral_code)
+        if (code == EXIT_OK) code = c;
+      }
+    }
+    db_close(mine);
+    threads_parts_set(0);
+    omp_set_num_threads(parts); /* the main thread's count after the region */
+  }
+  return code;
+}
+
 int study_spectral(int argc, char **argv) {
   Err err = {0};
-  StudyOpts so = {1, 0, 0.5, PRESET_PAPER, 0};
+  StudyOpts so = {1, 0, 0, 0.5, PRESET_PAPER, 0};
   RunOpts base;
   run_opts_default(&base);
   OptTable t[] = {{spectral_opts, &so, "study options", NULL},
@@ -282,6 +352,12 @@ int study_spectral(int argc, char **argv) {
                  MAX_REPEATS);
   if (!rc && (so.every < 1 || so.every > 1000000000))
     rc = err_set(&err, CS_EINVAL, "--every '%ld' is not an integer in [1, 1000000000]", so.every);
+  if (!rc && so.jobs > 1 && base.nprobes > 0)
+    rc = err_set(&err, CS_EINVAL,
+                 "--jobs %ld with --probe: a curvature probe chunks its products by thread, so "
+                 "its runs are not the serial ones bit for bit (use --jobs 1)", so.jobs);
+  if (!rc && so.jobs > THREADS_MAX)
+    rc = err_set(&err, CS_EINVAL, "--jobs %ld: at most %d", so.jobs, THREADS_MAX);
   if (!rc && base.nprobes >= RUN_MAX_PROBES)
     rc = err_set(&err, CS_EINVAL, "at most %d --probe flags beside the study's spectral probe",
                  RUN_MAX_PROBES - 1);
@@ -324,18 +400,21 @@ int study_spectral(int argc, char **argv) {
   Db *db = NULL;
   if (cli_db_open(base.db, &db, &err)) return cli_fail(&err);
   cli_install_stop_signals();
-  int code = EXIT_OK;
-  int64_t last = 0;
-  printf("study spectral-bias: %d variant%s x %ld repeat%s, group %s\n", nv, nv == 1 ? "" : "s",
+  long nruns = so.repeats * nv;
+  int jobs = study_jobs(&so, &base, nruns);
+  printf("study spectral-bias: %d variant%s x %ld repeat%s, group %s", nv, nv == 1 ? "" : "s",
          so.repeats, so.repeats == 1 ? "" : "s", group);
-  for (long r = 0; r < so.repeats && code == EXIT_OK && !train_stop_requested(); r++)
-    for (int v = 0; v < nv && code == EXIT_OK && !train_stop_requested(); v++) {
-      RunOpts o;
-      variant_opts(&base, &var[v], &so, r, group, &o);
-      int64_t id;
-      code = cli_train_run(&o, base.db, &db, &id, 1);
-      if (code == EXIT_OK) print_run(db, id), last = id;
-    }
+  if (jobs > 1) printf(", %d runs at once", jobs);
+  printf("\n");
+  fflush(stdout);
+  int code = jobs > 1 ? runs_concurrent(&base, var, nv, &so, group, jobs, db)
+                      : runs_serial(&base, var, nv, &so, group, db);
+  int64_t last = 0;
+  if (jobs > 1) /* the runs' lines once all are done, in the serial order */
+    for (long j = 0; j < nruns; j++)
+      if (run_ids[j]) print_run(db, run_ids[j]), last = run_ids[j];
+  for (long j = 0; jobs == 1 && j < nruns; j++)
+    if (run_ids[j]) last = run_ids[j];
   if (last) print_summary(db, last);
   db_close(db);
   return cli_stop_exit(code);

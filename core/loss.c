@@ -278,19 +278,28 @@ int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, 
   int T = threads_for_chunks(w->nthreads, nchunks);
   if (T < 2 || loss_couples_rows(loss)) /* too few chunks: thread the GEMMs instead */
     return objective_eval(net, theta, loss, b, w->cache[0], grad, loss_out, acc_out);
-  double total = 0.0;
-  size_t correct = 0;
-#pragma omp parallel num_threads(T) reduction(+ : total, correct)
+  /* T parts, each its chunks in order into its own accumulator, summed in part order:
+   * the same bits whether T threads run them or fewer (threads.h, threads_parts_set) */
+  double part_loss[THREADS_MAX];
+  size_t part_correct[THREADS_MAX];
+  int team = threads_team_for(T);
+#pragma omp parallel num_threads(team) if (team > 1)
   {
-    int t = omp_get_thread_num();
-    double *g = threads_accumulator(grad, w->acc, t, P);
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < nchunks; i++) {
-      size_t r0 = i * w->chunk, m = b->n - r0 < w->chunk ? b->n - r0 : w->chunk;
-      total += objective_chunk(net, theta, loss, b, r0, m, w->cache[t], g, &correct);
+    for (int p = omp_get_thread_num(); p < T; p += team) {
+      double *g = threads_accumulator(grad, w->acc, p, P), total = 0.0;
+      size_t lo, hi, correct = 0;
+      threads_part_range(nchunks, T, p, &lo, &hi);
+      for (size_t i = lo; i < hi; i++) {
+        size_t r0 = i * w->chunk, m = b->n - r0 < w->chunk ? b->n - r0 : w->chunk;
+        total += objective_chunk(net, theta, loss, b, r0, m, w->cache[p], g, &correct);
+      }
+      part_loss[p] = total, part_correct[p] = correct;
     }
   }
   if (grad) threads_sum_into(grad, w->acc, T, P);
+  double total = 0.0;
+  size_t correct = 0;
+  for (int p = 0; p < T; p++) total += part_loss[p], correct += part_correct[p];
   if (loss_out) *loss_out = total / (double)b->n;
   if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
   return CS_OK;

@@ -31,9 +31,9 @@ int loss_parse_spec(const char *text, LossKind *k, double *s, Err *err);
 const char *loss_name(LossKind k);
 
 /* The Sobolev metric M on a grid of n points, applied column by column to residuals
- * R [n][k] (row-major, k outputs): out = M R. apply is the grid's product (a direct
- * circular convolution for 1-D grids, loss_metric_grid1d; FFTW for 2-D grids, in
- * studies/spectral, because core does not link FFTW); at s = 0, M = I exactly (a copy,
+ * R [n][k] (row-major, k outputs): out = M R. apply is the grid's product (FFTW's, in
+ * studies/spectral/sobolev.c, because core does not link FFTW; loss_metric_grid1d is
+ * the direct O(n²) circular convolution on a 1-D grid, the tests' reference); at s = 0, M = I exactly (a copy,
  * so the loss is MSE to the last bit). Owns scratch space: one evaluation at a time. */
 typedef struct LossMetric {
   size_t n, k;

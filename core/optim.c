@@ -9,22 +9,30 @@
 
 #define OMP_N(n) if ((n) > 32768)
 
-static void gd_step(Optimizer *o, double *theta, const double *grad) {
+/* Each update is one pass over θ; prev (or NULL) receives θ before the update in that
+ * same pass (the training loop keeps it for a diverged run's checkpoint), so keeping it
+ * costs no second sweep over memory. */
+static void gd_step(Optimizer *o, double *theta, const double *grad, double *prev) {
   double lr = o->cfg.lr, wd = o->cfg.weight_decay;
   size_t n = o->n;
 #pragma omp parallel for schedule(static) OMP_N(n)
-  for (size_t i = 0; i < n; i++) theta[i] -= lr * (grad[i] + wd * theta[i]);
+  for (size_t i = 0; i < n; i++) {
+    if (prev) prev[i] = theta[i];
+    theta[i] -= lr * (grad[i] + wd * theta[i]);
+  }
 }
 
 /* torch: buf = μ·buf + g (buf = g at the first step); heavy ball θ -= lr·buf,
  * Nesterov θ -= lr·(g + μ·buf). */
-static void momentum_update(Optimizer *o, double *theta, const double *grad, int nesterov) {
+static void momentum_update(Optimizer *o, double *theta, const double *grad, double *prev,
+                            int nesterov) {
   double lr = o->cfg.lr, wd = o->cfg.weight_decay, mu = o->cfg.momentum;
   double *buf = o->state;
   size_t n = o->n;
   int first = o->t == 1;
 #pragma omp parallel for schedule(static) OMP_N(n)
   for (size_t i = 0; i < n; i++) {
+    if (prev) prev[i] = theta[i];
     double g = grad[i] + wd * theta[i];
     double b = first ? g : mu * buf[i] + g;
     buf[i] = b;
@@ -32,15 +40,16 @@ static void momentum_update(Optimizer *o, double *theta, const double *grad, int
   }
 }
 
-static void momentum_step(Optimizer *o, double *theta, const double *grad) {
-  momentum_update(o, theta, grad, 0);
+static void momentum_step(Optimizer *o, double *theta, const double *grad, double *prev) {
+  momentum_update(o, theta, grad, prev, 0);
 }
 
-static void nesterov_step(Optimizer *o, double *theta, const double *grad) {
-  momentum_update(o, theta, grad, 1);
+static void nesterov_step(Optimizer *o, double *theta, const double *grad, double *prev) {
+  momentum_update(o, theta, grad, prev, 1);
 }
 
-static void adam_step(Optimizer *o, double *theta, const double *grad) {
+/* One pass: θ, g, m and v are each read once, and θ, m, v (and prev) written once. */
+static void adam_step(Optimizer *o, double *theta, const double *grad, double *prev) {
   const OptConfig *c = &o->cfg;
   double b1 = c->beta1, b2 = c->beta2, eps = c->eps, lr = c->lr, wd = c->weight_decay;
   double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
@@ -49,10 +58,11 @@ static void adam_step(Optimizer *o, double *theta, const double *grad) {
   size_t n = o->n;
 #pragma omp parallel for schedule(static) OMP_N(n)
   for (size_t i = 0; i < n; i++) {
-    double g = grad[i] + wd * theta[i];
-    m[i] = b1 * m[i] + (1.0 - b1) * g;
-    v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-    theta[i] -= step * m[i] / (sqrt(v[i]) * rbc2 + eps);
+    double th = theta[i], g = grad[i] + wd * th;
+    double mi = b1 * m[i] + (1.0 - b1) * g, vi = b2 * v[i] + (1.0 - b2) * g * g;
+    m[i] = mi, v[i] = vi;
+    if (prev) prev[i] = th;
+    theta[i] = th - step * mi / (sqrt(vi) * rbc2 + eps);
   }
 }
 
@@ -115,9 +125,11 @@ void optim_free(Optimizer *o) {
   free(o);
 }
 
-void optim_step(Optimizer *o, double *theta, const double *grad) {
+void optim_step(Optimizer *o, double *theta, const double *grad) { optim_step_keep(o, theta, grad, NULL); }
+
+void optim_step_keep(Optimizer *o, double *theta, const double *grad, double *prev) {
   o->t++;
-  o->type->step(o, theta, grad);
+  o->type->step(o, theta, grad, prev);
 }
 
 int optim_adam_precond(const Optimizer *o, double *P, Err *err) {

@@ -28,8 +28,9 @@ typedef struct Optimizer Optimizer;
 typedef struct OptimizerType {
   const char *name;
   size_t state_arrays;  /* arrays of length n in the state */
-  /* θ ← update; t is the step count after this update (1 for the first). */
-  void (*step)(Optimizer *o, double *theta, const double *grad);
+  /* θ ← update; t is the step count after this update (1 for the first); prev, when not
+   * NULL, receives θ before the update. */
+  void (*step)(Optimizer *o, double *theta, const double *grad, double *prev);
 } OptimizerType;
 
 struct Optimizer {
@@ -53,6 +54,8 @@ int optim_parse(const char *name, const OptimizerType **type, Err *err);
 Optimizer *optim_alloc(const OptimizerType *type, const OptConfig *cfg, size_t n);
 void optim_free(Optimizer *o);
 void optim_step(Optimizer *o, double *theta, const double *grad);
+/* optim_step that also copies θ before the update into prev [n] in the same pass. */
+void optim_step_keep(Optimizer *o, double *theta, const double *grad, double *prev);
 
 /* Adam's diagonal preconditioner P at the current step (length n); requires t >= 1. */
 int optim_adam_precond(const Optimizer *o, double *P, Err *err);

@@ -1,6 +1,8 @@
 /* threads.c: thread count shared by OpenMP and OpenBLAS; a monotonic clock. */
 #include "threads.h"
 
+#include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <string.h>
 #include <time.h>
@@ -39,9 +41,47 @@ size_t threads_chunk_rows(size_t n_max, size_t chunk, int nthreads) {
   return nthreads > 1 && chunk > share ? share : chunk;
 }
 
+static _Thread_local int parts_fixed; /* threads_parts_set; 0: the OpenMP count */
+
+void threads_parts_set(int parts) { parts_fixed = parts > 0 ? parts : 0; }
+
 int threads_data_parallel(void) {
-  int T = omp_get_max_threads();
+  int T = parts_fixed ? parts_fixed : omp_get_max_threads();
   return T < THREADS_MAX ? T : THREADS_MAX;
+}
+
+void threads_part_range(size_t nchunks, int T, int p, size_t *lo, size_t *hi) {
+  size_t q = nchunks / (size_t)T, r = nchunks % (size_t)T, up = (size_t)p;
+  *lo = up * q + (up < r ? up : r);
+  *hi = *lo + q + (up < r ? 1 : 0);
+}
+
+int threads_team_for(int T) {
+  int team = omp_in_parallel() ? 1 : omp_get_max_threads();
+  return team < T ? team : T;
+}
+
+#define NORM_BLOCKS 1024
+
+void threads_norm_pair(const double *a, const double *b, size_t n, double *na, double *nb) {
+  /* the block length depends on n only: partial sums in a fixed order */
+  size_t len = (n + NORM_BLOCKS - 1) / NORM_BLOCKS;
+  if (len < 4096) len = 4096;
+  size_t nblk = (n + len - 1) / len;
+  double sa[NORM_BLOCKS], sb[NORM_BLOCKS];
+#pragma omp parallel for schedule(static) if (nblk > 1)
+  for (size_t k = 0; k < nblk; k++) {
+    size_t i0 = k * len, i1 = i0 + len < n ? i0 + len : n;
+    double x = 0.0, y = 0.0;
+    for (size_t i = i0; i < i1; i++) x += a[i] * a[i], y += b[i] * b[i];
+    sa[k] = x, sb[k] = y;
+  }
+  double x = 0.0, y = 0.0;
+  for (size_t k = 0; k < nblk; k++) x += sa[k], y += sb[k];
+  /* squares overflow past ~1e154 and underflow below ~1e-154 (a sum of exactly 0 may be
+   * tiny entries), ±∞ entries too: BLAS's scaled dnrm2 instead; NaN stays NaN */
+  *na = (x > 1e-290 && x < 1e300) || isnan(x) ? sqrt(x) : cblas_dnrm2((int)n, a, 1);
+  *nb = (y > 1e-290 && y < 1e300) || isnan(y) ? sqrt(y) : cblas_dnrm2((int)n, b, 1);
 }
 
 int threads_for_chunks(int nthreads, size_t nchunks) {

@@ -28,8 +28,25 @@ int threads_check(long n, Err *err);
 /* Rows per chunk for batches of up to n_max rows: at most `chunk` (0: no limit) and small
  * enough that each of nthreads threads gets a chunk. */
 size_t threads_chunk_rows(size_t n_max, size_t chunk, int nthreads);
-/* Threads for data parallelism over chunks: the OpenMP count, at most THREADS_MAX. */
+/* Parts for data parallelism over chunks: the OpenMP count, at most THREADS_MAX, unless
+ * this thread set a count with threads_parts_set. */
 int threads_data_parallel(void);
+/* Fixes the calling thread's data-parallel parts (0: back to the OpenMP count). A run's
+ * chunks and the order of their sums follow the parts, not the threads that execute them
+ * (objective_eval_parallel runs several parts on one thread when it has fewer), so a run
+ * made with --threads P on one thread of a concurrent study has the bits of the serial
+ * run with P threads. Thread-local: each worker of a concurrent study sets its own. */
+void threads_parts_set(int parts);
+/* The parts' chunk ranges: part p of T gets chunks [lo, hi) of nchunks, as OpenMP's
+ * schedule(static) would hand them to thread p. */
+void threads_part_range(size_t nchunks, int T, int p, size_t *lo, size_t *hi);
+/* Threads to run T parts now: the OpenMP count (1 inside an active parallel region),
+ * at most T. */
+int threads_team_for(int T);
+/* ‖a‖ and ‖b‖ over n doubles in one pass, the same bits whatever the thread count (fixed
+ * blocks summed in order); sums of squares too large or too small for plain squares (and
+ * ±∞ entries) are redone with BLAS's scaled dnrm2, NaN stays NaN. */
+void threads_norm_pair(const double *a, const double *b, size_t n, double *na, double *nb);
 /* Threads to spread nchunks chunks over: all nthreads when each gets a chunk, else 1
  * (that thread then threads its GEMMs instead). */
 int threads_for_chunks(int nthreads, size_t nchunks);

@@ -187,7 +187,8 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
       }
     if (!shared) objective_eval_parallel(net, theta, cfg->loss, &b, work, grad, &loss, &acc);
     if (t == 0) loss0 = loss;
-    double gnorm = cblas_dnrm2((int)P, grad, 1), pnorm = cblas_dnrm2((int)P, theta, 1);
+    double gnorm, pnorm;
+    threads_norm_pair(grad, theta, P, &gnorm, &pnorm);
     StepRecord sr = {t, (double)t * (double)bsz / (double)n, loss, acc, opt->cfg.lr, gnorm, pnorm,
                      wall_time() - t0};
     if ((rc = rec_step(rec, &sr, err))) goto out;
@@ -229,8 +230,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
       if (train_stop_requested()) status = "interrupted";
       break;
     }
-    memcpy(prev, theta, P * sizeof *prev);
-    optim_step(opt, theta, grad);
+    optim_step_keep(opt, theta, grad, prev); /* prev: θ before the update, in the same pass */
   }
   res->status = status;
   res->wall_s = wall_time() - t0;

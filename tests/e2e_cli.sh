@@ -53,6 +53,11 @@ jq1 "$(jx iter_s) > 0 and $(jx iter_noprobe_s) > 0 and $(jx iter_cpu_s) > 0 and 
 ok $? "bench spectral: per-iteration wall and CPU times, 3 rounds, the DGEMM rate ($(jx iter_s) s)"
 jq1 "$(jx loss_last) < $(jx loss_first) and length('$(jx openblas_corename)') > 0"
 ok $? "bench spectral: the loop trained (loss $(jx loss_first) -> $(jx loss_last)), BLAS kernel recorded"
+run "$BIN" bench all --workload spectral --threads 2 --steps 3 --repeats 3 --budget 0.01 --dgemm-n 64 --json
+js=$(echo "$OUT" | grep '^{' | tail -1)
+[ $RC -eq 0 ] && [ "$(jx jobs)" = 2 ] && [ "$(jx concurrent_identical)" = 1 ] &&
+  jq1 "$(jx iter_concurrent_s) > 0 and $(jx iter_concurrent_cpu_s) > 0"
+ok $? "bench spectral --threads 2: 2 runs at once, each ending on the serial run's θ bit for bit (rc $RC, $(jx iter_concurrent_s) s: $ERR)"
 run "$BIN" bench all --workload spectrall --json
 [ $RC -eq 2 ] && [[ $ERR == *spectrall* ]] && [ -z "$OUT" ]; ok $? "bench: an unknown workload exits 2 naming it (rc $RC)"
 

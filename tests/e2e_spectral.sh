@@ -171,11 +171,38 @@ echo "$OUT" | diag
 run "$BIN" analyze --run "$SS" --db "$DB" --threads 1 --samples 50
 [ $RC -eq 2 ] && [[ $ERR == *"whole grid"* ]]; ok $? "analyze a Sobolev run on 50 of its rows: exit 2 ($ERR)"
 
+# ---- runs at once: the bits of the runs one after another ------------------------------------
+# every number a run records, keyed by run name (ids differ with the finishing order)
+dump() {
+  sqlite3 -batch "$1" "select r.name, 's', s.step, printf('%!.17g %!.17g %!.17g', s.loss, s.grad_norm, s.param_norm) from steps s join runs r on r.id=s.run_id
+    union all select r.name, m.name, m.step, printf('%!.17g', m.value) from metrics m join runs r on r.id=m.run_id
+    union all select r.name, x.name, x.step, x.idx||' '||printf('%!.17g', x.value) from series x join runs r on r.id=x.run_id
+    union all select r.name, 'ckpt', c.step, hex(c.params) from checkpoints c join runs r on r.id=c.run_id order by 1, 2, 3, 4"
+}
+J1=$T/jobs1.db J2=$T/jobs2.db
+run "$BIN" study spectral-bias --preset ci --act relu,tanh --repeats 2 --steps 150 --every 25 \
+    --threads 2 --jobs 1 --db "$J1" -q
+rc1=$RC
+run "$BIN" study spectral-bias --preset ci --act relu,tanh --repeats 2 --steps 150 --every 25 \
+    --threads 2 --db "$J2" -q
+[ $rc1 -eq 0 ] && [ $RC -eq 0 ] && [[ $OUT == *"2 runs at once"* ]]
+ok $? "--threads 2: 4 runs one at a time (--jobs 1) and, by default, 2 at once (rc $rc1 $RC: $ERR)"
+dump "$J1" > j1.txt
+dump "$J2" > j2.txt
+[ "$(wc -l < j1.txt)" -gt 1000 ] && [ "$(sqlite3 -batch "$J2" "select count(*) from runs where status='finished'")" = 4 ] &&
+  cmp -s j1.txt j2.txt
+ok $? "runs at once record what the runs one after another do, bit for bit ($(wc -l < j1.txt) numbers; $(cmp j1.txt j2.txt 2>&1 | head -1))"
+run "$BIN" study spectral-bias --preset ci --act relu,tanh --threads 2 --jobs 2 \
+    --probe sharpness:every=10 --db "$T/jp.db" -q
+[ $RC -eq 2 ] && [[ $ERR == *"--jobs 2 with --probe"* ]] && [ ! -e "$T/jp.db" ]
+ok $? "--jobs 2 with a curvature --probe: exit 2, no database ($ERR)"
+
 # ---- bad input: exit 2, the bad token named, nothing written ----------------------------------
 before=$(q "select count(*) from runs")
 for c in "--act relu,bogus|bogus" "--embed none,fourier:sigma=1-x|'x'" "--repeats 0|--repeats" \
          "--tau-eps -1|--tau-eps" "--data synth:teacher,n=20,d=1|synth:sines" "--bogus 1|--bogus" \
-         "--preset huge|huge" "--model mlp:1-8-2|output 2" "--every|needs a value"; do
+         "--preset huge|huge" "--model mlp:1-8-2|output 2" "--every|needs a value" \
+         "--jobs x|--jobs" "--jobs 65|--jobs 65"; do
   args=${c%|*} want=${c#*|}
   # shellcheck disable=SC2086
   run "$BIN" study spectral-bias --preset ci --db "$DB" --threads 1 -q $args

@@ -43,8 +43,11 @@ static int setup(Setup *s) {
 
 /* GD, except that the update making θ_{poison_at} writes NaN into one parameter. */
 static long poison_at;
-static void poison_step(Optimizer *o, double *theta, const double *grad) {
-  for (size_t i = 0; i < o->n; i++) theta[i] -= o->cfg.lr * grad[i];
+static void poison_step(Optimizer *o, double *theta, const double *grad, double *prev) {
+  for (size_t i = 0; i < o->n; i++) {
+    if (prev) prev[i] = theta[i];
+    theta[i] -= o->cfg.lr * grad[i];
+  }
   if (o->t == poison_at) theta[o->n / 2] = NAN;
 }
 static const OptimizerType poison_type = {"poison", 0, poison_step};

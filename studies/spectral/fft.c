@@ -4,6 +4,9 @@
  * Plans are FFTW_ESTIMATE: made without timing runs, so the same input gives the same
  * bits on every run (FFTW_MEASURE may choose a different algorithm each time). The
  * workload is small: one transform of the network's outputs per measurement.
+ * Threads: FFTW's planner is not thread safe, so plans are made and destroyed inside the
+ * critical section cs_fftw_planner (sobolev.c's too; a concurrent study makes them from
+ * several threads); fftw_execute on separate plans is.
  */
 #include <fftw3.h>
 #include <stdlib.h>
@@ -29,9 +32,11 @@ SpecFFT *spec_fft_alloc(int dims, size_t n) {
   f->bins = dims == 1 ? n / 2 + 1 : n * (n / 2 + 1);
   f->in = fftw_malloc(f->N * sizeof *f->in);
   f->out = fftw_malloc(f->bins * sizeof *f->out);
-  if (f->in && f->out)
+  if (f->in && f->out) {
+#pragma omp critical(cs_fftw_planner)
     f->plan = dims == 1 ? fftw_plan_dft_r2c_1d((int)n, f->in, f->out, FFTW_ESTIMATE)
                         : fftw_plan_dft_r2c_2d((int)n, (int)n, f->in, f->out, FFTW_ESTIMATE);
+  }
   if (!f->plan) {
     spec_fft_free(f);
     return NULL;
@@ -41,7 +46,10 @@ SpecFFT *spec_fft_alloc(int dims, size_t n) {
 
 void spec_fft_free(SpecFFT *f) {
   if (!f) return;
-  if (f->plan) fftw_destroy_plan(f->plan);
+  if (f->plan) {
+#pragma omp critical(cs_fftw_planner)
+    fftw_destroy_plan(f->plan);
+  }
   fftw_free(f->in);
   fftw_free(f->out);
   free(f);
