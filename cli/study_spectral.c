@@ -265,11 +265,11 @@ static void preset(RunOpts *o, StudyOpts *so) {
 static int64_t run_ids[MAX_REPEATS * MAX_VARIANTS]; /* job r*nv+v: its run, 0 if none */
 
 /* Runs trained at once: --jobs, or (0) as many as the threads when there are several runs.
- * A --probe's curvature solver chunks its own products by thread: those runs go one at a
- * time. */
+ * A --probe's curvature solver and the float32 passes chunk their work by thread: those
+ * runs go one at a time. */
 static int study_jobs(const StudyOpts *so, const RunOpts *base, long nruns) {
   long T = threads_get(), j = so->jobs ? so->jobs : T;
-  if (!so->jobs && base->nprobes > 0) j = 1;
+  if (!so->jobs && (base->nprobes > 0 || strcmp(base->precision, "f64"))) j = 1;
   if (j > nruns) j = nruns;
   return j < 1 ? 1 : (int)j;
 }
@@ -356,6 +356,11 @@ int study_spectral(int argc, char **argv) {
     rc = err_set(&err, CS_EINVAL,
                  "--jobs %ld with --probe: a curvature probe chunks its products by thread, so "
                  "its runs are not the serial ones bit for bit (use --jobs 1)", so.jobs);
+  if (!rc && so.jobs > 1 && strcmp(base.precision, "f64"))
+    rc = err_set(&err, CS_EINVAL,
+                 "--jobs %ld with --precision %s: the float32 passes split their chunks by "
+                 "thread, so the runs are not the serial ones bit for bit (use --jobs 1)",
+                 so.jobs, base.precision);
   if (!rc && so.jobs > THREADS_MAX)
     rc = err_set(&err, CS_EINVAL, "--jobs %ld: at most %d", so.jobs, THREADS_MAX);
   if (!rc && base.nprobes >= RUN_MAX_PROBES)

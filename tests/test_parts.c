@@ -64,7 +64,7 @@ static void test_objective_bits(void) {
   size_t P = net.n_params;
   double *g_ref = malloc(P * sizeof *g_ref), *g1 = malloc(P * sizeof *g1),
          *gw = malloc(2 * P * sizeof *gw);
-  Batch b = {ds->X, ds->Y, NULL, ds->n, NULL};
+  Batch b = {ds->X, ds->Y, NULL, ds->n, NULL, NULL};
   int T0 = omp_get_max_threads();
   for (int T = 2; T <= 3; T++) {
     size_t chunks[] = {0, 17};
