@@ -608,15 +608,20 @@ static void test_learner_quadratic(void) {
   net_deinit(&net);
 }
 
+/* The small λmax-only measurement of the two tests below: B = 2, 5, 12 and N = 30, 3 draws. */
+static void small_top_options(BatchScalingOptions *o, double tol) {
+  batch_scaling_options_default(o);
+  size_t sizes[] = {2, 5, 12};
+  memcpy(o->batches, sizes, sizeof sizes);
+  o->nbatches = 3, o->draws = 3, o->tol = tol, o->seed = 5, o->adam_eps = 0;
+}
+
 /* top_only (bench's workload): the same λmax chain bit for bit, no λmin, no noise product. */
 static void test_top_only(void) {
   Problem p;
   if (problem_make(&p, 30, 0, 11)) return;
   BatchScalingOptions o;
-  batch_scaling_options_default(&o);
-  size_t sizes[] = {2, 5, 12};
-  memcpy(o.batches, sizes, sizeof sizes);
-  o.nbatches = 3, o.draws = 3, o.tol = 1e-8, o.seed = 5, o.adam_eps = 0;
+  small_top_options(&o, 1e-8);
   BatchScalingResult full, top;
   Err err = {0};
   int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &full, &err);
@@ -649,10 +654,8 @@ static void test_precision(void) {
   Problem p;
   if (problem_make(&p, 30, 0, 11)) return;
   BatchScalingOptions o;
-  batch_scaling_options_default(&o);
-  size_t sizes[] = {2, 5, 12};
-  memcpy(o.batches, sizes, sizeof sizes);
-  o.nbatches = 3, o.draws = 3, o.tol = 1e-5, o.seed = 5, o.adam_eps = 0, o.top_only = 1;
+  small_top_options(&o, 1e-5);
+  o.top_only = 1;
   BatchScalingResult f64, mix, bad;
   Err err = {0};
   int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &f64, &err);
