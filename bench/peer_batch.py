@@ -9,14 +9,18 @@ retain_graph, as PyHessian does). Each solve starts (v0) from the previous solve
 eigenvector, as curvscope's do (--start cold: no v0). Prints ONE line of JSON on stdout.
 
     /usr/bin/python3 bench/peer_batch.py --draws-file FILE [--threads 2] [--repeats 3]
-        [--budget 60]
+        [--budget 60] [--dtype float64|float32]
+
+--dtype float32 casts θ, X and Y to float32 and runs everything there, the HVPs and
+ARPACK's basis (a float32 LinearOperator: SciPy's single-precision ARPACK), as one does
+in PyTorch's default dtype; bench/compare --precision f32 sets it beside ours in mixed.
 
 FILE comes from `curvscope bench all --workload batch-scaling --draws-file FILE`
 (cli/bench_batch.c): the shapes, the seed and every draw's rows (JSON; rows null for
 the whole set), and FILE.bin with θ (curvscope's layout: per layer W [out][in], then
 b [out], which is nn.Linear's), X [n][784] and Y [n][10] in float64. So both sides
 measure the same draws of the same rows at the same parameters: 784-200-200-10 tanh,
-loss 1/(2B) sum ||f(x) - y||^2 over the batch, float64. A round is the whole list of
+loss 1/(2B) sum ||f(x) - y||^2 over the batch, float64 (or --dtype). A round is the whole list of
 draws (whole set first, then the sizes down, as the study visits them); the figure is
 the median round, in wall time and in the process's CPU time (time.process_time, all
 threads: the work done, whatever the machine's load) (rounds stop once their total passes --budget, after at least one).
@@ -44,6 +48,8 @@ def parse_args(argv):
     ap.add_argument("--start", default="warm", choices=("warm", "cold"),
                     help="eigsh's v0: the previous eigenvector (as curvscope) or none "
                          "(ARPACK's random start, as one usually calls it)")
+    ap.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                    help="the arithmetic of the model, the HVPs and eigsh")
     ap.add_argument("--budget", type=float, default=60.0,
                     help="stop after this many timed seconds (at least one round)")
     a = ap.parse_args(argv)
@@ -61,6 +67,8 @@ import scipy.sparse.linalg as spla  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
+TDTYPE = getattr(torch, ARGS.dtype)
+NPDTYPE = np.dtype(ARGS.dtype)
 
 
 def fail(msg):
@@ -84,8 +92,8 @@ def load(path):
     theta, x, y = raw[:P], raw[P:P + n * d].reshape(n, d), raw[P + n * d:].reshape(n, k)
     layers, off = [], 0
     for i, (a, b) in enumerate(zip(WIDTHS[:-1], WIDTHS[1:])):
-        lin = torch.nn.Linear(a, b).to(torch.float64)
-        with torch.no_grad():
+        lin = torch.nn.Linear(a, b).to(TDTYPE)
+        with torch.no_grad():  # copy_ rounds the float64 file to TDTYPE
             lin.weight.copy_(torch.from_numpy(theta[off:off + a * b].reshape(b, a)))
             off += a * b
             lin.bias.copy_(torch.from_numpy(theta[off:off + b]))
@@ -96,7 +104,8 @@ def load(path):
     if off != P:
         fail("θ has %d numbers, the net %d" % (P, off))
     model = torch.nn.Sequential(*layers)
-    return spec, model, torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
+    return (spec, model, torch.from_numpy(x.astype(NPDTYPE)),
+            torch.from_numpy(y.astype(NPDTYPE)))
 
 
 def top_eig(model, params, xb, yb, tol, v0):
@@ -108,7 +117,7 @@ def top_eig(model, params, xb, yb, tol, v0):
 
     def matvec(v):
         count[0] += 1
-        vt = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).reshape(-1))
+        vt = torch.from_numpy(np.ascontiguousarray(v, dtype=NPDTYPE).reshape(-1))
         chunks, off = [], 0
         for p in params:
             chunks.append(vt[off:off + p.numel()].view_as(p))
@@ -116,7 +125,7 @@ def top_eig(model, params, xb, yb, tol, v0):
         hv = torch.autograd.grad(grads, params, grad_outputs=chunks, retain_graph=True)
         return torch.cat([h.reshape(-1) for h in hv]).numpy()
 
-    op = spla.LinearOperator((P, P), matvec=matvec, dtype=np.float64)
+    op = spla.LinearOperator((P, P), matvec=matvec, dtype=NPDTYPE)
     vals, vecs = spla.eigsh(op, k=1, which="LA", tol=tol, v0=v0)
     return float(vals[0]), vecs[:, 0], count[0]
 
@@ -154,7 +163,8 @@ def main():
         e = per[b]
         e["lambda_mean"] = statistics.mean(e["lambdas"])
         sizes.append(e)
-    out = {"workload": "batch-scaling", "threads": ARGS.threads, "rounds": len(times),
+    out = {"workload": "batch-scaling", "threads": ARGS.threads, "dtype": ARGS.dtype,
+           "rounds": len(times),
            "times": times, "total_s": statistics.median(times),
            "total_cpu_s": statistics.median(cpus),
            "matvecs": sum(e["matvecs"] for e in sizes),

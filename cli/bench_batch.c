@@ -5,7 +5,9 @@
  * B in 8-32-128-512-2048 and the whole set, 5 draws each (the whole set once), λmax of
  * each draw's Hessian by the study's own solver and warm starts (batch_scaling_measure
  * with top_only) at tol 1e-4. A round is the whole measurement; the figure is the median
- * round. bench/peer_batch.py does the same draws with PyTorch HVPs and SciPy's eigsh;
+ * round. --precision mixed (or f32, the same engine) runs the draws' passes in float32,
+ * the Lanczos basis in float64 (core/precision.h). bench/peer_batch.py does the same
+ * draws with PyTorch HVPs and SciPy's eigsh;
  * --draws-file FILE writes what it needs to do them on the same numbers: FILE (JSON:
  * shapes, the seed, every draw's rows) and FILE.bin (float64, native order: θ in the
  * layout of core/net.h, then X [n][784], then Y [n][10]).
@@ -121,6 +123,7 @@ int bench_batch_main(const BenchLoopOpts *o) {
   if (run_setup(&ro, &s, &err)) return cli_fail(&err);
   BatchScalingOptions bo;
   bb_options(&bo);
+  bo.precision = o->precision;
   int R = o->repeats < 1 ? 1 : o->repeats > BB_MAX_ROUNDS ? BB_MAX_ROUNDS : o->repeats;
   double t[BB_MAX_ROUNDS], c[BB_MAX_ROUNDS], total = 0;
   int k = 0, rc = CS_OK;
@@ -150,6 +153,8 @@ int bench_batch_main(const BenchLoopOpts *o) {
     sb_printf(&b, ",\"model\":\"%s tanh\",\"n\":%zu,\"n_params\":%zu,\"draws\":%d,\"tol\":",
               BB_MODEL, r.n, r.n_params, bo.draws);
     sb_json_num(&b, bo.tol);
+    sb_printf(&b, ",\"precision\":");
+    sb_json_str(&b, precision_name(bo.precision));
     sb_printf(&b, ",\"openblas_coretype\":");
     sb_json_str(&b, getenv("OPENBLAS_CORETYPE"));
     sb_printf(&b, ",\"openblas_corename\":");
@@ -175,9 +180,9 @@ int bench_batch_main(const BenchLoopOpts *o) {
     printf("%s\n", b.p);
   } else {
     printf("curvscope bench --workload batch-scaling: %s, %s tanh (P = %zu), %d draws per "
-           "size, top-1 at tol %g, %d threads, OpenBLAS %s\n",
-           BB_DATA, BB_MODEL, r.n_params, bo.draws, bo.tol, threads_get(),
-           openblas_get_corename());
+           "size, top-1 at tol %g, %s passes, %d threads, OpenBLAS %s\n",
+           BB_DATA, BB_MODEL, r.n_params, bo.draws, bo.tol, precision_name(bo.precision),
+           threads_get(), openblas_get_corename());
     printf("  %-8s %10s %10s %14s\n", "B", "seconds", "products", "mean lambda_max");
     for (int i = 0; i < r.nb; i++) {
       double ss;

@@ -11,6 +11,7 @@
 
 #include "core/json.h"
 #include "core/net.h"
+#include "core/precision.h"
 
 typedef struct BenchLoopOpts {
   int repeats;    /* pc-bias: timed rounds (step, probe, DGEMM); spectral: rounds of the loop */
@@ -19,6 +20,7 @@ typedef struct BenchLoopOpts {
   int dgemm_n;    /* the reference DGEMM's size; 0 skips it */
   int json;
   const char *draws_file; /* batch-scaling: write θ, data and draws for the peer ("" none) */
+  Precision precision;    /* batch-scaling: of the draws' Hessian passes (mixed: float32) */
 } BenchLoopOpts;
 
 /* `--workload ntk`: the NTK's top-20 eigensolve, dense and matrix-free (bench_ntk.c). */

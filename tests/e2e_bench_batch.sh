@@ -4,8 +4,10 @@
 # whose draws must be the study's (B rows each, distinct, in range; the whole set once) with
 # θ, X and Y of the right length. With the peer's Debian packages (scripts/setup_bench.sh),
 # bench/peer_batch.py on F must find the same λmax per size (tol 1e-4 on both sides) and
-# write every field bench/compare reads; its bad input exits 2 naming the flag. Real
-# Fashion-MNIST, N = 4096: about 15 s on two cores when quiet. TAP.
+# write every field bench/compare reads; its bad input exits 2 naming the flag. Ours with
+# --precision mixed must record it and find float64's λmax per size to 1e-4, and the peer
+# with --dtype float32 ours in mixed to 1e-4. Real Fashion-MNIST, N = 4096: about 25 s on
+# two cores when quiet. TAP.
 #
 #   bash tests/e2e_bench_batch.sh path/to/curvscope
 . "$(dirname "$0")/tap.sh"
@@ -48,8 +50,31 @@ grep -q "^json 1" check.txt; ok $? "our JSON: the six sizes, times, products sum
 grep -q "^draws 1" check.txt; ok $? "the draws file: 5 draws of each B < N, B distinct rows in range each, the whole set once"
 grep -q "^binary 1" check.txt; ok $? "the binary: θ, X, Y of the stated sizes"
 
+# --precision mixed: float32 passes, float64 Lanczos, the same draws; λ as float64's
+run "$BIN" bench all --workload batch-scaling --threads 2 --repeats 1 --json --precision mixed
+echo "$OUT" > mixed.json
+[ $RC -eq 0 ]; ok $? "curvscope bench --workload batch-scaling --precision mixed runs (rc $RC: $ERR)"
+"$PY" - ours.json mixed.json <<'PYEOF' > mixed.txt 2>&1
+import json, sys
+o, m = (json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[1:3])
+om = {e["batch"]: e["lambda_mean"] for e in o["sizes"]}
+mm = {e["batch"]: e["lambda_mean"] for e in m["sizes"]}
+worst = max(abs(om[b] - mm[b]) / abs(om[b]) for b in om) if set(om) == set(mm) else 1
+print(int(o["precision"] == "f64" and m["precision"] == "mixed" and worst < 1e-4 and
+          m["tol"] == 1e-4), "precision %s/%s, worst relative difference %.2e" % (
+              o["precision"], m["precision"], worst))
+PYEOF
+grep -q "^1 " mixed.txt; ok $? "mixed records its precision and every size's mean λmax is f64's to 1e-4 ($(cat mixed.txt))"
+run "$BIN" bench all --workload batch-scaling --threads 2 --repeats 1 --precision f16
+[ $RC -eq 2 ] && [[ $ERR == *f16* ]] && [ -z "$OUT" ]
+ok $? "--precision f16: exit 2 naming the value (rc $RC)"
+run "$BIN" bench all --workload ntk --threads 1 --precision mixed
+[ $RC -eq 2 ] && [[ $ERR == *ntk*float64* ]] && [ -z "$OUT" ]
+ok $? "--precision mixed on a float64-only loop workload (ntk): exit 2 naming it (rc $RC)"
+
 if ! "$PY" -c "import torch, scipy.sparse.linalg, numpy" 2>/dev/null; then
   ok 0 "the peer on the same draws # SKIP the peer's packages are missing (scripts/setup_bench.sh)"
+  ok 0 "the peer in float32 # SKIP the peer's packages are missing"
   ok 0 "the peer refuses a truncated binary # SKIP the peer's packages are missing"
 else
   run "$PY" "$PEER" --draws-file "$F" --threads 2 --repeats 1
@@ -67,6 +92,18 @@ print(int(ok and worst < 1e-3), "worst relative difference %.2e, lambda_N ours %
 PYEOF
   [ $RC -eq 0 ] && grep -q "^1 " cmp.txt
   ok $? "the peer on the same draws: every size's mean λmax within 1e-3 of ours ($(cat cmp.txt); rc $RC)"
+  run "$PY" "$PEER" --draws-file "$F" --threads 2 --repeats 1 --dtype float32
+  echo "$OUT" > peer32.json
+  "$PY" - mixed.json peer32.json <<'PYEOF' > cmp32.txt 2>&1
+import json, sys
+o, p = (json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[1:3])
+om = {e["batch"]: e["lambda_mean"] for e in o["sizes"]}
+pm = {e["batch"]: e["lambda_mean"] for e in p["sizes"]}
+worst = max(abs(om[b] - pm[b]) / abs(pm[b]) for b in om) if set(om) == set(pm) else 1
+print(int(p["dtype"] == "float32" and worst < 1e-4), "worst relative difference %.2e" % worst)
+PYEOF
+  [ $RC -eq 0 ] && grep -q "^1 " cmp32.txt
+  ok $? "the peer in float32 on the same draws: every size's mean λmax within 1e-4 of our mixed ($(cat cmp32.txt); rc $RC)"
   head -c 1000 "$F.bin" > "$T/short.bin"
   sed "s|\"binary\":\"[^\"]*\"|\"binary\":\"$T/short.bin\"|" "$F" > "$T/short.json"
   run "$PY" "$PEER" --draws-file "$T/short.json" --repeats 1

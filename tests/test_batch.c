@@ -608,15 +608,20 @@ static void test_learner_quadratic(void) {
   net_deinit(&net);
 }
 
+/* The small λmax-only measurement of the two tests below: B = 2, 5, 12 and N = 30, 3 draws. */
+static void small_top_options(BatchScalingOptions *o, double tol) {
+  batch_scaling_options_default(o);
+  size_t sizes[] = {2, 5, 12};
+  memcpy(o->batches, sizes, sizeof sizes);
+  o->nbatches = 3, o->draws = 3, o->tol = tol, o->seed = 5, o->adam_eps = 0;
+}
+
 /* top_only (bench's workload): the same λmax chain bit for bit, no λmin, no noise product. */
 static void test_top_only(void) {
   Problem p;
   if (problem_make(&p, 30, 0, 11)) return;
   BatchScalingOptions o;
-  batch_scaling_options_default(&o);
-  size_t sizes[] = {2, 5, 12};
-  memcpy(o.batches, sizes, sizeof sizes);
-  o.nbatches = 3, o.draws = 3, o.tol = 1e-8, o.seed = 5, o.adam_eps = 0;
+  small_top_options(&o, 1e-8);
   BatchScalingResult full, top;
   Err err = {0};
   int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &full, &err);
@@ -642,6 +647,42 @@ static void test_top_only(void) {
   problem_free(&p);
 }
 
+/* precision mixed (bench's --precision): float32 passes, float64 Lanczos: every draw's λmax
+ * is float64's to 1e-4 relative (tol 1e-5, the float32 floor), on the same draws; a tol
+ * below the floor is refused by name. */
+static void test_precision(void) {
+  Problem p;
+  if (problem_make(&p, 30, 0, 11)) return;
+  BatchScalingOptions o;
+  small_top_options(&o, 1e-5);
+  o.top_only = 1;
+  BatchScalingResult f64, mix, bad;
+  Err err = {0};
+  int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &f64, &err);
+  o.precision = PREC_MIXED;
+  if (!rc) rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &mix, &err);
+  if (!tap_ok(rc == CS_OK, "precision mixed: both measurements run (%s)", err.msg)) {
+    problem_free(&p);
+    return;
+  }
+  double worst = 0, differ = 0;
+  for (int i = 0; i < 3 * 3 + 1; i++) {
+    double d = fabs(mix.draw[i].lmax - f64.draw[i].lmax) / fabs(f64.draw[i].lmax);
+    worst = d > worst ? d : worst;
+    differ += d > 0;
+  }
+  tap_ok(worst < 1e-4 && differ > 0, "precision mixed: every draw's λmax is float64's to 1e-4 "
+         "(worst %.2e; %g of 10 not bit-equal: the float32 passes ran)", worst, differ);
+  o.tol = 1e-8;
+  rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &bad, &err);
+  tap_ok(rc == CS_EINVAL && strstr(err.msg, "tolerance"),
+         "precision mixed: tol 1e-8 below the float32 floor is refused (%s)", err.msg);
+  batch_scaling_result_free(&f64);
+  batch_scaling_result_free(&mix);
+  batch_scaling_result_free(&bad);
+  problem_free(&p);
+}
+
 /* The learner against the grid: the best is the lowest finite loss, the excess a ratio. */
 static void test_lr_compare(void) {
   double loss[] = {0.30, NAN, 0.12, INFINITY, 0.12, 0.5};
@@ -661,6 +702,7 @@ static void test_lr_compare(void) {
 int main(void) {
   test_lr_compare();
   test_top_only();
+  test_precision();
   test_learner_rule();
   test_learner_quadratic();
   test_precond();

@@ -28,6 +28,7 @@ void batch_scaling_options_default(BatchScalingOptions *o) {
   o->maxit = 500;
   o->chunk = 5000;
   o->adam_eps = 1e-8;
+  o->precision = PREC_F64;
 }
 
 void batch_scaling_result_free(BatchScalingResult *r) {
@@ -155,6 +156,7 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
   if (!(o->tol > 0) || o->maxit < 2)
     return err_set(err, CS_EINVAL, "eigen tolerance %g and cap %d (need > 0 and >= 2)", o->tol,
                    o->maxit);
+  if (precision_check_tol(o->precision, o->tol, "eigen tolerance", err)) return err->code;
   if (P < 3) return err_set(err, CS_EINVAL, "a model of %zu parameters (at least 3)", P);
   int nb = sizes_plan(o, N, sizes, err);
   if (nb < 0) return -nb;
@@ -186,7 +188,7 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
   MiniBatch *mb = minibatch_alloc(train, m_max, err);
   Curvature *curv = mb ? curv_alloc(net, loss, N, (size_t)o->chunk, err) : NULL;
   EigWork *work = curv ? eig_work_alloc(P, solve_cap(P, o->maxit), err) : NULL;
-  if (!mb || !curv || !work) {
+  if (!mb || !curv || !work || curv_set_precision(curv, o->precision, err)) {
     rc = err->code;
     goto out;
   }

@@ -31,6 +31,7 @@
 #include "core/err.h"
 #include "core/loss.h"
 #include "core/net.h"
+#include "core/precision.h"
 
 #define BS_MAX_BATCHES 32
 
@@ -47,10 +48,12 @@ typedef struct BatchScalingOptions {
   double adam_eps;  /* > 0: also the preconditioned λmax, Adam's ε; 0: not measured */
   int top_only;     /* 1: λmax only (no λmin solves, no noise product: lmin, hz_norm2 and
                        hess_var are 0); bench's batch-scaling workload */
+  Precision precision; /* of the draws' Hessian passes (curv_set_precision); the Lanczos
+                          basis stays float64. tol must be >= precision_tol_min */
 } BatchScalingOptions;
 
 /* 8-32-128-512-2048, 10 draws, the Hessian, tol 1e-4, maxit 500, seed 0, chunk 5000, the
- * preconditioned λmax with ε = 1e-8. */
+ * preconditioned λmax with ε = 1e-8, float64 passes. */
 void batch_scaling_options_default(BatchScalingOptions *o);
 
 typedef struct BatchDraw {
