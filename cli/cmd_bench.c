@@ -753,7 +753,8 @@ int cmd_bench(int argc, char **argv) {
     Err lerr = {0};
     if (threads_check(o.threads, &lerr)) return cli_fail(&lerr);
     threads_set(o.threads);
-    BenchLoopOpts lo = {o.repeats, o.steps, o.budget, o.dgemm_n, o.json, b.draws_file};
+    BenchLoopOpts lo = {o.repeats, o.steps, o.budget, o.dgemm_n, o.json, b.draws_file,
+                       b.precision};
     return bench_loop_main(wname, &lo);
   }
   if (!o.w) {
