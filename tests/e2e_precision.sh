@@ -64,9 +64,10 @@ run "$BIN" analyze --db "$DB" --threads 1 --run "$A" --precision mixed --tol 1e-
 ok $? "analyze --precision mixed --tol 1e-7: exit 2 naming the floor, nothing stored (rc $RC: $ERR)"
 
 # ---- bench --workload spectral in mixed (issue 14's loop, float32 passes) -----------------
-# the loop's first round (20 Adam steps from the same start) ends on f64's loss to 1e-6 (3e-9
-# measured); by 160 steps the runs drift apart (1.1% measured on 1 thread: Adam scales the
-# rounding in near-zero gradient components up to lr-sized steps; docs/SPECTRAL.md), so 5%
+# the loop's first round (20 Adam steps from the same start) ends near f64's loss: 3e-9 apart
+# with OpenBLAS's Haswell or Prescott SGEMM, 1.7e-5 with SkylakeX/Cooperlake (there the
+# trajectories part from step 4: Adam turns rounding in near-zero gradient components into
+# lr-sized steps), so 1e-4; by 160 steps they drift ~1% apart (docs/SPECTRAL.md), so 5%
 BL=(bench all --workload spectral --threads 1 --steps 20 --repeats 3 --budget 0.01 --dgemm-n 64 --json)
 jx() { sqlite3 :memory: "select json_extract('$1', '\$.$2')"; }
 run "$BIN" "${BL[@]}"; j64=$(echo "$OUT" | grep '^{' | tail -1)
@@ -75,8 +76,8 @@ run "$BIN" "${BL[@]}" --precision mixed; jm=$(echo "$OUT" | grep '^{' | tail -1)
   [ "$(jx "$jm" jobs)" = 1 ] && awkt "$(jx "$jm" iter_s) > 0 && $(jx "$jm" rounds) == 3"
 ok $? "bench --workload spectral --precision mixed --steps 20 runs and reports precision mixed, one run at a time (rc $RC: $ERR)"
 f0=$(jx "$j64" loss_first) m0=$(jx "$jm" loss_first) f1=$(jx "$j64" loss_last) m1=$(jx "$jm" loss_last)
-awkt "($m0 - $f0) ^ 2 <= (1e-6 * $f0) ^ 2 && ($m1 - $f1) ^ 2 <= (5e-2 * $f1) ^ 2 && $m1 < $m0"
-ok $? "bench spectral mixed trains like f64: after 20 steps $m0 vs $f0, after 160 $m1 vs $f1"
+awkt "($m0 - $f0) ^ 2 <= (1e-4 * $f0) ^ 2 && ($m1 - $f1) ^ 2 <= (5e-2 * $f1) ^ 2 && $m1 < $m0"
+ok $? "bench spectral mixed trains like f64: after 20 steps $m0 vs $f0, after 160 $m1 vs $f1 (OpenBLAS $(jx "$jm" openblas_corename))"
 run "$BIN" bench all --workload spectral --threads 1 --steps 2 --repeats 3 --budget 0.01 --dgemm-n 0 --precision f32
 [ $RC -eq 0 ] && [[ $OUT == *"precision f32"* ]]; ok $? "bench spectral's table names its precision (rc $RC)"
 run "$BIN" bench all --workload stein --precision mixed --json
