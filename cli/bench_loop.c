@@ -16,7 +16,9 @@
  *             then `threads` such runs at once, as study spectral-bias trains repeats and
  *             variants (--jobs), each on one thread with the parts of a --threads run:
  *             wall time over all their iterations, and whether each run's final
- *             parameters are the serial run's bit for bit.
+ *             parameters are the serial run's bit for bit. --precision mixed|f32 trains
+ *             with float32 passes (TrainConfig.precision) and the probe in the same
+ *             precision; then no concurrent rounds (the study runs those one at a time).
  *   stein     Repasky et al.'s d = 25 mixture (study stein's preset): 2000 samples of p,
  *             their scores s_q computed once (as the study does), the critic
  *             25-512-512-25 Swish with zero biases, Adam 1e-3, batch 200, Hutchinson's
@@ -160,12 +162,12 @@ static double gemm_gflops(const Gemm *g, double s) {
 
 /* ---------------------------------------------------------------- set-up */
 
-static int loop_setup(const LoopWorkload *w, RunSetup *s, Err *err) {
-  return bench_run_setup(w->data, w->model, w->act, w->opt, w->lr, s, err);
+static int loop_setup(const LoopWorkload *w, Precision p, RunSetup *s, Err *err) {
+  return bench_run_setup(w->data, w->model, w->act, w->opt, w->lr, p, s, err);
 }
 
 int bench_run_setup(const char *data, const char *model, const char *act, const char *opt,
-                    double lr, RunSetup *s, Err *err) {
+                    double lr, Precision p, RunSetup *s, Err *err) {
   RunOpts o;
   run_opts_default(&o);
   snprintf(o.data, sizeof o.data, "%s", data);
@@ -174,6 +176,7 @@ int bench_run_setup(const char *data, const char *model, const char *act, const 
   snprintf(o.opt, sizeof o.opt, "%s", opt);
   snprintf(o.init, sizeof o.init, "torch");
   snprintf(o.loss, sizeof o.loss, "mse");
+  snprintf(o.precision, sizeof o.precision, "%s", precision_name(p));
   o.lr = lr;
   o.seed = 0;
   o.eval_every = 0;
@@ -186,7 +189,7 @@ int bench_run_setup(const char *data, const char *model, const char *act, const 
 static int bench_pcbias(const LoopWorkload *w, const BenchLoopOpts *o, LoopResults *r,
                         Err *err) {
   RunSetup s;
-  int rc = loop_setup(w, &s, err);
+  int rc = loop_setup(w, PREC_F64, &s, err);
   if (rc) return rc;
   size_t n = s.train->n, P = s.net.n_params;
   int R = o->repeats < 3 ? 3 : o->repeats > MAX_ROUNDS ? MAX_ROUNDS : o->repeats;
@@ -248,13 +251,13 @@ done:
 
 /* ---------------------------------------------------------------- spectral */
 
-static int bench_concurrent(const LoopWorkload *w, const char *path, long steps, int J,
-                            double *iter_s, double *cpu_s, int *identical, Err *err);
+static int bench_concurrent(const LoopWorkload *w, Precision prec, const char *path, long steps,
+                            int J, double *iter_s, double *cpu_s, int *identical, Err *err);
 
 static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopResults *r,
                           Err *err) {
   RunSetup s;
-  int rc = loop_setup(w, &s, err);
+  int rc = loop_setup(w, o->precision, &s, err);
   if (rc) return rc;
   int R = o->repeats < 3 ? 3 : o->repeats > MAX_ROUNDS ? MAX_ROUNDS : o->repeats;
   long steps = o->steps < 1 ? 1 : o->steps;
@@ -316,13 +319,15 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   r->iter_cpu_s = bench_median(ci, k);
   r->iter_noprobe_cpu_s = bench_median(cn, k);
   r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
-  r->jobs = threads_get() < THREADS_MAX ? threads_get() : THREADS_MAX;
-  r->iter_concurrent_s = NAN;
+  /* float32 passes split their chunks by thread: the study trains those runs one at a time
+   * (study_jobs), so there are no concurrent rounds to time */
+  r->jobs = o->precision != PREC_F64 ? 1 : threads_get() < THREADS_MAX ? threads_get() : THREADS_MAX;
+  r->iter_concurrent_s = r->iter_concurrent_cpu_s = NAN;
   if (r->jobs > 1) {
     double tc[MAX_ROUNDS], cc[MAX_ROUNDS];
     int kc = 0;
     for (; kc < R; kc++)
-      if ((rc = bench_concurrent(w, tpath, steps, r->jobs, &tc[kc], &cc[kc],
+      if ((rc = bench_concurrent(w, o->precision, tpath, steps, r->jobs, &tc[kc], &cc[kc],
                                  &r->concurrent_identical, err)) ||
           !r->concurrent_identical)
         break;
@@ -455,9 +460,9 @@ typedef struct Job {
   Err err;
 } Job;
 
-static void job_open(const LoopWorkload *w, const char *path, Job *j) {
+static void job_open(const LoopWorkload *w, Precision prec, const char *path, Job *j) {
   memset(j, 0, sizeof *j);
-  if ((j->rc = loop_setup(w, &j->s, &j->err))) return;
+  if ((j->rc = loop_setup(w, prec, &j->s, &j->err))) return;
   j->ready = 1;
   RunInfo info = {"bench", "spectral-bias", NULL, "{}", 0, j->s.net.n_params, "{}"};
   int64_t id;
@@ -482,11 +487,11 @@ static void job_close(Job *j) {
 /* J runs of `steps` iterations at once, each from the same start as the serial run's
  * (seed 0) and on one thread with the serial run's parts; a serial run of as many steps
  * first gives the reference θ. Wall seconds per iteration over all runs. */
-static int bench_concurrent(const LoopWorkload *w, const char *path, long steps, int J,
-                            double *iter_s, double *cpu_s, int *identical, Err *err) {
+static int bench_concurrent(const LoopWorkload *w, Precision prec, const char *path, long steps,
+                            int J, double *iter_s, double *cpu_s, int *identical, Err *err) {
   Job ref, jobs[THREADS_MAX];
   int parts = threads_get(), rc = CS_OK;
-  job_open(w, path, &ref);
+  job_open(w, prec, path, &ref);
   TrainResult res;
   if (!ref.rc) {
     ref.s.tcfg.steps = steps, ref.s.tcfg.progress = NULL;
@@ -505,7 +510,7 @@ static int bench_concurrent(const LoopWorkload *w, const char *path, long steps,
     omp_set_num_threads(1);
     threads_parts_set(parts);
     Job *j = &jobs[t];
-    job_open(w, path, j);
+    job_open(w, prec, path, j);
 #pragma omp barrier
 #pragma omp single
     t0 = wall_time(), c0 = bench_cpu_time();
@@ -559,6 +564,7 @@ static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const Loop
   bench_json_kstr(&b, "act", w->act);
   bench_json_kstr(&b, "opt", w->opt);
   bench_json_kv(&b, "lr", w->lr);
+  bench_json_kstr(&b, "precision", precision_name(o->precision));
   bench_json_kstr(&b, "omp_wait_policy", getenv("OMP_WAIT_POLICY"));
   bench_json_kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
   bench_json_kstr(&b, "openblas_corename", openblas_get_corename());
@@ -589,7 +595,8 @@ static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const Loop
     bench_json_kv(&b, "jobs", r->jobs);
     bench_json_kv(&b, "iter_concurrent_s", r->iter_concurrent_s);
     bench_json_kv(&b, "iter_concurrent_cpu_s", r->iter_concurrent_cpu_s);
-    sb_printf(&b, ",\"concurrent_identical\":%s", r->concurrent_identical ? "true" : "false");
+    sb_printf(&b, ",\"concurrent_identical\":%s",
+              r->jobs < 2 ? "null" : r->concurrent_identical ? "true" : "false");
   }
   sb_append(&b, "}");
   printf("%s\n", b.p ? b.p : "{}");
@@ -597,8 +604,9 @@ static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const Loop
 }
 
 static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const LoopResults *r) {
-  printf("curvscope bench --workload %s: %s, %s %s, %s lr %g, %d threads, %d rounds\n",
-         w->name, w->data, w->model, w->act, w->opt, w->lr, threads_get(), r->rounds);
+  printf("curvscope bench --workload %s: %s, %s %s, %s lr %g, %d threads, %d rounds, "
+         "precision %s\n", w->name, w->data, w->model, w->act, w->opt, w->lr, threads_get(),
+         r->rounds, precision_name(o->precision));
   printf("  %-30s %10.1f GFLOP/s (OpenBLAS %s)\n", "DGEMM", r->dgemm_gflops,
          openblas_get_corename());
   if (!strcmp(w->name, "pc-bias")) {
@@ -627,16 +635,23 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
 }
 
 int bench_loop_main(const char *name, const BenchLoopOpts *o) {
+  Err err = {0};
+  if (o->precision != PREC_F64 && strcmp(name, "spectral") && strcmp(name, "batch-scaling")) {
+    err_set(&err, CS_EINVAL, "--precision %s: the %s workload runs in float64 only "
+            "(of the study loops, spectral and batch-scaling take mixed and f32)",
+            precision_name(o->precision), name);
+    return cli_fail(&err);
+  }
   if (!strcmp(name, "ntk")) return bench_ntk_main(o);
   if (!strcmp(name, "batch-scaling")) return bench_batch_main(o);
   const LoopWorkload *w = loop_find(name);
-  Err err = {0};
   LoopResults r;
   memset(&r, 0, sizeof r);
   if (!w) {
     err_set(&err, CS_EINVAL, "unknown loop workload '%s'", name);
     return cli_fail(&err);
   }
+
   int rc = !strcmp(w->name, "pc-bias") ? bench_pcbias(w, o, &r, &err)
            : !strcmp(w->name, "stein") ? bench_stein(w, o, &r, &err)
                                        : bench_spectral(w, o, &r, &err);

@@ -20,7 +20,8 @@ typedef struct BenchLoopOpts {
   int dgemm_n;    /* the reference DGEMM's size; 0 skips it */
   int json;
   const char *draws_file; /* batch-scaling: write θ, data and draws for the peer ("" none) */
-  Precision precision;    /* batch-scaling: of the draws' Hessian passes (mixed: float32) */
+  Precision precision;    /* spectral (the loop's and probe's passes) and batch-scaling (the
+                             draws' Hessian passes); the others take f64 only */
 } BenchLoopOpts;
 
 /* `--workload ntk`: the NTK's top-20 eigensolve, dense and matrix-free (bench_ntk.c). */
@@ -38,11 +39,12 @@ int bench_batch_main(const BenchLoopOpts *o);
 double bench_cpu_time(void);
 /* The median of t[0..n) (unchanged; NAN when n <= 0; n <= 256). */
 double bench_median(const double *t, int n);
-/* run_setup of a benchmark's run: torch init, MSE, seed 0, no evaluation, the threads set. */
+/* run_setup of a benchmark's run: torch init, MSE, seed 0, no evaluation, the threads set,
+ * the passes in precision p. */
 struct RunSetup;
 struct Err;
 int bench_run_setup(const char *data, const char *model, const char *act, const char *opt,
-                    double lr, struct RunSetup *s, struct Err *err);
+                    double lr, Precision p, struct RunSetup *s, struct Err *err);
 
 /* Appends ,"k":v (a JSON number, null for NaN) or ,"k":"v" (null for NULL) to b. */
 struct StrBuf;

@@ -752,11 +752,6 @@ int cmd_bench(int argc, char **argv) {
   if (!o.w && bench_loop_known(wname)) { /* a study's loop: every mode runs all of it */
     Err lerr = {0};
     if (threads_check(o.threads, &lerr)) return cli_fail(&lerr);
-    if (b.precision != PREC_F64 && strcmp(wname, "batch-scaling")) {
-      fprintf(stderr, "curvscope bench: --precision %s: the %s workload runs in float64 only "
-              "(batch-scaling takes --precision)\n", precision_name(b.precision), wname);
-      return EXIT_USAGE;
-    }
     threads_set(o.threads);
     BenchLoopOpts lo = {o.repeats, o.steps, o.budget, o.dgemm_n, o.json, b.draws_file,
                         b.precision};
