@@ -273,6 +273,7 @@ static int eval_f32(const Net *net, const double *theta, LossKind loss, const Ba
 
 int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
                             ObjectiveWork *w, double *grad, double *loss_out, double *acc_out) {
+  if (w->theta32 && b->weight) return CS_EINVAL; /* float32 chunks are unweighted (train.c says so) */
   if (w->theta32) return eval_f32(net, theta, loss, b, w, grad, loss_out, acc_out);
   size_t nchunks = (b->n + w->chunk - 1) / w->chunk, P = net->n_params;
   int T = threads_for_chunks(w->nthreads, nchunks);

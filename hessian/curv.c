@@ -114,6 +114,8 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
     return err_set(err, CS_EINVAL,
                    "the %s loss needs the whole grid: a batch of %zu rows with its metric",
                    loss_name(c->loss), b->n);
+  if (c->f32 && b->weight) /* the float32 chunks do not weight their rows */
+    return err_set(err, CS_EINVAL, "per-example weights need float64 curvature passes");
   const Net *net = c->net;
   double total = 0.0;
   size_t correct = 0;

@@ -29,6 +29,8 @@ struct Tracker {
   double *Y, *HY;     /* [k][n]: Ritz vectors and H·Y */
   double T[64 * 64];  /* k×k projected matrix, then its eigenvectors */
   double next;        /* θ_{k+1} from the last full solve: the unwanted spectrum's edge */
+  EigWork *work;      /* the own Lanczos's basis, allocated at the first full solve and
+                         reused by every later one (no per-solve allocation) */
   long measurements, full_solves;
   int skip;           /* measurements to go straight to a full solve (after a failed update) */
 };
@@ -56,6 +58,7 @@ Tracker *tracker_alloc(size_t n, int k, double tol, int use_arpack, uint64_t see
 void tracker_free(Tracker *t) {
   if (!t) return;
   free(t->V), free(t->W), free(t->Y), free(t->HY);
+  eig_work_free(t->work);
   free(t);
 }
 
@@ -197,6 +200,12 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
     eo.warm = warm;
     eo.nwarm = t->k;
     eo.warm_products = warm_products;
+  }
+  if (!t->use_arpack) { /* the basis cap eig_lanczos_values takes by default (eig.h) */
+    int cap = MAX(2 * t->k + 1, 20);
+    if ((size_t)cap > t->n) cap = (int)t->n;
+    if (!t->work && !(t->work = eig_work_alloc(t->n, cap, err))) return err->code;
+    eo.work = t->work; /* r's vectors are then borrowed until this tracker's next solve */
   }
   rc = t->use_arpack ? eig_arpack(op, &eo, r, err)
                      : eig_lanczos_values(op, &eo, value_tol, gap_ref, r, err);

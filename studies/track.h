@@ -52,7 +52,9 @@ void tracker_set_value_stop(Tracker *t, int value_stop);
 void tracker_reset(Tracker *t);
 /* Measures the top-k pairs of op. r: values descending, vectors, residuals (exact for
  * accepted updates, the solver's estimates otherwise), matvecs, wall_s, converged.
- * *full (optional) says whether a full solve was needed. */
+ * *full (optional) says whether a full solve was needed. After a full solve of the own
+ * Lanczos, r's vectors live in the tracker's workspace (r->vectors_borrowed): valid until
+ * its next measurement; eig_result_free(r) is right either way. */
 int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *err);
 /* Counters: measurements and full solves so far. */
 void tracker_counts(const Tracker *t, long *measurements, long *full_solves);
