@@ -109,18 +109,11 @@ static void bb_size_totals(const BatchScalingResult *r, int i, double *s, long *
 
 int bench_batch_main(const BenchLoopOpts *o) {
   Err err = {0};
-  RunOpts ro;
+  RunOpts ro; /* measured at init: the optimizer is the default, never stepped */
   RunSetup s;
   run_opts_default(&ro);
-  snprintf(ro.data, sizeof ro.data, "%s", BB_DATA);
-  snprintf(ro.model, sizeof ro.model, "%s", BB_MODEL);
-  snprintf(ro.act, sizeof ro.act, "tanh");
-  snprintf(ro.init, sizeof ro.init, "torch");
-  snprintf(ro.loss, sizeof ro.loss, "mse");
-  ro.seed = 0;
-  ro.eval_every = 0;
-  ro.threads = threads_get();
-  if (run_setup(&ro, &s, &err)) return cli_fail(&err);
+  if (bench_run_setup(BB_DATA, BB_MODEL, "tanh", ro.opt, ro.lr, PREC_F64, &s, &err))
+    return cli_fail(&err);
   BatchScalingOptions bo;
   bb_options(&bo);
   bo.precision = o->precision;

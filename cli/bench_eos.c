@@ -44,19 +44,7 @@ typedef struct EosBench {
 } EosBench;
 
 static int eos_setup(RunSetup *s, Err *err) {
-  RunOpts o;
-  run_opts_default(&o);
-  snprintf(o.data, sizeof o.data, "%s", EOS_DATA);
-  snprintf(o.model, sizeof o.model, "%s", EOS_MODEL);
-  snprintf(o.act, sizeof o.act, "tanh");
-  snprintf(o.opt, sizeof o.opt, "gd");
-  snprintf(o.init, sizeof o.init, "torch");
-  snprintf(o.loss, sizeof o.loss, "mse");
-  o.lr = EOS_LR;
-  o.seed = 0;
-  o.eval_every = 0;
-  o.threads = threads_get();
-  return run_setup(&o, s, err);
+  return bench_run_setup(EOS_DATA, EOS_MODEL, "tanh", "gd", EOS_LR, PREC_F64, s, err);
 }
 
 /* The cold reference at the built point: relative difference of value from it. */

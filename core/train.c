@@ -207,6 +207,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
       break;
     }
     st.step = t;
+    st.grad_norm = gnorm;
     st.loss = loss;
     st.accuracy = acc;
     for (int p = 0; p < nprobes; p++)

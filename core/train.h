@@ -43,6 +43,7 @@ typedef struct TrainState {
   double lr;                /* η in use */
   double threshold;         /* optimizer's stability threshold at this η */
   int stop;                 /* a probe sets 1 to make this step the run's last ("finished") */
+  double grad_norm;         /* ‖∇L‖ at θ_t (the step row's), so probes need not recompute it */
 } TrainState;
 
 /* A measurement run during training; studies implement probes. */

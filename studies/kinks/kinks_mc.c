@@ -24,11 +24,10 @@ typedef struct KinksProbe {
 static int kinks_probe_run(void *self, TrainState *st, Err *err) {
   KinksProbe *p = self;
   (void)err;
-  double m = kinks_max_ratio(st->net, st->theta), g2 = 0.0;
+  double m = kinks_max_ratio(st->net, st->theta);
   if (m > p->max_ratio) p->max_ratio = m;
   if (p->cross_step < 0 && m >= 1.0) p->cross_step = st->step; /* min_j |x_j| = 1 */
-  for (size_t i = 0; i < st->net->n_params; i++) g2 += st->grad[i] * st->grad[i];
-  p->converged = sqrt(g2) < p->grad_tol;
+  p->converged = st->grad_norm < p->grad_tol;
   if (p->cross_step >= 0 || p->converged) st->stop = 1;
   return CS_OK;
 }
