@@ -87,9 +87,6 @@ int cli_db_open(const char *path, Db **db, Err *err);
 /* As cli_db_open through db_open_existing: for commands that read what is there
  * (runs, rm, analyze, study NAME --run), a missing file is CS_ENOTFOUND, not created. */
 int cli_db_open_existing(const char *path, Db **db, Err *err);
-/* The run-level metrics (step -1) names[0..n) of run id into v[0..n), NAN where absent
- * (names are the caller's fixed text). */
-void cli_run_metrics(Db *db, int64_t id, const char *const *names, int n, double *v);
 /* A study's options: t[0] its own table (an int --preset field at preset_off, of a struct
  * of so_size bytes), t[1] run_opts_table. A first pass on copies finds --preset; preset()
  * then sets both tables' defaults, and either --help prints help(t, 2) (*helped = 1) or

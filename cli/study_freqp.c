@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "core/threads.h"
 #include "db/db.h"
+#include "db/db_json.h"
 #include "opts.h"
 #include "run_opts.h"
 
@@ -108,7 +109,8 @@ int study_freqp(int argc, char **argv) {
     static const char *const names[] = {"freqp_delta", "freqp_tau_low", "freqp_tau_high",
                                         "freqp_low_first", "freqp_low_ahead"};
     double v[5];
-    cli_run_metrics(db, id, names, 5, v);
+    Err merr = {0}; /* a metric that cannot be read prints as nan */
+    db_run_metrics(db, id, names, 5, v, &merr);
     printf("  run %lld: δ %.4g  τ_low %g  τ_high %g  low first %g  low ahead %.3f\n",
            (long long)id, v[0], v[1], v[2], v[3], v[4]);
   }

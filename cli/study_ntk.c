@@ -201,7 +201,8 @@ static void print_run(Db *db, int64_t id, const RunOpts *o) {
   static const char *const names[] = {"ntk_rate_corr", "ntk_drift", "ntk_freq_order",
                                       "ntk_eig_ratio"};
   double v[4];
-  cli_run_metrics(db, id, names, 4, v);
+  Err merr = {0}; /* a metric that cannot be read prints as nan */
+  db_run_metrics(db, id, names, 4, v, &merr);
   printf("  %-28s lr %-9.4g rate corr %6.3f  drift %8.4g  freq order %6.3f  λ_k/λ_1 %.3g\n",
          o->model, o->lr, v[0], v[1], v[2], v[3]);
 }

@@ -14,7 +14,6 @@
 #include "core/optim.h"
 #include "core/spec.h"
 #include "core/threads.h"
-#include "db/db_json.h"
 
 /* Exit 2 when what the user gave is refused (a flag or value, a file or database that is
  * corrupt, of another program or of a newer curvscope, a run or file that is not there);
@@ -127,19 +126,6 @@ void cli_study_group(const char *study, char *out, size_t n) {
   char stamp[32] = "unknown-time";
   if (gmtime_r(&now, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
   snprintf(out, n, "%s-%s-%ld", study, stamp, (long)getpid());
-}
-
-void cli_run_metrics(Db *db, int64_t id, const char *const *names, int n, double *v) {
-  Err err = {0};
-  for (int i = 0; i < n; i++) {
-    DbRows m = {0};
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND name='%s'",
-             names[i]);
-    v[i] = NAN;
-    if (!db_query_rows(db, sql, &id, 1, &m, &err) && m.nrow) v[i] = m.v[0];
-    db_rows_free(&m);
-  }
 }
 
 int cli_study_opts_parse(const OptTable *t, size_t so_size, size_t preset_off,

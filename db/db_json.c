@@ -157,6 +157,21 @@ int db_query_csv(Db *db, const char *sql, const int64_t *binds, int nbind, StrBu
   return q_finish(db, st, step, err);
 }
 
+int db_run_metrics(Db *db, int64_t run, const char *const *names, int n, double *v, Err *err) {
+  int rc = CS_OK;
+  for (int i = 0; i < n; i++) {
+    char *sql = sqlite3_mprintf(
+        "SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND name=%Q", names[i]);
+    DbRows m = {0};
+    v[i] = NAN;
+    if (!sql) return err_set(err, CS_ENOMEM, "out of memory");
+    if (!rc && !(rc = db_query_rows(db, sql, &run, 1, &m, err)) && m.nrow) v[i] = m.v[0];
+    sqlite3_free(sql);
+    db_rows_free(&m);
+  }
+  return rc;
+}
+
 int db_query_rows(Db *db, const char *sql, const int64_t *binds, int nbind, DbRows *out,
                   Err *err) {
   memset(out, 0, sizeof *out);

@@ -49,6 +49,9 @@ int db_query_rows(Db *db, const char *sql, const int64_t *binds, int nbind, DbRo
                   Err *err);
 /* Frees v and zeroes the struct; NULL is a no-op. */
 void db_rows_free(DbRows *r);
+/* v[i] = run `run`'s run-level metric names[i] (step -1), NAN where there is none. The
+ * names are SQL-quoted here (a study's constant names, not user text). */
+int db_run_metrics(Db *db, int64_t run, const char *const *names, int n, double *v, Err *err);
 
 /* Rows as text, row-major: v[r * ncol + c] is a malloc'd string (SQLite's text
  * conversion of numbers) or NULL for SQL NULL. v is NULL when nrow is 0. */

@@ -15,17 +15,10 @@ int section_freqp_applies(Report *r, const ReportRun *run, Err *err) {
 }
 
 int section_freqp_emit(Report *r, ReportRun *run, Err *err) {
-  DbRows m;
-  if (db_query_rows(r->db, "SELECT (SELECT value FROM metrics WHERE run_id=?1 AND step=-1 AND "
-                    "name='freqp_delta'), (SELECT value FROM metrics WHERE run_id=?1 AND "
-                    "step=-1 AND name='freqp_tau_low'), (SELECT value FROM metrics WHERE "
-                    "run_id=?1 AND step=-1 AND name='freqp_tau_high'), (SELECT value FROM "
-                    "metrics WHERE run_id=?1 AND step=-1 AND name='freqp_low_share')",
-                    &run->id, 1, &m, err))
-    return -1;
-  double v[4] = {NAN, NAN, NAN, NAN};
-  for (int i = 0; i < 4 && m.nrow == 1; i++) v[i] = m.v[i];
-  db_rows_free(&m);
+  static const char *const names[] = {"freqp_delta", "freqp_tau_low", "freqp_tau_high",
+                                      "freqp_low_share"};
+  double v[4];
+  if (db_run_metrics(r->db, run->id, names, 4, v, err)) return -1;
   rep_section_open(r, run, "freqp", "Frequency principle");
   sb_append(&r->runs, "<p class=\"note\">Low- and high-frequency parts on the training inputs "
             "by the Gaussian filter g^low_i = Σ_j g_j G_δ(x_i − x_j) / Σ_j G_δ(x_i − x_j), "
