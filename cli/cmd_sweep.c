@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/threads.h"
 #include "core/json.h"
 #include "run_opts.h"
 #include "sweep.h"
@@ -102,12 +103,6 @@ static pid_t spawn(const char *exe, char **argv, const char *log) {
   _exit(127);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Runs the tasks here, `jobs` at a time; *failed gets how many did not exit 0. */
 static int run_local(const SweepGrid *g, char ***argv, const char *dir, const char *exe,
                      long jobs, long *failed) {
@@ -125,7 +120,7 @@ static int run_local(const SweepGrid *g, char ***argv, const char *dir, const ch
     while (!g_stop && next < g->ntasks && running < jobs) {
       char log[TASK_PATH];
       snprintf(log, sizeof log, "%s/task-%ld.log", dir, next);
-      t0[next] = now_s();
+      t0[next] = wall_time();
       pid[next] = spawn(exe, argv[next], log);
       if (pid[next] < 0) {
         fprintf(stderr, "curvscope: sweep: cannot start task %ld: %s\n", next, strerror(errno));
@@ -157,7 +152,7 @@ static int run_local(const SweepGrid *g, char ***argv, const char *dir, const ch
     if (!ok) (*failed)++;
     if (ok)
       printf("[%ld/%ld] task %ld (%s) finished in %.1f s\n", done, g->ntasks, k, label,
-             now_s() - t0[k]);
+             wall_time() - t0[k]);
     else if (WIFEXITED(status))
       printf("[%ld/%ld] task %ld (%s) failed (exit %d): see %s/task-%ld.log\n", done, g->ntasks,
              k, label, WEXITSTATUS(status), dir, k);
