@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "core/threads.h"
 #include "run_opts.h"
 #include "studies/batch/lr_learner.h"
@@ -33,6 +34,10 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
   Probe probes[RUN_MAX_PROBES + RUN_MAX_EXTRA_PROBES + 1];
   int nprobes = 0, nextra = 0, code = EXIT_OK, has_sharpness = 0;
   if (run_setup(o, &s, &err)) return cli_fail(&err);
+  if (cli_dist_setup(o, &s, &err)) { /* under MPI: checks, and this rank's share of the rows */
+    code = cli_fail(&err);
+    goto out;
+  }
   for (int i = 0; i < o->nprobes; i++) {
     if (probe_create(o->probe[i], &s.net, s.train, s.loss, s.opt_type, s.precision, &probes[nprobes], &err)) {
       code = cli_fail(&err);
@@ -67,14 +72,15 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
     code = cli_fail(&err);
     goto out;
   }
-  /* Everything the run needs is checked: only now is the database opened (or created). */
-  if (!*dbp && cli_db_open(db_file, dbp, &err)) {
+  /* Everything the run needs is checked: only now is the database opened (or created);
+   * under MPI by rank 0 alone, the other ranks record nowhere (dist.h) */
+  if (!*dbp && cli_rank() == 0 && cli_db_open(db_file, dbp, &err)) {
     code = cli_fail(&err);
     goto out;
   }
   Db *db = *dbp;
-  Recorder rec;
-  if (db_recorder_open(db, &rec, &err)) {
+  Recorder rec = {0};
+  if (db && db_recorder_open(db, &rec, &err)) {
     code = cli_fail(&err);
     goto out;
   }
@@ -95,7 +101,11 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
   if (run_id) *run_id = id;
   if (print_summary) {
     printf("run %lld: %s, %zu parameters, %zu training examples%s\n", (long long)id, o->model,
-           s.net.n_params, s.train->n, s.test && s.test->n ? "" : " (no test split)");
+           s.net.n_params, dataset_rows_all(s.train),
+           s.test && dataset_rows_all(s.test) ? "" : " (no test split)");
+    if (cli_comm())
+      printf("  data-parallel on %d MPI ranks (rank 0 holds %zu rows)\n", cli_comm()->size,
+             s.train->n);
     fflush(stdout); /* before the progress line on stderr */
   }
   pg.inner = &rec;
@@ -105,6 +115,8 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
   rc = train_run(&s.tcfg, &s.net, s.theta, s.opt, s.train, s.test, probes, nprobes, &pg.tap, &res,
                  &err);
   cli_progress_end(&pg);
+  /* data-parallel: every rank took the same steps from the same summed gradients */
+  if (!rc) rc = comm_check_same(cli_comm(), s.theta, s.net.n_params, "the trained parameters", &err);
   if (!rc && x && x->finish)
     rc = x->finish(x->ctx, &s, id, probes + nprobes - nextra, nextra, &rec, &res, &err);
   Err end_err = {0};
@@ -128,10 +140,10 @@ int cli_train_run_with(const RunOpts *o, const char *db_file, Db **dbp, const Ru
     if (!strcmp(res.status, "diverged"))
       printf("  the loss became non-finite or exploded: try a smaller --lr\n");
     if (!strcmp(res.status, "interrupted"))
-      printf("  interrupted: everything up to step %ld is in %s\n", res.steps_done, db_path(db));
+      printf("  interrupted: everything up to step %ld is in %s\n", res.steps_done, db ? db_path(db) : "the database");
   }
   /* the EoS analysis of a run that tracked sharpness: stored, and printed with the summary */
-  if (has_sharpness && cli_eos_analyze_run(db, id, x ? x->eos_iii_at_crossing : 0, print_summary,
+  if (has_sharpness && db && cli_eos_analyze_run(db, id, x ? x->eos_iii_at_crossing : 0, print_summary,
                                            &err))
     fprintf(stderr, "curvscope: edge-of-stability analysis skipped: %s\n", err.msg);
 out:

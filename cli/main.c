@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist.h"
 
 typedef struct Command {
   const char *name;
@@ -51,11 +52,19 @@ static void prefer_passive_waiting(char **argv) {
   /* exec failed (no /proc): carry on with the runtime's default */
 }
 
+static int run_command(int argc, char **argv);
+
 int main(int argc, char **argv) {
   prefer_passive_waiting(argv);
   /* A file-size limit (ulimit -f) then fails a write (the recorder ends the run as
    * failed with the error) instead of killing the process mid-run. */
   signal(SIGXFSZ, SIG_IGN);
+  int dist = cli_dist_start(&argc, &argv); /* under mpirun or srun (dist.h) */
+  if (dist >= 0) return dist;
+  return cli_dist_finish(run_command(argc, argv));
+}
+
+static int run_command(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
     return EXIT_USAGE;

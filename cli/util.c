@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "opts.h"
 #include "run_opts.h"
 #include "core/optim.h"
@@ -26,7 +27,13 @@ int cli_exit_status(const Err *err) {
 }
 
 int cli_fail(const Err *err) {
-  fprintf(stderr, "curvscope: %s\n", err->msg[0] ? err->msg : cs_status_name(err->code));
+  const char *msg = err->msg[0] ? err->msg : cs_status_name(err->code);
+  if (cli_rank() > 0) { /* bad input is every rank's alike: rank 0 says it (dist.h) */
+    if (err->code != CS_EINVAL && cli_dist_err_fd() >= 0)
+      dprintf(cli_dist_err_fd(), "curvscope: rank %d: %s\n", cli_rank(), msg);
+    return cli_exit_status(err);
+  }
+  fprintf(stderr, "curvscope: %s\n", msg);
   return cli_exit_status(err);
 }
 

@@ -9,6 +9,8 @@
  */
 #include "dataset.h"
 
+#include "comm.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,37 @@ Dataset *dataset_subset(const Dataset *src, const size_t *idx, size_t m) {
     for (size_t i = 0; i < m; i++) ds->weight[i] = src->weight[idx[i]];
   }
   return ds;
+}
+
+size_t dataset_rows_all(const Dataset *ds) { return ds->comm ? ds->n_all : ds->n; }
+
+int dataset_shard(Dataset *ds, const Comm *comm, const double *w, Err *err) {
+  if (!comm_active(comm)) return CS_OK;
+  size_t row0, n, d = ds->d, k = ds->k;
+  comm_share(ds->n, comm->size, comm->rank, w, &row0, &n);
+  if (n && row0) { /* the share to the front; then the arrays shrink to it */
+    memmove(ds->X, ds->X + row0 * d, n * d * sizeof *ds->X);
+    if (k) memmove(ds->Y, ds->Y + row0 * k, n * k * sizeof *ds->Y);
+    if (ds->labels) memmove(ds->labels, ds->labels + row0, n * sizeof *ds->labels);
+    if (ds->weight) memmove(ds->weight, ds->weight + row0, n * sizeof *ds->weight);
+  }
+  size_t keep = n ? n : 1; /* realloc to 0 would free */
+  double *X = realloc(ds->X, keep * (d ? d : 1) * sizeof *X);
+  if (X) ds->X = X;
+  if (k) {
+    double *Y = realloc(ds->Y, keep * k * sizeof *Y);
+    if (Y) ds->Y = Y;
+  }
+  if (ds->labels) {
+    int *L = realloc(ds->labels, keep * sizeof *L);
+    if (L) ds->labels = L;
+  }
+  ds->n_all = ds->n;
+  ds->row0 = row0;
+  ds->n = n;
+  ds->comm = comm;
+  (void)err;
+  return CS_OK;
 }
 
 void dataset_gather(const Dataset *src, const size_t *idx, size_t m, double *X, double *Y,

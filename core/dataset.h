@@ -53,6 +53,10 @@ typedef struct Dataset {
   size_t grid_n;   /* points per axis: X is the grid z = i/grid_n, row-major */
   double *weight;  /* [n] per-example loss weights (owned), or NULL: all 1 (see Batch in loss.h).
                     * Full-batch training only; dataset_subset copies them. */
+  /* A rank's share of a data-parallel run (dataset_shard; core/comm.h): these n rows are
+   * rows [row0, row0 + n) of the n_all every rank loaded. comm NULL: not sharded. */
+  size_t n_all, row0;
+  const struct Comm *comm;
 } Dataset;
 
 #define IDX_MAX_DIMS 8
@@ -61,6 +65,13 @@ Dataset *dataset_alloc(size_t n, size_t d, size_t k, int with_labels);
 void dataset_free(Dataset *ds);
 /* A new Dataset holding rows idx[0..m) of src. */
 Dataset *dataset_subset(const Dataset *src, const size_t *idx, size_t m);
+/* Keeps only this rank's contiguous share of the rows (comm_share with weights w, NULL:
+ * equal shares) and releases the rest; ds->n_all, row0 and comm say what it was. An
+ * inactive comm (NULL or one rank) changes nothing. The ground-truth arrays stay whole. */
+struct Comm;
+int dataset_shard(Dataset *ds, const struct Comm *comm, const double *w, Err *err);
+/* Rows of the whole data set: n_all when sharded, else n. */
+size_t dataset_rows_all(const Dataset *ds);
 /* Copies rows idx[0..m) of src into caller-owned X [m][d], Y [m][k] and labels [m]
  * (labels may be NULL, and is ignored when src has none). */
 void dataset_gather(const Dataset *src, const size_t *idx, size_t m, double *X, double *Y,

@@ -1,6 +1,8 @@
 /* loss.c: MSE, softmax cross-entropy and the Sobolev loss; the chunked objective (see loss.h). */
 #include "loss.h"
 
+#include "dataset.h"
+
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -120,6 +122,22 @@ size_t loss_argmax(const double *f, size_t k) {
   return best;
 }
 
+Batch batch_of_dataset(const Dataset *ds) {
+  return (Batch){ds->X, ds->Y, ds->labels, ds->n, NULL, NULL, ds->n_all, ds->comm};
+}
+
+size_t batch_rows_all(const Batch *b) { return comm_active(b->comm) ? b->n_all : b->n; }
+
+int batch_sum_ranks(const Batch *b, double *grad, size_t P, double *total, size_t *correct,
+                    Err *err) {
+  if (!comm_active(b->comm)) return CS_OK;
+  int rc = grad ? comm_sum(b->comm, grad, P, err) : CS_OK;
+  double s[2] = {*total, (double)*correct}; /* counts below 2^53 are exact */
+  if (!rc) rc = comm_sum(b->comm, s, 2, err);
+  *total = s[0], *correct = (size_t)s[1];
+  return rc;
+}
+
 double objective_chunk(const Net *net, const double *theta, LossKind loss, const Batch *b,
                        size_t r0, size_t m, NetCache *cache, double *grad, size_t *correct) {
   size_t k = net->d_out;
@@ -129,7 +147,7 @@ double objective_chunk(const Net *net, const double *theta, LossKind loss, const
   double *GL = grad ? cache->G[net->nlayers - 1] : NULL;
   /* a row-coupling loss sees the metric only when the chunk is the whole batch */
   const LossMetric *M = r0 == 0 && m == b->n ? b->metric : NULL;
-  double sum = 0.0, scale = 1.0 / (double)b->n;
+  double sum = 0.0, scale = 1.0 / (double)batch_rows_all(b);
   if (!b->weight) {
     sum = loss_eval(loss, M, m, k, F, b->Y + r0 * k, scale, GL, cache->aux);
   } else { /* row by row, each ℓ_i and its gradient scaled by w_i (loss.h) */
@@ -155,7 +173,7 @@ double objective_chunk_f32(const Net *net, const float *theta32, LossKind loss, 
   double *F64 = cache->out64;
   for (size_t j = 0; j < m * k; j++) F64[j] = F[j];
   const LossMetric *M = r0 == 0 && m == b->n ? b->metric : NULL;
-  double sum = loss_eval(loss, M, m, k, F64, b->Y + r0 * k, 1.0 / (double)b->n,
+  double sum = loss_eval(loss, M, m, k, F64, b->Y + r0 * k, 1.0 / (double)batch_rows_all(b),
                          grad ? gl64 : NULL, cache->aux);
   if (correct && b->labels)
     for (size_t i = 0; i < m; i++) *correct += (int)loss_argmax(F64 + i * k, k) == b->labels[r0 + i];
@@ -168,6 +186,17 @@ double objective_chunk_f32(const Net *net, const float *theta32, LossKind loss, 
     g32[j] = 0.0f;
   }
   return sum;
+}
+
+/* The end of every objective pass: the ranks' sums (data-parallel batches), then the means. */
+static int objective_finish(const Batch *b, double *grad, size_t P, double total, size_t correct,
+                            double *loss_out, double *acc_out) {
+  Err err = {0};
+  int rc = batch_sum_ranks(b, grad, P, &total, &correct, &err);
+  double n = (double)batch_rows_all(b);
+  if (loss_out) *loss_out = rc ? NAN : total / n;
+  if (acc_out) *acc_out = b->labels && !rc ? (double)correct / n : NAN;
+  return rc;
 }
 
 int objective_eval(const Net *net, const double *theta, LossKind loss, const Batch *b,
@@ -184,9 +213,7 @@ int objective_eval(const Net *net, const double *theta, LossKind loss, const Bat
     size_t m = b->n - r0 < cache->cap ? b->n - r0 : cache->cap;
     total += objective_chunk(net, theta, loss, b, r0, m, cache, grad, &correct);
   }
-  if (loss_out) *loss_out = total / (double)b->n;
-  if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
-  return CS_OK;
+  return objective_finish(b, grad, net->n_params, total, correct, loss_out, acc_out);
 }
 
 static ObjectiveWork *work_alloc(const Net *net, int nthreads, size_t chunk) {
@@ -266,9 +293,7 @@ static int eval_f32(const Net *net, const double *theta, LossKind loss, const Ba
     }
   }
   if (grad) threads_sum_into(grad, w->acc, T, P);
-  if (loss_out) *loss_out = total / (double)b->n;
-  if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
-  return CS_OK;
+  return objective_finish(b, grad, P, total, correct, loss_out, acc_out);
 }
 
 int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
@@ -301,7 +326,5 @@ int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, 
   double total = 0.0;
   size_t correct = 0;
   for (int p = 0; p < T; p++) total += part_loss[p], correct += part_correct[p];
-  if (loss_out) *loss_out = total / (double)b->n;
-  if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
-  return CS_OK;
+  return objective_finish(b, grad, P, total, correct, loss_out, acc_out);
 }

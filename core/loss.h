@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "comm.h"
 #include "err.h"
 #include "net.h"
 #include "precision.h"
@@ -85,7 +86,23 @@ typedef struct Batch {
   /* [n] per-row weights w_i, or NULL (every w_i = 1, the plain loss, its bits unchanged):
    * L = (1/n) Σ_i w_i ℓ_i, so weights of mean 1 keep the loss's scale. MSE and CE only. */
   const double *weight;
+  /* A data-parallel batch (core/comm.h): these n rows are this rank's share of n_all rows
+   * over comm's ranks; every sum over rows is summed over the ranks too and divided by
+   * n_all. comm NULL (n_all unused, may be 0): the batch is all there is. */
+  size_t n_all;
+  const struct Comm *comm;
 } Batch;
+
+/* Every row of a Dataset as a batch (its shard, with n_all and comm, when sharded). */
+struct Dataset;
+Batch batch_of_dataset(const struct Dataset *ds);
+/* The rows the batch's means divide by: n_all of a data-parallel batch, else n. */
+size_t batch_rows_all(const Batch *b);
+/* The end of a sum over a batch's rows: on a data-parallel batch grad [P] (when non-NULL),
+ * *total and *correct are summed over the ranks (one allreduce of P + 2 doubles' worth);
+ * otherwise nothing happens. Outside OpenMP regions only (comm.h). */
+int batch_sum_ranks(const Batch *b, double *grad, size_t P, double *total, size_t *correct,
+                    Err *err);
 
 /* One chunk of the objective: forward rows [r0, r0+m) of b through cache (cap >= m), and
  * return Σ ℓ over them; when grad is non-NULL, add their share of ∇L (scaled by 1/b->n);

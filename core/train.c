@@ -99,19 +99,22 @@ typedef struct Loop {
 static int evaluate(Loop *lp, long step, const double *theta, TrainResult *res) {
   Batch b;
   double l, a;
-  if (lp->test && lp->test->n) {
+  if (lp->test && dataset_rows_all(lp->test)) {
     /* test points are off the grid: a Sobolev run's test loss is MSE */
     LossKind tl = loss_couples_rows(lp->cfg->loss) ? LOSS_MSE : lp->cfg->loss;
-    b = (Batch){lp->test->X, lp->test->Y, lp->test->labels, lp->test->n, NULL, NULL};
-    objective_eval_parallel(lp->net, theta, tl, &b, lp->work, NULL, &l, &a);
+    b = batch_of_dataset(lp->test);
+    if (objective_eval_parallel(lp->net, theta, tl, &b, lp->work, NULL, &l, &a) && b.comm)
+      return err_set(lp->err, CS_EINVAL, "the test evaluation's sum over the ranks failed");
     res->test_loss = l;
     res->test_accuracy = a;
     if (rec_metric(lp->rec, step, "test_loss", l, lp->err)) return lp->err->code;
     if (!isnan(a) && rec_metric(lp->rec, step, "test_accuracy", a, lp->err)) return lp->err->code;
   }
   if (lp->cfg->batch > 0) {
-    b = (Batch){lp->train->X, lp->train->Y, lp->train->labels, lp->train->n, NULL, NULL};
-    objective_eval_parallel(lp->net, theta, lp->cfg->loss, &b, lp->work, NULL, &l, &a);
+    b = batch_of_dataset(lp->train);
+    if (objective_eval_parallel(lp->net, theta, lp->cfg->loss, &b, lp->work, NULL, &l, &a) &&
+        b.comm)
+      return err_set(lp->err, CS_EINVAL, "the training evaluation's sum over the ranks failed");
     if (rec_metric(lp->rec, step, "train_loss", l, lp->err)) return lp->err->code;
     if (!isnan(a) && rec_metric(lp->rec, step, "train_accuracy", a, lp->err)) return lp->err->code;
   }
@@ -136,18 +139,24 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
   if (!bad && train->weight && precision_f32_passes(cfg->precision)) /* f32 chunks: unweighted */
     bad = err_set(err, CS_EINVAL, "per-example weights need --precision f64");
   if (bad) return bad;
-  size_t P = net->n_params, n = train->n;
+  /* n: the rows over every rank (a sharded train set holds its share, dataset.h); every
+   * rank shuffles the same n indices and takes the ones of its share (cap rows at most) */
+  size_t P = net->n_params, n = dataset_rows_all(train);
   int minibatch = cfg->batch > 0 && (size_t)cfg->batch < n;
   size_t bsz = minibatch ? (size_t)cfg->batch : n;
+  size_t cap = train->n < bsz ? train->n : bsz;
+  if (cap == 0) cap = 1;
   double *grad = malloc(P * sizeof *grad), *prev = malloc(P * sizeof *prev);
   ObjectiveWork *work =
-      objective_work_alloc_for(net, cfg->loss, bsz, cfg->chunk > 0 ? (size_t)cfg->chunk : 0);
+      objective_work_alloc_for(net, cfg->loss, cap, cfg->chunk > 0 ? (size_t)cfg->chunk : 0);
   size_t *perm = minibatch ? malloc(n * sizeof *perm) : NULL;
-  double *bX = minibatch ? malloc(bsz * train->d * sizeof *bX) : NULL;
-  double *bY = minibatch ? malloc(bsz * train->k * sizeof *bY) : NULL;
-  int *bL = minibatch && train->labels ? malloc(bsz * sizeof *bL) : NULL;
+  size_t *mine = minibatch && train->comm ? malloc(cap * sizeof *mine) : NULL;
+  double *bX = minibatch ? malloc(cap * train->d * sizeof *bX) : NULL;
+  double *bY = minibatch ? malloc(cap * train->k * sizeof *bY) : NULL;
+  int *bL = minibatch && train->labels ? malloc(cap * sizeof *bL) : NULL;
   int rc = CS_OK;
-  if (!grad || !prev || !work || (minibatch && (!perm || !bX || !bY || (train->labels && !bL)))) {
+  if (!grad || !prev || !work || (minibatch && (!perm || !bX || !bY || (train->labels && !bL))) ||
+      (minibatch && train->comm && !mine)) {
     rc = err_set(err, CS_ENOMEM, "out of memory for training workspaces (%zu parameters)", P);
     goto out;
   }
@@ -170,11 +179,21 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
         rng_shuffle(&rng, perm, n);
         cursor = 0;
       }
-      dataset_gather(train, perm + cursor, bsz, bX, bY, bL);
+      if (train->comm) { /* this rank's rows of the batch, in the batch's order */
+        size_t m = 0;
+        for (size_t i = cursor; i < cursor + bsz; i++)
+          if (perm[i] >= train->row0 && perm[i] < train->row0 + train->n)
+            mine[m++] = perm[i] - train->row0;
+        dataset_gather(train, mine, m, bX, bY, bL);
+        b = (Batch){bX, bY, bL, m, NULL, NULL, bsz, train->comm};
+      } else {
+        dataset_gather(train, perm + cursor, bsz, bX, bY, bL);
+        b = (Batch){bX, bY, bL, bsz, NULL, NULL};
+      }
       cursor += bsz;
-      b = (Batch){bX, bY, bL, bsz, NULL, NULL};
     } else {
-      b = (Batch){train->X, train->Y, train->labels, n, cfg->metric, train->weight};
+      b = batch_of_dataset(train);
+      b.metric = cfg->metric, b.weight = train->weight;
     }
     double loss, acc;
     int shared = 0;
@@ -185,7 +204,11 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
         err_prefix(err, "probe %s at step %ld", probes[p].name, t);
         goto out;
       }
-    if (!shared) objective_eval_parallel(net, theta, cfg->loss, &b, work, grad, &loss, &acc);
+    if (!shared && objective_eval_parallel(net, theta, cfg->loss, &b, work, grad, &loss, &acc) &&
+        b.comm) {
+      rc = err_set(err, CS_EINVAL, "step %ld: the gradient's sum over the ranks failed", t);
+      goto out;
+    }
     if (t == 0) loss0 = loss;
     double gnorm, pnorm;
     threads_norm_pair(grad, theta, P, &gnorm, &pnorm);
@@ -242,6 +265,7 @@ out:
   free(prev);
   objective_work_free(work);
   free(perm);
+  free(mine);
   free(bX);
   free(bY);
   free(bL);

@@ -107,7 +107,8 @@ int curv_set_precision(Curvature *c, Precision p, Err *err) {
 Precision curv_precision(const Curvature *c) { return c->precision; }
 
 int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
-  if (b->n > c->n_max || b->n == 0)
+  /* a rank's share of a data-parallel batch may be empty; the batch never is */
+  if (b->n > c->n_max || batch_rows_all(b) == 0)
     return err_set(err, CS_EINVAL, "curvature batch of %zu rows (workspace holds 1..%zu)", b->n,
                    c->n_max);
   if (loss_couples_rows(c->loss) && (!b->metric || b->metric->n != b->n))
@@ -136,7 +137,9 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
     }
   }
   threads_sum_into(c->grad, c->acc, T, net->n_params);
-  c->loss_value = total / (double)b->n;
+  int rc = batch_sum_ranks(b, c->grad, net->n_params, &total, &correct, err);
+  if (rc) return rc;
+  c->loss_value = total / (double)batch_rows_all(b);
   c->correct = correct;
   c->applies = 0;
   return CS_OK;
@@ -144,11 +147,11 @@ int curv_build(Curvature *c, const double *theta, const Batch *b, Err *err) {
 
 double curv_loss(const Curvature *c) { return c->loss_value; }
 double curv_accuracy(const Curvature *c) {
-  return c->batch.labels ? (double)c->correct / (double)c->batch.n : NAN;
+  return c->batch.labels ? (double)c->correct / (double)batch_rows_all(&c->batch) : NAN;
 }
 const double *curv_grad(const Curvature *c) { return c->grad; }
 size_t curv_nparams(const Curvature *c) { return c->net->n_params; }
-size_t curv_nrows(const Curvature *c) { return c->batch.n; }
+size_t curv_nrows(const Curvature *c) { return batch_rows_all(&c->batch); }
 long curv_applies(const Curvature *c) { return c->applies; }
 
 void curv_outputs(const Curvature *c, double *F) {
@@ -169,7 +172,7 @@ void curv_outputs(const Curvature *c, double *F) {
 static int curv_accumulate(Curvature *c, const double *v, double *out, int mode) {
   const Net *net = c->net;
   size_t k = net->d_out;
-  double scale = 1.0 / (double)c->batch.n;
+  double scale = 1.0 / (double)batch_rows_all(&c->batch);
   int T = threads_for_chunks(c->nthreads, (size_t)c->nchunks);
   if (c->f32) curv_f32_set_dir(c->f32, v);
 #pragma omp parallel num_threads(T) if (T > 1)
@@ -199,6 +202,10 @@ static int curv_accumulate(Curvature *c, const double *v, double *out, int mode)
   }
   threads_sum_into(out, c->acc, T, net->n_params);
   c->applies++;
+  if (comm_active(c->batch.comm)) { /* every rank's share of the product, summed */
+    Err err = {0};
+    return comm_sum(c->batch.comm, out, net->n_params, &err);
+  }
   return CS_OK;
 }
 
@@ -211,7 +218,8 @@ int curv_ggn(Curvature *c, const double *v, double *gv) {
 }
 
 int curv_jvp(Curvature *c, const double *v, double *jv) {
-  if (c->f32) return CS_EINVAL;  /* float64 only (curv_set_precision) */
+  /* row-space products (Jv, the NTK): the rows of a data-parallel batch live on other ranks */
+  if (c->f32 || comm_active(c->batch.comm)) return CS_EINVAL;  /* float64 only (curv_set_precision) */
   const Net *net = c->net;
   size_t k = net->d_out;
   for (int i = 0; i < c->nchunks; i++) {
@@ -224,7 +232,7 @@ int curv_jvp(Curvature *c, const double *v, double *jv) {
 
 /* Jᵀu through the linearised net: R-backward in GGN mode with R{G_L} = u and v = 0. */
 int curv_vjp(Curvature *c, const double *u, double *jtu) {
-  if (c->f32) return CS_EINVAL;  /* float64 only (curv_set_precision) */
+  if (c->f32 || comm_active(c->batch.comm)) return CS_EINVAL;  /* float64 only (curv_set_precision) */
   const Net *net = c->net;
   size_t k = net->d_out;
   memset(jtu, 0, net->n_params * sizeof *jtu);
@@ -238,7 +246,7 @@ int curv_vjp(Curvature *c, const double *u, double *jtu) {
 }
 
 int curv_ntk(Curvature *c, const double *u, double *out) {
-  if (c->f32) return CS_EINVAL;
+  if (c->f32 || comm_active(c->batch.comm)) return CS_EINVAL;
   curv_vjp(c, u, c->tmp);
   curv_jvp(c, c->tmp, out);
   c->applies++;

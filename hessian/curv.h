@@ -49,7 +49,7 @@ double curv_loss(const Curvature *c);
 double curv_accuracy(const Curvature *c);
 const double *curv_grad(const Curvature *c);
 size_t curv_nparams(const Curvature *c);
-size_t curv_nrows(const Curvature *c);   /* rows of the built batch */
+size_t curv_nrows(const Curvature *c);   /* rows of the built batch (over all ranks) */
 long curv_applies(const Curvature *c);   /* products computed since build */
 
 /* The network's outputs F [n][d_out] at the built point (cached by the build). */

@@ -26,7 +26,7 @@ if ! clang -fsanitize=fuzzer,address,undefined "$probe/f.c" -o "$probe/f" >/dev/
 fi
 
 if [ ! -f "$dir/build.ninja" ]; then
-  CC=clang meson setup "$dir" --buildtype=debugoptimized -Db_sanitize=address,undefined \
+  CC=clang meson setup "$dir" --buildtype=debugoptimized -Db_sanitize=address,undefined -Dmpi=disabled \
     -Db_lundef=false -Dfuzz=enabled -Dwerror=false >/dev/null || exit 1
 fi
 rm -f "$dir"/meson-logs/testlog.*

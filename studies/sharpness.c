@@ -62,7 +62,9 @@ static int record(SharpProbe *sp, TrainState *st, const char *opname, long batch
                   const EigResult *r, Err *err) {
   EigRecord er = {st->step, opname, batch, r->ntop, r->values, r->residuals, r->matvecs,
                   r->wall_s, r->converged, 0, 0, "probe"};
-  int rc = rec_eigs(st->rec, &er, err);
+  /* data-parallel: every rank ran the same solver on the same summed products */
+  int rc = comm_check_same(sp->batch.comm, r->values, (size_t)r->k, "the probe's eigenvalues", err);
+  if (!rc) rc = rec_eigs(st->rec, &er, err);
   double check = sp->last ? tracker_last_check(sp->last) : NAN;
   if (!rc && !isnan(check)) {
     char name[48];
@@ -137,7 +139,7 @@ static int probe_run(void *self, TrainState *st, Err *err) {
   Linop H = curv_hessian_op(sp->curv);
   EigResult r = {0};
   sp->step = st->step;
-  long nb = (long)sp->batch.n;
+  long nb = (long)batch_rows_all(&sp->batch);
   switch (sp->kind) {
     case PK_HESSIAN:
       if ((rc = solve(sp, &H, &r, err))) break;
@@ -245,6 +247,12 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   spec_free(&s);
   if (rc) return rc;
 
+  if (train->comm && samples > 0 && (size_t)samples < dataset_rows_all(train))
+    return err_set(err, CS_EINVAL, "--probe '%s': samples=%ld under MPI (every rank's share is "
+                   "used: leave samples out)", text, samples);
+  if (train->comm && kind == PK_GN)
+    return err_set(err, CS_EINVAL, "--probe '%s': gn-sharpness does not run under MPI (its "
+                   "residuals live in row space)", text);
   size_t n = samples > 0 && (size_t)samples < train->n ? (size_t)samples : train->n;
   if (loss_couples_rows(loss) && n < train->n)
     return err_set(err, CS_EINVAL, "--probe '%s': samples=%ld, but the %s loss needs the whole grid",
@@ -255,9 +263,10 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   sp->kind = kind;
   sp->net = net;
   sp->batch = (Batch){train->X, train->Y, train->labels, n, NULL, NULL};
+  if (train->comm) sp->batch = batch_of_dataset(train);
   sp->chunk = chunk;
   sp->warm = warm;
-  sp->curv = curv_alloc(net, loss, n, (size_t)chunk, err);
+  sp->curv = curv_alloc(net, loss, n ? n : 1, (size_t)chunk, err); /* a rank may hold no rows */
   if (sp->curv && curv_set_precision(sp->curv, prec, err)) {
     probe_destroy(sp);
     return err->code;
