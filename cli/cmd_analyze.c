@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "core/json.h"
 #include "core/spec.h"
 #include "core/threads.h"
@@ -168,6 +169,20 @@ static int record_eigs(Recorder *rec, long step, const char *op, long nb, const 
   return rc;
 }
 
+/* What analyze cannot do data-parallel (bad input under mpirun). */
+static int analyze_dist_check(const AnalyzeOpts *a, Err *err) {
+  if (a->threads)
+    return err_set(err, CS_EINVAL, "--threads %ld under MPI: give each rank its threads with "
+                   "OMP_NUM_THREADS (mpirun -x OMP_NUM_THREADS=T)", a->threads);
+  if (a->samples > 0)
+    return err_set(err, CS_EINVAL, "--samples %ld under MPI: every rank's share of the "
+                   "training rows is used", a->samples);
+  if (!strncmp(a->operator, "batch:", 6) || !strcmp(a->operator, "precond"))
+    return err_set(err, CS_EINVAL, "--operator %s does not run under MPI (use hessian, ggn or "
+                   "layer:L)", a->operator);
+  return CS_OK;
+}
+
 int cmd_analyze(int argc, char **argv) {
   AnalyzeOpts a;
   defaults(&a);
@@ -189,11 +204,18 @@ int cmd_analyze(int argc, char **argv) {
   double *params = NULL;
   Recorder rec = {0};
   int code = EXIT_FAIL, have_rec = 0;
-  if (cli_db_open_existing(a.db, &db, &err) || db_run_get(db, a.run, &row, &err)) goto fail;
-  if (run_opts_from_json(&ro, row.config, &err) || run_setup(&ro, &s, &err)) goto fail;
   size_t n = 0;
   long step = 0;
-  if (db_checkpoint_read(db, a.run, a.step, &params, &n, &step, &err)) goto fail;
+  /* under MPI rank 0 alone reads the database and hands the run to the others (dist.h) */
+  if (cli_comm() && analyze_dist_check(&a, &err)) goto fail;
+  if (cli_rank() == 0 &&
+      (cli_db_open_existing(a.db, &db, &err) || db_run_get(db, a.run, &row, &err) ||
+       db_checkpoint_read(db, a.run, a.step, &params, &n, &step, &err)))
+    goto fail;
+  if (cli_dist_share_run(&row.config, &params, &n, &step, &err)) goto fail;
+  if (run_opts_from_json(&ro, row.config, &err) || run_setup(&ro, &s, &err)) goto fail;
+  ro.threads = 0; /* the run's own count is not stored; --threads was checked above */
+  if (cli_dist_setup(&ro, &s, &err)) goto fail;
   if (n != s.net.n_params) {
     err_set(&err, CS_EFORMAT, "checkpoint of run %lld has %zu values, its model %zu",
             (long long)a.run, n, s.net.n_params);
@@ -224,9 +246,12 @@ int cmd_analyze(int argc, char **argv) {
     goto fail;
   }
   Batch b;
-  if (pick_rows(s.train, a.samples, batch, (uint64_t)a.seed, &owned, &b, &err)) goto fail;
+  if (cli_comm()) /* every rank's share (analyze_dist_check refused --samples, batch:B) */
+    b = batch_of_dataset(s.train);
+  else if (pick_rows(s.train, a.samples, batch, (uint64_t)a.seed, &owned, &b, &err))
+    goto fail;
   b.metric = s.metric; /* a Sobolev run's M: curv_build refuses rows that are not the grid */
-  if (!(curv = curv_alloc(&s.net, s.loss, b.n, (size_t)ro.chunk, &err))) goto fail;
+  if (!(curv = curv_alloc(&s.net, s.loss, b.n ? b.n : 1, (size_t)ro.chunk, &err))) goto fail;
   if (curv_set_precision(curv, a.precision, &err)) goto fail;
   if (curv_build(curv, params, &b, &err)) goto fail;
   Linop op = strcmp(a.operator, "ggn") ? curv_hessian_op(curv) : curv_ggn_op(curv);
@@ -247,10 +272,10 @@ int cmd_analyze(int argc, char **argv) {
     if (!(sub = subset_op_alloc(&op, ranges, np, &err))) goto fail;
     op = subset_op_linop(sub);
   }
-  if (db_recorder_attach(db, a.run, &rec, &err)) goto fail;
-  have_rec = 1;
+  if (db && db_recorder_attach(db, a.run, &rec, &err)) goto fail;
+  have_rec = db != NULL;
   printf("run %lld, step %ld, operator %s on %zu examples, %zu unknowns, loss %.6g%s\n",
-         (long long)a.run, step, opname, b.n, op.n, curv_loss(curv),
+         (long long)a.run, step, opname, batch_rows_all(&b), op.n, curv_loss(curv),
          precision_f32_passes(a.precision) ? ", float32 passes" : "");
   if (a.top || a.bottom) {
     EigOpts eo;
@@ -273,7 +298,11 @@ int cmd_analyze(int argc, char **argv) {
            r.converged ? "" : ", NOT CONVERGED: values below are the converged ones only");
     print_eigs("top", &r, 0, r.ntop < a.top ? r.ntop : (int)a.top);
     print_eigs("bottom", &r, r.ntop, r.nbottom < a.bottom ? r.nbottom : (int)a.bottom);
-    rc = record_eigs(&rec, step, opname, (long)b.n, &r, (int)a.top, (int)a.bottom, &err);
+    /* the ranks ran one solver on the same summed products: they must agree */
+    rc = comm_check_same(cli_comm(), r.values, (size_t)r.k, "the eigenvalues", &err);
+    if (!rc)
+      rc = record_eigs(&rec, step, opname, (long)batch_rows_all(&b), &r, (int)a.top,
+                       (int)a.bottom, &err);
     eig_result_free(&r);
     if (rc) goto fail;
   }
@@ -282,7 +311,9 @@ int cmd_analyze(int argc, char **argv) {
     long m = a.probes >= 0 ? a.probes : 100;
     if (m < 2) m = 2;
     double t0 = wall_time();
-    if (trace_hutchinson(&op, (int)m, (uint64_t)a.seed, &mean, &se, &err)) goto fail;
+    if (trace_hutchinson(&op, (int)m, (uint64_t)a.seed, &mean, &se, &err) ||
+        comm_check_same(cli_comm(), &mean, 1, "the trace", &err))
+      goto fail;
     printf("trace = %.8g ± %.2g (Hutchinson, %ld probes, %.2f s)\n", mean, se, m, wall_time() - t0);
     if (rec_metric(&rec, step, "trace", mean, &err) || rec_metric(&rec, step, "trace_se", se, &err))
       goto fail;
@@ -300,6 +331,7 @@ int cmd_analyze(int argc, char **argv) {
     }
     double t0 = wall_time();
     int rc = slq_density(&op, (int)steps, (int)m, (uint64_t)a.seed, (int)a.grid, 0.0, x, y, NULL, NULL, &err);
+    if (!rc) rc = comm_check_same(cli_comm(), y, (size_t)a.grid, "the spectral density", &err);
     if (!rc) rc = rec_density(&rec, step, opname, (size_t)a.grid, x, y, &err);
     /* the settings beside the density, for the report (docs/SCHEMA.md) */
     const char *sfx[] = {"probes", "lanczos_steps", "grid", "seed"};

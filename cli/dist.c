@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,12 +97,24 @@ int cli_dist_finish(int code) {
   return code;
 }
 
-int cli_dist_bcast(void *buf, size_t n, Err *err) {
+int cli_dist_share_run(char **config, double **params, size_t *n, long *step, Err *err) {
+  if (!cli_comm()) return CS_OK;
 #ifdef CS_HAVE_MPI
-  if (cli_comm() && comm_mpi_bcast(buf, n))
-    return err_set(err, CS_EIO, "MPI broadcast of %zu bytes failed", n);
+  int root = job.rank == 0;
+  if (root && !*config) return err_set(err, CS_EFORMAT, "the run has no stored configuration");
+  uint64_t head[3] = {root ? strlen(*config) + 1 : 0, root ? *n : 0, root ? (uint64_t)*step : 0};
+  if (comm_mpi_bcast(head, sizeof head)) return err_set(err, CS_EIO, "MPI broadcast failed");
+  if (!root) {
+    *config = malloc(head[0]);
+    *params = malloc((head[1] ? head[1] : 1) * sizeof **params);
+    *n = head[1], *step = (long)head[2];
+    /* every rank must take part in the broadcasts below: out of memory ends the job */
+    if (!*config || !*params) comm_mpi_abort(EXIT_FAIL);
+  }
+  if (comm_mpi_bcast(*config, head[0]) || comm_mpi_bcast(*params, head[1] * sizeof **params))
+    return err_set(err, CS_EIO, "MPI broadcast of the run failed");
 #else
-  (void)buf, (void)n, (void)err;
+  (void)config, (void)params, (void)n, (void)step, (void)err;
 #endif
   return CS_OK;
 }

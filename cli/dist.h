@@ -32,7 +32,9 @@ int cli_rank(void);
 int cli_dist_setup(const struct RunOpts *o, struct RunSetup *s, Err *err);
 /* Where a rank other than 0 writes its errors (the saved stderr), or -1. */
 int cli_dist_err_fd(void);
-/* Copies n bytes of rank 0's buf to every rank (a no-op without a Comm). */
-int cli_dist_bcast(void *buf, size_t n, Err *err);
+/* Rank 0's stored run at every rank: its configuration (a JSON string), the checkpoint
+ * params [*n] and its step. Rank 0 passes what it read; the other ranks receive
+ * malloc'd copies (caller frees). A no-op without a Comm. */
+int cli_dist_share_run(char **config, double **params, size_t *n, long *step, Err *err);
 
 #endif
