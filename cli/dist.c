@@ -91,7 +91,13 @@ int cli_dist_finish(int code) {
   if (!started) return code;
   fflush(stdout);
   fflush(stderr);
-  if (code != EXIT_OK && job.size > 1) comm_mpi_abort(code); /* ends every rank */
+  /* An error ends every rank. Bad input fails every rank alike: rank 0 aborts the job, and
+   * the others wait a moment for it (Open MPI's launcher garbles concurrent aborts, exit
+   * 134), then abort themselves: a failure of theirs alone still ends the job. */
+  if (code != EXIT_OK && job.size > 1) {
+    if (job.rank > 0) sleep(3);
+    comm_mpi_abort(code);
+  }
   comm_mpi_finalize();
 #endif
   return code;
