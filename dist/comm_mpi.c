@@ -50,23 +50,20 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-double comm_mpi_time_allreduce(size_t n, int reps) {
-  double *x = calloc(n ? n : 1, sizeof *x), *t = calloc((size_t)reps, sizeof *t);
-  if (!x || !t || reps < 1) {
-    free(x);
-    free(t);
-    return -1.0;
-  }
-  mpi_allreduce_sum(NULL, x, n);
-  for (int i = 0; i < reps; i++) {
+int comm_mpi_time_allreduce(size_t n, int reps, double *median, double *fastest) {
+  double *x = calloc(n ? n : 1, sizeof *x), *t = calloc(reps > 0 ? (size_t)reps : 1, sizeof *t);
+  int rc = !x || !t || reps < 1 ? CS_ENOMEM : mpi_allreduce_sum(NULL, x, n);
+  for (int i = 0; i < reps && !rc; i++) {
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime();
-    mpi_allreduce_sum(NULL, x, n);
+    rc = mpi_allreduce_sum(NULL, x, n);
     t[i] = MPI_Wtime() - t0;
   }
-  qsort(t, (size_t)reps, sizeof *t, cmp_double);
-  double med = t[reps / 2];
+  if (!rc) {
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    *median = t[reps / 2], *fastest = t[0];
+  }
   free(x);
   free(t);
-  return med;
+  return rc;
 }

@@ -19,7 +19,8 @@ void comm_mpi_finalize(void);
 void comm_mpi_abort(int code);
 /* Copies n bytes of rank 0's buf to every rank. */
 int comm_mpi_bcast(void *buf, size_t n);
-/* Seconds per MPI_Allreduce of n doubles, the median of reps calls (after one warm-up). */
-double comm_mpi_time_allreduce(size_t n, int reps);
+/* Seconds per MPI_Allreduce of n doubles over reps calls (after one warm-up, each call
+ * after a barrier): the median and the fastest. CS_ENOMEM or CS_EIO. */
+int comm_mpi_time_allreduce(size_t n, int reps, double *median, double *fastest);
 
 #endif

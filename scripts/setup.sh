@@ -4,7 +4,8 @@
 #   scripts/setup.sh            build dependencies + Fashion-MNIST + report assets, then build
 #   scripts/setup.sh --test     also what the tests need (chromium for the report's browser test,
 #                               poppler-utils for its print test, clang and its libFuzzer
-#                               runtime for the fuzzers, Slurm and munge for e2e_slurm.sh)
+#                               runtime for the fuzzers, Slurm and munge for e2e_slurm.sh,
+#                               Open MPI and PARPACK for the data-parallel build and e2e_mpi.sh)
 #
 # Installs only what is missing (apt-get as root; otherwise prints the command to run).
 # Without root a missing fuzzer toolchain is not an error: scripts/test_fuzz.sh then skips
@@ -22,7 +23,12 @@ pkgs=(build-essential meson ninja-build pkg-config python3 libopenblas-openmp-de
       dataset-fashion-mnist)
 # the report's print test rasterises the printed PDF with pdftoppm; e2e_slurm.sh runs its own
 # single-node Slurm (the daemons are started by the test, never enabled as services)
-if [ $want_test -eq 1 ]; then pkgs+=(poppler-utils slurmctld slurmd slurm-client munge); fi
+# e2e_mpi.sh runs mpirun -np 2 and 3 (the build's -Dmpi=auto then finds Open MPI; a plain
+# build without these packages still builds, serial only: docs/SCALING.md)
+if [ $want_test -eq 1 ]; then
+  pkgs+=(poppler-utils slurmctld slurmd slurm-client munge libopenmpi-dev openmpi-bin
+         libparpack2-dev)
+fi
 # node and npm may come from another packaging (with npm inside nodejs): check the commands.
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
