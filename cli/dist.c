@@ -30,6 +30,7 @@ static int launched(void) {
   return 0;
 }
 
+#ifdef CS_HAVE_MPI
 /* train, analyze and study eos (not its --run analysis) run data-parallel. */
 static int runs_distributed(int argc, char **argv) {
   if (argc < 2) return 0;
@@ -46,6 +47,7 @@ static int is_help(int argc, char **argv) {
       return 1;
   return argc < 2;
 }
+#endif
 
 int cli_dist_start(int *argc, char ***argv) {
   if (!launched()) return -1;
