@@ -62,7 +62,8 @@ static const CliOpt analyze_opts[] = {
     OPT_STR(AnalyzeOpts, solver, "S",
             "auto: own Lanczos (fewer products, docs/LANCZOS.md), then ARPACK from its vectors "
             "only if a pair's exact residual misses ARPACK's test (tol * max(|lambda|, "
-            "eps^(2/3))); arpack (the reference) or lanczos alone", NULL),
+            "eps^(2/3))); arpack (the reference) or lanczos alone; parpack: ARPACK with its basis "
+            "split over the MPI ranks (mpirun, --top or --bottom; docs/SCALING.md)", NULL),
     A_LONG(seed, "S", "seed of probes and mini-batches"),
     OPT_THREADS(AnalyzeOpts, threads),
     OPT_END};
@@ -97,8 +98,12 @@ static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
   if (!opts_seen(&t, "tol") && precision_tol_min(a->precision) > a->tol)
     a->tol = precision_tol_min(a->precision);
   if (precision_check_tol(a->precision, a->tol, "--tol", err)) return CS_EINVAL;
-  if (strcmp(a->solver, "auto") && strcmp(a->solver, "arpack") && strcmp(a->solver, "lanczos"))
-    return err_set(err, CS_EINVAL, "--solver '%s' (use auto, arpack or lanczos)", a->solver);
+  if (strcmp(a->solver, "auto") && strcmp(a->solver, "arpack") && strcmp(a->solver, "lanczos") &&
+      strcmp(a->solver, "parpack"))
+    return err_set(err, CS_EINVAL, "--solver '%s' (use auto, arpack, lanczos or parpack)",
+                   a->solver);
+  if (!strcmp(a->solver, "parpack") && a->top && a->bottom)
+    return err_set(err, CS_EINVAL, "--solver parpack: one end at a time (--top or --bottom)");
   if (a->grid < 2) return err_set(err, CS_EINVAL, "--grid '%ld': at least 2 points", a->grid);
   if (a->run < 0) return err_set(err, CS_EINVAL, "analyze needs --run ID (see curvscope runs)");
   if (!a->top && !a->bottom && !a->trace && !a->density) a->top = 1;
@@ -290,7 +295,8 @@ int cmd_analyze(int argc, char **argv) {
     }
     EigResult r = {0};
     const char *used = a.solver;
-    int rc = !strcmp(a.solver, "arpack") ? eig_arpack(&op, &eo, &r, &err)
+    int rc = !strcmp(a.solver, "arpack")    ? eig_arpack(&op, &eo, &r, &err)
+             : !strcmp(a.solver, "parpack") ? cli_eig_parpack(&op, &eo, &r, &err)
              : !strcmp(a.solver, "lanczos") ? eig_lanczos_top(&op, &eo, &r, &err)
                                             : eig_solve_auto(&op, &eo, &r, &used, &err);
     if (rc && rc != CS_ENOCONV) goto fail;

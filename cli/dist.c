@@ -11,8 +11,12 @@
 
 #include "cli.h"
 #include "run_opts.h"
+#include "lanczos/eig.h"
 #ifdef CS_HAVE_MPI
 #include "dist/comm_mpi.h"
+#endif
+#ifdef CS_HAVE_PARPACK
+#include "dist/eig_parpack.h"
 #endif
 
 static Comm job;         /* filled by comm_mpi_init */
@@ -170,4 +174,22 @@ int cli_dist_setup(const RunOpts *o, RunSetup *s, Err *err) {
   if (!rc) rc = dataset_shard(s->train, c, given ? w : NULL, err);
   if (!rc && s->test) rc = dataset_shard(s->test, c, given ? w : NULL, err);
   return rc;
+}
+
+int cli_eig_parpack(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
+#ifdef CS_HAVE_PARPACK
+  if (started) return eig_parpack(op, o, r, err);
+  return err_set(err, CS_EINVAL, "--solver parpack runs under mpirun (any number of ranks, "
+                 "also -np 1)");
+#else
+  (void)op, (void)o, (void)r;
+  return err_set(err, CS_EINVAL, "--solver parpack: this build has no %s (meson -Dmpi=enabled "
+                 "with libopenmpi-dev and libparpack2-dev)",
+#ifdef CS_HAVE_MPI
+                 "PARPACK"
+#else
+                 "MPI"
+#endif
+  );
+#endif
 }

@@ -37,4 +37,12 @@ int cli_dist_err_fd(void);
  * malloc'd copies (caller frees). A no-op without a Comm. */
 int cli_dist_share_run(char **config, double **params, size_t *n, long *step, Err *err);
 
+/* --solver parpack (dist/eig_parpack.h): CS_EINVAL naming what is missing unless the build
+ * has MPI and PARPACK and MPI was started (mpirun, any number of ranks). */
+struct Linop;
+struct EigOpts;
+struct EigResult;
+int cli_eig_parpack(const struct Linop *op, const struct EigOpts *o, struct EigResult *r,
+                    Err *err);
+
 #endif

@@ -10,12 +10,15 @@
 #     with uneven shares (weights 1,3) and a rank with no rows (3,0,1);
 #   - train with mini-batch SGD (CE, batch 32) at np 2 and np 3 with an empty rank;
 #   - study eos at np 2; analyze (ARPACK and Lanczos, top, bottom, trace) at np 3 uneven;
+#   - analyze --solver parpack (PARPACK, the basis split over the ranks) at np 1, 2, 3
+#     against serial ARPACK (when the build has PARPACK);
 #   - only rank 0 prints; bad input under mpirun (--threads, more ranks than examples, bad
 #     CURVSCOPE_MPI_WEIGHTS, a command that does not run distributed, analyze --samples,
 #     gn-sharpness) exits 2 with one message; an error on rank 0 alone ends every rank.
 # Skips, saying why, when the build has no MPI (-Dmpi) or mpirun is missing. TAP output.
 #
-#   bash tests/e2e_mpi.sh path/to/curvscope yes|no path/to/test_comm_mpi tests/mpi_compare.py
+#   bash tests/e2e_mpi.sh path/to/curvscope yes|no path/to/test_comm_mpi tests/mpi_compare.py \
+#        yes|no (PARPACK built)
 . "$(dirname "$0")/tap.sh"
 if [ "${2:-no}" != yes ]; then
   echo "1..0 # SKIP built without MPI (meson -Dmpi=enabled with libopenmpi-dev; docs/SCALING.md)"
@@ -112,6 +115,26 @@ for s in arpack lanczos; do
 done
 same an1.db an3.db "analyze at np 3, shares 1,2,0 (ARPACK and Lanczos eigenvalues, trace)"
 
+# --solver parpack (its basis split over the ranks) against serial ARPACK, at each end
+if "$BIN" analyze --help | grep -q parpack && [ "${5:-no}" = yes ]; then
+  for np in 1 2 3; do
+    cp gd.db pa1.db && cp gd.db pa$np-mpi.db
+    ok=0
+    for end in "--top 3" "--bottom 2"; do
+      # shellcheck disable=SC2086
+      "$BIN" analyze --run 1 $end --tol 1e-12 --solver arpack --db pa1.db >/dev/null || ok=1
+      # shellcheck disable=SC2086
+      mpi $np "$BIN" analyze --run 1 $end --tol 1e-12 --solver parpack --db pa$np-mpi.db \
+        >out.txt 2>err.txt || ok=1
+    done
+    ok $ok "analyze --solver parpack at np $np exits 0 ($(grep -m1 eigenvalues out.txt))"
+    same pa1.db pa$np-mpi.db "PARPACK top-3 and bottom-2 at np $np equal serial ARPACK"
+  done
+  run "$BIN" analyze --run 1 --solver parpack --db pa1.db
+  [ $RC -eq 2 ] && grep -q "runs under mpirun" err.txt
+  ok $? "--solver parpack without mpirun: exit 2 naming it ($(cat err.txt))"
+fi
+
 # ---- bad input: exit 2 and one message (rank 0's) --------------------------------------------
 bad() { # bad NP PATTERN DESCRIPTION CMD...
   local np=$1 pat=$2 what=$3
@@ -132,6 +155,10 @@ CURVSCOPE_MPI_WEIGHTS=1,x bad 2 "CURVSCOPE_MPI_WEIGHTS" "a bad CURVSCOPE_MPI_WEI
 bad 2 "does not run on 2 MPI ranks" "curvscope runs under mpirun" "$BIN" runs --db gd.db
 bad 2 "--samples 10 under MPI" "analyze --samples under mpirun" \
   "$BIN" analyze --run 1 --samples 10 --db an3.db
+bad 2 "one end at a time" "--solver parpack with --top and --bottom" \
+  "$BIN" analyze --run 1 --top 1 --bottom 1 --solver parpack --db an3.db
+bad 2 "couples every row of the grid" "--loss sobolev under mpirun" \
+  "$BIN" train --data synth:sines,n=128 --model mlp:1-8-1 --loss sobolev --steps 1 --db x.db
 bad 2 "gn-sharpness does not run under MPI" "--probe gn-sharpness under mpirun" \
   "$BIN" train --data $DATA --model mlp:8-16-3 --steps 2 --probe gn-sharpness:every=1 --db x.db
 [ ! -e x.db ]
