@@ -9,8 +9,8 @@
  * columns r_j = f_j − y_j on the N grid points, M = 𝓕ᴴ diag((1+|k|²)^s) 𝓕 (a LossMetric
  * the batch carries); ∇_F L = M R / N, output-space Hessian M / N. It is not a sum over
  * examples: a batch under it is evaluated whole, in one chunk on one thread.
- * objective_eval is the one place the sum over examples happens for gradients
- * (a data-parallel reduction would slot in here).
+ * objective_eval is the one place the sum over examples happens for gradients; on a
+ * data-parallel batch (Batch.comm, core/comm.h) it ends with the sum over the MPI ranks.
  */
 #ifndef CS_LOSS_H
 #define CS_LOSS_H

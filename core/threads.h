@@ -55,7 +55,8 @@ int threads_for_chunks(int nthreads, size_t nchunks);
  * NULL when out is NULL. */
 double *threads_accumulator(double *out, double *const *acc, int t, size_t n);
 /* out[j] += Σ_{t=1}^{nthreads-1} acc[t][j] for j < n (acc[0] is unused: thread 0 writes to
- * out directly). The one reduction over examples: an MPI allreduce would go here. */
+ * out directly). The threads' half of the one reduction over examples; the ranks' half of
+ * a data-parallel batch follows it (batch_sum_ranks, core/loss.h; core/comm.h). */
 void threads_sum_into(double *out, double *const *acc, int nthreads, size_t n);
 
 /* Seconds on a monotonic clock. */
