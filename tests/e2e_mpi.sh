@@ -9,6 +9,8 @@
 #   - train with GD (MSE, a sharpness probe, test metrics) at np 1, 2, 3 equal serial, also
 #     with uneven shares (weights 1,3) and a rank with no rows (3,0,1);
 #   - train with mini-batch SGD (CE, batch 32) at np 2 and np 3 with an empty rank;
+#   - float32 passes (--precision mixed) at np 2 within 1e-4 of serial, as is serial with
+#     another chunk size (float32 rounding differs with the chunking);
 #   - study eos at np 2; analyze (ARPACK and Lanczos, top, bottom, trace) at np 3 uneven;
 #   - analyze --solver parpack (PARPACK, the basis split over the ranks) at np 1, 2, 3
 #     against serial ARPACK (when the build has PARPACK);
@@ -84,6 +86,17 @@ for w in 1,3 3,0,1; do
   ok $? "GD at np $np with shares weighted $w exits 0"
   same gd.db gdw$np.db "GD at np $np, uneven shares $w$([ $np = 3 ] && echo ', rank 1 with no rows')"
 done
+
+# float32 passes (--precision mixed): as close to serial as serial with another chunking
+# shellcheck disable=SC2086
+"$BIN" train $GD --precision mixed --db mx.db >/dev/null &&
+  "$BIN" train $GD --precision mixed --chunk 101 --db mxc.db >/dev/null &&
+  mpi 2 "$BIN" train $GD --precision mixed --db mx2.db >/dev/null 2>err.txt
+ok $? "--precision mixed serial, serial with --chunk 101, and at np 2 exit 0"
+r1=$(python3 "$COMPARE" mx.db mxc.db 1e-4)
+ok $? "mixed: serial with chunks of 101 rows against serial: $r1 (float32 chunking alone)"
+r2=$(python3 "$COMPARE" mx.db mx2.db 1e-4)
+ok $? "mixed at np 2 against serial, within float32 rounding (1e-4): $r2"
 
 SGD="--data $DATA --model mlp:8-16-3 --act tanh --loss ce --opt sgd --batch 32 --lr 0.2
      --steps 15 --eval-every 5 --checkpoint-every 5 --probe sharpness:every=5,k=1 --quiet"
