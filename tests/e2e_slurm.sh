@@ -6,6 +6,8 @@
 # array and the merge job after it (afterany). Checked: every task's run reached the merged
 # database with its grid point, and, in a second sweep with one array task cancelled before
 # it ran, the merge job still runs, merges the others, names the missing task and fails.
+# Where the binary links MPI (-Dmpi) and Slurm has PMIx: a train run as a 2-task job step
+# (sbatch -n 2, srun --mpi=pmix) is data-parallel and equals the serial run (docs/SCALING.md).
 # Skips (saying so) where Slurm or munge is not installed: scripts/setup.sh --test installs
 # them. Needs root or a user that may run the daemons. TAP output.
 #
@@ -115,4 +117,21 @@ grep -q "3 tasks, 2 merged, 1 missing: tasks 2" sw2/merge.log
 ok $? "merge.log names the missing task ($(tr '\n' ' ' <sw2/merge.log | head -c 300))"
 [ "$(sqlite3 part.db "select count(*) from runs")" = 2 ]; ok $? "the 2 tasks that ran are in part.db"
 scontrol show job "$MERGE" 2>/dev/null | grep -q "JobState=FAILED"; ok $? "and the merge job failed, so the sweep shows as incomplete"
+
+# ---- a data-parallel run as a job step of 2 tasks, started by srun (docs/SCALING.md) -----------
+# Only where the binary links MPI (-Dmpi) and Slurm has its PMIx plugin.
+if ldd "$BIN" 2>/dev/null | grep -q libmpi && srun --mpi=list 2>&1 | grep -q pmix; then
+  MT=(train --data synth:classes,n=203,d=8,k=3,test=37 --model mlp:8-16-3 --steps 8 --quiet)
+  "$BIN" "${MT[@]}" --db mpi1.db >/dev/null
+  run sbatch -n 2 --overcommit -o "$T/mpi.log" --wrap "OMPI_MCA_btl=self,vader \
+    OMPI_MCA_btl_vader_single_copy_mechanism=none srun --overcommit --mpi=pmix $BIN ${MT[*]} --db $T/mpi2.db"
+  drain
+  grep -q "data-parallel on 2 MPI ranks" mpi.log
+  r=$?
+  ok $r "srun --mpi=pmix -n 2 runs train data-parallel ($(tr '\n' ' ' <mpi.log | head -c 300))"
+  [ $r -eq 0 ] || { echo "sbatch: $OUT $ERR"; scontrol show job "${OUT##* }" | head -12; tail -n 4 slurmd.log; tail -n 6 ctld.out; tail -n 6 slurmctld.log; } | diag
+  q="select printf('%.12e %.12e', loss, grad_norm) from steps where run_id=1 order by step"
+  [ -n "$(sqlite3 mpi1.db "$q")" ] && [ "$(sqlite3 mpi1.db "$q")" = "$(sqlite3 mpi2.db "$q" 2>&1)" ]
+  ok $? "its every step's loss and gradient norm equal the serial run's to 12 digits"
+fi
 tap_end
