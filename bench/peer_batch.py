@@ -21,7 +21,7 @@ the whole set), and FILE.bin with θ (curvscope's layout: per layer W [out][in],
 b [out], which is nn.Linear's), X [n][784] and Y [n][10] in float64. So both sides
 measure the same draws of the same rows at the same parameters: 784-200-200-10 tanh,
 loss 1/(2B) sum ||f(x) - y||^2 over the batch, float64 (or --dtype). A round is the whole list of
-draws (whole set first, then the sizes down, as the study visits them); the figure is
+draws (the sizes up, the whole set last, as the study visits them); the figure is
 the median round, in wall time and in the process's CPU time (time.process_time, all
 threads: the work done, whatever the machine's load) (rounds stop once their total passes --budget, after at least one).
 

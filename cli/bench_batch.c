@@ -4,7 +4,8 @@
  * Fashion-MNIST n = 4096, 784-200-200-10 tanh (torch init, seed 0), MSE, at init;
  * B in 8-32-128-512-2048 and the whole set, 5 draws each (the whole set once), λmax of
  * each draw's Hessian by the study's own solver and warm starts (batch_scaling_measure
- * with top_only) at tol 1e-4. A round is the whole measurement; the figure is the median
+ * with top_only) at tol 1e-4, the study's value stop (--track-stop residual: every solve
+ * on the residual test). A round is the whole measurement; the figure is the median
  * round. --precision mixed (or f32, the same engine) runs the draws' passes in float32,
  * the Lanczos basis in float64 (core/precision.h). bench/peer_batch.py does the same
  * draws with PyTorch HVPs and SciPy's eigsh;
@@ -69,7 +70,7 @@ static int bb_write_draws(const char *path, const RunSetup *s, const BatchScalin
   sb_json_num(&b, r->lambda_full);
   sb_printf(&b, ",\"draws\":[");
   int rc = CS_OK, first = 1;
-  for (int i = r->nb - 1; i >= 0 && !rc; i--) { /* the study's order: N first, then down */
+  for (int i = 0; i < r->nb && !rc; i++) { /* the study's order: up, the whole set last */
     size_t B = r->batch[i];
     for (int d = 0; d < r->ndraw[i] && !rc; d++) {
       Batch bt;
@@ -107,6 +108,20 @@ static void bb_size_totals(const BatchScalingResult *r, int i, double *s, long *
                                           *mv += r->draw[pos + d].mv_max;
 }
 
+/* Per size: every draw's λmax and products, in draw order (the peer's "lambdas"). */
+static void bb_size_draws(StrBuf *b, const BatchScalingResult *r, int i) {
+  int pos = 0;
+  for (int j = 0; j < i; j++) pos += r->ndraw[j];
+  sb_printf(b, ",\"lambdas\":[");
+  for (int d = 0; d < r->ndraw[i]; d++) {
+    sb_printf(b, d ? "," : "");
+    sb_json_num(b, r->draw[pos + d].lmax);
+  }
+  sb_printf(b, "],\"draw_matvecs\":[");
+  for (int d = 0; d < r->ndraw[i]; d++) sb_printf(b, "%s%ld", d ? "," : "", r->draw[pos + d].mv_max);
+  sb_printf(b, "]");
+}
+
 int bench_batch_main(const BenchLoopOpts *o) {
   Err err = {0};
   RunOpts ro; /* measured at init: the optimizer is the default, never stepped */
@@ -117,6 +132,7 @@ int bench_batch_main(const BenchLoopOpts *o) {
   BatchScalingOptions bo;
   bb_options(&bo);
   bo.precision = o->precision;
+  bo.value_stop = o->value_stop;
   int R = o->repeats < 1 ? 1 : o->repeats > BB_MAX_ROUNDS ? BB_MAX_ROUNDS : o->repeats;
   double t[BB_MAX_ROUNDS], c[BB_MAX_ROUNDS], total = 0;
   int k = 0, rc = CS_OK;
@@ -148,6 +164,8 @@ int bench_batch_main(const BenchLoopOpts *o) {
     sb_json_num(&b, bo.tol);
     sb_printf(&b, ",\"precision\":");
     sb_json_str(&b, precision_name(bo.precision));
+    sb_printf(&b, ",\"stop\":");
+    sb_json_str(&b, bo.value_stop ? "value" : "residual");
     sb_printf(&b, ",\"openblas_coretype\":");
     sb_json_str(&b, getenv("OPENBLAS_CORETYPE"));
     sb_printf(&b, ",\"openblas_corename\":");
@@ -167,15 +185,16 @@ int bench_batch_main(const BenchLoopOpts *o) {
       sb_json_num(&b, ss);
       sb_printf(&b, ",\"matvecs\":%ld,\"lambda_mean\":", mv);
       sb_json_num(&b, r.lmax_mean[i]);
+      bb_size_draws(&b, &r, i);
       sb_printf(&b, "}");
     }
     sb_printf(&b, "]}");
     printf("%s\n", b.p);
   } else {
     printf("curvscope bench --workload batch-scaling: %s, %s tanh (P = %zu), %d draws per "
-           "size, top-1 at tol %g, %s passes, %d threads, OpenBLAS %s\n",
-           BB_DATA, BB_MODEL, r.n_params, bo.draws, bo.tol, precision_name(bo.precision),
-           threads_get(), openblas_get_corename());
+           "size, top-1 at tol %g (%s stop), %s passes, %d threads, OpenBLAS %s\n",
+           BB_DATA, BB_MODEL, r.n_params, bo.draws, bo.tol, bo.value_stop ? "value" : "residual",
+           precision_name(bo.precision), threads_get(), openblas_get_corename());
     printf("  %-8s %10s %10s %14s\n", "B", "seconds", "products", "mean lambda_max");
     for (int i = 0; i < r.nb; i++) {
       double ss;

@@ -22,6 +22,8 @@ typedef struct BenchLoopOpts {
   const char *draws_file; /* batch-scaling: write θ, data and draws for the peer ("" none) */
   Precision precision;    /* spectral (the loop's and probe's passes) and batch-scaling (the
                              draws' Hessian passes); the others take f64 only */
+  int value_stop;         /* batch-scaling: the solves may stop on the value bound
+                             (BatchScalingOptions.value_stop; bench --track-stop) */
 } BenchLoopOpts;
 
 /* `--workload ntk`: the NTK's top-20 eigensolve, dense and matrix-free (bench_ntk.c). */

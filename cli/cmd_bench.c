@@ -652,7 +652,8 @@ static const CliOpt bench_opts[] = {
     OPT_LONG(BenchArgs, steps, "S", "GD steps for track and eos (the EoS study: 5000)", NULL),
     OPT_LONG(BenchArgs, every, "K", "eos: the sharpness every K steps", NULL),
     OPT_STR(BenchArgs, track_stop, "RULE", "track and eos: the trackers' full solves stop on the 'value' bound "
-            "(est^2/gap <= tol |theta|) or the 'residual' (<= tol |theta|)", NULL),
+            "(est^2/gap <= tol |theta|) or the 'residual' (<= tol |theta|); batch-scaling: its "
+            "solves (study batch-scaling --eig-stop)", NULL),
     OPT_FLAG(BenchArgs, check, "eos: every value against a cold 1e-10 solve, untimed "
              "(--no-check skips it)", NULL),
     OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track", NULL, parse_lr, show_lr),
@@ -754,7 +755,7 @@ int cmd_bench(int argc, char **argv) {
     if (threads_check(o.threads, &lerr)) return cli_fail(&lerr);
     threads_set(o.threads);
     BenchLoopOpts lo = {o.repeats, o.steps, o.budget, o.dgemm_n, o.json, b.draws_file,
-                        b.precision};
+                        b.precision, !strcmp(b.track_stop, "value")};
     return bench_loop_main(wname, &lo);
   }
   if (!o.w) {

@@ -19,6 +19,7 @@
 typedef struct StudyBatchArgs {
   BatchScalingOptions bo;   /* filled from the fields below after parsing */
   char batches[256], operator[16], grid_batches[256]; /* grid_batches: the text */
+  char eig_stop[16];        /* value | residual: when the λmax solves stop */
   long draws, maxit, grid_steps, grid_rungs; /* grid_*: -1 is the default (small or full grid) */
   long run, step;           /* run -1: train first; step -1: the last checkpoint */
   long draw_seed;           /* -1: the run's seed */
@@ -65,6 +66,10 @@ static const CliOpt batch_opts[] = {
     OPT_STR(StudyBatchArgs, operator, "OP", "hessian or ggn (Gauss-Newton; names become bs_ggn_*)",
             NULL),
     OPT_POS(StudyBatchArgs, tol, "T", "eigen tolerance", NULL),
+    OPT_STR(StudyBatchArgs, eig_stop, "RULE", "the λmax solves stop on the 'value' bound "
+            "(est²/gap <= tol |θ|, the gap from each size's first draw, which stops on the "
+            "residual) or all on the 'residual' (<= tol |θ|); λmin solves on the residual",
+            NULL),
     OPT_LONG(StudyBatchArgs, maxit, "M", "products per solve at most (2..1000000)", NULL),
     OPT_FN(StudyBatchArgs, draw_seed, "S", "seed of the draws and of z", NULL, opts_parse_id,
            show_draw_seed),
@@ -130,6 +135,9 @@ static int study_args_check(StudyBatchArgs *a, Err *err) {
     return rc;
   if (strcmp(a->operator, "hessian") && strcmp(a->operator, "ggn"))
     return err_set(err, CS_EINVAL, "--operator '%s' (use hessian or ggn)", a->operator);
+  if (strcmp(a->eig_stop, "value") && strcmp(a->eig_stop, "residual"))
+    return err_set(err, CS_EINVAL, "--eig-stop '%s': expected value or residual", a->eig_stop);
+  a->bo.value_stop = !strcmp(a->eig_stop, "value");
   if (a->draws < 1 || a->draws > 100000)
     return err_set(err, CS_EINVAL, "--draws '%ld' is not a valid count (1..100000)", a->draws);
   if (a->maxit < 2 || a->maxit > 1000000)
@@ -266,6 +274,7 @@ int study_batch(int argc, char **argv) {
   Err err = {0};
   StudyBatchArgs a = {.run = -1, .step = -1, .draw_seed = -1, .stability_grid = 1,
                       .grid_steps = -1, .grid_rungs = -1, .operator = "hessian",
+                      .eig_stop = "value",
                       .batches = "8-32-128-512-2048",
                       .learner_lrs = "0.002,0.005,0.01,0.02,0.05,0.1"};
   batch_scaling_options_default(&a.bo);

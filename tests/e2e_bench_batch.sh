@@ -36,11 +36,12 @@ print("json", int(sizes == [8, 32, 128, 512, 2048, 4096] and ours["total_s"] > 0
       ours["total_cpu_s"] > 0 and ours["matvecs"] == sum(e["matvecs"] for e in ours["sizes"])
       and ours["draws"] == 5 and ours["tol"] == 1e-4 and ours["lambda_full"] > 0))
 n, P = spec["n"], spec["n_params"]
-good = len(spec["draws"]) == 26 and spec["draws"][0]["rows"] is None and spec["draws"][0]["batch"] == n
-for d in spec["draws"][1:]:
+good = len(spec["draws"]) == 26 and spec["draws"][-1]["rows"] is None and spec["draws"][-1]["batch"] == n
+good &= [d["batch"] for d in spec["draws"]] == sorted(d["batch"] for d in spec["draws"])
+for d in spec["draws"][:-1]:
     r = d["rows"]
     good &= r is not None and len(r) == d["batch"] and len(set(r)) == len(r) and 0 <= min(r) and max(r) < n
-good &= sorted({(d["batch"], d["draw"]) for d in spec["draws"][1:]}) == \
+good &= sorted({(d["batch"], d["draw"]) for d in spec["draws"][:-1]}) == \
     sorted((b, k) for b in (8, 32, 128, 512, 2048) for k in range(5))
 print("draws", int(good))
 print("binary", int(os.path.getsize(spec["binary"]) == 8 * (P + n * 784 + n * 10) and P == 199210

@@ -683,6 +683,67 @@ static void test_precision(void) {
   problem_free(&p);
 }
 
+/* The value stop (the default) against the residual stop and the dense spectra, at tol 1e-4
+ * on B = 2, 5, 12 and N = 30, 4 draws: every draw's λmax within tol of its batch's dense
+ * λmax (relative to the spectral radius); each size's first λmax solve, the reference,
+ * stops on the residual; λmin solves stop on the residual, bit for bit as without the value
+ * stop (with it, B = 2's fourth draw settled on the second smallest eigenvalue, 1.7% of the
+ * radius above λmin); the whole set is the last record; the value stop spends fewer products. */
+static void test_value_stop(void) {
+  Problem p;
+  if (problem_make(&p, 30, 0, 11)) return;
+  size_t P = p.net.n_params, N = p.ds->n;
+  BatchScalingOptions o;
+  small_top_options(&o, 1e-4);
+  o.draws = 4;
+  BatchScalingResult val, res;
+  Err err = {0};
+  int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &val, &err);
+  o.value_stop = 0;
+  if (!rc) rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &res, &err);
+  if (!tap_ok(rc == CS_OK, "value stop: both measurements run (%s)", err.msg)) {
+    problem_free(&p);
+    return;
+  }
+  double *H = malloc(P * P * sizeof *H), *w = malloc(P * sizeof *w), worst = 0;
+  MiniBatch *mb = minibatch_alloc(p.ds, 12, &err);
+  int k = 0, refs_same = 1, refs = 0, conv = 1, bottom_same = 1;
+  for (int i = 0; i < val.nb; i++)
+    for (int d = 0; d < val.ndraw[i]; d++, k++) {
+      const BatchDraw *v = &val.draw[k];
+      Batch b;
+      minibatch_draw(mb, val.batch[i], o.seed, batch_scaling_draw_stream(val.batch[i], d), &b,
+                     &err);
+      if (dense_spectrum(&p, LOSS_MSE, 0, &b, H, w)) goto out;
+      double scale = fmax(fabs(w[P - 1]), fabs(w[0]));
+      worst = fmax(worst, fabs(v->lmax - w[P - 1]) / scale);
+      bottom_same &= v->lmin == res.draw[k].lmin && v->mv_min == res.draw[k].mv_min;
+      conv &= v->conv_max && v->conv_min;
+      if (d == 0 && val.batch[i] < N) { /* the size's reference: on the residual */
+        refs++;
+        refs_same &= v->res_max <= o.tol * fabs(v->lmax);
+      }
+    }
+  /* the first solve of the whole measurement (B = 2, draw 0) is the same cold solve in both */
+  refs_same &= val.draw[0].lmax == res.draw[0].lmax && val.draw[0].mv_max == res.draw[0].mv_max;
+  tap_ok(worst <= o.tol, "value stop: every draw's λmax within tol = %g of the dense λmax of "
+         "its batch (worst %.1e of the spectral radius, %d draws)", o.tol, worst, k);
+  tap_ok(conv && refs == 3 && refs_same, "value stop: every solve converged; each size's first "
+         "λmax solve stops on the residual (≤ tol·|λ|), the first the same solve as without it");
+  tap_ok(bottom_same, "value stop: every λmin solve stops on the residual, bit for bit as "
+         "without the value stop");
+  tap_ok(val.matvecs < res.matvecs, "value stop: %ld products against %ld on the residual",
+         val.matvecs, res.matvecs);
+  tap_ok(val.batch[val.nb - 1] == N && val.draw[k - 1].batch == N,
+         "value stop: the whole set is the last record (visited last)");
+out:
+  minibatch_free(mb);
+  free(H), free(w);
+  batch_scaling_result_free(&val);
+  batch_scaling_result_free(&res);
+  problem_free(&p);
+}
+
 /* The learner against the grid: the best is the lowest finite loss, the excess a ratio. */
 static void test_lr_compare(void) {
   double loss[] = {0.30, NAN, 0.12, INFINITY, 0.12, 0.5};
@@ -703,6 +764,7 @@ int main(void) {
   test_lr_compare();
   test_top_only();
   test_precision();
+  test_value_stop();
   test_learner_rule();
   test_learner_quadratic();
   test_precond();

@@ -26,7 +26,8 @@ void batch_scaling_options_default(BatchScalingOptions *o) {
   o->draws = 10;
   o->tol = 1e-4;
   o->maxit = 500;
-  o->chunk = 5000;
+  o->chunk = 512;
+  o->value_stop = 1;
   o->adam_eps = 1e-8;
   o->precision = PREC_F64;
 }
@@ -88,8 +89,6 @@ void batch_scaling_probe_vector(uint64_t seed, size_t P, double *z) {
   for (size_t i = 0; i < P; i++) z[i] /= zn;
 }
 
-/* One extreme eigenpair of op, warm-started from *warm when *have_warm; the Ritz vector
- * replaces it for the next solve. */
 /* The Lanczos basis cap of every solve (the solver's default for one pair), so that one
  * workspace serves them all. */
 static int solve_cap(size_t P, int maxit) {
@@ -98,8 +97,23 @@ static int solve_cap(size_t P, int maxit) {
   return cap < maxit ? cap : maxit;
 }
 
+/* One end of the spectrum across the solves (λmax, λmin or the preconditioned λmax): the
+ * previous solve's Ritz vector, the next warm start, and the gap reference of the value
+ * stop, θ2 of the last solve at this end that stopped on the residual. */
+typedef struct EndState {
+  double *warm;
+  int have_warm;
+  double gap_ref; /* NAN when that solve had no θ2 */
+  int have_ref;   /* 0: no solve at this end yet stopped on the residual */
+} EndState;
+
+/* One extreme eigenpair of op, warm-started from e->warm when there is one; the Ritz
+ * vector replaces it for the next solve. residual (or no reference yet at this end): stop
+ * on the residual test and keep θ2 as the end's gap reference; else, with o->value_stop,
+ * also on the value bound est²/gap <= tol·|θ|, gap against e->gap_ref
+ * (eig_lanczos_values). */
 static int solve_end(const Linop *op, const BatchScalingOptions *o, EigWork *work,
-                     EigWhich which, uint64_t seed, double *warm, int *have_warm, double *value,
+                     EigWhich which, uint64_t seed, EndState *e, int residual, double *value,
                      double *res, long *mv, double *wall, int *conv, Err *err) {
   EigOpts eo;
   eig_opts_default(&eo);
@@ -111,12 +125,14 @@ static int solve_end(const Linop *op, const BatchScalingOptions *o, EigWork *wor
   eo.maxit = o->maxit;
   eo.seed = seed;
   eo.exact_residuals = 0;
-  if (*have_warm) {
-    eo.warm = warm;
+  if (e->have_warm) {
+    eo.warm = e->warm;
     eo.nwarm = 1;
   }
+  int by_value = o->value_stop && !residual && e->have_ref;
   EigResult r = {0};
-  int rc = eig_lanczos_top(op, &eo, &r, err);
+  int rc = eig_lanczos_values(op, &eo, by_value ? o->tol : 0.0, by_value ? e->gap_ref : NAN, &r,
+                              err);
   if (rc && rc != CS_ENOCONV) return rc;
   if (rc) err_clear(err);
   *value = r.values[0];
@@ -124,8 +140,9 @@ static int solve_end(const Linop *op, const BatchScalingOptions *o, EigWork *wor
   *mv = r.matvecs;
   *wall = r.wall_s;
   *conv = r.converged;
-  memcpy(warm, r.vectors, op->n * sizeof *warm);
-  *have_warm = 1;
+  if (!by_value) e->gap_ref = r.next_value, e->have_ref = 1;
+  memcpy(e->warm, r.vectors, op->n * sizeof *e->warm);
+  e->have_warm = 1;
   eig_result_free(&r);
   return CS_OK;
 }
@@ -174,16 +191,17 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
   r->lmin_mean = malloc((size_t)nb * sizeof(double));
   r->lmin_std = malloc((size_t)nb * sizeof(double));
   r->hess_var = malloc((size_t)nb * sizeof(double));
-  double *wtop = malloc(P * sizeof *wtop), *wbot = malloc(P * sizeof *wbot);
+  EndState top = {malloc(P * sizeof(double)), 0, NAN, 0};
+  EndState bot = {malloc(P * sizeof(double)), 0, NAN, 0}, epre = {NULL, 0, NAN, 0};
   double *z = malloc(P * sizeof *z), *hz = malloc(P * sizeof *hz), *hzsum = malloc(P * sizeof *hzsum);
   int pre = o->adam_eps > 0;
-  double *gmean = NULL, *gvar = NULL, *PB = NULL, *wpre = NULL;
+  double *gmean = NULL, *gvar = NULL, *PB = NULL;
   PrecondOp *pop = NULL;
   if (pre) {
     r->lpre_mean = malloc((size_t)nb * sizeof(double));
     r->lpre_std = malloc((size_t)nb * sizeof(double));
     gmean = malloc(P * sizeof *gmean), gvar = malloc(P * sizeof *gvar);
-    PB = malloc(P * sizeof *PB), wpre = malloc(P * sizeof *wpre);
+    PB = malloc(P * sizeof *PB), epre.warm = malloc(P * sizeof(double));
   }
   MiniBatch *mb = minibatch_alloc(train, m_max, err);
   Curvature *curv = mb ? curv_alloc(net, loss, N, (size_t)o->chunk, err) : NULL;
@@ -193,8 +211,8 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
     goto out;
   }
   if (!r->batch || !r->ndraw || !r->draw || !r->lmax_mean || !r->lmax_std || !r->lmin_mean ||
-      !r->lmin_std || !r->hess_var || !wtop || !wbot || !z || !hz || !hzsum ||
-      (pre && (!r->lpre_mean || !r->lpre_std || !gmean || !gvar || !PB || !wpre))) {
+      !r->lmin_std || !r->hess_var || !top.warm || !bot.warm || !z || !hz || !hzsum ||
+      (pre && (!r->lpre_mean || !r->lpre_std || !gmean || !gvar || !PB || !epre.warm))) {
     rc = err_set(err, CS_ENOMEM, "out of memory for the batch-scaling study (%zu parameters)", P);
     goto out;
   }
@@ -208,9 +226,14 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
     first[i] = pos;
     pos += r->ndraw[i];
   }
-  int have_top = 0, have_bot = 0, have_pre = 0;
-  /* From the whole set down: each size's first solve starts from the larger size's vectors. */
-  for (int i = nb - 1; i >= 0; i--) {
+  /* From the smallest size up, the whole set last: each size's first solve starts from the
+   * smaller size's vectors, and the whole set (the costliest products) from the largest
+   * size's. With the value stop each size's first λmax solve stops on the residual, and
+   * its θ2 is the gap of the bound for the size's other draws and for the whole set (whose
+   * top is the largest size's, nearly). λmin and the preconditioned λmax always stop on
+   * the residual: at the crowded bottom an early value stop can settle on the second
+   * smallest eigenvalue before the smallest shows (tests/test_batch.c met it at B = 2). */
+  for (int i = 0; i < nb; i++) {
     size_t B = sizes[i];
     double nsum = 0;
     memset(hzsum, 0, P * sizeof *hzsum);
@@ -228,7 +251,8 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
       Linop op = o->ggn ? curv_ggn_op(curv) : curv_hessian_op(curv);
       bd->batch = B;
       bd->draw = d;
-      if ((rc = solve_end(&op, o, work, EIG_TOP, o->seed ^ stream, wtop, &have_top, &bd->lmax,
+      int ref = d == 0 && B < N;
+      if ((rc = solve_end(&op, o, work, EIG_TOP, o->seed ^ stream, &top, ref, &bd->lmax,
                           &bd->res_max, &bd->mv_max, &bd->wall_max, &bd->conv_max, err)))
         goto out;
       if (o->top_only) {
@@ -237,7 +261,7 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
         bd->lmin = bd->res_min = bd->wall_min = 0.0;
         bd->mv_min = 0;
         bd->conv_min = 1;
-      } else if ((rc = solve_end(&op, o, work, EIG_BOTTOM, o->seed ^ stream ^ 1, wbot, &have_bot,
+      } else if ((rc = solve_end(&op, o, work, EIG_BOTTOM, o->seed ^ stream ^ 1, &bot, 1,
                                  &bd->lmin, &bd->res_min, &bd->mv_min, &bd->wall_min,
                                  &bd->conv_min, err)))
         goto out;
@@ -247,7 +271,7 @@ int batch_scaling_measure(const Net *net, LossKind loss, const double *theta,
           goto out;
         }
         Linop pl = precond_op_linop(pop);
-        if ((rc = solve_end(&pl, o, work, EIG_TOP, o->seed ^ stream ^ 2, wpre, &have_pre, &bd->lpre,
+        if ((rc = solve_end(&pl, o, work, EIG_TOP, o->seed ^ stream ^ 2, &epre, 1, &bd->lpre,
                             &bd->res_pre, &bd->mv_pre, &bd->wall_pre, &bd->conv_pre, err)))
           goto out;
         r->matvecs += bd->mv_pre;
@@ -277,8 +301,8 @@ out:
   eig_work_free(work);
   curv_free(curv);
   minibatch_free(mb);
-  free(wtop), free(wbot), free(z), free(hz), free(hzsum);
-  free(gmean), free(gvar), free(PB), free(wpre);
+  free(top.warm), free(bot.warm), free(z), free(hz), free(hzsum);
+  free(gmean), free(gvar), free(PB), free(epre.warm);
   precond_op_free(pop);
   if (rc) batch_scaling_result_free(r);
   return rc;

@@ -7,8 +7,12 @@
  * (hessian/minibatch.h: reproducible from the seed), and λmax and λmin of the
  * batch's Hessian H_B (or Gauss-Newton matrix) are found by the own Lanczos
  * solver (lanczos/eig.h), each solve warm-started from the previous one's Ritz
- * vector at the same end. The whole set (B = N) is measured first, once: its λ1
- * is λ_N, the value every mini-batch mean is compared with. One curvature
+ * vector at the same end. The sizes are visited from the smallest up and the whole
+ * set (B = N) last, once, so that the costliest solves start from the largest batches'
+ * vectors: its λ1 is λ_N, the value every mini-batch mean is compared with. With
+ * value_stop (the default) each size's first λmax solve stops on the residual test and
+ * the others, and the whole set's, on the eigenvalue bound with that draw's θ2 as the gap
+ * (each λmax to about tol relative, for fewer products); λmin solves stop on the residual. One curvature
  * context sized for N serves every draw, so a small batch costs products on its
  * own rows only, and one Lanczos workspace (lanczos/eig.h, EigWork) serves every solve, so
  * no draw allocates. The Gauss-Newton matrix is PSD of rank <= B·d_out, so when that is
@@ -44,7 +48,13 @@ typedef struct BatchScalingOptions {
   double tol;       /* eigen tolerance (relative, EigOpts.tol) */
   int maxit;        /* products per solve at most */
   uint64_t seed;    /* the draws, z and cold starts */
-  long chunk;       /* rows per chunk of the curvature build (0: one chunk) */
+  long chunk;       /* rows per chunk of the curvature build (0: one chunk); batches of
+                       two chunks and more run data-parallel, smaller ones thread their GEMMs */
+  int value_stop;   /* 1: a λmax solve may also stop on its eigenvalue bound (est²/gap <=
+                       tol·|θ|, eig_lanczos_values), the gap against θ2 of a reference solve
+                       (each size's first draw, which stops on the residual); λmin and the
+                       preconditioned λmax stop on the residual. 0: every solve on the
+                       residual test */
   double adam_eps;  /* > 0: also the preconditioned λmax, Adam's ε; 0: not measured */
   int top_only;     /* 1: λmax only (no λmin solves, no noise product: lmin, hz_norm2 and
                        hess_var are 0); bench's batch-scaling workload */
@@ -52,8 +62,8 @@ typedef struct BatchScalingOptions {
                           basis stays float64. tol must be >= precision_tol_min */
 } BatchScalingOptions;
 
-/* 8-32-128-512-2048, 10 draws, the Hessian, tol 1e-4, maxit 500, seed 0, chunk 5000, the
- * preconditioned λmax with ε = 1e-8, float64 passes. */
+/* 8-32-128-512-2048, 10 draws, the Hessian, tol 1e-4, maxit 500, seed 0, chunk 512, the
+ * value stop, the preconditioned λmax with ε = 1e-8, float64 passes. */
 void batch_scaling_options_default(BatchScalingOptions *o);
 
 typedef struct BatchDraw {
