@@ -78,7 +78,7 @@ const CliOpt run_opts_table[] = {
     R_STR(name, "NAME", "run name"),
     R_STR(study, "NAME", "study label stored with the run"),
     R_STR(group, "NAME", "group label (runs compared side by side)"),
-    R_STR(lr_schedule, "SPEC", "lanczos:every=K,batch=B,iters=20,rule=polyak|granziol,floor=1e-3 (--opt momentum; docs/BATCH.md)"),
+    R_STR(lr_schedule, "SPEC", "lanczos:every=K,batch=B,iters=20,rule=polyak|granziol|polyak-safe,floor=1e-3 (--opt momentum; docs/BATCH.md)"),
     {"precision", OPT_STR, offsetof(RunOpts, precision), sizeof(((RunOpts *)0)->precision), "P",
      "arithmetic of the passes (training steps and probes): f64, or mixed (float32 forward, "
      "backward and R-passes, float64 everything else; f32 is the same engine; "

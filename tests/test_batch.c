@@ -549,6 +549,29 @@ static void test_learner_rule(void) {
   tap_ok(lr_learner_parse("cosine:every=5", &o, &err) == CS_EINVAL && strstr(err.msg, "cosine"),
          "an unknown schedule refused, named: %s", err.msg);
   tap_ok(lr_learner_parse("lanczos:iters=1", &o, &err) == CS_EINVAL, "iters=1 refused: %s", err.msg);
+  /* polyak-safe: polyak's α and ρ, α clipped at 2(1 + ρ)/L̂, L̂ the running max of L (the
+   * doc's step-0 and step-50 measurements: L = 25.4, then 8.1, μ on the floor) */
+  tap_ok(!lr_learner_parse("lanczos:rule=polyak-safe", &o, &err) && o.rule == LR_RULE_POLYAK_SAFE,
+         "parse rule=polyak-safe");
+  double lhat = 0, a0, m0, a1, m1, L1, mu1;
+  double s1[] = {-3, 1, 25.4}, s2[] = {-2, 1, 8.1}, sw[] = {0.3, 0.3, 0.4};
+  lr_learner_rule(LR_RULE_POLYAK_SAFE, s1, sw, 3, 1e-3, &a0, &m0, &L, &mu);
+  lr_learner_rule(LR_RULE_POLYAK, s1, sw, 3, 1e-3, &lr, &mom, &L1, &mu1);
+  tap_ok(a0 == lr && m0 == mom && L == L1 && mu == mu1, "polyak-safe: the rule's α and ρ are "
+         "polyak's (α %.4g, ρ %.4g)", a0, m0);
+  double c0 = lr_learner_safe_clip(a0, m0, L, &lhat);
+  tap_ok(c0 == a0 && lhat == 25.4, "polyak-safe: the first measurement is not clipped (polyak's "
+         "α <= 2(1 + ρ)/L always), L̂ = %g", lhat);
+  lr_learner_rule(LR_RULE_POLYAK_SAFE, s2, sw, 3, 1e-3, &a1, &m1, &L, &mu);
+  double c1 = lr_learner_safe_clip(a1, m1, L, &lhat);
+  tap_rel(c1, 2 * (1 + m1) / 25.4, 1e-15, "polyak-safe: a flatter batch (L 8.1) is clipped at "
+          "2(1 + ρ)/L̂ with L̂ = 25.4, not polyak's 4/(√L + √μ)² = 0.47");
+  tap_ok(lhat == 25.4 && a1 > 3 * c1, "polyak-safe: L̂ stays 25.4; polyak alone %.3f, clipped %.3f",
+         a1, c1);
+  double s3[] = {0.5, 30};
+  lr_learner_rule(LR_RULE_POLYAK_SAFE, s3, sw, 2, 1e-3, &a1, &m1, &L, &mu);
+  tap_ok(lr_learner_safe_clip(a1, m1, L, &lhat) == a1 && lhat == 30,
+         "polyak-safe: a sharper batch raises L̂ to 30 and gets polyak's α unclipped");
 }
 
 /* A linear model under MSE is a quadratic with a known, constant Hessian: with the Krylov

@@ -31,13 +31,17 @@ int lr_learner_parse(const char *spec, LrLearnerOptions *o, Err *err) {
     spec_get_str(&s, "rule", &rule);
     rc = spec_check_unused(&s, 0, err);
   }
-  if (!rc && strcmp(rule, "polyak") && strcmp(rule, "granziol"))
-    rc = err_set(err, CS_EINVAL, "--lr-schedule '%s': rule=%s (use polyak or granziol)", spec, rule);
+  if (!rc && strcmp(rule, "polyak") && strcmp(rule, "granziol") && strcmp(rule, "polyak-safe"))
+    rc = err_set(err, CS_EINVAL, "--lr-schedule '%s': rule=%s (use polyak, granziol or "
+                 "polyak-safe)", spec, rule);
   if (!rc && (o->every < 1 || o->batch < 0 || iters < 2 || iters > 1000 || !(o->floor > 0) ||
               !(o->floor < 1)))
     rc = err_set(err, CS_EINVAL, "--lr-schedule '%s': need every >= 1, batch >= 0, "
                  "2 <= iters <= 1000, 0 < floor < 1", spec);
-  if (!rc) o->rule = strcmp(rule, "polyak") ? LR_RULE_GRANZIOL : LR_RULE_POLYAK;
+  if (!rc)
+    o->rule = !strcmp(rule, "polyak")        ? LR_RULE_POLYAK
+              : !strcmp(rule, "polyak-safe") ? LR_RULE_POLYAK_SAFE
+                                             : LR_RULE_GRANZIOL;
   o->iters = (int)iters;
   spec_free(&s);
   return rc;
@@ -46,6 +50,7 @@ int lr_learner_parse(const char *spec, LrLearnerOptions *o, Err *err) {
 int lr_learner_rule(LrRule rule, const double *theta, const double *w, int n, double floor,
                     double *lr, double *mom, double *L, double *mu) {
   double top = -INFINITY, low = INFINITY;
+  if (rule == LR_RULE_POLYAK_SAFE) rule = LR_RULE_POLYAK; /* its clip comes after */
   if (rule == LR_RULE_POLYAK) {
     for (int i = 0; i < n; i++) top = fmax(top, theta[i]), low = fmin(low, theta[i]);
   } else {
@@ -75,6 +80,12 @@ int lr_learner_rule(LrRule rule, const double *theta, const double *w, int n, do
   return CS_OK;
 }
 
+double lr_learner_safe_clip(double lr, double mom, double L, double *lhat) {
+  if (L > *lhat) *lhat = L;
+  double cap = 2.0 * (1.0 + mom) / *lhat;
+  return lr < cap ? lr : cap;
+}
+
 typedef struct LrProbe {
   LrLearnerOptions o;
   const Net *net;
@@ -84,6 +95,7 @@ typedef struct LrProbe {
   size_t rows;
   int iters;
   double *nodes, *weights;
+  double lhat; /* polyak-safe: the largest L measured so far (0 before the first) */
 } LrProbe;
 
 /* Measures H_B at θ_t and sets the optimizer's lr and momentum. */
@@ -101,6 +113,10 @@ static int lr_measure(LrProbe *lp, TrainState *st, Err *err) {
   double lr, mom, L, mu;
   if (lr_learner_rule(lp->o.rule, lp->nodes, lp->weights, s, lp->o.floor, &lr, &mom, &L, &mu))
     return CS_OK; /* no positive curvature in this batch: keep the current α and ρ */
+  if (lp->o.rule == LR_RULE_POLYAK_SAFE) {
+    lr = lr_learner_safe_clip(lr, mom, L, &lp->lhat);
+    if ((rc = rec_metric(st->rec, st->step, "lr_learner_lhat", lp->lhat, err))) return rc;
+  }
   st->opt->cfg.lr = lr;
   st->opt->cfg.momentum = mom;
   st->lr = lr;

@@ -16,11 +16,18 @@
  * granziol takes |λ|, so a negative λmin counts by its magnitude, then the same floor.
  * L <= 0 (no positive curvature seen): α and ρ are left as they were (CS_ENOCONV).
  *
+ *   polyak-safe (ours, not from a paper): polyak's α and ρ on the measured batch, then α
+ *             clipped at the heavy ball's threshold 2(1 + ρ)/L̂, L̂ the running maximum of L
+ *             over the run's measurements (lr_learner_safe_clip). A later batch that looks
+ *             flatter (a small batch, 20 Lanczos steps) cannot raise α past what the
+ *             sharpest curvature seen so far tolerates; ρ is polyak's.
+ *
  * The probe (Probe of core/train.h, so the training loop knows nothing of Lanczos) runs at
  * every step: at steps t % every == 0 it measures and sets opt->cfg.lr and cfg.momentum
  * before the step's update; at every step it records metrics lr_learned and
  * momentum_learned (the values that step's update uses), and at measured steps
- * lr_learner_lmax and lr_learner_lmin (L and μ after the floor).
+ * lr_learner_lmax and lr_learner_lmin (L and μ after the floor), and for polyak-safe
+ * lr_learner_lhat (L̂).
  *
  * Ownership: the probe's destroy() frees its state. Thread safety: as train_run.
  */
@@ -36,7 +43,7 @@
 #include "core/net.h"
 #include "core/train.h"
 
-typedef enum { LR_RULE_POLYAK, LR_RULE_GRANZIOL } LrRule;
+typedef enum { LR_RULE_POLYAK, LR_RULE_GRANZIOL, LR_RULE_POLYAK_SAFE } LrRule;
 
 typedef struct LrLearnerOptions {
   long every;    /* steps between measurements (>= 1) */
@@ -47,14 +54,19 @@ typedef struct LrLearnerOptions {
   uint64_t seed; /* batches and start vectors */
 } LrLearnerOptions;
 
-/* Parses "lanczos:every=K,batch=B,iters=20,rule=polyak|granziol,floor=F" (defaults 50,
- * 128, 20, polyak, 1e-3). CS_EINVAL naming the bad token. */
+/* Parses "lanczos:every=K,batch=B,iters=20,rule=polyak|granziol|polyak-safe,floor=F"
+ * (defaults 50, 128, 20, polyak, 1e-3). CS_EINVAL naming the bad token. */
 int lr_learner_parse(const char *spec, LrLearnerOptions *o, Err *err);
 
 /* The rule on n Ritz values theta with quadrature weights w (summing to 1): *lr, *mom
- * and the L, μ used. CS_ENOCONV when L <= 0 (outputs untouched), else CS_OK. */
+ * and the L, μ used. CS_ENOCONV when L <= 0 (outputs untouched), else CS_OK.
+ * LR_RULE_POLYAK_SAFE gives polyak's values here; its clip is lr_learner_safe_clip. */
 int lr_learner_rule(LrRule rule, const double *theta, const double *w, int n, double floor,
                     double *lr, double *mom, double *L, double *mu);
+
+/* polyak-safe's clip: *lhat = max(*lhat, L) (the running maximum; start it at 0), and
+ * lr = min(lr, 2(1 + mom)/ *lhat). Returns the clipped lr. */
+double lr_learner_safe_clip(double lr, double mom, double L, double *lhat);
 
 /* The probe; needs the heavy-ball optimizer (optim_momentum): CS_EINVAL otherwise. */
 int lr_learner_probe_create(const LrLearnerOptions *o, const Net *net, const Dataset *train,
