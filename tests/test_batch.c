@@ -639,18 +639,26 @@ static void small_top_options(BatchScalingOptions *o, double tol) {
   o->nbatches = 3, o->draws = 3, o->tol = tol, o->seed = 5, o->adam_eps = 0;
 }
 
+/* Two measurements of the small problem, with options a and then b (the tests below change
+ * one option between them): 0 when both ran, else a failed TAP line naming `what`. */
+static int measure_both(const Problem *p, const BatchScalingOptions *a, const BatchScalingOptions *b,
+                        BatchScalingResult *ra, BatchScalingResult *rb, const char *what) {
+  Err err = {0};
+  int rc = batch_scaling_measure(&p->net, LOSS_MSE, p->theta, p->ds, a, ra, &err);
+  if (!rc && (rc = batch_scaling_measure(&p->net, LOSS_MSE, p->theta, p->ds, b, rb, &err)))
+    batch_scaling_result_free(ra);
+  return !tap_ok(rc == CS_OK, "%s: both measurements run (%s)", what, err.msg);
+}
+
 /* top_only (bench's workload): the same λmax chain bit for bit, no λmin, no noise product. */
 static void test_top_only(void) {
   Problem p;
   if (problem_make(&p, 30, 0, 11)) return;
-  BatchScalingOptions o;
+  BatchScalingOptions o, o1;
   small_top_options(&o, 1e-8);
+  o1 = o, o1.top_only = 1;
   BatchScalingResult full, top;
-  Err err = {0};
-  int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &full, &err);
-  o.top_only = 1;
-  if (!rc) rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &top, &err);
-  if (!tap_ok(rc == CS_OK, "top_only: both measurements run (%s)", err.msg)) {
+  if (measure_both(&p, &o, &o1, &full, &top, "top_only")) {
     problem_free(&p);
     return;
   }
@@ -676,15 +684,13 @@ static void test_top_only(void) {
 static void test_precision(void) {
   Problem p;
   if (problem_make(&p, 30, 0, 11)) return;
-  BatchScalingOptions o;
+  BatchScalingOptions o, o64;
   small_top_options(&o, 1e-5);
   o.top_only = 1;
+  o64 = o, o.precision = PREC_MIXED;
   BatchScalingResult f64, mix, bad;
   Err err = {0};
-  int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &f64, &err);
-  o.precision = PREC_MIXED;
-  if (!rc) rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &mix, &err);
-  if (!tap_ok(rc == CS_OK, "precision mixed: both measurements run (%s)", err.msg)) {
+  if (measure_both(&p, &o64, &o, &f64, &mix, "precision mixed")) {
     problem_free(&p);
     return;
   }
@@ -697,7 +703,7 @@ static void test_precision(void) {
   tap_ok(worst < 1e-4 && differ > 0, "precision mixed: every draw's λmax is float64's to 1e-4 "
          "(worst %.2e; %g of 10 not bit-equal: the float32 passes ran)", worst, differ);
   o.tol = 1e-8;
-  rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &bad, &err);
+  int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &bad, &err);
   tap_ok(rc == CS_EINVAL && strstr(err.msg, "tolerance"),
          "precision mixed: tol 1e-8 below the float32 floor is refused (%s)", err.msg);
   batch_scaling_result_free(&f64);
@@ -716,15 +722,13 @@ static void test_value_stop(void) {
   Problem p;
   if (problem_make(&p, 30, 0, 11)) return;
   size_t P = p.net.n_params, N = p.ds->n;
-  BatchScalingOptions o;
+  BatchScalingOptions o, or_;
   small_top_options(&o, 1e-4);
   o.draws = 4;
+  or_ = o, or_.value_stop = 0;
   BatchScalingResult val, res;
   Err err = {0};
-  int rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &val, &err);
-  o.value_stop = 0;
-  if (!rc) rc = batch_scaling_measure(&p.net, LOSS_MSE, p.theta, p.ds, &o, &res, &err);
-  if (!tap_ok(rc == CS_OK, "value stop: both measurements run (%s)", err.msg)) {
+  if (measure_both(&p, &o, &or_, &val, &res, "value stop")) {
     problem_free(&p);
     return;
   }
