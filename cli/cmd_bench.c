@@ -1,5 +1,5 @@
 /*
- * cmd_bench.c: `curvscope bench grad|hvp|eig|track|all --workload NAME`.
+ * cmd_bench.c: `curvscope bench grad|hvp|eig|track|all|block --workload NAME`.
  *
  * The workloads mirror bench/peer_torch.py in shape (widths,
  * activation, bias, N), with synthetic data from our own RNG (seed 0):
@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_block.h"
 #include "bench_digits.h"
 #include "bench_eos.h"
 #include "bench_loop.h"
@@ -54,7 +55,7 @@ static const Workload WORKLOADS[] = {
 };
 #define NWORKLOADS (sizeof WORKLOADS / sizeof *WORKLOADS)
 
-enum { PART_GRAD = 1, PART_HVP = 2, PART_EIG = 4, PART_TRACK = 8, PART_EIG10 = 16 };
+enum { PART_GRAD = 1, PART_HVP = 2, PART_EIG = 4, PART_TRACK = 8, PART_EIG10 = 16, PART_BLOCK = 32 };
 
 typedef struct BenchOpts {
   int parts;
@@ -321,6 +322,36 @@ static EigRun eig_measure(Curvature *curv, EigSolver solver, int k, double tol, 
   }
   out.s = median(t, n);
   return out;
+}
+
+/* ---------------------------------------------------------------- block */
+
+/* `bench block`: a header, then bench_block_run's rows (or one JSON line). */
+static int run_block(const BenchOpts *o, Ctx *c, Err *err) {
+  const char *ct = getenv("OPENBLAS_CORETYPE");
+  StrBuf b;
+  sb_init(&b);
+  if (o->json) {
+    sb_append(&b, "{\"workload\":");
+    sb_json_str(&b, o->w->name);
+    sb_printf(&b, ",\"mode\":\"block\",\"threads\":%d,\"n_params\":%zu,\"precision\":",
+              threads_get(), c->net.n_params);
+    sb_json_str(&b, precision_name(o->precision));
+    sb_append(&b, ",\"openblas_coretype\":");
+    sb_json_str(&b, ct);
+    sb_append(&b, ",\"openblas_corename\":");
+    sb_json_str(&b, openblas_get_corename());
+  } else {
+    printf("curvscope bench block  workload %s  (N=%zu, P=%zu)  threads %d  OPENBLAS_CORETYPE=%s  "
+           "OpenBLAS %s  precision %s  tol %g\n", o->w->name, o->w->N, c->net.n_params,
+           threads_get(), ct ? ct : "(unset)", openblas_get_corename(),
+           precision_name(o->precision), o->tol);
+  }
+  int rc = bench_block_run(c->curv, o->tol, (o->parts & PART_EIG10) != 0, o->budget,
+                           o->json ? &b : NULL, err);
+  if (!rc && o->json) printf("%s}\n", b.p);
+  sb_free(&b);
+  return rc;
 }
 
 /* ---------------------------------------------------------------- output */
@@ -668,10 +699,12 @@ static const CliOpt bench_opts[] = {
     OPT_END};
 
 static void usage(FILE *f, const OptTable *t) {
-  fprintf(f, "usage: curvscope bench grad|hvp|eig|track|all --workload NAME [options]\n\n"
+  fprintf(f, "usage: curvscope bench grad|hvp|eig|track|all|block --workload NAME [options]\n\n"
              "grad: gradient; hvp: gradient + HVP; eig: top-1/top-10 by ARPACK and Lanczos;\n"
              "track: a GD step with sharpness at every step (the probe's trackers, the build\n"
-             "shared with the step's gradient) against a plain GD step; all: everything.\n\n");
+             "shared with the step's gradient) against a plain GD step; all: everything;\n"
+             "block: H·V for 2, 4, 10 vectors in one pass against single HVPs, and top-1/top-10\n"
+             "by the own Lanczos against LOBPCG (not in all).\n\n");
   opts_help_print(f, t, 1);
 }
 
@@ -730,8 +763,9 @@ int cmd_bench(int argc, char **argv) {
   else if (!strcmp(o.mode, "eig")) o.parts = PART_EIG | PART_EIG10;
   else if (!strcmp(o.mode, "track")) o.parts = PART_TRACK;
   else if (!strcmp(o.mode, "all")) o.parts = PART_GRAD | PART_HVP | PART_EIG | PART_EIG10 | PART_TRACK;
+  else if (!strcmp(o.mode, "block")) o.parts = PART_BLOCK | PART_EIG10;
   else {
-    fprintf(stderr, "curvscope bench: unknown benchmark '%s' (grad, hvp, eig, track, all)\n",
+    fprintf(stderr, "curvscope bench: unknown benchmark '%s' (grad, hvp, eig, track, all, block)\n",
             o.mode);
     return EXIT_USAGE;
   }
@@ -780,7 +814,7 @@ int cmd_bench(int argc, char **argv) {
   if (o.parts & (PART_GRAD | PART_HVP)) {
     r.grad_flops = bench_flops_grad(&c.net, N);
   }
-  if (o.parts & (PART_HVP | PART_EIG | PART_TRACK)) {
+  if (o.parts & (PART_HVP | PART_EIG | PART_TRACK | PART_BLOCK)) {
     if (!(c.curv = curv_alloc(&c.net, LOSS_MSE, N, N, &err)) ||
         curv_set_precision(c.curv, o.precision, &err)) {
       rc = err.code ? err.code : CS_ENOMEM;
@@ -824,6 +858,11 @@ int cmd_bench(int argc, char **argv) {
       eig_best(&r.e10_arpack, &r.e10_lanczos, &best10);
       r.rss_eig10_mb = fmax(r.rss_eig1_mb, !strcmp(best10, "lanczos") ? rss_l10 : maxrss_mb());
     }
+  }
+  if (o.parts & PART_BLOCK) { /* block products and LOBPCG against the singles, alone */
+    rc = run_block(&o, &c, &err);
+    ctx_free(&c);
+    return rc ? cli_fail(&err) : EXIT_OK;
   }
   /* Peak RSS of the parts the peer runs too (gradient, HVP, eigen-solves): the passes
    * allocate nothing, so their workspaces all exist by now. Tracking is apart. */
