@@ -75,6 +75,7 @@ typedef struct BenchOpts {
   int json;
   int value_stop;     /* --track-stop value: the trackers' full solves stop on the value bound */
   Precision precision; /* of the curvature passes (hvp, eig, track) */
+  int lobpcg;         /* --track-solver lobpcg: the trackers' full solves by warm LOBPCG */
 } BenchOpts;
 
 typedef struct EigRun {
@@ -578,6 +579,7 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
     }
     tracker_set_update_tol(tr[i], o->update_tol, -1); /* the probe's default refresh */
     tracker_set_value_stop(tr[i], o->value_stop);
+    tracker_set_lobpcg(tr[i], o->lobpcg);
   }
   OptConfig cfg;
   optconfig_default(&cfg);
@@ -651,6 +653,7 @@ typedef struct BenchArgs {
   int eig10, json, check;
   char track_stop[16];
   Precision precision;
+  char track_solver[16];
 } BenchArgs;
 
 static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -684,6 +687,8 @@ static const CliOpt bench_opts[] = {
     OPT_LONG(BenchArgs, every, "K", "eos: the sharpness every K steps", NULL),
     OPT_STR(BenchArgs, track_stop, "RULE", "track and eos: the trackers' full solves stop on the 'value' bound "
             "(est^2/gap <= tol |theta|) or the 'residual' (<= tol |theta|)", NULL),
+    OPT_STR(BenchArgs, track_solver, "S", "track and eos: the trackers' full solves by the own "
+            "'lanczos' or by warm block 'lobpcg' (eig_lobpcg over the block product)", NULL),
     OPT_FLAG(BenchArgs, check, "eos: every value against a cold 1e-10 solve, untimed "
              "(--no-check skips it)", NULL),
     OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track", NULL, parse_lr, show_lr),
@@ -709,7 +714,8 @@ static void usage(FILE *f, const OptTable *t) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64};
+  BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
+                 "lanczos"};
   unsigned char seen[OPTS_MAX_LINES] = {0};
   OptTable t = {bench_opts, &b, NULL, seen};
   if (cli_is_help(argc, argv)) {
@@ -748,6 +754,11 @@ int cmd_bench(int argc, char **argv) {
               counts[i].v, counts[i].min);
       return EXIT_USAGE;
     }
+  if (strcmp(b.track_solver, "lanczos") && strcmp(b.track_solver, "lobpcg")) {
+    fprintf(stderr, "curvscope bench: --track-solver %s: expected lanczos or lobpcg\n",
+            b.track_solver);
+    return EXIT_USAGE;
+  }
   if (strcmp(b.track_stop, "value") && strcmp(b.track_stop, "residual")) {
     fprintf(stderr, "curvscope bench: --track-stop %s: expected value or residual\n",
             b.track_stop);
@@ -755,7 +766,8 @@ int cmd_bench(int argc, char **argv) {
   }
   BenchOpts o = {0, mode, NULL, (int)b.threads, (int)b.repeats, b.budget, (int)b.eig_repeats,
                  (int)b.steps, (int)b.track_k, b.update_tol, b.track_tol, b.lr, b.tol,
-                 (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value"), b.precision};
+                 (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value"), b.precision,
+                 !strcmp(b.track_solver, "lobpcg")};
   int no_eig10 = !b.eig10;
   const char *wname = b.workload[0] ? b.workload : NULL;
   if (!strcmp(o.mode, "grad")) o.parts = PART_GRAD;
@@ -780,7 +792,8 @@ int cmd_bench(int argc, char **argv) {
     Err eerr = {0};
     if (threads_check(o.threads, &eerr)) return cli_fail(&eerr);
     threads_set(o.threads);
-    BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.track_stop, "value"), b.check, b.json};
+    BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.track_stop, "value"), b.check, b.json,
+                       !strcmp(b.track_solver, "lobpcg"), b.precision};
     return bench_eos_main(&eo);
   }
   if (!o.w && bench_loop_known(wname)) { /* a study's loop: every mode runs all of it */

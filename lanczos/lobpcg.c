@@ -235,7 +235,9 @@ static int lobpcg_end(const Linop *op, const EigOpts *o, int k, double sigma, do
       int ok = res[j] <= o->tol * sc || (value_tol > 0 && isfinite(gap) && gap > 0 &&
                                          s2 <= value_tol * sc * gap);
       if (j < k) nconv += ok;
-      if (!ok) nact++; /* soft locking: only the unconverged pairs get a new direction */
+      /* soft locking: only the unconverged wanted pairs get a new direction (guards ride
+       * along in X and P at no product cost) */
+      if (!ok && j < k) nact++;
     }
     iters++;
     if (nconv == k) break;
