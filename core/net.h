@@ -224,6 +224,10 @@ void net_rforward_block(const Net *net, const double *theta, const NetCache *c,
 void net_rbackward_block(const Net *net, const double *theta, const NetCache *c,
                          const double *vf, const double *vb, size_t k, NetRWork *w,
                          const double *RGL, int mode, double *outA, double *outB);
+/* view = rows [r0, r0 + m) of the second-order cache c (a shallow copy, nothing owned):
+ * R-passes on it are those of the rows (block products run a chunk in row blocks so that
+ * their k-fold workspaces stay the size of a single product's). */
+void net_cache_rows(const Net *net, const NetCache *c, size_t r0, size_t m, NetCache *view);
 /* V: k vectors of n_params (vector j at V + j*P) into vf and vb (k·P each). */
 void net_block_pack(const Net *net, size_t k, const double *V, double *vf, double *vb);
 /* out (k vectors as V) = outA (forward layout) + outB (backward layout; NULL: none). */
@@ -253,6 +257,8 @@ void net_rforward_f32(const Net *net, const float *theta, const NetCacheF32 *c, 
                       const float *RA0, NetRWorkF32 *w);
 void net_rbackward_f32(const Net *net, const float *theta, const NetCacheF32 *c, const float *v,
                        const float *RA0, NetRWorkF32 *w, const float *RGL, int mode, float *out);
+void net_cache_rows_f32(const Net *net, const NetCacheF32 *c, size_t r0, size_t m,
+                        NetCacheF32 *view);
 void net_rforward_block_f32(const Net *net, const float *theta, const NetCacheF32 *c,
                             const float *vf, size_t k, NetRWorkF32 *w);
 void net_rbackward_block_f32(const Net *net, const float *theta, const NetCacheF32 *c,

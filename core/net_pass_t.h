@@ -558,3 +558,21 @@ void NP(net_rbackward_block)(const Net *net, const real *theta, const NetCacheT 
                              const real *RGL, int mode, real *outA, real *outB) {
   rbackward(net, theta, c, vf, vb, k, NULL, w, RGL, mode, outA, outB);
 }
+
+void NP(net_cache_rows)(const Net *net, const NetCacheT *c, size_t r0, size_t m, NetCacheT *view) {
+  *view = *c;
+  view->n = m;
+  view->cap = m;
+  view->X = c->X + r0 * net->d_in;
+  for (int l = 0; l < net->nlayers; l++) {
+    const Layer *L = &net->layer[l];
+    if (c->A[l]) view->A[l] = c->A[l] + r0 * L->out_act;
+    if (c->G[l]) view->G[l] = c->G[l] + r0 * L->out;
+    if (c->d1[l]) view->d1[l] = c->d1[l] + r0 * L->out;
+    if (c->K[l]) view->K[l] = c->K[l] + r0 * L->out;
+    if (c->D[l]) view->D[l] = c->D[l] + r0 * L->out_act;
+  }
+  view->dbuf = NULL;
+  view->aux = c->aux + r0 * net->d_out;
+  view->out64 = c->out64 ? c->out64 + r0 * net->d_out : NULL;
+}

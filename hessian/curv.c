@@ -283,6 +283,16 @@ int curv_ntk(Curvature *c, const double *u, double *out) {
 /* Row-coupling losses take k single products (their metric couples the rows). */
 static int block_by_singles(const Curvature *c) { return loss_couples_rows(c->loss); }
 
+/* Rows per block pass: a chunk's rows over k (at least CURV_BLOCK_MIN_ROWS), so that the
+ * k-fold R-workspace has about a single product's footprint (cache-resident) while the
+ * direction GEMMs stay k times wider. */
+#define CURV_BLOCK_MIN_ROWS 64
+size_t curv_block_rows(size_t chunk, size_t k) {
+  size_t r = (chunk + k - 1) / k;
+  if (r < CURV_BLOCK_MIN_ROWS) r = CURV_BLOCK_MIN_ROWS;
+  return r < chunk ? r : chunk;
+}
+
 int curv_block_reserve(Curvature *c, size_t k, Err *err) {
   if (k <= c->kmax || block_by_singles(c)) return CS_OK;
   curv_block_release(c);
@@ -292,8 +302,9 @@ int curv_block_reserve(Curvature *c, size_t k, Err *err) {
   if (c->f32) ok = curv_f32_block_reserve(c->f32, k) == CS_OK;
   for (int t = 0; t < c->nthreads && ok; t++) {
     if (!c->f32) {
-      ok &= !!(c->brws[t] = net_rwork_alloc(net, k * c->chunk));
-      ok &= !!(c->bRGL[t] = malloc(k * c->chunk * net->d_out * sizeof(double)));
+      size_t rows = k * curv_block_rows(c->chunk, k);
+      ok &= !!(c->brws[t] = net_rwork_alloc(net, rows));
+      ok &= !!(c->bRGL[t] = malloc(rows * net->d_out * sizeof(double)));
     }
     if (t > 0) ok &= !!(c->bacc[t] = malloc(2 * k * P * sizeof(double)));
   }
@@ -325,13 +336,19 @@ static void block_accumulate(Curvature *c, size_t k, int mode) {
         curv_f32_block_chunk(c->f32, k, c->loss, &c->batch, i, r0, t, scale, mode, dst);
         continue;
       }
-      NetCache *nc = c->cache[i];
-      net_rforward_block(net, c->theta, nc, c->bv, k, rw);
-      loss_hess_apply_block(c->loss, nc->n, k, d, nc->aux, c->batch.Y + r0 * d,
-                            rw->RA[net->nlayers - 1], scale,
-                            c->batch.weight ? c->batch.weight + r0 : NULL, c->bRGL[t]);
-      net_rbackward_block(net, c->theta, nc, c->bv, c->bv + kP, k, rw, c->bRGL[t], mode, dst,
-                          dst + kP);
+      const NetCache *whole = c->cache[i];
+      size_t rows = curv_block_rows(c->chunk, k);
+      for (size_t s0 = 0; s0 < whole->n; s0 += rows) {
+        NetCache nc;
+        size_t m = whole->n - s0 < rows ? whole->n - s0 : rows;
+        net_cache_rows(net, whole, s0, m, &nc);
+        net_rforward_block(net, c->theta, &nc, c->bv, k, rw);
+        loss_hess_apply_block(c->loss, m, k, d, nc.aux, c->batch.Y + (r0 + s0) * d,
+                              rw->RA[net->nlayers - 1], scale,
+                              c->batch.weight ? c->batch.weight + r0 + s0 : NULL, c->bRGL[t]);
+        net_rbackward_block(net, c->theta, &nc, c->bv, c->bv + kP, k, rw, c->bRGL[t], mode, dst,
+                            dst + kP);
+      }
     }
   }
   threads_sum_into(c->bout, c->bacc, T, 2 * kP);

@@ -144,10 +144,10 @@ int curv_f32_block_reserve(CurvF32 *f, size_t k) {
   if (k <= f->kmax) return CS_OK;
   block_release(f);
   const Net *net = f->net;
-  size_t P = net->n_params, rows = k * f->chunk * net->d_out;
+  size_t P = net->n_params, brow = k * curv_block_rows(f->chunk, k), rows = brow * net->d_out;
   int ok = !!(f->bv = malloc(2 * k * P * sizeof *f->bv));
   for (int t = 0; t < f->nthreads && ok; t++) {
-    ok &= !!(f->brws[t] = net_rwork_alloc_f32(net, k * f->chunk));
+    ok &= !!(f->brws[t] = net_rwork_alloc_f32(net, brow));
     ok &= !!(f->bout[t] = calloc(2 * k * P, sizeof *f->bout[t]));
     ok &= !!(f->bgl[t] = malloc(rows * sizeof *f->bgl[t]));
     ok &= !!(f->bgl64[t] = malloc(rows * sizeof *f->bgl64[t]));
@@ -171,16 +171,21 @@ void curv_f32_block_chunk(CurvF32 *f, size_t k, LossKind loss, const Batch *b, i
                           size_t r0, int t, double scale, int mode, double *dst) {
   const Net *net = f->net;
   size_t d = net->d_out, kP = k * net->n_params;
-  NetCacheF32 *nc = f->cache[i];
+  const NetCacheF32 *whole = f->cache[i];
   NetRWorkF32 *rw = f->brws[t];
-  size_t rows = nc->n * k * d;
-  net_rforward_block_f32(net, f->theta, nc, f->bv, k, rw);
-  const float *RF = rw->RA[net->nlayers - 1];
-  for (size_t j = 0; j < rows; j++) f->brf64[t][j] = RF[j];
-  loss_hess_apply_block(loss, nc->n, k, d, nc->aux, b->Y + r0 * d, f->brf64[t], scale, NULL,
-                        f->bgl64[t]);
-  for (size_t j = 0; j < rows; j++) f->bgl[t][j] = (float)f->bgl64[t][j];
-  net_rbackward_block_f32(net, f->theta, nc, f->bv, f->bv + kP, k, rw, f->bgl[t], mode,
-                          f->bout[t], f->bout[t] + kP);
+  size_t step = curv_block_rows(f->chunk, k);
+  for (size_t s0 = 0; s0 < whole->n; s0 += step) {
+    NetCacheF32 nc;
+    size_t m = whole->n - s0 < step ? whole->n - s0 : step, rows = m * k * d;
+    net_cache_rows_f32(net, whole, s0, m, &nc);
+    net_rforward_block_f32(net, f->theta, &nc, f->bv, k, rw);
+    const float *RF = rw->RA[net->nlayers - 1];
+    for (size_t j = 0; j < rows; j++) f->brf64[t][j] = RF[j];
+    loss_hess_apply_block(loss, m, k, d, nc.aux, b->Y + (r0 + s0) * d, f->brf64[t], scale, NULL,
+                          f->bgl64[t]);
+    for (size_t j = 0; j < rows; j++) f->bgl[t][j] = (float)f->bgl64[t][j];
+    net_rbackward_block_f32(net, f->theta, &nc, f->bv, f->bv + kP, k, rw, f->bgl[t], mode,
+                            f->bout[t], f->bout[t] + kP);
+  }
   add_into(2 * kP, f->bout[t], dst);
 }

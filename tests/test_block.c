@@ -154,6 +154,35 @@ static void test_grid(void) {
          "cases): worst rel %.2e <= 1e-13", total, worst);
 }
 
+/* Chunks of more than 64 rows run in row blocks of chunk/k (hessian/curv.c): 301 rows,
+ * k = 5 and 10 (blocks of 64 and a remainder), float64 and mixed, against the singles. */
+static void test_row_blocks(void) {
+  struct { int act, loss, embed; } cs[] = {{2, 1, E_NONE}, {3, 0, E_FOURIER}, {9, 1, E_MSCALE}};
+  for (int t = 0; t < 3; t++) {
+    Prob p;
+    if (!prob_make(&p, acts[cs[t].act].act, (LossKind)cs[t].loss, cs[t].embed, 3, 301, 500 + t))
+      continue;
+    size_t P = p.P;
+    double *V = malloc(10 * P * sizeof *V);
+    Rng r;
+    rng_seed(&r, 9 + t);
+    rng_normal_fill(&r, V, 10 * P);
+    for (int prec = 0; prec < 2; prec++) {
+      Curvature *c = prob_curv(&p, prec ? PREC_MIXED : PREC_F64, 0);
+      if (!c) continue;
+      double w5 = block_vs_single(c, 5, V, P, 0), w10 = block_vs_single(c, 10, V, P, 0);
+      double g10 = block_vs_single(c, 10, V, P, 1), lim = prec ? 1e-5 : 1e-13;
+      tap_ok(w5 <= lim && w10 <= lim && g10 <= lim,
+             "%s %s embed %s, 301 rows in row blocks, %s: block vs singles k=5 %.1e, k=10 %.1e, "
+             "GGN k=10 %.1e (<= %.0e)", acts[cs[t].act].name, loss_name(p.loss),
+             embed_text[cs[t].embed], prec ? "mixed" : "f64", w5, w10, g10, lim);
+      curv_free(c);
+    }
+    free(V);
+    prob_free(&p);
+  }
+}
+
 /* Block HVP against a Richardson-extrapolated central difference of float64 gradients. */
 static void test_fd(void) {
   int smooth[] = {2, 3, 4, 6, 8, 9}; /* tanh softplus gelu sine:w0=1 sigmoid swish */
@@ -255,6 +284,7 @@ static void test_threads(void) {
 
 int main(void) {
   test_grid();
+  test_row_blocks();
   test_fd();
   test_f32();
   test_threads();
