@@ -18,25 +18,8 @@
 #include "core/threads.h"
 #include "hessian/curv.h"
 #include "tests/cases.h"
+#include "tests/curv_prob.h"
 #include "tests/tap.h"
-
-static double rel_diff(const double *x, const double *ref, size_t n) {
-  double d = 0, r = 0;
-  for (size_t i = 0; i < n; i++) {
-    d += (x[i] - ref[i]) * (x[i] - ref[i]);
-    r += ref[i] * ref[i];
-  }
-  return r == 0 ? sqrt(d) : sqrt(d / r);
-}
-
-typedef struct Prob {
-  Net net;
-  double *theta, *X, *Y;
-  int *labels;
-  size_t n, P;
-  LossKind loss;
-  Batch b;
-} Prob;
 
 /* mlp:3-h..-d_out of `depth` dense layers with an embedding, X uniform in [-1, 1]. */
 static int prob_make(Prob *p, Act act, LossKind loss, int embed, int depth, size_t n,
@@ -73,22 +56,6 @@ static int prob_make(Prob *p, Act act, LossKind loss, int embed, int depth, size
   }
   p->b = (Batch){p->X, p->Y, p->labels, n, NULL, NULL};
   return 1;
-}
-
-static void prob_free(Prob *p) {
-  free(p->theta), free(p->X), free(p->Y), free(p->labels);
-  net_deinit(&p->net);
-}
-
-static Curvature *prob_curv(Prob *p, Precision prec, size_t chunk) {
-  Err err = {0};
-  Curvature *c = curv_alloc(&p->net, p->loss, p->n, chunk, &err);
-  if (!c || curv_set_precision(c, prec, &err) || curv_build(c, p->theta, &p->b, &err)) {
-    tap_ok(0, "curvature context (%s)", err.msg);
-    curv_free(c);
-    return NULL;
-  }
-  return c;
 }
 
 /* Worst relative difference of k block products from k single ones (mode 0 Hessian, 1 GGN). */
