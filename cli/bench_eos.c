@@ -43,8 +43,8 @@ typedef struct EosBench {
   int all_converged;
 } EosBench;
 
-static int eos_setup(RunSetup *s, Err *err) {
-  return bench_run_setup(EOS_DATA, EOS_MODEL, "tanh", "gd", EOS_LR, PREC_F64, s, err);
+static int eos_setup(RunSetup *s, Precision p, Err *err) {
+  return bench_run_setup(EOS_DATA, EOS_MODEL, "tanh", "gd", EOS_LR, p, s, err);
 }
 
 /* The cold reference at the built point: relative difference of value from it. */
@@ -64,18 +64,25 @@ static int eos_check(const Linop *op, double value, double *rel, Err *err) {
 
 static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
   RunSetup s;
-  int rc = eos_setup(&s, err);
+  int rc = eos_setup(&s, o->precision, err);
   if (rc) return rc;
   size_t n = s.train->n, P = s.net.n_params;
+  int f32 = precision_f32_passes(o->precision);
   ObjectiveWork *work = objective_work_alloc(&s.net, n, 0);
   Curvature *curv = curv_alloc(&s.net, LOSS_MSE, n, n, err);
+  /* float32 passes: the cold check runs on a float64 context of its own */
+  Curvature *curv64 = f32 && o->check ? curv_alloc(&s.net, LOSS_MSE, n, n, err) : NULL;
   Tracker *tr = tracker_alloc(P, 1, o->tol, 0, 0x5a3bULL);
   double *grad = malloc(P * sizeof *grad);
-  if (!work || !curv || !tr || !grad) {
+  if (!work || !curv || !tr || !grad || (f32 && o->check && !curv64)) {
     rc = err->code ? err->code : err_set(err, CS_ENOMEM, "out of memory for the eos benchmark");
     goto done;
   }
+  if ((rc = objective_work_set_precision(work, &s.net, o->precision, err)) ||
+      (rc = curv_set_precision(curv, o->precision, err)))
+    goto done;
   tracker_set_value_stop(tr, o->value_stop);
+  tracker_set_lobpcg(tr, o->lobpcg);
   Batch b = {s.train->X, s.train->Y, s.train->labels, n, NULL, NULL};
   Linop op = curv_hessian_op(curv);
   e->s_max = -INFINITY;
@@ -101,7 +108,9 @@ static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
       e->measurements++;
       if (o->check) { /* untimed: the cold solve at the same built point */
         double t2 = wall_time(), rel;
-        if ((rc = eos_check(&op, v, &rel, err))) goto done;
+        Linop op64 = curv64 ? curv_hessian_op(curv64) : op;
+        if (curv64 && (rc = curv_build(curv64, s.theta, &b, err))) goto done;
+        if ((rc = eos_check(&op64, v, &rel, err))) goto done;
         e->check_max = fmax(e->check_max, rel), sum_check += rel;
         e->check_s += wall_time() - t2;
       }
@@ -125,6 +134,7 @@ done:
   free(grad);
   tracker_free(tr);
   curv_free(curv);
+  curv_free(curv64);
   objective_work_free(work);
   run_setup_free(&s);
   return rc;
@@ -149,6 +159,8 @@ static void eos_print(const BenchEosOpts *o, const EosBench *e) {
     kv(&b, "every", (double)o->every);
     kv(&b, "tol", o->tol);
     kstr(&b, "stop", o->value_stop ? "value" : "residual");
+    kstr(&b, "track_solver", o->lobpcg ? "lobpcg" : "lanczos");
+    kstr(&b, "precision", precision_name(o->precision));
     kstr(&b, "openblas_coretype", getenv("OPENBLAS_CORETYPE"));
     kstr(&b, "openblas_corename", openblas_get_corename());
     kv(&b, "total_s", e->total_s);
@@ -176,9 +188,11 @@ static void eos_print(const BenchEosOpts *o, const EosBench *e) {
     return;
   }
   printf("curvscope bench --workload eos: %s, %s tanh, GD lr %g, %ld steps, sharpness every "
-         "%ld at tol %g (stop on the %s), %d threads, OpenBLAS %s\n",
+         "%ld at tol %g (stop on the %s, full solves by %s), precision %s, %d threads, "
+         "OpenBLAS %s\n",
          EOS_DATA, EOS_MODEL, EOS_LR, o->steps, o->every, o->tol,
-         o->value_stop ? "value bound" : "residual", threads_get(), openblas_get_corename());
+         o->value_stop ? "value bound" : "residual", o->lobpcg ? "lobpcg" : "lanczos",
+         precision_name(o->precision), threads_get(), openblas_get_corename());
   printf("  %-34s %10.2f s\n", "whole run", e->total_s);
   printf("  %-34s %10.2f s  (%ld steps, %.4f s each)\n", "plain GD steps", gd_s, plain,
          plain > 0 ? gd_s / (double)plain : NAN);

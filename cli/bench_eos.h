@@ -7,6 +7,8 @@
 #ifndef CS_BENCH_EOS_H
 #define CS_BENCH_EOS_H
 
+#include "core/precision.h"
+
 typedef struct BenchEosOpts {
   long steps;      /* GD steps (the study: 5000) */
   long every;      /* sharpness every this many steps (10) */
@@ -14,6 +16,8 @@ typedef struct BenchEosOpts {
   int value_stop;  /* 1: full solves stop on the value bound (tracker_set_value_stop) */
   int check;       /* 1: each value against a cold 1e-10 solve, untimed */
   int json;
+  int lobpcg;      /* 1: the tracker's full solves by warm LOBPCG (tracker_set_lobpcg) */
+  Precision precision; /* of the GD steps and the measurements (the check stays float64) */
 } BenchEosOpts;
 
 /* Runs the benchmark and prints a table or one JSON line; returns an exit status. The

@@ -63,7 +63,9 @@ static const CliOpt analyze_opts[] = {
             "auto: own Lanczos (fewer products, docs/LANCZOS.md), then ARPACK from its vectors "
             "only if a pair's exact residual misses ARPACK's test (tol * max(|lambda|, "
             "eps^(2/3))); arpack (the reference) or lanczos alone; parpack: ARPACK with its basis "
-            "split over the MPI ranks (mpirun, --top or --bottom; docs/SCALING.md)", NULL),
+            "split over the MPI ranks (mpirun, --top or --bottom; docs/SCALING.md); lobpcg: the "
+            "block solver over the block Hessian product (k vectors per pass; more products "
+            "than lanczos on the bench workloads, docs/PERFORMANCE.md)", NULL),
     A_LONG(seed, "S", "seed of probes and mini-batches"),
     OPT_THREADS(AnalyzeOpts, threads),
     OPT_END};
@@ -99,8 +101,8 @@ static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
     a->tol = precision_tol_min(a->precision);
   if (precision_check_tol(a->precision, a->tol, "--tol", err)) return CS_EINVAL;
   if (strcmp(a->solver, "auto") && strcmp(a->solver, "arpack") && strcmp(a->solver, "lanczos") &&
-      strcmp(a->solver, "parpack"))
-    return err_set(err, CS_EINVAL, "--solver '%s' (use auto, arpack, lanczos or parpack)",
+      strcmp(a->solver, "parpack") && strcmp(a->solver, "lobpcg"))
+    return err_set(err, CS_EINVAL, "--solver '%s' (use auto, arpack, lanczos, parpack or lobpcg)",
                    a->solver);
   if (!strcmp(a->solver, "parpack") && a->top && a->bottom)
     return err_set(err, CS_EINVAL, "--solver parpack: one end at a time (--top or --bottom)");
@@ -298,6 +300,7 @@ int cmd_analyze(int argc, char **argv) {
     int rc = !strcmp(a.solver, "arpack")    ? eig_arpack(&op, &eo, &r, &err)
              : !strcmp(a.solver, "parpack") ? cli_eig_parpack(&op, &eo, &r, &err)
              : !strcmp(a.solver, "lanczos") ? eig_lanczos_top(&op, &eo, &r, &err)
+             : !strcmp(a.solver, "lobpcg")  ? eig_lobpcg(&op, &eo, &r, &err)
                                             : eig_solve_auto(&op, &eo, &r, &used, &err);
     if (rc && rc != CS_ENOCONV) goto fail;
     printf("eigenvalues (%s, %ld products, %.2f s%s):\n", used, r.matvecs, r.wall_s,

@@ -1,5 +1,5 @@
 /*
- * cmd_bench.c: `curvscope bench grad|hvp|eig|track|all --workload NAME`.
+ * cmd_bench.c: `curvscope bench grad|hvp|eig|track|all|block --workload NAME`.
  *
  * The workloads mirror bench/peer_torch.py in shape (widths,
  * activation, bias, N), with synthetic data from our own RNG (seed 0):
@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_block.h"
 #include "bench_digits.h"
 #include "bench_eos.h"
 #include "bench_loop.h"
@@ -54,7 +55,7 @@ static const Workload WORKLOADS[] = {
 };
 #define NWORKLOADS (sizeof WORKLOADS / sizeof *WORKLOADS)
 
-enum { PART_GRAD = 1, PART_HVP = 2, PART_EIG = 4, PART_TRACK = 8, PART_EIG10 = 16 };
+enum { PART_GRAD = 1, PART_HVP = 2, PART_EIG = 4, PART_TRACK = 8, PART_EIG10 = 16, PART_BLOCK = 32 };
 
 typedef struct BenchOpts {
   int parts;
@@ -74,6 +75,7 @@ typedef struct BenchOpts {
   int json;
   int value_stop;     /* --track-stop value: the trackers' full solves stop on the value bound */
   Precision precision; /* of the curvature passes (hvp, eig, track) */
+  int lobpcg;         /* --track-solver lobpcg: the trackers' full solves by warm LOBPCG */
 } BenchOpts;
 
 typedef struct EigRun {
@@ -323,6 +325,36 @@ static EigRun eig_measure(Curvature *curv, EigSolver solver, int k, double tol, 
   return out;
 }
 
+/* ---------------------------------------------------------------- block */
+
+/* `bench block`: a header, then bench_block_run's rows (or one JSON line). */
+static int run_block(const BenchOpts *o, Ctx *c, Err *err) {
+  const char *ct = getenv("OPENBLAS_CORETYPE");
+  StrBuf b;
+  sb_init(&b);
+  if (o->json) {
+    sb_append(&b, "{\"workload\":");
+    sb_json_str(&b, o->w->name);
+    sb_printf(&b, ",\"mode\":\"block\",\"threads\":%d,\"n_params\":%zu,\"precision\":",
+              threads_get(), c->net.n_params);
+    sb_json_str(&b, precision_name(o->precision));
+    sb_append(&b, ",\"openblas_coretype\":");
+    sb_json_str(&b, ct);
+    sb_append(&b, ",\"openblas_corename\":");
+    sb_json_str(&b, openblas_get_corename());
+  } else {
+    printf("curvscope bench block  workload %s  (N=%zu, P=%zu)  threads %d  OPENBLAS_CORETYPE=%s  "
+           "OpenBLAS %s  precision %s  tol %g\n", o->w->name, o->w->N, c->net.n_params,
+           threads_get(), ct ? ct : "(unset)", openblas_get_corename(),
+           precision_name(o->precision), o->tol);
+  }
+  int rc = bench_block_run(c->curv, o->tol, (o->parts & PART_EIG10) != 0, o->budget,
+                           o->json ? &b : NULL, err);
+  if (!rc && o->json) printf("%s}\n", b.p);
+  sb_free(&b);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- output */
 
 
@@ -547,6 +579,7 @@ static int run_track(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
     }
     tracker_set_update_tol(tr[i], o->update_tol, -1); /* the probe's default refresh */
     tracker_set_value_stop(tr[i], o->value_stop);
+    tracker_set_lobpcg(tr[i], o->lobpcg);
   }
   OptConfig cfg;
   optconfig_default(&cfg);
@@ -620,6 +653,7 @@ typedef struct BenchArgs {
   int eig10, json, check;
   char track_stop[16];
   Precision precision;
+  char track_solver[16];
 } BenchArgs;
 
 static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -654,6 +688,8 @@ static const CliOpt bench_opts[] = {
     OPT_STR(BenchArgs, track_stop, "RULE", "track and eos: the trackers' full solves stop on the 'value' bound "
             "(est^2/gap <= tol |theta|) or the 'residual' (<= tol |theta|); batch-scaling: its "
             "solves (study batch-scaling --eig-stop)", NULL),
+    OPT_STR(BenchArgs, track_solver, "S", "track and eos: the trackers' full solves by the own "
+            "'lanczos' or by warm block 'lobpcg' (eig_lobpcg over the block product)", NULL),
     OPT_FLAG(BenchArgs, check, "eos: every value against a cold 1e-10 solve, untimed "
              "(--no-check skips it)", NULL),
     OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track", NULL, parse_lr, show_lr),
@@ -669,15 +705,18 @@ static const CliOpt bench_opts[] = {
     OPT_END};
 
 static void usage(FILE *f, const OptTable *t) {
-  fprintf(f, "usage: curvscope bench grad|hvp|eig|track|all --workload NAME [options]\n\n"
+  fprintf(f, "usage: curvscope bench grad|hvp|eig|track|all|block --workload NAME [options]\n\n"
              "grad: gradient; hvp: gradient + HVP; eig: top-1/top-10 by ARPACK and Lanczos;\n"
              "track: a GD step with sharpness at every step (the probe's trackers, the build\n"
-             "shared with the step's gradient) against a plain GD step; all: everything.\n\n");
+             "shared with the step's gradient) against a plain GD step; all: everything;\n"
+             "block: H·V for 2, 4, 10 vectors in one pass against single HVPs, and top-1/top-10\n"
+             "by the own Lanczos against LOBPCG (not in all).\n\n");
   opts_help_print(f, t, 1);
 }
 
 int cmd_bench(int argc, char **argv) {
-  BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64};
+  BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
+                 "lanczos"};
   unsigned char seen[OPTS_MAX_LINES] = {0};
   OptTable t = {bench_opts, &b, NULL, seen};
   if (cli_is_help(argc, argv)) {
@@ -716,6 +755,11 @@ int cmd_bench(int argc, char **argv) {
               counts[i].v, counts[i].min);
       return EXIT_USAGE;
     }
+  if (strcmp(b.track_solver, "lanczos") && strcmp(b.track_solver, "lobpcg")) {
+    fprintf(stderr, "curvscope bench: --track-solver %s: expected lanczos or lobpcg\n",
+            b.track_solver);
+    return EXIT_USAGE;
+  }
   if (strcmp(b.track_stop, "value") && strcmp(b.track_stop, "residual")) {
     fprintf(stderr, "curvscope bench: --track-stop %s: expected value or residual\n",
             b.track_stop);
@@ -723,7 +767,8 @@ int cmd_bench(int argc, char **argv) {
   }
   BenchOpts o = {0, mode, NULL, (int)b.threads, (int)b.repeats, b.budget, (int)b.eig_repeats,
                  (int)b.steps, (int)b.track_k, b.update_tol, b.track_tol, b.lr, b.tol,
-                 (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value"), b.precision};
+                 (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value"), b.precision,
+                 !strcmp(b.track_solver, "lobpcg")};
   int no_eig10 = !b.eig10;
   const char *wname = b.workload[0] ? b.workload : NULL;
   if (!strcmp(o.mode, "grad")) o.parts = PART_GRAD;
@@ -731,8 +776,9 @@ int cmd_bench(int argc, char **argv) {
   else if (!strcmp(o.mode, "eig")) o.parts = PART_EIG | PART_EIG10;
   else if (!strcmp(o.mode, "track")) o.parts = PART_TRACK;
   else if (!strcmp(o.mode, "all")) o.parts = PART_GRAD | PART_HVP | PART_EIG | PART_EIG10 | PART_TRACK;
+  else if (!strcmp(o.mode, "block")) o.parts = PART_BLOCK | PART_EIG10;
   else {
-    fprintf(stderr, "curvscope bench: unknown benchmark '%s' (grad, hvp, eig, track, all)\n",
+    fprintf(stderr, "curvscope bench: unknown benchmark '%s' (grad, hvp, eig, track, all, block)\n",
             o.mode);
     return EXIT_USAGE;
   }
@@ -747,7 +793,8 @@ int cmd_bench(int argc, char **argv) {
     Err eerr = {0};
     if (threads_check(o.threads, &eerr)) return cli_fail(&eerr);
     threads_set(o.threads);
-    BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.track_stop, "value"), b.check, b.json};
+    BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.track_stop, "value"), b.check, b.json,
+                       !strcmp(b.track_solver, "lobpcg"), b.precision};
     return bench_eos_main(&eo);
   }
   if (!o.w && bench_loop_known(wname)) { /* a study's loop: every mode runs all of it */
@@ -781,7 +828,7 @@ int cmd_bench(int argc, char **argv) {
   if (o.parts & (PART_GRAD | PART_HVP)) {
     r.grad_flops = bench_flops_grad(&c.net, N);
   }
-  if (o.parts & (PART_HVP | PART_EIG | PART_TRACK)) {
+  if (o.parts & (PART_HVP | PART_EIG | PART_TRACK | PART_BLOCK)) {
     if (!(c.curv = curv_alloc(&c.net, LOSS_MSE, N, N, &err)) ||
         curv_set_precision(c.curv, o.precision, &err)) {
       rc = err.code ? err.code : CS_ENOMEM;
@@ -825,6 +872,11 @@ int cmd_bench(int argc, char **argv) {
       eig_best(&r.e10_arpack, &r.e10_lanczos, &best10);
       r.rss_eig10_mb = fmax(r.rss_eig1_mb, !strcmp(best10, "lanczos") ? rss_l10 : maxrss_mb());
     }
+  }
+  if (o.parts & PART_BLOCK) { /* block products and LOBPCG against the singles, alone */
+    rc = run_block(&o, &c, &err);
+    ctx_free(&c);
+    return rc ? cli_fail(&err) : EXIT_OK;
   }
   /* Peak RSS of the parts the peer runs too (gradient, HVP, eigen-solves): the passes
    * allocate nothing, so their workspaces all exist by now. Tracking is apart. */

@@ -115,6 +115,21 @@ void loss_hess_apply(LossKind kind, const LossMetric *M, size_t n, size_t k, con
   }
 }
 
+void loss_hess_apply_block(LossKind kind, size_t n, size_t kb, size_t k, const double *aux,
+                           const double *Y, const double *RF, double scale,
+                           const double *weight, double *RGL) {
+  if (kind == LOSS_MSE && !weight) {
+    loss_hess_apply(kind, NULL, n * kb, k, aux, Y, RF, scale, RGL);
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < kb; j++) {
+      size_t r = (i * kb + j) * k;
+      loss_hess_apply(kind, NULL, 1, k, aux + i * k, Y + i * k, RF + r,
+                      weight ? scale * weight[i] : scale, RGL + r);
+    }
+}
+
 size_t loss_argmax(const double *f, size_t k) {
   size_t best = 0;
   for (size_t j = 1; j < k; j++)

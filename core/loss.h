@@ -66,6 +66,12 @@ double loss_eval(LossKind kind, const LossMetric *M, size_t n, size_t k, const d
  * LOSS_SOBOLEV: RGL = scale · M RF. */
 void loss_hess_apply(LossKind kind, const LossMetric *M, size_t n, size_t k, const double *aux,
                      const double *Y, const double *RF, double scale, double *RGL);
+/* loss_hess_apply for kb directions per row: RF and RGL are [n][kb][k] (the block R-passes,
+ * net.h), aux and Y [n][k]; weight (optional, [n]) multiplies row i's scale. Not for a
+ * row-coupling loss. */
+void loss_hess_apply_block(LossKind kind, size_t n, size_t kb, size_t k, const double *aux,
+                           const double *Y, const double *RF, double scale,
+                           const double *weight, double *RGL);
 /* 1 when the loss couples the rows of a batch (Sobolev): evaluate it whole, unsplit. */
 int loss_couples_rows(LossKind kind);
 

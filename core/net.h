@@ -205,6 +205,35 @@ enum { NET_R_HESSIAN = 0, NET_R_GGN = 1 };
 void net_rbackward(const Net *net, const double *theta, const NetCache *c, const double *v,
                    const double *RA0, NetRWork *w, const double *RGL, int mode, double *out);
 
+/* ------------------------------------------------------------ block R-passes
+ *
+ * k directions in one pass: every R-GEMM is one call k times wider or taller (better
+ * BLAS efficiency on skinny layers), the cached forward read once. Rows of the
+ * R-workspace are [n][k][·] (row r: example r / k, direction r % k), so it is allocated
+ * with net_rwork_alloc(net, k * cap); R{F} ends in w->RA[L-1] as [n][k][d_out], and RGL
+ * comes in the same layout.
+ * Block layout of k parameter vectors (length k·P, what net_block_pack writes): each
+ * parameter block of θ (a W_l at w_off, or a b_l at b_off) moves to k times its offset and
+ * holds the k copies, "forward" as [k][out][in] (vf; biases [k][out]) or "backward" as
+ * [out][k][in] (vb, the weights only). The R-backward adds its R{G}ᵀA and bias terms to
+ * outA in the forward layout and its Gᵀ R{A} terms to outB in the backward layout;
+ * net_block_unpack sums the two back into k plain vectors. k = 1: both layouts are θ's
+ * and the block passes are net_rforward / net_rbackward. */
+void net_rforward_block(const Net *net, const double *theta, const NetCache *c,
+                        const double *vf, size_t k, NetRWork *w);
+void net_rbackward_block(const Net *net, const double *theta, const NetCache *c,
+                         const double *vf, const double *vb, size_t k, NetRWork *w,
+                         const double *RGL, int mode, double *outA, double *outB);
+/* view = rows [r0, r0 + m) of the second-order cache c (a shallow copy, nothing owned):
+ * R-passes on it are those of the rows (block products run a chunk in row blocks so that
+ * their k-fold workspaces stay the size of a single product's). */
+void net_cache_rows(const Net *net, const NetCache *c, size_t r0, size_t m, NetCache *view);
+/* V: k vectors of n_params (vector j at V + j*P) into vf and vb (k·P each). */
+void net_block_pack(const Net *net, size_t k, const double *V, double *vf, double *vb);
+/* out (k vectors as V) = outA (forward layout) + outB (backward layout; NULL: none). */
+void net_block_unpack(const Net *net, size_t k, const double *outA, const double *outB,
+                      double *out);
+
 /* --------------------------------------------------------- float32 passes
  *
  * The same engine in float32 (core/net_pass_t.h compiled with real = float): SGEMM,
@@ -228,5 +257,12 @@ void net_rforward_f32(const Net *net, const float *theta, const NetCacheF32 *c, 
                       const float *RA0, NetRWorkF32 *w);
 void net_rbackward_f32(const Net *net, const float *theta, const NetCacheF32 *c, const float *v,
                        const float *RA0, NetRWorkF32 *w, const float *RGL, int mode, float *out);
+void net_cache_rows_f32(const Net *net, const NetCacheF32 *c, size_t r0, size_t m,
+                        NetCacheF32 *view);
+void net_rforward_block_f32(const Net *net, const float *theta, const NetCacheF32 *c,
+                            const float *vf, size_t k, NetRWorkF32 *w);
+void net_rbackward_block_f32(const Net *net, const float *theta, const NetCacheF32 *c,
+                             const float *vf, const float *vb, size_t k, NetRWorkF32 *w,
+                             const float *RGL, int mode, float *outA, float *outB);
 
 #endif

@@ -380,52 +380,62 @@ void NP(net_backward_keep)(const Net *net, const real *theta, NetCacheT *c, cons
 /* ---------------------------------------------------------------- R-passes */
 
 /* R{A_l} = s⊙σ'(Z) ⊙ R{U_l} (cos/sin: (−sin Z, cos Z) ⊙ R{U}) into w->RA[l], after adding
- * β c (c_b: the bias direction, or NULL) to R{U_l}. Nothing for plain identity layers. */
-static void ra_from_ru(const Net *net, int l, size_t n, const NetCacheT *c, NetRWorkT *w,
-                       const real *c_b) {
+ * β c (c_b: the bias direction, or NULL) to R{U_l}. Nothing for plain identity layers.
+ * kb directions at once: R-rows are [n][kb][·] (row r is example r / kb, direction r % kb)
+ * and c_b is [kb][out]; kb = 1 is the single pass. */
+static void ra_from_ru(const Net *net, int l, size_t n, size_t kb, const NetCacheT *c,
+                       NetRWorkT *w, const real *c_b) {
   const Layer *L = &net->layer[l];
-  size_t out = L->out;
+  size_t out = L->out, nr = n * kb;
   real *RU = w->RU[l], *RA = w->RA[l], beta = L->beta;
   const real *d1 = c->d1[l], *A = c->A[l];
   const double *s = L->s;
   ActKind kind = L->act.kind;
   if (RA == w->scratch) w->scratch_holds = l;
   if (kind == ACT_COSSIN) {
-#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-    for (size_t i = 0; i < n; i++) {
-      real *ru = RU + i * out, *ra = RA + i * 2 * out;
-      const real *a = A + i * 2 * out;
+#pragma omp parallel for schedule(static) OMP_ROWS(nr, out)
+    for (size_t r = 0; r < nr; r++) {
+      real *ru = RU + r * out, *ra = RA + r * 2 * out;
+      const real *a = A + (r / kb) * 2 * out, *cb = c_b ? c_b + (r % kb) * out : NULL;
       for (size_t j = 0; j < out; j++) {
-        if (c_b) ru[j] += beta * c_b[j];
+        if (cb) ru[j] += beta * cb[j];
         ra[j] = -a[out + j] * ru[j];
         ra[out + j] = a[j] * ru[j];
       }
     }
   } else if (w->ra_is_ru[l]) {
     if (c_b) {
-#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-      for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < out; j++) RU[i * out + j] += beta * c_b[j];
+#pragma omp parallel for schedule(static) OMP_ROWS(nr, out)
+      for (size_t r = 0; r < nr; r++) {
+        const real *cb = c_b + (r % kb) * out;
+        for (size_t j = 0; j < out; j++) RU[r * out + j] += beta * cb[j];
+      }
     }
   } else {
-#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-    for (size_t i = 0; i < n; i++) {
-      real *ru = RU + i * out;
-      if (c_b)
-        for (size_t j = 0; j < out; j++) ru[j] += beta * c_b[j];
-      mul_d1_row(kind, s, out, A + i * out, d1 ? d1 + i * out : NULL, ru, RA + i * out);
+#pragma omp parallel for schedule(static) OMP_ROWS(nr, out)
+    for (size_t r = 0; r < nr; r++) {
+      real *ru = RU + r * out;
+      size_t i = r / kb;
+      if (c_b) {
+        const real *cb = c_b + (r % kb) * out;
+        for (size_t j = 0; j < out; j++) ru[j] += beta * cb[j];
+      }
+      mul_d1_row(kind, s, out, A + i * out, d1 ? d1 + i * out : NULL, ru, RA + r * out);
     }
   }
 }
 
-void NP(net_rforward)(const Net *net, const real *theta, const NetCacheT *c, const real *v,
-                  const real *RA0, NetRWorkT *w) {
+/* The R-forward for kb directions: vf holds them in the block layout (net.h), so the
+ * direction GEMM is A_{l-1} [V_1; …; V_kb]ᵀ, kb times wider, and the R{A} GEMM kb times
+ * taller. kb = 1 with vf = v is net_rforward. */
+static void rforward(const Net *net, const real *theta, const NetCacheT *c, const real *vf,
+                     size_t kb, const real *RA0, NetRWorkT *w) {
   size_t n = c->n;
   const real *RAin = RA0;  /* NULL: identically zero */
   for (int l = 0; l < net->nlayers; l++) {
     const Layer *L = &net->layer[l];
     const real *Ain = l ? c->A[l - 1] : c->X;
-    int has_v = v && L->trainable;
+    int has_v = vf && L->trainable;
     if (!RAin && !has_v) {
       w->zero[l] = 1;
       continue;
@@ -435,30 +445,42 @@ void NP(net_rforward)(const Net *net, const real *theta, const NetCacheT *c, con
     real *RU = w->RU[l];
     real beta_c = 0.0;
     if (RAin) {
-      gemm_nt(n, out, L->in, L->alpha, RAin, NET_W(net, l, theta), 0.0, RU);
+      gemm_nt(n * kb, out, L->in, L->alpha, RAin, NET_W(net, l, theta), 0.0, RU);
       beta_c = 1.0;
     }
-    if (has_v) gemm_nt(n, out, L->in, L->alpha, Ain, v + L->w_off, beta_c, RU);
-    ra_from_ru(net, l, n, c, w, has_v && L->has_bias ? v + L->b_off : NULL);
+    if (has_v) gemm_nt(n, kb * out, L->in, L->alpha, Ain, vf + kb * L->w_off, beta_c, RU);
+    ra_from_ru(net, l, n, kb, c, w, has_v && L->has_bias ? vf + kb * L->b_off : NULL);
     RAin = w->RA[l];
   }
 }
 
+void NP(net_rforward)(const Net *net, const real *theta, const NetCacheT *c, const real *v,
+                  const real *RA0, NetRWorkT *w) {
+  rforward(net, theta, c, v, 1, RA0, w);
+}
+
+void NP(net_rforward_block)(const Net *net, const real *theta, const NetCacheT *c,
+                            const real *vf, size_t k, NetRWorkT *w) {
+  rforward(net, theta, c, vf, k, NULL, w);
+}
+
 /* R{G} of layer l (below a dense layer) from R{D}, over R{U} in place (w->RU[l]):
- *   R{G} = R{D} ⊙ s⊙σ'(Z) + [hessian] D ⊙ s²⊙σ''(Z) ⊙ R{U}   (cos/sin pair for ACT_COSSIN). */
-static void rgrad_through_act(const Net *net, int l, size_t n, const real *RD, const NetCacheT *c,
-                              NetRWorkT *w, int hessian) {
+ *   R{G} = R{D} ⊙ s⊙σ'(Z) + [hessian] D ⊙ s²⊙σ''(Z) ⊙ R{U}   (cos/sin pair for ACT_COSSIN).
+ * R-rows [n][kb][·] as in ra_from_ru. */
+static void rgrad_through_act(const Net *net, int l, size_t n, size_t kb, const real *RD,
+                              const NetCacheT *c, NetRWorkT *w, int hessian) {
   const Layer *L = &net->layer[l];
-  size_t out = L->out;
+  size_t out = L->out, nr = n * kb;
   const real *A = c->A[l], *d1 = c->d1[l], *G = c->G[l], *K = c->K[l];
   const double *s = L->s;
   real *RG = w->RU[l];
   int curv = hessian && !w->zero[l] && !linear_pieces(L);
   if (L->act.kind == ACT_COSSIN) {
-#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-    for (size_t i = 0; i < n; i++) {
-      const real *rd = RD + i * 2 * out, *a = A + i * 2 * out;
-      real *rg = RG + i * out;
+#pragma omp parallel for schedule(static) OMP_ROWS(nr, out)
+    for (size_t r = 0; r < nr; r++) {
+      size_t i = r / kb;
+      const real *rd = RD + r * 2 * out, *a = A + i * 2 * out;
+      real *rg = RG + r * out;
       for (size_t j = 0; j < out; j++) {
         real g = -rd[j] * a[out + j] + rd[out + j] * a[j];
         rg[j] = curv ? g + K[i * out + j] * rg[j] : g;
@@ -468,18 +490,24 @@ static void rgrad_through_act(const Net *net, int l, size_t n, const real *RD, c
   }
   if (plain_identity(L)) return;  /* R{G} = R{D}, already in place */
   ActKind kind = L->act.kind;
-#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
-  for (size_t i = 0; i < n; i++) {
-    size_t o = i * out;
+#pragma omp parallel for schedule(static) OMP_ROWS(nr, out)
+  for (size_t r = 0; r < nr; r++) {
+    size_t o = (r / kb) * out, ro = r * out;
     if (curv)
-      rgrad_row(kind, s, out, A + o, d1 ? d1 + o : NULL, G + o, K ? K + o : NULL, RD + o, RG + o);
+      rgrad_row(kind, s, out, A + o, d1 ? d1 + o : NULL, G + o, K ? K + o : NULL, RD + ro,
+                RG + ro);
     else
-      mul_d1_row(kind, s, out, A + o, d1 ? d1 + o : NULL, RD + o, RG + o);
+      mul_d1_row(kind, s, out, A + o, d1 ? d1 + o : NULL, RD + ro, RG + ro);
   }
 }
 
-void NP(net_rbackward)(const Net *net, const real *theta, const NetCacheT *c, const real *v,
-                   const real *RA0, NetRWorkT *w, const real *RGL, int mode, real *out) {
+/* The R-backward for kb directions (block layout, net.h): vf, outA as [kb][out][in] blocks
+ * (the R{G}ᵀ A and bias terms), vb, outB as [out][kb][in] (the G V and Gᵀ R{A} terms of the
+ * exact Hessian), so that every GEMM is one call kb times wider or taller. kb = 1 with
+ * vf = vb = v and outA = outB = out is net_rbackward. */
+static void rbackward(const Net *net, const real *theta, const NetCacheT *c, const real *vf,
+                      const real *vb, size_t kb, const real *RA0, NetRWorkT *w, const real *RGL,
+                      int mode, real *outA, real *outB) {
   size_t n = c->n;
   int top = net->nlayers - 1, low = net->first_trainable;
   int hessian = mode == NET_R_HESSIAN;
@@ -487,8 +515,9 @@ void NP(net_rbackward)(const Net *net, const real *theta, const NetCacheT *c, co
   const real *RG = RGL;
   if (T->s) {  /* R{G_top} = R{dL/dF} ⊙ s, into R{U_top} (not needed any more) */
     real *rg = w->RU[top];
-#pragma omp parallel for schedule(static) OMP_ROWS(n, T->out)
-    for (size_t i = 0; i < n; i++)
+    size_t nr = n * kb;
+#pragma omp parallel for schedule(static) OMP_ROWS(nr, T->out)
+    for (size_t i = 0; i < nr; i++)
       for (size_t j = 0; j < T->out; j++) rg[i * T->out + j] = RGL[i * T->out + j] * T->s[j];
     RG = rg;
   }
@@ -496,24 +525,54 @@ void NP(net_rbackward)(const Net *net, const real *theta, const NetCacheT *c, co
     const Layer *L = &net->layer[l];
     const real *Ain = l ? c->A[l - 1] : c->X;
     const real *RAin = l ? (w->zero[l - 1] ? NULL : w->RA[l - 1]) : RA0;
-    int has_v = v && L->trainable;
+    int has_v = vf && L->trainable;
     if (hessian && L->trainable && RAin && l && RAin == w->scratch && w->scratch_holds != l - 1)
-      ra_from_ru(net, l - 1, n, c, w, NULL);  /* R{A_{l-1}} again, into the shared scratch */
+      ra_from_ru(net, l - 1, n, kb, c, w, NULL);  /* R{A_{l-1}} again, into the shared scratch */
     if (L->trainable) {
-      real *oW = out + L->w_off;
-      gemm_tn_acc(n, L->out, L->in, L->alpha, RG, Ain, oW);
-      if (hessian && RAin) gemm_tn_acc(n, L->out, L->in, L->alpha, c->G[l], RAin, oW);
-      if (L->has_bias) colsum_acc(n, L->out, L->beta, RG, c->ones, out + L->b_off);
+      gemm_tn_acc(n, kb * L->out, L->in, L->alpha, RG, Ain, outA + kb * L->w_off);
+      if (hessian && RAin)
+        gemm_tn_acc(n, L->out, kb * L->in, L->alpha, c->G[l], RAin, outB + kb * L->w_off);
+      if (L->has_bias) colsum_acc(n, kb * L->out, L->beta, RG, c->ones, outA + kb * L->b_off);
     }
     if (l > low) {
       /* R{A_{l-1}} is dead now: R{D_{l-1}} goes over it (the scratch, or R{U_{l-1}} itself on a
        * plain identity layer), then R{G_{l-1}} over R{U_{l-1}} in place. */
       real *RD = w->RA[l - 1];
       if (RD == w->scratch) w->scratch_holds = -1;
-      gemm_nn(n, L->in, L->out, L->alpha, RG, NET_W(net, l, theta), 0.0, RD);
-      if (hessian && has_v) gemm_nn(n, L->in, L->out, L->alpha, c->G[l], v + L->w_off, 1.0, RD);
-      rgrad_through_act(net, l - 1, n, RD, c, w, hessian);
+      gemm_nn(n * kb, L->in, L->out, L->alpha, RG, NET_W(net, l, theta), 0.0, RD);
+      if (hessian && has_v)
+        gemm_nn(n, kb * L->in, L->out, L->alpha, c->G[l], vb + kb * L->w_off, 1.0, RD);
+      rgrad_through_act(net, l - 1, n, kb, RD, c, w, hessian);
       RG = w->RU[l - 1];
     }
   }
+}
+
+void NP(net_rbackward)(const Net *net, const real *theta, const NetCacheT *c, const real *v,
+                   const real *RA0, NetRWorkT *w, const real *RGL, int mode, real *out) {
+  rbackward(net, theta, c, v, v, 1, RA0, w, RGL, mode, out, out);
+}
+
+void NP(net_rbackward_block)(const Net *net, const real *theta, const NetCacheT *c,
+                             const real *vf, const real *vb, size_t k, NetRWorkT *w,
+                             const real *RGL, int mode, real *outA, real *outB) {
+  rbackward(net, theta, c, vf, vb, k, NULL, w, RGL, mode, outA, outB);
+}
+
+void NP(net_cache_rows)(const Net *net, const NetCacheT *c, size_t r0, size_t m, NetCacheT *view) {
+  *view = *c;
+  view->n = m;
+  view->cap = m;
+  view->X = c->X + r0 * net->d_in;
+  for (int l = 0; l < net->nlayers; l++) {
+    const Layer *L = &net->layer[l];
+    if (c->A[l]) view->A[l] = c->A[l] + r0 * L->out_act;
+    if (c->G[l]) view->G[l] = c->G[l] + r0 * L->out;
+    if (c->d1[l]) view->d1[l] = c->d1[l] + r0 * L->out;
+    if (c->K[l]) view->K[l] = c->K[l] + r0 * L->out;
+    if (c->D[l]) view->D[l] = c->D[l] + r0 * L->out_act;
+  }
+  view->dbuf = NULL;
+  view->aux = c->aux + r0 * net->d_out;
+  view->out64 = c->out64 ? c->out64 + r0 * net->d_out : NULL;
 }

@@ -30,6 +30,13 @@ struct Curvature {
   long applies;
   Precision precision;
   CurvF32 *f32;          /* the float32 passes (--precision mixed/f32), else NULL */
+  /* Block products (curv_hvp_block): workspaces for up to kmax directions, sized by
+   * curv_block_reserve. */
+  size_t kmax;
+  NetRWork *brws[THREADS_MAX];  /* [k·chunk] rows each */
+  double *bRGL[THREADS_MAX];    /* [chunk][k][d_out] each */
+  double *bacc[THREADS_MAX];    /* [2kP] per thread (bacc[0] unused) */
+  double *bv, *bout;            /* [2kP]: vf then vb; outA then outB */
 };
 
 Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk, Err *err) {
@@ -71,11 +78,28 @@ oom:
   return NULL;
 }
 
+int curv_block_reserve(Curvature *c, size_t k, Err *err);
+
+static void curv_block_release(Curvature *c) {
+  for (int t = 0; t < THREADS_MAX; t++) {
+    net_rwork_free(c->brws[t]);
+    free(c->bRGL[t]);
+    free(c->bacc[t]);
+    c->brws[t] = NULL;
+    c->bRGL[t] = c->bacc[t] = NULL;
+  }
+  free(c->bv);
+  free(c->bout);
+  c->bv = c->bout = NULL;
+  c->kmax = 0;
+}
+
 void curv_free(Curvature *c) {
   if (!c) return;
   for (int i = 0; c->cache && i < c->nchunks_max; i++) net_cache_free(c->cache[i]);
   curv_f32_free(c->f32);
   free(c->cache);
+  curv_block_release(c);
   for (int t = 0; t < THREADS_MAX; t++) {
     net_rwork_free(c->rws[t]);
     free(c->RGLs[t]);
@@ -94,6 +118,9 @@ int curv_set_precision(Curvature *c, Precision p, Err *err) {
   if (!precision_f32_passes(p))
     return err_set(err, CS_EINVAL, "curvature context: float32 passes cannot be switched off");
   if (!(c->f32 = curv_f32_alloc(c->net, c->n_max, c->chunk, c->nthreads, err))) return CS_ENOMEM;
+  size_t kmax = c->kmax;  /* the float64 block workspaces give way to float32 ones */
+  curv_block_release(c);
+  if (kmax && curv_block_reserve(c, kmax, err)) return CS_ENOMEM;
   /* the float64 caches are not used any more: their memory goes back */
   for (int i = 0; i < c->nchunks_max; i++) {
     net_cache_free(c->cache[i]);
@@ -253,15 +280,120 @@ int curv_ntk(Curvature *c, const double *u, double *out) {
   return CS_OK;
 }
 
+/* Row-coupling losses take k single products (their metric couples the rows). */
+static int block_by_singles(const Curvature *c) { return loss_couples_rows(c->loss); }
+
+/* Rows per block pass: a chunk's rows over k (at least CURV_BLOCK_MIN_ROWS), so that the
+ * k-fold R-workspace has about a single product's footprint (cache-resident) while the
+ * direction GEMMs stay k times wider. */
+#define CURV_BLOCK_MIN_ROWS 64
+size_t curv_block_rows(size_t chunk, size_t k) {
+  size_t r = (chunk + k - 1) / k;
+  if (r < CURV_BLOCK_MIN_ROWS) r = CURV_BLOCK_MIN_ROWS;
+  return r < chunk ? r : chunk;
+}
+
+int curv_block_reserve(Curvature *c, size_t k, Err *err) {
+  if (k <= c->kmax || block_by_singles(c)) return CS_OK;
+  curv_block_release(c);
+  const Net *net = c->net;
+  size_t P = net->n_params;
+  int ok = 1;
+  if (c->f32) ok = curv_f32_block_reserve(c->f32, k) == CS_OK;
+  for (int t = 0; t < c->nthreads && ok; t++) {
+    if (!c->f32) {
+      size_t rows = k * curv_block_rows(c->chunk, k);
+      ok &= !!(c->brws[t] = net_rwork_alloc(net, rows));
+      ok &= !!(c->bRGL[t] = malloc(rows * net->d_out * sizeof(double)));
+    }
+    if (t > 0) ok &= !!(c->bacc[t] = malloc(2 * k * P * sizeof(double)));
+  }
+  ok = ok && (c->bv = malloc(2 * k * P * sizeof(double))) && (c->bout = malloc(2 * k * P * sizeof(double)));
+  if (!ok) {
+    curv_block_release(c);
+    return err_set(err, CS_ENOMEM, "out of memory for block products of %zu directions", k);
+  }
+  c->kmax = k;
+  return CS_OK;
+}
+
+/* The block sum over chunks, in the block layout: c->bout = Σ_chunks block R-backward. */
+static void block_accumulate(Curvature *c, size_t k, int mode) {
+  const Net *net = c->net;
+  size_t d = net->d_out, P = net->n_params, kP = k * P;
+  double scale = 1.0 / (double)c->batch.n;
+  int T = threads_for_chunks(c->nthreads, (size_t)c->nchunks);
+  if (c->f32) curv_f32_block_set_dir(c->f32, k, c->bv, c->bv + kP);
+#pragma omp parallel num_threads(T) if (T > 1)
+  {
+    int t = omp_get_thread_num();
+    double *dst = threads_accumulator(c->bout, c->bacc, t, 2 * kP);
+    NetRWork *rw = c->brws[t];
+#pragma omp for schedule(static)
+    for (int i = 0; i < c->nchunks; i++) {
+      size_t r0 = (size_t)i * c->chunk;
+      if (c->f32) {
+        curv_f32_block_chunk(c->f32, k, c->loss, &c->batch, i, r0, t, scale, mode, dst);
+        continue;
+      }
+      const NetCache *whole = c->cache[i];
+      size_t rows = curv_block_rows(c->chunk, k);
+      for (size_t s0 = 0; s0 < whole->n; s0 += rows) {
+        NetCache nc;
+        size_t m = whole->n - s0 < rows ? whole->n - s0 : rows;
+        net_cache_rows(net, whole, s0, m, &nc);
+        net_rforward_block(net, c->theta, &nc, c->bv, k, rw);
+        loss_hess_apply_block(c->loss, m, k, d, nc.aux, c->batch.Y + (r0 + s0) * d,
+                              rw->RA[net->nlayers - 1], scale,
+                              c->batch.weight ? c->batch.weight + r0 + s0 : NULL, c->bRGL[t]);
+        net_rbackward_block(net, c->theta, &nc, c->bv, c->bv + kP, k, rw, c->bRGL[t], mode, dst,
+                            dst + kP);
+      }
+    }
+  }
+  threads_sum_into(c->bout, c->bacc, T, 2 * kP);
+}
+
+static int curv_block(Curvature *c, size_t k, const double *V, double *out, int mode) {
+  size_t P = c->net->n_params;
+  if (k == 1 || block_by_singles(c)) {
+    for (size_t j = 0; j < k; j++) curv_accumulate(c, V + j * P, out + j * P, mode);
+    return CS_OK;
+  }
+  Err err = {0};
+  if (k > c->kmax && curv_block_reserve(c, k, &err)) return err.code;
+  net_block_pack(c->net, k, V, c->bv, c->bv + k * P);
+  block_accumulate(c, k, mode);
+  net_block_unpack(c->net, k, c->bout, mode == NET_R_HESSIAN ? c->bout + k * P : NULL, out);
+  c->applies += (long)k;
+  return CS_OK;
+}
+
+int curv_hvp_block(Curvature *c, size_t k, const double *V, double *HV) {
+  return curv_block(c, k, V, HV, NET_R_HESSIAN);
+}
+
+int curv_ggn_block(Curvature *c, size_t k, const double *V, double *GV) {
+  return curv_block(c, k, V, GV, NET_R_GGN);
+}
+
 static int hess_apply(void *self, const double *x, double *y) { return curv_hvp(self, x, y); }
 static int ggn_apply(void *self, const double *x, double *y) { return curv_ggn(self, x, y); }
+static int hess_apply_block(void *self, size_t k, const double *X, double *Y) {
+  return curv_hvp_block(self, k, X, Y);
+}
+static int ggn_apply_block(void *self, size_t k, const double *X, double *Y) {
+  return curv_ggn_block(self, k, X, Y);
+}
 static int ntk_apply(void *self, const double *x, double *y) { return curv_ntk(self, x, y); }
 
 Linop curv_hessian_op(Curvature *c) {
-  return (Linop){c->net->n_params, hess_apply, NULL, c};
+  return (Linop){c->net->n_params, hess_apply, hess_apply_block, c};
 }
 
-Linop curv_ggn_op(Curvature *c) { return (Linop){c->net->n_params, ggn_apply, NULL, c}; }
+Linop curv_ggn_op(Curvature *c) {
+  return (Linop){c->net->n_params, ggn_apply, ggn_apply_block, c};
+}
 
 Linop curv_ntk_op(Curvature *c) {
   return (Linop){c->batch.n * c->net->d_out, ntk_apply, NULL, c};

@@ -57,11 +57,20 @@ void curv_outputs(const Curvature *c, double *F);
 
 int curv_hvp(Curvature *c, const double *v, double *hv);
 int curv_ggn(Curvature *c, const double *v, double *gv);
+/* k products in one pass (net.h, "block R-passes"): V holds k directions (vector j at
+ * V + j*P), HV receives theirs. Equal to k single products up to rounding (the sums run in
+ * another order); applies counts k. The block workspaces grow to k on first use (an
+ * allocation), or up front by curv_block_reserve; a row-coupling loss (Sobolev) runs k
+ * single products. CS_ENOMEM when the workspaces cannot grow. */
+int curv_block_reserve(Curvature *c, size_t k, Err *err);
+int curv_hvp_block(Curvature *c, size_t k, const double *V, double *HV);
+int curv_ggn_block(Curvature *c, size_t k, const double *V, double *GV);
 int curv_jvp(Curvature *c, const double *v, double *jv);      /* jv: [n][d_out] */
 int curv_vjp(Curvature *c, const double *u, double *jtu);     /* u: [n][d_out] */
 int curv_ntk(Curvature *c, const double *u, double *out);     /* out = J Jᵀ u */
 
-/* Linops over the context (n = P, or n·d_out for the NTK). */
+/* Linops over the context (n = P, or n·d_out for the NTK); the Hessian's and the GGN's
+ * apply_block are the block products. */
 Linop curv_hessian_op(Curvature *c);
 Linop curv_ggn_op(Curvature *c);
 Linop curv_ntk_op(Curvature *c);

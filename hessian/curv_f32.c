@@ -17,7 +17,30 @@ struct CurvF32 {
   float *gl[THREADS_MAX];     /* [chunk][d_out]: dL/dF or R{dL/dF} in float */
   double *gl64[THREADS_MAX];  /* [chunk][d_out]: the same in double, from the loss */
   double *rf64[THREADS_MAX];  /* [chunk][d_out]: R{F} in double, for the loss */
+  /* block products: up to kmax directions */
+  size_t kmax;
+  float *bv;                  /* [2kP]: vf then vb */
+  NetRWorkF32 *brws[THREADS_MAX];
+  float *bout[THREADS_MAX];   /* [2kP], kept zero between chunks */
+  float *bgl[THREADS_MAX];    /* [chunk][k][d_out] */
+  double *bgl64[THREADS_MAX], *brf64[THREADS_MAX];
 };
+
+static void block_release(CurvF32 *f) {
+  for (int t = 0; t < THREADS_MAX; t++) {
+    net_rwork_free_f32(f->brws[t]);
+    free(f->bout[t]);
+    free(f->bgl[t]);
+    free(f->bgl64[t]);
+    free(f->brf64[t]);
+    f->brws[t] = NULL;
+    f->bout[t] = f->bgl[t] = NULL;
+    f->bgl64[t] = f->brf64[t] = NULL;
+  }
+  free(f->bv);
+  f->bv = NULL;
+  f->kmax = 0;
+}
 
 CurvF32 *curv_f32_alloc(const Net *net, size_t n_max, size_t chunk, int nthreads, Err *err) {
   CurvF32 *f = calloc(1, sizeof *f);
@@ -63,6 +86,7 @@ void curv_f32_free(CurvF32 *f) {
     free(f->gl64[t]);
     free(f->rf64[t]);
   }
+  block_release(f);
   free(f->theta);
   free(f->v);
   free(f->X);
@@ -114,4 +138,54 @@ void curv_f32_product_chunk(CurvF32 *f, LossKind loss, const Batch *b, int i, si
 const double *curv_f32_outputs(const CurvF32 *f, int i, size_t *m) {
   *m = f->cache[i]->n;
   return f->cache[i]->out64;
+}
+
+int curv_f32_block_reserve(CurvF32 *f, size_t k) {
+  if (k <= f->kmax) return CS_OK;
+  block_release(f);
+  const Net *net = f->net;
+  size_t P = net->n_params, brow = k * curv_block_rows(f->chunk, k), rows = brow * net->d_out;
+  int ok = !!(f->bv = malloc(2 * k * P * sizeof *f->bv));
+  for (int t = 0; t < f->nthreads && ok; t++) {
+    ok &= !!(f->brws[t] = net_rwork_alloc_f32(net, brow));
+    ok &= !!(f->bout[t] = calloc(2 * k * P, sizeof *f->bout[t]));
+    ok &= !!(f->bgl[t] = malloc(rows * sizeof *f->bgl[t]));
+    ok &= !!(f->bgl64[t] = malloc(rows * sizeof *f->bgl64[t]));
+    ok &= !!(f->brf64[t] = malloc(rows * sizeof *f->brf64[t]));
+  }
+  if (!ok) {
+    block_release(f);
+    return CS_ENOMEM;
+  }
+  f->kmax = k;
+  return CS_OK;
+}
+
+void curv_f32_block_set_dir(CurvF32 *f, size_t k, const double *vf, const double *vb) {
+  size_t kP = k * f->net->n_params;
+  to_float(kP, vf, f->bv);
+  to_float(kP, vb, f->bv + kP);
+}
+
+void curv_f32_block_chunk(CurvF32 *f, size_t k, LossKind loss, const Batch *b, int i,
+                          size_t r0, int t, double scale, int mode, double *dst) {
+  const Net *net = f->net;
+  size_t d = net->d_out, kP = k * net->n_params;
+  const NetCacheF32 *whole = f->cache[i];
+  NetRWorkF32 *rw = f->brws[t];
+  size_t step = curv_block_rows(f->chunk, k);
+  for (size_t s0 = 0; s0 < whole->n; s0 += step) {
+    NetCacheF32 nc;
+    size_t m = whole->n - s0 < step ? whole->n - s0 : step, rows = m * k * d;
+    net_cache_rows_f32(net, whole, s0, m, &nc);
+    net_rforward_block_f32(net, f->theta, &nc, f->bv, k, rw);
+    const float *RF = rw->RA[net->nlayers - 1];
+    for (size_t j = 0; j < rows; j++) f->brf64[t][j] = RF[j];
+    loss_hess_apply_block(loss, m, k, d, nc.aux, b->Y + (r0 + s0) * d, f->brf64[t], scale, NULL,
+                          f->bgl64[t]);
+    for (size_t j = 0; j < rows; j++) f->bgl[t][j] = (float)f->bgl64[t][j];
+    net_rbackward_block_f32(net, f->theta, &nc, f->bv, f->bv + kP, k, rw, f->bgl[t], mode,
+                            f->bout[t], f->bout[t] + kP);
+  }
+  add_into(2 * kP, f->bout[t], dst);
 }

@@ -38,6 +38,15 @@ double curv_f32_objective_chunk(CurvF32 *f, LossKind loss, const Batch *b, int i
  * with the loss's output Hessian scaled by `scale`, added to dst (double). */
 void curv_f32_product_chunk(CurvF32 *f, LossKind loss, const Batch *b, int i, size_t r0,
                             int t, double scale, int mode, double *dst);
+/* Block products (curv_hvp_block): float workspaces for up to k directions (CS_ENOMEM);
+ * the packed directions vf, vb (k·P each, net.h's block layout) to float; chunk i's block
+ * product added to dst (2kP doubles: outA then outB, as net_rbackward_block's). */
+int curv_f32_block_reserve(CurvF32 *f, size_t k);
+/* Rows of a chunk per block pass (hessian/curv.c): both precisions split alike. */
+size_t curv_block_rows(size_t chunk, size_t k);
+void curv_f32_block_set_dir(CurvF32 *f, size_t k, const double *vf, const double *vb);
+void curv_f32_block_chunk(CurvF32 *f, size_t k, LossKind loss, const Batch *b, int i,
+                          size_t r0, int t, double scale, int mode, double *dst);
 /* Chunk i's outputs F [m][d_out] in double, as the loss saw them. */
 const double *curv_f32_outputs(const CurvF32 *f, int i, size_t *m);
 

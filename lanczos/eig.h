@@ -173,6 +173,25 @@ int eig_solve_auto(const Linop *op, const EigOpts *o, EigResult *r, const char *
                    Err *err);
 
 /*
+ * Block solver: LOBPCG without a preconditioner (lanczos/lobpcg.c), over the operator's
+ * block product (linop_apply_block: one pass for the block when the operator has
+ * apply_block, as the Hessian and the GGN have). A block of bs = o->ncv vectors (0: k +
+ * max(2, k/2), at most 40 and n/3) iterates on span[X, P, W] (Ritz vectors, previous
+ * directions, residuals of the unconverged pairs: soft locking) kept orthonormal with
+ * rank loss dropped; Rayleigh-Ritz in float64 (dsyev). A pair is converged when its
+ * residual ||A x - theta x|| <= tol * max(|theta|, sqrt(eps) max|theta|), or, with
+ * value_tol > 0, when res^2/gap <= value_tol * max(...) (gap as eig_lanczos_values',
+ * gap_ref likewise). warm (nwarm <= bs vectors, exactly, no nudge) and warm_products
+ * (EIG_TOP) start it; maxit caps the products. Residuals are computed from products
+ * (exact up to rounding: exact_residuals adds nothing). EIG_BOTH runs two solves. next_value
+ * (EIG_TOP, bs > k): the (k+1)-th Ritz value. k <= 32. CS_ENOCONV with the best pairs when
+ * maxit is reached or the residuals stagnate.
+ */
+int eig_lobpcg(const Linop *op, const EigOpts *o, EigResult *r, Err *err);
+int eig_lobpcg_values(const Linop *op, const EigOpts *o, double value_tol, double gap_ref,
+                      EigResult *r, Err *err);
+
+/*
  * m steps of Lanczos with full reorthogonalisation from v0 (any nonzero
  * vector; it is normalised). Fills alpha[0..s), beta[0..s) and Q (n*m, vector
  * j at Q + j*n, required: full reorthogonalisation needs the basis), where

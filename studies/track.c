@@ -23,6 +23,7 @@ struct Tracker {
   double check;       /* relative error of the one-product value at the last refresh */
   int use_arpack;
   int value_stop;     /* full solves stop on the value bound (tracker_set_value_stop) */
+  int lobpcg;         /* full solves by warm LOBPCG (tracker_set_lobpcg) */
   uint64_t seed;
   int have;           /* V holds k orthonormal vectors */
   double *V, *W;      /* [k][n]: basis and H·V */
@@ -71,6 +72,8 @@ void tracker_set_update_tol(Tracker *t, double update_tol, int refresh) {
 }
 
 void tracker_set_value_stop(Tracker *t, int value_stop) { t->value_stop = value_stop; }
+
+void tracker_set_lobpcg(Tracker *t, int lobpcg) { t->lobpcg = lobpcg; }
 
 double tracker_last_check(const Tracker *t) { return t->check; }
 
@@ -201,14 +204,18 @@ int tracker_measure(Tracker *t, const Linop *op, EigResult *r, int *full, Err *e
     eo.nwarm = t->k;
     eo.warm_products = warm_products;
   }
-  if (!t->use_arpack) { /* the basis cap eig_lanczos_values takes by default (eig.h) */
+  if (!t->use_arpack && t->lobpcg) { /* a guard beside the k pairs: θ_{k+1} for the bound */
+    eo.ncv = t->k + 1;
+    rc = eig_lobpcg_values(op, &eo, value_tol, gap_ref, r, err);
+  } else if (!t->use_arpack) { /* the basis cap eig_lanczos_values takes by default (eig.h) */
     int cap = MAX(2 * t->k + 1, 20);
     if ((size_t)cap > t->n) cap = (int)t->n;
     if (!t->work && !(t->work = eig_work_alloc(t->n, cap, err))) return err->code;
     eo.work = t->work; /* r's vectors are then borrowed until this tracker's next solve */
+    rc = eig_lanczos_values(op, &eo, value_tol, gap_ref, r, err);
+  } else {
+    rc = eig_arpack(op, &eo, r, err);
   }
-  rc = t->use_arpack ? eig_arpack(op, &eo, r, err)
-                     : eig_lanczos_values(op, &eo, value_tol, gap_ref, r, err);
   if (rc && rc != CS_ENOCONV) return rc;
   r->matvecs += cheap_mv;
   /* θ_{k+1} bounds the error of later cheap updates; without it (ARPACK) every

@@ -48,6 +48,11 @@ double tracker_last_check(const Tracker *t);
  * instead of the residual: same accuracy of the values for fewer products, vectors
  * to about sqrt(tol) (they only seed the next measurement). Own Lanczos only. */
 void tracker_set_value_stop(Tracker *t, int value_stop);
+/* lobpcg 1: the full solves are warm LOBPCG (eig_lobpcg_values, lanczos/eig.h) over the
+ * operator's block product, block k + 1 (the Ritz vectors and their products from the
+ * update, one seeded guard), with the value stop when it is set; 0: the own Lanczos
+ * (default). Ignored with use_arpack. */
+void tracker_set_lobpcg(Tracker *t, int lobpcg);
 /* Forget the vectors: the next measurement is a full cold solve. */
 void tracker_reset(Tracker *t);
 /* Measures the top-k pairs of op. r: values descending, vectors, residuals (exact for

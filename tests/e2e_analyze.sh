@@ -63,6 +63,13 @@ done
 [ "$agree" = 1 ]; ok $? "default and --solver arpack agree to 1e-7 x lambda_max on all four (${va[*]} vs ${vr[*]})"
 pa=$(prods "$auto_out"); pr=$(prods "$OUT")
 [ -n "$pa" ] && [ -n "$pr" ] && [ "$pa" -le "$pr" ]; ok $? "the default takes no more products than ARPACK ($pa vs $pr)"
+run A --run "$ID" --step 10 --top 2 --bottom 2 --solver lobpcg
+read -r -a vb <<<"$(vals "$OUT")"
+agree=$([ $RC -eq 0 ] && [ ${#vb[@]} -eq 4 ] && [[ $OUT == *"eigenvalues (lobpcg, "* ]] && echo 1 || echo 0)
+for i in 0 1 2 3; do
+  awk -v a="${vb[$i]}" -v b="${vr[$i]}" -v m="$lmax" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(a!="" && d<=1e-7*m)}' || agree=0
+done
+[ "$agree" = 1 ]; ok $? "--solver lobpcg (block products) agrees with ARPACK to 1e-7 x lambda_max on all four (${vb[*]} vs ${vr[*]}; $(prods "$OUT") products)"
 run A --run "$ID" --step 10 --solver sometimes
 [ $RC -eq 2 ] && [[ $ERR == *"--solver 'sometimes'"* ]]; ok $? "--solver sometimes refused with exit 2 ($ERR)"
 OUT=$first_out

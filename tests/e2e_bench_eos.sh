@@ -3,7 +3,8 @@
 # whole) at a small scale on real Fashion-MNIST: 40 GD steps with the sharpness every 10.
 # Every tracked value must be within 1e-5 relative of a cold float64 solve (the
 # benchmark's own untimed check, to 1e-10), with both stopping rules; the value stop
-# must take no more products per measurement than the residual one; bad options exit 2.
+# must take no more products per measurement than the residual one; so must the LOBPCG warm
+# start and the float32 passes (at tol 1e-5, residual stop); bad options exit 2.
 # About 20 s on one core. TAP output.
 #
 #   bash tests/e2e_bench_eos.sh path/to/curvscope
@@ -33,6 +34,15 @@ done
 awkt "${MV[value]} <= ${MV[residual]}"
 ok $? "the value stop takes no more products per measurement (${MV[value]} vs ${MV[residual]})"
 
+# the block solver's warm start, and the float32 passes at their floor with the residual stop
+for extra in "--track-solver lobpcg" "--precision mixed --tol 1e-5 --track-stop residual"; do
+  run "$BIN" bench --workload eos --steps 40 --every 10 --threads 1 $extra --json
+  c=$(field "$OUT" check_max_rel)
+  [ $RC -eq 0 ] && awkt "$c <= 1e-5" && awkt "$(field "$OUT" all_converged) == 1"
+  ok $? "bench eos $extra: converged, every value within 1e-5 of a cold float64 1e-10 solve (max $c, rc $RC)"
+done
+run "$BIN" bench --workload eos --steps 20 --track-solver arnoldi
+[ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--track-solver arnoldi"; ok $? "--track-solver arnoldi refused with exit 2 (rc $RC: $ERR)"
 run "$BIN" bench --workload eos --steps 20 --track-stop sometimes
 [ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--track-stop sometimes"; ok $? "--track-stop sometimes refused with exit 2, naming it (rc $RC: $ERR)"
 run "$BIN" bench --workload eos --steps 20 --every 0

@@ -45,6 +45,14 @@ r1=$(jx rss_eig1_mb) r10=$(jx rss_eig10_mb) rall=$(jx rss_mb)
 jq1 "$r1 > 0 and $r1 <= $r10 and $r10 <= $rall"
 ok $? "bench eig: peaks ordered, up to top-1 <= up to top-10 <= both solvers ($r1, $r10, $rall MB)"
 
+# ---- bench block: block products and LOBPCG against the singles -----------------------------
+run "$BIN" bench block --workload deeplinear --threads 1 --no-eig10 --budget 0.5 --json
+js=$(echo "$OUT" | grep '^{' | tail -1)
+[ $RC -eq 0 ] && [ -n "$js" ]; ok $? "bench block --json exits 0 with a JSON line (rc $RC: $ERR)"
+lb=$(jx block_eig1_lobpcg_value) ll=$(jx block_eig1_lanczos_value)
+jq1 "$(jx block_eig1_lobpcg_converged) = 1 and $(jx block_eig1_lanczos_converged) = 1 and abs($lb - $ll) <= 1e-6 * abs($ll) and $(jx block_hvp10_cpu_per_vector_over_single) > 0 and length('$(jx openblas_corename)') > 0"
+ok $? "bench block: LOBPCG and Lanczos top-1 converged and agree ($lb vs $ll), block timings and kernel recorded"
+
 # ---- bench --workload spectral: a study's loop (bench/compare's loop workloads) -------------
 run "$BIN" bench all --workload spectral --threads 1 --steps 3 --repeats 3 --budget 0.01 --dgemm-n 64 --json
 js=$(echo "$OUT" | grep '^{' | tail -1)

@@ -23,28 +23,11 @@
 #include "hessian/curv.h"
 #include "lanczos/eig.h"
 #include "tests/net_util.h"
+#include "tests/curv_prob.h"
 #include "tests/tap.h"
 
 #define HVP_TOL 1e-4   /* float32 HVP against float64 (see the header) */
 #define EIG_TOL 1e-5   /* the bar: mixed top eigenvalues within 1e-5 of float64 */
-
-static double rel_diff(const double *x, const double *ref, size_t n) {
-  double d = 0, r = 0;
-  for (size_t i = 0; i < n; i++) {
-    d += (x[i] - ref[i]) * (x[i] - ref[i]);
-    r += ref[i] * ref[i];
-  }
-  return sqrt(d) / (sqrt(r) > 0 ? sqrt(r) : 1);
-}
-
-typedef struct Prob {
-  Net net;
-  double *theta, *X, *Y;
-  int *labels;
-  size_t n, P;
-  LossKind loss;
-  Batch b;
-} Prob;
 
 /* A net of `model` and activation, n Gaussian inputs, targets one-hot of random labels
  * (CE) or Gaussian (MSE). */
@@ -70,22 +53,6 @@ static int prob_make(Prob *p, const char *model, ActKind act, LossKind loss, siz
   }
   p->b = (Batch){p->X, p->Y, p->labels, n, NULL, NULL};
   return 1;
-}
-
-static void prob_free(Prob *p) {
-  free(p->theta), free(p->X), free(p->Y), free(p->labels);
-  net_deinit(&p->net);
-}
-
-static Curvature *prob_curv(Prob *p, Precision prec, size_t chunk) {
-  Err err = {0};
-  Curvature *c = curv_alloc(&p->net, p->loss, p->n, chunk, &err);
-  if (!c || curv_set_precision(c, prec, &err) || curv_build(c, p->theta, &p->b, &err)) {
-    tap_ok(0, "curvature context (%s)", err.msg);
-    curv_free(c);
-    return NULL;
-  }
-  return c;
 }
 
 /* HVP, GGN product, gradient and loss in mixed precision against float64 and a finite

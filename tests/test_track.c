@@ -55,7 +55,7 @@ static void build(size_t n, double *A0, double *E, Rng *rng) {
   free(HD);
 }
 
-static long run(const char *label, double step, int expect_cheap, int value_stop) {
+static long run(const char *label, double step, int expect_cheap, int value_stop, int lobpcg) {
   size_t n = 120;
   Rng rng;
   rng_seed(&rng, 42);
@@ -67,6 +67,7 @@ static long run(const char *label, double step, int expect_cheap, int value_stop
   double tol = 1e-8;
   Tracker *tr = tracker_alloc(n, 2, tol, 0, 7);
   tracker_set_value_stop(tr, value_stop);
+  tracker_set_lobpcg(tr, lobpcg);
   int worst_ok = 1, cheap = 0, all_conv = 1;
   long products = 0;
   double worst = 0;
@@ -104,11 +105,17 @@ static long run(const char *label, double step, int expect_cheap, int value_stop
 
 int main(void) {
   threads_set(1);
-  run("slow", 1e-7, 1, 0);
-  long res = run("fast", 2e-2, 0, 0);
+  run("slow", 1e-7, 1, 0, 0);
+  long res = run("fast", 2e-2, 0, 0, 0);
   /* the full solves stopping on the value bound: as accurate (the checks in run), cheaper */
-  run("slow, value stop", 1e-7, 1, 1);
-  long val = run("fast, value stop", 2e-2, 0, 1);
+  run("slow, value stop", 1e-7, 1, 1, 0);
+  long val = run("fast, value stop", 2e-2, 0, 1, 0);
+  /* the full solves by warm LOBPCG (block k + 1): the same checks */
+  run("slow, lobpcg", 1e-7, 1, 0, 1);
+  long lb = run("fast, lobpcg", 2e-2, 0, 0, 1);
+  long lbv = run("fast, lobpcg, value stop", 2e-2, 0, 1, 1);
+  tap_ok(lbv < lb, "fast motion, lobpcg: the value stop takes fewer products (%ld < %ld; lanczos "
+         "%ld and %ld)", lbv, lb, res, val);
   tap_ok(val < res, "fast motion: the value stop takes fewer products (%ld < %ld)", val, res);
   tap_ok(tracker_alloc(10, 10, 1e-6, 0, 1) == NULL, "k >= n refused");
   return tap_done();
