@@ -171,7 +171,10 @@ static inline void mul_d1_row(ActKind k, const double *s, size_t out, const real
         for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] * (1 - a[j]));
       return;
     case ACT_RELU:
-      for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] > 0 ? (s ? s[j] : 1.0) : 0.0);
+      if (s)
+        for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] > 0 ? s[j] : 0.0);
+      else  /* in real: the float build's loop stays in float (and vectorises) */
+        for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] > 0 ? (real)1 : (real)0);
       return;
     default:
       for (size_t j = 0; j < out; j++) y[j] = x[j] * g1[j];
