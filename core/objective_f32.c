@@ -71,6 +71,10 @@ static void to_float(size_t n, const double *x, float *y) {
   for (size_t j = 0; j < n; j++) y[j] = (float)x[j];
 }
 
+/* 8 doubles, one vector with AVX-512 (GCC/clang vector extension; element-wise, so the
+ * same bits at any width). */
+typedef double Lanes __attribute__((vector_size(64)));
+
 /*
  * Entries [i0, i1) of the gradient: grad = Σ_p v_p in part order, v_p = acc_p + g_p (a part
  * that ran several chunks: the earlier ones summed in double in acc_p, acc_0 = grad) or
@@ -96,13 +100,13 @@ static void gather_block(int T, float *const *g, double *const *acc, size_t i0, 
     memset(g[p] + i0, 0, (i1 - i0) * sizeof *gp);
   }
   if (!sq) return;
-  double x[8] = {0}, y[8] = {0}, xs = 0.0, ys = 0.0;
+  Lanes x = {0}, y = {0}, a, t;  /* lane l sums the entries i0 + l mod 8 */
+  double xs = 0.0, ys = 0.0;
   size_t i = i0;
-  for (; i + 8 <= i1; i += 8)
-    for (int l = 0; l < 8; l++) {
-      x[l] += grad[i + l] * grad[i + l];
-      y[l] += theta[i + l] * theta[i + l];
-    }
+  for (; i + 8 <= i1; i += 8) {
+    memcpy(&a, grad + i, sizeof a), memcpy(&t, theta + i, sizeof t);
+    x += a * a, y += t * t;
+  }
   for (int l = 0; l < 8; l++) xs += x[l], ys += y[l];
   for (; i < i1; i++) xs += grad[i] * grad[i], ys += theta[i] * theta[i];
   sq[0] = xs, sq[1] = ys;
