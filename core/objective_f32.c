@@ -134,12 +134,13 @@ int objective_eval_f32(const Net *net, const double *theta, LossKind loss, const
                        double *gnorm, double *pnorm) {
   size_t nchunks = (b->n + w->chunk - 1) / w->chunk, P = net->n_params, d = net->d_in;
   int T = threads_for_chunks(w->nthreads, nchunks);
-  to_float(P, theta, w->theta32);
   double part_loss[THREADS_MAX], *acc[THREADS_MAX];
   size_t part_correct[THREADS_MAX];
 #pragma omp parallel num_threads(T) if (T > 1)
   {
     int team = omp_get_num_threads();
+#pragma omp for schedule(static)  /* θ to float over the team (its barrier ends it) */
+    for (size_t j = 0; j < P; j += 8192) to_float(P - j < 8192 ? P - j : 8192, theta + j, w->theta32 + j);
     for (int p = omp_get_thread_num(); p < T; p += team) {
       size_t lo, hi, correct = 0;
       double total = 0.0;
