@@ -182,6 +182,13 @@ static inline void mul_d1_row(ActKind k, const double *s, size_t out, const real
   }
 }
 
+/* y = x where a > 0, else x·0 (ReLU's σ' without scales) over n entries, as mul_d1_row's
+ * rows would give it; y may alias x. A SIMD leaf (simd.h). */
+CS_SIMD_CLONES
+static void relu_mask(size_t n, const real *a, const real *x, real *y) {
+  for (size_t i = 0; i < n; i++) y[i] = x[i] * (a[i] > 0 ? (real)1 : (real)0);
+}
+
 /* One row of R{G} = R{D} ⊙ s⊙σ'(Z) + D ⊙ s²⊙σ''(Z) ⊙ R{U}, written over ru (R{U}) in
  * place; D ⊙ s²⊙σ''(Z) is G ⊙ (−2 s⊙A) (tanh), G ⊙ s⊙(1 − 2A) (sigmoid) or stored K. */
 static inline void rgrad_row(ActKind kind, const double *s, size_t out, const real *a,
@@ -329,6 +336,14 @@ static void grad_through_act(const Net *net, int l, size_t n, NetCacheT *c, int 
   ActKind kind = L->act.kind;
   const double *s = L->s;
   const real *d1 = c->d1[l], *D = c->D[l] ? c->D[l] : G;
+  if (kind == ACT_RELU && !s && !K) {  /* the training pass's common case: one flat mask */
+#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
+    for (size_t i = 0; i < n; i += 64) {
+      size_t o = i * out;
+      relu_mask((n - i < 64 ? n - i : 64) * out, A + o, D + o, G + o);
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
   for (size_t i = 0; i < n; i++) {
     real *g = G + i * out;
