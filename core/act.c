@@ -199,9 +199,8 @@ void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double 
   }
 }
 
-/* float32: tanh through tanhf (libmvec's vector tanhf); identity, relu and hat in float
- * (the same bits as rounding the float64 versions: each is exact or one float
- * subtraction); sine through sine_range_f32's polynomial; the rest through the float64
+/* float32: tanh through tanhf (libmvec's vector tanhf); relu and hat in float (the same
+ * bits as rounding the float64 versions: each is exact or one float subtraction); sine through sine_range_f32's polynomial; the rest through the float64
  * scalar versions rounded to float (they are not on the float32 fast path). */
 static void tanh_block_f32(size_t n, const float *z, float *a, float *d1, float *d2) {
   if (a && !d1 && !d2) {
@@ -281,14 +280,7 @@ static void act_range_f32(Act act, size_t i0, size_t i1, const float *z, float *
                           float *d2) {
   size_t n = i1 - i0;
   float *ao = a ? a + i0 : NULL, *d1o = d1 ? d1 + i0 : NULL, *d2o = d2 ? d2 + i0 : NULL;
-  switch (act.kind) {
-    case ACT_IDENTITY:
-      for (size_t i = i0; i < i1; i++) {
-        if (a && a != z) a[i] = z[i];
-        if (d1) d1[i] = 1;
-        if (d2) d2[i] = 0;
-      }
-      return;
+  switch (act.kind) {  /* identity (only with per-unit scales) takes the exact default */
     case ACT_RELU: relu_range_f32(n, z + i0, ao, d1o, d2o); return;
     case ACT_HAT: hat_range_f32(n, z + i0, ao, d1o, d2o); return;
     case ACT_SINE: sine_range_f32(act.w0, n, z + i0, ao, d1o, d2o); return;

@@ -234,12 +234,17 @@ int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, 
     }
   }
   if (grad) threads_sum_into(grad, w->acc, T, P);
+  objective_parts_finish(T, part_loss, part_correct, b, loss_out, acc_out);
+  return CS_OK;
+}
+
+void objective_parts_finish(int T, const double *part_loss, const size_t *part_correct,
+                            const Batch *b, double *loss_out, double *acc_out) {
   double total = 0.0;
   size_t correct = 0;
   for (int p = 0; p < T; p++) total += part_loss[p], correct += part_correct[p];
   if (loss_out) *loss_out = total / (double)b->n;
   if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
-  return CS_OK;
 }
 
 int objective_eval_norms(const Net *net, const double *theta, LossKind loss, const Batch *b,

@@ -144,6 +144,10 @@ int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, 
 int objective_eval_norms(const Net *net, const double *theta, LossKind loss, const Batch *b,
                          ObjectiveWork *w, double *grad, double *loss_out, double *acc_out,
                          double *gnorm, double *pnorm);
+/* The parts' loss sums and argmax hits added in part order: the batch's mean loss and
+ * accuracy (NAN without labels), into the outputs that are non-NULL. */
+void objective_parts_finish(int T, const double *part_loss, const size_t *part_correct,
+                            const Batch *b, double *loss_out, double *acc_out);
 /* objective_eval_parallel's float32 passes (objective_f32.c; w has them): the same chunks
  * and parts, rows and θ in float, each part's last chunk gradient kept in float until one
  * pass over P sums the parts into grad, zeroes the float buffers and (gnorm and pnorm

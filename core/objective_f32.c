@@ -159,10 +159,6 @@ int objective_eval_f32(const Net *net, const double *theta, LossKind loss, const
     }
   }
   if (grad) gather(T, w->g32, acc, P, grad, theta, gnorm, pnorm);
-  double total = 0.0;
-  size_t correct = 0;
-  for (int p = 0; p < T; p++) total += part_loss[p], correct += part_correct[p];
-  if (loss_out) *loss_out = total / (double)b->n;
-  if (acc_out) *acc_out = b->labels ? (double)correct / (double)b->n : NAN;
+  objective_parts_finish(T, part_loss, part_correct, b, loss_out, acc_out);
   return CS_OK;
 }
