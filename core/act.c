@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simd.h"
 #include "spec.h"
 
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(CS_HAVE_LIBMVEC)
@@ -198,7 +199,8 @@ void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double 
   }
 }
 
-/* float32: tanh through tanhf (libmvec's vector tanhf), the rest through the float64
+/* float32: tanh through tanhf (libmvec's vector tanhf); relu and hat in float (the same
+ * bits as rounding the float64 versions: each is exact or one float subtraction); sine through sine_range_f32's polynomial; the rest through the float64
  * scalar versions rounded to float (they are not on the float32 fast path). */
 static void tanh_block_f32(size_t n, const float *z, float *a, float *d1, float *d2) {
   if (a && !d1 && !d2) {
@@ -214,13 +216,82 @@ static void tanh_block_f32(size_t n, const float *z, float *a, float *d1, float 
   }
 }
 
+/* sin and cos of x for |x| < 2^20 (NaN or not beyond): x − kπ/2 in two parts (Cody-Waite,
+ * fdlibm's split of π/2: k·PIO2_1 is exact for |k| < 2^20), then Taylor polynomials on
+ * |r| <= π/4 to r^15 and r^16 (the next terms are below 5e-17), and the quadrant k mod 4.
+ * Branch-free, so a loop over it vectorises; within a few units of 2^-53 of libm's sin and
+ * cos (tests/test_act_f32.c), far below a float's rounding. */
+#define ACT_PIO2_1 1.57079632673412561417e+00
+#define ACT_PIO2_1T 6.07710050650619224932e-11
+static inline void sincos_poly(double x, double *sx, double *cx) {
+  double kf = (x * 0.63661977236758134308 + 0x1.8p52) - 0x1.8p52; /* nearest integer */
+  int q = (int)kf;
+  double r = (x - kf * ACT_PIO2_1) - kf * ACT_PIO2_1T, r2 = r * r;
+  double sp = r + r * r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 + r2 * (1.0 / 362880 +
+              r2 * (-1.0 / 39916800 + r2 * (1.0 / 6227020800.0 + r2 * (-1.0 / 1307674368000.0)))))));
+  double cp = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 * (1.0 / 40320 +
+              r2 * (-1.0 / 3628800 + r2 * (1.0 / 479001600 + r2 * (-1.0 / 87178291200.0 +
+              r2 * (1.0 / 20922789888000.0))))))));
+  double s = q & 1 ? cp : sp, c = q & 1 ? sp : cp;
+  *sx = q & 2 ? -s : s;
+  *cx = (q + 1) & 2 ? -c : c;
+}
+
+void act_sincos_poly(double x, double *s, double *c) { sincos_poly(x, s, c); }
+
+/* SIREN's sin(ω0 z), ω0 cos(ω0 z), −ω0² sin(ω0 z) with ω0·z in double (as the float64
+ * scalar versions take it), rounded to float; the rare |ω0 z| >= 2^20 (or NaN) through libm. */
+CS_SIMD_CLONES
+static void sine_range_f32(double w0, size_t n, const float *z, float *a, float *d1, float *d2) {
+  int far = 0;
+  for (size_t i = 0; i < n; i++) far |= !(fabs(w0 * (double)z[i]) < 0x1p20);
+  for (size_t i = 0; i < n; i++) {  /* a may alias z: z[i] is read before a[i] is written */
+    double x = w0 * (double)z[i], s, c;
+    if (far) s = sin(x), c = cos(x);
+    else sincos_poly(x, &s, &c);
+    if (d1) d1[i] = (float)(w0 * c);
+    if (d2) d2[i] = (float)(-w0 * w0 * s);
+    if (a) a[i] = (float)s;
+  }
+}
+
+CS_SIMD_CLONES
+static void relu_range_f32(size_t n, const float *z, float *a, float *d1, float *d2) {
+  for (size_t i = 0; i < n; i++) {
+    float zi = z[i];
+    if (d1) d1[i] = zi > 0 ? 1.0f : 0.0f;
+    if (d2) d2[i] = 0.0f;
+    if (a) a[i] = zi > 0 ? zi : 0.0f;
+  }
+}
+
+CS_SIMD_CLONES
+static void hat_range_f32(size_t n, const float *z, float *a, float *d1, float *d2) {
+  for (size_t i = 0; i < n; i++) {
+    float zi = z[i];
+    int up = zi >= 0 && zi <= 1, down = zi > 1 && zi <= 2;
+    if (d1) d1[i] = up ? 1.0f : down ? -1.0f : 0.0f;
+    if (d2) d2[i] = 0.0f;
+    if (a) a[i] = up ? zi : down ? 2.0f - zi : 0.0f;
+  }
+}
+
 static void act_range_f32(Act act, size_t i0, size_t i1, const float *z, float *a, float *d1,
                           float *d2) {
-  for (size_t i = i0; i < i1; i++) {
-    double zi = z[i];
-    if (d1) d1[i] = (float)act_df(act, zi);
-    if (d2) d2[i] = (float)act_d2f(act, zi);
-    if (a) a[i] = (float)act_f(act, zi);
+  size_t n = i1 - i0;
+  float *ao = a ? a + i0 : NULL, *d1o = d1 ? d1 + i0 : NULL, *d2o = d2 ? d2 + i0 : NULL;
+  switch (act.kind) {  /* identity (only with per-unit scales) takes the exact default */
+    case ACT_RELU: relu_range_f32(n, z + i0, ao, d1o, d2o); return;
+    case ACT_HAT: hat_range_f32(n, z + i0, ao, d1o, d2o); return;
+    case ACT_SINE: sine_range_f32(act.w0, n, z + i0, ao, d1o, d2o); return;
+    default:
+      for (size_t i = i0; i < i1; i++) {
+        double zi = z[i];
+        if (d1) d1[i] = (float)act_df(act, zi);
+        if (d2) d2[i] = (float)act_d2f(act, zi);
+        if (a) a[i] = (float)act_f(act, zi);
+      }
+      return;
   }
 }
 

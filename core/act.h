@@ -40,9 +40,15 @@ const char *act_name(ActKind k);
  * a may alias z. */
 void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double *d2);
 
-/* The same in float32 (the float32 passes): tanh in float, the others rounded from the
- * float64 scalar versions. */
+/* The same in float32 (the float32 passes): identity, relu and hat in float (the bits of
+ * the float64 versions rounded), tanh through tanhf, sine through act_sincos_poly (within
+ * a float rounding of the float64 version), the others rounded from the float64 scalar
+ * versions. */
 void act_eval_f32(Act act, size_t n, const float *z, float *a, float *d1, float *d2);
+
+/* sin x and cos x for |x| < 2^20 by a branch-free polynomial (the float32 sine's kernel),
+ * within a few units of 2^-53 of libm's; beyond that range the result is undefined. */
+void act_sincos_poly(double x, double *s, double *c);
 
 /* Scalar versions, for tests and references. */
 double act_f(Act act, double z);

@@ -1,4 +1,5 @@
-/* loss.c: MSE, softmax cross-entropy and the Sobolev loss; the chunked objective (see loss.h). */
+/* loss.c: MSE, softmax cross-entropy and the Sobolev loss; the chunked objective (see loss.h;
+ * its float32 passes are in objective_f32.c). */
 #include "loss.h"
 
 #include "dataset.h"
@@ -179,30 +180,6 @@ double objective_chunk(const Net *net, const double *theta, LossKind loss, const
   return sum;
 }
 
-double objective_chunk_f32(const Net *net, const float *theta32, LossKind loss, const Batch *b,
-                           size_t r0, size_t m, const float *X32, NetCacheF32 *cache,
-                           double *gl64, float *g32, double *grad, size_t *correct) {
-  size_t k = net->d_out, P = net->n_params;
-  net_forward_f32(net, theta32, X32, m, cache);
-  const float *F = cache->A[net->nlayers - 1];
-  double *F64 = cache->out64;
-  for (size_t j = 0; j < m * k; j++) F64[j] = F[j];
-  const LossMetric *M = r0 == 0 && m == b->n ? b->metric : NULL;
-  double sum = loss_eval(loss, M, m, k, F64, b->Y + r0 * k, 1.0 / (double)batch_rows_all(b),
-                         grad ? gl64 : NULL, cache->aux);
-  if (correct && b->labels)
-    for (size_t i = 0; i < m; i++) *correct += (int)loss_argmax(F64 + i * k, k) == b->labels[r0 + i];
-  if (!grad) return sum;
-  float *GL = cache->G[net->nlayers - 1];
-  for (size_t j = 0; j < m * k; j++) GL[j] = (float)gl64[j];
-  net_backward_f32(net, theta32, cache, GL, g32);
-  for (size_t j = 0; j < P; j++) {  /* the chunk's float result into double */
-    grad[j] += (double)g32[j];
-    g32[j] = 0.0f;
-  }
-  return sum;
-}
-
 /* The end of every objective pass: the ranks' sums (data-parallel batches), then the means. */
 static int objective_finish(const Batch *b, double *grad, size_t P, double total, size_t correct,
                             double *loss_out, double *acc_out) {
@@ -272,49 +249,10 @@ void objective_work_free(ObjectiveWork *w) {
   free(w);
 }
 
-int objective_work_set_precision(ObjectiveWork *w, const Net *net, Precision p, Err *err) {
-  if (!precision_f32_passes(p) || w->theta32) return CS_OK;
-  size_t P = net->n_params, c = w->chunk;
-  int ok = !!(w->theta32 = malloc(P * sizeof *w->theta32));
-  for (int t = 0; t < w->nthreads; t++) {
-    ok &= !!(w->cache32[t] = net_cache_alloc_f32(net, c, 0));
-    ok &= !!(w->x32[t] = malloc(c * net->d_in * sizeof *w->x32[t]));
-    ok &= !!(w->g32[t] = calloc(P, sizeof *w->g32[t]));  /* kept zero between chunks */
-    ok &= !!(w->gl64[t] = malloc(c * net->d_out * sizeof *w->gl64[t]));
-  }
-  if (!ok) return err_set(err, CS_ENOMEM, "out of memory for float32 training workspaces");
-  return CS_OK;
-}
-
-/* objective_eval_parallel in float32: the same chunks and threads, rows and θ in float. */
-static int eval_f32(const Net *net, const double *theta, LossKind loss, const Batch *b,
-                    ObjectiveWork *w, double *grad, double *loss_out, double *acc_out) {
-  size_t nchunks = (b->n + w->chunk - 1) / w->chunk, P = net->n_params, d = net->d_in;
-  int T = threads_for_chunks(w->nthreads, nchunks);
-  for (size_t j = 0; j < P; j++) w->theta32[j] = (float)theta[j];
-  double total = 0.0;
-  size_t correct = 0;
-#pragma omp parallel num_threads(T) reduction(+ : total, correct) if (T > 1)
-  {
-    int t = omp_get_thread_num();
-    double *g = threads_accumulator(grad, w->acc, t, P);
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < nchunks; i++) {
-      size_t r0 = i * w->chunk, m = b->n - r0 < w->chunk ? b->n - r0 : w->chunk;
-      const double *X = b->X + r0 * d;
-      for (size_t j = 0; j < m * d; j++) w->x32[t][j] = (float)X[j];
-      total += objective_chunk_f32(net, w->theta32, loss, b, r0, m, w->x32[t], w->cache32[t],
-                                   w->gl64[t], w->g32[t], g, &correct);
-    }
-  }
-  if (grad) threads_sum_into(grad, w->acc, T, P);
-  return objective_finish(b, grad, P, total, correct, loss_out, acc_out);
-}
-
 int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
                             ObjectiveWork *w, double *grad, double *loss_out, double *acc_out) {
   if (w->theta32 && b->weight) return CS_EINVAL; /* float32 chunks are unweighted (train.c says so) */
-  if (w->theta32) return eval_f32(net, theta, loss, b, w, grad, loss_out, acc_out);
+  if (w->theta32) return objective_eval_f32(net, theta, loss, b, w, grad, loss_out, acc_out, NULL, NULL);
   size_t nchunks = (b->n + w->chunk - 1) / w->chunk, P = net->n_params;
   int T = threads_for_chunks(w->nthreads, nchunks);
   if (T < 2 || loss_couples_rows(loss)) /* too few chunks: thread the GEMMs instead */
@@ -338,8 +276,24 @@ int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, 
     }
   }
   if (grad) threads_sum_into(grad, w->acc, T, P);
+  return objective_parts_finish(T, part_loss, part_correct, b, grad, P, loss_out, acc_out);
+}
+
+int objective_parts_finish(int T, const double *part_loss, const size_t *part_correct,
+                           const Batch *b, double *grad, size_t P, double *loss_out,
+                           double *acc_out) {
   double total = 0.0;
   size_t correct = 0;
   for (int p = 0; p < T; p++) total += part_loss[p], correct += part_correct[p];
   return objective_finish(b, grad, P, total, correct, loss_out, acc_out);
+}
+
+int objective_eval_norms(const Net *net, const double *theta, LossKind loss, const Batch *b,
+                         ObjectiveWork *w, double *grad, double *loss_out, double *acc_out,
+                         double *gnorm, double *pnorm) {
+  if (w->theta32 && !b->weight)
+    return objective_eval_f32(net, theta, loss, b, w, grad, loss_out, acc_out, gnorm, pnorm);
+  int rc = objective_eval_parallel(net, theta, loss, b, w, grad, loss_out, acc_out);
+  threads_norm_pair(grad, theta, net->n_params, gnorm, pnorm);
+  return rc;
 }

@@ -159,5 +159,27 @@ void objective_work_free(ObjectiveWork *w);
 int objective_work_set_precision(ObjectiveWork *w, const Net *net, Precision p, Err *err);
 int objective_eval_parallel(const Net *net, const double *theta, LossKind loss, const Batch *b,
                             ObjectiveWork *w, double *grad, double *loss_out, double *acc_out);
+/* objective_eval_parallel and then ‖grad‖, ‖θ‖ (grad non-NULL), the training step's
+ * pair. Float64 (or weighted rows): threads_norm_pair's, the same bits. Float32 passes:
+ * formed in the pass that sums the parts' float gradients into grad, over
+ * threads_norm_pair's fixed blocks with 8 partial sums in each (their own bits, the same
+ * whatever the thread count, within a few units of 2^-53 of threads_norm_pair's). */
+int objective_eval_norms(const Net *net, const double *theta, LossKind loss, const Batch *b,
+                         ObjectiveWork *w, double *grad, double *loss_out, double *acc_out,
+                         double *gnorm, double *pnorm);
+/* The parts' loss sums and argmax hits added in part order, then (a data-parallel batch)
+ * summed over the ranks with grad: the batch's mean loss and accuracy (NAN without labels)
+ * over every rank's rows, into the outputs that are non-NULL. Nonzero if the ranks' sum
+ * failed (the outputs are then NAN). */
+int objective_parts_finish(int T, const double *part_loss, const size_t *part_correct,
+                           const Batch *b, double *grad, size_t P, double *loss_out,
+                           double *acc_out);
+/* objective_eval_parallel's float32 passes (objective_f32.c; w has them): the same chunks
+ * and parts, rows and θ in float, each part's last chunk gradient kept in float until one
+ * pass over P sums the parts into grad, zeroes the float buffers and (gnorm and pnorm
+ * non-NULL) forms the norms as objective_eval_norms says. */
+int objective_eval_f32(const Net *net, const double *theta, LossKind loss, const Batch *b,
+                       ObjectiveWork *w, double *grad, double *loss_out, double *acc_out,
+                       double *gnorm, double *pnorm);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net.h"
+#include "simd.h"
 
 typedef double real;
 #define NP(name) name

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "net.h"
+#include "simd.h"
 
 typedef float real;
 #define NP(name) name##_f32

@@ -171,12 +171,22 @@ static inline void mul_d1_row(ActKind k, const double *s, size_t out, const real
         for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] * (1 - a[j]));
       return;
     case ACT_RELU:
-      for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] > 0 ? (s ? s[j] : 1.0) : 0.0);
+      if (s)
+        for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] > 0 ? s[j] : 0.0);
+      else  /* in real: the float build's loop stays in float (and vectorises) */
+        for (size_t j = 0; j < out; j++) y[j] = x[j] * (a[j] > 0 ? (real)1 : (real)0);
       return;
     default:
       for (size_t j = 0; j < out; j++) y[j] = x[j] * g1[j];
       return;
   }
+}
+
+/* y = x where a > 0, else x·0 (ReLU's σ' without scales) over n entries, as mul_d1_row's
+ * rows would give it; y may alias x. A SIMD leaf (simd.h). */
+CS_SIMD_CLONES
+static void relu_mask(size_t n, const real *a, const real *x, real *y) {
+  for (size_t i = 0; i < n; i++) y[i] = x[i] * (a[i] > 0 ? (real)1 : (real)0);
 }
 
 /* One row of R{G} = R{D} ⊙ s⊙σ'(Z) + D ⊙ s²⊙σ''(Z) ⊙ R{U}, written over ru (R{U}) in
@@ -326,6 +336,14 @@ static void grad_through_act(const Net *net, int l, size_t n, NetCacheT *c, int 
   ActKind kind = L->act.kind;
   const double *s = L->s;
   const real *d1 = c->d1[l], *D = c->D[l] ? c->D[l] : G;
+  if (kind == ACT_RELU && !s && !K) {  /* the training pass's common case: one flat mask */
+#pragma omp parallel for schedule(static) OMP_ROWS(n, out)
+    for (size_t i = 0; i < n; i += 64) {
+      size_t o = i * out;
+      relu_mask((n - i < 64 ? n - i : 64) * out, A + o, D + o, G + o);
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
   for (size_t i = 0; i < n; i++) {
     real *g = G + i * out;

@@ -63,11 +63,21 @@ int threads_team_for(int T) {
 
 #define NORM_BLOCKS 1024
 
-void threads_norm_pair(const double *a, const double *b, size_t n, double *na, double *nb) {
+size_t threads_norm_blocks(size_t n, size_t *len) {
   /* the block length depends on n only: partial sums in a fixed order */
-  size_t len = (n + NORM_BLOCKS - 1) / NORM_BLOCKS;
-  if (len < 4096) len = 4096;
-  size_t nblk = (n + len - 1) / len;
+  size_t l = (n + NORM_BLOCKS - 1) / NORM_BLOCKS;
+  *len = l < 4096 ? 4096 : l;
+  return (n + *len - 1) / *len;
+}
+
+double threads_norm_finish(double x, const double *a, size_t n) {
+  /* squares overflow past ~1e154 and underflow below ~1e-154 (a sum of exactly 0 may be
+   * tiny entries), ±∞ entries too: BLAS's scaled dnrm2 instead; NaN stays NaN */
+  return (x > 1e-290 && x < 1e300) || isnan(x) ? sqrt(x) : cblas_dnrm2((int)n, a, 1);
+}
+
+void threads_norm_pair(const double *a, const double *b, size_t n, double *na, double *nb) {
+  size_t len, nblk = threads_norm_blocks(n, &len);
   double sa[NORM_BLOCKS], sb[NORM_BLOCKS];
 #pragma omp parallel for schedule(static) if (nblk > 1)
   for (size_t k = 0; k < nblk; k++) {
@@ -78,10 +88,8 @@ void threads_norm_pair(const double *a, const double *b, size_t n, double *na, d
   }
   double x = 0.0, y = 0.0;
   for (size_t k = 0; k < nblk; k++) x += sa[k], y += sb[k];
-  /* squares overflow past ~1e154 and underflow below ~1e-154 (a sum of exactly 0 may be
-   * tiny entries), ±∞ entries too: BLAS's scaled dnrm2 instead; NaN stays NaN */
-  *na = (x > 1e-290 && x < 1e300) || isnan(x) ? sqrt(x) : cblas_dnrm2((int)n, a, 1);
-  *nb = (y > 1e-290 && y < 1e300) || isnan(y) ? sqrt(y) : cblas_dnrm2((int)n, b, 1);
+  *na = threads_norm_finish(x, a, n);
+  *nb = threads_norm_finish(y, b, n);
 }
 
 int threads_for_chunks(int nthreads, size_t nchunks) {

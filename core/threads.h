@@ -47,6 +47,13 @@ int threads_team_for(int T);
  * blocks summed in order); sums of squares too large or too small for plain squares (and
  * ±∞ entries) are redone with BLAS's scaled dnrm2, NaN stays NaN. */
 void threads_norm_pair(const double *a, const double *b, size_t n, double *na, double *nb);
+/* threads_norm_pair's fixed blocks over n entries (at most 1024 of them): returns their
+ * count, *len their length (the last may be shorter). For a pass that forms the norms
+ * itself (objective_f32.c). */
+size_t threads_norm_blocks(size_t n, size_t *len);
+/* √x for x the sum of squares of a [n], as threads_norm_pair finishes it (BLAS's scaled
+ * dnrm2 of a when x is out of the plain squares' range). */
+double threads_norm_finish(double x, const double *a, size_t n);
 /* Threads to spread nchunks chunks over: all nthreads when each gets a chunk, else 1
  * (that thread then threads its GEMMs instead). */
 int threads_for_chunks(int nthreads, size_t nchunks);

@@ -204,14 +204,16 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
         err_prefix(err, "probe %s at step %ld", probes[p].name, t);
         goto out;
       }
-    if (!shared && objective_eval_parallel(net, theta, cfg->loss, &b, work, grad, &loss, &acc) &&
-        b.comm) {
+    double gnorm, pnorm;
+    if (shared) {
+      threads_norm_pair(grad, theta, P, &gnorm, &pnorm);
+    } else if (objective_eval_norms(net, theta, cfg->loss, &b, work, grad, &loss, &acc, &gnorm,
+                                    &pnorm) &&
+               b.comm) {
       rc = err_set(err, CS_EINVAL, "step %ld: the gradient's sum over the ranks failed", t);
       goto out;
     }
     if (t == 0) loss0 = loss;
-    double gnorm, pnorm;
-    threads_norm_pair(grad, theta, P, &gnorm, &pnorm);
     StepRecord sr = {t, (double)t * (double)bsz / (double)n, loss, acc, opt->cfg.lr, gnorm, pnorm,
                      wall_time() - t0};
     if ((rc = rec_step(rec, &sr, err))) goto out;

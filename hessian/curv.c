@@ -321,7 +321,7 @@ int curv_block_reserve(Curvature *c, size_t k, Err *err) {
 static void block_accumulate(Curvature *c, size_t k, int mode) {
   const Net *net = c->net;
   size_t d = net->d_out, P = net->n_params, kP = k * P;
-  double scale = 1.0 / (double)c->batch.n;
+  double scale = 1.0 / (double)batch_rows_all(&c->batch);
   int T = threads_for_chunks(c->nthreads, (size_t)c->nchunks);
   if (c->f32) curv_f32_block_set_dir(c->f32, k, c->bv, c->bv + kP);
 #pragma omp parallel num_threads(T) if (T > 1)
@@ -356,9 +356,10 @@ static void block_accumulate(Curvature *c, size_t k, int mode) {
 
 static int curv_block(Curvature *c, size_t k, const double *V, double *out, int mode) {
   size_t P = c->net->n_params;
+  int rc = CS_OK;
   if (k == 1 || block_by_singles(c)) {
-    for (size_t j = 0; j < k; j++) curv_accumulate(c, V + j * P, out + j * P, mode);
-    return CS_OK;
+    for (size_t j = 0; j < k && !rc; j++) rc = curv_accumulate(c, V + j * P, out + j * P, mode);
+    return rc;
   }
   Err err = {0};
   if (k > c->kmax && curv_block_reserve(c, k, &err)) return err.code;
@@ -366,7 +367,9 @@ static int curv_block(Curvature *c, size_t k, const double *V, double *out, int 
   block_accumulate(c, k, mode);
   net_block_unpack(c->net, k, c->bout, mode == NET_R_HESSIAN ? c->bout + k * P : NULL, out);
   c->applies += (long)k;
-  return CS_OK;
+  /* every rank's share of the k products, summed (as curv_accumulate does for one) */
+  if (comm_active(c->batch.comm)) rc = comm_sum(c->batch.comm, out, k * P, &err);
+  return rc;
 }
 
 int curv_hvp_block(Curvature *c, size_t k, const double *V, double *HV) {

@@ -65,9 +65,10 @@ ok $? "analyze --precision mixed --tol 1e-7: exit 2 naming the floor, nothing st
 
 # ---- bench --workload spectral in mixed (issue 14's loop, float32 passes) -----------------
 # the loop's first round (20 Adam steps from the same start) ends near f64's loss: 3e-9 apart
-# with OpenBLAS's Haswell or Prescott SGEMM, 1.7e-5 with SkylakeX/Cooperlake (there the
-# trajectories part from step 4: Adam turns rounding in near-zero gradient components into
-# lr-sized steps), so 1e-4; by 160 steps they drift ~1% apart (docs/SPECTRAL.md), so 5%
+# with OpenBLAS's Haswell or Prescott SGEMM, 1.7e-5 with SkylakeX/Cooperlake (seed 0: at step
+# 4 a ReLU pre-activation within float rounding of 0 at one grid point lands on the other side
+# of the kink in float; other seeds part as soon with Haswell: bench/precision_parting.py,
+# docs/SPECTRAL.md), so 1e-4; by 160 steps they drift ~1% apart, so 5%
 BL=(bench all --workload spectral --threads 1 --steps 20 --repeats 3 --budget 0.01 --dgemm-n 64 --json)
 jx() { sqlite3 :memory: "select json_extract('$1', '\$.$2')"; }
 run "$BIN" "${BL[@]}"; j64=$(echo "$OUT" | grep '^{' | tail -1)

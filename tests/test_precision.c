@@ -12,14 +12,18 @@
  * layers we expect ‖Hv₃₂ − Hv₆₄‖/‖Hv₆₄‖ ≲ 5·√3072·6e-8 ≈ 2e-5; the test asserts 1e-4.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/act.h"
 #include "core/dataset.h"
 #include "core/loss.h"
 #include "core/net.h"
+#include "core/optim.h"
 #include "core/precision.h"
 #include "core/rng.h"
+#include "core/threads.h"
 #include "hessian/curv.h"
 #include "lanczos/eig.h"
 #include "tests/net_util.h"
@@ -233,10 +237,142 @@ static void test_tol_floor(void) {
   tap_ok(precision_check_tol(PREC_F64, 1e-14, "--tol", &err) == CS_OK, "f64: any tol");
 }
 
+/* The training step's norms in mixed (objective_eval_norms): the gradient has the bits of
+ * objective_eval_parallel's and of the curvature build's per-chunk double sums, with one
+ * chunk per part (the float result kept for the gather) and several; the norms are
+ * threads_norm_pair's within 1e-14 and the same bits on one thread as on two. */
+static void test_training_norms(void) {
+  Prob p;
+  if (!prob_make(&p, "mlp:30-64-64-6", ACT_TANH, LOSS_CE, 90, 11)) return;
+  size_t P = p.P;
+  double *g = malloc(P * sizeof *g), *h = malloc(P * sizeof *h);
+  threads_parts_set(2);
+  const size_t chunks[2] = {45, 20};  /* 2 chunks: one per part; 5: 3 and 2 */
+  for (int c = 0; c < 2; c++) {
+    Err err = {0};
+    ObjectiveWork *w = objective_work_alloc(&p.net, p.n, chunks[c]);
+    if (!w || objective_work_set_precision(w, &p.net, PREC_MIXED, &err)) {
+      tap_ok(0, "float32 workspaces (%s)", err.msg);
+      objective_work_free(w);
+      continue;
+    }
+    double l1, l2, gn, pn, gn1, pn1, rg, rp;
+    objective_eval_norms(&p.net, p.theta, p.loss, &p.b, w, g, &l1, NULL, &gn, &pn);
+    objective_eval_parallel(&p.net, p.theta, p.loss, &p.b, w, h, &l2, NULL);
+    tap_ok(!memcmp(g, h, P * sizeof *g) && l1 == l2,
+           "chunk %zu: objective_eval_norms' gradient and loss = objective_eval_parallel's, bit for bit",
+           chunks[c]);
+    Curvature *cv = prob_curv(&p, PREC_MIXED, chunks[c]);
+    tap_ok(cv && !memcmp(curv_grad(cv), g, P * sizeof *g),
+           "chunk %zu: = the curvature build's per-chunk double sums, bit for bit", chunks[c]);
+    curv_free(cv);
+    threads_norm_pair(g, p.theta, P, &rg, &rp);
+    tap_ok(fabs(gn - rg) <= 1e-14 * rg && fabs(pn - rp) <= 1e-14 * rp,
+           "chunk %zu: ‖g‖ %.17g, ‖θ‖ %.17g within 1e-14 of threads_norm_pair's", chunks[c], gn, pn);
+    int T = omp_get_max_threads();
+    omp_set_num_threads(1);
+    objective_eval_norms(&p.net, p.theta, p.loss, &p.b, w, h, &l2, NULL, &gn1, &pn1);
+    omp_set_num_threads(T);
+    tap_ok(!memcmp(g, h, P * sizeof *g) && gn1 == gn && pn1 == pn,
+           "chunk %zu: the same gradient and norms on 1 thread as on %d", chunks[c], T);
+    objective_work_free(w);
+  }
+  threads_parts_set(0);
+  free(g), free(h);
+  prob_free(&p);
+}
+
+/* The float32 activations: relu, hat and identity are the float64 versions rounded, bit
+ * for bit; sine's polynomial is within 2^-53 of libm over |x| < 2^20 and the float sine
+ * within one float rounding of the float64 sine rounded (in place too), libm beyond 2^20. */
+static void test_act_f32(void) {
+  Rng r;
+  rng_seed(&r, 5);
+  double worst = 0;
+  for (int i = 0; i < 200000; i++) {
+    double x = (2 * rng_uniform(&r) - 1) * (i % 2 ? 0x1p20 : 100.0), s, c;
+    act_sincos_poly(x, &s, &c);
+    worst = fmax(worst, fmax(fabs(s - sin(x)), fabs(c - cos(x))));
+  }
+  tap_ok(worst <= 0x1p-53, "sin/cos polynomial within 2^-53 of libm on |x| < 2^20 (worst %.2e)", worst);
+  enum { N = 5003 };
+  float *z = malloc(N * sizeof *z), *a = malloc(N * sizeof *a), *d1 = malloc(N * sizeof *d1),
+        *d2 = malloc(N * sizeof *d2);
+  const char *names[] = {"relu", "hat", "identity", "sine"};
+  for (int k = 0; k < 4; k++) {
+    Act act;
+    Err err = {0};
+    act_parse(names[k], &act, &err);
+    for (int i = 0; i < N; i++) z[i] = (float)(3 * (2 * rng_uniform(&r) - 1));
+    z[0] = 0.0f, z[1] = 1.0f, z[2] = 2.0f, z[3] = -0.0f;
+    act_eval_f32(act, N, z, a, d1, d2);
+    int exact = 1;
+    double ulps = 0;
+    for (int i = 0; i < N; i++) {
+      float ra = (float)act_f(act, z[i]), r1 = (float)act_df(act, z[i]), r2 = (float)act_d2f(act, z[i]);
+      if (k < 3) exact &= a[i] == ra && d1[i] == r1 && d2[i] == r2;
+      else {
+        float v[3] = {a[i], d1[i], d2[i]}, ref[3] = {ra, r1, r2};
+        for (int j = 0; j < 3; j++)
+          ulps = fmax(ulps, fabs((double)v[j] - ref[j]) / (nextafterf(fabsf(ref[j]), INFINITY) - fabsf(ref[j])));
+      }
+    }
+    if (k < 3) tap_ok(exact, "float %s: f, f', f'' = the float64 ones rounded, bit for bit", names[k]);
+    else tap_ok(ulps <= 1, "float sine (w0 30): f, f', f'' within %.0f float ulp of the float64 ones rounded", ulps);
+  }
+  Act sine;
+  Err err = {0};
+  act_parse("sine", &sine, &err);
+  for (int i = 0; i < N; i++) z[i] = (float)(2 * rng_uniform(&r) - 1);
+  z[7] = 1e6f; /* ω0 z = 3e7: the whole block through libm */
+  memcpy(a, z, N * sizeof *a);
+  act_eval_f32(sine, N, a, a, NULL, NULL);
+  int same = 1;
+  for (int i = 0; i < N; i++) same &= a[i] == (float)sin(30.0 * (double)z[i]);
+  tap_ok(same, "float sine in place with one |w0 z| > 2^20: libm's sin rounded, bit for bit");
+  free(z), free(a), free(d1), free(d2);
+}
+
+/* Adam's update (the CS_SIMD_CLONES leaf, AVX-512 here when the CPU has it) = the plain
+ * scalar formula, bit for bit, over a length with a ragged tail. */
+static void test_adam_bits(void) {
+  size_t n = 40037;
+  OptConfig cfg;
+  optconfig_default(&cfg);
+  cfg.lr = 3e-4, cfg.weight_decay = 1e-3;
+  Optimizer *o = optim_alloc(optim_adam, &cfg, n);
+  double *th = malloc(n * sizeof *th), *ref = malloc(n * sizeof *ref), *g = malloc(n * sizeof *g),
+         *m = calloc(n, sizeof *m), *v = calloc(n, sizeof *v), *prev = malloc(n * sizeof *prev);
+  Rng r;
+  rng_seed(&r, 3);
+  for (size_t i = 0; i < n; i++) ref[i] = th[i] = rng_normal(&r);
+  int same = 1;
+  for (long t = 1; t <= 5; t++) {
+    for (size_t i = 0; i < n; i++) g[i] = rng_normal(&r) * (i % 7 ? 1e-3 : 1e-9);
+    optim_step_keep(o, th, g, prev);
+    double bc1 = 1.0 - pow(cfg.beta1, (double)t), bc2 = 1.0 - pow(cfg.beta2, (double)t);
+    double step = cfg.lr / bc1, rbc2 = 1.0 / sqrt(bc2);
+    for (size_t i = 0; i < n; i++) {
+      double x = ref[i], gi = g[i] + cfg.weight_decay * x;
+      m[i] = cfg.beta1 * m[i] + (1.0 - cfg.beta1) * gi;
+      v[i] = cfg.beta2 * v[i] + (1.0 - cfg.beta2) * gi * gi;
+      same &= prev[i] == x;
+      ref[i] = x - step * m[i] / (sqrt(v[i]) * rbc2 + cfg.eps);
+    }
+  }
+  same &= !memcmp(th, ref, n * sizeof *th);
+  tap_ok(same, "Adam (5 steps, %zu entries): θ and prev = the scalar formula's, bit for bit", n);
+  optim_free(o);
+  free(th), free(ref), free(g), free(m), free(v), free(prev);
+}
+
 int main(void) {
   test_products();
   test_rebuild();
   test_training_gradient();
+  test_training_norms();
+  test_act_f32();
+  test_adam_bits();
   test_top_eigs();
   test_tol_floor();
   return tap_done();
