@@ -77,21 +77,15 @@ void layout_machine_read(LayoutMachine *m) {
 #endif
 }
 
-/* The widest hidden activation (the input X excluded: it streams from memory anyway). */
-static size_t widest_hidden(const Net *net) {
-  size_t w = 1;
-  for (int l = 0; l < net->nlayers; l++)
-    if (net->layer[l].out_act > w) w = net->layer[l].out_act;
-  return w;
-}
-
 size_t layout_rows_for(const LayoutMachine *m, const Net *net, size_t n_max, int nthreads) {
   size_t T = nthreads > 1 ? (size_t)nthreads : 1, n = n_max ? n_max : 1;
   size_t rows = ROWS_MAX;
-  if (m->avx512 && m->l2_bytes) {
-    /* a chunk's widest activation and its R-counterpart (A and R{A}, float64) in half
-     * the core's L2, the other half for the kernel's packed panels */
-    size_t fit = m->l2_bytes / 2 / (2 * sizeof(double) * widest_hidden(net));
+  if (m->avx512 && m->l3_bytes) {
+    /* a chunk's input rows (float64) in this thread's share of the L3: the first layer's
+     * R-forward (X V0ᵀ) and R-backward (R{G}ᵀ X) both pack them, at every product, and
+     * the second then reads them from the cache; the AVX2 kernels are slow enough that
+     * memory keeps up either way */
+    size_t fit = m->l3_bytes / T / (sizeof(double) * (net->d_in ? net->d_in : 1));
     rows = fit < ROWS_MIN ? ROWS_MIN : fit > ROWS_MAX ? ROWS_MAX : fit;
   }
   /* as many chunks as that needs, a multiple of the parts so each part gets as many,

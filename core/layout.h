@@ -6,9 +6,10 @@
  * on every kernel we have, that beats one chunk with threaded BLAS (docs/PERFORMANCE.md,
  * "Layout"), so the thread layout stays one part per thread and only the chunk's rows
  * are chosen here. How many rows depends on the kernel OpenBLAS runs: its AVX-512 kernels
- * (SkylakeX, Cooperlake, SapphireRapids) run the skinny GEMMs of these passes faster when a
- * chunk's hidden activations stay in the core's L2; the AVX2 kernels (Haswell, Zen) are
- * slower per cycle and prefer the largest chunk, which packs the weights least often.
+ * (SkylakeX, Cooperlake, SapphireRapids) multiply fast enough that re-reading a chunk's
+ * input rows from memory shows (cohen's 3072-wide X, packed twice per product): they get
+ * chunks whose input fits a thread's share of the L3; the AVX2 kernels (Haswell, Zen) take
+ * the largest chunk, which packs the weights least often.
  *
  * Callers pass LAYOUT_CHUNK_AUTO (the default of --chunk) for that choice; any other
  * chunk is taken as given (threads_chunk_rows), so a fixed --chunk gives the bits it

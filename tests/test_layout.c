@@ -3,8 +3,8 @@
  *
  * - The rule (layout_rows_for, on described machines): between 1 row and one part's
  *   share of the batch; the AVX2 kernels take the largest chunk up to 5000 rows, the
- *   AVX-512 ones fewer rows when a chunk's activations would not fit the core's L2, never
- *   fewer for a larger L2, never below 128 unless a part's share is smaller; the parts'
+ *   AVX-512 ones fewer rows when a chunk's input would not fit a thread's share of the L3,
+ *   never fewer for a larger L3, never below 128 unless a part's share is smaller; the parts'
  *   row totals differ by at most one chunk.
  * - A fixed chunk is taken as given: layout_chunk_rows = threads_chunk_rows (the function
  *   every pass used before), so a fixed --chunk keeps its bits; 'auto' is the same bits
@@ -56,7 +56,7 @@ static void test_rule(void) {
         size_t n = ns[i], share = (n + (size_t)T - 1) / (size_t)T;
         size_t r2 = layout_rows_for(&AVX2, &net, n, T), r5 = layout_rows_for(&AVX512, &net, n, T);
         LayoutMachine big = AVX512;
-        big.l2_bytes *= 4;
+        big.l3_bytes *= 4;
         size_t r5big = layout_rows_for(&big, &net, n, T);
         bad_range += r2 < 1 || r2 > share || r5 < 1 || r5 > share;
         /* AVX2: one chunk per part while a part's share is at most 5000 rows */
@@ -74,23 +74,35 @@ static void test_rule(void) {
   tap_ok(!bad_avx2, "AVX2: one chunk per part up to 5000 rows (%d bad)", bad_avx2);
   tap_ok(!bad_min, "AVX-512: over 128 rows, unless a part's share is smaller (%d bad)",
          bad_min);
-  tap_ok(!bad_mono, "AVX-512: a larger L2 never gives fewer rows (%d bad)", bad_mono);
+  tap_ok(!bad_mono, "AVX-512: a larger L3 never gives fewer rows (%d bad)", bad_mono);
   tap_ok(!bad_bal, "parts' row totals differ by at most one chunk (%d bad)", bad_bal);
 
   /* the two kinds differ where the issue says they do: cohen's skinny GEMMs */
   Net net;
   double *th = test_mlp(&net, "mlp:3072-200-200-10", ACT_TANH, 1);
   size_t c2 = layout_rows_for(&AVX2, &net, 5000, 2), c5 = layout_rows_for(&AVX512, &net, 5000, 2);
-  tap_ok(c2 == 2500 && c5 < c2 && c5 >= 200,
-         "cohen, 2 parts: AVX2 2500 rows a chunk, AVX-512 fewer (%zu, %zu)", c2, c5);
+  tap_ok(c2 == 2500 && c5 < c2 && c5 >= 256 && c5 * 3072 * 8 <= (32u << 20) / 2,
+         "cohen, 2 parts: AVX2 2500 rows a chunk, AVX-512 fewer, their X in half the L3 "
+         "(%zu, %zu)", c2, c5);
   free(th);
   net_deinit(&net);
+  /* inputs narrow enough to fit whole: both kinds one chunk per part */
+  const char *narrow[] = {"mlp:784-1024-1024-10", "mlp:64-200-200-10"};
+  size_t nn[] = {4096, 1797};
+  for (int i = 0; i < 2; i++) {
+    th = test_mlp(&net, narrow[i], ACT_TANH, 1);
+    size_t a = layout_rows_for(&AVX2, &net, nn[i], 2), b = layout_rows_for(&AVX512, &net, nn[i], 2);
+    tap_ok(a == (nn[i] + 1) / 2 && b == a, "%s, N %zu: one chunk per part on both (%zu, %zu)",
+           narrow[i], nn[i], a, b);
+    free(th);
+    net_deinit(&net);
+  }
 
-  /* an unknown L2 leaves the AVX-512 rule at the AVX2 one */
+  /* an unknown L3 leaves the AVX-512 rule at the AVX2 one */
   LayoutMachine blind = AVX512;
-  blind.l2_bytes = 0;
+  blind.l3_bytes = 0;
   th = test_mlp(&net, "mlp:3072-200-200-10", ACT_TANH, 1);
-  tap_ok(layout_rows_for(&blind, &net, 5000, 2) == 2500, "unknown L2: the largest chunk");
+  tap_ok(layout_rows_for(&blind, &net, 5000, 2) == 2500, "unknown L3: the largest chunk");
   free(th);
   net_deinit(&net);
 
