@@ -11,6 +11,7 @@
 #include "core/threads.h"
 #include "hessian/curv.h"
 #include "hessian/ops.h"
+#include "core/layout.h"
 #include "lanczos/eig.h"
 #include "run_opts.h"
 
@@ -258,7 +259,7 @@ int cmd_analyze(int argc, char **argv) {
   else if (pick_rows(s.train, a.samples, batch, (uint64_t)a.seed, &owned, &b, &err))
     goto fail;
   b.metric = s.metric; /* a Sobolev run's M: curv_build refuses rows that are not the grid */
-  if (!(curv = curv_alloc(&s.net, s.loss, b.n ? b.n : 1, (size_t)ro.chunk, &err))) goto fail;
+  if (!(curv = curv_alloc(&s.net, s.loss, b.n ? b.n : 1, layout_chunk_arg(ro.chunk), &err))) goto fail;
   if (curv_set_precision(curv, a.precision, &err)) goto fail;
   if (curv_build(curv, params, &b, &err)) goto fail;
   Linop op = strcmp(a.operator, "ggn") ? curv_hessian_op(curv) : curv_ggn_op(curv);

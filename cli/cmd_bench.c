@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "bench_block.h"
 #include "bench_digits.h"
@@ -24,6 +25,7 @@
 #include "bench_loop.h"
 #include "cli.h"
 #include "core/json.h"
+#include "core/layout.h"
 #include "core/loss.h"
 #include "core/net.h"
 #include "core/optim.h"
@@ -76,6 +78,7 @@ typedef struct BenchOpts {
   int value_stop;     /* --track-stop value: the trackers' full solves stop on the value bound */
   Precision precision; /* of the curvature passes (hvp, eig, track) */
   int lobpcg;         /* --track-solver lobpcg: the trackers' full solves by warm LOBPCG */
+  long chunk;          /* --chunk: rows per chunk, 0 no limit, -1 auto (core/layout.h) */
 } BenchOpts;
 
 typedef struct EigRun {
@@ -98,8 +101,14 @@ typedef struct Results {
   double track_exact_last;
   int track_steps, track_all_conv;
   double grad_share, hvp_share; /* medians of the per-round shares of the DGEMM rate */
+  /* the same shares in process CPU time (FLOPs per CPU-second against the DGEMM's): on a
+   * shared machine, what the passes make of the cycles they get, less hit by other loads
+   * than wall time (OMP_WAIT_POLICY=passive: an idle thread sleeps and costs nothing) */
+  double grad_share_cpu, hvp_share_cpu;
   double rss_mb, rss_eig1_mb, rss_eig10_mb, rss_track_mb; /* peaks: all but tracking (both
                                         solvers), up to top-1, up to top-10, all */
+  size_t chunk_rows;     /* rows per chunk of the gradient and curvature passes */
+  LayoutMachine machine; /* the kernel and caches the chunk was chosen from */
 } Results;
 
 static double maxrss_mb(void) {
@@ -147,6 +156,12 @@ static double flops_hvp(const Net *net, size_t N) {
 }
 
 /* ---------------------------------------------------------------- DGEMM */
+
+static double cpu_time(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 typedef struct GemmCtx {
   int n;
@@ -239,7 +254,7 @@ static int ctx_init(Ctx *c, const Workload *w, Err *err) {
 static int paired_rounds(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   int do_grad = (o->parts & (PART_GRAD | PART_HVP)) != 0, do_hvp = (o->parts & PART_HVP) != 0;
   int R = o->repeats < 3 ? 3 : o->repeats > 256 ? 256 : o->repeats;
-  double tg[256], th[256], tm[256], sg[256], sh[256], total = 0.0;
+  double tg[256], th[256], tm[256], sg[256], sh[256], cg[256], ch[256], total = 0.0;
   GemmCtx g = {o->dgemm_n, NULL, NULL, NULL};
   size_t nn = (size_t)g.n * (size_t)g.n;
   if (g.n > 0) {
@@ -259,18 +274,20 @@ static int paired_rounds(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   double gemm_flops = 2.0 * (double)g.n * (double)g.n * (double)g.n;
   int n = 0;
   for (int it = -1; it < R; it++) {
-    double t0 = wall_time();
+    double t0 = wall_time(), u0 = cpu_time();
     if (g.n > 0) gemm_once(&g);
-    double t1 = wall_time();
+    double t1 = wall_time(), u1 = cpu_time();
     if (do_grad) grad_once(c);
-    double t2 = wall_time();
+    double t2 = wall_time(), u2 = cpu_time();
     if (do_hvp) hvp_once(c);
-    double t3 = wall_time();
+    double t3 = wall_time(), u3 = cpu_time();
     if (it < 0) continue;
     tm[n] = t1 - t0, tg[n] = t2 - t1, th[n] = t3 - t2;
-    double rate = gemm_flops / tm[n];
+    double rate = gemm_flops / tm[n], crate = gemm_flops / (u1 - u0);
     sg[n] = r->grad_flops / rate / tg[n];
     sh[n] = r->hvp_flops / rate / th[n];
+    cg[n] = r->grad_flops / crate / (u2 - u1);
+    ch[n] = r->hvp_flops / crate / (u3 - u2);
     total += t3 - t1;
     n++;
     if (total > o->budget && n >= 3) break;
@@ -279,6 +296,8 @@ static int paired_rounds(const BenchOpts *o, Ctx *c, Results *r, Err *err) {
   r->dgemm_gflops = g.n > 0 ? gemm_flops / median(tm, n) / 1e9 : NAN;
   if (do_grad) r->grad_s = median(tg, n), r->grad_share = g.n > 0 ? median(sg, n) : NAN;
   if (do_hvp) r->hvp_s = median(th, n), r->hvp_share = g.n > 0 ? median(sh, n) : NAN;
+  if (do_grad) r->grad_share_cpu = g.n > 0 ? median(cg, n) : NAN;
+  if (do_hvp) r->hvp_share_cpu = g.n > 0 ? median(ch, n) : NAN;
   free(g.A), free(g.B), free(g.C);
   return CS_OK;
 }
@@ -400,6 +419,9 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
   sb_json_str(&b, openblas_get_corename());
   sb_append(&b, ",\"openblas_config\":");
   sb_json_str(&b, openblas_get_config());
+  json_kv(&b, "chunk_rows", (double)r->chunk_rows);
+  json_kv(&b, "l2_bytes", (double)r->machine.l2_bytes);
+  json_kv(&b, "l3_bytes", (double)r->machine.l3_bytes);
   json_kv(&b, "dgemm_gflops", r->dgemm_gflops);
   if (o->parts & (PART_GRAD | PART_HVP)) {
     json_kv(&b, "grad_s", r->grad_s);
@@ -407,6 +429,7 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
     json_kv(&b, "grad_gemm_flops", r->grad_flops);
     json_kv(&b, "grad_gflops", r->grad_flops / r->grad_s / 1e9);
     json_kv(&b, "grad_gemm_share", r->grad_share);
+    json_kv(&b, "grad_gemm_share_cpu", r->grad_share_cpu);
   }
   if (o->parts & (PART_HVP | PART_EIG | PART_TRACK)) {
     json_kv(&b, "build_s", r->build_s);
@@ -418,6 +441,7 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
     json_kv(&b, "hvp_gemm_flops", r->hvp_flops);
     json_kv(&b, "hvp_gflops", r->hvp_flops / r->hvp_s / 1e9);
     json_kv(&b, "hvp_gemm_share", r->hvp_share);
+    json_kv(&b, "hvp_gemm_share_cpu", r->hvp_share_cpu);
     json_kv(&b, "hvp_over_grad", r->hvp_s / r->grad_s);
   }
   if (o->parts & PART_EIG) {
@@ -485,17 +509,22 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
   printf("  threads %d  OMP_WAIT_POLICY=%s  OPENBLAS_CORETYPE=%s  OpenBLAS %s  precision %s\n",
          threads_get(), wp ? wp : "(unset)", ct ? ct : "(unset)", openblas_get_corename(),
          precision_name(o->precision));
+  printf("  chunks of %zu rows (%s; L2 %zu KiB, L3 %zu KiB)\n", r->chunk_rows,
+         o->chunk < 0 ? "auto, core/layout.h" : "--chunk", r->machine.l2_bytes / 1024,
+         r->machine.l3_bytes / 1024);
   printf("  %-26s %10.2f GFLOP/s (cblas_dgemm %d^2, float64)\n", "DGEMM rate", r->dgemm_gflops,
          o->dgemm_n);
   if (o->parts & (PART_GRAD | PART_HVP))
-    printf("  %-26s %10.4f s  %7.2f GFLOP/s  %5.1f%% of DGEMM  (%d repeats)\n", "gradient",
-           r->grad_s, r->grad_flops / r->grad_s / 1e9, 100.0 * r->grad_share, r->rounds);
+    printf("  %-26s %10.4f s  %7.2f GFLOP/s  %5.1f%% of DGEMM  (%5.1f%% in CPU time, %d "
+           "repeats)\n", "gradient", r->grad_s, r->grad_flops / r->grad_s / 1e9,
+           100.0 * r->grad_share, 100.0 * r->grad_share_cpu, r->rounds);
   if (o->parts & (PART_HVP | PART_EIG | PART_TRACK))
     printf("  %-26s %10.4f s  (first build, with page faults: %.4f s)\n", "curvature build",
            r->build_s, r->build_first_s);
   if (o->parts & PART_HVP) {
-    printf("  %-26s %10.4f s  %7.2f GFLOP/s  %5.1f%% of DGEMM  (%d repeats)\n", "HVP", r->hvp_s,
-           r->hvp_flops / r->hvp_s / 1e9, 100.0 * r->hvp_share, r->rounds);
+    printf("  %-26s %10.4f s  %7.2f GFLOP/s  %5.1f%% of DGEMM  (%5.1f%% in CPU time, %d "
+           "repeats)\n", "HVP", r->hvp_s, r->hvp_flops / r->hvp_s / 1e9, 100.0 * r->hvp_share,
+           100.0 * r->hvp_share_cpu, r->rounds);
     printf("  %-26s %10.2f\n", "HVP / gradient", r->hvp_s / r->grad_s);
   }
   if (o->parts & PART_EIG) {
@@ -648,7 +677,7 @@ done:
 typedef struct BenchArgs {
   char workload[32];
   char draws_file[1024];
-  long threads, repeats, eig_repeats, steps, track_k, dgemm_n, every;
+  long threads, repeats, eig_repeats, steps, track_k, dgemm_n, every, chunk;
   double budget, tol, lr, track_tol, update_tol;
   int eig10, json, check;
   char track_stop[16];
@@ -700,6 +729,8 @@ static const CliOpt bench_opts[] = {
     OPT_LONG(BenchArgs, dgemm_n, "N", "size of the reference DGEMM (0 skips it)", NULL),
     OPT_FLAG(BenchArgs, json, "one JSON object on one line", NULL),
     OPT_PRECISION(BenchArgs, precision),
+    OPT_CHUNK(BenchArgs, chunk, "rows per GEMM chunk of the gradient and the curvature passes "
+              "(0: no limit, N / threads; auto: from the BLAS kernel and the caches)"),
     OPT_STR(BenchArgs, draws_file, "FILE", "batch-scaling: write FILE (every draw's rows) and "
             "FILE.bin (theta, X, Y) for bench/peer_batch.py", NULL),
     OPT_END};
@@ -715,7 +746,7 @@ static void usage(FILE *f, const OptTable *t) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
+  BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, -1, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
                  "lanczos"};
   unsigned char seen[OPTS_MAX_LINES] = {0};
   OptTable t = {bench_opts, &b, NULL, seen};
@@ -768,7 +799,7 @@ int cmd_bench(int argc, char **argv) {
   BenchOpts o = {0, mode, NULL, (int)b.threads, (int)b.repeats, b.budget, (int)b.eig_repeats,
                  (int)b.steps, (int)b.track_k, b.update_tol, b.track_tol, b.lr, b.tol,
                  (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value"), b.precision,
-                 !strcmp(b.track_solver, "lobpcg")};
+                 !strcmp(b.track_solver, "lobpcg"), b.chunk};
   int no_eig10 = !b.eig10;
   const char *wname = b.workload[0] ? b.workload : NULL;
   if (!strcmp(o.mode, "grad")) o.parts = PART_GRAD;
@@ -817,9 +848,11 @@ int cmd_bench(int argc, char **argv) {
   memset(&r, 0, sizeof r);
   int rc = ctx_init(&c, o.w, &err);
   if (rc) goto fail;
-  size_t N = o.w->N;
+  size_t N = o.w->N, chunk = layout_chunk_arg(o.chunk);
+  layout_machine_read(&r.machine);
+  r.chunk_rows = layout_chunk_rows(&c.net, N, chunk, threads_data_parallel());
   if (o.parts & (PART_GRAD | PART_HVP | PART_TRACK)) {
-    if (!(c.work = objective_work_alloc(&c.net, N, 0))) {
+    if (!(c.work = objective_work_alloc(&c.net, N, chunk))) {
       rc = err_set(&err, CS_ENOMEM, "out of memory for the gradient cache");
       goto fail;
     }
@@ -829,7 +862,7 @@ int cmd_bench(int argc, char **argv) {
     r.grad_flops = bench_flops_grad(&c.net, N);
   }
   if (o.parts & (PART_HVP | PART_EIG | PART_TRACK | PART_BLOCK)) {
-    if (!(c.curv = curv_alloc(&c.net, LOSS_MSE, N, N, &err)) ||
+    if (!(c.curv = curv_alloc(&c.net, LOSS_MSE, N, chunk, &err)) ||
         curv_set_precision(c.curv, o.precision, &err)) {
       rc = err.code ? err.code : CS_ENOMEM;
       goto fail;

@@ -178,6 +178,20 @@ void opts_show_step(const void *base, const CliOpt *opt, char *out, size_t n) {
   else snprintf(out, n, "%ld", s);
 }
 
+int opts_parse_chunk(void *base, const CliOpt *opt, const char *value, Err *err) {
+  long *c = long_field(base, opt);
+  if (!strcmp(value, "auto")) return *c = -1, CS_OK;
+  if (parse_long(value, c) || *c < 0)
+    return err_set(err, CS_EINVAL, "--chunk '%s' is not a non-negative integer or 'auto'", value);
+  return CS_OK;
+}
+
+void opts_show_chunk(const void *base, const CliOpt *opt, char *out, size_t n) {
+  long c = *(const long *)((const char *)base + opt->off);
+  if (c < 0) snprintf(out, n, "auto");
+  else snprintf(out, n, "%ld", c);
+}
+
 int opts_parse_id(void *base, const CliOpt *opt, const char *value, Err *err) {
   long *id = long_field(base, opt);
   if (parse_long(value, id) || *id < 0)
@@ -394,7 +408,10 @@ static void show_default(const OptTable *t, const CliOpt *o, char *out, size_t n
     case OPT_STR: snprintf(out, n, "%s", field); break;
     case OPT_DBL:
     case OPT_POS: snprintf(out, n, "%g", *(const double *)field); break;
-    case OPT_LONG: snprintf(out, n, "%ld", *(const long *)field); break;
+    case OPT_LONG:
+      if (o->show) o->show(t->base, o, out, n);
+      else snprintf(out, n, "%ld", *(const long *)field);
+      break;
     case OPT_FN:
       if (o->show) o->show(t->base, o, out, n);
       break;

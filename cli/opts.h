@@ -118,6 +118,12 @@ void opts_show_preset(const void *base, const CliOpt *opt, char *out, size_t n);
    opts_parse_threads, NULL}
 #define OPT_STEP(T, f, help) \
   {#f, OPT_FN, offsetof(T, f), 0, "S|last", help, NULL, opts_parse_step, opts_show_step}
+/* --chunk N|auto into a long field: rows per GEMM chunk, 0 for no limit, 'auto' (-1) for
+ * the machine's choice (core/layout.h: layout_chunk_arg turns it into an allocator's). */
+int opts_parse_chunk(void *base, const CliOpt *opt, const char *value, Err *err);
+void opts_show_chunk(const void *base, const CliOpt *opt, char *out, size_t n);
+#define OPT_CHUNK(T, f, help) \
+  {#f, OPT_LONG, offsetof(T, f), 0, "N|auto", help, NULL, opts_parse_chunk, opts_show_chunk}
 /* --precision f64|mixed|f32 (core/precision.h) into a Precision field. */
 int opts_parse_precision(void *base, const CliOpt *opt, const char *value, Err *err);
 void opts_show_precision(const void *base, const CliOpt *opt, char *out, size_t n);

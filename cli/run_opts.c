@@ -70,7 +70,8 @@ const CliOpt run_opts_table[] = {
     R_LONG(seed, "N", "seed of data subsets, initialisation and shuffling"),
     R_LONG(eval_every, "N", "test evaluation every N steps"),
     R_LONG(checkpoint_every, "N", "store parameters every N steps (the final ones always; a diverged run's last finite ones)"),
-    R_LONG(chunk, "N", "rows per GEMM chunk in full-batch passes"),
+    OPT_CHUNK(RunOpts, chunk, "rows per GEMM chunk in full-batch passes (0: no limit; auto: from "
+              "the BLAS kernel and the caches, core/layout.h)"),
     R_DBL(stop_acc, "F", "stop when training accuracy reaches F (e.g. 0.99)"),
     R_DBL(diverge_factor, "F", "divergence when loss > F·max(L0, 1)"),
     OPT_THREADS(RunOpts, threads),
@@ -108,7 +109,7 @@ void run_opts_default(RunOpts *o) {
   o->eps = 1e-8;
   o->steps = 1000;
   o->eval_every = 100;
-  o->chunk = 5000;
+  o->chunk = -1; /* auto */
   o->diverge_factor = 1e4;
 }
 

@@ -18,6 +18,7 @@
 #include "core/train.h"
 #include "db/db.h"
 #include "run_opts.h"
+#include "core/layout.h"
 #include "studies/batch/lr_compare.h"
 #include "study_batch_learner.h"
 
@@ -38,7 +39,7 @@ static int learner_finish(void *ctx, const RunSetup *s, int64_t run, Probe *prob
   lr->id = run;
   lr->final_loss = NAN;
   if (!strcmp(res->status, "diverged")) return CS_OK;
-  ObjectiveWork *w = objective_work_alloc_for(&s->net, s->loss, s->train->n, (size_t)s->tcfg.chunk);
+  ObjectiveWork *w = objective_work_alloc_for(&s->net, s->loss, s->train->n, layout_chunk_arg(s->tcfg.chunk));
   if (!w) return err_set(err, CS_ENOMEM, "out of memory for the final loss");
   Batch b = {s->train->X, s->train->Y, s->train->labels, s->train->n, s->metric, NULL};
   double loss = NAN;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layout.h"
 #include "spec.h"
 
 int loss_parse(const char *text, LossKind *k, Err *err) {
@@ -226,7 +227,7 @@ static ObjectiveWork *work_alloc(const Net *net, int nthreads, size_t chunk) {
 
 ObjectiveWork *objective_work_alloc(const Net *net, size_t n_max, size_t chunk) {
   int T = threads_data_parallel();
-  return work_alloc(net, T, threads_chunk_rows(n_max, chunk, T));
+  return work_alloc(net, T, layout_chunk_rows(net, n_max, chunk, T));
 }
 
 ObjectiveWork *objective_work_alloc_for(const Net *net, LossKind loss, size_t n_max,

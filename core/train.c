@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layout.h"
 #include "spec.h"
 #include "threads.h"
 
@@ -20,7 +21,7 @@ void train_clear_stop(void) { stop_flag = 0; }
 void trainconfig_default(TrainConfig *c) {
   memset(c, 0, sizeof *c);
   c->steps = 1000;
-  c->chunk = 5000;
+  c->chunk = -1; /* auto */
   c->eval_every = 100;
   c->diverge_factor = 1e4;
   c->loss = LOSS_MSE;
@@ -28,11 +29,13 @@ void trainconfig_default(TrainConfig *c) {
 
 int trainconfig_check(const TrainConfig *c, Err *err) {
   const struct { const char *key; long v; } counts[] = {
-      {"steps", c->steps}, {"batch", c->batch}, {"chunk", c->chunk},
+      {"steps", c->steps}, {"batch", c->batch},
       {"eval_every", c->eval_every}, {"checkpoint_every", c->checkpoint_every}};
   for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
     if (counts[i].v < 0)
       return err_set(err, CS_EINVAL, "%s %ld: must be >= 0", counts[i].key, counts[i].v);
+  if (c->chunk < -1)
+    return err_set(err, CS_EINVAL, "chunk %ld: must be >= 0 (or -1: auto)", c->chunk);
   int rc = range_check("stop_accuracy", c->stop_accuracy, 0, 1, 0, err);
   if (!rc && loss_couples_rows(c->loss) && c->batch > 0)
     rc = err_set(err, CS_EINVAL,
@@ -148,7 +151,7 @@ int train_run(const TrainConfig *cfg, const Net *net, double *theta, Optimizer *
   if (cap == 0) cap = 1;
   double *grad = malloc(P * sizeof *grad), *prev = malloc(P * sizeof *prev);
   ObjectiveWork *work =
-      objective_work_alloc_for(net, cfg->loss, cap, cfg->chunk > 0 ? (size_t)cfg->chunk : 0);
+      objective_work_alloc_for(net, cfg->loss, cap, layout_chunk_arg(cfg->chunk));
   size_t *perm = minibatch ? malloc(n * sizeof *perm) : NULL;
   size_t *mine = minibatch && train->comm ? malloc(cap * sizeof *mine) : NULL;
   double *bX = minibatch ? malloc(cap * train->d * sizeof *bX) : NULL;

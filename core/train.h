@@ -70,7 +70,8 @@ typedef struct TrainProgress {
 typedef struct TrainConfig {
   long steps;               /* updates to take */
   long batch;               /* 0: full batch */
-  long chunk;               /* rows per GEMM chunk for full-batch passes */
+  long chunk;               /* rows per GEMM chunk for full-batch passes (0: no limit,
+                               -1: auto, the machine's choice: core/layout.h) */
   long eval_every;          /* 0: only at the end */
   long checkpoint_every;    /* 0: only the final parameters */
   double stop_accuracy;     /* stop when training accuracy >= this (0: never) */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "curv_f32.h"
+#include "core/layout.h"
 
 struct Curvature {
   const Net *net;
@@ -46,7 +47,7 @@ Curvature *curv_alloc(const Net *net, LossKind loss, size_t n_max, size_t chunk,
   }
   /* a row-coupling loss (Sobolev) is evaluated whole: one chunk, one thread */
   int T = loss_couples_rows(loss) ? 1 : threads_data_parallel();
-  chunk = loss_couples_rows(loss) ? n_max : threads_chunk_rows(n_max, chunk, T);
+  chunk = loss_couples_rows(loss) ? n_max : layout_chunk_rows(net, n_max, chunk, T);
   Curvature *c = calloc(1, sizeof *c);
   if (!c) goto oom;
   c->nthreads = T;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/run_opts.h"
+#include "core/layout.h"
 
 int cs_run_load(Db *db, int64_t id, CsRun *out, Err *err) {
   memset(out, 0, sizeof *out);
@@ -36,7 +37,7 @@ int cs_run_load(Db *db, int64_t id, CsRun *out, Err *err) {
   out->train = s.train;
   out->test = s.test;
   out->theta0 = s.theta;
-  out->chunk = s.tcfg.chunk > 0 ? (size_t)s.tcfg.chunk : 0;
+  out->chunk = layout_chunk_arg(s.tcfg.chunk);
   out->metric = s.metric;
   memset(&s.net, 0, sizeof s.net);
   s.metric = NULL;

@@ -11,6 +11,7 @@
 #include "probes.h"
 #include "freqp/freqp.h"
 #include "ntk/ntk.h"
+#include "core/layout.h"
 #include "spectral/spectral.h"
 #include "track.h"
 
@@ -206,7 +207,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
     spec_free(&s);
     return CS_EINVAL;
   }
-  long every = 10, k = kind == PK_HESSIAN ? 2 : 1, samples = 0, chunk = 5000;
+  long every = 10, k = kind == PK_HESSIAN ? 2 : 1, samples = 0, chunk = -1; /* auto, as --chunk */
   int f32 = precision_f32_passes(prec);
   double tol = f32 && precision_tol_min(prec) > 1e-6 ? precision_tol_min(prec) : 1e-6,
          update_tol = 0;
@@ -266,7 +267,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
   if (train->comm) sp->batch = batch_of_dataset(train);
   sp->chunk = chunk;
   sp->warm = warm;
-  sp->curv = curv_alloc(net, loss, n ? n : 1, (size_t)chunk, err); /* a rank may hold no rows */
+  sp->curv = curv_alloc(net, loss, n ? n : 1, layout_chunk_arg(chunk), err); /* a rank may hold no rows */
   if (sp->curv && curv_set_precision(sp->curv, prec, err)) {
     probe_destroy(sp);
     return err->code;

@@ -35,7 +35,8 @@ typedef struct CsRun {
   LossKind loss;
   Dataset *train, *test;   /* its data (test may have n = 0) */
   double *theta0;          /* [net.n_params] its initial parameters (from the seed) */
-  size_t chunk;            /* rows per chunk the run used (0: one chunk) */
+  size_t chunk;            /* rows per chunk the run used, as curv_alloc takes it (0: one chunk;
+                              SIZE_MAX: chosen from the machine, the default) */
   LossMetric *metric;      /* a Sobolev loss's M on the training grid (Batch.metric), or NULL */
 } CsRun;
 

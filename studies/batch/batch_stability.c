@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/layout.h"
 #include "core/train.h"
 
 void batch_stability_options_default(StabilityOptions *o) {
@@ -58,7 +59,7 @@ int batch_stability_grid(const Net *net, LossKind loss, const double *theta0,
     return err_set(err, CS_EINVAL, "stability ladder: factor %g, %d rungs, %ld steps (need > 1, "
                    ">= 2, >= 1)", o->factor, o->max_rungs, o->steps);
   double *theta = malloc(net->n_params * sizeof *theta);
-  ObjectiveWork *work = objective_work_alloc(net, train->n, o->chunk > 0 ? (size_t)o->chunk : 0);
+  ObjectiveWork *work = objective_work_alloc(net, train->n, layout_chunk_arg(o->chunk));
   if (!theta || !work) {
     free(theta);
     objective_work_free(work);
