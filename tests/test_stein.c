@@ -434,7 +434,7 @@ static void test_fit_optimum(void) {
     return;
   }
   SteinStudyOpts o = {400, 200, 50, 100, 1, 100, 0.05, {40, 50, 1e-2, {0}, {STEIN_DIV_HUTCHINSON, 1}, NULL},
-                      {{0, 0.5, 1, 0.5}}, 1, 0, 3, NULL, 0, NULL, NULL};
+                      {{0, 0.5, 1, 0.5}}, 1, 0, 3, NULL, 0, NULL, NULL, PREC_F64};
   SteinStudyResult res;
   int rc = stein_study_run(&pr, &net, &o, NULL, &res, &err);
   double first = rc ? NAN : res.sched[0].mean.critic_err[0], last = rc ? NAN : res.sched[0].mean.critic_err[39];
@@ -463,7 +463,7 @@ static void test_level_power(void) {
     long R = null ? 400 : 60;
     SteinStudyOpts o = {60, 40, 100, 300, R, 200, 0.05,
                         {3, 30, 1e-2, {0}, {STEIN_DIV_EXACT, 1}, NULL},
-                        {{1, 0.4, 0.5, 0.05}}, 1, 1, 77, NULL, 0, NULL, NULL};
+                        {{1, 0.4, 0.5, 0.05}}, 1, 1, 77, NULL, 0, NULL, NULL, PREC_F64};
     SteinStudyResult res;
     int rc = stein_study_run(&pr, &net, &o, NULL, &res, &err);
     if (rc) {

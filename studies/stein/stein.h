@@ -17,6 +17,7 @@
 
 #include "core/err.h"
 #include "core/net.h"
+#include "core/precision.h"
 #include "core/rng.h"
 
 /* ------------------------------------------------------------------------ models */
@@ -81,18 +82,28 @@ typedef struct SteinDiv {
 /* "exact" or "hutchinson[:probes=M]" (M in 1..1024, default 1). */
 int stein_div_parse(const char *text, SteinDiv *div, Err *err);
 
-/* The critic's workspaces for batches of up to cap rows over a net ℝ^d → ℝ^d. */
+/* The critic's workspaces for batches of up to cap rows over a net ℝ^d → ℝ^d. In float32
+ * (mixed/f32: the passes in float, critic_t.h) θ and X are rounded per call into th32 and
+ * X32 and the batch's gradient is summed in g32, then added into the caller's double
+ * gradient; θ, the optimizer, T, the objective and the divergence sums stay double. */
 typedef struct SteinCritic {
   const Net *net;
   size_t cap, d;
+  int f32;           /* the passes in float32 */
   NetCache *cache;   /* second order: the R-backward needs D ⊙ σ''(Z) */
   NetRWork *rw;
   double *E, *GL, *zero, *f;  /* [cap][d]: a probe, a backward seed, zeros, the output */
   double *t;                  /* [2 cap]: s_qᵀf and ∇·f per row */
+  NetCacheF32 *cache32;       /* float32 only (NULL otherwise): the same workspaces */
+  NetRWorkF32 *rw32;
+  float *E32, *GL32, *zero32, *X32;  /* [cap][d] */
+  float *th32, *g32;                 /* [n_params] */
 } SteinCritic;
 
 /* NULL when out of memory or the net is not ℝ^d → ℝ^d. */
 SteinCritic *stein_critic_alloc(const Net *net, size_t cap);
+/* The same with the passes in the precision's arithmetic (float32 for mixed and f32). */
+SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec);
 void stein_critic_free(SteinCritic *sc);
 
 /* Divergence of f_θ at the n <= cap rows of X into div[n] (exact, or Hutchinson with the
@@ -205,6 +216,7 @@ typedef struct SteinStudyOpts {
    * counts, not yet rates), or NULL */
   void (*progress)(void *ctx, const struct SteinStudyResult *res, long total);
   void *progress_ctx;
+  Precision precision;                    /* the critic's passes (f64 by default) */
 } SteinStudyOpts;
 
 /* Per schedule, over the repeats: rejections of the bootstrap and studentised tests, and
