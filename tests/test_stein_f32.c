@@ -1,0 +1,194 @@
+/*
+ * test_stein_f32.c: the Stein critic in float32 passes (--precision mixed/f32) against
+ * the float64 critic and against finite differences (studies/stein/critic_t.h).
+ *
+ * Tolerance: a float32 pass rounds each product to 2^-24 ≈ 6e-8 relative; through three
+ * layers of GEMMs (sums of up to 64 terms) and the second-order R-passes the measured
+ * error is 3e-8..5e-7 of the largest entry (value and θ-gradient alike); the checks allow
+ * 1e-5, twenty times that, and far below what a wrong term costs (dropping the σ'' terms
+ * is off by 1e-1 or more). The error must also be above 1e-10: the passes did run in
+ * float32. The finite differences are of the float64 forward (their own error ~1e-8).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/net.h"
+#include "studies/stein/stein.h"
+#include "tap.h"
+
+static int build_critic(Net *net, const char *model, ActKind act) {
+  NetSpec ns;
+  Err err = {0};
+  netspec_default(&ns);
+  ns.act = (Act){act, 1.0};
+  if (netspec_parse_model(&ns, model, &err) || net_init(net, &ns, NULL, &err)) {
+    tap_diag("net: %s", err.msg);
+    return 1;
+  }
+  return 0;
+}
+
+/* Σ_i of the divergence (probes NULL: exact; else (1/m) Σ_p ε_pᵀ J ε_p) by central
+ * differences of the float64 forward in x; per-row values into per_row when given. */
+static double div_sum_fd(const Net *net, const double *th, const double *X, size_t n,
+                         const double *probes, int m, double *per_row) {
+  size_t d = net->d_in;
+  NetCache *c = net_cache_alloc(net, n, 0);
+  double *Xp = malloc(n * d * sizeof *Xp), *Fp = malloc(n * d * sizeof *Fp),
+         *J = malloc(n * d * d * sizeof *J), h = 1e-5, sum = 0;
+  for (size_t b = 0; b < d; b++) {
+    memcpy(Xp, X, n * d * sizeof *X);
+    for (size_t i = 0; i < n; i++) Xp[i * d + b] += h;
+    net_forward(net, th, Xp, n, c);
+    memcpy(Fp, c->A[net->nlayers - 1], n * d * sizeof *Fp);
+    for (size_t i = 0; i < n; i++) Xp[i * d + b] -= 2 * h;
+    net_forward(net, th, Xp, n, c);
+    const double *Fm = c->A[net->nlayers - 1];
+    for (size_t i = 0; i < n; i++)
+      for (size_t a = 0; a < d; a++) J[(i * d + a) * d + b] = (Fp[i * d + a] - Fm[i * d + a]) / (2 * h);
+  }
+  for (size_t i = 0; i < n; i++) {
+    double v = 0;
+    for (int p = 0; p < (probes ? m : 1); p++)
+      for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b < d; b++) {
+          double w = probes ? probes[((size_t)p * n + i) * d + a] * probes[((size_t)p * n + i) * d + b] / m
+                            : (a == b);
+          v += w * J[(i * d + a) * d + b];
+        }
+    if (per_row) per_row[i] = v;
+    sum += v;
+  }
+  net_cache_free(c);
+  free(Xp), free(Fp), free(J);
+  return sum;
+}
+
+/* float32 against float64, exact and Hutchinson: the divergence, its θ-gradient, and
+ * the objective with its gradient, on a net of the study's shape (d = 25, 64-64). */
+static void check_f32_vs_f64(ActKind act, const char *aname, const char *model) {
+  Net net;
+  if (build_critic(&net, model, act)) {
+    tap_ok(0, "%s: build", aname);
+    return;
+  }
+  Rng rng;
+  rng_seed(&rng, 41 + act);
+  size_t n = 40, d = net.d_in, P = net.n_params;
+  int m = 2;
+  double *X = malloc(n * d * sizeof *X), *S = malloc(n * d * sizeof *S),
+         *probes = malloc((size_t)m * n * d * sizeof *probes);
+  double *th = malloc(P * sizeof *th), *g64 = malloc(P * sizeof *g64), *g32 = malloc(P * sizeof *g32);
+  double d64[40], d32[40], T64[40], T32[40];
+  net_init_params(&net, th, &rng);
+  rng_normal_fill(&rng, X, n * d);
+  rng_normal_fill(&rng, S, n * d);
+  rng_normal_fill(&rng, probes, (size_t)m * n * d);
+  SteinCritic *s64 = stein_critic_alloc_prec(&net, n, PREC_F64);
+  SteinCritic *s32 = stein_critic_alloc_prec(&net, n, PREC_MIXED);
+  for (int kind = 0; kind < 2; kind++) {
+    SteinDiv div = {kind ? STEIN_DIV_HUTCHINSON : STEIN_DIV_EXACT, m};
+    const double *pr = kind ? probes : NULL;
+    memset(g64, 0, P * sizeof *g64), memset(g32, 0, P * sizeof *g32);
+    stein_critic_divergence(s64, th, X, n, &div, pr, NULL, d64, 0.5, g64);
+    stein_critic_divergence(s32, th, X, n, &div, pr, NULL, d32, 0.5, g32);
+    double ev = tap_max_rel(d32, d64, n), eg = tap_max_rel(g32, g64, P);
+    memset(g64, 0, P * sizeof *g64), memset(g32, 0, P * sizeof *g32);
+    double J64 = stein_critic_objective(s64, th, X, S, n, 0.1, &div, pr, NULL, T64, NULL, g64);
+    double J32 = stein_critic_objective(s32, th, X, S, n, 0.1, &div, pr, NULL, T32, NULL, g32);
+    double eJ = fabs(J32 - J64) / fabs(J64), eT = tap_max_rel(T32, T64, n),
+           eo = tap_max_rel(g32, g64, P);
+    tap_ok(ev < 1e-5 && eg < 1e-5 && eJ < 1e-5 && eT < 1e-5 && eo < 1e-5 && eg > 1e-10,
+           "%s %s, %s divergence in float32 = float64: value %.1e, θ-gradient %.1e; objective "
+           "J %.1e, T %.1e, ∇θ(−J) %.1e (tol 1e-5, %zu params)",
+           aname, model, kind ? "Hutchinson (2 probes)" : "exact", ev, eg, eJ, eT, eo, P);
+  }
+  free(X), free(S), free(probes), free(th), free(g64), free(g32);
+  stein_critic_free(s64);
+  stein_critic_free(s32);
+  net_deinit(&net);
+}
+
+/* float32 against finite differences of the float64 forward: the divergence in x, and
+ * its θ-gradient by central differences in θ of that divergence. */
+static void check_f32_fd(ActKind act, const char *aname) {
+  Net net;
+  if (build_critic(&net, "mlp:3-6-5-3", act)) return;
+  Rng rng;
+  rng_seed(&rng, 7 + act);
+  size_t n = 4, d = 3, P = net.n_params;
+  int m = 3;
+  double X[12], probes[36], dv[4], ref[4];
+  double *th = malloc(P * sizeof *th), *g = malloc(P * sizeof *g), *gfd = malloc(P * sizeof *gfd);
+  net_init_params(&net, th, &rng);
+  for (size_t i = 0; i < P; i++) th[i] *= 1.5;
+  rng_normal_fill(&rng, X, n * d);
+  rng_normal_fill(&rng, probes, (size_t)m * n * d);
+  SteinCritic *sc = stein_critic_alloc_prec(&net, n, PREC_F32);
+  for (int kind = 0; kind < 2; kind++) {
+    SteinDiv div = {kind ? STEIN_DIV_HUTCHINSON : STEIN_DIV_EXACT, m};
+    const double *pr = kind ? probes : NULL;
+    memset(g, 0, P * sizeof *g);
+    stein_critic_divergence(sc, th, X, n, &div, pr, NULL, dv, 1.0, g);
+    div_sum_fd(&net, th, X, n, pr, m, ref);
+    for (size_t j = 0; j < P; j++) {
+      double keep = th[j], h = 1e-4;
+      th[j] = keep + h;
+      double up = div_sum_fd(&net, th, X, n, pr, m, NULL);
+      th[j] = keep - h;
+      double dn = div_sum_fd(&net, th, X, n, pr, m, NULL);
+      th[j] = keep;
+      gfd[j] = (up - dn) / (2 * h);
+    }
+    double ev = tap_max_rel(dv, ref, n), eg = tap_max_rel(g, gfd, P);
+    tap_ok(ev < 1e-5 && eg < 1e-5,
+           "%s, %s divergence in float32 = finite differences of the float64 net: value %.1e, "
+           "θ-gradient %.1e (tol 1e-5)", aname, kind ? "Hutchinson" : "exact", ev, eg);
+  }
+  free(th), free(g), free(gfd);
+  stein_critic_free(sc);
+  net_deinit(&net);
+}
+
+/* The Must-hold level in mixed precision at the unit test's CI size (test_stein.c's
+ * test_level_power: d = 2, 2-8-2 critic, 400 repeats). */
+static void test_level_mixed(void) {
+  Rng rng;
+  rng_seed(&rng, 3);
+  SteinPair pr;
+  Err err = {0};
+  Net net;
+  if (stein_pair_parse(&pr, "gauss:d=2", -1, 1, &rng, &err) ||
+      build_critic(&net, "mlp:2-8-2", ACT_SWISH)) {
+    tap_ok(0, "level: setup %s", err.msg);
+    return;
+  }
+  long R = 400;
+  SteinStudyOpts o = {60, 40, 100, 300, R, 200, 0.05,
+                      {3, 30, 1e-2, {0}, {STEIN_DIV_HUTCHINSON, 1}, NULL},
+                      {{1, 0.4, 0.5, 0.05}}, 1, 1, 77, NULL, 0, NULL, NULL, PREC_MIXED};
+  SteinStudyResult res;
+  int rc = stein_study_run(&pr, &net, &o, NULL, &res, &err);
+  if (rc) {
+    tap_ok(0, "level (mixed): %s", err.msg);
+  } else {
+    double lb = (double)res.sched[0].rejects / R, lt = (double)res.sched[0].rejects_t / R;
+    tap_ok(lb >= 0.02 && lb <= 0.08 && lt >= 0.02 && lt <= 0.08,
+           "level in mixed precision at α 0.05 under p = q over %ld repeats (Hutchinson "
+           "training): bootstrap %.3f, studentised %.3f, both in [0.02, 0.08]", R, lb, lt);
+    stein_study_result_free(&res);
+  }
+  stein_pair_free(&pr);
+  net_deinit(&net);
+}
+
+int main(void) {
+  check_f32_vs_f64(ACT_SWISH, "swish", "mlp:25-64-64-25");
+  check_f32_vs_f64(ACT_TANH, "tanh", "mlp:25-64-64-25");
+  check_f32_vs_f64(ACT_SOFTPLUS, "softplus", "mlp:5-16-16-5");
+  check_f32_fd(ACT_SWISH, "swish");
+  check_f32_fd(ACT_TANH, "tanh");
+  test_level_mixed();
+  return tap_done();
+}
