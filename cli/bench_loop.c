@@ -395,7 +395,7 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
   OptConfig cfg;
   optconfig_default(&cfg);
   cfg.lr = w->lr;
-  sc = stein_critic_alloc_prec(&net, B, o->precision);
+  sc = stein_critic_alloc_prec(&net, B, o->precision, 0);
   opt = optim_alloc(optim_adam, &cfg, P);
   theta = malloc(P * sizeof *theta), grad = malloc(P * sizeof *grad);
   if (!sc || !opt || !theta || !grad) {

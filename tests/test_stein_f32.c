@@ -85,8 +85,8 @@ static void check_f32_vs_f64(ActKind act, const char *aname, const char *model) 
   rng_normal_fill(&rng, X, n * d);
   rng_normal_fill(&rng, S, n * d);
   rng_normal_fill(&rng, probes, (size_t)m * n * d);
-  SteinCritic *s64 = stein_critic_alloc_prec(&net, n, PREC_F64);
-  SteinCritic *s32 = stein_critic_alloc_prec(&net, n, PREC_MIXED);
+  SteinCritic *s64 = stein_critic_alloc_prec(&net, n, PREC_F64, 0);
+  SteinCritic *s32 = stein_critic_alloc_prec(&net, n, PREC_MIXED, 0);
   for (int kind = 0; kind < 2; kind++) {
     SteinDiv div = {kind ? STEIN_DIV_HUTCHINSON : STEIN_DIV_EXACT, m};
     const double *pr = kind ? probes : NULL;
@@ -125,7 +125,7 @@ static void check_f32_fd(ActKind act, const char *aname) {
   for (size_t i = 0; i < P; i++) th[i] *= 1.5;
   rng_normal_fill(&rng, X, n * d);
   rng_normal_fill(&rng, probes, (size_t)m * n * d);
-  SteinCritic *sc = stein_critic_alloc_prec(&net, n, PREC_F32);
+  SteinCritic *sc = stein_critic_alloc_prec(&net, n, PREC_F32, 0);
   for (int kind = 0; kind < 2; kind++) {
     SteinDiv div = {kind ? STEIN_DIV_HUTCHINSON : STEIN_DIV_EXACT, m};
     const double *pr = kind ? probes : NULL;

@@ -35,7 +35,7 @@ int stein_div_parse(const char *text, SteinDiv *div, Err *err) {
   return rc;
 }
 
-SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec) {
+SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec, int mcap) {
   if (net->d_in != net->d_out || cap < 1) return NULL;
   SteinCritic *sc = calloc(1, sizeof *sc);
   if (!sc) return NULL;
@@ -44,6 +44,9 @@ SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec)
   sc->cap = cap;
   sc->d = d;
   sc->f32 = precision_f32_passes(prec);
+  sc->mcap = mcap > 0 ? mcap : 8;
+  size_t tl = (size_t)sc->mcap * cap * d;
+  int tan = net_tan_supported(net);
   sc->E = malloc(cap * d * sizeof *sc->E);
   sc->f = malloc(cap * d * sizeof *sc->f);
   sc->t = malloc(2 * cap * sizeof *sc->t);
@@ -54,6 +57,12 @@ SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec)
     sc->GL = malloc(cap * d * sizeof *sc->GL);
     sc->zero = calloc(cap * d, sizeof *sc->zero);
     ok &= sc->cache && sc->rw && sc->GL && sc->zero;
+    if (tan) {
+      sc->tan = net_tan_alloc(net, cap, sc->mcap);
+      sc->Eg = malloc(tl * sizeof *sc->Eg);
+      sc->Sg = malloc(tl * sizeof *sc->Sg);
+      ok &= sc->tan && sc->Eg && sc->Sg;
+    }
   } else {
     sc->cache32 = net_cache_alloc_f32(net, cap, 1);
     sc->rw32 = net_rwork_alloc_f32(net, cap);
@@ -65,6 +74,13 @@ SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec)
     sc->g32 = malloc(P * sizeof *sc->g32);
     ok &= sc->cache32 && sc->rw32 && sc->E32 && sc->GL32 && sc->zero32 && sc->X32 && sc->th32 &&
           sc->g32;
+    if (tan) {
+      sc->tan32 = net_tan_alloc_f32(net, cap, sc->mcap);
+      sc->Eg = malloc(tl * sizeof *sc->Eg);
+      sc->Eg32 = malloc(tl * sizeof *sc->Eg32);
+      sc->Sg32 = malloc(tl * sizeof *sc->Sg32);
+      ok &= sc->tan32 && sc->Eg && sc->Eg32 && sc->Sg32;
+    }
   }
   if (!ok) {
     stein_critic_free(sc);
@@ -74,7 +90,7 @@ SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec)
 }
 
 SteinCritic *stein_critic_alloc(const Net *net, size_t cap) {
-  return stein_critic_alloc_prec(net, cap, PREC_F64);
+  return stein_critic_alloc_prec(net, cap, PREC_F64, 0);
 }
 
 void stein_critic_free(SteinCritic *sc) {
@@ -85,6 +101,9 @@ void stein_critic_free(SteinCritic *sc) {
   net_rwork_free_f32(sc->rw32);
   free(sc->E), free(sc->GL), free(sc->zero), free(sc->f), free(sc->t);
   free(sc->E32), free(sc->GL32), free(sc->zero32), free(sc->X32), free(sc->th32), free(sc->g32);
+  net_tan_free(sc->tan);
+  net_tan_free_f32(sc->tan32);
+  free(sc->Eg), free(sc->Sg), free(sc->Eg32), free(sc->Sg32);
   free(sc);
 }
 
@@ -97,6 +116,8 @@ void stein_critic_free(SteinCritic *sc) {
 #define NET_BWD_KEEP net_backward_keep
 #define NET_RFWD net_rforward
 #define NET_RBWD net_rbackward
+#define TAN_FWD net_tan_forward
+#define TAN_BWD net_tan_backward
 #include "critic_t.h"
 #undef real
 #undef CP
@@ -106,6 +127,8 @@ void stein_critic_free(SteinCritic *sc) {
 #undef NET_BWD_KEEP
 #undef NET_RFWD
 #undef NET_RBWD
+#undef TAN_FWD
+#undef TAN_BWD
 
 #define real float
 #define CP(name) name##_f32
@@ -115,6 +138,8 @@ void stein_critic_free(SteinCritic *sc) {
 #define NET_BWD_KEEP net_backward_keep_f32
 #define NET_RFWD net_rforward_f32
 #define NET_RBWD net_rbackward_f32
+#define TAN_FWD net_tan_forward_f32
+#define TAN_BWD net_tan_backward_f32
 #include "critic_t.h"
 #undef real
 
@@ -136,13 +161,11 @@ void stein_critic_divergence(SteinCritic *sc, const double *theta, const double 
                              const SteinDiv *div, const double *probes, Rng *rng, double *divout,
                              double scale, double *grad) {
   if (!sc->f32) {
-    net_forward(sc->net, theta, X, n, sc->cache);
-    divergence_cached_f64(sc, theta, n, div, probes, rng, divout, scale, grad);
+    divergence_f64(sc, theta, X, n, div, probes, rng, divout, scale, grad);
     return;
   }
   f32_load(sc, theta, X, n, !!grad);
-  net_forward_f32(sc->net, sc->th32, sc->X32, n, sc->cache32);
-  divergence_cached_f32(sc, sc->th32, n, div, probes, rng, divout, scale, grad ? sc->g32 : NULL);
+  divergence_f32(sc, sc->th32, sc->X32, n, div, probes, rng, divout, scale, grad ? sc->g32 : NULL);
   if (grad) f32_store(sc, grad);
 }
 

@@ -60,17 +60,13 @@ static void CP(divergence_cached)(SteinCritic *sc, const real *theta, size_t n,
   }
 }
 
-/* stein_critic_objective on θ and X of this type; grad (real, or NULL) gets += ∇_θ(−J). */
-static double CP(objective)(SteinCritic *sc, const real *theta, const real *X, const double *S,
-                            size_t n, double lambda, const SteinDiv *div, const double *probes,
-                            Rng *rng, double *T, double *f, real *grad) {
-  const Net *net = sc->net;
+/* The objective's loss part from the output F [n][d]: fo = F in double, s_iᵀf_i into
+ * sc->t, and GL = −(S − λF)/n, −J's gradient in F (when GL); returns Σ_i ‖f_i‖². */
+static double CP(loss_part)(SteinCritic *sc, const real *F, const double *S, size_t n,
+                            double lambda, double *fo, real *GL) {
   size_t d = sc->d;
-  NET_FWD(net, theta, X, n, CM(cache));
-  const real *F = CM(cache)->A[net->nlayers - 1];
-  double *fo = f ? f : sc->f, *sf = sc->t, *dv = sc->t + sc->cap;
-  for (size_t i = 0; i < n * d; i++) fo[i] = F[i];
   double pen = 0;
+  for (size_t i = 0; i < n * d; i++) fo[i] = F[i];
   for (size_t i = 0; i < n; i++) {
     double v = 0;
     for (size_t k = 0; k < d; k++) {
@@ -78,17 +74,95 @@ static double CP(objective)(SteinCritic *sc, const real *theta, const real *X, c
       v += S[i * d + k] * fk;
       pen += fk * fk;
     }
-    sf[i] = v;
+    sc->t[i] = v;
   }
-  /* −J's gradient in F: −(s − λf)/n, one backward */
-  if (grad) {
-    for (size_t i = 0; i < n * d; i++) CM(GL)[i] = (real)(-(S[i] - lambda * fo[i]) / (double)n);
-    NET_BWD_KEEP(net, theta, CM(cache), CM(GL), grad);  /* the probes' backward needs no new forward */
+  if (GL)
+    for (size_t i = 0; i < n * d; i++) GL[i] = (real)(-(S[i] - lambda * fo[i]) / (double)n);
+  return pen;
+}
+
+/* The divergence (and, with S, the objective's loss part: its F, GL and penalty returned)
+ * by the stacked tangent passes: the probes in groups of up to mcap, X forwarded with
+ * the first group, whose reverse also carries the loss seed GL; grad += the loss's
+ * gradient and scale · ∇_θ Σ_i div_i. */
+static double CP(tan_passes)(SteinCritic *sc, const real *theta, const real *X, const double *S,
+                             size_t n, double lambda, const SteinDiv *div, const double *probes,
+                             Rng *rng, double *fo, double *divout, double scale, real *grad) {
+  const Net *net = sc->net;
+  size_t d = sc->d;
+  int exact = div->kind == STEIN_DIV_EXACT, M = exact ? (int)d : div->probes;
+  double w = exact ? 1.0 : 1.0 / M, pen = 0;
+  const real *H = CM(tan)->H[net->nlayers - 1];
+  memset(divout, 0, n * sizeof *divout);
+  for (int g0 = 0; g0 < M; g0 += sc->mcap) {
+    int mg = M - g0 < sc->mcap ? M - g0 : sc->mcap;
+    size_t len = (size_t)mg * n * d;
+    const real *E;
+    if (exact) {
+      real *Ew = CM(Eg);
+      memset(Ew, 0, len * sizeof *Ew);
+      for (int p = 0; p < mg; p++)
+        for (size_t i = 0; i < n; i++) Ew[((size_t)p * n + i) * d + (size_t)(g0 + p)] = 1;
+      E = Ew;
+    } else {
+      const double *src = probes ? probes + (size_t)g0 * n * d : sc->Eg;
+      if (!probes) rng_normal_fill(rng, sc->Eg, len);
+      E = CP(probe_load)(src, len, CM(Eg));
+    }
+    TAN_FWD(net, theta, g0 ? NULL : X, E, n, mg, CM(tan));
+    real *GL = NULL;
+    if (!g0 && S) {
+      if (grad) GL = CM(GL);
+      pen = CP(loss_part)(sc, H, S, n, lambda, fo, GL);
+    }
+    for (size_t i = 0; i < n; i++) {
+      double t = 0;
+      for (int p = 0; p < mg; p++) {
+        const real *e = E + ((size_t)p * n + i) * d, *r = H + ((size_t)(1 + p) * n + i) * d;
+        for (size_t k = 0; k < d; k++) t += (double)e[k] * (double)r[k];
+      }
+      divout[i] += w * t;
+    }
+    if (grad) {
+      real sw = (real)(scale * w), *Sg = CM(Sg);
+      for (size_t i = 0; i < len; i++) Sg[i] = sw * E[i];
+      TAN_BWD(net, theta, CM(tan), GL, Sg, grad);
+    }
   }
-  CP(divergence_cached)(sc, theta, n, div, probes, rng, dv, -1.0 / (double)n, grad);
+  return pen;
+}
+
+/* stein_critic_divergence on θ and X of this type. */
+static void CP(divergence)(SteinCritic *sc, const real *theta, const real *X, size_t n,
+                           const SteinDiv *div, const double *probes, Rng *rng, double *divout,
+                           double scale, real *grad) {
+  if (CM(tan) && !sc->rpasses) {
+    CP(tan_passes)(sc, theta, X, NULL, n, 0, div, probes, rng, NULL, divout, scale, grad);
+    return;
+  }
+  NET_FWD(sc->net, theta, X, n, CM(cache));
+  CP(divergence_cached)(sc, theta, n, div, probes, rng, divout, scale, grad);
+}
+
+/* stein_critic_objective on θ and X of this type; grad (real, or NULL) gets += ∇_θ(−J). */
+static double CP(objective)(SteinCritic *sc, const real *theta, const real *X, const double *S,
+                            size_t n, double lambda, const SteinDiv *div, const double *probes,
+                            Rng *rng, double *T, double *f, real *grad) {
+  const Net *net = sc->net;
+  double *fo = f ? f : sc->f, *dv = sc->t + sc->cap, pen;
+  if (CM(tan) && !sc->rpasses) {
+    pen = CP(tan_passes)(sc, theta, X, S, n, lambda, div, probes, rng, fo, dv, -1.0 / (double)n,
+                         grad);
+  } else {
+    NET_FWD(net, theta, X, n, CM(cache));
+    pen = CP(loss_part)(sc, CM(cache)->A[net->nlayers - 1], S, n, lambda, fo, grad ? CM(GL) : NULL);
+    /* the probes' backward needs no new forward */
+    if (grad) NET_BWD_KEEP(net, theta, CM(cache), CM(GL), grad);
+    CP(divergence_cached)(sc, theta, n, div, probes, rng, dv, -1.0 / (double)n, grad);
+  }
   double sum = 0;
   for (size_t i = 0; i < n; i++) {
-    double ti = sf[i] + dv[i];
+    double ti = sc->t[i] + dv[i];
     sum += ti;
     if (T) T[i] = ti;
   }

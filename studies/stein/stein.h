@@ -17,6 +17,7 @@
 
 #include "core/err.h"
 #include "core/net.h"
+#include "core/net_tangent.h"
 #include "core/precision.h"
 #include "core/rng.h"
 
@@ -98,12 +99,22 @@ typedef struct SteinCritic {
   NetRWorkF32 *rw32;
   float *E32, *GL32, *zero32, *X32;  /* [cap][d] */
   float *th32, *g32;                 /* [n_params] */
+  /* The stacked tangent passes (core/net_tangent.h; NULL where the net has frozen or
+   * cos/sin layers): up to mcap probes per pass, the probes Eg and the seeds Sg
+   * [mcap][cap][d]. rpasses = 1 takes the R-passes instead (tests compare the two). */
+  NetTan *tan;
+  NetTanF32 *tan32;
+  int mcap, rpasses;
+  double *Eg, *Sg;
+  float *Eg32, *Sg32;
 } SteinCritic;
 
 /* NULL when out of memory or the net is not ℝ^d → ℝ^d. */
 SteinCritic *stein_critic_alloc(const Net *net, size_t cap);
-/* The same with the passes in the precision's arithmetic (float32 for mixed and f32). */
-SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec);
+/* The same with the passes in the precision's arithmetic (float32 for mixed and f32) and
+ * the stacked tangent passes for up to mcap probes at once (the exact divergence's d take
+ * ⌈d/mcap⌉ passes; mcap <= 0: 8). */
+SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec, int mcap);
 void stein_critic_free(SteinCritic *sc);
 
 /* Divergence of f_θ at the n <= cap rows of X into div[n] (exact, or Hutchinson with the
