@@ -405,10 +405,10 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
   if ((rc = gemm_alloc(&g, o->dgemm_n, err))) goto done;
   net_init_params(&net, theta, &rng);
   for (size_t i = 0; i < n; i++) idx[i] = i;
-  /* an epoch's GEMM FLOPs, roughly: per batch the loss's forward and backward (3 GEMMs
-   * a layer, bench_flops_grad), and per probe a backward without the weight gradient (1),
-   * an R-forward (1) and an R-backward (3) */
-  r->step_flops = (double)(n / B) * (1.0 + 5.0 / 3.0 * div.probes) * bench_flops_grad(&net, B);
+  /* an epoch's GEMM FLOPs, roughly: per batch the stacked tangent pass over the rows and
+   * each probe's, 3 GEMMs a layer per block of rows like a gradient (bench_flops_grad):
+   * the forward, dW, and the adjoint below */
+  r->step_flops = (double)(n / B) * (1.0 + div.probes) * bench_flops_grad(&net, B);
   double tm[MAX_ROUNDS], te[MAX_ROUNDS], tc[MAX_ROUNDS], sh[MAX_ROUNDS], total = 0;
   int k = 0;
   const double lam = 0.4;
