@@ -1,6 +1,7 @@
 /*
  * test_stein_f32.c: the Stein critic in float32 passes (--precision mixed/f32) against
- * the float64 critic and against finite differences (studies/stein/critic_t.h).
+ * the float64 critic and against finite differences (studies/stein/critic_t.h), and the
+ * stacked tangent pass (core/net_tangent.h) against the R-passes.
  *
  * Tolerance: a float32 pass rounds each product to 2^-24 ≈ 6e-8 relative; through three
  * layers of GEMMs (sums of up to 64 terms) and the second-order R-passes the measured
@@ -151,6 +152,60 @@ static void check_f32_fd(ActKind act, const char *aname) {
   net_deinit(&net);
 }
 
+/* The stacked tangent pass (core/net_tangent.h) against the R-passes it replaces, in
+ * float64: divergence, θ-gradient and objective to 1e-12, exact and Hutchinson, with the
+ * probes split into groups (mcap 2 of 5 tangents: groups 2, 2, 1) and in one group. */
+static void check_tangent_vs_rpasses(ActKind act, const char *aname) {
+  Net net;
+  if (build_critic(&net, "mlp:5-9-7-5", act)) return;
+  Rng rng;
+  rng_seed(&rng, 13 + act);
+  size_t n = 6, d = 5, P = net.n_params;
+  int m = 5;
+  double X[30], S[30], probes[150], dr[6], dt[6], Tr[6], Tt[6];
+  double *th = malloc(P * sizeof *th), *gr = malloc(P * sizeof *gr), *gt = malloc(P * sizeof *gt);
+  net_init_params(&net, th, &rng);
+  for (size_t i = 0; i < P; i++) th[i] *= 1.5;
+  rng_normal_fill(&rng, X, n * d);
+  rng_normal_fill(&rng, S, n * d);
+  rng_normal_fill(&rng, probes, (size_t)m * n * d);
+  double worst = 0;
+  int cases = 0;
+  for (int mcap = 2; mcap <= 8; mcap += 6) {
+    SteinCritic *sc = stein_critic_alloc_prec(&net, n, PREC_F64, mcap);
+    if (!sc || !sc->tan) {
+      tap_ok(0, "%s: the tangent workspace", aname);
+      stein_critic_free(sc);
+      continue;
+    }
+    for (int kind = 0; kind < 2; kind++) {
+      SteinDiv div = {kind ? STEIN_DIV_HUTCHINSON : STEIN_DIV_EXACT, m};
+      const double *pr = kind ? probes : NULL;
+      for (int obj = 0; obj < 2; obj++) {
+        double Jr = 0, Jt = 0;
+        memset(gr, 0, P * sizeof *gr), memset(gt, 0, P * sizeof *gt);
+        for (int path = 0; path < 2; path++) {
+          sc->rpasses = !path;
+          double *g = path ? gt : gr, *dv = path ? dt : dr, *T = path ? Tt : Tr;
+          if (obj) *(path ? &Jt : &Jr) = stein_critic_objective(sc, th, X, S, n, 0.2, &div, pr, NULL, T, NULL, g);
+          else stein_critic_divergence(sc, th, X, n, &div, pr, NULL, dv, 0.7, g);
+        }
+        double e = obj ? fmax(fmax(fabs(Jt - Jr) / fabs(Jr), tap_max_rel(Tt, Tr, n)), tap_max_rel(gt, gr, P))
+                       : fmax(tap_max_rel(dt, dr, n), tap_max_rel(gt, gr, P));
+        worst = fmax(worst, e);
+        cases++;
+      }
+    }
+    stein_critic_free(sc);
+  }
+  tap_ok(cases == 8 && worst < 1e-12,
+         "%s: the stacked tangent pass = the R-passes (divergence, θ-gradient, objective; exact "
+         "and Hutchinson; 5 tangents in groups of 2 and of 8): worst rel %.1e over %d cases",
+         aname, worst, cases);
+  free(th), free(gr), free(gt);
+  net_deinit(&net);
+}
+
 /* The Must-hold level in mixed precision at the unit test's CI size (test_stein.c's
  * test_level_power: d = 2, 2-8-2 critic, 400 repeats). */
 static void test_level_mixed(void) {
@@ -187,6 +242,9 @@ int main(void) {
   check_f32_vs_f64(ACT_SWISH, "swish", "mlp:25-64-64-25");
   check_f32_vs_f64(ACT_TANH, "tanh", "mlp:25-64-64-25");
   check_f32_vs_f64(ACT_SOFTPLUS, "softplus", "mlp:5-16-16-5");
+  check_tangent_vs_rpasses(ACT_SWISH, "swish");
+  check_tangent_vs_rpasses(ACT_TANH, "tanh");
+  check_tangent_vs_rpasses(ACT_RELU, "relu");
   check_f32_fd(ACT_SWISH, "swish");
   check_f32_fd(ACT_TANH, "tanh");
   test_level_mixed();
