@@ -7,6 +7,7 @@
  * Σ_i e_iᵀ F_i: a backward seeded with G_L = E (which leaves the cache's G and D ⊙ σ''),
  * then R{G_L} = 0 (docs/MATH.md, "Stein critics reuse the R-passes").
  */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,18 @@ SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec,
       ok &= sc->tan32 && sc->Eg && sc->Eg32 && sc->Sg32;
     }
   }
+  if (ok && tan && net->nlayers == 3 && !net->layer[2].s) {  /* the two-hidden-layer trace */
+    size_t h0 = net->layer[0].out, h1 = net->layer[1].out;
+    if (!sc->f32) {
+      ok &= !!(sc->trM = malloc(h0 * h1 * sizeof *sc->trM));
+      ok &= !!(sc->trK = malloc(h0 * h1 * sizeof *sc->trK));
+      ok &= !!(sc->trY = malloc(cap * h1 * sizeof *sc->trY));
+    } else {
+      ok &= !!(sc->trM32 = malloc(h0 * h1 * sizeof *sc->trM32));
+      ok &= !!(sc->trK32 = malloc(h0 * h1 * sizeof *sc->trK32));
+      ok &= !!(sc->trY32 = malloc(cap * h1 * sizeof *sc->trY32));
+    }
+  }
   if (!ok) {
     stein_critic_free(sc);
     return NULL;
@@ -104,6 +117,7 @@ void stein_critic_free(SteinCritic *sc) {
   net_tan_free(sc->tan);
   net_tan_free_f32(sc->tan32);
   free(sc->Eg), free(sc->Sg), free(sc->Eg32), free(sc->Sg32);
+  free(sc->trM), free(sc->trK), free(sc->trY), free(sc->trM32), free(sc->trK32), free(sc->trY32);
   free(sc);
 }
 
@@ -118,6 +132,8 @@ void stein_critic_free(SteinCritic *sc) {
 #define NET_RBWD net_rbackward
 #define TAN_FWD net_tan_forward
 #define TAN_BWD net_tan_backward
+#define NETW net_W
+#define GEMM cblas_dgemm
 #include "critic_t.h"
 #undef real
 #undef CP
@@ -129,6 +145,8 @@ void stein_critic_free(SteinCritic *sc) {
 #undef NET_RBWD
 #undef TAN_FWD
 #undef TAN_BWD
+#undef NETW
+#undef GEMM
 
 #define real float
 #define CP(name) name##_f32
@@ -140,6 +158,8 @@ void stein_critic_free(SteinCritic *sc) {
 #define NET_RBWD net_rbackward_f32
 #define TAN_FWD net_tan_forward_f32
 #define TAN_BWD net_tan_backward_f32
+#define NETW net_W_f32
+#define GEMM cblas_sgemm
 #include "critic_t.h"
 #undef real
 

@@ -81,6 +81,32 @@ static double CP(loss_part)(SteinCritic *sc, const real *F, const double *S, siz
   return pen;
 }
 
+/* The exact divergence of a two-hidden-layer net on the rows forwarded into sc's tangent
+ * workspace, without tangents: J_i = α W2 D1_i W1 D0_i W0 (D_l = diag of layer l's
+ * s⊙σ', α the layers' α product), so tr J_i = α Σ_ab D1_i[a] W1[a][b] D0_i[b] M[b][a]
+ * with M = W0 W2 [h0][h1]: with K = W1 ⊙ Mᵀ, tr J_i = α d1_iᵀ K d0_i, one GEMM
+ * Y = D0 Kᵀ for all rows instead of d tangent passes. */
+static void CP(trace2)(SteinCritic *sc, const real *theta, size_t n, double *divout) {
+  const Net *net = sc->net;
+  const Layer *L0 = &net->layer[0], *L1 = &net->layer[1], *L2 = &net->layer[2];
+  size_t d = sc->d, h0 = L0->out, h1 = L1->out;
+  const real *W0 = NETW(net, 0, theta), *W1 = NETW(net, 1, theta), *W2 = NETW(net, 2, theta);
+  real *M = CM(trM), *K = CM(trK), *Y = CM(trY);
+  GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)h0, (int)h1, (int)d, 1, W0, (int)d, W2,
+       (int)h1, 0, M, (int)h1);
+  for (size_t a = 0; a < h1; a++)
+    for (size_t b = 0; b < h0; b++) K[a * h0 + b] = W1[a * h0 + b] * M[b * h1 + a];
+  const real *D0 = CM(tan)->d1[0], *D1 = CM(tan)->d1[1];
+  GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)h1, (int)h0, 1, D0, (int)h0, K,
+       (int)h0, 0, Y, (int)h1);
+  double alpha = L0->alpha * L1->alpha * L2->alpha;
+  for (size_t i = 0; i < n; i++) {
+    double t = 0;
+    for (size_t a = 0; a < h1; a++) t += (double)D1[i * h1 + a] * (double)Y[i * h1 + a];
+    divout[i] = alpha * t;
+  }
+}
+
 /* The divergence (and, with S, the objective's loss part: its F, GL and penalty returned)
  * by the stacked tangent passes: the probes in groups of up to mcap, X forwarded with
  * the first group, whose reverse also carries the loss seed GL; grad += the loss's
@@ -93,6 +119,12 @@ static double CP(tan_passes)(SteinCritic *sc, const real *theta, const real *X, 
   int exact = div->kind == STEIN_DIV_EXACT, M = exact ? (int)d : div->probes;
   double w = exact ? 1.0 : 1.0 / M, pen = 0;
   const real *H = CM(tan)->H[net->nlayers - 1];
+  if (exact && !grad && CM(trK)) {  /* two hidden layers: no tangents */
+    TAN_FWD(net, theta, X, X, n, 0, CM(tan));
+    if (S) pen = CP(loss_part)(sc, H, S, n, lambda, fo, NULL);
+    CP(trace2)(sc, theta, n, divout);
+    return pen;
+  }
   memset(divout, 0, n * sizeof *divout);
   for (int g0 = 0; g0 < M; g0 += sc->mcap) {
     int mg = M - g0 < sc->mcap ? M - g0 : sc->mcap;

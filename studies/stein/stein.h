@@ -107,6 +107,11 @@ typedef struct SteinCritic {
   int mcap, rpasses;
   double *Eg, *Sg;
   float *Eg32, *Sg32;
+  /* Two hidden layers: the exact divergence without its gradient in one GEMM, tr J_i =
+   * α d1_iᵀ K d0_i with K = W1 ⊙ (W0 W2)ᵀ (critic_t.h): M [h0][h1], K [h1][h0],
+   * Y [cap][h1]; NULL otherwise */
+  double *trM, *trK, *trY;
+  float *trM32, *trK32, *trY32;
 } SteinCritic;
 
 /* NULL when out of memory or the net is not ℝ^d → ℝ^d. */
