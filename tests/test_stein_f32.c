@@ -15,56 +15,9 @@
 #include <string.h>
 
 #include "core/net.h"
+#include "stein_ref.h"
 #include "studies/stein/stein.h"
 #include "tap.h"
-
-static int build_critic(Net *net, const char *model, ActKind act) {
-  NetSpec ns;
-  Err err = {0};
-  netspec_default(&ns);
-  ns.act = (Act){act, 1.0};
-  if (netspec_parse_model(&ns, model, &err) || net_init(net, &ns, NULL, &err)) {
-    tap_diag("net: %s", err.msg);
-    return 1;
-  }
-  return 0;
-}
-
-/* Σ_i of the divergence (probes NULL: exact; else (1/m) Σ_p ε_pᵀ J ε_p) by central
- * differences of the float64 forward in x; per-row values into per_row when given. */
-static double div_sum_fd(const Net *net, const double *th, const double *X, size_t n,
-                         const double *probes, int m, double *per_row) {
-  size_t d = net->d_in;
-  NetCache *c = net_cache_alloc(net, n, 0);
-  double *Xp = malloc(n * d * sizeof *Xp), *Fp = malloc(n * d * sizeof *Fp),
-         *J = malloc(n * d * d * sizeof *J), h = 1e-5, sum = 0;
-  for (size_t b = 0; b < d; b++) {
-    memcpy(Xp, X, n * d * sizeof *X);
-    for (size_t i = 0; i < n; i++) Xp[i * d + b] += h;
-    net_forward(net, th, Xp, n, c);
-    memcpy(Fp, c->A[net->nlayers - 1], n * d * sizeof *Fp);
-    for (size_t i = 0; i < n; i++) Xp[i * d + b] -= 2 * h;
-    net_forward(net, th, Xp, n, c);
-    const double *Fm = c->A[net->nlayers - 1];
-    for (size_t i = 0; i < n; i++)
-      for (size_t a = 0; a < d; a++) J[(i * d + a) * d + b] = (Fp[i * d + a] - Fm[i * d + a]) / (2 * h);
-  }
-  for (size_t i = 0; i < n; i++) {
-    double v = 0;
-    for (int p = 0; p < (probes ? m : 1); p++)
-      for (size_t a = 0; a < d; a++)
-        for (size_t b = 0; b < d; b++) {
-          double w = probes ? probes[((size_t)p * n + i) * d + a] * probes[((size_t)p * n + i) * d + b] / m
-                            : (a == b);
-          v += w * J[(i * d + a) * d + b];
-        }
-    if (per_row) per_row[i] = v;
-    sum += v;
-  }
-  net_cache_free(c);
-  free(Xp), free(Fp), free(J);
-  return sum;
-}
 
 /* float32 against float64, exact and Hutchinson: the divergence, its θ-gradient, and
  * the objective with its gradient, on a net of the study's shape (d = 25, 64-64). */
@@ -137,15 +90,7 @@ static void check_f32_fd(ActKind act, const char *aname) {
     memset(g, 0, P * sizeof *g);
     stein_critic_divergence(sc, th, X, n, &div, pr, NULL, dv, 1.0, g);
     div_sum_fd(&net, th, X, n, pr, m, ref);
-    for (size_t j = 0; j < P; j++) {
-      double keep = th[j], h = 1e-4;
-      th[j] = keep + h;
-      double up = div_sum_fd(&net, th, X, n, pr, m, NULL);
-      th[j] = keep - h;
-      double dn = div_sum_fd(&net, th, X, n, pr, m, NULL);
-      th[j] = keep;
-      gfd[j] = (up - dn) / (2 * h);
-    }
+    div_grad_fd(&net, th, X, n, pr, m, 1.0, gfd);
     double ev = tap_max_rel(dv, ref, n), eg = tap_max_rel(g, gfd, P);
     tap_ok(ev < 1e-5 && eg < 1e-5,
            "%s, %s divergence in float32 = finite differences of the float64 net: value %.1e, "
@@ -214,33 +159,18 @@ static void check_tangent_vs_rpasses(ActKind act, const char *aname) {
 /* The Must-hold level in mixed precision at the unit test's CI size (test_stein.c's
  * test_level_power: d = 2, 2-8-2 critic, 400 repeats). */
 static void test_level_mixed(void) {
-  Rng rng;
-  rng_seed(&rng, 3);
-  SteinPair pr;
   Err err = {0};
-  Net net;
-  if (stein_pair_parse(&pr, "gauss:d=2", -1, 1, &rng, &err) ||
-      build_critic(&net, "mlp:2-8-2", ACT_SWISH)) {
-    tap_ok(0, "level: setup %s", err.msg);
+  long R = 400;
+  SteinStudyResult res;
+  if (stein_small_study(1, R, STEIN_DIV_HUTCHINSON, 0, PREC_MIXED, &res, &err)) {
+    tap_ok(0, "level (mixed): %s", err.msg);
     return;
   }
-  long R = 400;
-  SteinStudyOpts o = {60, 40, 100, 300, R, 200, 0.05,
-                      {3, 30, 1e-2, {0}, {STEIN_DIV_HUTCHINSON, 1}, NULL},
-                      {{1, 0.4, 0.5, 0.05}}, 1, 1, 77, NULL, 0, NULL, NULL, PREC_MIXED};
-  SteinStudyResult res;
-  int rc = stein_study_run(&pr, &net, &o, NULL, &res, &err);
-  if (rc) {
-    tap_ok(0, "level (mixed): %s", err.msg);
-  } else {
-    double lb = (double)res.sched[0].rejects / R, lt = (double)res.sched[0].rejects_t / R;
-    tap_ok(lb >= 0.02 && lb <= 0.08 && lt >= 0.02 && lt <= 0.08,
-           "level in mixed precision at α 0.05 under p = q over %ld repeats (Hutchinson "
-           "training): bootstrap %.3f, studentised %.3f, both in [0.02, 0.08]", R, lb, lt);
-    stein_study_result_free(&res);
-  }
-  stein_pair_free(&pr);
-  net_deinit(&net);
+  double lb = (double)res.sched[0].rejects / R, lt = (double)res.sched[0].rejects_t / R;
+  tap_ok(lb >= 0.02 && lb <= 0.08 && lt >= 0.02 && lt <= 0.08,
+         "level in mixed precision at α 0.05 under p = q over %ld repeats (Hutchinson "
+         "training): bootstrap %.3f, studentised %.3f, both in [0.02, 0.08]", R, lb, lt);
+  stein_study_result_free(&res);
 }
 
 int main(void) {
