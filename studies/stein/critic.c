@@ -5,7 +5,11 @@
  * gives R{F} = J_x f · e_i per row, so e_iᵀ J_x f(x_i) e_i is the row sum of E ⊙ R{F}. Its
  * θ-gradient is the R-backward, along the same tangent, of the linear "loss"
  * Σ_i e_iᵀ F_i: a backward seeded with G_L = E (which leaves the cache's G and D ⊙ σ''),
- * then R{G_L} = 0 (docs/MATH.md, "Stein critics reuse the R-passes").
+ * then R{G_L} = 0 (docs/MATH.md, "Stein critics reuse the R-passes"). On plain MLPs the
+ * same numbers come from the stacked tangent pass and its reverse (core/net_tangent.h:
+ * 6 GEMMs a layer instead of 8), and a two-hidden-layer critic's exact divergence without
+ * its gradient from one GEMM (critic_t.h, trace2). The passes are written once for double
+ * and float (critic_t.h, included twice below); this file allocates and dispatches.
  */
 #include <cblas.h>
 #include <math.h>

@@ -7,7 +7,8 @@
  * Critic (critic.c): an MLP f_θ: ℝ^d → ℝ^d on the engine's net, trained to maximise
  *   J(θ) = E_p[s_qᵀf + ∇·f] − (λ/2) E_p‖f‖²,   optimum f* = (s_q − s_p)/λ,
  * with ∇·f exact (d input-tangent passes) or Hutchinson, and the exact θ-gradient of the
- * divergence through the R-passes (docs/MATH.md, "Stein critics").
+ * divergence through the R-passes or the tangent pass (docs/MATH.md, "Stein critics"), in
+ * float64 or float32 passes (--precision).
  * Ownership: SteinModel and SteinCritic own their arrays (_free, NULL-safe fields).
  */
 #ifndef CS_STEIN_H
