@@ -50,6 +50,11 @@ SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec,
   sc->d = d;
   sc->f32 = precision_f32_passes(prec);
   sc->mcap = mcap > 0 ? mcap : 8;
+  if (mcap <= 0) {  /* large batches: fewer tangents a pass, ~2^25 stacked entries at most */
+    size_t wsum = 0;
+    for (int l = 0; l < net->nlayers; l++) wsum += net->layer[l].out;
+    while (sc->mcap > 1 && (size_t)(1 + sc->mcap) * cap * wsum > ((size_t)1 << 25)) sc->mcap--;
+  }
   size_t tl = (size_t)sc->mcap * cap * d;
   int tan = net_tan_supported(net);
   sc->E = malloc(cap * d * sizeof *sc->E);

@@ -119,7 +119,7 @@ typedef struct SteinCritic {
 SteinCritic *stein_critic_alloc(const Net *net, size_t cap);
 /* The same with the passes in the precision's arithmetic (float32 for mixed and f32) and
  * the stacked tangent passes for up to mcap probes at once (the exact divergence's d take
- * ⌈d/mcap⌉ passes; mcap <= 0: 8). */
+ * ⌈d/mcap⌉ passes; mcap <= 0: 8, fewer when (1 + mcap)·cap·Σ widths passes 2^25). */
 SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec, int mcap);
 void stein_critic_free(SteinCritic *sc);
 
