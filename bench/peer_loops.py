@@ -40,7 +40,10 @@ stein     One epoch of neural Stein critic training (Repasky et al.'s d = 25 mix
           probe e per row, the divergence by double backward (torch.autograd.grad with
           create_graph=True, as LSD's code), loss.backward(), torch.optim.Adam lr 1e-3.
           The epoch (randperm, 10 batches) in wall and CPU time; `--repeats` rounds after
-          an untimed one, each with a torch.mm of gemm-n^2; medians.
+          an untimed one, each with a torch.mm of gemm-n^2; medians. Each round also
+          times what a study does after each epoch: the statistic s_q.f + div f on 1000
+          rows (the first 1000 samples), the exact divergence by d = 25 autograd.grad
+          calls per batch of 200, no gradient in theta (val_s, val_cpu_s).
 
 Dependencies: Debian's python3-torch and python3-numpy (scripts/setup_bench.sh).
 """
@@ -58,6 +61,7 @@ PC_N, PC_WIDTH, PC_LR, PC_K = 5000, 256, 0.006, 20
 SP_N, SP_WIDTH, SP_HIDDEN, SP_LR, SP_EVERY = 200, 256, 5, 3e-4, 100
 SP_FREQS = list(range(5, 55, 5))
 ST_D, ST_N, ST_WIDTH, ST_BATCH, ST_LR, ST_LAMBDA = 25, 2000, 512, 200, 1e-3, 0.4
+ST_NVAL = 1000
 
 
 def parse_args(argv):
@@ -270,6 +274,9 @@ def stein(dtype):
                  means[1] + z @ np.linalg.cholesky(s2).T)
     sq = mixture_scores(x, means)
     x, sq = torch.from_numpy(x).to(dtype), torch.from_numpy(sq).to(dtype)
+    # validation: the first ST_NVAL rows again, as in the study the exact divergence (d
+    # backward passes, the usual way) and s_q·f per row, in chunks of the batch, no gradient in θ
+    xv = x[:ST_NVAL]
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(d, ST_WIDTH), torch.nn.SiLU(),
                                 torch.nn.Linear(ST_WIDTH, ST_WIDTH), torch.nn.SiLU(),
@@ -300,15 +307,28 @@ def stein(dtype):
         losses.append(total / (n // ST_BATCH))
         return time.perf_counter() - t0, time.process_time() - c0
 
+    def validate():
+        t0, c0 = time.perf_counter(), time.process_time()
+        for s in range(0, ST_NVAL, ST_BATCH):
+            xb = xv[s:s + ST_BATCH].clone().requires_grad_(True)
+            f = model(xb)
+            div = torch.zeros(xb.shape[0], dtype=dtype)
+            for k in range(d):
+                gk = torch.autograd.grad(f[:, k].sum(), xb, retain_graph=k < d - 1)[0]
+                div += gk[:, k]
+            t = ((sq[s:s + ST_BATCH] * f).sum(dim=1) + div).detach()
+        return time.perf_counter() - t0, time.process_time() - c0
+
     gemm = Gemm(ARGS.gemm_n, dtype)
 
     def one_round():
         tg = gemm.seconds()
-        return (tg,) + epoch()
+        return (tg,) + epoch() + validate()
 
-    (tg, te, ce), k = rounds(one_round, lambda r: r[1])
+    (tg, te, ce, tv, cv), k = rounds(one_round, lambda r: r[1] + r[3])
     return {"rounds": k, "gemm_gflops": gemm.gflops(tg), "samples": n, "batch": ST_BATCH,
-            "epoch_s": te, "epoch_cpu_s": ce, "loss_first": losses[0], "loss_last": losses[-1]}
+            "epoch_s": te, "epoch_cpu_s": ce, "val_rows": ST_NVAL, "val_s": tv,
+            "val_cpu_s": cv, "loss_first": losses[0], "loss_last": losses[-1]}
 
 
 def main():

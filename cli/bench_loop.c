@@ -24,7 +24,10 @@
  *             25-512-512-25 Swish with zero biases, Adam 1e-3, batch 200, Hutchinson's
  *             divergence with one probe, λ = 0.4: one epoch of critic training (the
  *             shuffle, the batch gathers, 10 objective-and-gradient passes and updates,
- *             exactly stein_fit's inner loop, validation excluded), wall and CPU time.
+ *             exactly stein_fit's inner loop, validation excluded), wall and CPU time;
+ *             and, timed apart, what the study does after each epoch: T = s_q·f + ∇·f with
+ *             the exact divergence on 1000 rows (the first 1000 samples; stein_critic_values);
+ *             --precision mixed|f32: the critic's passes in float32 (θ, Adam in double).
  *
  * Each round also times a DGEMM of dgemm_n², so the step's GEMM rate is a share of the
  * rate measured in the same process seconds apart. Figures are medians over rounds.
@@ -76,6 +79,7 @@ typedef struct LoopResults {
   double dgemm_gflops, step_flops;
   double step_s, probe_s, probe_over_step; /* pc-bias */
   double epoch_s, epoch_cpu_s;             /* stein: one epoch of critic training */
+  double val_s, val_cpu_s;                 /* ... and the exact-divergence statistic on 1000 rows */
   double iter_s, iter_noprobe_s;           /* spectral: wall time per iteration */
   double iter_cpu_s, iter_noprobe_cpu_s;   /* ... and the process's CPU time (all threads) */
   int jobs;                                /* spectral: runs at once in the concurrent rounds */
@@ -358,6 +362,7 @@ done:
 
 #define STEIN_N 2000
 #define STEIN_BATCH 200
+#define STEIN_NVAL 1000
 
 static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResults *r, Err *err) {
   int R = o->repeats < 3 ? 3 : o->repeats > MAX_ROUNDS ? MAX_ROUNDS : o->repeats;
@@ -376,10 +381,10 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
   double *X = malloc(n * d * sizeof *X), *S = malloc(n * d * sizeof *S);
   double *Xb = malloc(B * d * sizeof *Xb), *Sb = malloc(B * d * sizeof *Sb);
   size_t *idx = malloc(n * sizeof *idx);
-  double *theta = NULL, *grad = NULL;
+  double *theta = NULL, *grad = NULL, *T = malloc(STEIN_NVAL * sizeof *T);
   Gemm g = {0};
   SteinDiv div;
-  if (!X || !S || !Xb || !Sb || !idx) {
+  if (!X || !S || !Xb || !Sb || !idx || !T) {
     rc = err_set(err, CS_ENOMEM, "out of memory for the stein benchmark");
     goto done;
   }
@@ -394,7 +399,7 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
   OptConfig cfg;
   optconfig_default(&cfg);
   cfg.lr = w->lr;
-  sc = stein_critic_alloc(&net, B);
+  sc = stein_critic_alloc_prec(&net, B, o->precision, 0);
   opt = optim_alloc(optim_adam, &cfg, P);
   theta = malloc(P * sizeof *theta), grad = malloc(P * sizeof *grad);
   if (!sc || !opt || !theta || !grad) {
@@ -404,13 +409,15 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
   if ((rc = gemm_alloc(&g, o->dgemm_n, err))) goto done;
   net_init_params(&net, theta, &rng);
   for (size_t i = 0; i < n; i++) idx[i] = i;
-  /* an epoch's GEMM FLOPs, roughly: per batch the loss's forward and backward (3 GEMMs
-   * a layer, bench_flops_grad), and per probe a backward without the weight gradient (1),
-   * an R-forward (1) and an R-backward (3) */
-  r->step_flops = (double)(n / B) * (1.0 + 5.0 / 3.0 * div.probes) * bench_flops_grad(&net, B);
-  double tm[MAX_ROUNDS], te[MAX_ROUNDS], tc[MAX_ROUNDS], sh[MAX_ROUNDS], total = 0;
+  /* an epoch's GEMM FLOPs, roughly: per batch the stacked tangent pass over the rows and
+   * each probe's, 3 GEMMs a layer per block of rows like a gradient (bench_flops_grad):
+   * the forward, dW, and the adjoint below */
+  r->step_flops = (double)(n / B) * (1.0 + div.probes) * bench_flops_grad(&net, B);
+  double tm[MAX_ROUNDS], te[MAX_ROUNDS], tc[MAX_ROUNDS], sh[MAX_ROUNDS], tv[MAX_ROUNDS],
+      cv[MAX_ROUNDS], total = 0;
   int k = 0;
   const double lam = 0.4;
+  SteinSample val = {STEIN_NVAL, X, S, NULL};
   for (int it = -1; it < R; it++) { /* one untimed epoch first */
     double gm = gemm_time(&g), c0 = bench_cpu_time(), t0 = wall_time(), J = 0;
     rng_shuffle(&rng, idx, n);
@@ -425,11 +432,13 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
       optim_step(opt, theta, grad);
     }
     double t1 = wall_time(), c1 = bench_cpu_time();
+    stein_critic_values(sc, theta, &val, T);
+    double t2 = wall_time(), c2 = bench_cpu_time();
     J /= (double)(n / B);
     if (it == -1) r->loss_first = -J;
     r->loss_last = -J;
     if (it < 0) continue;
-    tm[k] = gm, te[k] = t1 - t0, tc[k] = c1 - c0;
+    tm[k] = gm, te[k] = t1 - t0, tc[k] = c1 - c0, tv[k] = t2 - t1, cv[k] = c2 - c1;
     sh[k] = gemm_share(&g, gm, r->step_flops, te[k]);
     total += t1 - t0;
     k++;
@@ -439,10 +448,12 @@ static int bench_stein(const LoopWorkload *w, const BenchLoopOpts *o, LoopResult
   r->dgemm_gflops = gemm_gflops(&g, bench_median(tm, k));
   r->epoch_s = bench_median(te, k);
   r->epoch_cpu_s = bench_median(tc, k);
+  r->val_s = bench_median(tv, k);
+  r->val_cpu_s = bench_median(cv, k);
   r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
 done:
   gemm_free(&g);
-  free(theta), free(grad), free(X), free(S), free(Xb), free(Sb), free(idx);
+  free(theta), free(grad), free(X), free(S), free(Xb), free(Sb), free(idx), free(T);
   optim_free(opt);
   stein_critic_free(sc);
   if (net_ok) net_deinit(&net);
@@ -585,6 +596,9 @@ static void print_json(const LoopWorkload *w, const BenchLoopOpts *o, const Loop
     bench_json_kv(&b, "batch", STEIN_BATCH);
     bench_json_kv(&b, "epoch_s", r->epoch_s);
     bench_json_kv(&b, "epoch_cpu_s", r->epoch_cpu_s);
+    bench_json_kv(&b, "val_rows", STEIN_NVAL);
+    bench_json_kv(&b, "val_s", r->val_s);
+    bench_json_kv(&b, "val_cpu_s", r->val_cpu_s);
   } else {
     bench_json_kstr(&b, "probe", w->probe);
     bench_json_kv(&b, "iterations", (double)o->steps);
@@ -618,6 +632,8 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
     printf("  %-30s %10.4f s  (%d samples, batch %d, %s; %.0f%% of DGEMM)\n", "one epoch",
            r->epoch_s, STEIN_N, STEIN_BATCH, w->probe, 100 * r->step_share);
     printf("  %-30s %10.4f s\n", "CPU time per epoch", r->epoch_cpu_s);
+    printf("  %-30s %10.4f s  (CPU %.4f s; %d rows, exact divergence)\n", "statistic after an epoch",
+           r->val_s, r->val_cpu_s, STEIN_NVAL);
   } else {
     printf("  %-30s %10.4f s  (%ld iterations per round, %s)\n", "per iteration", r->iter_s,
            o->steps, w->probe);
@@ -636,9 +652,10 @@ static void print_table(const LoopWorkload *w, const BenchLoopOpts *o, const Loo
 
 int bench_loop_main(const char *name, const BenchLoopOpts *o) {
   Err err = {0};
-  if (o->precision != PREC_F64 && strcmp(name, "spectral") && strcmp(name, "batch-scaling")) {
+  if (o->precision != PREC_F64 && strcmp(name, "spectral") && strcmp(name, "batch-scaling") &&
+      strcmp(name, "stein")) {
     err_set(&err, CS_EINVAL, "--precision %s: the %s workload runs in float64 only "
-            "(of the study loops, spectral and batch-scaling take mixed and f32)",
+            "(of the study loops, spectral, stein and batch-scaling take mixed and f32)",
             precision_name(o->precision), name);
     return cli_fail(&err);
   }

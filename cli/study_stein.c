@@ -23,6 +23,7 @@ typedef struct StudyOpts {
   int null, ksd, quiet;
   long n_train, n_val, n_test, n_null, epochs, batch, repeats, boot, seed, threads;
   double lr, alpha;
+  Precision precision;
   SteinStudyOpts so;  /* filled from the fields above (study_opts_check) */
 } StudyOpts;
 
@@ -87,6 +88,7 @@ static const CliOpt stein_opts[] = {
     OPT_FLAG(StudyOpts, ksd, "also the kernel Stein discrepancy test on the same draws", NULL),
     S_LONG(seed, "seed of the draws and the critics"),
     OPT_THREADS(StudyOpts, threads),
+    OPT_PRECISION(StudyOpts, precision),
     OPT_STR(StudyOpts, db, "FILE", "SQLite database", NULL),
     OPT_STR(StudyOpts, name, "NAME", "the runs' name prefix (each adds its schedule)", NULL),
     OPT_STR(StudyOpts, group, "NAME", "the runs' group (default: stein-DATE-TIME-PID)", NULL),
@@ -162,6 +164,7 @@ static int study_opts_check(StudyOpts *o) {
   o->so.boot = o->boot;
   o->so.alpha = o->alpha;
   o->so.ksd = o->ksd;
+  o->so.precision = o->precision;
   return EXIT_OK;
 }
 
@@ -189,8 +192,9 @@ static char *config_json(const StudyOpts *o, const SteinPair *pr, int k) {
             o->so.n_train, o->so.n_val, o->so.n_test, o->so.n_null, o->so.fit.epochs,
             o->so.fit.batch);
   sb_json_num(&b, o->so.fit.lr);
-  sb_printf(&b, ",\"repeats\":%ld,\"boot\":%ld,\"ksd\":%s,\"seed\":%ld,\"alpha\":", o->so.repeats,
-            o->so.boot, o->so.ksd ? "true" : "false", o->seed);
+  sb_printf(&b, ",\"repeats\":%ld,\"boot\":%ld,\"ksd\":%s,\"seed\":%ld,\"precision\":\"%s\","
+                "\"alpha\":", o->so.repeats, o->so.boot, o->so.ksd ? "true" : "false", o->seed,
+            precision_name(o->precision));
   sb_json_num(&b, o->so.alpha);
   sb_append(&b, "}");
   return sb_take(&b);
@@ -302,7 +306,8 @@ int study_stein(int argc, char **argv) {
   o.epochs = 60, o.batch = 200, o.repeats = 10, o.boot = 500;
   o.lr = 1e-3, o.alpha = 0.05;
   o.so = (SteinStudyOpts){2000, 1000, 500, 0, 10, 500, 0.05,
-                          {60, 200, 1e-3, {0}, {STEIN_DIV_HUTCHINSON, 1}, NULL}, {{0}}, 1, 0, 0, NULL, 0, NULL, NULL};
+                          {60, 200, 1e-3, {0}, {STEIN_DIV_HUTCHINSON, 1}, NULL}, {{0}}, 1, 0, 0, NULL, 0, NULL, NULL,
+                          PREC_F64};
   OptTable t = {stein_opts, &o, NULL, NULL};
   if (cli_is_help(argc, argv)) {
     help(&t);

@@ -10,11 +10,13 @@
 #include "spec.h"
 
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(CS_HAVE_LIBMVEC)
-/* glibc's libmvec has vector tanh; math.h only announces it under -ffast-math. */
+/* glibc's libmvec has vector tanh and expf; math.h only announces them under -ffast-math. */
 #pragma omp declare simd notinbranch
 extern double tanh(double);
 #pragma omp declare simd notinbranch
 extern float tanhf(float);
+#pragma omp declare simd notinbranch
+extern float expf(float);
 #endif
 
 static const char *const names[] = {"identity", "relu", "tanh", "softplus", "gelu",
@@ -199,8 +201,9 @@ void act_eval(Act act, size_t n, const double *z, double *a, double *d1, double 
   }
 }
 
-/* float32: tanh through tanhf (libmvec's vector tanhf); relu and hat in float (the same
- * bits as rounding the float64 versions: each is exact or one float subtraction); sine through sine_range_f32's polynomial; the rest through the float64
+/* float32: tanh through tanhf (libmvec's vector tanhf), swish through expf; relu and hat in
+ * float (the same bits as rounding the float64 versions: each is exact or one float
+ * subtraction); sine through sine_range_f32's polynomial; the rest through the float64
  * scalar versions rounded to float (they are not on the float32 fast path). */
 static void tanh_block_f32(size_t n, const float *z, float *a, float *d1, float *d2) {
   if (a && !d1 && !d2) {
@@ -276,6 +279,26 @@ static void hat_range_f32(size_t n, const float *z, float *a, float *d1, float *
   }
 }
 
+/* The Stein critic's swish: one expf per element, in float. */
+static void swish_range_f32(size_t n, const float *z, float *a, float *d1, float *d2) {
+  if (a && d1 && d2) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+      float zi = z[i], e = 1 + expf(-zi), s = 1 / e;
+      d1[i] = s * (1 + zi * (1 - s));
+      d2[i] = s * (1 - s) * (2 + zi * (1 - 2 * s));
+      a[i] = zi / e;
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    float zi = z[i], e = 1 + expf(-zi), s = 1 / e;
+    if (d1) d1[i] = s * (1 + zi * (1 - s));
+    if (d2) d2[i] = s * (1 - s) * (2 + zi * (1 - 2 * s));
+    if (a) a[i] = zi / e;
+  }
+}
+
 static void act_range_f32(Act act, size_t i0, size_t i1, const float *z, float *a, float *d1,
                           float *d2) {
   size_t n = i1 - i0;
@@ -284,6 +307,7 @@ static void act_range_f32(Act act, size_t i0, size_t i1, const float *z, float *
     case ACT_RELU: relu_range_f32(n, z + i0, ao, d1o, d2o); return;
     case ACT_HAT: hat_range_f32(n, z + i0, ao, d1o, d2o); return;
     case ACT_SINE: sine_range_f32(act.w0, n, z + i0, ao, d1o, d2o); return;
+    case ACT_SWISH: swish_range_f32(n, z + i0, ao, d1o, d2o); return;
     default:
       for (size_t i = i0; i < i1; i++) {
         double zi = z[i];

@@ -23,3 +23,9 @@ typedef double real;
 #define NET_B net_b
 
 #include "net_pass_t.h"
+
+#include "net_tangent.h"
+#define NetTanT NetTan
+#include "net_tangent_t.h"
+
+int net_tan_supported(const Net *net) { return tan_ok(net); }

@@ -24,3 +24,7 @@ typedef float real;
 #define NET_B net_b_f32
 
 #include "net_pass_t.h"
+
+#include "net_tangent.h"
+#define NetTanT NetTanF32
+#include "net_tangent_t.h"

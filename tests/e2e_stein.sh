@@ -49,6 +49,15 @@ lv=$(sqlite3 "$T/lvl.db" "select group_concat(value, ' ') from metrics where nam
 [ $RC -eq 0 ] && [ "$(echo $lv | wc -w)" = 6 ] && awk -v l="$lv" 'BEGIN{n=split(l,a," "); for(i=1;i<=n;i++) if(a[i]<0.02||a[i]>0.08) exit 1}'
 ok $? "level under p = q on gauss-mixture:d=25 over 200 repeats at α 0.05, neural and KSD, all in [0.02, 0.08] ($lv) (rc $RC: ${ERR:0:200})"
 
+# the same level with the critic's passes in float32 (--precision mixed)
+run "$BIN" study stein --db "$T/lvm.db" --dist gauss-mixture:d=25 --null --critic 16-16 \
+    --n-train 100 --n-val 50 --n-test 100 --epochs 3 --batch 50 --lr 1e-2 --repeats 200 \
+    --boot 200 --threads 1 --quiet --lambda staged --lambda fixed:1e-2 --precision mixed
+lv=$(sqlite3 "$T/lvm.db" "select group_concat(value, ' ') from metrics where name in ('stein_level','stein_level_t') and step=-1")
+pr=$(sqlite3 "$T/lvm.db" "select group_concat(distinct json_extract(config, '\$.precision')) from runs")
+[ $RC -eq 0 ] && [ "$pr" = mixed ] && [ "$(echo $lv | wc -w)" = 4 ] && awk -v l="$lv" 'BEGIN{n=split(l,a," "); for(i=1;i<=n;i++) if(a[i]<0.02||a[i]>0.08) exit 1}'
+ok $? "level in mixed precision (float32 critic passes), the same 200 repeats: neural all in [0.02, 0.08] ($lv), config precision $pr (rc $RC: ${ERR:0:200})"
+
 run "$BIN" study stein --db "$DB" --dist rbm:dx=4,dh=3,pert=0.5,burnin=50 $TINY --repeats 4
 [ $RC -eq 0 ] && [ "$(q "select count(*) from runs where name like 'stein staged rbm%'")" = 1 ]
 ok $? "the rbm preset runs (rc $RC: ${ERR:0:200})"

@@ -12,22 +12,9 @@
 #include <string.h>
 
 #include "core/net.h"
+#include "stein_ref.h"
 #include "studies/stein/stein.h"
 #include "tap.h"
-
-/* ---- helpers ---------------------------------------------------------------------------- */
-
-static int build_critic(Net *net, const char *model, ActKind act) {
-  NetSpec ns;
-  Err err = {0};
-  netspec_default(&ns);
-  ns.act = (Act){act, 1.0};
-  if (netspec_parse_model(&ns, model, &err) || net_init(net, &ns, NULL, &err)) {
-    tap_diag("net: %s", err.msg);
-    return 1;
-  }
-  return 0;
-}
 
 /* ---- models ------------------------------------------------------------------------------ */
 
@@ -206,58 +193,8 @@ static void test_pair_parse(void) {
   if (!rc) stein_pair_free(&pr);
 }
 
+
 /* ---- critic: divergence and its θ-gradient ---------------------------------------------- */
-
-/* f_θ(X) into F [n][d] by a plain forward. */
-static void forward_rows(const Net *net, const double *th, const double *X, size_t n, double *F) {
-  NetCache *c = net_cache_alloc(net, n, 0);
-  net_forward(net, th, X, n, c);
-  memcpy(F, c->A[net->nlayers - 1], n * net->d_out * sizeof *F);
-  net_cache_free(c);
-}
-
-/* The input Jacobians J_i = ∂f/∂x at each row, [n][d][d] (J[i][a][b] = ∂f_a/∂x_b), by
- * central differences of the forward. */
-static void jacobian_fd(const Net *net, const double *th, const double *X, size_t n, double *J) {
-  size_t d = net->d_in;
-  double *Xp = malloc(n * d * sizeof *Xp), *Fp = malloc(n * d * sizeof *Fp),
-         *Fm = malloc(n * d * sizeof *Fm), h = 1e-5;
-  for (size_t b = 0; b < d; b++) {
-    memcpy(Xp, X, n * d * sizeof *X);
-    for (size_t i = 0; i < n; i++) Xp[i * d + b] += h;
-    forward_rows(net, th, Xp, n, Fp);
-    for (size_t i = 0; i < n; i++) Xp[i * d + b] -= 2 * h;
-    forward_rows(net, th, Xp, n, Fm);
-    for (size_t i = 0; i < n; i++)
-      for (size_t a = 0; a < d; a++) J[(i * d + a) * d + b] = (Fp[i * d + a] - Fm[i * d + a]) / (2 * h);
-  }
-  free(Xp), free(Fp), free(Fm);
-}
-
-/* Σ_i of the Hutchinson estimate (1/m) Σ_p ε_piᵀ J_i ε_pi (probes NULL: tr J_i) from the
- * finite-difference Jacobians. */
-static double div_sum_fd(const Net *net, const double *th, const double *X, size_t n,
-                         const double *probes, int m, double *per_row) {
-  size_t d = net->d_in;
-  double *J = malloc(n * d * d * sizeof *J), sum = 0;
-  jacobian_fd(net, th, X, n, J);
-  for (size_t i = 0; i < n; i++) {
-    double v = 0;
-    if (!probes) {
-      for (size_t a = 0; a < d; a++) v += J[(i * d + a) * d + a];
-    } else {
-      for (int p = 0; p < m; p++) {
-        const double *e = probes + ((size_t)p * n + i) * d;
-        for (size_t a = 0; a < d; a++)
-          for (size_t b = 0; b < d; b++) v += e[a] * J[(i * d + a) * d + b] * e[b] / m;
-      }
-    }
-    if (per_row) per_row[i] = v;
-    sum += v;
-  }
-  free(J);
-  return sum;
-}
 
 /* The divergence and its θ-gradient (exact, Hutchinson with a fixed probe set) against
  * the finite-difference references, for one activation. */
@@ -285,20 +222,11 @@ static void check_divergence(ActKind act, const char *aname) {
     stein_critic_divergence(sc, th, X, n, &div, pr, NULL, dv, 0.7, g);
     div_sum_fd(&net, th, X, n, pr, m, ref);
     double ev = tap_max_rel(dv, ref, n);
-    /* θ-gradient of 0.7 Σ_i div_i by central differences of the FD divergence in θ */
-    for (size_t j = 0; j < P; j++) {
-      double keep = th[j], h = 1e-4;
-      th[j] = keep + h;
-      double up = div_sum_fd(&net, th, X, n, pr, m, NULL);
-      th[j] = keep - h;
-      double dn = div_sum_fd(&net, th, X, n, pr, m, NULL);
-      th[j] = keep;
-      gfd[j] = 0.7 * (up - dn) / (2 * h);
-    }
+    div_grad_fd(&net, th, X, n, pr, m, 0.7, gfd);  /* of 0.7 Σ_i div_i */
     double eg = tap_max_rel(g, gfd, P);
     tap_ok(ev < 1e-7 && eg < 1e-5,
-           "%s, %s divergence: value = finite differences of f (rel %.1e), θ-gradient through the "
-           "R-passes = finite differences in θ (rel %.1e, %zu params)",
+           "%s, %s divergence: value = finite differences of f (rel %.1e), θ-gradient (tangent "
+           "pass) = finite differences in θ (rel %.1e, %zu params)",
            aname, kind ? "Hutchinson (3 fixed probes)" : "exact", ev, eg, P);
   }
   free(th), free(g), free(gfd);
@@ -434,7 +362,7 @@ static void test_fit_optimum(void) {
     return;
   }
   SteinStudyOpts o = {400, 200, 50, 100, 1, 100, 0.05, {40, 50, 1e-2, {0}, {STEIN_DIV_HUTCHINSON, 1}, NULL},
-                      {{0, 0.5, 1, 0.5}}, 1, 0, 3, NULL, 0, NULL, NULL};
+                      {{0, 0.5, 1, 0.5}}, 1, 0, 3, NULL, 0, NULL, NULL, PREC_F64};
   SteinStudyResult res;
   int rc = stein_study_run(&pr, &net, &o, NULL, &res, &err);
   double first = rc ? NAN : res.sched[0].mean.critic_err[0], last = rc ? NAN : res.sched[0].mean.critic_err[39];
@@ -450,22 +378,10 @@ static void test_fit_optimum(void) {
  * the same draws, at a tiny size: the Must-hold's level within [0.02, 0.08] at α = 0.05. */
 static void test_level_power(void) {
   for (int null = 1; null >= 0; null--) {
-    Rng rng;
-    rng_seed(&rng, 3);
-    SteinPair pr;
     Err err = {0};
-    Net net;
-    if (stein_pair_parse(&pr, "gauss:d=2,pert=0.6", -1, null, &rng, &err) ||
-        build_critic(&net, "mlp:2-8-2", ACT_SWISH)) {
-      tap_ok(0, "level: setup %s", err.msg);
-      return;
-    }
     long R = null ? 400 : 60;
-    SteinStudyOpts o = {60, 40, 100, 300, R, 200, 0.05,
-                        {3, 30, 1e-2, {0}, {STEIN_DIV_EXACT, 1}, NULL},
-                        {{1, 0.4, 0.5, 0.05}}, 1, 1, 77, NULL, 0, NULL, NULL};
     SteinStudyResult res;
-    int rc = stein_study_run(&pr, &net, &o, NULL, &res, &err);
+    int rc = stein_small_study(null, R, STEIN_DIV_EXACT, 1, PREC_F64, &res, &err);
     if (rc) {
       tap_ok(0, "%s: %s", null ? "level" : "power", err.msg);
     } else if (null) {
@@ -482,8 +398,6 @@ static void test_level_power(void) {
              "%.2f, studentised %.2f, KSD %.2f, all >= 0.5", R, pb, pt, pk);
     }
     if (!rc) stein_study_result_free(&res);
-    stein_pair_free(&pr);
-    net_deinit(&net);
   }
 }
 

@@ -146,7 +146,7 @@ int stein_study_run(const SteinPair *pr, const Net *net, const SteinStudyOpts *o
                    o->n_data, o->n_train + o->n_val + o->n_test);
   double t0 = wall_time();
   size_t cap = (size_t)o->fit.batch, P = net->n_params;
-  SteinCritic *sc = stein_critic_alloc(net, cap);
+  SteinCritic *sc = stein_critic_alloc_prec(net, cap, o->precision, 0);
   double *theta0 = malloc(P * sizeof *theta0), *theta = malloc(P * sizeof *theta);
   SteinTrace tr = {0};
   int rc = !sc || !theta0 || !theta ? err_set(err, CS_ENOMEM, "out of memory for the critic")

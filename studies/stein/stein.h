@@ -7,7 +7,8 @@
  * Critic (critic.c): an MLP f_θ: ℝ^d → ℝ^d on the engine's net, trained to maximise
  *   J(θ) = E_p[s_qᵀf + ∇·f] − (λ/2) E_p‖f‖²,   optimum f* = (s_q − s_p)/λ,
  * with ∇·f exact (d input-tangent passes) or Hutchinson, and the exact θ-gradient of the
- * divergence through the R-passes (docs/MATH.md, "Stein critics").
+ * divergence through the R-passes or the tangent pass (docs/MATH.md, "Stein critics"), in
+ * float64 or float32 passes (--precision).
  * Ownership: SteinModel and SteinCritic own their arrays (_free, NULL-safe fields).
  */
 #ifndef CS_STEIN_H
@@ -17,6 +18,8 @@
 
 #include "core/err.h"
 #include "core/net.h"
+#include "core/net_tangent.h"
+#include "core/precision.h"
 #include "core/rng.h"
 
 /* ------------------------------------------------------------------------ models */
@@ -81,18 +84,43 @@ typedef struct SteinDiv {
 /* "exact" or "hutchinson[:probes=M]" (M in 1..1024, default 1). */
 int stein_div_parse(const char *text, SteinDiv *div, Err *err);
 
-/* The critic's workspaces for batches of up to cap rows over a net ℝ^d → ℝ^d. */
+/* The critic's workspaces for batches of up to cap rows over a net ℝ^d → ℝ^d. In float32
+ * (mixed/f32: the passes in float, critic_t.h) θ and X are rounded per call into th32 and
+ * X32 and the batch's gradient is summed in g32, then added into the caller's double
+ * gradient; θ, the optimizer, T, the objective and the divergence sums stay double. */
 typedef struct SteinCritic {
   const Net *net;
   size_t cap, d;
+  int f32;           /* the passes in float32 */
   NetCache *cache;   /* second order: the R-backward needs D ⊙ σ''(Z) */
   NetRWork *rw;
   double *E, *GL, *zero, *f;  /* [cap][d]: a probe, a backward seed, zeros, the output */
   double *t;                  /* [2 cap]: s_qᵀf and ∇·f per row */
+  NetCacheF32 *cache32;       /* float32 only (NULL otherwise): the same workspaces */
+  NetRWorkF32 *rw32;
+  float *E32, *GL32, *zero32, *X32;  /* [cap][d] */
+  float *th32, *g32;                 /* [n_params] */
+  /* The stacked tangent passes (core/net_tangent.h; NULL where the net has frozen or
+   * cos/sin layers): up to mcap probes per pass, the probes Eg and the seeds Sg
+   * [mcap][cap][d]. rpasses = 1 takes the R-passes instead (tests compare the two). */
+  NetTan *tan;
+  NetTanF32 *tan32;
+  int mcap, rpasses;
+  double *Eg, *Sg;
+  float *Eg32, *Sg32;
+  /* Two hidden layers: the exact divergence without its gradient in one GEMM, tr J_i =
+   * α d1_iᵀ K d0_i with K = W1 ⊙ (W0 W2)ᵀ (critic_t.h): M [h0][h1], K [h1][h0],
+   * Y [cap][h1]; NULL otherwise */
+  double *trM, *trK, *trY;
+  float *trM32, *trK32, *trY32;
 } SteinCritic;
 
 /* NULL when out of memory or the net is not ℝ^d → ℝ^d. */
 SteinCritic *stein_critic_alloc(const Net *net, size_t cap);
+/* The same with the passes in the precision's arithmetic (float32 for mixed and f32) and
+ * the stacked tangent passes for up to mcap probes at once (the exact divergence's d take
+ * ⌈d/mcap⌉ passes; mcap <= 0: 8, fewer when (1 + mcap)·cap·Σ widths passes 2^25). */
+SteinCritic *stein_critic_alloc_prec(const Net *net, size_t cap, Precision prec, int mcap);
 void stein_critic_free(SteinCritic *sc);
 
 /* Divergence of f_θ at the n <= cap rows of X into div[n] (exact, or Hutchinson with the
@@ -205,6 +233,7 @@ typedef struct SteinStudyOpts {
    * counts, not yet rates), or NULL */
   void (*progress)(void *ctx, const struct SteinStudyResult *res, long total);
   void *progress_ctx;
+  Precision precision;                    /* the critic's passes (f64 by default) */
 } SteinStudyOpts;
 
 /* Per schedule, over the repeats: rejections of the bootstrap and studentised tests, and
