@@ -184,8 +184,10 @@ static inline void mul_d1_row(ActKind k, const double *s, size_t out, const real
 
 /* y = x where a > 0, else x·0 (ReLU's σ' without scales) over n entries, as mul_d1_row's
  * rows would give it; y may alias x. A SIMD leaf (simd.h). */
+/* NP(): clang emits a clone's resolver as a global symbol even for a static function, so
+ * the two precisions' copies need two names */
 CS_SIMD_CLONES
-static void relu_mask(size_t n, const real *a, const real *x, real *y) {
+static void NP(relu_mask)(size_t n, const real *a, const real *x, real *y) {
   for (size_t i = 0; i < n; i++) y[i] = x[i] * (a[i] > 0 ? (real)1 : (real)0);
 }
 
@@ -340,7 +342,7 @@ static void grad_through_act(const Net *net, int l, size_t n, NetCacheT *c, int 
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
     for (size_t i = 0; i < n; i += 64) {
       size_t o = i * out;
-      relu_mask((n - i < 64 ? n - i : 64) * out, A + o, D + o, G + o);
+      NP(relu_mask)((n - i < 64 ? n - i : 64) * out, A + o, D + o, G + o);
     }
     return;
   }

@@ -294,6 +294,16 @@ size_t curv_block_rows(size_t chunk, size_t k) {
   return r < chunk ? r : chunk;
 }
 
+size_t curv_block_capacity(size_t chunk, size_t kmax) {
+  /* k·rows(k) is not monotone in k (ceil): a workspace for kmax must hold every k ≤ kmax */
+  size_t most = 0;
+  for (size_t k = 1; k <= kmax; k++) {
+    size_t r = k * curv_block_rows(chunk, k);
+    if (r > most) most = r;
+  }
+  return most;
+}
+
 int curv_block_reserve(Curvature *c, size_t k, Err *err) {
   if (k <= c->kmax || block_by_singles(c)) return CS_OK;
   curv_block_release(c);
@@ -303,7 +313,7 @@ int curv_block_reserve(Curvature *c, size_t k, Err *err) {
   if (c->f32) ok = curv_f32_block_reserve(c->f32, k) == CS_OK;
   for (int t = 0; t < c->nthreads && ok; t++) {
     if (!c->f32) {
-      size_t rows = k * curv_block_rows(c->chunk, k);
+      size_t rows = curv_block_capacity(c->chunk, k);
       ok &= !!(c->brws[t] = net_rwork_alloc(net, rows));
       ok &= !!(c->bRGL[t] = malloc(rows * net->d_out * sizeof(double)));
     }

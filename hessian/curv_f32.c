@@ -144,7 +144,7 @@ int curv_f32_block_reserve(CurvF32 *f, size_t k) {
   if (k <= f->kmax) return CS_OK;
   block_release(f);
   const Net *net = f->net;
-  size_t P = net->n_params, brow = k * curv_block_rows(f->chunk, k), rows = brow * net->d_out;
+  size_t P = net->n_params, brow = curv_block_capacity(f->chunk, k), rows = brow * net->d_out;
   int ok = !!(f->bv = malloc(2 * k * P * sizeof *f->bv));
   for (int t = 0; t < f->nthreads && ok; t++) {
     ok &= !!(f->brws[t] = net_rwork_alloc_f32(net, brow));

@@ -44,6 +44,8 @@ void curv_f32_product_chunk(CurvF32 *f, LossKind loss, const Batch *b, int i, si
 int curv_f32_block_reserve(CurvF32 *f, size_t k);
 /* Rows of a chunk per block pass (hessian/curv.c): both precisions split alike. */
 size_t curv_block_rows(size_t chunk, size_t k);
+/* Rows a block workspace for up to kmax directions holds: k·curv_block_rows for every k. */
+size_t curv_block_capacity(size_t chunk, size_t kmax);
 void curv_f32_block_set_dir(CurvF32 *f, size_t k, const double *vf, const double *vb);
 void curv_f32_block_chunk(CurvF32 *f, size_t k, LossKind loss, const Batch *b, int i,
                           size_t r0, int t, double scale, int mode, double *dst);

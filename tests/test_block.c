@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "hessian/curv.h"
+#include "hessian/curv_f32.h"
 #include "tests/cases.h"
 #include "tests/curv_prob.h"
 #include "tests/tap.h"
@@ -249,11 +250,45 @@ static void test_threads(void) {
   prob_free(&p);
 }
 
+/* A workspace reserved for k = 10 holds every smaller k: at 2000 rows k·rows(k) is 2000 for
+ * k = 10 but 2001 for k = 3 (ceil), which overflowed before curv_block_capacity. */
+static void test_capacity(void) {
+  int worst_ok = 1;
+  for (size_t chunk = 1; chunk <= 3000; chunk++)
+    for (size_t k = 1; k <= 12; k++)
+      for (size_t j = 1; j <= k; j++)
+        worst_ok &= curv_block_capacity(chunk, k) >= j * curv_block_rows(chunk, j);
+  tap_ok(worst_ok, "curv_block_capacity(chunk, k) holds j rows-per-pass blocks for every j <= k "
+         "(chunks 1..3000, k <= 12)");
+  Prob p;
+  if (!prob_make(&p, acts[2].act, LOSS_MSE, E_NONE, 3, 2000, 77)) return;
+  size_t P = p.P;
+  double *V = malloc(10 * P * sizeof *V);
+  Rng r;
+  rng_seed(&r, 78);
+  rng_normal_fill(&r, V, 10 * P);
+  for (int prec = 0; prec < 2; prec++) {
+    Curvature *c = prob_curv(&p, prec ? PREC_MIXED : PREC_F64, 0);
+    if (!c) continue;
+    Err err = {0};
+    int rc = curv_block_reserve(c, 10, &err);
+    double w10 = block_vs_single(c, 10, V, P, 0), w3 = block_vs_single(c, 3, V, P, 0);
+    double lim = prec ? 1e-5 : 1e-13;
+    tap_ok(!rc && w10 <= lim && w3 <= lim,
+           "2000 rows, %s, reserved for k = 10: k = 10 %.1e, then k = 3 %.1e (<= %.0e)",
+           prec ? "mixed" : "f64", w10, w3, lim);
+    curv_free(c);
+  }
+  free(V);
+  prob_free(&p);
+}
+
 int main(void) {
   test_grid();
   test_row_blocks();
   test_fd();
   test_f32();
   test_threads();
+  test_capacity();
   return tap_done();
 }
