@@ -67,7 +67,9 @@ static const CliOpt spectral_opts[] = {
     OPT_LONG(StudyOpts, every, "K", "measure every K steps", NULL),
     OPT_LONG(StudyOpts, jobs, "J", "runs trained at once, each on one thread with the "
              "chunking of a --threads run, so its numbers are the one-at-a-time run's bit for "
-             "bit (0: as many as --threads; 1: one after another, each on --threads)", NULL),
+             "bit, in any --precision (0: as many as --threads, or 1 with a curvature --probe "
+             "or a Sobolev loss, which refuse more; 1: one after another, each on --threads)",
+             NULL),
     OPT_POS(StudyOpts, tau_eps, "E", "tau_k threshold on |F(k)-T(k)|/|T(k)| (--eps is Adam's ε, as in train)", NULL),
     OPT_END};
 
