@@ -18,7 +18,8 @@
  *             wall time over all their iterations, and whether each run's final
  *             parameters are the serial run's bit for bit. --precision mixed|f32 trains
  *             with float32 passes (TrainConfig.precision) and the probe in the same
- *             precision; then no concurrent rounds (the study runs those one at a time).
+ *             precision, the concurrent rounds too (their parts are the serial run's, as
+ *             in float64: core/objective_f32.c).
  *   stein     Repasky et al.'s d = 25 mixture (study stein's preset): 2000 samples of p,
  *             their scores s_q computed once (as the study does), the critic
  *             25-512-512-25 Swish with zero biases, Adam 1e-3, batch 200, Hutchinson's
@@ -323,9 +324,9 @@ static int bench_spectral(const LoopWorkload *w, const BenchLoopOpts *o, LoopRes
   r->iter_cpu_s = bench_median(ci, k);
   r->iter_noprobe_cpu_s = bench_median(cn, k);
   r->step_share = g.n > 0 ? bench_median(sh, k) : NAN;
-  /* float32 passes split their chunks by thread: the study trains those runs one at a time
-   * (study_jobs), so there are no concurrent rounds to time */
-  r->jobs = o->precision != PREC_F64 ? 1 : threads_get() < THREADS_MAX ? threads_get() : THREADS_MAX;
+  /* as study spectral-bias trains repeats and variants by default (study_jobs), in float64
+   * and float32 passes alike */
+  r->jobs = threads_get() < THREADS_MAX ? threads_get() : THREADS_MAX;
   r->iter_concurrent_s = r->iter_concurrent_cpu_s = NAN;
   if (r->jobs > 1) {
     double tc[MAX_ROUNDS], cc[MAX_ROUNDS];

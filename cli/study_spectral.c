@@ -10,7 +10,10 @@
  * variant of that repeat. Every variant is built once before anything is written, so a
  * bad one is refused (exit 2) with nothing in the database. --jobs J trains J runs at once
  * (OpenMP workers, one thread and one database connection each, the data-parallel parts
- * of a --threads run: core/threads.h), so each run's numbers are its serial twin's.
+ * of a --threads run: core/threads.h), so each run's numbers are its serial twin's, in
+ * float64 and in float32 passes alike. Not with a curvature --probe or a row-coupling
+ * (Sobolev) loss: their passes are one chunk whose GEMMs OpenBLAS threads, so their bits
+ * follow the thread count; those runs go one at a time.
  */
 #include <math.h>
 #include <omp.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/loss.h"
 #include "core/spec.h"
 #include "core/threads.h"
 #include "db/db_json.h"
@@ -63,7 +67,9 @@ static const CliOpt spectral_opts[] = {
     OPT_LONG(StudyOpts, every, "K", "measure every K steps", NULL),
     OPT_LONG(StudyOpts, jobs, "J", "runs trained at once, each on one thread with the "
              "chunking of a --threads run, so its numbers are the one-at-a-time run's bit for "
-             "bit (0: as many as --threads; 1: one after another, each on --threads)", NULL),
+             "bit, in any --precision (0: as many as --threads, or 1 with a curvature --probe "
+             "or a Sobolev loss, which refuse more; 1: one after another, each on --threads)",
+             NULL),
     OPT_POS(StudyOpts, tau_eps, "E", "tau_k threshold on |F(k)-T(k)|/|T(k)| (--eps is Adam's ε, as in train)", NULL),
     OPT_END};
 
@@ -265,11 +271,12 @@ static void preset(RunOpts *o, StudyOpts *so) {
 static int64_t run_ids[MAX_REPEATS * MAX_VARIANTS]; /* job r*nv+v: its run, 0 if none */
 
 /* Runs trained at once: --jobs, or (0) as many as the threads when there are several runs.
- * A --probe's curvature solver and the float32 passes chunk their work by thread: those
- * runs go one at a time. */
-static int study_jobs(const StudyOpts *so, const RunOpts *base, long nruns) {
+ * A --probe's curvature solver and a row-coupling loss (coupled non-zero) thread their
+ * work by the thread count, not by parts: those runs go one at a time. Float32 passes
+ * follow the parts as float64's do (core/objective_f32.c). */
+static int study_jobs(const StudyOpts *so, const RunOpts *base, int coupled, long nruns) {
   long T = threads_get(), j = so->jobs ? so->jobs : T;
-  if (!so->jobs && (base->nprobes > 0 || strcmp(base->precision, "f64"))) j = 1;
+  if (!so->jobs && (base->nprobes > 0 || coupled)) j = 1;
   if (j > nruns) j = nruns;
   return j < 1 ? 1 : (int)j;
 }
@@ -356,11 +363,6 @@ int study_spectral(int argc, char **argv) {
     rc = err_set(&err, CS_EINVAL,
                  "--jobs %ld with --probe: a curvature probe chunks its products by thread, so "
                  "its runs are not the serial ones bit for bit (use --jobs 1)", so.jobs);
-  if (!rc && so.jobs > 1 && strcmp(base.precision, "f64"))
-    rc = err_set(&err, CS_EINVAL,
-                 "--jobs %ld with --precision %s: the float32 passes split their chunks by "
-                 "thread, so the runs are not the serial ones bit for bit (use --jobs 1)",
-                 so.jobs, base.precision);
   if (!rc && so.jobs > THREADS_MAX)
     rc = err_set(&err, CS_EINVAL, "--jobs %ld: at most %d", so.jobs, THREADS_MAX);
   if (!rc && base.nprobes >= RUN_MAX_PROBES)
@@ -380,6 +382,21 @@ int study_spectral(int argc, char **argv) {
     return cli_fail(&err);
   }
   so.name_loss = nl > 1 || strcmp(losses[0], "mse");
+  int coupled = -1; /* the first row-coupling loss of the list, -1: none */
+  for (int l = 0; l < nl && coupled < 0; l++) {
+    LossKind k;
+    double sv;
+    Err ignore = {0}; /* a bad loss is refused by name when its variant is built */
+    if (!loss_parse_spec(losses[l], &k, &sv, &ignore) && loss_couples_rows(k)) coupled = l;
+  }
+  if (so.jobs > 1 && coupled >= 0) {
+    err_set(&err, CS_EINVAL,
+            "--jobs %ld with --loss %s: a Sobolev pass is one chunk of the whole grid, its "
+            "GEMMs threaded by the thread count, not by parts, so the runs are not the "
+            "serial ones bit for bit (use --jobs 1)",
+            so.jobs, losses[coupled]);
+    return cli_fail(&err);
+  }
   static Variant var[MAX_VARIANTS];
   int nv = 0;
   for (int l = 0; l < nl; l++)
@@ -406,7 +423,7 @@ int study_spectral(int argc, char **argv) {
   if (cli_db_open(base.db, &db, &err)) return cli_fail(&err);
   cli_install_stop_signals();
   long nruns = so.repeats * nv;
-  int jobs = study_jobs(&so, &base, nruns);
+  int jobs = study_jobs(&so, &base, coupled >= 0, nruns);
   printf("study spectral-bias: %d variant%s x %ld repeat%s, group %s", nv, nv == 1 ? "" : "s",
          so.repeats, so.repeats == 1 ? "" : "s", group);
   if (jobs > 1) printf(", %d runs at once", jobs);

@@ -136,12 +136,16 @@ int objective_eval_f32(const Net *net, const double *theta, LossKind loss, const
   int T = threads_for_chunks(w->nthreads, nchunks);
   double part_loss[THREADS_MAX], *acc[THREADS_MAX];
   size_t part_correct[THREADS_MAX];
-#pragma omp parallel num_threads(T) if (T > 1)
+  /* T parts on the threads there are (one inside a concurrent study's worker): each part
+   * its chunks in order, summed in part order, so the bits are the same whether T threads
+   * run them or fewer (threads.h, threads_parts_set), as objective_eval_parallel's */
+  int team = threads_team_for(T);
+#pragma omp parallel num_threads(team) if (team > 1)
   {
-    int team = omp_get_num_threads();
+    int got = omp_get_num_threads(); /* the team granted (fewer when nested) */
 #pragma omp for schedule(static)  /* θ to float over the team (its barrier ends it) */
     for (size_t j = 0; j < P; j += 8192) to_float(P - j < 8192 ? P - j : 8192, theta + j, w->theta32 + j);
-    for (int p = omp_get_thread_num(); p < T; p += team) {
+    for (int p = omp_get_thread_num(); p < T; p += got) {
       size_t lo, hi, correct = 0;
       double total = 0.0;
       threads_part_range(nchunks, T, p, &lo, &hi);

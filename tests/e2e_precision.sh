@@ -79,6 +79,13 @@ ok $? "bench --workload spectral --precision mixed --steps 20 runs and reports p
 f0=$(jx "$j64" loss_first) m0=$(jx "$jm" loss_first) f1=$(jx "$j64" loss_last) m1=$(jx "$jm" loss_last)
 awkt "($m0 - $f0) ^ 2 <= (1e-4 * $f0) ^ 2 && ($m1 - $f1) ^ 2 <= (5e-2 * $f1) ^ 2 && $m1 < $m0"
 ok $? "bench spectral mixed trains like f64: after 20 steps $m0 vs $f0, after 160 $m1 vs $f1 (OpenBLAS $(jx "$jm" openblas_corename))"
+# runs at once in float32 passes, as study spectral-bias trains them: each worker on one
+# thread with the parts of the 2-thread run, so each ends on its θ bit for bit
+run "$BIN" bench all --workload spectral --threads 2 --steps 3 --repeats 3 --budget 0.01 --dgemm-n 0 --json --precision mixed
+jc=$(echo "$OUT" | grep '^{' | tail -1)
+[ $RC -eq 0 ] && [ "$(jx "$jc" jobs)" = 2 ] && [ "$(jx "$jc" concurrent_identical)" = 1 ] &&
+  awkt "$(jx "$jc" iter_concurrent_s) > 0 && $(jx "$jc" iter_concurrent_cpu_s) > 0"
+ok $? "bench spectral --precision mixed --threads 2: 2 runs at once, each on the serial run's θ bit for bit (rc $RC: $ERR)"
 run "$BIN" bench all --workload spectral --threads 1 --steps 2 --repeats 3 --budget 0.01 --dgemm-n 0 --precision f32
 [ $RC -eq 0 ] && [[ $OUT == *"precision f32"* ]]; ok $? "bench spectral's table names its precision (rc $RC)"
 # stein's epoch of critic training in float32 passes starts where float64's does (the

@@ -192,6 +192,30 @@ dump "$J2" > j2.txt
 [ "$(wc -l < j1.txt)" -gt 1000 ] && [ "$(sqlite3 -batch "$J2" "select count(*) from runs where status='finished'")" = 4 ] &&
   cmp -s j1.txt j2.txt
 ok $? "runs at once record what the runs one after another do, bit for bit ($(wc -l < j1.txt) numbers; $(cmp j1.txt j2.txt 2>&1 | head -1))"
+# float32 passes: the parts of a --threads run too (core/objective_f32.c), so the same bits
+M1=$T/mixed1.db M2=$T/mixed2.db
+run "$BIN" study spectral-bias --preset ci --act relu,sine --repeats 2 --steps 150 --every 25 \
+    --threads 2 --jobs 1 --precision mixed --db "$M1" -q
+rc1=$RC
+run "$BIN" study spectral-bias --preset ci --act relu,sine --repeats 2 --steps 150 --every 25 \
+    --threads 2 --precision mixed --db "$M2" -q
+[ $rc1 -eq 0 ] && [ $RC -eq 0 ] && [[ $OUT == *"2 runs at once"* ]]
+ok $? "--precision mixed --threads 2: 4 runs one at a time and, by default, 2 at once (rc $rc1 $RC: $ERR)"
+dump "$M1" > m1.txt
+dump "$M2" > m2.txt
+[ "$(wc -l < m1.txt)" -gt 1000 ] && [ "$(sqlite3 -batch "$M2" "select count(*) from runs where status='finished' and json_extract(config,'$.precision')='mixed'")" = 4 ] &&
+  cmp -s m1.txt m2.txt && ! cmp -s m1.txt j1.txt
+ok $? "in mixed precision too, runs at once record what the runs one after another do, bit for bit ($(wc -l < m1.txt) numbers; $(cmp m1.txt m2.txt 2>&1 | head -1))"
+# a row-coupling loss is one chunk of the whole grid, its GEMMs threaded by OpenBLAS: its
+# bits follow the thread count, not the parts
+run "$BIN" study spectral-bias --preset ci --act relu --loss mse,sobolev:s=1 --threads 2 --jobs 2 \
+    --precision mixed --db "$T/js.db" -q
+[ $RC -eq 2 ] && [[ $ERR == *"--jobs 2 with --loss sobolev:s=1"* ]] && [ ! -e "$T/js.db" ]
+ok $? "--jobs 2 with a Sobolev loss: exit 2, no database ($ERR)"
+run "$BIN" study spectral-bias --preset ci --act relu --loss mse,sobolev:s=1 --threads 2 \
+    --steps 20 --every 10 --db "$T/js.db" -q
+[ $RC -eq 0 ] && [[ $OUT != *"at once"* ]] && [ "$(sqlite3 -batch "$T/js.db" "select count(*) from runs where status='finished'")" = 2 ]
+ok $? "a Sobolev loss in the list: by default one run at a time (rc $RC: $ERR)"
 run "$BIN" study spectral-bias --preset ci --act relu,tanh --threads 2 --jobs 2 \
     --probe sharpness:every=10 --db "$T/jp.db" -q
 [ $RC -eq 2 ] && [[ $ERR == *"--jobs 2 with --probe"* ]] && [ ! -e "$T/jp.db" ]

@@ -5,7 +5,9 @@
  * The serial reference is objective_eval_parallel / train_run with T OpenMP threads;
  * the same calls made with threads_parts_set(T) on one thread (alone, or as one worker of
  * an outer parallel region, as study spectral-bias --jobs runs them) must give the same
- * loss, gradient and trained θ to the last bit. Also: the part ranges are OpenMP's static
+ * loss, gradient and trained θ to the last bit, in float64 and in float32 passes
+ * (--precision mixed: objective_f32.c, whose step also forms the norms). Also: the part
+ * ranges are OpenMP's static
  * split; threads_norm_pair against BLAS's dnrm2 (including overflowing, underflowing,
  * infinite and NaN entries) and its bits independent of the thread count; optim_step_keep
  * = optim_step plus the previous θ, for every optimizer.
@@ -56,10 +58,30 @@ static void test_part_range(void) {
          bad);
 }
 
-/* Loss and gradient of T parts: serial on T threads, then on one thread. */
-static void test_objective_bits(void) {
+/* A workspace for batches of n rows in precision p (float32 passes: their buffers too). */
+static ObjectiveWork *work_for(const Net *net, size_t n, size_t chunk, Precision p) {
+  ObjectiveWork *w = objective_work_alloc(net, n, chunk);
+  Err err = {0};
+  if (w && objective_work_set_precision(w, net, p, &err)) {
+    objective_work_free(w);
+    return NULL;
+  }
+  return w;
+}
+
+/* The training step's evaluation: loss, gradient, and its two norms (NAN: not formed). */
+static void eval_step(const Net *net, const double *th, const Batch *b, ObjectiveWork *w,
+                      double *g, double *l, double *norms) {
+  objective_eval_norms(net, th, LOSS_MSE, b, w, g, l, NULL, &norms[0], &norms[1]);
+}
+
+/* Loss, gradient and the step's norms of T parts: serial on T threads, then on one
+ * thread, then in two workers of an outer region, in precision p. Float32 passes keep a
+ * part's last chunk in float until the gather: chunk 17 gives several chunks per part. */
+static void test_objective_bits(Precision prec) {
   Net net;
   double *th = test_mlp(&net, "mlp:1-48-48-1", ACT_TANH, 5);
+  const char *pn = precision_name(prec);
   Dataset *ds = sines(203);
   size_t P = net.n_params;
   double *g_ref = malloc(P * sizeof *g_ref), *g1 = malloc(P * sizeof *g1),
@@ -70,20 +92,24 @@ static void test_objective_bits(void) {
     size_t chunks[] = {0, 17};
     for (size_t c = 0; c < 2; c++) {
       omp_set_num_threads(T);
-      ObjectiveWork *w = objective_work_alloc(&net, ds->n, chunks[c]);
-      double l_ref, l1, lw[2];
-      objective_eval_parallel(&net, th, LOSS_MSE, &b, w, g_ref, &l_ref, NULL);
+      ObjectiveWork *w = work_for(&net, ds->n, chunks[c], prec);
+      double l_ref, l1, lw[2], n_ref[2], n1[2], nw[2][2];
+      eval_step(&net, th, &b, w, g_ref, &l_ref, n_ref);
       size_t chunk = w->chunk;
       objective_work_free(w);
       /* one thread, the same parts */
       omp_set_num_threads(1);
       threads_parts_set(T);
-      w = objective_work_alloc(&net, ds->n, chunks[c]);
-      objective_eval_parallel(&net, th, LOSS_MSE, &b, w, g1, &l1, NULL);
+      w = work_for(&net, ds->n, chunks[c], prec);
+      eval_step(&net, th, &b, w, g1, &l1, n1);
       tap_ok(w->nthreads == T && w->chunk == chunk && l1 == l_ref &&
-                 !memcmp(g1, g_ref, P * sizeof *g1),
-             "%d parts (chunk %zu) on one thread: the loss and gradient of %d threads, bit for bit",
-             T, chunk, T);
+                 !memcmp(g1, g_ref, P * sizeof *g1) && !memcmp(n1, n_ref, sizeof n1),
+             "%s: %d parts (chunk %zu) on one thread: the loss, gradient and norms of %d "
+             "threads, bit for bit", pn, T, chunk, T);
+      /* a second evaluation on the same workspace: the float buffers were left zeroed */
+      eval_step(&net, th, &b, w, g1, &l1, n1);
+      tap_ok(l1 == l_ref && !memcmp(g1, g_ref, P * sizeof *g1) && !memcmp(n1, n_ref, sizeof n1),
+             "%s: %d parts (chunk %zu), the same workspace again: the same bits", pn, T, chunk);
       objective_work_free(w);
       threads_parts_set(0);
       /* two workers of an outer region, each its own workspace */
@@ -93,15 +119,17 @@ static void test_objective_bits(void) {
         int t = omp_get_thread_num();
         omp_set_num_threads(1);
         threads_parts_set(T);
-        ObjectiveWork *ww = objective_work_alloc(&net, ds->n, chunks[c]);
-        objective_eval_parallel(&net, th, LOSS_MSE, &b, ww, gw + (size_t)t * P, &lw[t], NULL);
+        ObjectiveWork *ww = work_for(&net, ds->n, chunks[c], prec);
+        if (ww) eval_step(&net, th, &b, ww, gw + (size_t)t * P, &lw[t], nw[t]);
+        else lw[t] = NAN;
         objective_work_free(ww);
         threads_parts_set(0);
       }
       tap_ok(lw[0] == l_ref && lw[1] == l_ref && !memcmp(gw, g_ref, P * sizeof *gw) &&
-                 !memcmp(gw + P, g_ref, P * sizeof *gw),
-             "%d parts (chunk %zu) in two concurrent workers: both have the serial bits", T,
-             chunk);
+                 !memcmp(gw + P, g_ref, P * sizeof *gw) && !memcmp(nw[0], n_ref, sizeof n1) &&
+                 !memcmp(nw[1], n_ref, sizeof n1),
+             "%s: %d parts (chunk %zu) in two concurrent workers: both have the serial bits",
+             pn, T, chunk);
     }
   }
   omp_set_num_threads(T0);
@@ -111,8 +139,8 @@ static void test_objective_bits(void) {
 }
 
 /* train_run with Adam: θ after 30 steps and every recorded gradient norm. */
-static int train_bits(const Net *net, const double *th0, const Dataset *ds, double *theta,
-                      double *gnorms) {
+static int train_bits(const Net *net, const double *th0, const Dataset *ds, Precision prec,
+                      double *theta, double *gnorms) {
   Err err = {0};
   MemRecorder *m = memrec_alloc();
   Recorder rec = memrec_recorder(m);
@@ -127,6 +155,7 @@ static int train_bits(const Net *net, const double *th0, const Dataset *ds, doub
   TrainConfig cfg;
   trainconfig_default(&cfg);
   cfg.steps = 30;
+  cfg.precision = prec;
   TrainResult res;
   int rc = train_run(&cfg, net, theta, o, ds, NULL, NULL, 0, &rec, &res, &err);
   for (size_t i = 0; i < m->n_steps && i <= 30; i++) gnorms[i] = m->steps[i].grad_norm;
@@ -135,7 +164,7 @@ static int train_bits(const Net *net, const double *th0, const Dataset *ds, doub
   return rc;
 }
 
-static void test_training_bits(void) {
+static void test_training_bits(Precision prec) {
   Net net;
   double *th0 = test_mlp(&net, "mlp:1-64-64-1", ACT_RELU, 7);
   Dataset *ds = sines(200);
@@ -144,23 +173,23 @@ static void test_training_bits(void) {
   double gref[31], gw[2][31];
   int T0 = omp_get_max_threads();
   omp_set_num_threads(2);
-  int rc = train_bits(&net, th0, ds, ref, gref);
+  int rc = train_bits(&net, th0, ds, prec, ref, gref);
   int rcw[2];
 #pragma omp parallel num_threads(2)
   {
     int t = omp_get_thread_num();
     omp_set_num_threads(1);
     threads_parts_set(2);
-    rcw[t] = train_bits(&net, th0, ds, mine + (size_t)t * P, gw[t]);
+    rcw[t] = train_bits(&net, th0, ds, prec, mine + (size_t)t * P, gw[t]);
     threads_parts_set(0);
   }
   omp_set_num_threads(T0);
   tap_ok(!rc && !rcw[0] && !rcw[1] && !memcmp(mine, ref, P * sizeof *ref) &&
              !memcmp(mine + P, ref, P * sizeof *ref),
-         "30 Adam steps in two concurrent workers (one thread, 2 parts each): θ of the "
-         "2-thread run, bit for bit");
+         "%s: 30 Adam steps in two concurrent workers (one thread, 2 parts each): θ of "
+         "the 2-thread run, bit for bit", precision_name(prec));
   tap_ok(!memcmp(gw[0], gref, sizeof gref) && !memcmp(gw[1], gref, sizeof gref),
-         "and every recorded gradient norm too");
+         "%s: and every recorded gradient norm too", precision_name(prec));
   free(ref), free(mine), free(th0);
   dataset_free(ds);
   net_deinit(&net);
@@ -231,8 +260,10 @@ static void test_step_keep(void) {
 
 int main(void) {
   test_part_range();
-  test_objective_bits();
-  test_training_bits();
+  test_objective_bits(PREC_F64);
+  test_objective_bits(PREC_MIXED);
+  test_training_bits(PREC_F64);
+  test_training_bits(PREC_MIXED);
   test_norm_pair();
   test_step_keep();
   return tap_done();
