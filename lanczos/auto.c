@@ -11,31 +11,12 @@
  * small basis cap that ARPACK's restarts handle, warm-started, in a fraction of a cold
  * solve. */
 #define AUTO_LANCZOS_BUDGET 300
-/* The own Lanczos's basis cap when a bottom end is wanted and the caller set none. A
- * Hessian's bottom is a dense cluster near zero, where the 20-vector cap restarts too often
- * to separate it: digits' bottom pair (3e-4 apart under a top of 12) took 958 products at 20
- * (the budget, then ARPACK), 251 by Lanczos alone at 40 and 229 at 60 (docs/LANCZOS.md). The
- * basis is held to AUTO_BOTTOM_BYTES, so a large net keeps a smaller cap (never below 20). */
-#define AUTO_BOTTOM_NCV 60
-#define AUTO_BOTTOM_BYTES (512.0 * 1024.0 * 1024.0)
-
-/* The cap for lo (0: the solver's default). */
-static int auto_basis_cap(const Linop *op, const EigOpts *o) {
-  if (o->ncv || o->work || o->which == EIG_TOP) return o->ncv;
-  int nev = o->which == EIG_BOTH ? 2 * o->k : o->k;
-  double fit = AUTO_BOTTOM_BYTES / (8.0 * (double)op->n);
-  int cap = fit < AUTO_BOTTOM_NCV ? (int)fit : AUTO_BOTTOM_NCV;
-  if ((size_t)cap > op->n) cap = (int)op->n;
-  if (cap > o->maxit) cap = o->maxit;
-  return cap > MAX(2 * nev + 1, 20) ? cap : 0;
-}
 
 int eig_solve_auto(const Linop *op, const EigOpts *o, EigResult *r, const char **used,
                    Err *err) {
   EigOpts lo = *o;
   lo.exact_residuals = 1; /* the test below is on the true residuals */
   lo.maxit = MIN(o->maxit, MAX(AUTO_LANCZOS_BUDGET, 2 * (o->which == EIG_BOTH ? 2 * o->k : o->k)));
-  lo.ncv = auto_basis_cap(op, &lo);
   if (used) *used = "lanczos";
   int rc = eig_lanczos_top(op, &lo, r, err);
   if (rc && rc != CS_ENOCONV) return rc;

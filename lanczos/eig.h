@@ -62,7 +62,8 @@ typedef struct EigOpts {
                           (Lanczos steps, exact-residual products not counted), >= nev */
   int ncv;             /* ARPACK: Krylov dimension, 0 = MIN(n, MAX(2*nev+1, 20)), nev = k or 2k;
                           own Lanczos: basis cap (vectors held), 0 = MIN(n, maxit,
-                          MAX(2*nev+1, 20)); an explicit cap must exceed nev */
+                          MAX(2*nev+1, 20)), and with a bottom end wanted and no work
+                          up to 60 within 512 MiB; an explicit cap must exceed nev */
   const double *warm;  /* optional nwarm vectors (vector j at warm + j*n): warm start from
                           their normalised sum (plus a 1e-6 seeded Gaussian nudge) */
   int nwarm;

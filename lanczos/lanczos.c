@@ -235,6 +235,23 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err) {
   return eig_lanczos_values(op, o, 0.0, NAN, r, err);
 }
 
+/* The basis cap when a bottom end is wanted and the caller set none (and brought no
+ * workspace, whose size is its own). A Hessian's bottom is a dense cluster near zero, where a
+ * 20-vector basis restarts too often to separate it: digits' bottom pair (3e-4 apart under a
+ * top of 12) took 958 products in `analyze`'s default at 20 (its Lanczos budget, then ARPACK),
+ * 251 by Lanczos alone at 40 and 229 at 60 (docs/LANCZOS.md). Held to BOTTOM_CAP_BYTES, so a
+ * large operator keeps a smaller basis (never below the top end's). */
+#define BOTTOM_CAP 60
+#define BOTTOM_CAP_BYTES (512.0 * 1024.0 * 1024.0)
+
+static int default_cap(size_t n, EigWhich which, int nev, int has_work) {
+  int cap = MAX(2 * nev + 1, 20);
+  if (which == EIG_TOP || has_work) return cap;
+  double fit = BOTTOM_CAP_BYTES / (8.0 * (double)n);
+  int wide = fit < BOTTOM_CAP ? (int)fit : BOTTOM_CAP;
+  return wide > cap ? wide : cap;
+}
+
 int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, double gap_ref,
                        EigResult *r, Err *err) {
   const double t0 = wall_time();
@@ -251,7 +268,7 @@ int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, doub
   if (o->maxit < nev)
     return err_set(err, CS_EINVAL, "eig_lanczos_top: maxit=%d products cannot give %d Ritz pairs",
                    o->maxit, nev);
-  int cap = o->ncv > 0 ? o->ncv : MAX(2 * nev + 1, 20);
+  int cap = o->ncv > 0 ? o->ncv : default_cap(n, o->which, nev, o->work != NULL);
   if ((size_t)cap > n) cap = (int)n;
   if (cap > o->maxit) cap = o->maxit; /* never more columns than products */
   const int k = o->k, ntop_w = o->which == EIG_BOTTOM ? 0 : k;
