@@ -10,13 +10,14 @@
 #include "core/spec.h"
 #include "core/threads.h"
 #include "hessian/curv.h"
+#include "hessian/curv_start.h"
 #include "hessian/ops.h"
 #include "core/layout.h"
 #include "lanczos/eig.h"
 #include "run_opts.h"
 
 typedef struct AnalyzeOpts {
-  char db[512], operator[64], solver[16];
+  char db[512], operator[64], solver[16], start[32];
   long run, step;     /* step -1: last */
   long top, bottom, samples, probes, lanczos_steps, grid, threads, seed;
   double tol;
@@ -67,6 +68,11 @@ static const CliOpt analyze_opts[] = {
             "split over the MPI ranks (mpirun, --top or --bottom; docs/SCALING.md); lobpcg: the "
             "block solver over the block Hessian product (k vectors per pass; more products "
             "than lanczos on the bench workloads, docs/PERFORMANCE.md)", NULL),
+    OPT_STR(AnalyzeOpts, start, "S",
+            "the eigen-solve's start vector: gaussian (seeded by --seed) or jmean[:frac=F], "
+            "the outputs' mean Jacobian over a fraction F of the rows (default 0.1), which "
+            "saves products on the top end where the Gauss-Newton outlier dominates "
+            "(docs/LANCZOS.md); hessian and ggn operators, MSE and cross-entropy", NULL),
     A_LONG(seed, "S", "seed of probes and mini-batches"),
     OPT_THREADS(AnalyzeOpts, threads),
     OPT_END};
@@ -86,6 +92,7 @@ static void defaults(AnalyzeOpts *a) {
   strcpy(a->db, "runs.db");
   strcpy(a->operator, "hessian");
   strcpy(a->solver, "auto");
+  strcpy(a->start, "gaussian");
   a->run = -1;
   a->step = -1;
   a->tol = 1e-8;
@@ -110,6 +117,12 @@ static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
   if (a->grid < 2) return err_set(err, CS_EINVAL, "--grid '%ld': at least 2 points", a->grid);
   if (a->run < 0) return err_set(err, CS_EINVAL, "analyze needs --run ID (see curvscope runs)");
   if (!a->top && !a->bottom && !a->trace && !a->density) a->top = 1;
+  CurvStart st;
+  if (curv_start_parse(a->start, &st, err)) return CS_EINVAL;
+  if (st.kind == CURV_START_JMEAN && strcmp(a->operator, "hessian") && strcmp(a->operator, "ggn") &&
+      strncmp(a->operator, "batch:", 6))
+    return err_set(err, CS_EINVAL, "--start jmean: for the hessian, ggn and batch:B operators "
+                   "(not %s)", a->operator);
   return CS_OK;
 }
 
@@ -185,6 +198,9 @@ static int analyze_dist_check(const AnalyzeOpts *a, Err *err) {
   if (a->samples > 0)
     return err_set(err, CS_EINVAL, "--samples %ld under MPI: every rank's share of the "
                    "training rows is used", a->samples);
+  if (strcmp(a->start, "gaussian"))
+    return err_set(err, CS_EINVAL, "--start %s under MPI: every rank would start from its own "
+                   "rows (use the gaussian start)", a->start);
   if (!strncmp(a->operator, "batch:", 6) || !strcmp(a->operator, "precond"))
     return err_set(err, CS_EINVAL, "--operator %s does not run under MPI (use hessian, ggn or "
                    "layer:L)", a->operator);
@@ -296,6 +312,25 @@ int cmd_analyze(int argc, char **argv) {
       err_set(&err, CS_EINVAL, "asked for %d eigenvalues of a %zu-dimensional operator", eo.k, op.n);
       goto fail;
     }
+    CurvStart st;
+    double *v0 = NULL;
+    curv_start_parse(a.start, &st, &err); /* checked by parse */
+    if (st.kind == CURV_START_JMEAN) {
+      double t0 = wall_time();
+      size_t rows = 0;
+      if (!(v0 = malloc(op.n * sizeof *v0))) {
+        err_set(&err, CS_ENOMEM, "out of memory for the start vector");
+        goto fail;
+      }
+      size_t k = (size_t)(a.top > 0 ? a.top : 1);
+      if (curv_start_jmean(&s.net, s.loss, params, &b, st.frac, k, v0, &rows, &err)) {
+        free(v0);
+        goto fail;
+      }
+      eo.warm = v0, eo.nwarm = 1;
+      printf("start vector: the outputs' mean Jacobian on %zu rows (%.2f s)\n", rows,
+             wall_time() - t0);
+    }
     EigResult r = {0};
     const char *used = a.solver;
     int rc = !strcmp(a.solver, "arpack")    ? eig_arpack(&op, &eo, &r, &err)
@@ -303,6 +338,7 @@ int cmd_analyze(int argc, char **argv) {
              : !strcmp(a.solver, "lanczos") ? eig_lanczos_top(&op, &eo, &r, &err)
              : !strcmp(a.solver, "lobpcg")  ? eig_lobpcg(&op, &eo, &r, &err)
                                             : eig_solve_auto(&op, &eo, &r, &used, &err);
+    free(v0);
     if (rc && rc != CS_ENOCONV) goto fail;
     printf("eigenvalues (%s, %ld products, %.2f s%s):\n", used, r.matvecs, r.wall_s,
            r.converged ? "" : ", NOT CONVERGED: values below are the converged ones only");

@@ -34,6 +34,7 @@
 #include "core/threads.h"
 #include "opts.h"
 #include "hessian/curv.h"
+#include "hessian/curv_start.h"
 #include "lanczos/eig.h"
 #include "studies/track.h"
 
@@ -79,6 +80,7 @@ typedef struct BenchOpts {
   Precision precision; /* of the curvature passes (hvp, eig, track) */
   int lobpcg;         /* --track-solver lobpcg: the trackers' full solves by warm LOBPCG */
   long chunk;          /* --chunk: rows per chunk, 0 no limit, -1 auto (core/layout.h) */
+  CurvStart start;     /* --start: the eigen-solves' start vector */
 } BenchOpts;
 
 typedef struct EigRun {
@@ -87,6 +89,7 @@ typedef struct EigRun {
   int converged;
   double value;
   int status;
+  double start_s;     /* of s: computing the start vector (0 for the seeded Gaussian) */
 } EigRun;
 
 typedef struct Results {
@@ -313,23 +316,38 @@ static int lanczos_values(const Linop *op, const EigOpts *o, EigResult *r, Err *
   return eig_lanczos_values(op, o, o->tol, NAN, r, err);
 }
 
-static EigRun eig_measure(Curvature *curv, EigSolver solver, int k, double tol, int repeats,
-                          double budget) {
-  EigRun out = {NAN, 0, 0, NAN, 0};
-  Linop op = curv_hessian_op(curv);
+/* Timed solves of c's Hessian; with the jmean start (o->start) each solve's time includes
+ * computing its start vector (curv_start_jmean at c's point, float64). */
+static EigRun eig_measure(const BenchOpts *bo, const Ctx *c, EigSolver solver, int k) {
+  EigRun out = {NAN, 0, 0, NAN, 0, 0.0};
+  Linop op = curv_hessian_op(c->curv);
   EigOpts o;
   eig_opts_default(&o);
   o.k = k;
-  o.tol = tol;
+  o.tol = bo->tol;
   o.exact_residuals = 0; /* as the peer: residuals are not part of the timed solve */
-  double t[64], total = 0.0;
-  int n = 0;
-  if (repeats > 64) repeats = 64;
+  const int jmean = bo->start.kind == CURV_START_JMEAN;
+  double *v0 = jmean ? malloc(op.n * sizeof *v0) : NULL;
+  if (jmean && !v0) {
+    fprintf(stderr, "curvscope bench: out of memory for the start vector\n");
+    out.status = CS_ENOMEM;
+    return out;
+  }
+  double t[64], ts[64], total = 0.0, budget = bo->budget;
+  int n = 0, repeats = bo->eig_repeats > 64 ? 64 : bo->eig_repeats;
   while (n < (repeats < 1 ? 1 : repeats)) {
-    EigResult r;
+    EigResult r = {0};
     Err err = {0};
     double t0 = wall_time();
-    int rc = solver(&op, &o, &r, &err);
+    int rc = CS_OK;
+    ts[n] = 0.0;
+    if (jmean) {
+      rc = curv_start_jmean(&c->net, LOSS_MSE, c->theta, &c->b, bo->start.frac, (size_t)k, v0,
+                            NULL, &err);
+      o.warm = v0, o.nwarm = 1;
+      ts[n] = wall_time() - t0;
+    }
+    if (!rc) rc = solver(&op, &o, &r, &err);
     t[n] = wall_time() - t0;
     total += t[n++];
     out.status = rc;
@@ -341,6 +359,8 @@ static EigRun eig_measure(Curvature *curv, EigSolver solver, int k, double tol, 
     if (total > budget) break;
   }
   out.s = median(t, n);
+  out.start_s = median(ts, n);
+  free(v0);
   return out;
 }
 
@@ -388,6 +408,7 @@ static void json_eig(StrBuf *b, const char *pre, const EigRun *e) {
   snprintf(k, sizeof k, "%s_matvecs", pre), json_kv(b, k, (double)e->matvecs);
   snprintf(k, sizeof k, "%s_converged", pre), json_kv(b, k, e->converged);
   snprintf(k, sizeof k, "%s_value", pre), json_kv(b, k, e->value);
+  snprintf(k, sizeof k, "%s_start_s", pre), json_kv(b, k, e->start_s);
 }
 
 /* The faster converged solver of a pair (ARPACK on ties or when neither converged). */
@@ -447,6 +468,9 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
   if (o->parts & PART_EIG) {
     const char *n1;
     const EigRun *e1 = eig_best(&r->e1_arpack, &r->e1_lanczos, &n1);
+    sb_append(&b, ",\"eig_start\":");
+    sb_json_str(&b, o->start.kind == CURV_START_JMEAN ? "jmean" : "gaussian");
+    json_kv(&b, "eig_start_frac", o->start.kind == CURV_START_JMEAN ? o->start.frac : NAN);
     json_eig(&b, "eig1", e1);
     sb_append(&b, ",\"eig1_solver\":");
     sb_json_str(&b, n1);
@@ -495,8 +519,10 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
 }
 
 static void print_eig_row(const char *what, const EigRun *e) {
-  printf("  %-26s %10.4f s  %5ld products  %s  lambda=%.8g\n", what, e->s, e->matvecs,
+  printf("  %-26s %10.4f s  %5ld products  %s  lambda=%.8g", what, e->s, e->matvecs,
          e->converged ? "converged    " : "NOT converged", e->value);
+  if (e->start_s > 0) printf("  (start %.4f s)", e->start_s);
+  printf("\n");
 }
 
 static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
@@ -530,6 +556,9 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
   if (o->parts & PART_EIG) {
     const char *n1;
     eig_best(&r->e1_arpack, &r->e1_lanczos, &n1);
+    if (o->start.kind == CURV_START_JMEAN)
+      printf("  %-26s jmean: the outputs' mean Jacobian over %g of the rows\n", "start vector",
+             o->start.frac);
     print_eig_row("top-1  ARPACK", &r->e1_arpack);
     print_eig_row("top-1  Lanczos", &r->e1_lanczos);
     print_eig_row("top-1  Lanczos, value stop", &r->e1_values);
@@ -683,6 +712,7 @@ typedef struct BenchArgs {
   char track_stop[16];
   Precision precision;
   char track_solver[16];
+  char start[32];
 } BenchArgs;
 
 static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -719,6 +749,9 @@ static const CliOpt bench_opts[] = {
             "solves (study batch-scaling --eig-stop)", NULL),
     OPT_STR(BenchArgs, track_solver, "S", "track and eos: the trackers' full solves by the own "
             "'lanczos' or by warm block 'lobpcg' (eig_lobpcg over the block product)", NULL),
+    OPT_STR(BenchArgs, start, "S", "eig and all: the solves' start vector, 'gaussian' (seeded) or "
+            "'jmean[:frac=F]' (the outputs' mean Jacobian over a fraction F of the rows, default "
+            "0.1; its cost is part of each solve's time)", NULL),
     OPT_FLAG(BenchArgs, check, "eos: every value against a cold 1e-10 solve, untimed "
              "(--no-check skips it)", NULL),
     OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track", NULL, parse_lr, show_lr),
@@ -747,7 +780,7 @@ static void usage(FILE *f, const OptTable *t) {
 
 int cmd_bench(int argc, char **argv) {
   BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, -1, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
-                 "lanczos"};
+                 "lanczos", "gaussian"};
   unsigned char seen[OPTS_MAX_LINES] = {0};
   OptTable t = {bench_opts, &b, NULL, seen};
   if (cli_is_help(argc, argv)) {
@@ -799,7 +832,11 @@ int cmd_bench(int argc, char **argv) {
   BenchOpts o = {0, mode, NULL, (int)b.threads, (int)b.repeats, b.budget, (int)b.eig_repeats,
                  (int)b.steps, (int)b.track_k, b.update_tol, b.track_tol, b.lr, b.tol,
                  (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value"), b.precision,
-                 !strcmp(b.track_solver, "lobpcg"), b.chunk};
+                 !strcmp(b.track_solver, "lobpcg"), b.chunk, {CURV_START_GAUSSIAN, 0}};
+  if (curv_start_parse(b.start, &o.start, &err)) {
+    fprintf(stderr, "curvscope bench: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
   int no_eig10 = !b.eig10;
   const char *wname = b.workload[0] ? b.workload : NULL;
   if (!strcmp(o.mode, "grad")) o.parts = PART_GRAD;
@@ -886,17 +923,17 @@ int cmd_bench(int argc, char **argv) {
      * only grows); after ARPACK's, the larger of the two. So a reported peak is exact
      * when Lanczos is the faster solver and an upper bound otherwise. */
     const int ten = o.parts & PART_EIG10;
-    r.e1_lanczos = eig_measure(c.curv, eig_lanczos_top, 1, o.tol, o.eig_repeats, o.budget);
+    r.e1_lanczos = eig_measure(&o, &c, eig_lanczos_top, 1);
     double rss_l1 = maxrss_mb(), rss_l10 = NAN;
     if (ten) {
-      r.e10_lanczos = eig_measure(c.curv, eig_lanczos_top, 10, o.tol, o.eig_repeats, o.budget);
+      r.e10_lanczos = eig_measure(&o, &c, eig_lanczos_top, 10);
       rss_l10 = maxrss_mb();
     }
     /* the value stop holds the same basis as the plain Lanczos: no new peak */
-    r.e1_values = eig_measure(c.curv, lanczos_values, 1, o.tol, o.eig_repeats, o.budget);
-    if (ten) r.e10_values = eig_measure(c.curv, lanczos_values, 10, o.tol, o.eig_repeats, o.budget);
-    r.e1_arpack = eig_measure(c.curv, eig_arpack, 1, o.tol, o.eig_repeats, o.budget);
-    if (ten) r.e10_arpack = eig_measure(c.curv, eig_arpack, 10, o.tol, o.eig_repeats, o.budget);
+    r.e1_values = eig_measure(&o, &c, lanczos_values, 1);
+    if (ten) r.e10_values = eig_measure(&o, &c, lanczos_values, 10);
+    r.e1_arpack = eig_measure(&o, &c, eig_arpack, 1);
+    if (ten) r.e10_arpack = eig_measure(&o, &c, eig_arpack, 10);
     const char *best1, *best10;
     eig_best(&r.e1_arpack, &r.e1_lanczos, &best1);
     r.rss_eig1_mb = !strcmp(best1, "lanczos") ? rss_l1 : maxrss_mb();

@@ -154,4 +154,21 @@ after=$(q "select value || ' ' || batch_size from eigs where run_id=$ID and step
 [ $RC -eq 0 ] && [ "$before" = "$after" ]
 ok $? "analyze --samples 100 keeps the full-data (300-example) eigenvalue at step 20 (before '$before', after '$after'; rows: $(q "select group_concat(idx||':'||batch_size) from eigs where run_id=$ID and step=20 and operator='hessian'"))"
 
+# ---- the mean-Jacobian start (hessian/curv_start.h) -------------------------------------------
+run A --run "$ID" --step 20 --top 1 --start jmean
+js=$(echo "$OUT" | sed -n 's/^  top\[0\] = \([^ ]*\).*/\1/p')
+[ $RC -eq 0 ] && [[ $OUT == *"start vector: the outputs' mean Jacobian on 64 rows"* ]] && relclose "$js" "$lmax" 1e-7
+ok $? "--start jmean: the same top eigenvalue ($js against $lmax), its start on 64 of 300 rows (rc $RC: $(echo "$OUT" | grep '^start'))"
+run A --run "$CID" --top 2 --start jmean:frac=0.5
+c1=$(echo "$OUT" | sed -n 's/^  top\[1\] = \([^ ]*\).*/\1/p')
+run A --run "$CID" --top 2
+c2=$(echo "$OUT" | sed -n 's/^  top\[1\] = \([^ ]*\).*/\1/p')
+relclose "$c1" "$c2" 1e-7; ok $? "--start jmean:frac=0.5 on the cross-entropy run: the same second eigenvalue ($c1, $c2)"
+for bad in "bogus" "jmean:frac=0" "jmean:rows=3"; do
+  run A --run "$ID" --start "$bad"
+  [ $RC -eq 2 ] && [[ $ERR == *"start vector '$bad'"* ]]; ok $? "--start $bad -> exit 2 naming it (rc $RC: $ERR)"
+done
+run A --run "$ID" --start jmean --operator layer:0
+[ $RC -eq 2 ] && [[ $ERR == *"layer:0"* ]]; ok $? "--start jmean on a layer block -> exit 2 (rc $RC: $ERR)"
+
 tap_end

@@ -45,6 +45,18 @@ r1=$(jx rss_eig1_mb) r10=$(jx rss_eig10_mb) rall=$(jx rss_mb)
 jq1 "$r1 > 0 and $r1 <= $r10 and $r10 <= $rall"
 ok $? "bench eig: peaks ordered, up to top-1 <= up to top-10 <= both solvers ($r1, $r10, $rall MB)"
 
+# ---- bench eig --start jmean: the same values, the start's time inside each solve ----------
+run "$BIN" bench eig --workload deeplinear --threads 1 --dgemm-n 0 --no-eig10 --start jmean --json
+js2=$(echo "$OUT" | grep '^{' | tail -1)
+[ $RC -eq 0 ] && [ -n "$js2" ]; ok $? "bench eig --start jmean --json exits 0 with a JSON line (rc $RC: $ERR)"
+jl1=$(sqlite3 :memory: "select json_extract('$js2', '\$.eig1_lanczos_value')")
+js1=$(sqlite3 :memory: "select json_extract('$js2', '\$.eig1_lanczos_start_s')")
+jst=$(sqlite3 :memory: "select json_extract('$js2', '\$.eig_start')")
+jq1 "'$jst' = 'jmean' and abs($jl1 - $a1) <= 1e-5 * abs($a1) and $js1 > 0 and $js1 < $(sqlite3 :memory: "select json_extract('$js2', '\$.eig1_lanczos_s')")"
+ok $? "bench eig --start jmean: top-1 $jl1 as from the Gaussian start ($a1), the start's $js1 s within the solve's time"
+run "$BIN" bench eig --workload deeplinear --start jmean:frac=7
+[ $RC -eq 2 ] && [[ $ERR == *"jmean:frac=7"* ]]; ok $? "bench --start jmean:frac=7 -> exit 2 naming it (rc $RC: $ERR)"
+
 # ---- bench block: block products and LOBPCG against the singles -----------------------------
 run "$BIN" bench block --workload deeplinear --threads 1 --no-eig10 --budget 0.5 --json
 js=$(echo "$OUT" | grep '^{' | tail -1)

@@ -3,7 +3,8 @@
  *
  * The Curvature context (curv_alloc, curv_build) and its products: exact
  * Hessian-vector products, Gauss-Newton, Jacobian and NTK, each also as a
- * Linop; the preconditioned and per-layer operators built on any Linop.
+ * Linop; the preconditioned and per-layer operators built on any Linop; the
+ * mean-Jacobian start vector for their top eigenpairs.
  */
 #ifndef CURVSCOPE_CURVATURE_H
 #define CURVSCOPE_CURVATURE_H
@@ -13,6 +14,7 @@ extern "C" {
 #endif
 
 #include "hessian/curv.h"
+#include "hessian/curv_start.h"
 #include "hessian/ops.h"
 
 #ifdef __cplusplus
