@@ -18,6 +18,7 @@
 
 typedef struct AnalyzeOpts {
   char db[512], operator[64], solver[16], start[32];
+  CurvStart start_spec; /* start, parsed */
   long run, step;     /* step -1: last */
   long top, bottom, samples, probes, lanczos_steps, grid, threads, seed;
   double tol;
@@ -117,9 +118,8 @@ static int parse(AnalyzeOpts *a, int argc, char **argv, Err *err) {
   if (a->grid < 2) return err_set(err, CS_EINVAL, "--grid '%ld': at least 2 points", a->grid);
   if (a->run < 0) return err_set(err, CS_EINVAL, "analyze needs --run ID (see curvscope runs)");
   if (!a->top && !a->bottom && !a->trace && !a->density) a->top = 1;
-  CurvStart st;
-  if (curv_start_parse(a->start, &st, err)) return CS_EINVAL;
-  if (st.kind == CURV_START_JMEAN && strcmp(a->operator, "hessian") && strcmp(a->operator, "ggn") &&
+  if (curv_start_parse(a->start, &a->start_spec, err)) return CS_EINVAL;
+  if (a->start_spec.kind == CURV_START_JMEAN && strcmp(a->operator, "hessian") && strcmp(a->operator, "ggn") &&
       strncmp(a->operator, "batch:", 6))
     return err_set(err, CS_EINVAL, "--start jmean: for the hessian, ggn and batch:B operators "
                    "(not %s)", a->operator);
@@ -312,10 +312,8 @@ int cmd_analyze(int argc, char **argv) {
       err_set(&err, CS_EINVAL, "asked for %d eigenvalues of a %zu-dimensional operator", eo.k, op.n);
       goto fail;
     }
-    CurvStart st;
     double *v0 = NULL;
-    curv_start_parse(a.start, &st, &err); /* checked by parse */
-    if (st.kind == CURV_START_JMEAN) {
+    if (a.start_spec.kind == CURV_START_JMEAN) {
       double t0 = wall_time();
       size_t rows = 0;
       if (!(v0 = malloc(op.n * sizeof *v0))) {
@@ -323,7 +321,7 @@ int cmd_analyze(int argc, char **argv) {
         goto fail;
       }
       size_t k = (size_t)(a.top > 0 ? a.top : 1);
-      if (curv_start_jmean(&s.net, s.loss, params, &b, st.frac, k, v0, &rows, &err)) {
+      if (curv_start_jmean(&s.net, s.loss, params, &b, a.start_spec.frac, k, v0, &rows, &err)) {
         free(v0);
         goto fail;
       }

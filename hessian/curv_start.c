@@ -108,7 +108,7 @@ int curv_start_jmean(const Net *net, LossKind loss, const double *theta, const B
   double *U = malloc(m * K * sizeof *U), *RGL = malloc(m * K * sizeof *RGL);
   double *M = malloc(P * K * sizeof *M);
   double *H = malloc(K * K * sizeof *H), *C = malloc(K * K * sizeof *C);
-  double *y = malloc(kk * K * sizeof *y), *u = kk > 1 ? malloc(P * sizeof *u) : v;
+  double *y = malloc(kk * K * sizeof *y), *u = malloc(P * sizeof *u);
   Curvature *c = NULL;
   int rc = CS_OK;
   if (!X || !Y || !F || !aux || !U || !RGL || !M || !H || !C || !y || !u) {
@@ -146,6 +146,7 @@ int curv_start_jmean(const Net *net, LossKind loss, const double *theta, const B
     goto done;
   }
   /* the u_j = M y_j are orthogonal (z_iᵀ S z_j = 0): their unit sum overlaps each alike */
+  memset(v, 0, P * sizeof *v);
   for (size_t j = 0; j < kept; j++) {
     cblas_dgemv(CblasColMajor, CblasNoTrans, (int)P, (int)K, 1.0, M, (int)P, y + j * K, 1, 0.0,
                 u, 1);
@@ -155,15 +156,12 @@ int curv_start_jmean(const Net *net, LossKind loss, const double *theta, const B
                    "start", nu);
       goto done;
     }
-    if (kk == 1) cblas_dscal((int)P, 1.0 / nu, v, 1);
-    else if (j == 0) memset(v, 0, P * sizeof *v);
-    if (kk > 1) cblas_daxpy((int)P, 1.0 / nu, u, 1, v, 1);
+    cblas_daxpy((int)P, 1.0 / nu, u, 1, v, 1);
   }
   cblas_dscal((int)P, 1.0 / cblas_dnrm2((int)P, v, 1), v, 1);
   if (rows) *rows = m;
 done:
   curv_free(c);
-  if (u != v) free(u);
-  free(X), free(Y), free(F), free(aux), free(U), free(RGL), free(M), free(H), free(C), free(y);
+  free(u), free(X), free(Y), free(F), free(aux), free(U), free(RGL), free(M), free(H), free(C), free(y);
   return rc;
 }

@@ -16,7 +16,7 @@
 #include "tests/tap.h"
 
 /* ‖x − ref‖ / ‖ref‖ (‖x − ref‖ when ref is zero). */
-static double rel_diff(const double *x, const double *ref, size_t n) {
+__attribute__((unused)) static double rel_diff(const double *x, const double *ref, size_t n) {
   double d = 0, r = 0;
   for (size_t i = 0; i < n; i++) {
     d += (x[i] - ref[i]) * (x[i] - ref[i]);

@@ -19,19 +19,12 @@
 #include "hessian/curv.h"
 #include "hessian/curv_start.h"
 #include "lanczos/eig.h"
+#include "tests/curv_prob.h"
 #include "tests/net_util.h"
 #include "tests/tap.h"
 
-typedef struct StartProb {
-  Net net;
-  double *theta, *X, *Y;
-  size_t n, P;
-  LossKind loss;
-  Batch b;
-} StartProb;
-
 /* model on n rows, X uniform in [shift − 1, shift + 1], MSE targets normal, CE one-hot. */
-static int sp_make(StartProb *p, const char *model, ActKind act, LossKind loss, size_t n,
+static int sp_make(Prob *p, const char *model, ActKind act, LossKind loss, size_t n,
                    double shift, uint64_t seed) {
   memset(p, 0, sizeof *p);
   if (!(p->theta = test_mlp(&p->net, model, act, seed))) return 0;
@@ -51,11 +44,6 @@ static int sp_make(StartProb *p, const char *model, ActKind act, LossKind loss, 
   return 1;
 }
 
-static void sp_free(StartProb *p) {
-  free(p->theta), free(p->X), free(p->Y);
-  net_deinit(&p->net);
-}
-
 /* mean over rows of the outputs at θ (out [K]), by a plain forward. */
 static void mean_outputs(const Net *net, const double *theta, const double *X, size_t m,
                          NetCache *nc, double *out) {
@@ -69,7 +57,7 @@ static void mean_outputs(const Net *net, const double *theta, const double *X, s
 
 /* The reference on rows floor(j·n/m): the top kk unit eigenvectors of the dense M H̄ Mᵀ
  * into v_ref [kk][P] (0 on failure). */
-static int reference_start(const StartProb *p, size_t m, size_t kk, double *v_ref) {
+static int reference_start(const Prob *p, size_t m, size_t kk, double *v_ref) {
   const Net *net = &p->net;
   size_t P = p->P, K = net->d_out, d = net->d_in;
   double *X = malloc(m * d * sizeof *X), *M = malloc(P * K * sizeof *M);
@@ -148,7 +136,7 @@ static void test_against_reference(void) {
       {"mlp:2-7-3", ACT_SOFTPLUS, LOSS_CE, 20, 0.01},   /* fewer rows than the minimum: all */
   };
   for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
-    StartProb p;
+    Prob p;
     if (!sp_make(&p, cases[t].model, cases[t].act, cases[t].loss, cases[t].n, 0.3, 11 + t)) {
       tap_ok(0, "problem %s", cases[t].model);
       continue;
@@ -183,7 +171,7 @@ static void test_against_reference(void) {
       }
     }
     free(v), free(vr);
-    sp_free(&p);
+    prob_free(&p);
   }
 }
 
@@ -212,19 +200,18 @@ static int top1(Curvature *c, const double *start, double tol, double *value, lo
  * Jacobian): the same top eigenvalue from either start, the jmean start overlapping the
  * top eigenvector (> 0.5, against a Gaussian's ~1/√P) and needing fewer products. */
 static void test_solve(LossKind loss) {
-  StartProb p;
+  Prob p;
   const char *model = loss == LOSS_CE ? "mlp:20-32-32-5" : "mlp:20-32-32-4";
   if (!sp_make(&p, model, ACT_TANH, loss, 400, 1.0, 77)) {
     tap_ok(0, "problem %s", model);
     return;
   }
   Err err = {0};
-  Curvature *c = curv_alloc(&p.net, p.loss, p.n, 0, &err);
+  Curvature *c = prob_curv(&p, PREC_F64, 0);
   double *v = malloc(p.P * sizeof *v), *top = malloc(p.P * sizeof *top);
   double lg = NAN, lj = NAN;
   long ng = 0, nj = 0;
-  int ok = c && curv_build(c, p.theta, &p.b, &err) == CS_OK &&
-           curv_start_jmean(&p.net, p.loss, p.theta, &p.b, 0.25, 1, v, NULL, &err) == CS_OK;
+  int ok = c && curv_start_jmean(&p.net, p.loss, p.theta, &p.b, 0.25, 1, v, NULL, &err) == CS_OK;
   tap_ok(ok, "%s %s: context and jmean start%s%s", model, loss_name(loss), ok ? "" : ": ",
          ok ? "" : err.msg);
   if (ok && !top1(c, NULL, 1e-6, &lg, &ng, top) && !top1(c, v, 1e-6, &lj, &nj, NULL)) {
@@ -238,7 +225,7 @@ static void test_solve(LossKind loss) {
   }
   curv_free(c);
   free(v), free(top);
-  sp_free(&p);
+  prob_free(&p);
 }
 
 static void test_refusals(void) {
