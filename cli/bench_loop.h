@@ -37,6 +37,10 @@ int bench_loop_main(const char *name, const BenchLoopOpts *o);
 
 /* `--workload batch-scaling` (bench_batch.c): the study's draws, timed per round. */
 int bench_batch_main(const BenchLoopOpts *o);
+/* `curvscope bench machine` (bench_machine.c): the CPU, the BLAS kernel, the caches. */
+int bench_machine_main(int json);
+/* Who set OpenBLAS's kernel: "curvscope" (cli/main.c), "environment" or "openblas". */
+const char *bench_kernel_source(void);
 /* CPU seconds of the whole process (all threads): the work done on a loaded machine. */
 double bench_cpu_time(void);
 /* The median of t[0..n) (unchanged; NAN when n <= 0; n <= 256). */

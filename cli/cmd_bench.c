@@ -440,6 +440,11 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
   sb_json_str(&b, openblas_get_corename());
   sb_append(&b, ",\"openblas_config\":");
   sb_json_str(&b, openblas_get_config());
+  bench_json_kstr(&b, "kernel_source", bench_kernel_source());
+  json_kv(&b, "gemm_swap", net_gemm_swap_on());
+  json_kv(&b, "gemm_swap_calls", (double)net_gemm_swap_calls());
+  bench_json_kstr(&b, "openblas_chosen",
+                  strcmp(bench_kernel_source(), "curvscope") ? NULL : getenv("CURVSCOPE_BLAS_CHOSEN"));
   json_kv(&b, "chunk_rows", (double)r->chunk_rows);
   json_kv(&b, "l2_bytes", (double)r->machine.l2_bytes);
   json_kv(&b, "l3_bytes", (double)r->machine.l3_bytes);
@@ -532,12 +537,15 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
   printf(", %s, %s, N=%zu, P=%zu, %s data)\n", act_name(w->act), w->bias ? "bias" : "no bias",
          w->N, c->net.n_params, c->data);
   const char *wp = getenv("OMP_WAIT_POLICY"), *ct = getenv("OPENBLAS_CORETYPE");
-  printf("  threads %d  OMP_WAIT_POLICY=%s  OPENBLAS_CORETYPE=%s  OpenBLAS %s  precision %s\n",
-         threads_get(), wp ? wp : "(unset)", ct ? ct : "(unset)", openblas_get_corename(),
-         precision_name(o->precision));
-  printf("  chunks of %zu rows (%s; L2 %zu KiB, L3 %zu KiB)\n", r->chunk_rows,
-         o->chunk < 0 ? "auto, core/layout.h" : "--chunk", r->machine.l2_bytes / 1024,
-         r->machine.l3_bytes / 1024);
+  const char *chose = strcmp(bench_kernel_source(), "curvscope") ? NULL : getenv("CURVSCOPE_BLAS_CHOSEN");
+  printf("  threads %d  OMP_WAIT_POLICY=%s  OPENBLAS_CORETYPE=%s%s%s%s  OpenBLAS %s  precision %s\n",
+         threads_get(), wp ? wp : "(unset)", ct ? ct : "(unset)",
+         chose ? " (set by curvscope: OpenBLAS chose " : "", chose ? chose : "", chose ? ")" : "",
+         openblas_get_corename(), precision_name(o->precision));
+  printf("  chunks of %zu rows (%s; L2 %zu KiB, L3 %zu KiB); transposed forward GEMMs %s (%lu)\n",
+         r->chunk_rows, o->chunk < 0 ? "auto, core/layout.h" : "--chunk",
+         r->machine.l2_bytes / 1024, r->machine.l3_bytes / 1024, net_gemm_swap_on() ? "on" : "off",
+         net_gemm_swap_calls());
   printf("  %-26s %10.2f GFLOP/s (cblas_dgemm %d^2, float64)\n", "DGEMM rate", r->dgemm_gflops,
          o->dgemm_n);
   if (o->parts & (PART_GRAD | PART_HVP))
@@ -713,6 +721,7 @@ typedef struct BenchArgs {
   Precision precision;
   char track_solver[16];
   char start[32];
+  char gemm_swap[8];
 } BenchArgs;
 
 static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
@@ -752,6 +761,8 @@ static const CliOpt bench_opts[] = {
     OPT_STR(BenchArgs, start, "S", "eig and all: the solves' start vector, 'gaussian' (seeded) or "
             "'jmean[:frac=F]' (the outputs' mean Jacobian over a fraction F of the rows, default "
             "0.1; its cost is part of each solve's time)", NULL),
+    OPT_STR(BenchArgs, gemm_swap, "M", "the forward GEMMs with a long inner dimension as a "
+            "transposed GEMM: 'auto' (under OpenBLAS's AVX-512 kernels, float64), 'on', 'off'", NULL),
     OPT_FLAG(BenchArgs, check, "eos: every value against a cold 1e-10 solve, untimed "
              "(--no-check skips it)", NULL),
     OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track", NULL, parse_lr, show_lr),
@@ -769,18 +780,20 @@ static const CliOpt bench_opts[] = {
     OPT_END};
 
 static void usage(FILE *f, const OptTable *t) {
-  fprintf(f, "usage: curvscope bench grad|hvp|eig|track|all|block --workload NAME [options]\n\n"
+  fprintf(f, "usage: curvscope bench grad|hvp|eig|track|all|block --workload NAME [options]\n"
+             "       curvscope bench machine [--threads N] [--json]\n\n"
              "grad: gradient; hvp: gradient + HVP; eig: top-1/top-10 by ARPACK and Lanczos;\n"
              "track: a GD step with sharpness at every step (the probe's trackers, the build\n"
              "shared with the step's gradient) against a plain GD step; all: everything;\n"
              "block: H·V for 2, 4, 10 vectors in one pass against single HVPs, and top-1/top-10\n"
-             "by the own Lanczos against LOBPCG (not in all).\n\n");
+             "by the own Lanczos against LOBPCG (not in all).\n"
+             "machine: the CPU, its instructions, the BLAS kernel and who chose it, the caches.\n\n");
   opts_help_print(f, t, 1);
 }
 
 int cmd_bench(int argc, char **argv) {
   BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, -1, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
-                 "lanczos", "gaussian"};
+                 "lanczos", "gaussian", "auto"};
   unsigned char seen[OPTS_MAX_LINES] = {0};
   OptTable t = {bench_opts, &b, NULL, seen};
   if (cli_is_help(argc, argv)) {
@@ -807,8 +820,12 @@ int cmd_bench(int argc, char **argv) {
       (b.update_tol > 0 && precision_check_tol(b.precision, b.update_tol, "--update-tol", &err)))
     return cli_fail(&err);
   if (!mode) {
-    fprintf(stderr, "curvscope bench: which benchmark? (grad, hvp, eig, track, all; see --help)\n");
+    fprintf(stderr, "curvscope bench: which benchmark? (grad, hvp, eig, track, all, block, machine; see --help)\n");
     return EXIT_USAGE;
+  }
+  if (!strcmp(mode, "machine")) {
+    threads_set((int)b.threads);
+    return bench_machine_main(b.json) ? EXIT_FAIL : EXIT_OK;
   }
   struct { const char *name; long v, min; } counts[] = {
       {"--repeats", b.repeats, 1}, {"--eig-repeats", b.eig_repeats, 1}, {"--steps", b.steps, 1},
@@ -833,6 +850,11 @@ int cmd_bench(int argc, char **argv) {
                  (int)b.steps, (int)b.track_k, b.update_tol, b.track_tol, b.lr, b.tol,
                  (int)b.dgemm_n, b.json, !strcmp(b.track_stop, "value"), b.precision,
                  !strcmp(b.track_solver, "lobpcg"), b.chunk, {CURV_START_GAUSSIAN, 0}};
+  if (strcmp(b.gemm_swap, "auto") && strcmp(b.gemm_swap, "on") && strcmp(b.gemm_swap, "off")) {
+    fprintf(stderr, "curvscope bench: --gemm-swap %s: expected auto, on or off\n", b.gemm_swap);
+    return EXIT_USAGE;
+  }
+  net_gemm_swap_set(!strcmp(b.gemm_swap, "auto") ? -1 : !strcmp(b.gemm_swap, "on"));
   if (curv_start_parse(b.start, &o.start, &err)) {
     fprintf(stderr, "curvscope bench: %s\n", err.msg);
     return EXIT_USAGE;
@@ -846,7 +868,7 @@ int cmd_bench(int argc, char **argv) {
   else if (!strcmp(o.mode, "all")) o.parts = PART_GRAD | PART_HVP | PART_EIG | PART_EIG10 | PART_TRACK;
   else if (!strcmp(o.mode, "block")) o.parts = PART_BLOCK | PART_EIG10;
   else {
-    fprintf(stderr, "curvscope bench: unknown benchmark '%s' (grad, hvp, eig, track, all, block)\n",
+    fprintf(stderr, "curvscope bench: unknown benchmark '%s' (grad, hvp, eig, track, all, block, machine)\n",
             o.mode);
     return EXIT_USAGE;
   }

@@ -5,8 +5,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/blas_kernel.h"
 #include "cli.h"
 #include "dist.h"
+
+char *openblas_get_corename(void);
 
 typedef struct Command {
   const char *name;
@@ -36,26 +39,47 @@ static void usage(FILE *f) {
   fprintf(f, "\n  --version  print the version\n");
 }
 
-/* OpenMP threads that spin while waiting starve each other, and BLAS, on a shared
- * machine (3-9x slower HVPs measured with one other busy process on 2 cores). libgomp
- * reads its settings before main, so the default is set by re-running ourselves once
- * with OMP_WAIT_POLICY=passive; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
-static void prefer_passive_waiting(char **argv) {
-  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("CURVSCOPE_REEXEC")) return;
+/* Two settings take effect only when the process starts, so they are set by re-running
+ * ourselves once (CURVSCOPE_REEXEC marks the second run; exec failing, without /proc,
+ * leaves the runtime's defaults). A user's own setting always wins.
+ * - OpenMP threads that spin while waiting starve each other, and BLAS, on a shared
+ *   machine (3-9x slower HVPs measured with one other busy process on 2 cores): libgomp
+ *   reads OMP_WAIT_POLICY before main, so the default becomes passive unless
+ *   OMP_WAIT_POLICY or GOMP_SPINCOUNT is set.
+ * - OpenBLAS picks its kernel when it loads, and on a CPU newer than the library falls
+ *   back to a generic one (Prescott on a recent Xeon: 8x slower GEMMs); unless
+ *   OPENBLAS_CORETYPE is set, a kernel below what the CPU runs is replaced by the CPU's
+ *   (core/blas_kernel.h), and CURVSCOPE_BLAS_CHOSEN keeps what OpenBLAS had chosen. */
+static void prefer_machine_settings(char **argv) {
+  if (getenv("CURVSCOPE_REEXEC")) return;
+  int again = 0;
+  if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    again = 1;
+  }
+  if (!getenv("OPENBLAS_CORETYPE")) {
+    BlasCpu cpu;
+    blas_cpu_read(&cpu);
+    const char *loaded = openblas_get_corename(), *best = blas_kernel_upgrade(&cpu, loaded);
+    if (best) {
+      setenv("CURVSCOPE_BLAS_CHOSEN", loaded, 1);
+      setenv("OPENBLAS_CORETYPE", best, 1);
+      again = 1;
+    }
+  }
+  if (!again) return;
   char self[4096];
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   if (len <= 0) return;
   self[len] = '\0';  /* the real path, so the process keeps its name in ps and top */
-  setenv("OMP_WAIT_POLICY", "passive", 1);
   setenv("CURVSCOPE_REEXEC", "1", 1);
   execv(self, argv);
-  /* exec failed (no /proc): carry on with the runtime's default */
 }
 
 static int run_command(int argc, char **argv);
 
 int main(int argc, char **argv) {
-  prefer_passive_waiting(argv);
+  prefer_machine_settings(argv);
   /* A file-size limit (ulimit -f) then fails a write (the recorder ends the run as
    * failed with the error) instead of killing the process mid-run. */
   signal(SIGXFSZ, SIG_IGN);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas_kernel.h"
 #include "threads.h"
 
 char *openblas_get_corename(void);
@@ -15,19 +16,6 @@ char *openblas_get_corename(void);
 /* The AVX-512 kernels' chunk never goes below this: each chunk packs every weight matrix
  * again, 2·rows FLOPs per packed element; at 256 rows packing stays a few percent. */
 #define ROWS_MIN 256
-
-static const char *const AVX512_CORES[] = {"skylakex", "cooperlake", "sapphirerapids"};
-
-static int core_is_avx512(const char *name) {
-  char low[32];
-  size_t i = 0;
-  for (; name && name[i] && i + 1 < sizeof low; i++)
-    low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
-  low[i] = '\0';
-  for (size_t k = 0; k < sizeof AVX512_CORES / sizeof *AVX512_CORES; k++)
-    if (!strcmp(low, AVX512_CORES[k])) return 1;
-  return 0;
-}
 
 /* Size of cpu0's cache at `level` (a unified or data cache) from sysfs: "1024K", "32M". */
 static size_t sysfs_cache(int level) {
@@ -66,7 +54,7 @@ void layout_machine_read(LayoutMachine *m) {
   memset(m, 0, sizeof *m);
   const char *core = openblas_get_corename();
   snprintf(m->corename, sizeof m->corename, "%s", core ? core : "unknown");
-  m->avx512 = core_is_avx512(m->corename);
+  m->avx512 = blas_kernel_tier(m->corename) == 4; /* SkylakeX, Cooperlake, SapphireRapids */
   m->l2_bytes = sysfs_cache(2);
   m->l3_bytes = sysfs_cache(3);
 #ifdef _SC_LEVEL2_CACHE_SIZE

@@ -153,6 +153,26 @@ void net_output_block(const Net *net, size_t *off, size_t *len);
 typedef struct NetCache { NET_CACHE_FIELDS(double) } NetCache;
 
 
+/*
+ * The dense layers' forward GEMM C = A·Wᵀ (rows × out, inner dimension in) runs about 20%
+ * faster under OpenBLAS's AVX-512 DGEMM kernels as T = W·Aᵀ transposed into C, when the
+ * inner dimension is long and the output narrow (in >= 512, out <= 512, rows >= 512:
+ * cohen's 3072-wide and the EoS net's 784-wide first layers); under the AVX2 kernels and in
+ * float32 it gains nothing, and with a short inner dimension the transpose costs more
+ * (docs/PERFORMANCE.md, "The first layer's GEMM under AVX-512"). T goes to a buffer the
+ * forward does not need yet (the layer's G, or the first-order D scratch), and in the
+ * R-forward to a scratch of its own that R-workspaces allocated while it applies get
+ * (rows × out of the widest such layer); results agree with the plain GEMM to rounding.
+ * Mode: -1 (the default) when the kernel OpenBLAS runs is an AVX-512 one, 0 never, 1
+ * always (tests, benchmarks); R-workspaces follow it from their next allocation. Not
+ * thread-safe: set it before any pass runs.
+ */
+void net_gemm_swap_set(int mode);
+/* Whether the transposed form applies now (the mode, and the kernel for -1). */
+int net_gemm_swap_on(void);
+/* GEMMs run in the transposed form so far, by all threads (tests and benchmarks). */
+unsigned long net_gemm_swap_calls(void);
+
 NetCache *net_cache_alloc(const Net *net, size_t cap, int second_order);
 void net_cache_free(NetCache *c);
 
@@ -185,7 +205,9 @@ void net_backward_keep(const Net *net, const double *theta, NetCache *c, const d
   real_ *scratch;                  /* the shared R{A} buffer (owned), or NULL */ \
   int scratch_holds;                /* the layer whose R{A} the scratch holds, or -1 */ \
   int zero[NET_MAX_LAYERS];         /* R{A_l} is identically zero (below the direction) */ \
-  int ra_is_ru[NET_MAX_LAYERS];     /* identity layer without scales: R{U} = R{A}, one buffer */
+  int ra_is_ru[NET_MAX_LAYERS];     /* identity layer without scales: R{U} = R{A}, one buffer */ \
+  real_ *nt;                       /* net_gemm_swap's scratch [nt_len] or NULL (float64 only) */ \
+  size_t nt_len;
 typedef struct NetRWork { NET_RWORK_FIELDS(double) } NetRWork;
 
 

@@ -7,8 +7,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas_kernel.h"
 #include "net.h"
 #include "simd.h"
+
+char *openblas_get_corename(void);
+
+static int gemm_swap_mode = -1;
+static unsigned long gemm_swap_count;
+
+unsigned long net_gemm_swap_calls(void) {
+  unsigned long n;
+#pragma omp atomic read
+  n = gemm_swap_count;
+  return n;
+}
+
+static void gemm_swap_counted(void) {
+#pragma omp atomic
+  gemm_swap_count++;
+}
+
+void net_gemm_swap_set(int mode) { gemm_swap_mode = mode < 0 ? -1 : mode > 0; }
+
+int net_gemm_swap_on(void) {
+  if (gemm_swap_mode >= 0) return gemm_swap_mode;
+  return blas_kernel_tier(openblas_get_corename()) == 4;
+}
+
+#define NT_SWAP 1 /* the template's gemm_nt may run as a transposed GEMM (net.h) */
 
 typedef double real;
 #define NP(name) name

@@ -22,6 +22,8 @@ typedef float real;
 #define RSIN sinf
 #define NET_W net_W_f32
 #define NET_B net_b_f32
+#define NT_SWAP 0 /* SGEMM gains nothing from the transposed form (net.h) */
+static void gemm_swap_counted(void) {}
 
 #include "net_pass_t.h"
 

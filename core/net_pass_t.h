@@ -10,7 +10,8 @@
  * outside _alloc: workspaces come from net_cache_alloc / net_rwork_alloc.
  *
  * The includer defines: real, NP(name) (the public name), NetCacheT, NetRWorkT,
- * CBLAS_GEMM, CBLAS_GEMV, ACT_EVAL, RCOS, RSIN, NET_W, NET_B. Per-unit scales (L->s),
+ * CBLAS_GEMM, CBLAS_GEMV, ACT_EVAL, RCOS, RSIN, NET_W, NET_B, NT_SWAP and
+ * gemm_swap_counted (net.h, net_gemm_swap_set). Per-unit scales (L->s),
  * α, β and the loss scratch (aux, out64) stay double in both.
  */
 #define OMP_ROWS(n, w) if ((size_t)(n) * (size_t)(w) > 8192)
@@ -29,6 +30,43 @@ static int k_stored(const Layer *L) {
   ActKind k = L->act.kind;
   return k == ACT_SOFTPLUS || k == ACT_GELU || k == ACT_SINE || k == ACT_SWISH ||
          k == ACT_COSSIN;
+}
+
+/* gemm_nt's transposed form applies (net.h, net_gemm_swap_set): a long inner dimension,
+ * a narrow output, enough rows. */
+static int nt_swap_shape(size_t n, size_t out, size_t in) {
+  return NT_SWAP && in >= 512 && out <= 512 && n >= 512;
+}
+
+/* Scratch length for the transposed form on cap rows of net's layers (0: none). */
+static size_t nt_scratch_len(const Net *net, size_t cap) {
+  if (!NT_SWAP || !net_gemm_swap_on()) return 0;
+  size_t w = 0;
+  for (int l = 0; l < net->nlayers; l++) {
+    const Layer *L = &net->layer[l];
+    if (nt_swap_shape(cap, L->out, L->in) && L->out > w) w = L->out;
+  }
+  return w * cap;
+}
+
+/* A buffer of the cache for the forward's transposed GEMM at layer l (n × out), which the
+ * forward does not need before the layer's GEMM is done: the layer's own G (the backward
+ * writes it), else the first-order D scratch; NULL when neither is free or the transposed
+ * form does not apply. *len its capacity. */
+static real *nt_forward_buffer(const Net *net, const NetCacheT *c, int l, size_t n,
+                               size_t *len) {
+  const Layer *L = &net->layer[l];
+  *len = 0;
+  if (!nt_swap_shape(n, L->out, L->in) || !net_gemm_swap_on()) return NULL;
+  if (c->G[l] && c->G[l] != c->A[l]) {
+    *len = c->cap * L->out;
+    return c->G[l];
+  }
+  if (c->dbuf && c->D[l] == c->dbuf) { /* the scratch is as wide as the widest A_l */
+    *len = c->cap * L->out_act;
+    return c->dbuf;
+  }
+  return NULL;
 }
 
 /* The forward writes s²⊙σ''(Z) into K (cos/sin: the backward forms K from D and A). */
@@ -128,6 +166,7 @@ NetRWorkT *NP(net_rwork_alloc)(const Net *net, size_t cap) {
       if (!w->ra_is_ru[l]) w->RA[l] = w->scratch;
   }
   w->scratch_holds = -1;
+  if ((w->nt_len = nt_scratch_len(net, cap))) ok &= !!(w->nt = malloc(w->nt_len * sizeof(real)));
   if (!ok) {
     NP(net_rwork_free)(w);
     return NULL;
@@ -142,6 +181,7 @@ void NP(net_rwork_free)(NetRWorkT *w) {
     if (w->RA[l] != w->scratch) free(w->RA[l]);
   }
   free(w->scratch);
+  free(w->nt);
   free(w);
 }
 
@@ -221,16 +261,36 @@ static inline void rgrad_row(ActKind kind, const double *s, size_t out, const re
 
 /* ------------------------------------------------------------------ forward */
 
-/* C[n][out] = alpha * A[n][in] Wᵀ + beta_c * C, C with row stride ldc */
+/* C[n][out] = alpha * A[n][in] Wᵀ + beta_c * C, C with row stride ldc. With a scratch T
+ * of nt_len >= n·out and the shape for it, as T = alpha W Aᵀ [out][n] transposed into C
+ * (net.h, net_gemm_swap_set). */
 static void gemm_nt_ld(size_t n, size_t out, size_t in, real alpha, const real *A,
-                       const real *W, real beta_c, real *C, size_t ldc) {
+                       const real *W, real beta_c, real *C, size_t ldc, real *T, size_t nt_len) {
+  if (T && n * out <= nt_len && nt_swap_shape(n, out, in)) {
+    CBLAS_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)out, (int)n, (int)in, alpha, W,
+                (int)in, A, (int)in, 0.0, T, (int)n);
+    gemm_swap_counted();
+    enum { B = 32 }; /* tiles: both sides' rows stay in L1 */
+    for (size_t i0 = 0; i0 < n; i0 += B)
+      for (size_t j0 = 0; j0 < out; j0 += B) {
+        size_t i1 = i0 + B < n ? i0 + B : n, j1 = j0 + B < out ? j0 + B : out;
+        for (size_t i = i0; i < i1; i++) {
+          real *c = C + i * ldc;
+          if (beta_c == 0)
+            for (size_t j = j0; j < j1; j++) c[j] = T[j * n + i];
+          else
+            for (size_t j = j0; j < j1; j++) c[j] = T[j * n + i] + beta_c * c[j];
+        }
+      }
+    return;
+  }
   CBLAS_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)out, (int)in, alpha, A,
               (int)in, W, (int)in, beta_c, C, (int)ldc);
 }
 
 static void gemm_nt(size_t n, size_t out, size_t in, real alpha, const real *A, const real *W,
-                    real beta_c, real *C) {
-  gemm_nt_ld(n, out, in, alpha, A, W, beta_c, C, out);
+                    real beta_c, real *C, real *T, size_t nt_len) {
+  gemm_nt_ld(n, out, in, alpha, A, W, beta_c, C, out, T, nt_len);
 }
 
 /* C[out][in] += alpha * G[n][out]ᵀ A[n][in] */
@@ -261,11 +321,11 @@ void NP(net_forward)(const Net *net, const real *theta, const real *X, size_t n,
   for (int l = 0; l < net->nlayers; l++) {
     const Layer *L = &net->layer[l];
     const real *W = NET_W(net, l, theta), *b = NET_B(net, l, theta);
-    size_t out = L->out;
-    real *A = c->A[l];
+    size_t out = L->out, tlen;
+    real *A = c->A[l], *T = nt_forward_buffer(net, c, l, n, &tlen);
     if (L->act.kind == ACT_COSSIN) {
       /* U into the first half of each row of A, then A = [cos U | sin U] in place. */
-      gemm_nt_ld(n, out, L->in, L->alpha, Ain, W, 0.0, A, 2 * out);
+      gemm_nt_ld(n, out, L->in, L->alpha, Ain, W, 0.0, A, 2 * out, T, tlen);
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
       for (size_t i = 0; i < n; i++) {
         real *a = A + i * 2 * out;
@@ -278,7 +338,7 @@ void NP(net_forward)(const Net *net, const real *theta, const real *X, size_t n,
       Ain = A;
       continue;
     }
-    gemm_nt(n, out, L->in, L->alpha, Ain, W, 0.0, A);
+    gemm_nt(n, out, L->in, L->alpha, Ain, W, 0.0, A, T, tlen);
     if (plain_identity(L)) {
       if (b) {
 #pragma omp parallel for schedule(static) OMP_ROWS(n, out)
@@ -465,10 +525,10 @@ static void rforward(const Net *net, const real *theta, const NetCacheT *c, cons
     real *RU = w->RU[l];
     real beta_c = 0.0;
     if (RAin) {
-      gemm_nt(n * kb, out, L->in, L->alpha, RAin, NET_W(net, l, theta), 0.0, RU);
+      gemm_nt(n * kb, out, L->in, L->alpha, RAin, NET_W(net, l, theta), 0.0, RU, w->nt, w->nt_len);
       beta_c = 1.0;
     }
-    if (has_v) gemm_nt(n, kb * out, L->in, L->alpha, Ain, vf + kb * L->w_off, beta_c, RU);
+    if (has_v) gemm_nt(n, kb * out, L->in, L->alpha, Ain, vf + kb * L->w_off, beta_c, RU, w->nt, w->nt_len);
     ra_from_ru(net, l, n, kb, c, w, has_v && L->has_bias ? vf + kb * L->b_off : NULL);
     RAin = w->RA[l];
   }

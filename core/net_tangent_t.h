@@ -69,7 +69,8 @@ void NP(net_tan_forward)(const Net *net, const real *theta, const real *X, const
     const Layer *L = &net->layer[l];
     size_t out = L->out;
     real *H = w->H[l], *d1 = w->d1[l], *d2 = w->d2[l], *RU = w->RU[l];
-    gemm_nt(rows, out, L->in, L->alpha, Hin + r0 * L->in, NET_W(net, l, theta), 0.0, H + r0 * out);
+    gemm_nt(rows, out, L->in, L->alpha, Hin + r0 * L->in, NET_W(net, l, theta), 0.0, H + r0 * out,
+            NULL, 0);
     if (X) {
       const real *b = NET_B(net, l, theta);
       const double *s = L->s;

@@ -157,8 +157,9 @@ int eig_lanczos_top(const Linop *op, const EigOpts *o, EigResult *r, Err *err);
  * to about value_tol while the vectors' residuals are only about sqrt(value_tol |theta|
  * gap): fewer products (tests/test_lanczos_value.c). An early Ritz value lies below the
  * eigenvalue it approximates, so the Ritz gap alone can be too wide: gap_ref (say the
- * next eigenvalue as a nearby solve found it) keeps it honest. value_tol 0 is
- * eig_lanczos_top.
+ * next eigenvalue as a nearby solve found it) keeps it honest, and the bound is only
+ * taken once the basis holds k + 3 vectors (from fewer, the next Ritz value says nothing of
+ * a close next eigenvalue the start barely touches). value_tol 0 is eig_lanczos_top.
  */
 int eig_lanczos_values(const Linop *op, const EigOpts *o, double value_tol, double gap_ref,
                        EigResult *r, Err *err);

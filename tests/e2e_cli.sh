@@ -57,6 +57,32 @@ ok $? "bench eig --start jmean: top-1 $jl1 as from the Gaussian start ($a1), the
 run "$BIN" bench eig --workload deeplinear --start jmean:frac=7
 [ $RC -eq 2 ] && [[ $ERR == *"jmean:frac=7"* ]]; ok $? "bench --start jmean:frac=7 -> exit 2 naming it (rc $RC: $ERR)"
 
+# ---- bench machine: the BLAS kernel curvscope runs, and who chose it -------------------------
+# Where the CPU has AVX2 and FMA, the kernel is never one of OpenBLAS's pre-AVX2 fallbacks
+# (Prescott on a Xeon newer than the library: cli/main.c sets OPENBLAS_CORETYPE then);
+# a user's OPENBLAS_CORETYPE always wins, even a slower one.
+run env -u OPENBLAS_CORETYPE -u CURVSCOPE_REEXEC -u CURVSCOPE_BLAS_CHOSEN "$BIN" bench machine --json
+jm=$(echo "$OUT" | grep '^{' | tail -1)
+mx() { sqlite3 :memory: "select json_extract('$jm', '\$.$1')"; }
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+core=$(mx openblas_corename) src=$(mx kernel_source)
+if [[ " $flags " == *" avx2 "* && " $flags " == *" fma "* ]]; then
+  case "${core,,}" in
+    prescott|nehalem|core2|penryn|dunnington|atom|sandybridge|bulldozer|piledriver|steamroller|excavator|barcelona|opteron*|athlon|nano|bobcat|northwood|banias|katmai|coppermine) slow=1 ;;
+    *) slow=0 ;;
+  esac
+  [ $RC -eq 0 ] && [ $slow -eq 0 ] && { [ "$src" = openblas ] || [ "$src" = curvscope ]; }
+  ok $? "bench machine: an AVX2 CPU runs an AVX2 or AVX-512 kernel ($core, chosen by $src; OpenBLAS chose $(mx openblas_chosen))"
+else
+  [ $RC -eq 0 ] && [ "$src" = openblas ]; ok $? "bench machine: no AVX2, OpenBLAS's own kernel ($core)"
+fi
+run env -u CURVSCOPE_REEXEC OPENBLAS_CORETYPE=Prescott "$BIN" bench machine --json
+jm=$(echo "$OUT" | grep '^{' | tail -1)
+[ $RC -eq 0 ] && [ "$(mx openblas_corename)" = Prescott ] && [ "$(mx kernel_source)" = environment ]
+ok $? "bench machine: OPENBLAS_CORETYPE=Prescott from the environment is kept ($(mx openblas_corename), $(mx kernel_source))"
+run "$BIN" bench machine
+[ $RC -eq 0 ] && [[ $OUT == *"kernel "* && $OUT == *"instructions"* ]]; ok $? "bench machine prints the CPU and the kernel (rc $RC)"
+
 # ---- bench block: block products and LOBPCG against the singles -----------------------------
 run "$BIN" bench block --workload deeplinear --threads 1 --no-eig10 --budget 0.5 --json
 js=$(echo "$OUT" | grep '^{' | tail -1)

@@ -101,6 +101,20 @@ run "$BIN" bench all --workload pc-bias --precision mixed --json
 [ $RC -eq 2 ] && [[ $ERR == *precision* && $ERR == *pc-bias* ]] && [ -z "$OUT" ]
 ok $? "bench --workload pc-bias --precision mixed: exit 2 naming the workload (float64 only) (rc $RC: $ERR)"
 
+# ---- study eos in mixed precision: the probe's full solves stop on the residual ----------
+# (the value bound accepted a value 0.9% off under float32 passes on the EoS benchmark, so
+# the study's default --track-stop value becomes residual there, and an explicit value is
+# refused by the probe)
+run "$BIN" study eos --db "$T/eos.db" --threads 1 --n 200 --steps 20 --every 10 --lr 0.05 \
+  --precision mixed --track-tol 1e-5 -q
+cfg=$(sqlite3 "$T/eos.db" "select json_extract(config,'\$.probe') from runs limit 1" 2>/dev/null)
+[ $RC -eq 0 ] && [[ $cfg == *"stop=residual"* ]]
+ok $? "study eos --precision mixed: the sharpness probe stops on the residual (rc $RC: $cfg)"
+run "$BIN" study eos --db "$T/eos2.db" --threads 1 --n 200 --steps 20 --lr 0.05 \
+  --precision mixed --track-tol 1e-5 --track-stop value -q
+[ $RC -eq 2 ] && [[ $ERR == *"stop=value needs float64"* ]]
+ok $? "study eos --precision mixed --track-stop value: refused with exit 2 (rc $RC: ${ERR:0:120})"
+
 # ---- --help -----------------------------------------------------------------------------
 for c in train analyze "bench" "study eos"; do
   "$BIN" $c --help | grep -q -- "--precision"; ok $? "$c --help lists --precision"

@@ -136,6 +136,41 @@ int main(void) {
   Solve nd = solve(&h, 2, 1e-8, 1e-8, NAN, ref);
   tap_ok(nd.ok && nd.worst <= 1e-8, "near-double: both values within 1e-8 (%.2e)", nd.worst);
 
+  /* A warm start on the top eigenvector with a little of a close second (the tracker at the
+   * edge of stability: two more 0.1% and 0.2% below, 1e-3 of the weight each, a trace of the
+   * bulk), its
+   * product given: from two or three vectors the next Ritz value lies in the bulk, the bound
+   * est²/δ takes the bulk's gap and would accept a value 1e-5 off at tol 1e-6; the stop
+   * waits for k + 3 vectors and is right. */
+  const double close2[] = {10, 9.99, 9.98};
+  setup(n, close2, 3, 0, 5, &h, d, u, ref, 1, "hidden second");
+  {
+    double *x0 = calloc(n, sizeof *x0), *x = malloc(n * sizeof *x), *ax = malloc(n * sizeof *ax);
+    Rng rw;
+    rng_seed(&rw, 5);
+    x0[0] = 1;
+    for (size_t i = 1; i < 3; i++) x0[i] = sqrt(1e-3);
+    for (size_t i = 3; i < n; i++) x0[i] = 1e-5 * rng_normal(&rw);
+    reflect(n, u, x0, x); /* eigenvector i of A is H e_i */
+    double nx = 0;
+    for (size_t i = 0; i < n; i++) nx += x[i] * x[i];
+    for (size_t i = 0; i < n; i++) x[i] /= sqrt(nx);
+    hh_apply(&h, x, ax);
+    Linop op = {h.n, hh_apply, NULL, &h};
+    EigOpts o;
+    eig_opts_default(&o);
+    o.k = 1, o.tol = 1e-6, o.seed = 3, o.warm = x, o.nwarm = 1, o.warm_products = ax;
+    EigResult r;
+    Err err = {0};
+    int rc = eig_lanczos_values(&op, &o, 1e-6, NAN, &r, &err);
+    double e = rc == CS_OK ? fabs(r.values[0] - ref[0]) / ref[0] : INFINITY;
+    tap_ok(rc == CS_OK && r.converged && e <= 1e-6 && r.matvecs >= 3,
+           "hidden second: the value stop waits for 4 vectors, %ld products, within 1e-6 (%.2e)",
+           r.matvecs, e);
+    if (rc == CS_OK) eig_result_free(&r);
+    free(x0), free(x), free(ax);
+  }
+
   /* gap_ref: a hint of the next eigenvalue never makes the stop earlier, and a hint at the
    * true λ₂ keeps the values right */
   setup(n, sep, 2, -2, 20, &h, d, u, ref, 1, "separated (gap_ref)");
