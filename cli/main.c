@@ -70,10 +70,14 @@ static void prefer_machine_settings(char **argv) {
   if (!again) return;
   char self[4096];
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (len <= 0) return;
-  self[len] = '\0';  /* the real path, so the process keeps its name in ps and top */
-  setenv("CURVSCOPE_REEXEC", "1", 1);
-  execv(self, argv);
+  if (len > 0) {
+    self[len] = '\0';  /* the real path, so the process keeps its name in ps and top */
+    setenv("CURVSCOPE_REEXEC", "1", 1);
+    execv(self, argv);
+  }
+  /* not re-run: this process keeps the kernel it loaded, so say nothing else of it */
+  if (getenv("CURVSCOPE_BLAS_CHOSEN")) unsetenv("OPENBLAS_CORETYPE"), unsetenv("CURVSCOPE_BLAS_CHOSEN");
+  unsetenv("CURVSCOPE_REEXEC");
 }
 
 static int run_command(int argc, char **argv);
