@@ -222,12 +222,21 @@ static int check_magic(const char *path, Err *err) {
   static const char magic[16] = "SQLite format 3";
   FILE *f = fopen(path, "rb");
   if (!f) return err_set(err, CS_EIO, "cannot open %s: %s", path, strerror(errno));
-  char head[16];
+  unsigned char head[100]; /* SQLite's file header */
   size_t got = fread(head, 1, sizeof head, f);
+  long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
   fclose(f);
   if (got == 0) return CS_OK;
-  if (got < sizeof head || memcmp(head, magic, sizeof head) != 0)
+  if (got < 16 || memcmp(head, magic, 16) != 0)
     return err_set(err, CS_EFORMAT, "%s is not a curvscope database (not SQLite)", path);
+  /* A database file is whole pages. A shorter one (cut off) would be padded out to its
+   * header's page count by a write SQLite then rolls back: refuse it before any write. */
+  long page = got >= 18 ? (head[16] << 8 | head[17]) : 0;
+  if (page == 1) page = 65536;
+  if (got < sizeof head || page < 512 || (page & (page - 1)) || size < page || size % page)
+    return err_set(err, CS_EFORMAT,
+                   "%s is corrupt (%ld bytes: not a whole number of its %ld-byte pages); it was "
+                   "left untouched", path, size, page);
   return CS_OK;
 }
 
