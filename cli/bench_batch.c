@@ -19,13 +19,13 @@
 
 #include "bench_loop.h"
 #include "cli.h"
+#include "core/blas_kernel.h"
 #include "core/json.h"
 #include "core/threads.h"
 #include "hessian/minibatch.h"
 #include "run_opts.h"
 #include "studies/batch/batch_scaling.h"
 
-char *openblas_get_corename(void);
 
 #define BB_MAX_ROUNDS 64
 #define BB_DATA "fashion-mnist:n=4096,test=0"

@@ -20,6 +20,7 @@
 #include "bench_eos.h"
 #include "bench_loop.h"
 #include "cli.h"
+#include "core/blas_kernel.h"
 #include "core/json.h"
 #include "core/loss.h"
 #include "core/threads.h"
@@ -28,7 +29,6 @@
 #include "run_opts.h"
 #include "studies/track.h"
 
-char *openblas_get_corename(void);
 
 #define EOS_DATA "fashion-mnist:n=1500,test=0,classes=0-1-2-3"
 #define EOS_MODEL "mlp:784-120-120-4"

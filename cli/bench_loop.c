@@ -44,6 +44,7 @@
 
 #include "bench_loop.h"
 #include "cli.h"
+#include "core/blas_kernel.h"
 #include "core/json.h"
 #include "core/loss.h"
 #include "core/recorder_memory.h"
@@ -55,8 +56,6 @@
 #include "studies/probes.h"
 #include "studies/stein/stein.h"
 
-char *openblas_get_config(void);
-char *openblas_get_corename(void);
 
 #define MAX_ROUNDS 256
 

@@ -41,6 +41,8 @@ int bench_batch_main(const BenchLoopOpts *o);
 int bench_machine_main(int json);
 /* Who set OpenBLAS's kernel: "curvscope" (cli/main.c), "environment" or "openblas". */
 const char *bench_kernel_source(void);
+/* The kernel OpenBLAS had chosen itself when curvscope replaced it, else NULL. */
+const char *bench_kernel_replaced(void);
 /* CPU seconds of the whole process (all threads): the work done on a loaded machine. */
 double bench_cpu_time(void);
 /* The median of t[0..n) (unchanged; NAN when n <= 0; n <= 256). */

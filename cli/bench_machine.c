@@ -12,8 +12,6 @@
 #include "core/net.h"
 #include "core/threads.h"
 
-char *openblas_get_corename(void);
-char *openblas_get_config(void);
 
 /* /proc/cpuinfo's model name, with the family and model numbers (a VM's name can be as
  * vague as "Intel(R) Xeon(R) Processor"; OpenBLAS chooses from the numbers). */
@@ -36,8 +34,12 @@ static void cpu_model(char *out, size_t n) {
 /* Who set the kernel: "curvscope" (cli/main.c replaced OpenBLAS's choice), "environment"
  * (OPENBLAS_CORETYPE given), "openblas" (its own choice). */
 const char *bench_kernel_source(void) {
-  if (getenv("CURVSCOPE_BLAS_CHOSEN") && getenv("OPENBLAS_CORETYPE")) return "curvscope";
+  if (bench_kernel_replaced()) return "curvscope";
   return getenv("OPENBLAS_CORETYPE") ? "environment" : "openblas";
+}
+
+const char *bench_kernel_replaced(void) {
+  return getenv("OPENBLAS_CORETYPE") ? getenv("CURVSCOPE_BLAS_CHOSEN") : NULL;
 }
 
 int bench_machine_main(int json) {
@@ -47,10 +49,9 @@ int bench_machine_main(int json) {
   blas_cpu_read(&cpu);
   layout_machine_read(&m);
   cpu_model(model, sizeof model);
-  const char *best = blas_kernel_best(&cpu), *chosen = getenv("CURVSCOPE_BLAS_CHOSEN"),
+  const char *best = blas_kernel_best(&cpu), *chosen = bench_kernel_replaced(),
              *source = bench_kernel_source(), *ct = getenv("OPENBLAS_CORETYPE"),
              *wp = getenv("OMP_WAIT_POLICY");
-  if (strcmp(source, "curvscope")) chosen = NULL;
   if (json) {
     StrBuf b;
     sb_init(&b);

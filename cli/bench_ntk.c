@@ -22,13 +22,13 @@
 
 #include "bench_loop.h"
 #include "cli.h"
+#include "core/blas_kernel.h"
 #include "core/json.h"
 #include "core/threads.h"
 #include "hessian/curv.h"
 #include "run_opts.h"
 #include "studies/ntk/ntk.h"
 
-char *openblas_get_corename(void);
 
 #define NTK_K 20
 #define NTK_TOL 1e-8

@@ -24,6 +24,7 @@
 #include "bench_eos.h"
 #include "bench_loop.h"
 #include "cli.h"
+#include "core/blas_kernel.h"
 #include "core/json.h"
 #include "core/layout.h"
 #include "core/loss.h"
@@ -38,8 +39,6 @@
 #include "lanczos/eig.h"
 #include "studies/track.h"
 
-char *openblas_get_config(void);
-char *openblas_get_corename(void);
 
 typedef struct Workload {
   const char *name;
@@ -443,8 +442,7 @@ static void print_json(const BenchOpts *o, const Ctx *c, const Results *r) {
   bench_json_kstr(&b, "kernel_source", bench_kernel_source());
   json_kv(&b, "gemm_swap", net_gemm_swap_on());
   json_kv(&b, "gemm_swap_calls", (double)net_gemm_swap_calls());
-  bench_json_kstr(&b, "openblas_chosen",
-                  strcmp(bench_kernel_source(), "curvscope") ? NULL : getenv("CURVSCOPE_BLAS_CHOSEN"));
+  bench_json_kstr(&b, "openblas_chosen", bench_kernel_replaced());
   json_kv(&b, "chunk_rows", (double)r->chunk_rows);
   json_kv(&b, "l2_bytes", (double)r->machine.l2_bytes);
   json_kv(&b, "l3_bytes", (double)r->machine.l3_bytes);
@@ -537,7 +535,7 @@ static void print_table(const BenchOpts *o, const Ctx *c, const Results *r) {
   printf(", %s, %s, N=%zu, P=%zu, %s data)\n", act_name(w->act), w->bias ? "bias" : "no bias",
          w->N, c->net.n_params, c->data);
   const char *wp = getenv("OMP_WAIT_POLICY"), *ct = getenv("OPENBLAS_CORETYPE");
-  const char *chose = strcmp(bench_kernel_source(), "curvscope") ? NULL : getenv("CURVSCOPE_BLAS_CHOSEN");
+  const char *chose = bench_kernel_replaced();
   printf("  threads %d  OMP_WAIT_POLICY=%s  OPENBLAS_CORETYPE=%s%s%s%s  OpenBLAS %s  precision %s\n",
          threads_get(), wp ? wp : "(unset)", ct ? ct : "(unset)",
          chose ? " (set by curvscope: OpenBLAS chose " : "", chose ? chose : "", chose ? ")" : "",

@@ -9,7 +9,6 @@
 #include "cli.h"
 #include "dist.h"
 
-char *openblas_get_corename(void);
 
 typedef struct Command {
   const char *name;
@@ -76,7 +75,10 @@ static void prefer_machine_settings(char **argv) {
     execv(self, argv);
   }
   /* not re-run: this process keeps the kernel it loaded, so say nothing else of it */
-  if (getenv("CURVSCOPE_BLAS_CHOSEN")) unsetenv("OPENBLAS_CORETYPE"), unsetenv("CURVSCOPE_BLAS_CHOSEN");
+  if (getenv("CURVSCOPE_BLAS_CHOSEN")) {
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv("CURVSCOPE_BLAS_CHOSEN");
+  }
   unsetenv("CURVSCOPE_REEXEC");
 }
 

@@ -42,6 +42,12 @@ int blas_kernel_tier(const char *corename) {
   return 0;
 }
 
+int blas_kernel_loaded_tier(void) {
+  static int tier = -1; /* every thread computes the same value: a benign race */
+  if (tier < 0) tier = blas_kernel_tier(openblas_get_corename());
+  return tier;
+}
+
 const char *blas_kernel_best(const BlasCpu *c) {
   /* AMD's AVX-512 (Zen 4, 5) under the Intel kernels is unmeasured here: Zen stays */
   if (c->avx512 && !c->amd) return c->avx512_bf16 ? "Cooperlake" : "SkylakeX";

@@ -15,9 +15,13 @@
 #ifndef CS_BLAS_KERNEL_H
 #define CS_BLAS_KERNEL_H
 
+/* OpenBLAS's own calls (not every cblas.h declares them): the kernel it loaded, its build. */
+char *openblas_get_corename(void);
+char *openblas_get_config(void);
+
 /* What the CPU can run, as far as OpenBLAS's kernels care. */
 typedef struct BlasCpu {
-  int avx, avx2, fma;  /* AVX; AVX2 with FMA3 (OpenBLAS's Haswell and Zen kernels) */
+  int avx, avx2;       /* AVX; AVX2 with FMA3 (OpenBLAS's Haswell and Zen kernels) */
   int avx512;          /* AVX-512 F, CD, BW, DQ and VL (its SkylakeX kernels) */
   int avx512_bf16;     /* and BF16 (its Cooperlake kernels, SBGEMM) */
   int amd;             /* an AMD CPU: the AVX2 kernel is named Zen there */
@@ -28,6 +32,9 @@ void blas_cpu_read(BlasCpu *c);
 /* A kernel's instruction tier from its OpenBLAS name, any case: 4 AVX-512, 3 AVX2 + FMA,
  * 2 AVX, 1 older x86 kernels (Prescott, Nehalem, ...); 0 a name we do not know. */
 int blas_kernel_tier(const char *corename);
+/* blas_kernel_tier of the kernel this process loaded, read once: it is fixed at start-up,
+ * and the passes ask for it on every forward. */
+int blas_kernel_loaded_tier(void);
 /* The kernel this CPU should run: "Cooperlake" or "SkylakeX" (Intel with AVX-512), "Zen"
  * (any AMD with AVX2: its AVX-512 under the Intel kernels is unmeasured), "Haswell", or NULL
  * without AVX2 (the kernels OpenBLAS picks itself there are fine). */

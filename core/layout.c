@@ -8,8 +8,6 @@
 #include "blas_kernel.h"
 #include "threads.h"
 
-char *openblas_get_corename(void);
-
 /* The AVX2 kernels' chunk: the largest, up to the rows the --chunk default always had
  * (a gradient workspace holds one chunk per thread: this bounds it on big batches). */
 #define ROWS_MAX 5000

@@ -11,8 +11,6 @@
 #include "net.h"
 #include "simd.h"
 
-char *openblas_get_corename(void);
-
 static int gemm_swap_mode = -1;
 static unsigned long gemm_swap_count;
 
@@ -32,7 +30,7 @@ void net_gemm_swap_set(int mode) { gemm_swap_mode = mode < 0 ? -1 : mode > 0; }
 
 int net_gemm_swap_on(void) {
   if (gemm_swap_mode >= 0) return gemm_swap_mode;
-  return blas_kernel_tier(openblas_get_corename()) == 4;
+  return blas_kernel_loaded_tier() == 4;
 }
 
 #define NT_SWAP 1 /* the template's gemm_nt may run as a transposed GEMM (net.h) */

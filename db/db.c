@@ -231,9 +231,9 @@ static int check_magic(const char *path, Err *err) {
     return err_set(err, CS_EFORMAT, "%s is not a curvscope database (not SQLite)", path);
   /* A database file is whole pages. A shorter one (cut off) would be padded out to its
    * header's page count by a write SQLite then rolls back: refuse it before any write. */
-  long page = got >= 18 ? (head[16] << 8 | head[17]) : 0;
+  long page = got < sizeof head ? 0 : head[16] << 8 | head[17];
   if (page == 1) page = 65536;
-  if (got < sizeof head || page < 512 || (page & (page - 1)) || size < page || size % page)
+  if (page < 512 || (page & (page - 1)) || size < page || size % page)
     return err_set(err, CS_EFORMAT,
                    "%s is corrupt (%ld bytes: not a whole number of its %ld-byte pages); it was "
                    "left untouched", path, size, page);

@@ -18,7 +18,6 @@
 #include "core/blas_kernel.h"
 #include "tests/tap.h"
 
-char *openblas_get_corename(void);
 
 static int streq(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 
@@ -49,10 +48,10 @@ int main(void) {
              blas_kernel_tier(NULL) == 0 && blas_kernel_tier("HaswellX") == 0,
          "unknown names (another architecture, a longer name) are tier 0");
 
-  const BlasCpu spr = {1, 1, 1, 1, 1, 0}, skx = {1, 1, 1, 1, 0, 0}, hsw = {1, 1, 1, 0, 0, 0},
-                zen4 = {1, 1, 1, 1, 1, 1}, snb = {1, 0, 0, 0, 0, 0},
-                none = {0};
-  const BlasCpu zen = {1, 1, 1, 0, 0, 1};
+  const BlasCpu spr = {.avx = 1, .avx2 = 1, .avx512 = 1, .avx512_bf16 = 1},
+                skx = {.avx = 1, .avx2 = 1, .avx512 = 1}, hsw = {.avx = 1, .avx2 = 1},
+                zen4 = {.avx = 1, .avx2 = 1, .avx512 = 1, .avx512_bf16 = 1, .amd = 1},
+                zen = {.avx = 1, .avx2 = 1, .amd = 1}, snb = {.avx = 1}, none = {0};
   tap_ok(streq(blas_kernel_best(&spr), "Cooperlake") && streq(blas_kernel_best(&skx), "SkylakeX") &&
              streq(blas_kernel_best(&hsw), "Haswell") && streq(blas_kernel_best(&zen), "Zen") &&
              streq(blas_kernel_best(&zen4), "Zen") && !blas_kernel_best(&snb) &&
