@@ -47,10 +47,12 @@ static int eos_setup(RunSetup *s, Precision p, Err *err) {
   return bench_run_setup(EOS_DATA, EOS_MODEL, "tanh", "gd", EOS_LR, p, s, err);
 }
 
-/* The cold reference at the built point: relative difference of value from it. */
-static int eos_check(const Linop *op, double value, double *rel, Err *err) {
+/* The cold reference at the built point: relative difference of value from it, and the
+ * top two eigenvalues there when cold2 is given (then the solve is for two). */
+static int eos_check(const Linop *op, double value, double *rel, double cold2[2], Err *err) {
   EigOpts eo;
   eig_opts_default(&eo);
+  eo.k = cold2 ? 2 : 1;
   eo.tol = EOS_CHECK_TOL;
   eo.exact_residuals = 0;
   eo.seed = 0xc0dULL;
@@ -58,6 +60,7 @@ static int eos_check(const Linop *op, double value, double *rel, Err *err) {
   int rc = eig_lanczos_top(op, &eo, &r, err);
   if (rc && rc != CS_ENOCONV) return rc;
   *rel = fabs(value - r.values[0]) / fabs(r.values[0]);
+  if (cold2) cold2[0] = r.values[0], cold2[1] = r.ntop > 1 ? r.values[1] : NAN;
   eig_result_free(&r);
   return CS_OK;
 }
@@ -74,9 +77,17 @@ static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
   Curvature *curv64 = f32 && o->check ? curv_alloc(&s.net, LOSS_MSE, n, n, err) : NULL;
   Tracker *tr = tracker_alloc(P, 1, o->tol, 0, 0x5a3bULL);
   double *grad = malloc(P * sizeof *grad);
+  FILE *trace = NULL;
   if (!work || !curv || !tr || !grad || (f32 && o->check && !curv64)) {
     rc = err->code ? err->code : err_set(err, CS_ENOMEM, "out of memory for the eos benchmark");
     goto done;
+  }
+  if (o->trace) {
+    if (!(trace = fopen(o->trace, "w"))) {
+      rc = err_set(err, CS_EINVAL, "--trace: cannot write '%s' (a CSV file in a directory you can write)", o->trace);
+      goto done;
+    }
+    fprintf(trace, "step,full,products,value,next,cold,cold_second,rel\n");
   }
   if ((rc = objective_work_set_precision(work, &s.net, o->precision, err)) ||
       (rc = curv_set_precision(curv, o->precision, err)))
@@ -95,25 +106,31 @@ static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
       double t1 = wall_time();
       if ((rc = curv_build(curv, s.theta, &b, err))) goto done;
       EigResult r;
-      rc = tracker_measure(tr, &op, &r, NULL, err);
+      int full = 0;
+      rc = tracker_measure(tr, &op, &r, &full, err);
       if (rc && rc != CS_ENOCONV) goto done;
       e->all_converged &= rc == CS_OK && r.converged;
       rc = CS_OK;
-      double v = r.values[0];
+      double v = r.values[0], next = full ? r.next_value : NAN;
+      long mv = r.matvecs;
       e->products += r.matvecs;
       eig_result_free(&r);
       e->measure_s += wall_time() - t1;
       if (e->measurements == 0) e->s_first = v;
       e->s_last = v, e->s_max = fmax(e->s_max, v);
       e->measurements++;
+      double rel = NAN, cold2[2] = {NAN, NAN};
       if (o->check) { /* untimed: the cold solve at the same built point */
-        double t2 = wall_time(), rel;
+        double t2 = wall_time();
         Linop op64 = curv64 ? curv_hessian_op(curv64) : op;
         if (curv64 && (rc = curv_build(curv64, s.theta, &b, err))) goto done;
-        if ((rc = eos_check(&op64, v, &rel, err))) goto done;
+        if ((rc = eos_check(&op64, v, &rel, trace ? cold2 : NULL, err))) goto done;
         e->check_max = fmax(e->check_max, rel), sum_check += rel;
         e->check_s += wall_time() - t2;
       }
+      if (trace)
+        fprintf(trace, "%ld,%d,%ld,%.17g,%.17g,%.17g,%.17g,%.3e\n", step, full, mv, v, next,
+                cold2[0], cold2[1], rel);
       g = curv_grad(curv), loss = curv_loss(curv);
     } else {
       objective_eval_parallel(&s.net, s.theta, LOSS_MSE, &b, work, grad, &loss, NULL);
@@ -131,6 +148,7 @@ static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
   if (!o->check) e->check_max = NAN;
   tracker_counts(tr, NULL, &e->full_solves);
 done:
+  if (trace && fclose(trace) && !rc) rc = err_set(err, CS_EIO, "bench eos: cannot write the trace '%s'", o->trace);
   free(grad);
   tracker_free(tr);
   curv_free(curv);

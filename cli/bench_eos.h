@@ -18,6 +18,7 @@ typedef struct BenchEosOpts {
   int json;
   int lobpcg;      /* 1: the tracker's full solves by warm LOBPCG (tracker_set_lobpcg) */
   Precision precision; /* of the GD steps and the measurements (the check stays float64) */
+  const char *trace;   /* NULL, or a CSV file: a line per measurement */
 } BenchEosOpts;
 
 /* Runs the benchmark and prints a table or one JSON line; returns an exit status. The

@@ -712,6 +712,7 @@ done:
 typedef struct BenchArgs {
   char workload[32];
   char draws_file[1024];
+  char trace[1024];
   long threads, repeats, eig_repeats, steps, track_k, dgemm_n, every, chunk;
   double budget, tol, lr, track_tol, update_tol;
   int eig10, json, check;
@@ -775,6 +776,9 @@ static const CliOpt bench_opts[] = {
               "(0: no limit, N / threads; auto: from the BLAS kernel and the caches)"),
     OPT_STR(BenchArgs, draws_file, "FILE", "batch-scaling: write FILE (every draw's rows) and "
             "FILE.bin (theta, X, Y) for bench/peer_batch.py", NULL),
+    OPT_STR(BenchArgs, trace, "FILE", "eos: write FILE, a CSV line per measurement (step, full "
+            "solve, products, value, the next Ritz value, and with --check the cold value and "
+            "the relative error)", NULL),
     OPT_END};
 
 static void usage(FILE *f, const OptTable *t) {
@@ -790,7 +794,7 @@ static void usage(FILE *f, const OptTable *t) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  BenchArgs b = {"", "", 0, 5, 1, 20, 1, 2048, 10, -1, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
+  BenchArgs b = {"", "", "", 0, 5, 1, 20, 1, 2048, 10, -1, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
                  "lanczos", "gaussian", "auto"};
   unsigned char seen[OPTS_MAX_LINES] = {0};
   OptTable t = {bench_opts, &b, NULL, seen};
@@ -882,7 +886,8 @@ int cmd_bench(int argc, char **argv) {
     if (threads_check(o.threads, &eerr)) return cli_fail(&eerr);
     threads_set(o.threads);
     BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.track_stop, "value"), b.check, b.json,
-                       !strcmp(b.track_solver, "lobpcg"), b.precision};
+                       !strcmp(b.track_solver, "lobpcg"), b.precision,
+                       b.trace[0] ? b.trace : NULL};
     return bench_eos_main(&eo);
   }
   if (!o.w && bench_loop_known(wname)) { /* a study's loop: every mode runs all of it */

@@ -4,7 +4,8 @@
 # Every tracked value must be within 1e-5 relative of a cold float64 solve (the
 # benchmark's own untimed check, to 1e-10), with both stopping rules; the value stop
 # must take no more products per measurement than the residual one; so must the LOBPCG warm
-# start and the float32 passes (at tol 1e-5, residual stop); bad options exit 2.
+# start and the float32 passes (at tol 1e-5, residual stop); --trace writes each
+# measurement with its error; bad options exit 2.
 # About 20 s on one core. TAP output.
 #
 #   bash tests/e2e_bench_eos.sh path/to/curvscope
@@ -41,6 +42,20 @@ for extra in "--track-solver lobpcg" "--precision mixed --tol 1e-5 --track-stop 
   [ $RC -eq 0 ] && awkt "$c <= 1e-5" && awkt "$(field "$OUT" all_converged) == 1"
   ok $? "bench eos $extra: converged, every value within 1e-5 of a cold float64 1e-10 solve (max $c, rc $RC)"
 done
+# --trace: a CSV line per measurement whose errors are the ones the check reports
+trace="$T/trace.csv"
+run "$BIN" bench --workload eos --steps 40 --every 10 --threads 1 --json --trace "$trace"
+c=$(field "$OUT" check_max_rel)
+[ $RC -eq 0 ] && [ "$(head -1 "$trace")" = "step,full,products,value,next,cold,cold_second,rel" ] &&
+  [ "$(tail -n +2 "$trace" | cut -d, -f1 | tr '\n' ' ')" = "0 10 20 30 " ]
+ok $? "--trace writes a header and the 4 measurements' steps (rc $RC: ${ERR:0:200})"
+tail -n +2 "$trace" | awk -F, -v c="$c" '{ r = ($4 - $6) / $6; if (r < 0) r = -r
+  if (r > 1.01 * $8 + 1e-300 || r < 0.99 * $8) bad = 1; if (r > m) m = r
+  if ($6 < $7 || $3 < 1 || ($2 != 0 && $2 != 1)) bad = 1 }
+  END { exit bad || m < 0.99 * c || m > 1.01 * c }'
+ok $? "--trace: each line's error is |value - cold| / cold, their largest the check's ($c), the cold top two ordered"
+run "$BIN" bench --workload eos --steps 20 --trace "$T/no/such/dir/trace.csv"
+[ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--trace"; ok $? "an unwritable --trace refused with exit 2, naming it (rc $RC: $ERR)"
 run "$BIN" bench --workload eos --steps 20 --track-solver arnoldi
 [ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--track-solver arnoldi"; ok $? "--track-solver arnoldi refused with exit 2 (rc $RC: $ERR)"
 run "$BIN" bench --workload eos --steps 20 --track-stop sometimes
