@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lapacke.h>
+
 #include "core/rng.h"
 #include "core/threads.h"
 #include "lanczos/eig.h"
@@ -103,6 +105,50 @@ static long run(const char *label, double step, int expect_cheap, int value_stop
   return products;
 }
 
+/* A crossing: λ₁ = 40 stays, λ₂ = 38 + 0.1 s rises through it at s = 20 while every
+ * eigenvector turns (Q_s = qr(Q_0 + 0.002 s G)); a bulk in [0, 36). A k = 1 tracker warm
+ * from the old top misses the new one for several measurements with either stop (1-4%
+ * off: docs/TRACKING.md); with k = 2 the rising pair is in the warm start and the top is
+ * followed through the crossing. Returns the worst relative error of the top value. */
+static double crossing(int k, int value_stop, long *products) {
+  const size_t n = 200;
+  const double tol = 1e-5;
+  Rng rng;
+  rng_seed(&rng, 1);
+  double *Q0 = malloc(n * n * sizeof *Q0), *G = malloc(n * n * sizeof *G), *Q = malloc(n * n * sizeof *Q);
+  double *tau = malloc(n * sizeof *tau), *lam = malloc(n * sizeof *lam);
+  Mat m = {n, malloc(n * n * sizeof(double))};
+  for (size_t i = 0; i < n * n; i++) Q0[i] = rng_normal(&rng), G[i] = rng_normal(&rng);
+  Linop op = {n, mat_apply, NULL, &m};
+  Tracker *tr = tracker_alloc(n, k, tol, 0, 7);
+  tracker_set_value_stop(tr, value_stop);
+  double worst = 0;
+  *products = 0;
+  for (int s = 0; s < 40; s++) {
+    for (size_t i = 0; i < n * n; i++) Q[i] = Q0[i] + 0.002 * s * G[i];
+    LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (int)n, (int)n, Q, (int)n, tau);
+    LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (int)n, (int)n, (int)n, Q, (int)n, tau);
+    for (size_t j = 0; j < n; j++) lam[j] = j == 0 ? 40 : j == 1 ? 38 + 0.1 * s : 36.0 * (double)j / (double)n;
+    for (size_t i = 0; i < n; i++)
+      for (size_t l = 0; l <= i; l++) {
+        double a = 0;
+        for (size_t j = 0; j < n; j++) a += Q[i * n + j] * lam[j] * Q[l * n + j];
+        m.A[i * n + l] = m.A[l * n + i] = a;
+      }
+    EigResult r;
+    Err err = {0};
+    int rc = tracker_measure(tr, &op, &r, NULL, &err);
+    double top = fmax(lam[0], lam[1]);
+    double e = rc == CS_OK || rc == CS_ENOCONV ? fabs(r.values[0] - top) / top : INFINITY;
+    if (!(e <= worst)) worst = e;
+    *products += r.matvecs;
+    eig_result_free(&r);
+  }
+  tracker_free(tr);
+  free(Q0), free(G), free(Q), free(tau), free(lam), free(m.A);
+  return worst;
+}
+
 int main(void) {
   threads_set(1);
   run("slow", 1e-7, 1, 0, 0);
@@ -118,5 +164,15 @@ int main(void) {
          "%ld and %ld)", lbv, lb, res, val);
   tap_ok(val < res, "fast motion: the value stop takes fewer products (%ld < %ld)", val, res);
   tap_ok(tracker_alloc(10, 10, 1e-6, 0, 1) == NULL, "k >= n refused");
+  for (int vs = 0; vs <= 1; vs++) {
+    long p1, p2;
+    double e1 = crossing(1, vs, &p1), e2 = crossing(2, vs, &p2);
+    tap_ok(e2 <= 10 * 1e-5, "crossing, k = 2, %s stop: the top followed through it (worst %.2e, "
+           "%ld products)", vs ? "value" : "residual", e2, p2);
+    /* what the docs say of k = 1: it misses the new top for a while (not a requirement on
+     * the code, a check that the case is the hard one it is meant to be) */
+    tap_ok(e1 > 1e-3, "crossing, k = 1, %s stop: the warm start misses the new top (worst "
+           "%.2e, %ld products)", vs ? "value" : "residual", e1, p1);
+  }
   return tap_done();
 }
