@@ -148,7 +148,8 @@ static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
   if (!o->check) e->check_max = NAN;
   tracker_counts(tr, NULL, &e->full_solves);
 done:
-  if (trace && fclose(trace) && !rc) rc = err_set(err, CS_EIO, "bench eos: cannot write the trace '%s'", o->trace);
+  if (trace && (ferror(trace) | fclose(trace)) && !rc) /* a write or the flush failed */
+    rc = err_set(err, CS_EIO, "--trace: writing '%s' failed", o->trace);
   free(grad);
   tracker_free(tr);
   curv_free(curv);

@@ -107,8 +107,8 @@ static long run(const char *label, double step, int expect_cheap, int value_stop
 
 /* A crossing: λ₁ = 40 stays, λ₂ = 38 + 0.1 s rises through it at s = 20 while every
  * eigenvector turns (Q_s = qr(Q_0 + 0.002 s G)); a bulk in [0, 36). A k = 1 tracker warm
- * from the old top misses the new one for several measurements with either stop (1-4%
- * off: docs/TRACKING.md); with k = 2 the rising pair is in the warm start and the top is
+ * from the old top misses the new one for several measurements with either stop (0.25%
+ * off with the residual stop, 2.4% with the value stop: docs/TRACKING.md); with k = 2 the rising pair is in the warm start and the top is
  * followed through the crossing. Returns the worst relative error of the top value. */
 static double crossing(int k, int value_stop, long *products) {
   const size_t n = 200;
