@@ -127,7 +127,7 @@ int bench_batch_main(const BenchLoopOpts *o) {
   RunOpts ro; /* measured at init: the optimizer is the default, never stepped */
   RunSetup s;
   run_opts_default(&ro);
-  if (bench_run_setup(BB_DATA, BB_MODEL, "tanh", ro.opt, ro.lr, PREC_F64, &s, &err))
+  if (bench_run_setup(BB_DATA, BB_MODEL, "tanh", ro.opt, ro.lr, 0, PREC_F64, &s, &err))
     return cli_fail(&err);
   BatchScalingOptions bo;
   bb_options(&bo);

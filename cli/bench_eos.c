@@ -32,7 +32,7 @@
 
 #define EOS_DATA "fashion-mnist:n=1500,test=0,classes=0-1-2-3"
 #define EOS_MODEL "mlp:784-120-120-4"
-#define EOS_LR 0.05
+#define EOS_LR 0.05 /* the default; --lr and --seed give other trajectories */
 #define EOS_CHECK_TOL 1e-10
 
 typedef struct EosBench {
@@ -43,8 +43,11 @@ typedef struct EosBench {
   int all_converged;
 } EosBench;
 
-static int eos_setup(RunSetup *s, Precision p, Err *err) {
-  return bench_run_setup(EOS_DATA, EOS_MODEL, "tanh", "gd", EOS_LR, p, s, err);
+static double eos_lr(const BenchEosOpts *o) { return o->lr > 0 ? o->lr : EOS_LR; }
+
+static int eos_setup(const BenchEosOpts *o, RunSetup *s, Err *err) {
+  return bench_run_setup(EOS_DATA, EOS_MODEL, "tanh", "gd", eos_lr(o), o->seed, o->precision, s,
+                         err);
 }
 
 /* The cold reference at the built point: relative difference of value from it, and the
@@ -67,7 +70,7 @@ static int eos_check(const Linop *op, double value, double *rel, double cold2[2]
 
 static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
   RunSetup s;
-  int rc = eos_setup(&s, o->precision, err);
+  int rc = eos_setup(o, &s, err);
   if (rc) return rc;
   size_t n = s.train->n, P = s.net.n_params;
   int f32 = precision_f32_passes(o->precision);
@@ -75,7 +78,7 @@ static int eos_run(const BenchEosOpts *o, EosBench *e, Err *err) {
   Curvature *curv = curv_alloc(&s.net, LOSS_MSE, n, n, err);
   /* float32 passes: the cold check runs on a float64 context of its own */
   Curvature *curv64 = f32 && o->check ? curv_alloc(&s.net, LOSS_MSE, n, n, err) : NULL;
-  Tracker *tr = tracker_alloc(P, 1, o->tol, 0, 0x5a3bULL);
+  Tracker *tr = tracker_alloc(P, o->k, o->tol, 0, 0x5a3bULL);
   double *grad = malloc(P * sizeof *grad);
   FILE *trace = NULL;
   if (!work || !curv || !tr || !grad || (f32 && o->check && !curv64)) {
@@ -173,7 +176,9 @@ static void eos_print(const BenchEosOpts *o, const EosBench *e) {
     kstr(&b, "data", EOS_DATA);
     kstr(&b, "model", EOS_MODEL);
     kstr(&b, "act", "tanh");
-    kv(&b, "lr", EOS_LR);
+    kv(&b, "lr", eos_lr(o));
+    kv(&b, "seed", (double)o->seed);
+    kv(&b, "k", o->k);
     kv(&b, "steps", (double)o->steps);
     kv(&b, "every", (double)o->every);
     kv(&b, "tol", o->tol);
@@ -195,7 +200,7 @@ static void eos_print(const BenchEosOpts *o, const EosBench *e) {
     kv(&b, "sharpness_first", e->s_first);
     kv(&b, "sharpness_last", e->s_last);
     kv(&b, "sharpness_max", e->s_max);
-    kv(&b, "threshold", 2.0 / EOS_LR);
+    kv(&b, "threshold", 2.0 / eos_lr(o));
     kv(&b, "loss_first", e->loss_first);
     kv(&b, "loss_last", e->loss_last);
     kv(&b, "check_max_rel", e->check_max);
@@ -206,10 +211,10 @@ static void eos_print(const BenchEosOpts *o, const EosBench *e) {
     sb_free(&b);
     return;
   }
-  printf("curvscope bench --workload eos: %s, %s tanh, GD lr %g, %ld steps, sharpness every "
-         "%ld at tol %g (stop on the %s, full solves by %s), precision %s, %d threads, "
-         "OpenBLAS %s\n",
-         EOS_DATA, EOS_MODEL, EOS_LR, o->steps, o->every, o->tol,
+  printf("curvscope bench --workload eos: %s, %s tanh (seed %ld), GD lr %g, %ld steps, "
+         "sharpness every %ld at tol %g (stop on the %s, full solves by %s), precision %s, %d "
+         "threads, OpenBLAS %s\n",
+         EOS_DATA, EOS_MODEL, o->seed, eos_lr(o), o->steps, o->every, o->tol,
          o->value_stop ? "value bound" : "residual", o->lobpcg ? "lobpcg" : "lanczos",
          precision_name(o->precision), threads_get(), openblas_get_corename());
   printf("  %-34s %10.2f s\n", "whole run", e->total_s);
@@ -219,7 +224,7 @@ static void eos_print(const BenchEosOpts *o, const EosBench *e) {
          e->measure_s, e->measurements, e->measure_s / (double)e->measurements, e->full_solves);
   printf("  %-34s %10.2f\n", "products per measurement", mv);
   printf("  %-34s %.6g -> %.6g (max %.6g, 2/lr = %g)\n", "sharpness", e->s_first, e->s_last,
-         e->s_max, 2.0 / EOS_LR);
+         e->s_max, 2.0 / eos_lr(o));
   printf("  %-34s %.6g -> %.6g\n", "loss", e->loss_first, e->loss_last);
   if (o->check)
     printf("  %-34s max %.2e, mean %.2e (untimed, %.1f s)\n", "vs a cold 1e-10 solve",

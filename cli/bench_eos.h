@@ -19,6 +19,9 @@ typedef struct BenchEosOpts {
   int lobpcg;      /* 1: the tracker's full solves by warm LOBPCG (tracker_set_lobpcg) */
   Precision precision; /* of the GD steps and the measurements (the check stays float64) */
   const char *trace;   /* NULL, or a CSV file: a line per measurement */
+  double lr;           /* GD's learning rate; 0: the study's 0.05 */
+  long seed;           /* the initialisation's seed (0) */
+  int k;               /* pairs the tracker follows (1; the study eos tracks 2) */
 } BenchEosOpts;
 
 /* Runs the benchmark and prints a table or one JSON line; returns an exit status. The

@@ -167,11 +167,11 @@ static double gemm_gflops(const Gemm *g, double s) {
 /* ---------------------------------------------------------------- set-up */
 
 static int loop_setup(const LoopWorkload *w, Precision p, RunSetup *s, Err *err) {
-  return bench_run_setup(w->data, w->model, w->act, w->opt, w->lr, p, s, err);
+  return bench_run_setup(w->data, w->model, w->act, w->opt, w->lr, 0, p, s, err);
 }
 
 int bench_run_setup(const char *data, const char *model, const char *act, const char *opt,
-                    double lr, Precision p, RunSetup *s, Err *err) {
+                    double lr, long seed, Precision p, RunSetup *s, Err *err) {
   RunOpts o;
   run_opts_default(&o);
   snprintf(o.data, sizeof o.data, "%s", data);
@@ -182,7 +182,7 @@ int bench_run_setup(const char *data, const char *model, const char *act, const 
   snprintf(o.loss, sizeof o.loss, "mse");
   snprintf(o.precision, sizeof o.precision, "%s", precision_name(p));
   o.lr = lr;
-  o.seed = 0;
+  o.seed = seed;
   o.eval_every = 0;
   o.threads = threads_get();
   return run_setup(&o, s, err);

@@ -47,12 +47,12 @@ const char *bench_kernel_replaced(void);
 double bench_cpu_time(void);
 /* The median of t[0..n) (unchanged; NAN when n <= 0; n <= 256). */
 double bench_median(const double *t, int n);
-/* run_setup of a benchmark's run: torch init, MSE, seed 0, no evaluation, the threads set,
- * the passes in precision p. */
+/* run_setup of a benchmark's run: torch init, MSE, the given seed (0 everywhere but eos's
+ * --seed), no evaluation, the threads set, the passes in precision p. */
 struct RunSetup;
 struct Err;
 int bench_run_setup(const char *data, const char *model, const char *act, const char *opt,
-                    double lr, Precision p, struct RunSetup *s, struct Err *err);
+                    double lr, long seed, Precision p, struct RunSetup *s, struct Err *err);
 
 /* Appends ,"k":v (a JSON number, null for NaN) or ,"k":"v" (null for NULL) to b. */
 struct StrBuf;

@@ -65,7 +65,7 @@ static int counted_apply(void *self, const double *x, double *y) {
 }
 
 static int setup(const NtkCase *c, RunSetup *s, Err *err) {
-  return bench_run_setup(c->data, c->model, "relu", "gd", 0.01, PREC_F64, s, err);
+  return bench_run_setup(c->data, c->model, "relu", "gd", 0.01, 0, PREC_F64, s, err);
 }
 
 static int bench_case(int dense, const NtkCase *c, const BenchLoopOpts *o, NtkTimes *r,

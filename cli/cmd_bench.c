@@ -713,7 +713,7 @@ typedef struct BenchArgs {
   char workload[32];
   char draws_file[1024];
   char trace[1024];
-  long threads, repeats, eig_repeats, steps, track_k, dgemm_n, every, chunk;
+  long threads, repeats, eig_repeats, steps, track_k, dgemm_n, every, chunk, seed;
   double budget, tol, lr, track_tol, update_tol;
   int eig10, json, check;
   char track_stop[16];
@@ -727,7 +727,7 @@ static void show_lr(const void *base, const CliOpt *opt, char *out, size_t n) {
   double lr = ((const BenchArgs *)base)->lr;
   (void)opt;
   if (lr > 0) snprintf(out, n, "%g", lr);
-  else snprintf(out, n, "0.5 / lambda_max");
+  else snprintf(out, n, "track 0.5 / lambda_max, eos 0.05");
 }
 
 static int parse_lr(void *base, const CliOpt *opt, const char *v, Err *err) {
@@ -764,8 +764,9 @@ static const CliOpt bench_opts[] = {
             "transposed GEMM: 'auto' (under OpenBLAS's AVX-512 kernels, float64), 'on', 'off'", NULL),
     OPT_FLAG(BenchArgs, check, "eos: every value against a cold 1e-10 solve, untimed "
              "(--no-check skips it)", NULL),
-    OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track", NULL, parse_lr, show_lr),
-    OPT_LONG(BenchArgs, track_k, "K", "pairs tracked", NULL),
+    OPT_FN(BenchArgs, lr, "LR", "GD learning rate for track and eos", NULL, parse_lr, show_lr),
+    OPT_LONG(BenchArgs, seed, "N", "eos: the initialisation's seed (another trajectory)", NULL),
+    OPT_LONG(BenchArgs, track_k, "K", "track and eos: pairs tracked", NULL),
     OPT_POS(BenchArgs, track_tol, "T", "the tracker's full solves", NULL),
     OPT_POS(BenchArgs, update_tol, "U", "the tracker's one-product acceptance (equal to "
             "--track-tol: every measurement to tol)", NULL),
@@ -794,7 +795,7 @@ static void usage(FILE *f, const OptTable *t) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  BenchArgs b = {"", "", "", 0, 5, 1, 20, 1, 2048, 10, -1, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
+  BenchArgs b = {"", "", "", 0, 5, 1, 20, 1, 2048, 10, -1, 0, 20.0, 1e-6, 0.0, 1e-3, 1e-2, 1, 0, 1, "value", PREC_F64,
                  "lanczos", "gaussian", "auto"};
   unsigned char seen[OPTS_MAX_LINES] = {0};
   OptTable t = {bench_opts, &b, NULL, seen};
@@ -831,7 +832,7 @@ int cmd_bench(int argc, char **argv) {
   }
   struct { const char *name; long v, min; } counts[] = {
       {"--repeats", b.repeats, 1}, {"--eig-repeats", b.eig_repeats, 1}, {"--steps", b.steps, 1},
-      {"--track-k", b.track_k, 1}, {"--dgemm-n", b.dgemm_n, 0}, {"--every", b.every, 1}};
+      {"--track-k", b.track_k, 1}, {"--dgemm-n", b.dgemm_n, 0}, {"--every", b.every, 1}, {"--seed", b.seed, 0}};
   for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
     if (counts[i].v < counts[i].min || counts[i].v > 1000000) {
       fprintf(stderr, "curvscope bench: %s %ld: expected a whole number >= %ld\n", counts[i].name,
@@ -887,7 +888,7 @@ int cmd_bench(int argc, char **argv) {
     threads_set(o.threads);
     BenchEosOpts eo = {b.steps, b.every, b.tol, !strcmp(b.track_stop, "value"), b.check, b.json,
                        !strcmp(b.track_solver, "lobpcg"), b.precision,
-                       b.trace[0] ? b.trace : NULL};
+                       b.trace[0] ? b.trace : NULL, b.lr, b.seed, (int)b.track_k};
     return bench_eos_main(&eo);
   }
   if (!o.w && bench_loop_known(wname)) { /* a study's loop: every mode runs all of it */

@@ -159,8 +159,7 @@ static const CliOpt eos_opts[] = {
            "(docs/TRACKING.md)", NULL, parse_update_tol, show_update_tol),
     OPT_STR(EosArgs, track_stop, "RULE", "the sharpness solves stop on the 'value' bound "
             "(est^2/gap <= tol |lambda|: the value to tol, about half the products) or the "
-            "'residual' (<= tol |lambda|; docs/TRACKING.md; the default under --precision "
-            "mixed|f32, where the value bound is refused)", NULL),
+            "'residual' (<= tol |lambda|; docs/TRACKING.md)", NULL),
     OPT_ID(EosArgs, run, "analyse this stored run instead of training (with --db, --threads)"),
     OPT_FLAG(EosArgs, iii_at_crossing, "phase III ends at the downward crossing of the "
              "threshold, not the peak", NULL),
@@ -217,12 +216,6 @@ int study_eos(int argc, char **argv) {
     err_set(&serr, CS_EINVAL, "--track-stop '%s': expected value or residual", e.track_stop);
     return cli_fail(&serr);
   }
-  /* the value bound is float64's: under float32 passes the default is the residual test
-   * (the probe refuses stop=value there: docs/TRACKING.md) */
-  Precision prec = PREC_F64;
-  if (!opts_seen(&t[0], "track_stop") && !precision_parse(base.precision, &prec, NULL) &&
-      precision_f32_passes(prec))
-    snprintf(e.track_stop, sizeof e.track_stop, "residual");
   if (!opts_seen(&t[1], "data"))
     snprintf(base.data, sizeof base.data, "fashion-mnist:n=%ld,test=1000,standardize=full", e.n);
   if (!opts_seen(&t[1], "eval_every")) base.eval_every = e.every * 10;
