@@ -830,13 +830,14 @@ int cmd_bench(int argc, char **argv) {
     threads_set((int)b.threads);
     return bench_machine_main(b.json) ? EXIT_FAIL : EXIT_OK;
   }
-  struct { const char *name; long v, min; } counts[] = {
-      {"--repeats", b.repeats, 1}, {"--eig-repeats", b.eig_repeats, 1}, {"--steps", b.steps, 1},
-      {"--track-k", b.track_k, 1}, {"--dgemm-n", b.dgemm_n, 0}, {"--every", b.every, 1}, {"--seed", b.seed, 0}};
+  struct { const char *name; long v, min, max; } counts[] = {
+      {"--repeats", b.repeats, 1, 1000000}, {"--eig-repeats", b.eig_repeats, 1, 1000000},
+      {"--steps", b.steps, 1, 1000000}, {"--track-k", b.track_k, 1, TRACKER_MAX_K},
+      {"--dgemm-n", b.dgemm_n, 0, 1000000}, {"--every", b.every, 1, 1000000}};
   for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
-    if (counts[i].v < counts[i].min || counts[i].v > 1000000) {
-      fprintf(stderr, "curvscope bench: %s %ld: expected a whole number >= %ld\n", counts[i].name,
-              counts[i].v, counts[i].min);
+    if (counts[i].v < counts[i].min || counts[i].v > counts[i].max) {
+      fprintf(stderr, "curvscope bench: %s %ld: expected a whole number from %ld to %ld\n",
+              counts[i].name, counts[i].v, counts[i].min, counts[i].max);
       return EXIT_USAGE;
     }
   if (strcmp(b.track_solver, "lanczos") && strcmp(b.track_solver, "lobpcg")) {

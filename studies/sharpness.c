@@ -227,7 +227,7 @@ int probe_create(const char *text, const Net *net, const Dataset *train, LossKin
     spec_get_str(&s, "stop", &stop);
     rc = spec_check_unused(&s, 0, err);
   }
-  if (!rc && (every < 1 || k < 1 || k > 64 || samples < 0 || !(tol > 0) || !(update_tol >= 0) ||
+  if (!rc && (every < 1 || k < 1 || k > TRACKER_MAX_K || samples < 0 || !(tol > 0) || !(update_tol >= 0) ||
               refresh < -1))
     rc = err_set(err, CS_EINVAL,
                  "--probe '%s': need every >= 1, 1 <= k <= 64, samples >= 0, tol > 0, "

@@ -37,7 +37,7 @@ struct Tracker {
 };
 
 Tracker *tracker_alloc(size_t n, int k, double tol, int use_arpack, uint64_t seed) {
-  if (k < 1 || k > 64 || (size_t)k >= n) return NULL;
+  if (k < 1 || k > TRACKER_MAX_K || (size_t)k >= n) return NULL;
   Tracker *t = calloc(1, sizeof *t);
   if (!t) return NULL;
   t->n = n;

@@ -26,7 +26,10 @@
 
 typedef struct Tracker Tracker;
 
-/* n unknowns, k pairs, tol as in EigOpts; use_arpack selects the full solver. */
+#define TRACKER_MAX_K 64 /* pairs a tracker follows at most */
+
+/* n unknowns, 1 <= k <= TRACKER_MAX_K pairs (k < n), tol as in EigOpts; use_arpack selects
+ * the full solver. NULL for a bad k or out of memory. */
 Tracker *tracker_alloc(size_t n, int k, double tol, int use_arpack, uint64_t seed);
 void tracker_free(Tracker *t);
 /* Accept the one-product update when its bound is within update_tol·|θ| (default:

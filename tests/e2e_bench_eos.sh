@@ -73,6 +73,8 @@ run "$BIN" bench --workload eos --steps 20 --track-stop sometimes
 [ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--track-stop sometimes"; ok $? "--track-stop sometimes refused with exit 2, naming it (rc $RC: $ERR)"
 run "$BIN" bench --workload eos --steps 20 --every 0
 [ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--every"; ok $? "--every 0 refused with exit 2 (rc $RC: $ERR)"
+run "$BIN" bench --workload eos --steps 20 --track-k 100
+[ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--track-k 100.*1 to 64"; ok $? "--track-k 100 refused with exit 2, naming the bound, not as out of memory (rc $RC: $ERR)"
 run "$BIN" bench --workload eos --steps 20 --seed -1
 [ $RC -eq 2 ] && echo "$ERR" | grep -q -- "--seed"; ok $? "--seed -1 refused with exit 2, naming it (rc $RC: $ERR)"
 tap_end
